@@ -1,0 +1,100 @@
+"""Ray, in one place: an embedded local instance or a connection to a cluster.
+
+This is the only module that imports `ray`, and it does so lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._errors import ClusterError
+
+# Ray puts unix sockets under its temp dir; their paths must stay under ~107 bytes.
+_MAX_TEMP_DIR = 40
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - ray is a core dependency
+        raise ClusterError(f"ray is not installed ({exc}); pip install 'ray[default]'") from None
+    return ray
+
+
+class RayCluster:
+    """Connected Ray: `start_local(temp_dir)` or `connect(address)`; `shutdown()` undoes it."""
+
+    def __init__(self) -> None:
+        self.started_here = False
+        self._link: Path | None = None
+
+    def start_local(self, temp_dir: Path, num_cpus: int | None = None) -> RayCluster:
+        ray = _ray()
+        temp_dir = Path(temp_dir).resolve()
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        usable = temp_dir
+        if len(str(temp_dir)) > _MAX_TEMP_DIR:
+            # A short symlink keeps the socket paths legal while the files stay in the run dir.
+            tag = hashlib.sha1(str(temp_dir).encode()).hexdigest()[:10]
+            link = Path(tempfile.gettempdir()) / f"swl-{tag}"
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(temp_dir)
+            self._link = usable = link
+        try:
+            ray.init(
+                _temp_dir=str(usable),
+                num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=True,
+            )
+        except Exception as exc:  # ray raises many kinds here
+            self._unlink()
+            raise ClusterError(f"could not start a local Ray instance: {exc}") from None
+        self.started_here = True
+        return self
+
+    def connect(self, address: str) -> RayCluster:
+        ray = _ray()
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except Exception as exc:
+            raise ClusterError(f"could not connect to Ray at {address}: {exc}") from None
+        return self
+
+    def remote_class(self, cls: type, **options: Any) -> Any:
+        """`ray.remote(cls)` with options: the one place a plain class becomes an actor."""
+        return _ray().remote(cls).options(**options)
+
+    def get(self, refs: Any, timeout: float | None = None) -> Any:
+        ray = _ray()
+        try:
+            return ray.get(refs, timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise ClusterError(f"Ray did not answer within {timeout} s") from None
+        except ray.exceptions.RayError as exc:
+            raise ClusterError(f"a Ray actor failed: {str(exc).splitlines()[0]}") from None
+
+    def kill(self, actor: Any) -> None:
+        try:
+            _ray().kill(actor)
+        except Exception:  # noqa: BLE001 - the actor may already be gone
+            pass
+
+    def shutdown(self) -> None:
+        if self.started_here:
+            _ray().shutdown()
+            self.started_here = False
+        self._unlink()
+
+    def _unlink(self) -> None:
+        if self._link is not None:
+            self._link.unlink(missing_ok=True)
+            self._link = None

@@ -1,0 +1,109 @@
+"""A private redis-server on a free loopback port, started and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from ._errors import ClusterError
+
+INSTALL_HINT = "install it (Debian/Ubuntu: apt-get install redis-server) or pass --redis-url"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """`with RedisServer(workdir) as server: server.url` - no persistence, loopback only."""
+
+    def __init__(self, workdir: Path, binary: str | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        if not Path(self.binary).exists():
+            raise ClusterError(f"redis-server not found; {INSTALL_HINT}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "yes",
+                "--maxclients",
+                "4096",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        give_up = time.monotonic() + timeout
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise ClusterError(
+                        f"redis-server exited with code {self.process.returncode}; "
+                        f"see {self.workdir / 'redis.log'}"
+                    )
+                try:
+                    client.ping()
+                    return self
+                except redis.RedisError:
+                    if time.monotonic() > give_up:
+                        self.stop()
+                        raise ClusterError(
+                            f"redis-server did not answer on port {self.port} within {timeout} s"
+                        ) from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,92 @@
+"""The one model interface: a request goes in, a completion comes out.
+
+The programs a model writes for swarmlab can call only the capability API in
+docs/capabilities.md (the CAPABILITY_API_PLACEHOLDER of a task brief is that file).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    """One chat turn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant"] = Field(description="Who speaks.")
+    content: str = Field(description="What is said.")
+
+
+class CompletionRequest(BaseModel):
+    """What a caller asks a model for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    messages: tuple[Message, ...] = Field(description="The conversation so far, oldest first.")
+    max_tokens: int = Field(default=256, ge=1, description="Upper bound on completion tokens.")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    seed: int | None = Field(default=None, description="Sampling seed, for reproducible runs.")
+    stop: tuple[str, ...] = Field(default=(), description="Strings that end the completion.")
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n".join(m.content for m in self.messages)
+
+    @property
+    def last_user_text(self) -> str:
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+class Usage(BaseModel):
+    """Token counts as the backend reports them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_tokens: int = Field(ge=0, description="Tokens in the prompt.")
+    completion_tokens: int = Field(ge=0, description="Tokens generated.")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Completion(BaseModel):
+    """What a model answered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(description="The generated text.")
+    usage: Usage = Field(description="Token usage of this call.")
+    finish_reason: Literal["stop", "length"] = Field(description="Why generation ended.")
+    model: str = Field(description="The backend and model that produced the text.")
+    latency_s: float = Field(default=0.0, ge=0.0, description="Wall time of the call.")
+
+
+def rough_token_count(text: str) -> int:
+    """An upper-leaning token estimate (about four characters a token), used before a call."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+class ModelBackend(abc.ABC):
+    """A model behind swarmlab. Implement `generate`; everything else has a default."""
+
+    name: str = "model"
+
+    @abc.abstractmethod
+    async def generate(self, request: CompletionRequest) -> Completion:
+        """Answer one request."""
+
+    def estimate_prompt_tokens(self, request: CompletionRequest) -> int:
+        """Tokens to reserve for the prompt before the call (settled to real usage after)."""
+        return sum(rough_token_count(m.content) + 4 for m in request.messages)
+
+    async def aclose(self) -> None:
+        """Release connections; the default holds none."""

@@ -1,0 +1,5 @@
+"""Errors a model backend raises."""
+
+
+class ModelError(Exception):
+    """A model call failed (endpoint down, bad answer, unknown backend)."""

@@ -1,0 +1,60 @@
+"""The scenario: the root dialogue with the model, and extracting a program from an answer."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+from models import CompletionRequest, Message
+
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)\Z", re.DOTALL | re.IGNORECASE)
+
+
+class RootDialogue(BaseModel):
+    """The two turns before the root program: the question, then the push for a better way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_answer: str
+    second_answer: str
+    program: str | None
+    """The code in the second answer, or None when the model answered in prose."""
+
+
+def first_request(persona: str, question: str, max_tokens: int, seed: int) -> CompletionRequest:
+    return CompletionRequest(
+        messages=(Message(role="system", content=persona), Message(role="user", content=question)),
+        max_tokens=max_tokens,
+        seed=seed,
+    )
+
+
+def follow_up_request(
+    first: CompletionRequest, answer: str, follow_up: str, max_tokens: int
+) -> CompletionRequest:
+    messages = (
+        *first.messages,
+        Message(role="assistant", content=answer),
+        Message(role="user", content=follow_up),
+    )
+    return CompletionRequest(messages=messages, max_tokens=max_tokens, seed=first.seed)
+
+
+def extract_program(answer: str) -> str | None:
+    """The first fenced code block of an answer (an unclosed fence runs to the end).
+
+    Returns None when the answer holds no fenced block: prose is not a program.
+    """
+    match = _FENCE.search(answer) or _OPEN_FENCE.search(answer)
+    if match is None:
+        return None
+    code = match.group(1).strip("\n")
+    return code if code.strip() else None
+
+
+def program_from_spawn_argument(code: str) -> str:
+    """What `spawn(code)` runs: the fenced block of a model answer, or the text as it is."""
+    extracted = extract_program(code)
+    return extracted if extracted is not None else code
