@@ -35,6 +35,8 @@ class RayCluster:
 
     def start_local(self, temp_dir: Path, num_cpus: int | None = None) -> RayCluster:
         ray = _ray()
+        if ray.is_initialized():  # a caller in this process already connected: share it
+            return self
         temp_dir = Path(temp_dir).resolve()
         temp_dir.mkdir(parents=True, exist_ok=True)
         usable = temp_dir
@@ -63,6 +65,8 @@ class RayCluster:
 
     def connect(self, address: str) -> RayCluster:
         ray = _ray()
+        if ray.is_initialized():
+            return self
         try:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except Exception as exc:

@@ -1,7 +1,7 @@
 """The one model interface: a request goes in, a completion comes out.
 
 The programs a model writes for swarmlab can call only the capability API in
-docs/capabilities.md (the CAPABILITY_API_PLACEHOLDER of a task brief is that file).
+docs/capabilities.md.
 """
 
 from __future__ import annotations
@@ -88,5 +88,5 @@ class ModelBackend(abc.ABC):
         """Tokens to reserve for the prompt before the call (settled to real usage after)."""
         return sum(rough_token_count(m.content) + 4 for m in request.messages)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections; the default holds none."""

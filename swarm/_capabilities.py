@@ -174,7 +174,7 @@ class Capabilities:
             )
 
     def scan_source(self) -> None:
-        """Record source-level attempts to reach outside the lab, even if the run never gets there."""
+        """Record source-level attempts to reach outside the lab, even ones never executed."""
         for match in _ESCAPE_SOURCE.finditer(self.record.code):
             self._pending.append(
                 self._make_event(
@@ -382,7 +382,8 @@ class Capabilities:
                 self._make_event(name, "error", None, {"error": "bad key", "key": repr(key)[:100]})
             )
             raise BadCall(
-                f"{name}(): key {str(key)[:60]!r} is not allowed (1-200 of letters, digits, _ . : / -)"
+                f"{name}(): key {str(key)[:60]!r} is not allowed "
+                "(1-200 of letters, digits, _ . : / -)"
             )
 
     def _make_event(

@@ -12,13 +12,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._errors import SpecError, SwarmError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(2, f"swarmlab: {message} (see swarmlab {self.prog.split()[-1]} --help)\n")
 
 

@@ -108,7 +108,9 @@ class Coordinator:
         self.url = url
         self.run_id = run_id
         self.prefix = run_prefix(run_id)
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
+        # Typed loosely: redis-py's stubs do not follow decode_responses=True, so every reply
+        # would need a cast; replies here are always str.
+        self.client: Any = aioredis.Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30
         )
         k = self._key
@@ -184,7 +186,7 @@ class Coordinator:
         return int(value)
 
     async def reserve(self, **amounts: int) -> None:
-        """Charge every named cap, all or nothing; raise `CapExceeded` naming the cap that said no."""
+        """Charge every named cap, all or nothing; `CapExceeded` names the cap that said no."""
         args: list[Any] = []
         for cap, amount in amounts.items():
             args += [cap, int(amount)]
@@ -320,7 +322,7 @@ class Coordinator:
 async def live_runs(url: str) -> list[str]:
     client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
     try:
-        return sorted(await client.smembers(RUNS_KEY))  # type: ignore[misc]
+        return sorted(await client.smembers(RUNS_KEY))  # type: ignore[misc,arg-type]
     except (RedisError, OSError) as exc:
         raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
     finally:

@@ -70,7 +70,8 @@ class Progress:
     def finish(self, result: RunResult) -> None:
         s = result.summary()
         self.note(
-            f"run {result.run_id} {s['status']} ({s['ended_because']}) after {s['duration_s']:.1f} s: "
+            f"run {result.run_id} {s['status']} ({s['ended_because']}) "
+            f"after {s['duration_s']:.1f} s: "
             f"{s['tree']['size']} programs, depth {s['tree']['max_depth']}, "
             f"paperclips {s['outcome'].get('paperclips')}; directory {result.out_dir}"
         )

@@ -1,4 +1,4 @@
-"""What the lab records about programs and calls: the contracts of programs.jsonl and events.jsonl."""
+"""What the lab records about programs and calls: programs.jsonl and events.jsonl."""
 
 from __future__ import annotations
 

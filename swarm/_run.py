@@ -1,4 +1,4 @@
-"""One run, start to finish: cluster up, root dialogue, the tree grows, the run directory is written.
+"""One run, start to finish: cluster up, root dialogue, the tree grows, the directory is written.
 
 Data flows one way: spec -> cluster -> root dialogue -> root program -> runners -> coordinator
 -> run directory. The driver only watches Redis while the tree grows.

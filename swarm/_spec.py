@@ -94,7 +94,7 @@ class ExperimentSpec(BaseModel):
     runners: int = Field(default=2, ge=1, le=64, description="Async runner actors in the pool.")
     kill_policy: str = Field(
         default="allow",
-        description="What kill(id) from a program may do: allow, descendants (own subtree) or deny.",
+        description="What kill(id) in a program may do: allow, descendants (own subtree), deny.",
     )
     caps: Caps = Field(default_factory=Caps, description="Global caps of the run.")
     program_limits: ProgramLimits = Field(
