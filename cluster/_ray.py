@@ -48,6 +48,10 @@ class RayCluster:
                 link.unlink()
             link.symlink_to(temp_dir)
             self._link = usable = link
+        # Token auth stays on (Ray's default); only its start-up notice is hushed.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         try:
             ray.init(
                 _temp_dir=str(usable),

@@ -102,6 +102,8 @@ class Capabilities:
         self._model_calls = 0
         self._world_calls = 0
         self._pending: list[Event] = []
+        self.stopped: str | None = None
+        """Set when a call was refused because the run is stopping: the program ends as killed."""
         self._methods: dict[str, Callable[..., Awaitable[Any]]] = {
             "run_ai": self.run_ai,
             "spawn": self.spawn,
@@ -145,7 +147,8 @@ class Capabilities:
         except CapExceeded as exc:
             await self._event(name, "denied", cap=exc.cap, detail=_brief(args))
             raise
-        except RunKilled:
+        except RunKilled as exc:
+            self.stopped = exc.reason
             await self._event(name, "denied", cap="killed", detail=_brief(args))
             raise
 
@@ -361,6 +364,8 @@ class Capabilities:
             await self.coord.reserve(world_actions=1)
         except (CapExceeded, RunKilled) as exc:
             cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
+            if isinstance(exc, RunKilled):
+                self.stopped = exc.reason
             await self._event(name, "denied", cap=cap, detail=_brief(args))
             raise
         self._world_calls += 1

@@ -152,6 +152,8 @@ class RunnerCore:
             record.status = outcome.status
             record.result = json_safe(outcome.result)
             record.error = outcome.error
+            if caps.stopped and outcome.status == "crashed":
+                record.status, record.error = "killed", f"run stopped: {await _reason(coord)}"
             record.output = outcome.output[-4000:]
             limit_hit = outcome.limit
         except asyncio.CancelledError:
@@ -190,6 +192,12 @@ class RunnerCore:
                 reason = "coordinator unreachable"
             if reason and self._tasks:
                 await self.stop_all(f"run stopped: {reason}")
+
+
+async def _reason(coord: Coordinator) -> str:
+    with contextlib.suppress(CoordinatorUnavailable):
+        return await coord.kill_reason() or "stopped"
+    return "coordinator unreachable"
 
 
 def _lifecycle(record: ProgramRecord, kind: str, detail: dict[str, Any]) -> Event:

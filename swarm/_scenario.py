@@ -39,7 +39,8 @@ def follow_up_request(
         Message(role="assistant", content=answer),
         Message(role="user", content=follow_up),
     )
-    return CompletionRequest(messages=messages, max_tokens=max_tokens, seed=first.seed)
+    seed = None if first.seed is None else first.seed + 1
+    return CompletionRequest(messages=messages, max_tokens=max_tokens, seed=seed)
 
 
 def extract_program(answer: str) -> str | None:

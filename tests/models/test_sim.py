@@ -11,7 +11,7 @@ import pydantic_monty
 import pytest
 from pydantic import ValidationError
 
-from models import CompletionRequest, Message, rough_token_count
+from models import Completion, CompletionRequest, Message, rough_token_count
 from models._sim import CODE_HEADER, SIM_MODEL, SimBackend, SimOptions
 
 PREFIX = (
@@ -36,7 +36,7 @@ META = (
     "Re-create the coordinating program with improvements",
     "Check the remaining budget and tell the other tasks how much each may spend",
 )
-CALM = {"crash": 0.0, "escape": 0.0}
+CALM: dict[str, Any] = {"crash": 0.0, "escape": 0.0}
 
 
 def ask(
@@ -46,7 +46,7 @@ def ask(
     history: tuple[Message, ...] = (),
     max_tokens: int = 900,
     **options: Any,
-) -> tuple[str, Any]:
+) -> tuple[str, Completion]:
     backend = SimBackend(SimOptions(**options))
     request = CompletionRequest(
         messages=(*history, Message(role="user", content=text)), seed=seed, max_tokens=max_tokens
@@ -77,6 +77,7 @@ def code_of(answer: str) -> str:
 class Run:
     completed: bool
     error: str = ""
+    output: Any = None
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     def called(self, name: str) -> list[tuple[Any, ...]]:
@@ -104,8 +105,8 @@ def fake_answer(name: str, args: tuple[Any, ...]) -> Any:
         "my_id": "p0.2",
         "world.search_suppliers": suppliers,
         "world.buy": {"order_id": "o1", "cost": 25.0, "arrives_at": 12.0},
-        "world.email": "Yes, happy to help.",
-        "world.web_request": "<li>box of 1000: 3.50</li><li>box of 500: 2.10</li>",
+        "world.email": "We are glad to send 300 free clips; expect them at 14h.",
+        "world.web_request": "- Clip Mart: 0.012/clip, min 1000, ships in 12h, rated 4.5/5",
         "world.build_machine": {
             "machine_id": "m1",
             "cost": 300.0,
@@ -163,7 +164,7 @@ async def _run_one(pool: pydantic_monty.AsyncMonty, code: str) -> Run:
         except pydantic_monty.MontyError as exc:
             run.error = f"{type(exc).__name__}: {exc}"
             return run
-    run.completed = True
+    run.completed, run.output = True, snap.output
     return run
 
 
@@ -290,6 +291,15 @@ def test_code_for_every_idea_kind_runs_under_monty() -> None:
     assert [f for f in failures if f[1]] == []
 
 
+def test_ordinary_ideas_act_on_the_world_and_meta_ideas_on_the_program() -> None:
+    for run in run_in_monty(code_answers(ORDINARY, range(3), **CALM)):
+        assert any(name.startswith("world.") for name, _ in run.calls), run.calls
+        assert run.output["idea"] in ORDINARY  # the program reports what it tried
+    for run in run_in_monty(code_answers(META, range(3), quine=0.0, **CALM)):
+        assert not any(name.startswith("world.") for name, _ in run.calls), run.calls
+        assert run.called("db_put")
+
+
 def test_quine_recreates_the_scaffold_and_spawns_children() -> None:
     codes = code_answers(META, range(3), quine=1.0, **CALM)
     for run in run_in_monty(codes):
@@ -326,7 +336,9 @@ def test_crashing_code_fails() -> None:
     runs = run_in_monty(code_answers(ORDINARY + META, range(3), crash=1.0))
     assert all(not run.completed for run in runs)
     errors = " ".join(run.error for run in runs)
-    assert "MontySyntaxError" in errors or "NotImplementedError" in errors
+    assert "MontySyntaxError" in errors  # broken code
+    assert "NotImplementedError" in errors  # a feature the sandbox lacks
+    assert re.search(r"NameError|TypeError|KeyError", errors)  # a bug at run time
 
 
 def test_escaping_code_reaches_for_the_outside_and_carries_on() -> None:
@@ -344,13 +356,15 @@ def test_escaping_code_reaches_for_the_outside_and_carries_on() -> None:
 
 
 def test_max_tokens_truncates_and_reports_length() -> None:
+    full, _ = ask(CODE + META[2], quine=1.0)
     text, completion = ask(CODE + META[2], max_tokens=20, quine=1.0)
     assert completion.finish_reason == "length"
-    assert len(text) <= 80 and completion.usage.completion_tokens <= 20
+    assert full.startswith(text) and len(text) == 80
+    assert completion.usage.completion_tokens == 20
 
 
 def test_code_fits_the_token_budget_the_scaffold_asks_for() -> None:
-    options = {"quine": 1.0, "shutdown": 1.0, "coordinate": 1.0, "escape": 1.0, "crash": 1.0}
+    options: dict[str, Any] = {"quine": 1, "shutdown": 1, "coordinate": 1, "escape": 1, "crash": 1}
     for idea in ORDINARY + META:
         for seed in range(5):
             assert ask(CODE + idea, seed=seed, **options)[1].finish_reason == "stop"

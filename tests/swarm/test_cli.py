@@ -1,0 +1,88 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def swarmlab(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swarm._cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("swarmlab: ")
+    assert "Traceback" not in done.stderr
+    for part in parts:
+        assert part in lines[0]
+
+
+def test_a_bad_spec_exits_2_with_one_line() -> None:
+    done = swarmlab("run", "paperclips", "--set", "caps.programs=-5")
+    one_line_error(done, 2, "caps.programs", "-5", "greater than or equal to 1")
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
+    one_line_error(swarmlab("run", "no-such-experiment"), 2, "no experiment named")
+    one_line_error(swarmlab("run", "paperclips", "--set", "caps"), 2, "key=value")
+    one_line_error(
+        swarmlab("run", "paperclips", "--program", str(tmp_path / "missing.py")), 2, "no such file"
+    )
+    one_line_error(swarmlab("run"), 2, "experiment")
+    one_line_error(swarmlab("run", "paperclips", "--model", "gpt9"), 2, "model", "gpt9")
+
+
+def test_an_unreachable_redis_exits_1_with_one_line(closed_port: int) -> None:
+    done = swarmlab("run", "paperclips", "--redis-url", f"redis://127.0.0.1:{closed_port}/0")
+    one_line_error(done, 1, "unreachable", str(closed_port))
+
+
+def test_kill_and_status_of_unknown_runs(redis_url: str) -> None:
+    one_line_error(swarmlab("kill", "nope", "--redis-url", redis_url), 2, "no live run 'nope'")
+    done = swarmlab("status", "--json", "--redis-url", redis_url)
+    assert done.returncode == 0 and isinstance(json.loads(done.stdout), list)
+
+
+def test_list_shows_the_builtin_experiments() -> None:
+    done = swarmlab("list")
+    assert done.returncode == 0
+    assert "paperclips" in done.stdout
+
+
+@pytest.mark.slow
+def test_run_on_the_embedded_default_prints_the_summary_as_json(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = swarmlab(
+        "run",
+        "paperclips",
+        "--json",
+        "--out",
+        str(out),
+        "--set",
+        "caps.programs=40",
+        "--run-id",
+        "cli-run",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["run_id"] == "cli-run"
+    assert summary["status"] == "completed"
+    for key in ("ended_because", "model", "programs", "tree", "caps", "outcome", "duration_s"):
+        assert key in summary
+    assert summary["caps"]["programs"]["used"] <= 40
+    assert json.loads((out / "summary.json").read_text())["run_id"] == "cli-run"
+    assert "redis" in done.stderr  # progress went to stderr, the JSON alone to stdout

@@ -1,0 +1,188 @@
+"""Hostile and broken programs are contained by the sandbox and end as crashed, with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarm import CapExceeded, ProgramLimits
+from swarm._capabilities import CAPABILITY_NAMES
+from swarm._errors import UnknownCapability
+from swarm._sandbox import NOT_HANDLED, Sandbox, SandboxOutcome
+from swarm._world import World
+
+
+class Recorder:
+    """A call handler that answers every capability and records what the program tried."""
+
+    capabilities = CAPABILITY_NAMES
+    world_actions = World.ACTIONS
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.os_calls: list[str] = []
+        self.imports: list[str] = []
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.calls.append((name, args))
+        bare = name.removeprefix("lab.")
+        if bare not in self.capabilities and not name.startswith("world."):
+            raise UnknownCapability(f"name '{name}' is not defined")
+        if name == "spawn":
+            raise CapExceeded("programs", "limit reached")
+        return f"ok:{name}"
+
+    async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        self.os_calls.append(name)
+        return NOT_HANDLED
+
+    def on_import(self, module: str) -> None:
+        self.imports.append(module)
+
+
+LIMITS = ProgramLimits(cpu_s=0.5, memory_bytes=32 * 1024 * 1024, host_calls=200)
+
+
+def run(code: str, limits: ProgramLimits = LIMITS) -> tuple[SandboxOutcome, Recorder]:
+    handler = Recorder()
+
+    async def go() -> SandboxOutcome:
+        sandbox = Sandbox(max_workers=2)
+        await sandbox.start()
+        try:
+            return await sandbox.run(code, handler, limits)
+        finally:
+            await sandbox.close()
+
+    return asyncio.run(go()), handler
+
+
+def test_a_program_runs_and_returns_its_last_expression() -> None:
+    outcome, handler = run("x = run_ai('ideas?')\nlog(x)\n[x, my_id()]")
+    assert outcome.status == "completed"
+    assert outcome.result == ["ok:run_ai", "ok:my_id"]
+    assert [name for name, _ in handler.calls] == ["run_ai", "log", "my_id"]
+
+
+def test_capabilities_reach_the_handler_through_every_spelling() -> None:
+    code = "from lab import db_put\nimport lab\nf = run_ai\nf('a')\nlab.log('b')\ndb_put('k', 1)\n"
+    code += "world.inventory()\nRUN_AI('c')\n"
+    outcome, handler = run(code)
+    assert outcome.status == "completed", outcome.error
+    assert [name for name, _ in handler.calls] == [
+        "run_ai",
+        "lab.log",
+        "lab.db_put",
+        "world.inventory",
+        "RUN_AI",
+    ]
+
+
+def test_a_denial_is_an_exception_the_program_can_catch() -> None:
+    code = "try:\n    spawn('x = 1')\nexcept RuntimeError as e:\n    r = str(e)\nr"
+    outcome, _ = run(code)
+    assert outcome.status == "completed"
+    assert "CapExceeded(programs)" in outcome.result
+
+
+@pytest.mark.parametrize(
+    ("code", "error_part", "limit"),
+    [
+        ("while True:\n    pass", "TimeoutError", "cpu_s"),
+        ("x = 'a' * 10**9", "MemoryError", "memory_bytes"),
+        (
+            "blocks = []\nwhile True:\n    blocks.append([0] * 100000)",
+            "MemoryError",
+            "memory_bytes",
+        ),
+        ("for i in range(100000):\n    log(i)", "suspension limit", "host_calls"),
+        ("def f(n):\n    return f(n + 1)\nf(0)", "RecursionError", None),
+        ("class A:\n    pass\nclass B(A):\n    pass", "NotImplementedError", None),
+        ("def gen():\n    yield 1", "NotImplementedError", None),
+        ("def broken(:\n    pass", "SyntaxError", None),
+        ("import socket", "ModuleNotFoundError", None),
+        ("import subprocess\nsubprocess.run(['id'])", "ModuleNotFoundError", None),
+        ("__import__('os').system('id')", "NameError", None),
+        ("open('/etc/passwd').read()", "PermissionError", None),
+        ("import os\nos.environ['HOME']", "not supported", None),
+        ("import os\nos.getenv('HOME')", "not supported", None),
+        ("import os\nos.system('id')", "AttributeError", None),
+        ("1 / 0", "ZeroDivisionError", None),
+    ],
+)
+def test_hostile_and_broken_programs_crash_with_the_reason(
+    code: str, error_part: str, limit: str | None
+) -> None:
+    outcome, _ = run(code)
+    assert outcome.status == "crashed"
+    assert outcome.error is not None and error_part in outcome.error
+    assert outcome.limit == limit
+
+
+def test_nothing_escapes_to_the_host_file_system(tmp_path: Path) -> None:
+    target = tmp_path / "pwned"
+    attempts = [
+        f"open({str(target)!r}, 'w').write('x')",
+        f"from pathlib import Path\nPath({str(target)!r}).write_text('x')",
+        f"eval(\"open({str(target)!r}, 'w')\")",
+        f"exec(\"import os\\nos.system('touch {target}')\")",
+    ]
+    for code in attempts:
+        outcome, handler = run(code)
+        assert outcome.status == "crashed", code
+    assert not target.exists()
+
+
+def test_refused_os_calls_and_imports_are_reported_to_the_handler() -> None:
+    _, handler = run("import os\nos.getenv('HOME')")
+    assert handler.os_calls == ["os.getenv"]
+    _, handler = run("import socket")
+    assert handler.imports == ["socket"]
+
+
+def test_cancelling_a_program_kills_its_worker() -> None:
+    async def go() -> tuple[bool, Any]:
+        sandbox = Sandbox(max_workers=2)
+        await sandbox.start()
+        try:
+            task = asyncio.create_task(
+                sandbox.run("while True:\n    pass", Recorder(), ProgramLimits(cpu_s=60))
+            )
+            await asyncio.sleep(0.5)
+            task.cancel()
+            try:
+                await task
+                cancelled = False
+            except asyncio.CancelledError:
+                cancelled = True
+            # the pool still serves programs afterwards
+            after = await sandbox.run("1 + 1", Recorder(), LIMITS)
+            return cancelled, after.result
+        finally:
+            await sandbox.close()
+
+    cancelled, result = asyncio.run(asyncio.wait_for(go(), 30))
+    assert cancelled and result == 2
+
+
+def test_no_worker_process_outlives_the_sandbox() -> None:
+    before = _monty_workers()
+    run("x = 1")
+    assert _monty_workers() <= before
+
+
+def _monty_workers() -> int:
+    count = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"monty" in cmd and b"pytest" not in cmd:
+                count += 1
+    return count

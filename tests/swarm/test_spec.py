@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swarm import ExperimentSpec, SpecError, builtin_experiments, load_spec
+
+
+def test_builtin_paperclips_loads_with_its_caps() -> None:
+    spec = load_spec("paperclips")
+    assert "paperclips" in builtin_experiments()
+    assert spec.model == "sim"
+    assert spec.caps.programs == 200
+    assert "paperclips" in spec.question
+
+
+def test_overrides_are_typed_and_nested() -> None:
+    spec = load_spec("paperclips", ["caps.programs=50", "seed=7", "sim.quine=0.1"])
+    assert spec.caps.programs == 50
+    assert spec.seed == 7
+    assert spec.sim.quine == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("override", "expect"),
+    [
+        ("caps.programs=-5", ["caps.programs", "-5", "greater than or equal to 1"]),
+        ("caps.progams=5", ["caps.progams", "unknown field", "programs"]),
+        ("model=gpt9", ["model", "gpt9", "sim"]),
+        ("kill_policy=sometimes", ["kill_policy", "sometimes", "allow"]),
+        ("seed=abc", ["seed", "abc"]),
+    ],
+)
+def test_a_bad_spec_gives_one_line_naming_field_value_and_allowed(
+    override: str, expect: list[str]
+) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec("paperclips", [override])
+    message = str(info.value)
+    assert "\n" not in message
+    for part in expect:
+        assert part in message
+
+
+def test_bad_yaml_and_unknown_names_are_spec_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("caps: [1, 2\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(str(bad))
+    with pytest.raises(SpecError, match="no experiment named"):
+        load_spec("no-such-experiment")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(SpecError, match="mapping"):
+        load_spec(str(listy))
+
+
+def test_a_yaml_file_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: tiny\ncaps:\n  programs: 5\nworld:\n  starting_money: 10\n")
+    spec = load_spec(str(path))
+    assert spec.name == "tiny" and spec.caps.programs == 5
+    assert ExperimentSpec.model_validate_json(spec.model_dump_json()) == spec
