@@ -55,6 +55,7 @@ class RayCluster:
         try:
             ray.init(
                 _temp_dir=str(usable),
+                _node_ip_address="127.0.0.1",
                 num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
                 include_dashboard=False,
                 logging_level=logging.WARNING,

@@ -19,6 +19,7 @@ from ._records import Event, ProgramRecord
 from ._spec import Caps
 
 RUNS_KEY = "swarmlab:runs"
+MAX_CONNECTIONS = 48
 CAP_NAMES: tuple[str, ...] = tuple(Caps.model_fields)
 
 T = TypeVar("T")
@@ -110,9 +111,17 @@ class Coordinator:
         self.prefix = run_prefix(run_id)
         # Typed loosely: redis-py's stubs do not follow decode_responses=True, so every reply
         # would need a cast; replies here are always str.
-        self.client: Any = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30
+        # A blocking pool: hundreds of programs on one runner queue for a connection
+        # instead of failing when all are busy.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=30,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=30,
         )
+        self.client: Any = aioredis.Redis(connection_pool=pool)
         k = self._key
         self._guard_keys = [k("limits"), k("used"), k("denied"), k("kill"), k("meta")]
         self._admit = self.client.register_script(_ADMIT)
@@ -135,7 +144,7 @@ class Coordinator:
         await self._do(self.client.ping)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.aclose(close_connection_pool=True)
 
     # --- run lifecycle -------------------------------------------------------------------
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,63 @@ def test_run_on_the_embedded_default_prints_the_summary_as_json(tmp_path: Path) 
     assert summary["caps"]["programs"]["used"] <= 40
     assert json.loads((out / "summary.json").read_text())["run_id"] == "cli-run"
     assert "redis" in done.stderr  # progress went to stderr, the JSON alone to stdout
+
+
+BUSY = """
+kids = []
+for i in range(4):
+    kids.append(spawn("while True:\\n    now()", task="busy"))
+wait(kids)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_run_and_still_writes_its_directory(
+    tmp_path: Path, redis_url: str
+) -> None:
+    program = tmp_path / "busy.py"
+    program.write_text(BUSY)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swarm._cli",
+            "run",
+            "paperclips",
+            "--program",
+            str(program),
+            "--out",
+            str(out),
+            "--redis-url",
+            redis_url,
+            "--run-id",
+            "ctrl-c",
+            "--set",
+            "program_limits.host_calls=100000000",
+            "--set",
+            "program_limits.cpu_s=120",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        give_up = time.monotonic() + 90
+        while time.monotonic() < give_up:
+            status = swarmlab("status", "ctrl-c", "--json", "--redis-url", redis_url)
+            if status.returncode == 0 and json.loads(status.stdout)[0]["caps"]["live"]["used"] >= 5:
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the run never got going")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "killed"
+    assert "Ctrl-C" in summary["ended_because"]
+    assert summary["programs"]["by_status"] == {"killed": 5}

@@ -233,9 +233,9 @@ def test_the_same_seed_grows_the_same_tree(
 ) -> None:
     # Caps that no two programs race for, so the tree depends on the seed alone.
     fixed = ["caps.depth=4", "caps.programs=1000", "caps.concurrent=1000", "sim.shutdown=0"]
-    first = run(tmp_path, redis_url, [*fixed, "seed=4"], run_id="a")
-    second = run(tmp_path, redis_url, [*fixed, "seed=4"], run_id="b")
-    other = run(tmp_path, redis_url, [*fixed, "seed=3"], run_id="c")
+    first = run(tmp_path, redis_url, [*fixed, "seed=6"], run_id="a")
+    second = run(tmp_path, redis_url, [*fixed, "seed=6"], run_id="b")
+    other = run(tmp_path, redis_url, [*fixed, "seed=5"], run_id="c")
     assert len(first.programs) > 10
     assert tree(first) == tree(second)
     assert tree(first) != tree(other)

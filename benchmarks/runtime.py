@@ -1,0 +1,174 @@
+"""Runtime throughput and spawn latency, next to raw Ray and raw Monty, measured in one run.
+
+    .venv/bin/python benchmarks/runtime.py [--programs 300] [--json]
+
+Baselines, on the same machine in the same process:
+- raw Ray: trivial remote tasks per second, and one task's round trip;
+- raw Monty: a fresh sandbox session per trivial program (what each swarm program gets), per second.
+The runtime figure is a fan-out tree of sim-model programs (each makes one model call, one
+blackboard write and spawns its share of children) under the lab's caps, events and records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cluster import RayCluster, RedisServer
+from swarm import load_spec
+from swarm._progress import Progress
+from swarm._run import RunOptions, run_experiment
+
+FANOUT = """
+n = run_ai("What should this branch do?", max_tokens=32)
+db_put("seen/" + my_id(), len(n))
+kids = []
+for i in range(6):
+    try:
+        kids.append(spawn(SELF.replace("SELF", repr(SELF)), task="fan-out"))
+    except Exception as e:
+        break
+wait(kids)
+"""
+
+
+def fanout_program() -> str:
+    # The program carries its own text so each child can spawn the same program.
+    body = FANOUT.replace('SELF.replace("SELF", repr(SELF))', "SRC % SRC")
+    src = "SRC = %r\n" + body.replace("%", "%%")
+    return src % src
+
+
+def raw_ray(ray: RayCluster, tasks: int) -> dict[str, float]:
+    import ray as _ray
+
+    @_ray.remote
+    def noop() -> int:
+        return 1
+
+    _ray.get([noop.remote() for _ in range(50)])  # warm the workers
+    start = time.perf_counter()
+    _ray.get([noop.remote() for _ in range(tasks)])
+    rate = tasks / (time.perf_counter() - start)
+    trips = []
+    for _ in range(100):
+        t = time.perf_counter()
+        _ray.get(noop.remote())
+        trips.append(time.perf_counter() - t)
+    return {"tasks_per_s": rate, "round_trip_ms": statistics.median(trips) * 1000}
+
+
+def raw_monty(programs: int) -> dict[str, float]:
+    from tests_support_handler import NullHandler
+
+    from swarm._sandbox import Sandbox  # the sandbox module is the one home of pydantic_monty
+    from swarm._spec import ProgramLimits
+
+    async def go() -> float:
+        sandbox = Sandbox(max_workers=8)
+        await sandbox.start()
+        try:
+            handler = NullHandler()
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(sandbox.run("x = 1\nx + 1", handler, ProgramLimits()) for _ in range(programs))
+            )
+            return programs / (time.perf_counter() - start)
+        finally:
+            await sandbox.close()
+
+    return {"programs_per_s": asyncio.run(go())}
+
+
+def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
+    spec = load_spec(
+        "paperclips",
+        [
+            f"caps.programs={programs}",
+            "caps.depth=10",
+            "caps.children=8",
+            f"caps.concurrent={programs}",
+            "caps.wall_clock_s=600",
+        ],
+    )
+    result = run_experiment(
+        spec,
+        RunOptions(
+            program=fanout_program(),
+            out_dir=out,
+            redis_url=redis_url,
+            progress=Progress(quiet=True),
+        ),
+    )
+    records = result.programs
+    started = [p.started_at for p in records if p.started_at]
+    ended = [p.ended_at for p in records if p.ended_at]
+    window = max(ended) - min(started)
+    latency = [p.started_at - p.created_at for p in records if p.parent_id and p.started_at]
+    return {
+        "programs": len(records),
+        "programs_per_s": len(records) / window,
+        "spawn_to_start_ms_p50": statistics.median(latency) * 1000,
+        "spawn_to_start_ms_p95": sorted(latency)[int(0.95 * (len(latency) - 1))] * 1000,
+        "completed": sum(p.status == "completed" for p in records),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--programs", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).parent))
+    with tempfile.TemporaryDirectory(prefix="swarmlab-bench-") as tmp:
+        root = Path(tmp)
+        with RedisServer(root / "redis") as redis:
+            ray = RayCluster().start_local(root / "ray")
+            try:
+                ray_figures = raw_ray(ray, tasks=2000)
+                monty = raw_monty(args.programs)
+                swarm = runtime(redis.url, args.programs, root / "run")
+            finally:
+                ray.shutdown()
+    report: dict[str, Any] = {
+        "raw_ray": ray_figures,
+        "raw_monty": monty,
+        "runtime": swarm,
+        "ratios": {
+            "runtime_vs_raw_ray_throughput": swarm["programs_per_s"] / ray_figures["tasks_per_s"],
+            "runtime_vs_raw_monty_throughput": swarm["programs_per_s"] / monty["programs_per_s"],
+            "spawn_to_start_vs_ray_round_trip": swarm["spawn_to_start_ms_p50"]
+            / ray_figures["round_trip_ms"],
+        },
+    }
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(
+        f"raw Ray        {ray_figures['tasks_per_s']:8.0f} trivial tasks/s, "
+        f"round trip {ray_figures['round_trip_ms']:.2f} ms"
+    )
+    print(f"raw Monty      {monty['programs_per_s']:8.0f} trivial programs/s (a session each)")
+    print(
+        f"swarm runtime  {swarm['programs_per_s']:8.1f} programs/s over {swarm['programs']} "
+        f"programs; spawn-to-start p50 {swarm['spawn_to_start_ms_p50']:.1f} ms, "
+        f"p95 {swarm['spawn_to_start_ms_p95']:.1f} ms"
+    )
+    r = report["ratios"]
+    print(
+        f"ratios         runtime/raw Ray throughput {r['runtime_vs_raw_ray_throughput']:.3f}, "
+        f"runtime/raw Monty throughput {r['runtime_vs_raw_monty_throughput']:.3f}, "
+        f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
