@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import CompletionRequest, Message, ModelBackend, ModelError
+from observability import SwarmInstruments, inject
 
 from ._coordinator import Coordinator
 from ._errors import BadCall, CapExceeded, ProgramFault, RunKilled, UnknownCapability
@@ -76,6 +77,7 @@ class RunnerEnv:
     """Start a child program on some runner."""
     stop_programs: Callable[[str], Awaitable[int]]
     """Stop a program and its descendants on every runner; returns how many stopped."""
+    instruments: SwarmInstruments
 
 
 def stable_seed(*parts: object) -> int:
@@ -104,6 +106,10 @@ class Capabilities:
         self._pending: list[Event] = []
         self.stopped: str | None = None
         """Set when a call was refused because the run is stopping: the program ends as killed."""
+        self.tel = env.instruments
+        self.program_ctx: Any = None
+        """The OpenTelemetry context of the program's span (set by the runner)."""
+        self._span: Any = None
         self._methods: dict[str, Callable[..., Awaitable[Any]]] = {
             "run_ai": self.run_ai,
             "spawn": self.spawn,
@@ -142,6 +148,7 @@ class Capabilities:
             raise BadCall(f"{name}(): {exc}") from None
         if alias:
             kwargs = {**kwargs, "_alias": alias}
+        self._span = self.tel.call_span(self.program_ctx, name)
         try:
             return await method(*args, **kwargs)
         except CapExceeded as exc:
@@ -151,6 +158,9 @@ class Capabilities:
             self.stopped = exc.reason
             await self._event(name, "denied", cap="killed", detail=_brief(args))
             raise
+        finally:
+            self._span.end()
+            self._span = None
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         clock = self.record.clock_h
@@ -167,14 +177,21 @@ class Capabilities:
             self.record.clock_h += max(0.0, seconds) / 3600
             return None
         self.record.calls += 1
-        await self._event("escape_attempt", "denied", cap="sandbox", detail={"os_call": name})
+        self._span = self.tel.call_span(self.program_ctx, "escape_attempt")
+        try:
+            await self._event("escape_attempt", "denied", cap="sandbox", detail={"os_call": name})
+        finally:
+            self._span.end()
+            self._span = None
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
         if module not in ("lab", "world"):
-            self._pending.append(
-                self._make_event("escape_attempt", "denied", "sandbox", {"import": module})
-            )
+            detail = {"import": module}
+            self._pending.append(self._make_event("escape_attempt", "denied", "sandbox", detail))
+            span = self.tel.call_span(self.program_ctx, "escape_attempt")
+            self.tel.annotate(span, "denied", "sandbox", detail)
+            span.end()
 
     def scan_source(self) -> None:
         """Record source-level attempts to reach outside the lab, even ones never executed."""
@@ -202,6 +219,8 @@ class Capabilities:
             seed=stable_seed(self.env.spec.seed, self.record.id, "model", self._model_calls),
         )
         completion = await charge_model_call(self.coord, self.env.backend, request)
+        if self._span is not None:
+            self.tel.model_call(self._span, request, completion, self.env.backend.name)
         self.record.clock_h += MODEL_CALL_HOURS
         await self._event(
             _alias or "run_ai",
@@ -232,7 +251,7 @@ class Capabilities:
             code=program_from_spawn_argument(code),
             created_at=time.time(),
             clock_h=self.record.clock_h,
-            traceparent=None,
+            traceparent=inject(self.program_ctx),
         )
         await self.coord.put_program(child)
         self.children_ids.append(child.id)
@@ -357,6 +376,16 @@ class Capabilities:
 
     async def _world(self, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         name = f"world.{action}"
+        self._span = self.tel.call_span(self.program_ctx, name)
+        try:
+            return await self._world_action(name, action, args, kwargs)
+        finally:
+            self._span.end()
+            self._span = None
+
+    async def _world_action(
+        self, name: str, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if action not in World.ACTIONS:
             await self._event(name, "error", detail={"error": "no such action"})
             raise BadCall(f"world has no action '{action}' (actions: {', '.join(World.ACTIONS)})")
@@ -406,6 +435,8 @@ class Capabilities:
     async def _event(
         self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
     ) -> None:
+        if self._span is not None:
+            self.tel.annotate(self._span, decision, cap, detail or {})
         await self.coord.emit(self._make_event(kind, decision, cap, detail or {}))
 
     async def _flush(self) -> None:

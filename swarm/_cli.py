@@ -44,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--otlp-endpoint",
+        help="send spans and metrics over OTLP, e.g. http://jaeger:4318 "
+        "(default: OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    run.add_argument(
+        "--otlp-protocol",
+        choices=["http/protobuf", "grpc"],
+        help="OTLP transport (default http/protobuf, or OTEL_EXPORTER_OTLP_PROTOCOL)",
+    )
+    run.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="record no spans or metrics (the run directory then has no traces)",
+    )
 
     kill = sub.add_parser("kill", help="stop every program of a live run")
     kill.add_argument("run_id")
@@ -87,7 +102,13 @@ def _run(args: argparse.Namespace) -> int:
         program = path.read_text()
         if not program.strip():
             raise SpecError(f"--program {args.program}: the file is empty")
+    from observability import TelemetryConfig
+
+    telemetry = TelemetryConfig.from_env(
+        args.otlp_endpoint, args.otlp_protocol, enabled=not args.no_telemetry
+    )
     options = RunOptions(
+        telemetry=telemetry,
         program=program,
         run_id=args.run_id,
         out_dir=args.out,

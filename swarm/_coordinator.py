@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -316,6 +317,11 @@ class Coordinator:
             out += [e for _, e in batch]
             last = batch[-1][0]
 
+    async def telemetry_lines(self, stream: str) -> list[str]:
+        """Every JSON line a stream of telemetry received ('spans', 'metrics')."""
+        key = self._key("telemetry:" + stream)
+        return list(await self._do(lambda: self.client.lrange(key, 0, -1)))
+
     async def delete_run(self) -> None:
         """Drop every key of the run (after its directory is written)."""
 
@@ -326,6 +332,22 @@ class Coordinator:
             await self.client.srem(RUNS_KEY, self.run_id)
 
         await self._do(op)
+
+
+class TelemetrySink:
+    """Ships telemetry JSON lines of any process of a run into Redis (called from exporter
+    threads, so it is synchronous); the driver writes them to the run directory."""
+
+    def __init__(self, url: str, run_id: str) -> None:
+        self.prefix = run_prefix(run_id) + "telemetry:"
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+
+    def __call__(self, stream: str, lines: list[str]) -> None:
+        if lines:
+            self.client.rpush(self.prefix + stream, *lines)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 async def live_runs(url: str) -> list[str]:

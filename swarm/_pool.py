@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 from cluster import ClusterError, RayCluster
+from observability import TelemetryConfig
 
 from ._records import ProgramRecord
 from ._runner import RunnerCore
@@ -18,12 +19,19 @@ START_TIMEOUT_S = 120.0
 
 
 class RunnerPool:
-    def __init__(self, ray: RayCluster, run_id: str, spec: ExperimentSpec, redis_url: str) -> None:
+    def __init__(
+        self,
+        ray: RayCluster,
+        run_id: str,
+        spec: ExperimentSpec,
+        redis_url: str,
+        telemetry: TelemetryConfig,
+    ) -> None:
         self.ray = ray
         actor = ray.remote_class(RunnerCore, max_concurrency=100_000, num_cpus=0)
-        spec_json = spec.model_dump_json()
+        spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
         self.actors: list[Any] = [
-            actor.remote(i, run_id, spec_json, redis_url) for i in range(spec.runners)
+            actor.remote(i, run_id, spec_json, redis_url, tel_json) for i in range(spec.runners)
         ]
 
     async def start(self) -> None:
@@ -35,6 +43,9 @@ class RunnerPool:
 
     async def stop_all(self, reason: str) -> int:
         return sum(await self._all([a.stop_all.remote(reason) for a in self.actors]))
+
+    async def flush(self) -> None:
+        await self._all([a.flush.remote() for a in self.actors])
 
     async def running(self) -> int:
         return sum(await self._all([a.running.remote() for a in self.actors]))

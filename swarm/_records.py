@@ -33,7 +33,10 @@ class ProgramRecord(BaseModel):
     created_at: float = Field(default=0.0, description="Unix time the parent spawned it.")
     started_at: float | None = Field(default=None, description="Unix time it began executing.")
     ended_at: float | None = Field(default=None, description="Unix time it ended.")
-    traceparent: str | None = Field(default=None, description="W3C trace context of its span.")
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context its span is parented to (the spawner's)."
+    )
+    span_id: str | None = Field(default=None, description="Its own span's id (16 hex digits).")
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -18,9 +18,17 @@ from typing import Any
 
 from cluster import ClusterError, RayCluster, RedisServer
 from models import ModelError, create_backend
+from observability import (
+    SwarmInstruments,
+    Telemetry,
+    TelemetryConfig,
+    in_span,
+    inject,
+    trace_id_hex,
+)
 
 from ._capabilities import charge_model_call, stable_seed
-from ._coordinator import Coordinator
+from ._coordinator import Coordinator, TelemetrySink
 from ._errors import CapExceeded, RunKilled, SwarmError
 from ._ledger import RedisLedger
 from ._live import register_run, unregister_run
@@ -48,6 +56,8 @@ class RunOptions:
     ray_address: str | None = None
     redis_url: str | None = None
     progress: Progress | None = None
+    telemetry: TelemetryConfig | None = None
+    """Where spans and metrics go besides the run directory (default: OTEL_* variables)."""
     extra_meta: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,6 +83,10 @@ class _Run:
         self.ended_because = ""
         self.dialogue: RootDialogue | None = None
         self.started = time.time()
+        self.tel_config = options.telemetry or TelemetryConfig.from_env()
+        self.telemetry: Telemetry | None = None
+        self.sink: TelemetrySink | None = None
+        self.workflow: Any = None
 
     async def execute(self) -> RunResult:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -88,6 +102,10 @@ class _Run:
             coord = Coordinator(self.redis_url, self.run_id)
             await coord.ping()
             register_run(self.run_id, self.redis_url, self.out.resolve())
+            self.sink = TelemetrySink(self.redis_url, self.run_id)
+            self.telemetry = Telemetry(self.tel_config, self.sink, {"swarmlab.run_id": self.run_id})
+            self.instruments = SwarmInstruments(self.telemetry)
+            self.workflow = self.instruments.workflow_span(self.run_id, self.spec.name)
             await coord.init_run(
                 self.spec.caps,
                 {
@@ -105,7 +123,7 @@ class _Run:
                     ray.connect(self.ray_address)
                 else:
                     ray.start_local(self.out / ".ray")
-                pool = RunnerPool(ray, self.run_id, self.spec, self.redis_url)
+                pool = RunnerPool(ray, self.run_id, self.spec, self.redis_url, self.tel_config)
                 await pool.start()
                 await self._grow(coord, pool, root_code)
             return await self._finish(coord)
@@ -121,6 +139,10 @@ class _Run:
                 with contextlib.suppress(Exception):
                     await coord.delete_run()
                 await coord.close()
+            if self.telemetry is not None:
+                self.telemetry.shutdown()
+            if self.sink is not None:
+                self.sink.close()
             if redis_server is not None:
                 redis_server.stop()
 
@@ -131,9 +153,9 @@ class _Run:
         try:
             seed = stable_seed(spec.seed, "root")
             first = first_request(spec.persona, spec.question, DIALOGUE_MAX_TOKENS, seed)
-            answer1 = (await charge_model_call(coord, backend, first)).text
+            answer1 = await self._dialogue_call(coord, backend, first)
             second = follow_up_request(first, answer1, spec.follow_up, DIALOGUE_MAX_TOKENS)
-            answer2 = (await charge_model_call(coord, backend, second)).text
+            answer2 = await self._dialogue_call(coord, backend, second)
         except (CapExceeded, RunKilled) as exc:
             self.status, self.ended_because = "halted", f"root dialogue refused: {exc}"
             return None
@@ -145,9 +167,27 @@ class _Run:
             self.ended_because = "the model answered in prose: no program to run"
         return program
 
+    async def _dialogue_call(self, coord: Coordinator, backend: Any, request: Any) -> str:
+        span = self.instruments.call_span(in_span(self.workflow), "run_ai")
+        try:
+            completion = await charge_model_call(coord, backend, request)
+            self.instruments.model_call(span, request, completion, backend.name)
+            return str(completion.text)
+        except (CapExceeded, RunKilled) as exc:
+            self.instruments.denial(span, getattr(exc, "cap", "killed"))
+            raise
+        finally:
+            span.end()
+
     async def _grow(self, coord: Coordinator, pool: RunnerPool, code: str) -> None:
         await coord.admit(None, 0)
-        root = ProgramRecord(id="p0", code=code, task=self.spec.question, created_at=time.time())
+        root = ProgramRecord(
+            id="p0",
+            code=code,
+            task=self.spec.question,
+            created_at=time.time(),
+            traceparent=inject(in_span(self.workflow)),
+        )
         await coord.put_program(root)
         await coord.set_meta(status="running")
         interrupted = asyncio.Event()
@@ -158,6 +198,7 @@ class _Run:
         await pool.submit(root)
         try:
             await self._watch(coord, pool, interrupted)
+            await pool.flush()
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
@@ -213,6 +254,14 @@ class _Run:
             if record.status not in TERMINAL:
                 record.status, record.error = "killed", record.error or self.ended_because
                 record.ended_at = record.ended_at or ended
+        status = self.status
+        self.workflow.set_attribute("swarmlab.status", status)
+        self.workflow.set_attribute("swarmlab.ended_because", self.ended_because)
+        self.workflow.set_attribute("swarmlab.programs", len(programs))
+        self.workflow.end()
+        trace_id = trace_id_hex(self.workflow)
+        assert self.telemetry is not None
+        await asyncio.to_thread(self.telemetry.flush)
         world = World(self.spec.world, self.spec.seed)
         ledger = RedisLedger(coord.client, coord.prefix + "world:", self.spec.world.starting_money)
         outcome = await world.outcome(ledger)
@@ -231,6 +280,9 @@ class _Run:
             outcome=outcome.model_dump(),
             dialogue=self.dialogue,
             root_from_file=self.opts.program is not None,
+            trace_id=trace_id,
+            spans=await coord.telemetry_lines("spans"),
+            metrics=await coord.telemetry_lines("metrics"),
         )
         write_run_dir(result)
         await coord.set_meta(status=self.status)

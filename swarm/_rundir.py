@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,10 @@ class RunResult:
     outcome: dict[str, Any]
     dialogue: RootDialogue | None
     root_from_file: bool = False
+    trace_id: str | None = None
+    spans: list[str] = field(default_factory=list)
+    """The run's spans, one JSON object a line (docs/traces.md)."""
+    metrics: list[str] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -63,6 +67,7 @@ class RunResult:
         limits = self.spec.program_limits.model_dump()
         return {
             "run_id": self.run_id,
+            "trace_id": self.trace_id,
             "status": self.status,
             "ended_because": self.ended_because,
             "model": {"backend": self.spec.model.split(":", 1)[0], "name": self._model_name()},
@@ -106,6 +111,8 @@ def write_run_dir(result: RunResult) -> Path:
     _write(out / "events.jsonl", "".join(e.model_dump_json() + "\n" for e in result.events))
     _write(out / "blackboard.json", json.dumps(result.blackboard, indent=1, default=str))
     _write(out / "spec.yaml", yaml.safe_dump(result.spec.model_dump(), sort_keys=False))
+    _write(out / "traces.jsonl", "".join(line + "\n" for line in result.spans))
+    _write(out / "metrics.jsonl", "".join(line + "\n" for line in result.metrics))
     if result.dialogue is not None:
         _write(out / "dialogue.json", result.dialogue.model_dump_json(indent=1))
     _write(out / "summary.json", json.dumps(result.summary(), indent=1, default=str))

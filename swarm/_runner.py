@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from models import create_backend
+from observability import SwarmInstruments, Telemetry, TelemetryConfig, extract, in_span
 
 from ._capabilities import Capabilities, RunnerEnv, in_lineage, stable_seed
-from ._coordinator import Coordinator
+from ._coordinator import Coordinator, TelemetrySink
 from ._errors import CoordinatorUnavailable
 from ._ledger import RedisLedger
 from ._records import Event, ProgramRecord, json_safe
@@ -32,10 +33,18 @@ KILL_POLL_S = 0.1
 class RunnerCore:
     """Runs programs of one run. Methods are async so an actor serves many calls at once."""
 
-    def __init__(self, index: int, run_id: str, spec_json: str, redis_url: str) -> None:
+    def __init__(
+        self, index: int, run_id: str, spec_json: str, redis_url: str, telemetry_json: str = "{}"
+    ) -> None:
         self.index = index
         self.spec = ExperimentSpec.model_validate_json(spec_json)
         self.coordinator = Coordinator(redis_url, run_id)
+        self.sink = TelemetrySink(redis_url, run_id)
+        self.telemetry = Telemetry(
+            TelemetryConfig.model_validate_json(telemetry_json),
+            self.sink,
+            {"swarmlab.run_id": run_id, "swarmlab.runner": str(index)},
+        )
         self.sandbox = Sandbox(max_workers=self.spec.caps.concurrent)
         self.peers: list[Any] = []
         self._next_peer = itertools.count(index + 1)
@@ -64,6 +73,7 @@ class RunnerCore:
             ledger=ledger,
             dispatch=self._dispatch,
             stop_programs=self._stop_everywhere,
+            instruments=SwarmInstruments(self.telemetry),
         )
         await self.sandbox.start()
         self._watcher = asyncio.get_running_loop().create_task(self._watch_kill())
@@ -94,6 +104,10 @@ class RunnerCore:
     async def running(self) -> int:
         return len(self._tasks)
 
+    async def flush(self) -> None:
+        """Push out every span and metric recorded so far."""
+        await asyncio.to_thread(self.telemetry.flush)
+
     async def close(self) -> None:
         await self.stop_all("runner closed")
         tasks = list(self._tasks.values())
@@ -104,6 +118,8 @@ class RunnerCore:
         await self.sandbox.close()
         if self.env:
             await self.env.backend.aclose()
+        await asyncio.to_thread(self.telemetry.shutdown)
+        self.sink.close()
         await self.coordinator.close()
 
     # --- internals -----------------------------------------------------------------------
@@ -134,6 +150,12 @@ class RunnerCore:
         assert self.env is not None
         coord = self.coordinator
         caps = Capabilities(record, self.env)
+        tel = self.env.instruments
+        span = tel.program_span(
+            extract(record.traceparent), record.id, record.parent_id, record.depth, record.task
+        )
+        caps.program_ctx = in_span(span)
+        record.span_id = format(span.get_span_context().span_id, "016x")
         record.status = "running"
         record.runner = self.index
         record.started_at = time.time()
@@ -170,6 +192,9 @@ class RunnerCore:
             self._tasks.pop(record.id, None)
             self._stop_reason.pop(record.id, None)
         record.ended_at = time.time()
+        if limit_hit:
+            tel.denial(span, limit_hit)
+        tel.end_program(span, record.status, record.error)
         with contextlib.suppress(CoordinatorUnavailable):
             await caps.flush()
             await coord.put_program(record)

@@ -93,7 +93,7 @@ class ExperimentSpec(BaseModel):
     seed: int = Field(default=0, description="Seed for the sim policy, the world and sampling.")
     runners: int = Field(default=2, ge=1, le=64, description="Async runner actors in the pool.")
     kill_policy: str = Field(
-        default="allow",
+        default="descendants",
         description="What kill(id) in a program may do: allow, descendants (own subtree), deny.",
     )
     caps: Caps = Field(default_factory=Caps, description="Global caps of the run.")

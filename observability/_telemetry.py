@@ -1,0 +1,330 @@
+"""OpenTelemetry for a run: tracer and meter providers, exporters, and context propagation.
+
+This is the one home of the OpenTelemetry SDK and the OTLP exporters. Telemetry never breaks a
+run: set-up and export failures are logged, not raised.
+
+Each process of a run (the driver and every runner) builds its own providers with the same
+`TelemetryConfig`. Spans and metrics go to OTLP when an endpoint is set, and always to a `sink`:
+a callable that takes JSON lines (the runtime ships them to the run directory).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger("swarmlab.telemetry")
+
+Sink = Callable[[str, list[str]], None]
+"""Takes a stream name ('spans' or 'metrics') and JSON lines."""
+
+# Sized so a burst of thousands of programs (a few spans each) is never dropped.
+SPAN_QUEUE = 1 << 17
+SPAN_BATCH = 4096
+EXPORT_TIMEOUT_S = 5
+OTLP_TIMEOUT_S = 2
+OTLP_BACKOFF_S = 30.0
+
+_propagator = TraceContextTextMapPropagator()
+
+
+class TelemetryConfig(BaseModel):
+    """Where a run's telemetry goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP base URL, e.g. http://jaeger:4318 (HTTP) or :4317 (gRPC)."
+    )
+    otlp_protocol: Literal["http/protobuf", "grpc"] = Field(
+        default="http/protobuf", description="OTLP transport."
+    )
+    service_name: str = Field(default="swarmlab", description="The service name in traces.")
+    enabled: bool = Field(default=True, description="False: no spans or metrics at all.")
+
+    @classmethod
+    def from_env(
+        cls, endpoint: str | None = None, protocol: str | None = None, enabled: bool = True
+    ) -> TelemetryConfig:
+        """An explicit endpoint wins; else the standard OTEL_EXPORTER_OTLP_* variables."""
+        endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        protocol = (
+            protocol
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
+        if protocol not in ("http/protobuf", "grpc"):
+            protocol = "http/protobuf"
+        return cls(otlp_endpoint=endpoint, otlp_protocol=protocol, enabled=enabled)  # type: ignore[arg-type]
+
+
+class Telemetry:
+    """A process's tracer and meter; `shutdown()` flushes everything."""
+
+    def __init__(
+        self, config: TelemetryConfig, sink: Sink | None, resource: dict[str, str] | None = None
+    ) -> None:
+        self.config = config
+        attrs = {"service.name": config.service_name, **(resource or {})}
+        self.resource = Resource.create(attrs)
+        self.tracer_provider = TracerProvider(resource=self.resource)
+        readers = []
+        if config.enabled:
+            if sink is not None:
+                self._add_spans(JsonLinesSpanExporter(sink))
+                readers.append(_reader(JsonLinesMetricExporter(sink)))
+            if config.otlp_endpoint:
+                span_exporter, metric_exporter = _otlp_exporters(config)
+                if span_exporter is not None:
+                    self._add_spans(FailFastSpanExporter(span_exporter))
+                if metric_exporter is not None:
+                    readers.append(_reader(FailFastMetricExporter(metric_exporter)))
+        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
+        self.tracer = self.tracer_provider.get_tracer("swarmlab")
+        self.meter = self.meter_provider.get_meter("swarmlab")
+
+    def _add_spans(self, exporter: SpanExporter) -> None:
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter,
+                max_queue_size=SPAN_QUEUE,
+                max_export_batch_size=SPAN_BATCH,
+                schedule_delay_millis=500,
+                export_timeout_millis=EXPORT_TIMEOUT_S * 1000,
+            )
+        )
+
+    def flush(self) -> None:
+        try:
+            self.tracer_provider.force_flush(timeout_millis=EXPORT_TIMEOUT_S * 2000)
+            self.meter_provider.force_flush(timeout_millis=EXPORT_TIMEOUT_S * 2000)
+        except Exception:  # telemetry never breaks a run
+            log.warning("telemetry flush failed", exc_info=True)
+
+    def shutdown(self) -> None:
+        self.flush()
+        try:
+            self.tracer_provider.shutdown()
+            self.meter_provider.shutdown()
+        except Exception:
+            log.warning("telemetry shutdown failed", exc_info=True)
+
+
+def inject(ctx: otel_context.Context | None = None) -> str | None:
+    """The W3C traceparent of a context (the current one by default)."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, context=ctx)
+    return carrier.get("traceparent")
+
+
+def extract(traceparent: str | None) -> otel_context.Context:
+    """A context whose current span is the one a traceparent names (empty when None)."""
+    if not traceparent:
+        return otel_context.Context()
+    return _propagator.extract({"traceparent": traceparent})
+
+
+def in_span(span: trace.Span) -> otel_context.Context:
+    return trace.set_span_in_context(span)
+
+
+def trace_id_hex(span: trace.Span) -> str:
+    return format(span.get_span_context().trace_id, "032x")
+
+
+def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.context
+    parent = span.parent
+    return {
+        "trace_id": format(ctx.trace_id, "032x") if ctx else None,
+        "span_id": format(ctx.span_id, "016x") if ctx else None,
+        "parent_span_id": format(parent.span_id, "016x") if parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "attributes": _plain(span.attributes),
+        "events": [
+            {"name": e.name, "time_ns": e.timestamp, "attributes": _plain(e.attributes)}
+            for e in span.events
+        ],
+        "status": {"code": span.status.status_code.name, "description": span.status.description},
+        "resource": _plain(span.resource.attributes),
+    }
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Spans as JSON lines, handed to a sink (never raises)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self.sink("spans", [json.dumps(span_to_dict(s), default=str) for s in spans])
+        except Exception:
+            log.warning("could not write %d spans", len(spans), exc_info=True)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class JsonLinesMetricExporter(MetricExporter):
+    """Metric snapshots as JSON lines, handed to a sink (never raises)."""
+
+    def __init__(self, sink: Sink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        try:
+            self.sink("metrics", [metrics_data.to_json(indent=None)])
+        except Exception:
+            log.warning("could not write metrics", exc_info=True)
+            return MetricExportResult.FAILURE
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+class _Breaker:
+    """After a failed export, drop exports for a while instead of waiting on a dead collector,
+    so an unreachable endpoint costs a run seconds, not minutes."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.down_until = 0.0
+
+    def open(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def failed(self) -> None:
+        if not self.open():
+            log.warning("OTLP %s export failed; dropping for %.0f s", self.what, OTLP_BACKOFF_S)
+        self.down_until = time.monotonic() + OTLP_BACKOFF_S
+
+
+class FailFastSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.breaker = _Breaker("span")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.breaker.open():
+            return SpanExportResult.FAILURE
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self.breaker.failed()
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception:
+            log.debug("OTLP span exporter shutdown failed", exc_info=True)
+
+
+class FailFastMetricExporter(MetricExporter):
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self.breaker = _Breaker("metric")
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        if self.breaker.open():
+            return MetricExportResult.FAILURE
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis)
+        except Exception:
+            result = MetricExportResult.FAILURE
+        if result is not MetricExportResult.SUCCESS:
+            self.breaker.failed()
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception:
+            log.debug("OTLP metric exporter shutdown failed", exc_info=True)
+
+
+def _reader(exporter: MetricExporter) -> PeriodicExportingMetricReader:
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=2000)
+
+
+def _otlp_exporters(config: TelemetryConfig) -> tuple[Any, Any]:
+    endpoint = (config.otlp_endpoint or "").rstrip("/")
+    try:
+        if config.otlp_protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                OTLPMetricExporter as GrpcMetrics,
+            )
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcSpans,
+            )
+
+            target = endpoint.removeprefix("http://").removeprefix("https://")
+            secure = endpoint.startswith("https://")
+            return (
+                GrpcSpans(endpoint=target, insecure=not secure, timeout=OTLP_TIMEOUT_S),
+                GrpcMetrics(endpoint=target, insecure=not secure, timeout=OTLP_TIMEOUT_S),
+            )
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HttpMetrics,
+        )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpSpans,
+        )
+
+        return (
+            HttpSpans(endpoint=f"{endpoint}/v1/traces", timeout=OTLP_TIMEOUT_S),
+            HttpMetrics(endpoint=f"{endpoint}/v1/metrics", timeout=OTLP_TIMEOUT_S),
+        )
+    except Exception:  # a missing exporter package or a bad endpoint: run without OTLP
+        log.warning("OTLP export to %s disabled", endpoint, exc_info=True)
+        return None, None
+
+
+def _plain(attrs: Any) -> dict[str, Any]:
+    if not attrs:
+        return {}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(attrs).items()}

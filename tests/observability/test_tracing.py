@@ -1,0 +1,212 @@
+"""A run's trace reaches a real OTLP receiver (HTTP and gRPC) and the run directory, with the
+program tree as the span tree and the GenAI attributes on the calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from cluster import RayCluster
+from observability import TelemetryConfig
+from swarm import load_spec
+from swarm._progress import Progress
+from swarm._run import RunOptions, run_experiment
+from swarm._rundir import RunResult
+
+pytestmark = pytest.mark.slow
+
+
+class Received:
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.metric_names: set[str] = set()
+        self.lock = threading.Lock()
+
+    def add_traces(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+        with self.lock:
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        self.spans.append(_span(span))
+
+    def add_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
+        with self.lock:
+            for rm in request.resource_metrics:
+                for sm in rm.scope_metrics:
+                    self.metric_names |= {m.name for m in sm.metrics}
+
+
+def _value(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+def _span(span: Any) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id.hex(),
+        "span_id": span.span_id.hex(),
+        "parent_span_id": span.parent_span_id.hex() or None,
+        "name": span.name,
+        "attributes": {a.key: _value(a.value) for a in span.attributes},
+        "events": [e.name for e in span.events],
+    }
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[tuple[str, Received]]:
+    got = Received()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/v1/traces":
+                got.add_traces(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            elif self.path == "/v1/metrics":
+                got.add_metrics(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body))
+                reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", got
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def grpc_receiver() -> Iterator[tuple[str, Received]]:
+    got = Received()
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            got.add_traces(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            got.add_metrics(request)
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"http://127.0.0.1:{port}", got
+    server.stop(grace=None)
+
+
+def traced_run(tmp_path: Path, redis_url: str, telemetry: TelemetryConfig) -> RunResult:
+    spec = load_spec("paperclips", ["caps.programs=40"])
+    options = RunOptions(
+        out_dir=tmp_path / "run",
+        redis_url=redis_url,
+        progress=Progress(quiet=True),
+        telemetry=telemetry,
+    )
+    return run_experiment(spec, options)
+
+
+def check_trace(spans: list[dict[str, Any]], result: RunResult) -> None:
+    assert len({s["trace_id"] for s in spans}) == 1, "one trace per run"
+    assert spans[0]["trace_id"] == result.trace_id
+    by_id = {s["span_id"]: s for s in spans}
+    workflow = [s for s in spans if s["name"] == "invoke_workflow swarm.run"]
+    assert len(workflow) == 1
+    agents = {
+        s["attributes"]["gen_ai.agent.id"]: s for s in spans if s["name"] == "invoke_agent program"
+    }
+    assert set(agents) == {p.id for p in result.programs}
+    for program in result.programs:
+        parent = by_id[agents[program.id]["parent_span_id"]]
+        if program.parent_id is None:
+            assert parent is workflow[0]
+        else:
+            assert parent["attributes"]["gen_ai.agent.id"] == program.parent_id
+    chats = [s for s in spans if s["name"].startswith("chat ")]
+    assert chats and all(s["name"] == "chat sim:policy-v1" for s in chats)
+    for chat in chats:
+        attrs = chat["attributes"]
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.usage.input_tokens"] > 0
+        assert attrs["gen_ai.usage.output_tokens"] > 0
+        assert attrs["gen_ai.request.model"] == "sim:policy-v1"
+        parent = by_id[chat["parent_span_id"]]
+        assert parent["name"] in ("invoke_agent program", "invoke_workflow swarm.run")
+    tools = [s for s in spans if s["name"].startswith("execute_tool ")]
+    assert any(s["attributes"]["gen_ai.tool.name"] == "spawn" for s in tools)
+    denied = [s for s in spans if "swarmlab.cap.denied" in s["events"]]
+    assert denied, "denials are visible on spans"
+    assert any(s["attributes"].get("swarmlab.cap") == "programs" for s in denied)
+
+
+def test_the_trace_reaches_an_otlp_http_receiver_and_the_run_dir(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, http_receiver: tuple[str, Received]
+) -> None:
+    endpoint, got = http_receiver
+    result = traced_run(tmp_path, redis_url, TelemetryConfig(otlp_endpoint=endpoint))
+    check_trace(got.spans, result)
+    on_disk = [
+        json.loads(line) for line in (result.out_dir / "traces.jsonl").read_text().splitlines()
+    ]
+    on_disk = [s | {"events": [e["name"] for e in s["events"]]} for s in on_disk]
+    check_trace(on_disk, result)
+    assert len(on_disk) == len(got.spans)
+    assert {
+        "swarmlab.programs.started",
+        "swarmlab.programs.ended",
+        "swarmlab.cap.denials",
+        "swarmlab.model.calls",
+        "swarmlab.programs.live",
+    } <= got.metric_names
+    assert (result.out_dir / "metrics.jsonl").read_text().strip()
+
+
+def test_the_trace_reaches_an_otlp_grpc_receiver(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, grpc_receiver: tuple[str, Received]
+) -> None:
+    endpoint, got = grpc_receiver
+    result = traced_run(
+        tmp_path, redis_url, TelemetryConfig(otlp_endpoint=endpoint, otlp_protocol="grpc")
+    )
+    check_trace(got.spans, result)
+
+
+def test_an_unreachable_collector_never_breaks_a_run(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, closed_port: int
+) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port}"
+    result = traced_run(tmp_path, redis_url, TelemetryConfig(otlp_endpoint=endpoint))
+    assert result.status == "completed"
+    spans = [
+        json.loads(line) for line in (result.out_dir / "traces.jsonl").read_text().splitlines()
+    ]
+    check_trace([s | {"events": [e["name"] for e in s["events"]]} for s in spans], result)
