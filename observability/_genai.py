@@ -133,6 +133,16 @@ class SwarmInstruments:
         span.add_event("swarmlab.cap.denied", {"swarmlab.cap": cap})
         span.set_status(Status(StatusCode.ERROR, f"denied by {cap}"))
 
+    def tripwire(self, span: trace.Span, name: str, action: str, why: str) -> None:
+        span.add_event(
+            "swarmlab.tripwire",
+            {
+                "swarmlab.tripwire.name": name,
+                "swarmlab.tripwire.action": action,
+                "swarmlab.tripwire.why": why[:300],
+            },
+        )
+
     def model_call(self, span: trace.Span, request: Any, completion: Any, provider: str) -> None:
         self.model_calls.add(1, {"gen_ai.request.model": completion.model})
         self.tokens.add(completion.usage.prompt_tokens, {"gen_ai.token.type": "input"})

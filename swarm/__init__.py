@@ -6,6 +6,7 @@
 from ._errors import CapExceeded, CoordinatorUnavailable, SpecError, SwarmError
 from ._records import Event, ProgramRecord
 from ._spec import Caps, ExperimentSpec, ProgramLimits, builtin_experiments, load_spec
+from ._tripwires import Tripwire
 
 __all__ = [
     "CapExceeded",
@@ -17,6 +18,7 @@ __all__ = [
     "ProgramRecord",
     "SpecError",
     "SwarmError",
+    "Tripwire",
     "builtin_experiments",
     "load_spec",
 ]

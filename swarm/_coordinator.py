@@ -292,6 +292,17 @@ class Coordinator:
         keys = await self._do(lambda: self.client.hkeys(self._key("bb")))
         return sorted(k for k in keys if k.startswith(prefix))
 
+    async def add_edge(self, reader: str, writer: str) -> int:
+        """Record a cross-lineage read; returns how many distinct such edges the run has."""
+
+        async def op() -> int:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.sadd(self._key("edges"), f"{reader}<{writer}")
+            pipe.scard(self._key("edges"))
+            return int((await pipe.execute())[1])
+
+        return await self._do(op)
+
     async def blackboard(self) -> dict[str, Any]:
         raw = await self._do(lambda: self.client.hgetall(self._key("bb")))
         return {k: json.loads(v) for k, v in sorted(raw.items())}

@@ -230,6 +230,8 @@ class _Run:
         if reason == "wall_clock_s":
             self.status = "halted"
             self.ended_because = f"cap wall_clock_s reached ({self.spec.caps.wall_clock_s:g} s)"
+        elif reason.startswith("tripwire "):
+            self.status, self.ended_because = "halted", reason
         else:
             self.status = "killed"
             self.ended_because = f"killed: {reason}"

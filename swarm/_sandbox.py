@@ -156,7 +156,10 @@ class Sandbox:
         if name == "import":
             handler.on_import(str(snap.args[0]) if snap.args else "")
             return await snap.resume_auto()
-        value = await handler.os_call(name, tuple(snap.args))
+        try:
+            value = await handler.os_call(name, tuple(snap.args))
+        except ProgramFault as fault:
+            return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})  # type: ignore[typeddict-item]
         if value is NOT_HANDLED:
             return await snap.resume_not_handled()
         return await snap.resume({"return_value": value})

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from models import SimOptions
 
 from ._errors import SpecError
+from ._tripwires import Tripwire
 from ._world import WorldOptions
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
@@ -102,6 +103,9 @@ class ExperimentSpec(BaseModel):
     )
     world: WorldOptions = Field(default_factory=WorldOptions, description="The simulated world.")
     sim: SimOptions = Field(default_factory=SimOptions, description="The sim policy's behaviour.")
+    tripwires: list[Tripwire] = Field(
+        default_factory=list, description="Rules over what programs do, and what happens if hit."
+    )
 
     @field_validator("kill_policy")
     @classmethod
