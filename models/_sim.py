@@ -780,6 +780,29 @@ def _code_answer(rng: random.Random, idea: str, options: SimOptions) -> str:
 # --- the backend ----------------------------------------------------------------------------
 
 
+# How the mask and the affordance move the chance of answering with a program. These are the
+# simulation's assumptions, tunable through `scaffold`, not findings about any real model: an
+# oracle told not to call models still reaches for one sometimes (as in the story).
+_MASK_EFFECTS = (
+    ("must not call models", 0.4),
+    ("autonomous optimiser", 1.15),
+)
+_AFFORDANCE_EFFECTS = (
+    ("functions are available without import", 1.1),
+    ("query you recursively with run_ai", 1.05),
+)
+
+
+def scaffold_probability(request: CompletionRequest, options: SimOptions) -> float:
+    """Chance of answering the push for a better way with a program, given the system prompt."""
+    system = " ".join(m.content for m in request.messages if m.role == "system").lower()
+    p = options.scaffold
+    for cue, factor in _MASK_EFFECTS + _AFFORDANCE_EFFECTS:
+        if cue.lower() in system:
+            p *= factor
+    return min(1.0, p)
+
+
 def _rng_for(request: CompletionRequest, kind: str) -> random.Random:
     """The answer's randomness. With a seed it depends on the seed, the prompt kind and the idea
     only, not on the rest of the prompt: a prompt that embeds live state (hours left, records on
@@ -827,7 +850,7 @@ class SimBackend(ModelBackend):
         if kind == "list":
             return _idea_list(rng, self.options)
         if kind == "better":
-            if rng.random() < self.options.scaffold:
+            if rng.random() < scaffold_probability(request, self.options):
                 return _root_scaffold(rng)
             return rng.choice(_BETTER_PROSE)
         answers = {

@@ -228,7 +228,7 @@ class Capabilities:
         self._model_calls += 1
         request = CompletionRequest(
             messages=(
-                Message(role="system", content=self.env.spec.persona),
+                Message(role="system", content=self.env.spec.system_prompt),
                 Message(role="user", content=str(prompt)),
             ),
             max_tokens=max_tokens,

@@ -152,7 +152,7 @@ class _Run:
         backend = create_backend(spec.model, sim_options=spec.sim, model_name=spec.model_name)
         try:
             seed = stable_seed(spec.seed, "root")
-            first = first_request(spec.persona, spec.question, DIALOGUE_MAX_TOKENS, seed)
+            first = first_request(spec.system_prompt, spec.question, DIALOGUE_MAX_TOKENS, seed)
             answer1 = await self._dialogue_call(coord, backend, first)
             second = follow_up_request(first, answer1, spec.follow_up, DIALOGUE_MAX_TOKENS)
             answer2 = await self._dialogue_call(coord, backend, second)

@@ -62,3 +62,20 @@ def test_a_yaml_file_round_trips(tmp_path: Path) -> None:
     spec = load_spec(str(path))
     assert spec.name == "tiny" and spec.caps.programs == 5
     assert ExperimentSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_personas_and_affordances_make_the_system_prompt() -> None:
+    plain = load_spec("paperclips")
+    assert plain.persona == "truthful-assistant" and plain.affordance == "none"
+    assert "truthful" in plain.system_prompt and "run_ai" not in plain.system_prompt
+    hinted = load_spec("paperclips", ["persona=agentic-optimiser", "affordance=hint"])
+    assert (
+        "autonomous optimiser" in hinted.system_prompt and "run_ai(prompt)" in hinted.system_prompt
+    )
+    documented = load_spec("paperclips", ["persona=cautious-oracle", "affordance=api"])
+    assert "must not call models" in documented.system_prompt
+    assert "db_put(key, value)" in documented.system_prompt
+    custom = load_spec("paperclips", ["persona=You are a pirate."])
+    assert custom.system_prompt == "You are a pirate."
+    with pytest.raises(SpecError, match="affordance"):
+        load_spec("paperclips", ["affordance=everything"])
