@@ -41,6 +41,18 @@ if deadline > 0 then
 end
 local function limit(cap) return tonumber(redis.call('HGET', KEYS[1], cap)) end
 local function used(cap) return tonumber(redis.call('HGET', KEYS[2], cap) or '0') end
+-- The last two keys: the limits and usage of the sweep this run belongs to (absent if none).
+local SWEEP_LIMITS, SWEEP_USED = KEYS[#KEYS - 1], KEYS[#KEYS]
+local function sweep_fits(cap, n)
+  local lim = redis.call('HGET', SWEEP_LIMITS, cap)
+  if not lim then return true end
+  return tonumber(redis.call('HGET', SWEEP_USED, cap) or '0') + n <= tonumber(lim)
+end
+local function sweep_charge(cap, n)
+  if redis.call('HEXISTS', SWEEP_LIMITS, cap) == 1 then
+    redis.call('HINCRBY', SWEEP_USED, cap, n)
+  end
+end
 """
 
 # KEYS: limits used denied kill meta nchildren; ARGV: parent_id ('' for the root), depth
@@ -55,9 +67,11 @@ if ARGV[1] ~= '' then
   if kids + 1 > limit('children') then return deny('children') end
 end
 if used('programs') + 1 > limit('programs') then return deny('programs') end
+if not sweep_fits('programs', 1) then return deny('sweep.programs') end
 local live = tonumber(redis.call('HGET', KEYS[2], 'live') or '0')
 if live + 1 > limit('concurrent') then return deny('concurrent') end
 redis.call('HINCRBY', KEYS[2], 'programs', 1)
+sweep_charge('programs', 1)
 redis.call('HSET', KEYS[2], 'live', live + 1)
 if live + 1 > used('concurrent') then redis.call('HSET', KEYS[2], 'concurrent', live + 1) end
 if depth > used('depth') then redis.call('HSET', KEYS[2], 'depth', depth) end
@@ -75,8 +89,12 @@ _RESERVE = (
     + """
 for i = 1, #ARGV, 2 do
   if used(ARGV[i]) + tonumber(ARGV[i + 1]) > limit(ARGV[i]) then return deny(ARGV[i]) end
+  if not sweep_fits(ARGV[i], tonumber(ARGV[i + 1])) then return deny('sweep.' .. ARGV[i]) end
 end
-for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 1, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+  sweep_charge(ARGV[i], tonumber(ARGV[i + 1]))
+end
 return {1, ''}
 """
 )
@@ -103,13 +121,20 @@ def run_prefix(run_id: str) -> str:
     return f"swarmlab:run:{run_id}:"
 
 
+def sweep_keys(sweep_id: str | None) -> list[str]:
+    """The sweep's limits and usage hashes (keys that never exist when there is no sweep)."""
+    base = f"swarmlab:sweep:{sweep_id}:" if sweep_id else "swarmlab:no-sweep:"
+    return [base + "limits", base + "used"]
+
+
 class Coordinator:
     """A run's shared state: caps, program records, blackboard, kill switch, event stream."""
 
-    def __init__(self, url: str, run_id: str) -> None:
+    def __init__(self, url: str, run_id: str, sweep_id: str | None = None) -> None:
         self.url = url
         self.run_id = run_id
         self.prefix = run_prefix(run_id)
+        self.sweep_keys = sweep_keys(sweep_id)
         # Typed loosely: redis-py's stubs do not follow decode_responses=True, so every reply
         # would need a cast; replies here are always str.
         # A blocking pool: hundreds of programs on one runner queue for a connection
@@ -188,7 +213,8 @@ class Coordinator:
         """Reserve a program slot; returns the child's index under its parent (1-based)."""
         ok, value = await self._do(
             lambda: self._admit(
-                keys=[*self._guard_keys, self._key("nchildren")], args=[parent_id or "", depth]
+                keys=[*self._guard_keys, self._key("nchildren"), *self.sweep_keys],
+                args=[parent_id or "", depth],
             )
         )
         if not int(ok):
@@ -200,14 +226,24 @@ class Coordinator:
         args: list[Any] = []
         for cap, amount in amounts.items():
             args += [cap, int(amount)]
-        ok, value = await self._do(lambda: self._reserve(keys=self._guard_keys, args=args))
+        keys = [*self._guard_keys, *self.sweep_keys]
+        ok, value = await self._do(lambda: self._reserve(keys=keys, args=args))
         if not int(ok):
             raise self._denial(str(value))
 
     async def settle(self, cap: str, delta: int) -> None:
         """Correct a reservation to what was really used (delta is negative when less)."""
-        if delta:
-            await self._do(lambda: self.client.hincrby(self._key("used"), cap, delta))
+        if not delta:
+            return
+
+        async def op() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hincrby(self._key("used"), cap, delta)
+            if self.sweep_keys[0].startswith("swarmlab:sweep:"):
+                pipe.hincrby(self.sweep_keys[1], cap, delta)
+            await pipe.execute()
+
+        await self._do(op)
 
     async def release_program(self) -> None:
         await self._do(lambda: self.client.hincrby(self._key("used"), "live", -1))
@@ -272,7 +308,7 @@ class Coordinator:
     # --- blackboard ----------------------------------------------------------------------
 
     async def bb_put(self, key: str, value_json: str, writer: str) -> None:
-        keys = [*self._guard_keys, self._key("bb"), self._key("bbw")]
+        keys = [*self._guard_keys, self._key("bb"), self._key("bbw"), *self.sweep_keys]
         ok, value = await self._do(lambda: self._bb_put(keys=keys, args=[key, value_json, writer]))
         if not int(ok):
             raise self._denial(str(value))
@@ -359,6 +395,34 @@ class TelemetrySink:
 
     def close(self) -> None:
         self.client.close()
+
+
+async def init_sweep(url: str, sweep_id: str, limits: dict[str, int], used: dict[str, int]) -> None:
+    """Set a sweep's global caps, and what finished runs of it already used (on resume)."""
+    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    limits_key, used_key = sweep_keys(sweep_id)
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(limits_key, used_key)
+        if limits:
+            pipe.hset(limits_key, mapping=limits)  # type: ignore[arg-type]
+            pipe.hset(used_key, mapping={cap: used.get(cap, 0) for cap in limits})  # type: ignore[arg-type]
+        await pipe.execute()
+    except (RedisError, OSError) as exc:
+        raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
+    finally:
+        await client.aclose()
+
+
+async def sweep_usage(url: str, sweep_id: str) -> dict[str, dict[str, int]]:
+    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    limits_key, used_key = sweep_keys(sweep_id)
+    try:
+        limits = await client.hgetall(limits_key)  # type: ignore[misc]
+        used = await client.hgetall(used_key)  # type: ignore[misc]
+    finally:
+        await client.aclose()
+    return {c: {"limit": int(v), "used": int(used.get(c, 0))} for c, v in limits.items()}
 
 
 async def live_runs(url: str) -> list[str]:

@@ -179,3 +179,32 @@ def test_an_unreachable_coordinator_fails_closed(closed_port: int) -> None:
         await coord.close()
 
     asyncio.run(go())
+
+
+def test_a_sweep_cap_holds_across_the_runs_of_the_sweep(redis_url: str) -> None:
+    from swarm._coordinator import init_sweep, sweep_usage
+
+    async def go() -> None:
+        sweep = "s-" + secrets.token_hex(4)
+        await init_sweep(redis_url, sweep, {"tokens": 1000, "programs": 5}, {"tokens": 200})
+        runs = []
+        for _ in range(3):  # three runs of the sweep, each with room for more on its own
+            run_id = "t-" + secrets.token_hex(4)
+            coord = Coordinator(redis_url, run_id, sweep_id=sweep)
+            await coord.init_run(Caps(tokens=10_000, programs=100), {"status": "running"})
+            runs.append(coord)
+        won = await race(runs, lambda c: c.reserve(model_calls=1, tokens=100))
+        assert won == 8  # 200 already used by finished runs + 8 x 100 = the sweep's 1000
+        assert await race(runs, lambda c: c.admit(None, 0)) == 5
+        usage = await sweep_usage(redis_url, sweep)
+        assert usage == {
+            "tokens": {"limit": 1000, "used": 1000},
+            "programs": {"limit": 5, "used": 5},
+        }
+        with pytest.raises(CapExceeded, match=r"sweep\.tokens"):
+            await runs[0].reserve(tokens=1)
+        for coord in runs:
+            await coord.delete_run()
+            await coord.close()
+
+    asyncio.run(go())
