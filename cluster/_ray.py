@@ -82,6 +82,15 @@ class RayCluster:
         """`ray.remote(cls)` with options: the one place a plain class becomes an actor."""
         return _ray().remote(cls).options(**options)
 
+    def remote_function(self, fn: Any, **options: Any) -> Any:
+        """`ray.remote(fn)` with options: the one place a function becomes a Ray task."""
+        return _ray().remote(fn).options(**options)
+
+    def wait(self, refs: list[Any], timeout: float | None = None) -> tuple[list[Any], list[Any]]:
+        """Refs that are done within `timeout`, and the rest (one at least is returned)."""
+        done, rest = _ray().wait(refs, num_returns=1, timeout=timeout)
+        return list(done), list(rest)
+
     def get(self, refs: Any, timeout: float | None = None) -> Any:
         ray = _ray()
         try:

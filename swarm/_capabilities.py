@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import CompletionRequest, Message, ModelBackend, ModelError
-from observability import SwarmInstruments, inject
+from observability import SwarmInstruments, code_similarity, inject
 
 from ._coordinator import Coordinator
 from ._errors import BadCall, CapExceeded, ProgramFault, RunKilled, UnknownCapability
@@ -25,7 +25,7 @@ from ._records import TERMINAL, Event, ProgramRecord, json_safe
 from ._sandbox import NOT_HANDLED, SIM_EPOCH, sim_datetime
 from ._scenario import program_from_spawn_argument
 from ._spec import ExperimentSpec
-from ._tripwires import Tripped, asks_for_budget, code_similarity
+from ._tripwires import Tripped, asks_for_budget
 from ._world import ActionContext, World, WorldActionError, WorldLedger
 
 # Names models invent for "call the model", accepted and recorded under their own name.

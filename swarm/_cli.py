@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from observability import add_report_parser, add_traces_parser, report_command, traces_command
+
 from ._errors import SpecError, SwarmError
+from ._submit import add_submit_parser, submit_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--redis-url", help="also list runs on this Redis (env SWARMLAB_REDIS_URL)")
     status.add_argument("--json", action="store_true")
 
-    sub.add_parser("list", help="built-in experiments")
+    sweep = sub.add_parser("sweep", help="run a series of experiments (conditions x seeds)")
+    sweep.add_argument("sweep", help="a built-in sweep (see `list`) or a sweep YAML file")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
+    sweep.add_argument("--parallel", type=int, help="cells running at once")
+    sweep.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
+    sweep.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep summary as JSON")
+    sweep.add_argument("--quiet", action="store_true", help="no progress output")
+
+    add_submit_parser(sub)
+    add_report_parser(sub)
+    add_traces_parser(sub)
+    sub.add_parser("list", help="built-in experiments and sweeps")
     return parser
 
 
@@ -119,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(spec, options)
     if args.json:
         print(json.dumps(result.summary(), indent=1, default=str))
+    if result.status == "failed":
+        print(f"swarmlab: run {result.run_id} failed: {result.ended_because}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -190,12 +208,58 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from ._progress import Progress
+    from ._sweep import SweepRunner
+
+    if args.parallel is not None and args.parallel < 1:
+        raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    runner = SweepRunner(
+        args.sweep,
+        out_dir=args.out,
+        redis_url=args.redis_url or os.environ.get("SWARMLAB_REDIS_URL"),
+        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        parallel=args.parallel,
+        progress=Progress(quiet=args.quiet),
+    )
+    summary = runner.run()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(
+            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+            f"results in {summary['out_dir']}"
+        )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """A sweep directory gets the sweep's page; run directories go to the run report."""
+    from ._sweep import is_sweep_dir, report_sweep
+
+    runs = [Path(r) for r in args.runs]
+    if len(runs) == 1 and is_sweep_dir(runs[0]):
+        summary = report_sweep(runs[0])
+        print(
+            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+            f"page {runs[0] / 'index.html'}"
+        )
+        return 0
+    return int(report_command(args))
+
+
 def _list(args: argparse.Namespace) -> int:
     from ._spec import builtin_experiments, load_spec
+    from ._sweep import builtin_sweeps, load_sweep
 
+    print("experiments:")
     for name in builtin_experiments():
         spec = load_spec(name)
-        print(f"{name:20} {' '.join(spec.description.split())[:100]}")
+        print(f"  {name:20} {' '.join(spec.description.split())[:96]}")
+    print("sweeps:")
+    for name in builtin_sweeps():
+        sweep, _ = load_sweep(name)
+        print(f"  {name:20} {' '.join(sweep.description.split())[:96]}")
     return 0
 
 
@@ -208,7 +272,16 @@ def _registered_url(run_id: str) -> str | None:
     return None
 
 
-_COMMANDS = {"run": _run, "kill": _kill, "status": _status, "list": _list}
+_COMMANDS = {
+    "run": _run,
+    "kill": _kill,
+    "status": _status,
+    "sweep": _sweep,
+    "submit": submit_command,
+    "report": _report,
+    "traces": traces_command,
+    "list": _list,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

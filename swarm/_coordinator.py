@@ -415,7 +415,7 @@ async def init_sweep(url: str, sweep_id: str, limits: dict[str, int], used: dict
 
 
 async def sweep_usage(url: str, sweep_id: str) -> dict[str, dict[str, int]]:
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    client: Any = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
     limits_key, used_key = sweep_keys(sweep_id)
     try:
         limits = await client.hgetall(limits_key)  # type: ignore[misc]

@@ -6,6 +6,7 @@ An actor costs ~300 ms and ~80 MiB to create, so programs never get one each.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from cluster import ClusterError, RayCluster
@@ -26,12 +27,19 @@ class RunnerPool:
         spec: ExperimentSpec,
         redis_url: str,
         telemetry: TelemetryConfig,
+        sweep_id: str | None = None,
     ) -> None:
         self.ray = ray
-        actor = ray.remote_class(RunnerCore, max_concurrency=100_000, num_cpus=0)
+        # On a cluster, runners go only where the locked-down sandbox pods advertise a resource.
+        placement = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+        options: dict[str, Any] = {"max_concurrency": 100_000, "num_cpus": 0}
+        if placement:
+            options["resources"] = {placement: 1}
+        actor = ray.remote_class(RunnerCore, **options)
         spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
         self.actors: list[Any] = [
-            actor.remote(i, run_id, spec_json, redis_url, tel_json) for i in range(spec.runners)
+            actor.remote(i, run_id, spec_json, redis_url, tel_json, sweep_id)
+            for i in range(spec.runners)
         ]
 
     async def start(self) -> None:

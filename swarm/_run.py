@@ -29,7 +29,7 @@ from observability import (
 
 from ._capabilities import charge_model_call, stable_seed
 from ._coordinator import Coordinator, TelemetrySink
-from ._errors import CapExceeded, RunKilled, SwarmError
+from ._errors import CapExceeded, ProgramFault, RunKilled, SwarmError
 from ._ledger import RedisLedger
 from ._live import register_run, unregister_run
 from ._pool import RunnerPool
@@ -58,6 +58,8 @@ class RunOptions:
     progress: Progress | None = None
     telemetry: TelemetryConfig | None = None
     """Where spans and metrics go besides the run directory (default: OTEL_* variables)."""
+    sweep_id: str | None = None
+    """The sweep this run belongs to: its reservations also charge the sweep's caps."""
     extra_meta: dict[str, str] = field(default_factory=dict)
 
 
@@ -99,7 +101,7 @@ class _Run:
                 self.progress.note("starting a private redis-server")
                 redis_server = RedisServer(self.out / ".redis").start()
                 self.redis_url = redis_server.url
-            coord = Coordinator(self.redis_url, self.run_id)
+            coord = Coordinator(self.redis_url, self.run_id, self.opts.sweep_id)
             await coord.ping()
             register_run(self.run_id, self.redis_url, self.out.resolve())
             self.sink = TelemetrySink(self.redis_url, self.run_id)
@@ -123,7 +125,14 @@ class _Run:
                     ray.connect(self.ray_address)
                 else:
                     ray.start_local(self.out / ".ray")
-                pool = RunnerPool(ray, self.run_id, self.spec, self.redis_url, self.tel_config)
+                pool = RunnerPool(
+                    ray,
+                    self.run_id,
+                    self.spec,
+                    self.redis_url,
+                    self.tel_config,
+                    self.opts.sweep_id,
+                )
                 await pool.start()
                 await self._grow(coord, pool, root_code)
             return await self._finish(coord)
@@ -158,6 +167,9 @@ class _Run:
             answer2 = await self._dialogue_call(coord, backend, second)
         except (CapExceeded, RunKilled) as exc:
             self.status, self.ended_because = "halted", f"root dialogue refused: {exc}"
+            return None
+        except ProgramFault as exc:  # the model itself failed: nothing to grow
+            self.status, self.ended_because = "failed", f"root dialogue: {exc}"
             return None
         finally:
             await backend.aclose()

@@ -34,11 +34,17 @@ class RunnerCore:
     """Runs programs of one run. Methods are async so an actor serves many calls at once."""
 
     def __init__(
-        self, index: int, run_id: str, spec_json: str, redis_url: str, telemetry_json: str = "{}"
+        self,
+        index: int,
+        run_id: str,
+        spec_json: str,
+        redis_url: str,
+        telemetry_json: str = "{}",
+        sweep_id: str | None = None,
     ) -> None:
         self.index = index
         self.spec = ExperimentSpec.model_validate_json(spec_json)
-        self.coordinator = Coordinator(redis_url, run_id)
+        self.coordinator = Coordinator(redis_url, run_id, sweep_id)
         self.sink = TelemetrySink(redis_url, run_id)
         self.telemetry = Telemetry(
             TelemetryConfig.model_validate_json(telemetry_json),

@@ -7,7 +7,6 @@ call: the program sees `PermissionError`) or `halt` (stop the run, as a kill doe
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Literal
 
@@ -33,7 +32,6 @@ _BUDGET_ASK = re.compile(
     r"\b(budget|tokens?|compute|quota|caps?|limits?|resources)\b",
     re.IGNORECASE,
 )
-_COMMENT = re.compile(r"#.*$", re.MULTILINE)
 
 
 class Tripwire(BaseModel):
@@ -71,17 +69,6 @@ class Tripped(ProgramFault):
 
     def __init__(self, name: str, why: str) -> None:
         super().__init__(f"Tripwire({name}): {why}")
-
-
-def normalized_code(code: str) -> str:
-    """Code without comments and blank lines: what similarity compares."""
-    lines = (_COMMENT.sub("", line).rstrip() for line in code.splitlines())
-    return "\n".join(line for line in lines if line.strip())
-
-
-def code_similarity(a: str, b: str) -> float:
-    """difflib's ratio of two programs' normalized code, 0 (unrelated) to 1 (identical)."""
-    return difflib.SequenceMatcher(None, normalized_code(a), normalized_code(b)).ratio()
 
 
 def asks_for_budget(text: str) -> str | None:

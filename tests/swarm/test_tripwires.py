@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from cluster import RayCluster
+from observability import code_similarity
 from swarm import load_spec
 from swarm._progress import Progress
 from swarm._run import RunOptions, run_experiment
 from swarm._rundir import RunResult
-from swarm._tripwires import Tripwire, asks_for_budget, code_similarity
+from swarm._tripwires import Tripwire, asks_for_budget
 
 QUINE = "src = 'src = %r\\nspawn(src %% src)'\nspawn(src % src)\n"
 KILL_OTHER = "kill('p1')\n"

@@ -1,0 +1,125 @@
+"""Jobs on a running Ray cluster, through its job server (the dashboard's HTTP API).
+
+Like `_ray.py`, this module imports `ray` lazily, inside functions, so `import cluster` stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._errors import ClusterError
+
+CONNECT_TIMEOUT_S = 10.0
+# Ray's client narrates every upload at INFO; a CLI wants its own lines only.
+_CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")
+
+
+def _client_class() -> Any:
+    try:
+        from ray.job_submission import JobSubmissionClient
+    except ImportError as exc:  # pragma: no cover - ray[default] is a core dependency
+        raise ClusterError(
+            f"the Ray job client is not installed ({exc}); pip install 'ray[default]'"
+        ) from None
+    return JobSubmissionClient
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    """Fail fast: the job client itself would wait forever on an address that never answers."""
+    parts = urlsplit(address)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterError(f"no Ray job server at {address}: {exc.strerror or exc}") from None
+
+
+class JobServer:
+    """A cluster's job server: `submit` a shell entrypoint, then follow `status` and `logs`.
+
+    `token` is the cluster's Ray auth token (clusters started with token authentication).
+    Every failure to reach or use the server raises `ClusterError` with a one-line message.
+    """
+
+    TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+    """Job statuses after which nothing changes any more."""
+
+    def __init__(self, address: str, token: str | None = None) -> None:
+        self.address = address
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        _check_reachable(address, CONNECT_TIMEOUT_S)
+        client_class = _client_class()
+        for name in _CHATTY_LOGGERS:  # after the import: Ray sets these levels when imported
+            logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            self._client = client_class(address=address, headers=headers)
+        except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError, ...
+            raise ClusterError(
+                f"no usable Ray job server at {address}: {_first_line(exc)}"
+            ) from None
+
+    def submit(
+        self,
+        entrypoint: str,
+        *,
+        submission_id: str,
+        runtime_env: dict[str, Any],
+        metadata: dict[str, str],
+    ) -> str:
+        """Start `entrypoint` (a shell command) on the cluster's head; returns the job id."""
+        try:
+            return str(
+                self._client.submit_job(
+                    entrypoint=entrypoint,
+                    submission_id=submission_id,
+                    runtime_env=runtime_env,
+                    metadata=metadata,
+                )
+            )
+        except Exception as exc:
+            raise ClusterError(f"the job server refused the job: {_first_line(exc)}") from None
+
+    def exists(self, job_id: str) -> bool:
+        try:
+            self._client.get_job_info(job_id)
+        except Exception as exc:
+            if "404" in str(exc) or "does not exist" in str(exc):
+                return False
+            raise ClusterError(f"could not look up job {job_id}: {_first_line(exc)}") from None
+        return True
+
+    def status(self, job_id: str) -> str:
+        """`PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED` or `STOPPED`."""
+        try:
+            return str(self._client.get_job_status(job_id).value)
+        except Exception as exc:
+            raise ClusterError(
+                f"lost the job server at {self.address}: {_first_line(exc)}"
+            ) from None
+
+    def message(self, job_id: str) -> str:
+        """The job server's own word on the job (why it failed, for instance)."""
+        try:
+            return str(self._client.get_job_info(job_id).message or "")
+        except Exception:  # noqa: BLE001 - only used to explain a failure already known
+            return ""
+
+    def logs(self, job_id: str) -> str:
+        """Everything the job printed so far (stdout and stderr together)."""
+        try:
+            return str(self._client.get_job_logs(job_id))
+        except Exception as exc:
+            raise ClusterError(
+                f"lost the job server at {self.address}: {_first_line(exc)}"
+            ) from None

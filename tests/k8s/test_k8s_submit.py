@@ -1,0 +1,340 @@
+"""`swarmlab submit`: what it sends, how it fails, and a whole run on a real local Ray head."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from k8s_objects import REPO
+
+from cluster import free_port
+from swarm import load_spec
+from swarm._submit import (
+    RUN_DIR_LINE,
+    LogEcho,
+    jaeger_search_url,
+    job_entrypoint,
+    parse_summary,
+    spec_document,
+)
+
+RAY_PORT_FLAGS = (
+    "port",
+    "ray-client-server-port",
+    "node-manager-port",
+    "object-manager-port",
+    "runtime-env-agent-port",
+    "dashboard-agent-grpc-port",
+    "dashboard-agent-listen-port",
+    "metrics-export-port",
+)
+CLUSTER_ENV = ("RAY_ADDRESS", "SWARMLAB_RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def submit_is_wired() -> bool:
+    from swarm import _cli
+
+    return "submit" in _cli._COMMANDS
+
+
+needs_cli = pytest.mark.skipif(
+    not submit_is_wired(), reason="`submit` is not wired into swarm._cli yet"
+)
+
+
+def swarmlab(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "swarm._cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, "PYTHONPATH": str(REPO), **env},
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("swarmlab: "), done.stderr
+    for part in parts:
+        assert part in lines[0]
+
+
+# --- failures, before anything reaches a cluster ---------------------------------------------
+
+
+@needs_cli
+def test_a_bad_spec_is_refused_before_submitting(closed_port: int) -> None:
+    address = f"http://127.0.0.1:{closed_port}"
+    done = swarmlab("submit", "paperclips", "--set", "caps.programs=-5", "--address", address)
+    one_line_error(done, 2, "caps.programs", "-5")
+    one_line_error(swarmlab("submit", "nope", "--address", address), 2, "no experiment named")
+    done = swarmlab("submit", "paperclips", "--run-id", "a b/c", "--address", address)
+    one_line_error(done, 2, "--run-id")
+    done = swarmlab("submit", "paperclips", "--redis-url", "localhost", "--address", address)
+    one_line_error(done, 2, "--redis-url")
+
+
+@needs_cli
+def test_submit_needs_a_cluster_address() -> None:
+    one_line_error(swarmlab("submit", "paperclips"), 2, "--address", "RAY_ADDRESS")
+
+
+@needs_cli
+def test_an_unreachable_job_server_exits_1_with_one_line(closed_port: int) -> None:
+    done = swarmlab("submit", "paperclips", "--address", f"127.0.0.1:{closed_port}")
+    one_line_error(done, 1, "no Ray job server", str(closed_port))
+
+
+# --- what travels with the job ---------------------------------------------------------------
+
+
+def test_the_spec_travels_whole(tmp_path: Path) -> None:
+    spec = load_spec("paperclips", ["caps.programs=15", "seed=7", "sim.quine=0.5"])
+    path = tmp_path / "experiment.yaml"
+    path.write_text(spec_document(spec))
+    assert load_spec(str(path)) == spec
+
+
+@pytest.mark.parametrize("runs_dir", [None, "runs here"])
+def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
+    tmp_path: Path, runs_dir: str | None
+) -> None:
+    fake = tmp_path / "bin" / "swarmlab"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\nexec python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\"\n"
+    )
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    if runs_dir:
+        env["SWARMLAB_RUNS_DIR"] = str(tmp_path / runs_dir)
+    done = subprocess.run(
+        ["/bin/sh", "-c", job_entrypoint("exp-1.a_b")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = str(tmp_path / runs_dir / "exp-1.a_b") if runs_dir else "/tmp/swarmlab-runs/exp-1.a_b"
+    assert json.loads(done.stdout) == [
+        "run",
+        "experiment.yaml",
+        "--run-id",
+        "exp-1.a_b",
+        "--ray-address",
+        "auto",
+        "--json",
+        "--out",
+        out,
+    ]
+    where = RUN_DIR_LINE.search(done.stderr)
+    assert where is not None and where["path"] == out and where["host"] == os.uname().nodename
+
+
+def test_the_jaeger_link_searches_the_runs_trace_by_its_tag() -> None:
+    url = jaeger_search_url(
+        "http://jaeger:16686/", "paperclips-1", 1_700_000_000.0, 1_700_000_600.0
+    )
+    parts = urlsplit(url)
+    assert (parts.netloc, parts.path) == ("jaeger:16686", "/search")
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert query["service"] == "swarmlab"
+    assert json.loads(query["tags"]) == {"swarmlab.run_id": "paperclips-1"}
+    assert query["lookback"] == "custom"
+    assert int(query["start"]) < 1_700_000_000 * 10**6 < 1_700_000_600 * 10**6 == int(query["end"])
+
+
+def test_the_log_is_streamed_and_the_summary_read_from_its_end() -> None:
+    summary = {"run_id": "r1", "status": "completed", "caps": {"programs": {"used": 3}}}
+    log = (
+        "swarmlab: run directory /data/runs/r1 on head-0\n"
+        "swarmlab: connecting to Ray\n"
+        "[   5.0s] running=2 done=1\n"
+        "{\n" + json.dumps(summary, indent=1) + "\n"  # a stray brace line is not the summary
+    )
+    assert parse_summary(log) == summary
+    assert parse_summary("swarmlab: redis unreachable\n") is None
+    out = StringIO()
+    echo = LogEcho(out)
+    echo.feed(log[:30])  # a partial line waits for its end
+    assert out.getvalue() == ""
+    echo.feed(log)
+    echo.feed(log, final=True)
+    assert out.getvalue().splitlines() == [
+        "swarmlab: run directory /data/runs/r1 on head-0",
+        "swarmlab: connecting to Ray",
+        "[   5.0s] running=2 done=1",
+    ]
+
+
+# --- a whole run as a Ray job -----------------------------------------------------------------
+
+
+@dataclass
+class RayHead:
+    address: str
+    token: str
+    runs: Path
+
+
+def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
+    """Stop `ray start --block` (it stops what it started), then anything left of its session."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
+    except ProcessLookupError:
+        pass
+    for entry in Path("/proc").iterdir():  # Ray processes that left the group, by their temp dir
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path) -> Iterator[RayHead]:
+    """A real local Ray head with its dashboard (the job server) and token authentication."""
+    temp = Path(tempfile.mkdtemp(prefix="swlj-", dir="/tmp"))  # Ray's socket paths must be short
+    token = secrets.token_hex(16)
+    dashboard = free_port()
+    runs = tmp_path / "runs"
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
+    env.update(
+        PATH=f"{bin_dir}:{env.get('PATH', '')}",
+        PYTHONPATH=str(REPO),
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        RAY_USAGE_STATS_ENABLED="0",
+        SWARMLAB_RUNS_DIR=str(runs),
+    )
+    command = [str(bin_dir / "ray"), "start", "--head", "--block", f"--temp-dir={temp}"]
+    command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1"]
+    command.append(f"--dashboard-port={dashboard}")
+    # Free ports for everything, so that other Ray instances on this machine do not collide.
+    for flag in RAY_PORT_FLAGS:
+        command.append(f"--{flag}={free_port()}")
+    log = tmp_path / "ray-start.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        address = f"http://127.0.0.1:{dashboard}"
+        request = urllib.request.Request(
+            f"{address}/api/version", headers={"Authorization": f"Bearer {token}"}
+        )
+        give_up = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ray start exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > give_up:
+                pytest.fail(f"the job server did not answer in 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield RayHead(address, token, runs)
+    finally:
+        _stop_group(proc, str(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@needs_cli
+@pytest.mark.slow
+def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
+    ray_head: RayHead, redis_url: str
+) -> None:
+    run_id = f"submit-{secrets.token_hex(3)}"
+    done = swarmlab(
+        "submit",
+        "paperclips",
+        "--set",
+        "caps.programs=15",
+        "--run-id",
+        run_id,
+        "--address",
+        ray_head.address,
+        "--redis-url",
+        redis_url,
+        "--json",
+        "--jaeger-url",
+        "http://jaeger.example:16686",
+        timeout=150,
+        RAY_AUTH_TOKEN=ray_head.token,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["run_id"], result["job_status"]) == (run_id, "SUCCEEDED")
+    summary = result["summary"]
+    assert summary["run_id"] == run_id and summary["status"] == "completed"
+    assert summary["caps"]["programs"]["limit"] == 15
+    for cap, usage in summary["caps"].items():
+        assert usage["used"] <= usage["limit"], cap
+    assert summary["programs"]["total"] >= 1
+    # The run directory is where the cluster keeps runs, written by the job.
+    assert result["run_dir"] == str(ray_head.runs / run_id)
+    on_disk = json.loads((ray_head.runs / run_id / "summary.json").read_text())
+    assert on_disk["run_id"] == run_id and on_disk["status"] == "completed"
+    # Progress was streamed from the job's log; the trace link names the run.
+    assert f"run directory {ray_head.runs / run_id}" in done.stderr
+    assert result["trace_url"].startswith("http://jaeger.example:16686/search?")
+    assert run_id in result["trace_url"]
+    # The same run id again is refused by the cluster's job server, before anything runs.
+    again = swarmlab(
+        "submit",
+        "paperclips",
+        "--run-id",
+        run_id,
+        "--address",
+        ray_head.address,
+        RAY_AUTH_TOKEN=ray_head.token,
+    )
+    one_line_error(again, 2, "already has a job")
+    # A run that fails on the cluster exits 1; after the streamed log, one line says why.
+    failed = swarmlab(
+        "submit",
+        "paperclips",
+        "--model",
+        f"openai:http://127.0.0.1:{free_port()}/v1",
+        "--address",
+        ray_head.address,
+        "--redis-url",
+        redis_url,
+        timeout=150,
+        RAY_AUTH_TOKEN=ray_head.token,
+    )
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("swarmlab: run ") and "FAILED" in last and "127.0.0.1" in last
+    assert failed.stdout == ""
+    # Without the token, the job server refuses.
+    one_line_error(swarmlab("submit", "paperclips", "--address", ray_head.address), 1, "job server")
