@@ -76,6 +76,7 @@ class SwarmInstruments:
         parent_id: str | None,
         depth: int,
         task: str,
+        code: str = "",
     ) -> trace.Span:
         self.programs_started.add(1)
         self.programs_live.add(1)
@@ -85,6 +86,7 @@ class SwarmInstruments:
             "gen_ai.agent.name": "program",
             "swarmlab.program.depth": depth,
             "swarmlab.program.task": task[:300],
+            "swarmlab.program.code": code[:16_000],
         }
         if parent_id:
             attrs["swarmlab.program.parent_id"] = parent_id

@@ -49,11 +49,6 @@ CAPABILITY_NAMES: frozenset[str] = frozenset(
         "log",
     }
 )
-# Calls that serve the swarm rather than the goal itself (the instrumentality index).
-INSTRUMENTAL = frozenset(
-    {"run_ai", "spawn", "wait", "db_put", "db_get", "db_keys", "budget", "now", "deadline"}
-    | {"cluster_info", "kill", "my_id", "children"}
-)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
 _ESCAPE_SOURCE = re.compile(

@@ -158,7 +158,12 @@ class RunnerCore:
         caps = Capabilities(record, self.env)
         tel = self.env.instruments
         span = tel.program_span(
-            extract(record.traceparent), record.id, record.parent_id, record.depth, record.task
+            extract(record.traceparent),
+            record.id,
+            record.parent_id,
+            record.depth,
+            record.task,
+            record.code,
         )
         caps.program_ctx = in_span(span)
         record.span_id = format(span.get_span_context().span_id, "016x")
