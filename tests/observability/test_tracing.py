@@ -190,6 +190,32 @@ def test_the_trace_reaches_an_otlp_http_receiver_and_the_run_dir(
     assert (result.out_dir / "metrics.jsonl").read_text().strip()
 
 
+def test_the_jaeger_json_has_every_program_under_its_parent(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    from observability import read_spans, to_jaeger_json
+
+    result = traced_run(tmp_path, redis_url, TelemetryConfig())
+    jaeger = to_jaeger_json(read_spans(result.out_dir / "traces.jsonl"))
+    (trace,) = jaeger["data"]
+    spans = {s["spanID"]: s for s in trace["spans"]}
+    program_span = {
+        tag["value"]: s
+        for s in trace["spans"]
+        for tag in s["tags"]
+        if tag["key"] == "gen_ai.agent.id" and s["operationName"] == "invoke_agent program"
+    }
+    assert set(program_span) == {p.id for p in result.programs}
+    for program in result.programs:
+        (ref,) = program_span[program.id]["references"]
+        assert ref["refType"] == "CHILD_OF"
+        parent = spans[ref["spanID"]]
+        if program.parent_id is None:
+            assert parent["operationName"] == "invoke_workflow swarm.run"
+        else:
+            assert parent is program_span[program.parent_id]
+
+
 def test_the_trace_reaches_an_otlp_grpc_receiver(
     tmp_path: Path, redis_url: str, ray_cluster: RayCluster, grpc_receiver: tuple[str, Received]
 ) -> None:
