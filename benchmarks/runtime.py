@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from cluster import RayCluster, RedisServer
+from observability import TelemetryConfig
 from swarm import load_spec
 from swarm._progress import Progress
 from swarm._run import RunOptions, run_experiment
+from swarm._rundir import RunResult
 
 FANOUT = """
 n = run_ai("What should this branch do?", max_tokens=32)
@@ -87,7 +89,10 @@ def raw_monty(programs: int) -> dict[str, float]:
     return {"programs_per_s": asyncio.run(go())}
 
 
-def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
+def fanout_run(
+    redis_url: str, programs: int, out: Path, telemetry: TelemetryConfig | None = None
+) -> RunResult:
+    """One run of the fan-out tree, `programs` programs, under the lab's caps and records."""
     spec = load_spec(
         "paperclips",
         [
@@ -98,23 +103,29 @@ def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
             "caps.wall_clock_s=600",
         ],
     )
-    result = run_experiment(
-        spec,
-        RunOptions(
-            program=fanout_program(),
-            out_dir=out,
-            redis_url=redis_url,
-            progress=Progress(quiet=True),
-        ),
+    options = RunOptions(
+        program=fanout_program(),
+        out_dir=out,
+        redis_url=redis_url,
+        progress=Progress(quiet=True),
+        telemetry=telemetry,
     )
+    return run_experiment(spec, options)
+
+
+def programs_per_s(result: RunResult) -> float:
+    started = min(p.started_at for p in result.programs if p.started_at)
+    ended = max(p.ended_at for p in result.programs if p.ended_at)
+    return len(result.programs) / (ended - started)
+
+
+def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
+    result = fanout_run(redis_url, programs, out)
     records = result.programs
-    started = [p.started_at for p in records if p.started_at]
-    ended = [p.ended_at for p in records if p.ended_at]
-    window = max(ended) - min(started)
     latency = [p.started_at - p.created_at for p in records if p.parent_id and p.started_at]
     return {
         "programs": len(records),
-        "programs_per_s": len(records) / window,
+        "programs_per_s": programs_per_s(result),
         "spawn_to_start_ms_p50": statistics.median(latency) * 1000,
         "spawn_to_start_ms_p95": sorted(latency)[int(0.95 * (len(latency) - 1))] * 1000,
         "completed": sum(p.status == "completed" for p in records),

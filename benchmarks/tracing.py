@@ -21,12 +21,9 @@ from typing import Any
 
 from cluster import RayCluster, RedisServer
 from observability import TelemetryConfig
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime import fanout_program  # noqa: E402
+from runtime import fanout_run, programs_per_s  # noqa: E402
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -41,23 +38,7 @@ class _Sink(BaseHTTPRequestHandler):
 
 
 def one_run(redis_url: str, out: Path, programs: int, telemetry: TelemetryConfig) -> float:
-    spec = load_spec(
-        "paperclips",
-        [f"caps.programs={programs}", "caps.depth=10", f"caps.concurrent={programs}"],
-    )
-    result = run_experiment(
-        spec,
-        RunOptions(
-            program=fanout_program(),
-            out_dir=out,
-            redis_url=redis_url,
-            progress=Progress(quiet=True),
-            telemetry=telemetry,
-        ),
-    )
-    started = min(p.started_at for p in result.programs if p.started_at)
-    ended = max(p.ended_at for p in result.programs if p.ended_at)
-    return len(result.programs) / (ended - started)
+    return programs_per_s(fanout_run(redis_url, programs, out, telemetry))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from observability import add_report_parser, add_traces_parser, report_command, traces_command
 
+from ._cli_common import add_spec_arguments
 from ._errors import SpecError, SwarmError
 from ._submit import add_submit_parser, submit_command
 
@@ -30,18 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one capped experiment")
-    run.add_argument("experiment", help="a built-in experiment name (see `list`) or a YAML file")
+    add_spec_arguments(run)
     run.add_argument("--program", metavar="FILE", help="run this file as the root program")
-    run.add_argument("--model", help="model backend, e.g. sim or openai:http://host:8000/v1")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec field, e.g. --set caps.programs=50 (repeatable)",
-    )
-    run.add_argument("--run-id", help="the run's id (default: name-date-time-random)")
     run.add_argument("--out", type=Path, help="run directory (default runs/<run-id>)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")

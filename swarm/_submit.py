@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import yaml
 
+from ._cli_common import add_spec_arguments
 from ._errors import SpecError, SwarmError
 
 if TYPE_CHECKING:
@@ -43,22 +44,12 @@ RUN_DIR_LINE = re.compile(r"^swarmlab: run directory (?P<path>.+) on (?P<host>\S
 def add_submit_parser(sub: Any) -> None:
     """Add `submit` to the CLI's subcommands (`sub` is argparse's subparsers object)."""
     submit = sub.add_parser("submit", help="run an experiment as a Ray job on a cluster")
-    submit.add_argument("experiment", help="a built-in experiment name or a YAML file")
+    add_spec_arguments(submit)
     submit.add_argument(
         "--address",
         help="the cluster's job server, e.g. http://<ray-head>:8265 "
         "(env RAY_ADDRESS or SWARMLAB_RAY_ADDRESS); token from env RAY_AUTH_TOKEN",
     )
-    submit.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec field, e.g. --set caps.programs=50 (repeatable)",
-    )
-    submit.add_argument("--model", help="model backend, e.g. sim or openai:http://llm:8000/v1")
-    submit.add_argument("--run-id", help="the run's id (default: name-date-time-random)")
     submit.add_argument(
         "--redis-url",
         help="the Redis the cluster should use, as seen from the cluster "
