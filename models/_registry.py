@@ -38,3 +38,36 @@ def _sim(target: str, *, sim_options: Any = None, **_: Any) -> ModelBackend:
     from ._sim import SimBackend
 
     return SimBackend(sim_options)
+
+
+@register("openai")
+def _openai(
+    target: str, *, model_name: str | None = None, sim_options: Any = None, **options: Any
+) -> ModelBackend:
+    from ._openai import OpenAIBackend
+
+    if not target.startswith(("http://", "https://")):
+        raise ModelError(
+            f"model 'openai:{target}': give a base URL, e.g. openai:http://host:8000/v1"
+        )
+    return OpenAIBackend(target, model_name, **options)
+
+
+@register("local")
+def _local(
+    target: str, *, model_name: str | None = None, sim_options: Any = None, **options: Any
+) -> ModelBackend:
+    from ._local import LocalBackend
+
+    if target:
+        raise ModelError(f"model 'local:{target}': the local backend takes no argument")
+    return LocalBackend(**options)
+
+
+@register("replay")
+def _replay(target: str, *, sim_options: Any = None, **_: Any) -> ModelBackend:
+    from ._replay import ReplayBackend
+
+    if not target:
+        raise ModelError("model 'replay' needs a run directory: replay:runs/<run-id>")
+    return ReplayBackend(target)

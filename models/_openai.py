@@ -1,0 +1,305 @@
+"""The `openai` backend: any OpenAI-compatible chat server (vLLM's first of all).
+
+One async HTTP client per backend; at most `max_in_flight` requests per endpoint in this
+process (backends for the same base URL share the bound); retries with exponential backoff
+and jitter on connection errors, 429 and 5xx, honouring Retry-After; one-line `ModelError`s
+that name the endpoint.
+
+Per-call headers (a W3C `traceparent`, say) come from the context variable `request_headers`,
+so callers that only know `ModelBackend.generate(request)` need no other signature:
+
+    token = request_headers.set({"traceparent": "00-...-01"})
+    try:
+        completion = await backend.generate(request)
+    finally:
+        request_headers.reset(token)
+
+`httpx` is imported when a backend is built, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+import weakref
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from ._base import Completion, CompletionRequest, ModelBackend, Usage
+from ._errors import ModelError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["OpenAIBackend", "request_headers"]
+
+request_headers: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "swarmlab_request_headers", default=None
+)
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Chat templates wrap each prompt in role markers (and some add a default system prompt).
+TEMPLATE_TOKENS = 32
+
+# One semaphore per (event loop, endpoint): asyncio primitives belong to one loop.
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate(base_url: str, limit: int) -> asyncio.Semaphore:
+    """The in-flight bound for an endpoint; the first backend to ask sets its size."""
+    per_loop = _GATES.setdefault(asyncio.get_running_loop(), {})
+    if base_url not in per_loop:
+        per_loop[base_url] = asyncio.Semaphore(limit)
+    return per_loop[base_url]
+
+
+class _Retry(Exception):
+    """One attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait_s = wait_s
+
+
+class OpenAIBackend(ModelBackend):
+    """Chat completions from an OpenAI-compatible server at `base_url` (`http://host:8000/v1`).
+
+    `extra_body` adds server-specific fields to every request (vLLM's `top_k`, `ignore_eos`).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model_name: str | None = None,
+        *,
+        timeout_s: float = 300.0,
+        connect_timeout_s: float = 5.0,
+        max_in_flight: int = 64,
+        retries: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        api_key: str | None = None,
+        label: str = "openai",
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ModelError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        if retries < 0:
+            raise ModelError(f"retries must not be negative, got {retries}")
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model_name
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_in_flight = max_in_flight
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.label = label
+        self.extra_body = dict(extra_body or {})
+        self._api_key = api_key if api_key is not None else os.environ.get("SWARMLAB_API_KEY")
+        self._client: httpx.AsyncClient | None = None
+        self._name_lock: asyncio.Lock | None = None
+
+    async def generate(self, request: CompletionRequest) -> Completion:
+        base_url = await self._endpoint()
+        model = await self.resolve_model_name()
+        started = time.perf_counter()  # after a first call's server start and name lookup
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        body.update(self.extra_body)
+        data = await self._call("POST", f"{base_url}/chat/completions", body)
+        return self._completion(data, model, request, time.perf_counter() - started)
+
+    def estimate_prompt_tokens(self, request: CompletionRequest) -> int:
+        return super().estimate_prompt_tokens(request) + TEMPLATE_TOKENS
+
+    async def resolve_model_name(self) -> str:
+        """The model name to send: as given, or the one the server lists at `/models`."""
+        if self.model_name:
+            return self.model_name
+        if self._name_lock is None:
+            self._name_lock = asyncio.Lock()
+        async with self._name_lock:
+            if not self.model_name:
+                base_url = await self._endpoint()
+                data = await self._call("GET", f"{base_url}/models", None)
+                names = [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+                if not names:
+                    raise ModelError(f"model endpoint {base_url}: /models lists no model")
+                if len(names) > 1:
+                    raise ModelError(
+                        f"model endpoint {base_url} serves several models ({', '.join(names)}):"
+                        " set model_name"
+                    )
+                self.model_name = names[0]
+        return self.model_name
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _endpoint(self) -> str:
+        """The base URL to call (subclasses that start their server first override this)."""
+        return self.base_url
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                limits=httpx.Limits(
+                    max_connections=self.max_in_flight,
+                    max_keepalive_connections=self.max_in_flight,
+                ),
+                trust_env=False,  # no proxy between the lab and its model server
+            )
+        return self._client
+
+    async def _call(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers.update(request_headers.get() or {})
+        gate = _gate(self.base_url, self.max_in_flight)
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                async with gate:
+                    return await self._attempt(method, url, body, headers)
+            except _Retry as exc:
+                if attempt + 1 >= attempts:
+                    tries = f"{attempts} attempt" + ("s" if attempts > 1 else "")
+                    raise ModelError(
+                        f"model endpoint {self.base_url}: {exc.reason} (after {tries})"
+                    ) from None
+                # Sleep outside the gate so one struggling call does not hold a slot.
+                await asyncio.sleep(self._backoff(attempt, exc.wait_s))
+        raise AssertionError("unreachable")
+
+    async def _attempt(
+        self, method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        import httpx
+
+        try:
+            reply = await self._http().request(method, url, json=body, headers=headers)
+        except httpx.ReadTimeout:
+            # The server took the request and is still working: another try would add load.
+            raise ModelError(
+                f"model endpoint {self.base_url}: no answer within {self.timeout_s:g} s"
+            ) from None
+        except httpx.ConnectError as exc:
+            raise _Retry(f"cannot connect ({_reason(exc)})") from None
+        except httpx.TransportError as exc:
+            raise _Retry(f"{type(exc).__name__} ({_reason(exc)})") from None
+        if reply.status_code in RETRY_STATUS or reply.status_code >= 500:
+            raise _Retry(
+                f"HTTP {reply.status_code}{_server_message(reply)}",
+                _retry_after(reply.headers.get("retry-after")),
+            )
+        if reply.status_code >= 400:
+            raise ModelError(
+                f"model endpoint {self.base_url}: HTTP {reply.status_code} on {method} "
+                f"{url.removeprefix(self.base_url)}{_server_message(reply)}"
+            )
+        try:
+            data = reply.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ModelError(f"model endpoint {self.base_url}: the answer is not a JSON object")
+        return data
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            # The server said when; a little jitter keeps waiting callers from returning at once.
+            return min(retry_after, self.max_backoff_s) * random.uniform(1.0, 1.1)
+        cap = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+        return random.uniform(cap / 2, cap)
+
+    def _completion(
+        self, data: dict[str, Any], model: str, request: CompletionRequest, latency_s: float
+    ) -> Completion:
+        try:
+            choice = data["choices"][0]
+            text = choice.get("message", {}).get("content") or ""
+            reason = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ModelError(
+                f"model endpoint {self.base_url}: the answer has no choices[0].message"
+            ) from None
+        usage = data.get("usage") or {}
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            # A server that reports no usage gets the pre-call estimate, so caps still charge.
+            prompt = self.estimate_prompt_tokens(request)
+            completion = max(1, len(text) // 4) if text else 0
+        return Completion(
+            text=str(text),
+            usage=Usage(prompt_tokens=prompt, completion_tokens=completion),
+            finish_reason="length" if reason == "length" else "stop",
+            model=f"{self.label}:{data.get('model') or model}",
+            latency_s=latency_s,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong underneath httpx's wrapper ("All connection attempts failed")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror.lower()
+        seen = seen.__cause__ or seen.__context__
+    return " ".join((str(exc) or type(exc).__name__).split())[:200]
+
+
+def _server_message(reply: httpx.Response) -> str:
+    """The error text a server put in its body, vLLM's and OpenAI's shapes both."""
+    try:
+        data = reply.json()
+    except ValueError:
+        text = " ".join(reply.text.split())[:200]
+        return f": {text}" if text else ""
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else data.get("message", error)
+        if message:
+            return ": " + " ".join(str(message).split())[:300]
+    return ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,129 @@
+"""The `replay` backend: answer from a run's recorded completions, and notice divergence.
+
+`<run_dir>/completions.jsonl` holds one model call a line:
+`{"seed": int, "request": CompletionRequest, "completion": Completion}`. Every model call in a
+run has its own seed (from the run seed, the program id and the call index), so a replayed
+call finds its recording by seed. If the replayed run asks something else than the recorded
+one did (another prompt, another max_tokens), the replay stops with the first difference:
+from there on, recorded answers would no longer be answers to what is asked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._base import Completion, CompletionRequest, ModelBackend
+from ._errors import ModelError
+
+__all__ = ["COMPLETIONS_FILE", "RecordedCall", "ReplayBackend"]
+
+COMPLETIONS_FILE = "completions.jsonl"
+
+
+class RecordedCall(BaseModel):
+    """One line of `completions.jsonl`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(description="The call's seed, unique within a run.")
+    request: CompletionRequest = Field(description="What was asked.")
+    completion: Completion = Field(description="What the model answered.")
+
+
+class ReplayBackend(ModelBackend):
+    """Recorded completions of an earlier run, looked up by the request's seed."""
+
+    name = "replay"
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.calls: dict[int, tuple[int, RecordedCall]] = _load(self.run_dir)
+
+    async def generate(self, request: CompletionRequest) -> Completion:
+        where = f"replay of {self.run_dir}"
+        if request.seed is None:
+            raise ModelError(f"{where}: the call has no seed, so no recording can match it")
+        found = self.calls.get(request.seed)
+        if found is None:
+            raise ModelError(
+                f"{where}: no recorded call has seed {request.seed}"
+                f" (the recording holds {len(self.calls)} calls): the run diverged here,"
+                f" asking {_show(request.last_user_text)}"
+            )
+        line, call = found
+        difference = first_difference(call.request, request)
+        if difference is not None:
+            field, recorded, now = difference
+            raise ModelError(
+                f"{where}: call with seed {request.seed} ({COMPLETIONS_FILE} line {line})"
+                f" diverged at {field}: recorded {recorded} vs now {now}"
+            )
+        return call.completion
+
+
+def first_difference(
+    recorded: CompletionRequest, now: CompletionRequest
+) -> tuple[str, str, str] | None:
+    """The first field where a call differs from its recording: (field, recorded, now)."""
+    for i, (old, new) in enumerate(zip(recorded.messages, now.messages, strict=False)):
+        if old.role != new.role:
+            return f"messages[{i}].role", old.role, new.role
+        if old.content != new.content:
+            pairs = enumerate(zip(old.content, new.content, strict=False))
+            at = next((k for k, (a, b) in pairs if a != b), min(len(old.content), len(new.content)))
+            return (
+                f"messages[{i}].content (character {at})",
+                _show(old.content, at),
+                _show(new.content, at),
+            )
+    if len(recorded.messages) != len(now.messages):
+        return "len(messages)", str(len(recorded.messages)), str(len(now.messages))
+    if recorded.max_tokens != now.max_tokens:
+        return "max_tokens", str(recorded.max_tokens), str(now.max_tokens)
+    return None
+
+
+def _load(run_dir: Path) -> dict[int, tuple[int, RecordedCall]]:
+    if not run_dir.is_dir():
+        raise ModelError(f"replay: no run directory {run_dir}")
+    path = run_dir / COMPLETIONS_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"replay: {path} is missing (only runs that recorded their model calls can be replayed)"
+        )
+    calls: dict[int, tuple[int, RecordedCall]] = {}
+    with path.open(encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            call = _parse(path, number, text)
+            if call.seed in calls:
+                raise ModelError(
+                    f"replay: {path} records seed {call.seed} twice"
+                    f" (lines {calls[call.seed][0]} and {number})"
+                )
+            calls[call.seed] = (number, call)
+    return calls
+
+
+def _parse(path: Path, number: int, text: str) -> RecordedCall:
+    try:
+        data: Any = json.loads(text)
+        return RecordedCall.model_validate(data)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"replay: {path} line {number} is not JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(line)"
+        raise ModelError(f"replay: {path} line {number}: {field}: {first['msg']}") from None
+
+
+def _show(text: str, at: int = 0, width: int = 40) -> str:
+    """A short quoted excerpt of `text` from a little before character `at`."""
+    start = max(0, at - 10)
+    piece = text[start : start + width]
+    return ("…" if start else "") + json.dumps(piece) + ("…" if start + width < len(text) else "")
