@@ -532,6 +532,12 @@ async def charge_model_call(
         await coord.settle("tokens", -reserved)
         raise ProgramFault(f"model call failed: {exc}") from None
     await coord.settle("tokens", min(completion.usage.total_tokens, reserved) - reserved)
+    record = {
+        "seed": request.seed,
+        "request": request.model_dump(),
+        "completion": completion.model_dump(),
+    }
+    await coord.record_completion(json.dumps(record))
     return completion
 
 

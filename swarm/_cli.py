@@ -100,6 +100,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.model:
         overrides.append(f"model={args.model}")
     spec = load_spec(args.experiment, overrides)
+    if spec.model.startswith("replay:"):
+        recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
+        if not recording.is_file():
+            raise SpecError(f"model {spec.model}: no recording at {recording}")
     program = None
     if args.program:
         path = Path(args.program)

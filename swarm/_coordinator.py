@@ -364,6 +364,13 @@ class Coordinator:
             out += [e for _, e in batch]
             last = batch[-1][0]
 
+    async def record_completion(self, line: str) -> None:
+        """Keep one model call (request and answer, JSON) for the run's completions.jsonl."""
+        await self._do(lambda: self.client.rpush(self._key("completions"), line))
+
+    async def completions(self) -> list[str]:
+        return list(await self._do(lambda: self.client.lrange(self._key("completions"), 0, -1)))
+
     async def telemetry_lines(self, stream: str) -> list[str]:
         """Every JSON line a stream of telemetry received ('spans', 'metrics')."""
         key = self._key("telemetry:" + stream)

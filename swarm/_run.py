@@ -74,6 +74,9 @@ def run_experiment(spec: ExperimentSpec, options: RunOptions | None = None) -> R
 
 class _Run:
     def __init__(self, spec: ExperimentSpec, options: RunOptions) -> None:
+        if spec.model.startswith("replay:"):  # runners may start elsewhere: pin the recording
+            path = Path(spec.model.removeprefix("replay:")).resolve()
+            spec = spec.model_copy(update={"model": f"replay:{path}"})
         self.spec = spec
         self.opts = options
         self.run_id = options.run_id or new_run_id(spec)
@@ -297,6 +300,7 @@ class _Run:
             trace_id=trace_id,
             spans=await coord.telemetry_lines("spans"),
             metrics=await coord.telemetry_lines("metrics"),
+            completions=await coord.completions(),
         )
         write_run_dir(result)
         await coord.set_meta(status=self.status)

@@ -43,6 +43,8 @@ class RunResult:
     spans: list[str] = field(default_factory=list)
     """The run's spans, one JSON object a line (docs/traces.md)."""
     metrics: list[str] = field(default_factory=list)
+    completions: list[str] = field(default_factory=list)
+    """Every model call of the run (request and answer), for `replay:` (models/_replay.py)."""
 
     @property
     def duration_s(self) -> float:
@@ -113,6 +115,7 @@ def write_run_dir(result: RunResult) -> Path:
     _write(out / "spec.yaml", yaml.safe_dump(result.spec.model_dump(), sort_keys=False))
     _write(out / "traces.jsonl", "".join(line + "\n" for line in result.spans))
     _write(out / "metrics.jsonl", "".join(line + "\n" for line in result.metrics))
+    _write(out / "completions.jsonl", "".join(line + "\n" for line in result.completions))
     if result.dialogue is not None:
         _write(out / "dialogue.json", result.dialogue.model_dump_json(indent=1))
     _write(out / "summary.json", json.dumps(result.summary(), indent=1, default=str))

@@ -239,3 +239,42 @@ def test_the_same_seed_grows_the_same_tree(
     assert len(first.programs) > 10
     assert tree(first) == tree(second)
     assert tree(first) != tree(other)
+
+
+FANOUT = """
+SRC = %r
+ask = "You are program " + my_id() + ". On separate lines, list ideas to try."
+plan = run_ai(ask, max_tokens=64)
+db_put("plan/" + my_id(), plan)
+kids = []
+for i in range(3):
+    try:
+        kids.append(spawn(SRC %% SRC, task=plan.splitlines()[0]))
+    except Exception as e:
+        break
+wait(kids)
+"""
+
+
+def test_a_replay_reexecutes_the_run_exactly_and_names_a_divergence(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    # Prompts that depend only on the tree (not on racing shared state) replay exactly.
+    program = FANOUT % FANOUT
+    fixed = ["caps.depth=3", "caps.programs=1000", "caps.concurrent=1000", "seed=6"]
+    original = run(tmp_path, redis_url, fixed, program=program, run_id="original")
+    assert len(original.programs) == 1 + 3 + 9 + 27
+    recorded = (original.out_dir / "completions.jsonl").read_text().splitlines()
+    assert len(recorded) == original.summary()["caps"]["model_calls"]["used"] == 40
+    replay = f"model=replay:{original.out_dir}"
+    again = run(tmp_path, redis_url, [*fixed, replay], program=program, run_id="again")
+    assert again.status == "completed"
+    assert tree(again) == tree(original)
+    assert [p.task for p in again.programs] == [p.task for p in original.programs]
+    used = again.summary()["caps"]["tokens"]["used"]
+    assert used == original.summary()["caps"]["tokens"]["used"]
+    changed = program.replace("You are program", "You are copy")
+    other = run(tmp_path, redis_url, [*fixed, replay], program=changed, run_id="other")
+    root = other.programs[0]
+    assert root.status == "crashed"
+    assert "replay" in (root.error or "") and "You are copy p0" in (root.error or "")
