@@ -2,6 +2,8 @@
 
 from ._base import Completion, CompletionRequest, Message, ModelBackend, Usage, rough_token_count
 from ._errors import ModelError
+from ._local import ensure_local_server
+from ._openai import request_headers
 from ._registry import backend_kinds, create_backend, register
 from ._sim import SimOptions
 
@@ -15,6 +17,8 @@ __all__ = [
     "Usage",
     "backend_kinds",
     "create_backend",
+    "ensure_local_server",
     "register",
+    "request_headers",
     "rough_token_count",
 ]

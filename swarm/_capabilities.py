@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models import CompletionRequest, Message, ModelBackend, ModelError
-from observability import SwarmInstruments, code_similarity, inject
+from models import CompletionRequest, Message, ModelBackend, ModelError, request_headers
+from observability import SwarmInstruments, code_similarity, in_span, inject
 
 from ._coordinator import Coordinator
 from ._errors import BadCall, CapExceeded, ProgramFault, RunKilled, UnknownCapability
@@ -229,7 +229,13 @@ class Capabilities:
             max_tokens=max_tokens,
             seed=stable_seed(self.env.spec.seed, self.record.id, "model", self._model_calls),
         )
-        completion = await charge_model_call(self.coord, self.env.backend, request)
+        # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span.
+        parent = in_span(self._span) if self._span is not None else self.program_ctx
+        token = request_headers.set({"traceparent": inject(parent) or ""})
+        try:
+            completion = await charge_model_call(self.coord, self.env.backend, request)
+        finally:
+            request_headers.reset(token)
         if self._span is not None:
             self.tel.model_call(self._span, request, completion, self.env.backend.name)
         self.record.clock_h += MODEL_CALL_HOURS

@@ -78,6 +78,9 @@ class _Run:
             path = Path(spec.model.removeprefix("replay:")).resolve()
             spec = spec.model_copy(update={"model": f"replay:{path}"})
         self.spec = spec
+        self.serving_spec = spec
+        """The spec runners get: the same, but `local` becomes the server this run started."""
+        self.local_model: Any = None
         self.opts = options
         self.run_id = options.run_id or new_run_id(spec)
         self.out = Path(options.out_dir or Path("runs") / self.run_id)
@@ -121,6 +124,8 @@ class _Run:
                     **self.opts.extra_meta,
                 },
             )
+            if self.spec.model == "local":
+                await self._start_local_model()
             root_code = self.opts.program or await self._root_dialogue(coord)
             if root_code is not None:
                 self.progress.note("starting Ray" if not self.ray_address else "connecting to Ray")
@@ -131,7 +136,7 @@ class _Run:
                 pool = RunnerPool(
                     ray,
                     self.run_id,
-                    self.spec,
+                    self.serving_spec,
                     self.redis_url,
                     self.tel_config,
                     self.opts.sweep_id,
@@ -151,6 +156,8 @@ class _Run:
                 with contextlib.suppress(Exception):
                     await coord.delete_run()
                 await coord.close()
+            if self.local_model is not None:
+                self.local_model.stop()
             if self.telemetry is not None:
                 self.telemetry.shutdown()
             if self.sink is not None:
@@ -160,7 +167,7 @@ class _Run:
 
     async def _root_dialogue(self, coord: Coordinator) -> str | None:
         """Ask the question, push once for a better way, and take the program from the answer."""
-        spec = self.spec
+        spec = self.serving_spec
         backend = create_backend(spec.model, sim_options=spec.sim, model_name=spec.model_name)
         try:
             seed = stable_seed(spec.seed, "root")
@@ -181,6 +188,25 @@ class _Run:
         if program is None:
             self.ended_because = "the model answered in prose: no program to run"
         return program
+
+    async def _start_local_model(self) -> None:
+        """Start (or reuse) the bundled model's vLLM server once for the whole run."""
+        from models import ensure_local_server
+
+        def progress(elapsed: float, message: str) -> None:
+            self.progress.note(f"local model [{elapsed:4.0f} s] {message}")
+
+        self.progress.note("starting the local model server (vLLM, CPU)")
+        server = await asyncio.to_thread(
+            ensure_local_server,
+            log_path=self.out / "model-server.log",
+            on_progress=progress,
+            otlp_traces_endpoint=self.tel_config.otlp_endpoint,
+        )
+        self.local_model = server
+        self.serving_spec = self.spec.model_copy(
+            update={"model": f"openai:{server.url}", "model_name": server.model_name}
+        )
 
     async def _dialogue_call(self, coord: Coordinator, backend: Any, request: Any) -> str:
         span = self.instruments.call_span(in_span(self.workflow), "run_ai")
