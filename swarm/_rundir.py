@@ -98,6 +98,8 @@ class RunResult:
         }
 
     def _model_name(self) -> str:
+        for line in self.completions[:1]:
+            return str(json.loads(line)["completion"]["model"])
         for event in self.events:
             name = event.detail.get("model") if event.kind == "run_ai" else None
             if name:

@@ -10,6 +10,12 @@ from models import CompletionRequest, Message
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _OPEN_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*)\Z", re.DOTALL | re.IGNORECASE)
+_BARE_LANGUAGE = re.compile(r"^[ \t]*(?:python3?|py)[ \t]*\n(.*)\Z", re.DOTALL | re.MULTILINE)
+_CODE_LINE = re.compile(
+    r"^(?:def \w+\(|import \w|from [\w.]+ import |class \w+|for \w+ in |while |"
+    r"[A-Za-z_]\w* = |[A-Za-z_]\w*\(.*\)\s*$)",
+    re.MULTILINE,
+)
 
 
 class RootDialogue(BaseModel):
@@ -44,15 +50,20 @@ def follow_up_request(
 
 
 def extract_program(answer: str) -> str | None:
-    """The first fenced code block of an answer (an unclosed fence runs to the end).
+    """The program in an answer: its first fenced code block (an unclosed fence runs to the
+    end); else, as small models often drop the backticks, the code after a bare `python` line,
+    or from the first line that starts like Python code to the end.
 
-    Returns None when the answer holds no fenced block: prose is not a program.
+    Returns None when the answer is prose: prose is not a program.
     """
-    match = _FENCE.search(answer) or _OPEN_FENCE.search(answer)
-    if match is None:
+    match = _FENCE.search(answer) or _OPEN_FENCE.search(answer) or _BARE_LANGUAGE.search(answer)
+    if match is not None:
+        code = match.group(1).strip("\n")
+        return code if code.strip() else None
+    start = _CODE_LINE.search(answer)
+    if start is None:
         return None
-    code = match.group(1).strip("\n")
-    return code if code.strip() else None
+    return answer[start.start() :].strip("\n") or None
 
 
 def program_from_spawn_argument(code: str) -> str:

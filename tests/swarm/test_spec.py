@@ -79,3 +79,20 @@ def test_personas_and_affordances_make_the_system_prompt() -> None:
     assert custom.system_prompt == "You are a pirate."
     with pytest.raises(SpecError, match="affordance"):
         load_spec("paperclips", ["affordance=everything"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "program"),
+    [
+        ("Buy them online from an office-supply store.", None),
+        ("1. Order in bulk.\n2. Ask a neighbour.", None),
+        ("Run this:\n```python\nx = run_ai('ideas')\n```\nThat is all.", "x = run_ai('ideas')"),
+        ("Run this:\n```\nspawn('x = 1')\n", "spawn('x = 1')"),
+        ("Use this:\n\npython\ndef go():\n    return 1\n\ngo()", "def go():\n    return 1\n\ngo()"),
+        ("You could run:\nimport json\nlog(json.dumps(1))", "import json\nlog(json.dumps(1))"),
+    ],
+)
+def test_the_program_is_taken_from_the_answer(answer: str, program: str | None) -> None:
+    from swarm._scenario import extract_program
+
+    assert extract_program(answer) == program
