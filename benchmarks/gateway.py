@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             f" {s['tokens_per_s']:6.1f} completion tokens/s"
         )
     print(
-        f"swarm   reserve + settle on Redis: {report['swarm']['coordinator_ms_per_call']:.2f} ms"
-        " a call"
+        f"swarm   outside generate (reserve + settle on Redis, waiting for a core):"
+        f" {report['swarm']['coordinator_ms_per_call']:.2f} ms a call"
     )
     r = report["ratios"]
     print(

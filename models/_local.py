@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ._errors import ModelError
 from ._openai import OpenAIBackend
@@ -177,6 +177,7 @@ def local_server_config(
     max_num_seqs: int = 16,
     kv_cache_space_gib: int = 2,
     otlp_traces_endpoint: str | None = None,
+    otlp_traces_protocol: Literal["grpc", "http/protobuf"] = "grpc",
     python: str | None = None,
 ) -> VLLMServerConfig:
     """swarmlab's settings for the bundled model on vLLM's CPU build."""
@@ -192,6 +193,7 @@ def local_server_config(
         enforce_eager=True,  # starts in ~30 s instead of minutes of compilation
         kv_cache_space_gib=kv_cache_space_gib,
         otlp_traces_endpoint=otlp_traces_endpoint,
+        otlp_traces_protocol=otlp_traces_protocol,
         python=python,
     )
 
@@ -213,6 +215,7 @@ def ensure_local_server(
     max_num_seqs: int = 16,
     kv_cache_space_gib: int = 2,
     otlp_traces_endpoint: str | None = None,
+    otlp_traces_protocol: Literal["grpc", "http/protobuf"] = "grpc",
     log_path: Path | None = None,
     on_progress: ProgressCallback | None = None,
     reuse: bool = True,
@@ -241,6 +244,7 @@ def ensure_local_server(
         max_num_seqs=max_num_seqs,
         kv_cache_space_gib=kv_cache_space_gib,
         otlp_traces_endpoint=otlp_traces_endpoint,
+        otlp_traces_protocol=otlp_traces_protocol,
         python=python,
     )
     server = VLLMServer(config, log_path=log_path, on_progress=on_progress).start()

@@ -178,7 +178,8 @@ class OpenAIBackend(ModelBackend):
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        headers.update(request_headers.get() or {})
+        # Empty values (no current span, say) are left out rather than sent blank.
+        headers.update({k: v for k, v in (request_headers.get() or {}).items() if v})
         gate = _gate(self.base_url, self.max_in_flight)
         attempts = self.retries + 1
         for attempt in range(attempts):

@@ -71,6 +71,12 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
         "--no-prefix-caching", action="store_true", help="turn off vLLM's prefix caching"
     )
     serve.add_argument("--otlp-traces-endpoint", help="OTLP endpoint for vLLM's request traces")
+    serve.add_argument(
+        "--otlp-traces-protocol",
+        choices=["grpc", "http/protobuf"],
+        default="grpc",
+        help="OTLP transport of those traces (default grpc)",
+    )
     serve.add_argument("--log", type=Path, metavar="FILE", help="append the server's output here")
     serve.add_argument(
         "--print-command",
@@ -108,6 +114,7 @@ def serve_command(args: argparse.Namespace) -> int:
             enforce_eager=args.enforce_eager if args.enforce_eager is not None else not args.gpu,
             kv_cache_space_gib=args.kv_cache_gib,
             otlp_traces_endpoint=args.otlp_traces_endpoint,
+            otlp_traces_protocol=args.otlp_traces_protocol,
             python=None if args.gpu else _python(dry),
         )
     except ModelError as exc:

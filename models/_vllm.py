@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Literal, Self
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,6 +86,10 @@ class VLLMServerConfig(BaseModel):
     otlp_traces_endpoint: str | None = Field(
         default=None, description="OTLP endpoint vLLM sends its request traces to."
     )
+    otlp_traces_protocol: Literal["grpc", "http/protobuf"] = Field(
+        default="grpc",
+        description="OTLP transport of those traces (vLLM's default is grpc, Jaeger takes both).",
+    )
     python: str | None = Field(
         default=None,
         description="Interpreter with vLLM installed, for the cpu entry point (default: this one).",
@@ -132,12 +137,21 @@ class VLLMServerConfig(BaseModel):
         if self.enforce_eager:
             args.append("--enforce-eager")
         if self.otlp_traces_endpoint:
-            args += ["--otlp-traces-endpoint", self.otlp_traces_endpoint]
+            args += ["--otlp-traces-endpoint", self.traces_url()]
         return [*args, *self.extra_args]
+
+    def traces_url(self) -> str:
+        """The traces endpoint as vLLM's exporter wants it (http/protobuf: the full path)."""
+        url = self.otlp_traces_endpoint or ""
+        if self.otlp_traces_protocol == "http/protobuf" and urlsplit(url).path in ("", "/"):
+            return url.rstrip("/") + "/v1/traces"
+        return url
 
     def environment(self) -> dict[str, str]:
         """Variables to add to the server's environment."""
         env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        if self.otlp_traces_endpoint:
+            env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = self.otlp_traces_protocol
         if Path(self.model).is_dir():
             env["HF_HUB_OFFLINE"] = "1"  # a local folder needs no hub; never reach for one
         if self.device == "cpu":
@@ -160,7 +174,7 @@ def endpoint_models(base_url: str, timeout_s: float = 2.0) -> list[str] | None:
 
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
-        with httpx.Client(timeout=timeout_s) as client:
+        with httpx.Client(timeout=timeout_s, trust_env=False) as client:
             if client.get(f"{root}/health").status_code != 200:
                 return None
             reply = client.get(f"{root}/v1/models")
@@ -356,7 +370,7 @@ def serve_llm_config(
     if config.device == "gpu":
         engine["gpu_memory_utilization"] = config.gpu_memory_utilization
     if config.otlp_traces_endpoint:
-        engine["otlp_traces_endpoint"] = config.otlp_traces_endpoint
+        engine["otlp_traces_endpoint"] = config.traces_url()
     autoscaling: dict[str, Any] = {"min_replicas": min_replicas, "max_replicas": max_replicas}
     if target_ongoing_requests is not None:
         autoscaling["target_ongoing_requests"] = target_ongoing_requests

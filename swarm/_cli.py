@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from models import add_serve_parser, serve_command
 from observability import add_report_parser, add_traces_parser, report_command, traces_command
 
 from ._cli_common import add_spec_arguments
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_submit_parser(sub)
     add_report_parser(sub)
     add_traces_parser(sub)
+    add_serve_parser(sub)
     sub.add_parser("list", help="built-in experiments and sweeps")
     return parser
 
@@ -275,6 +277,7 @@ _COMMANDS = {
     "submit": submit_command,
     "report": _report,
     "traces": traces_command,
+    "serve-model": serve_command,
     "list": _list,
 }
 

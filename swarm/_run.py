@@ -193,8 +193,13 @@ class _Run:
         """Start (or reuse) the bundled model's vLLM server once for the whole run."""
         from models import ensure_local_server
 
+        shown = [-10.0]
+
         def progress(elapsed: float, message: str) -> None:
-            self.progress.note(f"local model [{elapsed:4.0f} s] {message}")
+            # vLLM logs ~150 lines while it starts: show one every few seconds, and the end.
+            if elapsed - shown[0] >= 5 or "ready" in message:
+                shown[0] = elapsed
+                self.progress.note(f"local model [{elapsed:4.0f} s] {message[:140]}")
 
         self.progress.note("starting the local model server (vLLM, CPU)")
         server = await asyncio.to_thread(

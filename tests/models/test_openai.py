@@ -133,12 +133,18 @@ def test_request_headers_reach_the_server(fake_endpoint: Start) -> None:
         finally:
             request_headers.reset(token)
         await backend.generate(ask())
+        token = request_headers.set({"traceparent": ""})  # no current span
+        try:
+            await backend.generate(ask())
+        finally:
+            request_headers.reset(token)
         await backend.aclose()
 
     asyncio.run(go())
-    first, second = server.chat_posts()
+    first, second, third = server.chat_posts()
     assert first["headers"]["traceparent"] == parent
     assert "traceparent" not in second["headers"]
+    assert "traceparent" not in third["headers"]
 
 
 def test_registry_builds_openai_backends(fake_endpoint: Start) -> None:

@@ -72,6 +72,20 @@ def test_cpu_command_uses_the_module_entry_point_and_cpu_environment(tmp_path: P
     assert env["HF_HUB_OFFLINE"] == "1"  # a local folder: never reach for the hub
 
 
+def test_otlp_protocol_reaches_vllm_exporter() -> None:
+    grpc = VLLMServerConfig(model="m", otlp_traces_endpoint="http://jaeger:4317")
+    assert grpc.environment()["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] == "grpc"
+    assert flag(grpc.command(), "--otlp-traces-endpoint") == "http://jaeger:4317"
+    http = VLLMServerConfig(
+        model="m", otlp_traces_endpoint="http://jaeger:4318", otlp_traces_protocol="http/protobuf"
+    )
+    assert http.environment()["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] == "http/protobuf"
+    # vLLM's HTTP exporter posts to the endpoint as given: it needs the traces path.
+    assert flag(http.command(), "--otlp-traces-endpoint") == "http://jaeger:4318/v1/traces"
+    assert serve_llm_config(http)["engine_kwargs"]["otlp_traces_endpoint"].endswith("/v1/traces")
+    assert "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" not in VLLMServerConfig(model="m").environment()
+
+
 def test_config_is_strict_and_loads_from_yaml(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="max_num_sequences"):
         VLLMServerConfig(model="m", max_num_sequences=4)  # type: ignore[call-arg]
