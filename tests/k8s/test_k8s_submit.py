@@ -236,9 +236,15 @@ def ray_head(tmp_path: Path) -> Iterator[RayHead]:
     command = [str(bin_dir / "ray"), "start", "--head", "--block", f"--temp-dir={temp}"]
     command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1"]
     command.append(f"--dashboard-port={dashboard}")
-    # Free ports for everything, so that other Ray instances on this machine do not collide.
+    # Free ports for everything, so that other Ray instances on this machine do not collide;
+    # distinct, since the OS may hand the same free port out twice in a row.
+    taken = {dashboard}
     for flag in RAY_PORT_FLAGS:
-        command.append(f"--{flag}={free_port()}")
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        taken.add(port)
+        command.append(f"--{flag}={port}")
     log = tmp_path / "ray-start.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
