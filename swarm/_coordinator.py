@@ -194,9 +194,6 @@ class Coordinator:
     async def meta(self) -> dict[str, str]:
         return await self._do(lambda: self.client.hgetall(self._key("meta")))
 
-    async def finish_run(self) -> None:
-        await self._do(lambda: self.client.srem(RUNS_KEY, self.run_id))
-
     async def kill(self, reason: str) -> bool:
         """Stop the run: every further reservation is refused. True if this call stopped it."""
         return bool(await self._do(lambda: self.client.set(self._key("kill"), reason, nx=True)))

@@ -341,7 +341,3 @@ class _Run:
 
 def _id_key(program_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in program_id.lstrip("p").split(".") if part.isdigit())
-
-
-def run_summary(result: RunResult) -> dict[str, Any]:
-    return result.summary()

@@ -8,7 +8,6 @@ the `CallHandler` decides. Filesystem, environment and network calls are refused
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import re
 from dataclasses import dataclass
@@ -172,11 +171,3 @@ def sim_datetime(clock_h: float) -> _dt.datetime:
 def _crashed(error: str, output: Any) -> SandboxOutcome:
     limit = next((name for name, pattern in _LIMIT_PATTERNS if pattern.search(error)), None)
     return SandboxOutcome("crashed", None, error.strip(), output.output, limit)
-
-
-async def cancel_quietly(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    try:
-        await task
-    except BaseException:  # noqa: BLE001 - the task is gone either way
-        pass
