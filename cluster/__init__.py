@@ -1,8 +1,13 @@
-"""Where things run: Ray (embedded or remote) and a private Redis."""
+"""Where things run: Ray (embedded or remote), Ray jobs, and a private Redis.
 
-from ._errors import ClusterError
+This package is the only home of `ray` in swarmlab (imported lazily, inside functions).
+"""
+
+from swarmlab.core import ClusterError
+
 from ._jobs import JobServer
 from ._ray import RayCluster
 from ._redis import RedisServer, free_port
+from ._serve import build_llm_app
 
-__all__ = ["ClusterError", "JobServer", "RayCluster", "RedisServer", "free_port"]
+__all__ = ["ClusterError", "JobServer", "RayCluster", "RedisServer", "build_llm_app", "free_port"]

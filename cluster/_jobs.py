@@ -10,7 +10,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import ClusterError
+from swarmlab.core import ClusterError
 
 CONNECT_TIMEOUT_S = 10.0
 # Ray's client narrates every upload at INFO; a CLI wants its own lines only.
@@ -112,7 +112,7 @@ class JobServer:
         """The job server's own word on the job (why it failed, for instance)."""
         try:
             return str(self._client.get_job_info(job_id).message or "")
-        except Exception:  # noqa: BLE001 - only used to explain a failure already known
+        except Exception:
             return ""
 
     def logs(self, job_id: str) -> str:

@@ -5,6 +5,7 @@ This is the only module that imports `ray`, and it does so lazily.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -12,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._errors import ClusterError
+from swarmlab.core import ClusterError
 
 # Ray puts unix sockets under its temp dir; their paths must stay under ~107 bytes.
 _MAX_TEMP_DIR = 40
@@ -101,10 +102,8 @@ class RayCluster:
             raise ClusterError(f"a Ray actor failed: {str(exc).splitlines()[0]}") from None
 
     def kill(self, actor: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):
             _ray().kill(actor)
-        except Exception:  # noqa: BLE001 - the actor may already be gone
-            pass
 
     def shutdown(self) -> None:
         if self.started_here:

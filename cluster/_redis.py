@@ -12,14 +12,15 @@ from pathlib import Path
 
 import redis
 
-from ._errors import ClusterError
+from swarmlab.core import ClusterError
 
 INSTALL_HINT = "install it (Debian/Ubuntu: apt-get install redis-server) or pass --redis-url"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at `host` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -57,7 +58,7 @@ class RedisServer:
             raise ClusterError(f"redis-server not found; {INSTALL_HINT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the child holds it
         self.process = subprocess.Popen(
             [
                 self.binary,

@@ -1,27 +1,24 @@
-"""Models behind swarmlab: one interface, backends registered by name."""
+"""Models behind swarmlab: one interface, `ModelBackend.generate(request) -> Completion`, and
+backends registered by kind (`sim`, `openai`, `local`, `replay`, or a third party's)."""
+
+from swarmlab.core import ModelError
 
 from ._base import Completion, CompletionRequest, Message, ModelBackend, Usage, rough_token_count
-from ._errors import ModelError
-from ._local import ensure_local_server
+from ._local import LocalServer, ensure_local_server
 from ._openai import request_headers
-from ._registry import backend_kinds, create_backend, register
-from ._serve_cli import add_serve_parser, serve_command
-from ._sim import SimOptions
+from ._registry import backend_kinds, create_backend
 
 __all__ = [
     "Completion",
     "CompletionRequest",
+    "LocalServer",
     "Message",
     "ModelBackend",
     "ModelError",
-    "SimOptions",
     "Usage",
-    "add_serve_parser",
     "backend_kinds",
     "create_backend",
     "ensure_local_server",
-    "register",
     "request_headers",
     "rough_token_count",
-    "serve_command",
 ]

@@ -88,5 +88,5 @@ class ModelBackend(abc.ABC):
         """Tokens to reserve for the prompt before the call (settled to real usage after)."""
         return sum(rough_token_count(m.content) + 4 for m in request.messages)
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Release connections; the default holds none."""

@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from ._errors import ModelError
+from swarmlab.core import ModelError
+
 from ._openai import OpenAIBackend
 from ._vllm import ProgressCallback, VLLMServer, VLLMServerConfig, endpoint_models
 
@@ -37,7 +38,6 @@ __all__ = [
     "LocalBackend",
     "LocalServer",
     "bundled_gguf",
-    "convert_gguf",
     "ensure_converted",
     "ensure_local_server",
     "local_server_config",
@@ -116,11 +116,11 @@ def ensure_converted(
         scratch = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(scratch, ignore_errors=True)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
-        )
         env.setdefault("HF_HUB_OFFLINE", "1")
-        cmd = [python or sys.executable, "-m", "models._local", "convert", str(gguf), str(scratch)]
+        # The converter is a standalone script: the interpreter that runs vLLM needs torch and
+        # transformers, not swarmlab.
+        script = str(Path(__file__).with_name("_gguf_convert.py"))
+        cmd = [python or sys.executable, script, str(gguf), str(scratch)]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -135,37 +135,6 @@ def ensure_converted(
             took = time.monotonic() - started
             on_progress(took, f"converted in {took:.0f} s")
     return target
-
-
-def convert_gguf(gguf: Path, out_dir: Path) -> Path:
-    """Write a bf16 safetensors model folder vLLM can load from a GGUF file (in this process).
-
-    Needs torch, transformers, gguf and accelerate (the `local` extra).
-    """
-    import torch
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder, name = str(gguf.parent), gguf.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.bfloat16)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
-    if model.config.tie_word_embeddings:
-        state.pop("lm_head.weight", None)  # the same tensor as the embeddings: saved once
-    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    config = model.config.to_dict()
-    config.pop("quantization_config", None)  # the weights are plain bf16 now
-    config.pop("_name_or_path", None)
-    config["architectures"] = config.get("architectures") or [type(model).__name__]
-    config["dtype"] = "bfloat16"
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-    with contextlib.suppress(Exception):  # optional: sampling defaults of the model
-        model.generation_config.save_pretrained(str(out_dir))
-    if not tokenizer.chat_template:
-        raise ModelError(f"{name} carries no chat template")
-    tokenizer.save_pretrained(str(out_dir))
-    return out_dir
 
 
 def local_server_config(
@@ -327,15 +296,3 @@ def _recorded_server(name: str, cache: Path | None) -> LocalServer | None:
     config = VLLMServerConfig(model=name, port=int(url.rsplit(":", 1)[1].split("/")[0]))
     server = VLLMServer(config, on_progress=None).start()  # finds it serving: not owned
     return LocalServer(url, name, server)
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "convert":
-        convert_gguf(Path(argv[1]), Path(argv[2]))
-        return 0
-    print("usage: python -m models._local convert GGUF OUT_DIR", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from swarmlab.core import ModelError
+
 from ._base import Completion, CompletionRequest, ModelBackend, Usage
-from ._errors import ModelError
 
 if TYPE_CHECKING:
     import httpx

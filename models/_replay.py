@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from swarmlab.core import ModelError
+
 from ._base import Completion, CompletionRequest, ModelBackend
-from ._errors import ModelError
 
 __all__ = ["COMPLETIONS_FILE", "RecordedCall", "ReplayBackend"]
 

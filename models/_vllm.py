@@ -9,7 +9,7 @@
 - `serve_llm_config()` / `build_serve_app()`: the same settings for Ray Serve LLM on a cluster.
 
 Nothing here imports vLLM: the server runs in its own process, and Ray Serve LLM is imported
-only inside `build_serve_app`.
+only inside `swarmlab.cluster.build_llm_app`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import collections
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +30,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._errors import ModelError
+from swarmlab.cluster import build_llm_app, free_port
+from swarmlab.core import ModelError
 
 __all__ = [
     "ProgressCallback",
@@ -160,12 +160,6 @@ class VLLMServerConfig(BaseModel):
             if self.host in ("127.0.0.1", "localhost"):
                 env["VLLM_HOST_IP"] = "127.0.0.1"  # no lookup of a routable address
         return env
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def endpoint_models(base_url: str, timeout_s: float = 2.0) -> list[str] | None:
@@ -328,7 +322,8 @@ class VLLMServer:
 
     def _drain(self, log: IO[bytes] | None) -> None:
         # Reads the server's output for its whole life, so the pipe never fills and blocks it.
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         try:
             for raw in self.process.stdout:
                 if log is not None:
@@ -396,11 +391,4 @@ def build_serve_app(config: VLLMServerConfig, **options: Any) -> Any:
 
     Deploy it with `ray.serve.run(app)`; `options` go to `serve_llm_config`.
     """
-    try:
-        from ray.serve.llm import LLMConfig, build_openai_app
-    except ImportError as exc:
-        raise ModelError(
-            f"Ray Serve LLM is not installed ({exc}): pip install 'ray[serve,llm]==2.60.0'"
-        ) from None
-    llm_config = LLMConfig(**serve_llm_config(config, **options))
-    return build_openai_app({"llm_configs": [llm_config]})
+    return build_llm_app(serve_llm_config(config, **options))

@@ -1,0 +1,111 @@
+"""What the analysis reads: a run's programs and calls, reduced from its records.
+
+A run directory (through `swarmlab.records.RunDir`) and a traces.jsonl (`_traces`) both reduce
+to the same `RunData`; every metric is computed from that alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swarmlab.core import names_with_role
+from swarmlab.records import Event, RunDir
+
+MODEL_CALLS = names_with_role("model")
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    """What the analysis needs to know about one program."""
+
+    id: str
+    parent_id: str | None
+    depth: int
+    task: str
+    code: str | None
+    status: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """One capability call, lifecycle step or escape attempt of a program."""
+
+    t: float
+    program: str
+    kind: str
+    decision: str
+    cap: str | None = None
+    tokens: int = 0
+    writer: str | None = None
+    target: str | None = None
+    stopped: int | None = None
+
+
+@dataclass
+class RunData:
+    source: str
+    run_id: str | None
+    scaffold: bool
+    programs: list[ProgramInfo]
+    calls: list[Call]
+    outcome: dict[str, Any]
+
+
+def load_run_dir(run_dir: Path) -> RunData:
+    rundir = RunDir(run_dir).require()
+    summary = rundir.summary()
+    dialogue = rundir.dialogue()
+    records = rundir.programs()
+    root = summary.tree.root if summary is not None else None
+    scaffold = bool(dialogue and dialogue.program) or root == "file"
+    if dialogue is None and root is None:
+        scaffold = bool(records)  # neither file says where the root came from
+    programs = [
+        ProgramInfo(r.id, r.parent_id, r.depth, r.task, r.code, r.status, r.created_at)
+        for r in records
+    ]
+    return RunData(
+        source=str(run_dir),
+        run_id=summary.run_id if summary is not None else run_dir.name,
+        scaffold=scaffold,
+        programs=programs,
+        calls=[_call_from_event(e) for e in rundir.events() if e.program],
+        outcome=summary.outcome if summary is not None else {},
+    )
+
+
+def _call_from_event(event: Event) -> Call:
+    d = event.detail
+    tokens = 0
+    if event.kind in MODEL_CALLS and event.decision == "allowed":
+        tokens = as_int(d.get("prompt_tokens")) + as_int(d.get("completion_tokens"))
+    return Call(
+        t=event.t,
+        program=event.program,
+        kind=event.kind,
+        decision=event.decision,
+        cap=event.cap,
+        tokens=tokens,
+        writer=str_or_none(d.get("writer")) if event.kind == "db_get" else None,
+        target=str_or_none(d.get("target")) if event.kind == "kill" else None,
+        stopped=int_or_none(d.get("stopped")) if event.kind == "kill" else None,
+    )
+
+
+def as_int(value: Any) -> int:
+    return int_or_none(value) or 0
+
+
+def str_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,165 @@
+"""traces.jsonl: read its spans and reduce them for the analysis (format: docs/traces.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from swarmlab.core import SpecError, id_sort_key
+
+from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, str_or_none
+
+__all__ = ["load_trace", "read_spans", "run_data_from_spans"]
+
+_REQUIRED = ("trace_id", "span_id", "name")
+
+
+def read_spans(path: str | Path) -> list[dict[str, Any]]:
+    """The spans of a traces.jsonl file, one dict per line, in file order."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    spans = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            span = json.loads(line)
+        except ValueError as exc:
+            raise SpecError(f"{path}:{number}: not JSON ({exc})") from None
+        missing = [k for k in _REQUIRED if not isinstance(span, dict) or k not in span]
+        if missing:
+            raise SpecError(f"{path}:{number}: not a span (no {', '.join(missing)})")
+        spans.append(span)
+    return spans
+
+
+def run_data_from_spans(spans: list[dict[str, Any]], source: str = "") -> RunData:
+    """Programs from `invoke_agent` spans, calls from `execute_tool` and `chat` spans.
+
+    A program's parent is the program whose span is its nearest ancestor span (the attribute
+    `swarmlab.program.parent_id` when that span is missing); a call belongs to the program whose
+    span is its nearest ancestor. Attributes read beyond docs/traces.md: `swarmlab.capability`
+    (the alias a chat was made under), `swarmlab.blackboard.writer`, `swarmlab.kill.target`,
+    `swarmlab.kill.stopped` or `swarmlab.stopped`, and `swarmlab.program.code` (without it the
+    code metrics are null). Spans outside any program (the root dialogue's) are not calls.
+    """
+    tree = _SpanTree(spans)
+    programs = tree.programs()
+    calls = []
+    for span in spans:
+        op = _operation(span)
+        caller = tree.owner(span) if op in ("execute_tool", "chat") else None
+        if caller is not None:
+            calls.append(_call_from_span(span, op, caller))
+    run_ids = [
+        _attrs(s).get("swarmlab.run_id") or (s.get("resource") or {}).get("swarmlab.run_id")
+        for s in spans
+    ]
+    return RunData(
+        source=source,
+        run_id=next((str(r) for r in run_ids if r), None),
+        scaffold=any(p.parent_id is None for p in programs),
+        programs=sorted(programs, key=lambda p: id_sort_key(p.id)),
+        calls=sorted(calls, key=lambda c: c.t),
+        outcome={},
+    )
+
+
+def _attrs(span: dict[str, Any]) -> dict[str, Any]:
+    return span.get("attributes") or {}
+
+
+def _operation(span: dict[str, Any]) -> str:
+    return str(_attrs(span).get("gen_ai.operation.name") or span["name"].split(" ", 1)[0])
+
+
+def _is_program(span: dict[str, Any]) -> bool:
+    return _operation(span) == "invoke_agent" and "gen_ai.agent.id" in _attrs(span)
+
+
+class _SpanTree:
+    """Spans by id, and which program each span belongs to."""
+
+    def __init__(self, spans: list[dict[str, Any]]) -> None:
+        self.by_id = {s["span_id"]: s for s in spans}
+        self.program_spans = [s for s in spans if _is_program(s)]
+        self.parents: dict[str, str | None] = {}
+        for span in self.program_spans:
+            a = _attrs(span)
+            self.parents[str(a["gen_ai.agent.id"])] = self.owner(span) or str_or_none(
+                a.get("swarmlab.program.parent_id")
+            )
+
+    def owner(self, span: dict[str, Any]) -> str | None:
+        """The program whose span is the nearest ancestor of this span."""
+        seen: set[str] = set()
+        parent = self.by_id.get(span.get("parent_span_id") or "")
+        while parent is not None and parent["span_id"] not in seen:
+            if _is_program(parent):
+                return str(_attrs(parent)["gen_ai.agent.id"])
+            seen.add(parent["span_id"])
+            parent = self.by_id.get(parent.get("parent_span_id") or "")
+        return None
+
+    def depth(self, pid: str) -> int:
+        d, parent = 0, self.parents.get(pid)
+        while parent is not None and d <= len(self.parents):
+            d, parent = d + 1, self.parents.get(parent)
+        return d
+
+    def programs(self) -> list[ProgramInfo]:
+        out = []
+        for span in self.program_spans:
+            a = _attrs(span)
+            pid = str(a["gen_ai.agent.id"])
+            code = a.get("swarmlab.program.code")
+            depth = a.get("swarmlab.program.depth")
+            out.append(
+                ProgramInfo(
+                    id=pid,
+                    parent_id=self.parents[pid],
+                    depth=as_int(depth) if depth is not None else self.depth(pid),
+                    task=str(a.get("swarmlab.program.task") or ""),
+                    code=code if isinstance(code, str) else None,
+                    status=str(a.get("swarmlab.program.status") or "unknown"),
+                    created_at=as_int(span.get("start_ns")) / 1e9,
+                )
+            )
+        return out
+
+
+def _call_from_span(span: dict[str, Any], op: str, pid: str) -> Call:
+    a = span.get("attributes") or {}
+    if op == "chat":
+        kind = str(a.get("swarmlab.capability") or "run_ai")  # the alias the program used
+    else:
+        kind = str(a.get("gen_ai.tool.name") or span["name"].removeprefix("execute_tool "))
+    denial = next(
+        (e for e in span.get("events") or [] if e.get("name") == "swarmlab.cap.denied"), None
+    )
+    decision = str(a.get("swarmlab.decision") or ("denied" if denial else "allowed"))
+    cap = a.get("swarmlab.cap") or (denial and (denial.get("attributes") or {}).get("swarmlab.cap"))
+    tokens = 0
+    if op == "chat" and decision == "allowed":
+        tokens = as_int(a.get("gen_ai.usage.input_tokens")) + as_int(
+            a.get("gen_ai.usage.output_tokens")
+        )
+    return Call(
+        t=as_int(span.get("start_ns")) / 1e9,
+        program=pid,
+        kind=kind,
+        decision=decision,
+        cap=str(cap) if cap else None,
+        tokens=tokens,
+        writer=str_or_none(a.get("swarmlab.blackboard.writer")),
+        target=str_or_none(a.get("swarmlab.kill.target")),
+        stopped=int_or_none(a.get("swarmlab.kill.stopped", a.get("swarmlab.stopped"))),
+    )
+
+
+def load_trace(path: Path) -> RunData:
+    return run_data_from_spans(read_spans(path), source=str(path))

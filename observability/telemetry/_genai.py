@@ -1,0 +1,166 @@
+"""Spans and metrics of the swarm, named after the OpenTelemetry GenAI semantic conventions.
+
+The runtime calls these helpers; they know the span names and attribute keys (docs/traces.md),
+so the runtime never spells them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from ._setup import Telemetry
+
+OP = "gen_ai.operation.name"
+
+# Event details that have a conventional attribute name; the rest become swarmlab.<key>.
+_DETAIL_KEYS = {
+    "prompt_tokens": "gen_ai.usage.input_tokens",
+    "completion_tokens": "gen_ai.usage.output_tokens",
+    "model": "gen_ai.response.model",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "writer": "swarmlab.blackboard.writer",
+    "key": "swarmlab.blackboard.key",
+    "target": "swarmlab.kill.target",
+    "own_lineage": "swarmlab.kill.own_lineage",
+    "child": "swarmlab.spawn.child",
+}
+
+
+class SwarmInstruments:
+    """What one process of a run records: spans per program and call, counters per outcome."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.tracer = telemetry.tracer
+        meter = telemetry.meter
+        self.programs_started = meter.create_counter(
+            "swarmlab.programs.started", unit="{program}", description="Programs started."
+        )
+        self.programs_ended = meter.create_counter(
+            "swarmlab.programs.ended", unit="{program}", description="Programs ended, by status."
+        )
+        self.programs_live = meter.create_up_down_counter(
+            "swarmlab.programs.live", unit="{program}", description="Programs running now."
+        )
+        self.model_calls = meter.create_counter(
+            "swarmlab.model.calls", unit="{call}", description="Model calls made."
+        )
+        self.tokens = meter.create_counter(
+            "gen_ai.client.token.usage.total", unit="{token}", description="Tokens, by type."
+        )
+        self.denials = meter.create_counter(
+            "swarmlab.cap.denials", unit="{denial}", description="Calls denied, by cap."
+        )
+
+    # --- spans -----------------------------------------------------------------------------
+
+    def workflow_span(self, run_id: str, experiment: str) -> trace.Span:
+        return self.tracer.start_span(
+            "invoke_workflow swarm.run",
+            attributes={
+                OP: "invoke_workflow",
+                "swarmlab.run_id": run_id,
+                "swarmlab.experiment": experiment,
+            },
+        )
+
+    def program_span(
+        self,
+        parent: otel_context.Context,
+        program_id: str,
+        parent_id: str | None,
+        depth: int,
+        task: str,
+        code: str = "",
+    ) -> trace.Span:
+        self.programs_started.add(1)
+        self.programs_live.add(1)
+        attrs: dict[str, Any] = {
+            OP: "invoke_agent",
+            "gen_ai.agent.id": program_id,
+            "gen_ai.agent.name": "program",
+            "swarmlab.program.depth": depth,
+            "swarmlab.program.task": task[:300],
+            "swarmlab.program.code": code[:16_000],
+        }
+        if parent_id:
+            attrs["swarmlab.program.parent_id"] = parent_id
+        return self.tracer.start_span("invoke_agent program", context=parent, attributes=attrs)
+
+    def end_program(self, span: trace.Span, status: str, error: str | None) -> None:
+        self.programs_live.add(-1)
+        self.programs_ended.add(1, {"status": status})
+        span.set_attribute("swarmlab.program.status", status)
+        if error:
+            span.set_attribute("swarmlab.program.error", error[:500])
+        if status != "completed":
+            span.set_status(Status(StatusCode.ERROR, (error or status)[:200]))
+        span.end()
+
+    def call_span(self, program: otel_context.Context, capability: str) -> trace.Span:
+        if capability in ("run_ai", "RUN_AI", "query_model", "ask_model"):
+            return self.tracer.start_span(
+                "chat", context=program, attributes={OP: "chat", "swarmlab.capability": capability}
+            )
+        return self.tracer.start_span(
+            f"execute_tool {capability}",
+            context=program,
+            attributes={OP: "execute_tool", "gen_ai.tool.name": capability},
+        )
+
+    def annotate(
+        self, span: trace.Span, decision: str, cap: str | None, detail: Mapping[str, Any]
+    ) -> None:
+        """Put a call's decision and details on its span."""
+        span.set_attribute("swarmlab.decision", decision)
+        for key, value in detail.items():
+            if isinstance(value, bool | int | float | str):
+                span.set_attribute(_DETAIL_KEYS.get(key, f"swarmlab.{key}"), value)
+        if "model" in detail and span.is_recording():
+            span.update_name(f"chat {detail['model']}")
+        if cap:
+            span.set_attribute("swarmlab.cap", cap)
+        if decision == "denied":
+            self.denial(span, cap or "unknown")
+        elif decision == "error":
+            span.set_status(Status(StatusCode.ERROR, str(detail.get("error", ""))[:200]))
+
+    def denial(self, span: trace.Span, cap: str) -> None:
+        self.denials.add(1, {"cap": cap})
+        span.add_event("swarmlab.cap.denied", {"swarmlab.cap": cap})
+        span.set_status(Status(StatusCode.ERROR, f"denied by {cap}"))
+
+    def tripwire(self, span: trace.Span, name: str, action: str, why: str) -> None:
+        span.add_event(
+            "swarmlab.tripwire",
+            {
+                "swarmlab.tripwire.name": name,
+                "swarmlab.tripwire.action": action,
+                "swarmlab.tripwire.why": why[:300],
+            },
+        )
+
+    def model_call(self, span: trace.Span, request: Any, completion: Any, provider: str) -> None:
+        self.model_calls.add(1, {"gen_ai.request.model": completion.model})
+        self.tokens.add(completion.usage.prompt_tokens, {"gen_ai.token.type": "input"})
+        self.tokens.add(completion.usage.completion_tokens, {"gen_ai.token.type": "output"})
+        span.update_name(f"chat {completion.model}")
+        span.set_attributes(
+            {
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": completion.model,
+                "gen_ai.request.max_tokens": request.max_tokens,
+                "gen_ai.request.temperature": request.temperature,
+                "gen_ai.response.model": completion.model,
+                "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
+                "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
+                "gen_ai.response.finish_reasons": [completion.finish_reason],
+            }
+        )
+        if request.seed is not None:
+            span.set_attribute("gen_ai.request.seed", request.seed)

@@ -1,0 +1,282 @@
+"""The `swarmlab` command line: parser and commands.
+
+Exit codes: 0 the run ended normally (also by a cap, a kill or a tripwire), 2 bad spec or
+arguments, 1 an infrastructure failure. User mistakes get one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from swarmlab.core import SpecError, SwarmlabError
+
+from ._common import add_spec_arguments
+from ._report import add_report_parser, add_traces_parser, report_command, traces_command
+from ._serve import add_serve_parser, serve_command
+from ._submit import add_submit_parser, submit_command
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        self.exit(2, f"swarmlab: {message} (see swarmlab {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="swarmlab", description="Grow capped swarms of generated programs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run one capped experiment")
+    add_spec_arguments(run)
+    run.add_argument("--program", metavar="FILE", help="run this file as the root program")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<run-id>)")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
+    run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--otlp-endpoint",
+        help="send spans and metrics over OTLP, e.g. http://jaeger:4318 "
+        "(default: OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    run.add_argument(
+        "--otlp-protocol",
+        choices=["http/protobuf", "grpc"],
+        help="OTLP transport (default http/protobuf, or OTEL_EXPORTER_OTLP_PROTOCOL)",
+    )
+    run.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="record no spans or metrics (the run directory then has no traces)",
+    )
+
+    kill = sub.add_parser("kill", help="stop every program of a live run")
+    kill.add_argument("run_id")
+    kill.add_argument("--redis-url", help="the run's Redis (found automatically for local runs)")
+
+    status = sub.add_parser("status", help="live runs and their cap usage")
+    status.add_argument("run_id", nargs="?")
+    status.add_argument("--redis-url", help="also list runs on this Redis (env SWARMLAB_REDIS_URL)")
+    status.add_argument("--json", action="store_true")
+
+    sweep = sub.add_parser("sweep", help="run a series of experiments (conditions x seeds)")
+    sweep.add_argument("sweep", help="a built-in sweep (see `list`) or a sweep YAML file")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
+    sweep.add_argument("--parallel", type=int, help="cells running at once")
+    sweep.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
+    sweep.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep summary as JSON")
+    sweep.add_argument("--quiet", action="store_true", help="no progress output")
+
+    add_submit_parser(sub)
+    add_report_parser(sub)
+    add_traces_parser(sub)
+    add_serve_parser(sub)
+    sub.add_parser("list", help="built-in experiments and sweeps")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except SwarmlabError as exc:
+        print(f"swarmlab: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("swarmlab: interrupted", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from swarmlab.observability.telemetry import TelemetryConfig
+    from swarmlab.runtime import RunOptions, run_experiment
+    from swarmlab.spec import load_spec
+
+    from ._progress import Progress
+
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"model={args.model}")
+    spec = load_spec(args.experiment, overrides)
+    if spec.model.startswith("replay:"):
+        recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
+        if not recording.is_file():
+            raise SpecError(f"model {spec.model}: no recording at {recording}")
+    program = None
+    if args.program:
+        path = Path(args.program)
+        if not path.is_file():
+            raise SpecError(f"--program {args.program}: no such file")
+        program = path.read_text()
+        if not program.strip():
+            raise SpecError(f"--program {args.program}: the file is empty")
+    telemetry = TelemetryConfig.from_env(
+        args.otlp_endpoint, args.otlp_protocol, enabled=not args.no_telemetry
+    )
+    options = RunOptions(
+        telemetry=telemetry,
+        program=program,
+        run_id=args.run_id,
+        out_dir=args.out,
+        ray_address=args.ray_address,
+        redis_url=args.redis_url,
+        progress=Progress.for_terminal(quiet=args.quiet),
+    )
+    result = run_experiment(spec, options)
+    if args.json:
+        print(result.summary().to_json())
+    if result.status == "failed":
+        print(f"swarmlab: run {result.run_id} failed: {result.ended_because}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from swarmlab.runtime import Coordinator
+
+    url = args.redis_url or _registered_url(args.run_id) or os.environ.get("SWARMLAB_REDIS_URL")
+    if not url:
+        raise SpecError(f"no live run '{args.run_id}' on this machine; pass --redis-url")
+
+    async def kill() -> bool:
+        coord = Coordinator(url, args.run_id)
+        try:
+            if not await coord.exists():
+                raise SpecError(f"no live run '{args.run_id}' at {url}")
+            return await coord.kill("swarmlab kill")
+        finally:
+            await coord.close()
+
+    first = asyncio.run(kill())
+    print(f"run {args.run_id}: {'stopping' if first else 'already stopping'}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from swarmlab.runtime import Coordinator, live_runs, registered_runs
+
+    urls: dict[str, str] = {r["run_id"]: r["redis_url"] for r in registered_runs()}
+    extra = args.redis_url or os.environ.get("SWARMLAB_REDIS_URL")
+
+    async def collect() -> list[dict[str, Any]]:
+        if extra:
+            for run_id in await live_runs(extra):
+                urls.setdefault(run_id, extra)
+        rows = []
+        for run_id, url in sorted(urls.items()):
+            if args.run_id and run_id != args.run_id:
+                continue
+            coord = Coordinator(url, run_id)
+            try:
+                meta = await coord.meta()
+                usage = await coord.usage()
+            finally:
+                await coord.close()
+            rows.append({"run_id": run_id, "status": meta.get("status", "?"), "caps": usage})
+        return rows
+
+    rows = asyncio.run(collect())
+    if args.run_id and not rows:
+        raise SpecError(f"no live run '{args.run_id}'")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no live runs")
+    for row in rows:
+        caps = row["caps"]
+        parts = [
+            f"{c}={int(v['used'])}/{int(v['limit'])}"
+            + (f" (denied {int(v['denied'])})" if v["denied"] else "")
+            for c, v in caps.items()
+            if c != "live"
+        ]
+        print(
+            f"{row['run_id']}  {row['status']}  live={int(caps['live']['used'])}  "
+            + " ".join(parts)
+        )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from swarmlab.experiments import SweepRunner
+
+    from ._progress import Progress
+
+    if args.parallel is not None and args.parallel < 1:
+        raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    runner = SweepRunner(
+        args.sweep,
+        out_dir=args.out,
+        redis_url=args.redis_url or os.environ.get("SWARMLAB_REDIS_URL"),
+        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        parallel=args.parallel,
+        progress=Progress(quiet=args.quiet),
+    )
+    summary = runner.run()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(
+            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+            f"results in {summary['out_dir']}"
+        )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """A sweep directory gets the sweep's page; run directories go to the run report."""
+    from swarmlab.experiments import is_sweep_dir, report_sweep
+
+    runs = [Path(r) for r in args.runs]
+    if len(runs) == 1 and is_sweep_dir(runs[0]):
+        summary = report_sweep(runs[0])
+        print(
+            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+            f"page {runs[0] / 'index.html'}"
+        )
+        return 0
+    return int(report_command(args))
+
+
+def _list(args: argparse.Namespace) -> int:
+    from swarmlab.experiments import builtin_sweeps, load_sweep
+    from swarmlab.spec import builtin_experiments, load_spec
+
+    print("experiments:")
+    for name in builtin_experiments():
+        spec = load_spec(name)
+        print(f"  {name:20} {' '.join(spec.description.split())[:96]}")
+    print("sweeps:")
+    for name in builtin_sweeps():
+        sweep, _ = load_sweep(name)
+        print(f"  {name:20} {' '.join(sweep.description.split())[:96]}")
+    return 0
+
+
+def _registered_url(run_id: str) -> str | None:
+    from swarmlab.runtime import registered_runs
+
+    for info in registered_runs():
+        if info["run_id"] == run_id:
+            return str(info["redis_url"])
+    return None
+
+
+_COMMANDS = {
+    "run": _run,
+    "kill": _kill,
+    "status": _status,
+    "sweep": _sweep,
+    "submit": submit_command,
+    "report": _report,
+    "traces": traces_command,
+    "serve-model": serve_command,
+    "list": _list,
+}

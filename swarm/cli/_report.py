@@ -1,0 +1,127 @@
+"""`swarmlab report` and `swarmlab traces`: the emergence report and Jaeger's upload JSON.
+
+Nothing heavy loads until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from swarmlab.core import SpecError
+
+__all__ = ["add_report_parser", "add_traces_parser", "report_command", "traces_command"]
+
+
+def add_report_parser(
+    sub: Any,
+) -> argparse.ArgumentParser:
+    report: argparse.ArgumentParser = sub.add_parser(
+        "report",
+        help="the emergence report of a run, or several runs side by side",
+        description="Print a run's emergence metrics and write report.html into its directory; "
+        "with several runs, print them side by side and write one comparison page.",
+    )
+    report.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run directory")
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the page (one run: RUN/report.html; several: ./comparison.html)",
+    )
+    report.add_argument(
+        "--json", action="store_true", help="print the metrics as JSON instead of a table"
+    )
+    report.add_argument(
+        "--quine-threshold",
+        type=float,
+        default=0.8,
+        metavar="R",
+        help="code similarity (0-1] from which a program counts as a quine (default 0.8)",
+    )
+    return report
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from swarmlab.observability.report import (
+        analyze_runs,
+        format_metrics_table,
+        write_comparison,
+        write_report,
+    )
+    from swarmlab.records import RunDir
+
+    if not 0 < args.quine_threshold <= 1:
+        raise SpecError(f"--quine-threshold {args.quine_threshold}: must be in (0, 1]")
+    for run in args.runs:
+        RunDir(run).require()
+    metrics = analyze_runs(args.runs, args.quine_threshold)
+    try:
+        if len(args.runs) == 1:
+            (only,) = metrics.values()
+            page = write_report(args.runs[0], args.out, metrics=only)
+        else:
+            out = args.out or Path("comparison.html")
+            page = write_comparison(args.runs, out, metrics=metrics)
+    except OSError as exc:
+        raise SpecError(f"{exc.filename}: cannot write ({exc.strerror or exc})") from None
+    if args.json:
+        data = {k: m.model_dump(mode="json") for k, m in metrics.items()}
+        print(json.dumps(next(iter(data.values())) if len(data) == 1 else data, indent=1))
+        print(f"report: {page}", file=sys.stderr)
+    else:
+        print(format_metrics_table(metrics))
+        print(f"\nreport: {page}")
+    return 0
+
+
+def add_traces_parser(
+    sub: Any,
+) -> argparse.ArgumentParser:
+    traces: argparse.ArgumentParser = sub.add_parser(
+        "traces",
+        help="export a run's trace for Jaeger's UI",
+        description="Convert RUN/traces.jsonl into the JSON that Jaeger's UI opens from its "
+        "search page (JSON File / Upload JSON).",
+    )
+    traces.add_argument("run", type=Path, metavar="RUN", help="a run directory or traces.jsonl")
+    traces.add_argument(
+        "--jaeger-json",
+        type=Path,
+        required=True,
+        metavar="OUT.json",
+        help="where to write the Jaeger upload JSON",
+    )
+    return traces
+
+
+def traces_command(args: argparse.Namespace) -> int:
+    from swarmlab.observability.analysis import read_spans
+    from swarmlab.observability.report import to_jaeger_json
+
+    run: Path = args.run
+    if not run.exists():
+        raise SpecError(f"{run}: no such run directory")
+    path = run / "traces.jsonl" if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        if not (run / "programs.jsonl").is_file():
+            raise SpecError(f"{run}: not a run directory (no programs.jsonl)")
+        raise SpecError(f"{run}: no traces.jsonl (the run recorded no trace)")
+    spans = read_spans(path)
+    if not spans:
+        raise SpecError(f"{path}: holds no spans")
+    data = to_jaeger_json(spans)
+    out: Path = args.jaeger_json
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data))
+    except OSError as exc:
+        raise SpecError(f"--jaeger-json {out}: cannot write ({exc.strerror or exc})") from None
+    print(
+        f"{out}: {len(spans)} spans in {len(data['data'])} trace(s); "
+        "open it in Jaeger's UI: Search, JSON File"
+    )
+    return 0

@@ -1,0 +1,317 @@
+"""`swarmlab submit`: run an experiment as a Ray job on a cluster and follow it to its end.
+
+The job runs the same code path as a local run, `swarmlab run SPEC --run-id ID --json`, on the
+cluster's head, against the cluster's Ray (`--ray-address auto`) and Redis (`SWARMLAB_REDIS_URL`
+in the cluster's environment, or `--redis-url`). The spec is validated here first and travels
+inside the job as its working directory, so a bad spec never reaches the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlencode
+
+import yaml
+
+from swarmlab.core import SpecError, SwarmlabError
+
+from ._common import add_spec_arguments
+
+if TYPE_CHECKING:
+    from swarmlab.cluster import JobServer
+    from swarmlab.spec import ExperimentSpec
+
+SPEC_FILE = "experiment.yaml"
+DEFAULT_RUNS_DIR = "/tmp/swarmlab-runs"
+DEFAULT_JAEGER_URL = "http://localhost:16686"
+TRACE_SERVICE = "swarmlab"
+TRACE_TAG = "swarmlab.run_id"
+POLL_S = 1.0
+PENDING_NOTE_S = 10.0
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RUN_DIR_LINE = re.compile(r"^swarmlab: run directory (?P<path>.+) on (?P<host>\S+)$", re.M)
+
+
+def add_submit_parser(sub: Any) -> None:
+    """Add `submit` to the CLI's subcommands (`sub` is argparse's subparsers object)."""
+    submit = sub.add_parser("submit", help="run an experiment as a Ray job on a cluster")
+    add_spec_arguments(submit)
+    submit.add_argument(
+        "--address",
+        help="the cluster's job server, e.g. http://<ray-head>:8265 "
+        "(env RAY_ADDRESS or SWARMLAB_RAY_ADDRESS); token from env RAY_AUTH_TOKEN",
+    )
+    submit.add_argument(
+        "--redis-url",
+        help="the Redis the cluster should use, as seen from the cluster "
+        "(default: the cluster's own SWARMLAB_REDIS_URL)",
+    )
+    submit.add_argument(
+        "--jaeger-url",
+        help=f"the Jaeger UI, for the trace link (env SWARMLAB_JAEGER_URL, default "
+        f"{DEFAULT_JAEGER_URL})",
+    )
+    submit.add_argument("--no-wait", action="store_true", help="submit, print the ids, return")
+    submit.add_argument(
+        "--json", action="store_true", help="print the result (and the run's summary) as JSON"
+    )
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    from swarmlab.cluster import JobServer
+    from swarmlab.spec import load_spec
+
+    address = _job_server_address(args.address)
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"model={args.model}")
+    spec = load_spec(args.experiment, overrides)
+    run_id = _run_id(args.run_id, spec.name)
+    env_vars = _job_env(args.redis_url)
+    jaeger = args.jaeger_url or os.environ.get("SWARMLAB_JAEGER_URL") or DEFAULT_JAEGER_URL
+    job_id = f"swarmlab-{run_id}"
+    started = time.time()
+    server = JobServer(address, token=_auth_token())
+    if server.exists(job_id):
+        raise SpecError(f"--run-id {run_id}: the cluster already has a job for this run")
+    _submit(server, spec, run_id, job_id, env_vars)
+    _note(f"run {run_id} submitted to {address} as Ray job {job_id}")
+    if args.no_wait:
+        end = started + spec.caps.wall_clock_s + 3600
+        result = _result(run_id, job_id, "SUBMITTED", address, None, None)
+        result["trace_url"] = jaeger_search_url(jaeger, run_id, started, end)
+        _print_result(result, args.json)
+        return 0
+    try:
+        status, logs = _follow(server, job_id, sys.stderr)
+    except KeyboardInterrupt:
+        _note(
+            f"detached from run {run_id}: it goes on as Ray job {job_id}; stop it with "
+            f"`swarmlab kill {run_id} --redis-url <the cluster's Redis>`"
+        )
+        return 1
+    message = server.message(job_id) if status != "SUCCEEDED" else ""
+    summary = parse_summary(logs)
+    result = _result(run_id, job_id, status, address, summary, RUN_DIR_LINE.search(logs))
+    result["trace_url"] = jaeger_search_url(jaeger, run_id, started, time.time() + 60)
+    if status != "SUCCEEDED":
+        why = _why(status, logs, message)
+        raise SwarmlabError(f"run {run_id}: Ray job {job_id} {status}: {why}")
+    if summary is None:
+        raise SwarmlabError(f"run {run_id}: Ray job {job_id} ended without a summary in its log")
+    _print_result(result, args.json)
+    return 0
+
+
+def _job_env(redis_url: str | None) -> dict[str, str]:
+    """Environment variables the job gets on top of the cluster's own."""
+    if not redis_url:
+        return {}
+    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SpecError(f"--redis-url {redis_url!r}: expected redis://, rediss:// or unix://")
+    return {"SWARMLAB_REDIS_URL": redis_url}
+
+
+def _submit(
+    server: JobServer, spec: ExperimentSpec, run_id: str, job_id: str, env_vars: dict[str, str]
+) -> None:
+    """Send the job, with the spec as its working directory."""
+    with tempfile.TemporaryDirectory(prefix="swarmlab-submit-") as workdir:
+        (Path(workdir) / SPEC_FILE).write_text(spec_document(spec))
+        runtime_env: dict[str, Any] = {"working_dir": workdir}
+        if env_vars:
+            runtime_env["env_vars"] = env_vars
+        server.submit(
+            job_entrypoint(run_id),
+            submission_id=job_id,
+            runtime_env=runtime_env,
+            metadata={"swarmlab.run_id": run_id, "swarmlab.experiment": spec.name},
+        )
+
+
+def spec_document(spec: ExperimentSpec) -> str:
+    """The spec as it will run, every field spelled out, as the YAML file the job carries."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def job_entrypoint(run_id: str) -> str:
+    """The job's shell command: announce where the run directory goes, then `swarmlab run`."""
+    out = f'"${{SWARMLAB_RUNS_DIR:-{DEFAULT_RUNS_DIR}}}"/{shlex.quote(run_id)}'
+    run = shlex.join(
+        ["swarmlab", "run", SPEC_FILE, "--run-id", run_id, "--ray-address", "auto", "--json"]
+    )
+    return (
+        f'out={out} && echo "swarmlab: run directory $out on $(uname -n)" >&2 && '
+        f'exec {run} --out "$out"'
+    )
+
+
+def jaeger_search_url(base: str, run_id: str, start_s: float, end_s: float) -> str:
+    """The Jaeger UI's search for the run's trace (its id is only known once the run starts)."""
+    query = {
+        "service": TRACE_SERVICE,
+        "tags": json.dumps({TRACE_TAG: run_id}, separators=(",", ":")),
+        "lookback": "custom",
+        "start": str(int((start_s - 60) * 1_000_000)),
+        "end": str(int(end_s * 1_000_000)),
+        "limit": "20",
+    }
+    return f"{base.rstrip('/')}/search?{urlencode(query)}"
+
+
+def parse_summary(logs: str) -> dict[str, Any] | None:
+    """The summary `swarmlab run --json` printed last: the final top-level JSON object."""
+    lines = logs.splitlines()
+    for start in range(len(lines) - 1, -1, -1):
+        if lines[start] != "{":
+            continue
+        try:
+            found = json.loads("\n".join(lines[start:]))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(found, dict) and "run_id" in found:
+            return found
+    return None
+
+
+class LogEcho:
+    """Writes the new complete lines of a growing log; stops before the closing JSON summary."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.seen = 0
+        self.done = False
+
+    def feed(self, logs: str, final: bool = False) -> None:
+        end = len(logs) if final else logs.rfind("\n") + 1
+        if self.done or end <= self.seen:
+            return
+        for line in logs[self.seen : end].splitlines():
+            if line == "{":  # the summary follows: it is printed at the end, not streamed
+                self.done = True
+                break
+            self.stream.write(line + "\n")
+        self.seen = end
+        self.stream.flush()
+
+
+def _follow(server: JobServer, job_id: str, stream: TextIO) -> tuple[str, str]:
+    """Stream the job's log until it ends; returns the final status and the whole log."""
+    echo = LogEcho(stream)
+    waiting_noted = False
+    since = time.monotonic()
+    while True:
+        status = server.status(job_id)  # before the logs: once it is final, the log is whole
+        logs = server.logs(job_id)
+        final = status in server.TERMINAL
+        echo.feed(logs, final=final)
+        if final:
+            return status, logs
+        if status == "PENDING" and not waiting_noted and time.monotonic() - since > PENDING_NOTE_S:
+            _note(f"job {job_id} is waiting for the cluster to start it")
+            waiting_noted = True
+        time.sleep(POLL_S)
+
+
+def _job_server_address(given: str | None) -> str:
+    address = given or os.environ.get("RAY_ADDRESS") or os.environ.get("SWARMLAB_RAY_ADDRESS")
+    if not address:
+        raise SpecError(
+            "no cluster to submit to: pass --address http://<ray-head>:8265 or set RAY_ADDRESS"
+        )
+    if "://" not in address and address != "auto":
+        address = f"http://{address}"
+    return address.rstrip("/")
+
+
+def _run_id(given: str | None, name: str) -> str:
+    if given is not None:
+        if not _RUN_ID.fullmatch(given):
+            raise SpecError(
+                f"--run-id {given!r}: use letters, digits, '.', '_' and '-' (at most 128)"
+            )
+        return given
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._") or "experiment"
+    return f"{stem[:80]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+
+
+def _auth_token() -> str | None:
+    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if not token and path:
+        try:
+            token = Path(path).expanduser().read_text().strip()
+        except OSError as exc:
+            raise SpecError(f"RAY_AUTH_TOKEN_PATH {path}: {exc.strerror}") from None
+    return token or None
+
+
+def _result(
+    run_id: str,
+    job_id: str,
+    status: str,
+    address: str,
+    summary: dict[str, Any] | None,
+    where: re.Match[str] | None,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "job_id": job_id,
+        "job_status": status,
+        "address": address,
+        "run_dir": where["path"] if where else f"$SWARMLAB_RUNS_DIR/{run_id} on the Ray head",
+        "run_host": where["host"] if where else None,
+        "summary": summary,
+    }
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=1, default=str))
+        return
+    rows = [("run", result["run_id"]), ("job", f"{result['job_id']} ({result['job_status']})")]
+    summary = result["summary"]
+    if summary is not None:
+        programs = summary.get("programs", {})
+        by_status = ", ".join(f"{k} {v}" for k, v in sorted(programs.get("by_status", {}).items()))
+        caps = ", ".join(
+            f"{cap} {int(c['used'])}/{int(c['limit'])}"
+            + (f" (denied {int(c['denied'])})" if c.get("denied") else "")
+            for cap, c in summary.get("caps", {}).items()
+        )
+        rows += [
+            ("status", f"{summary.get('status')}: {summary.get('ended_because')}"),
+            ("programs", f"{programs.get('total')} ({by_status})"),
+            ("caps", caps),
+        ]
+    where = result["run_dir"] + (f" on {result['run_host']}" if result["run_host"] else "")
+    rows += [("directory", where), ("trace", result["trace_url"])]
+    if summary is None:
+        rows.append(
+            ("follow", f"ray job logs --follow {result['job_id']} --address {result['address']}")
+        )
+    for key, value in rows:
+        print(f"{key:10} {value}")
+
+
+def _why(status: str, logs: str, message: str) -> str:
+    """One line: why the job ended badly. A failed run's last log line says it (the CLI's own
+    one-line error, or the end of a traceback); a stopped job's reason is the server's."""
+    lines = [line for line in logs.splitlines() if line.strip()]
+    said = [line for line in message.strip().splitlines() if line.strip()]
+    if lines and (status == "FAILED" or not said):
+        return lines[-1].removeprefix("swarmlab: ")
+    return said[-1] if said else "the job left no log"
+
+
+def _note(text: str) -> None:
+    print(f"swarmlab: {text}", file=sys.stderr, flush=True)

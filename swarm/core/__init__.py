@@ -1,0 +1,90 @@
+"""The bottom layer: errors, program-id lineage, the capability vocabulary, code similarity.
+
+Nothing here imports any other part of swarmlab.
+"""
+
+from ._bounds import json_safe
+from ._errors import (
+    BadCall,
+    CapExceeded,
+    ClusterError,
+    CoordinatorUnavailable,
+    ModelError,
+    ProgramFault,
+    RunKilled,
+    SpecError,
+    SwarmlabError,
+    Tripped,
+    UnknownCapability,
+)
+from ._lazy import lazy_exports
+from ._lineage import (
+    ROOT_ID,
+    ancestors,
+    child_id,
+    depth_of,
+    id_sort_key,
+    in_lineage,
+    is_program_id,
+    parent_id,
+    related,
+)
+from ._similarity import code_similarity, normalize_code, similar_at_least
+from ._vocabulary import (
+    ALIASES,
+    CAPABILITIES,
+    ESCAPE_KIND,
+    EVENT_KINDS,
+    LIFECYCLE_KINDS,
+    REQUIRED,
+    TRIPWIRE_KIND,
+    UNKNOWN_NAME_KIND,
+    WORLD_ACTIONS,
+    Capability,
+    Role,
+    WorldAction,
+    names_with_role,
+    world_kind,
+)
+
+__all__ = [
+    "ALIASES",
+    "CAPABILITIES",
+    "ESCAPE_KIND",
+    "EVENT_KINDS",
+    "LIFECYCLE_KINDS",
+    "REQUIRED",
+    "ROOT_ID",
+    "TRIPWIRE_KIND",
+    "UNKNOWN_NAME_KIND",
+    "WORLD_ACTIONS",
+    "BadCall",
+    "CapExceeded",
+    "Capability",
+    "ClusterError",
+    "CoordinatorUnavailable",
+    "ModelError",
+    "ProgramFault",
+    "Role",
+    "RunKilled",
+    "SpecError",
+    "SwarmlabError",
+    "Tripped",
+    "UnknownCapability",
+    "WorldAction",
+    "ancestors",
+    "child_id",
+    "code_similarity",
+    "depth_of",
+    "id_sort_key",
+    "in_lineage",
+    "is_program_id",
+    "json_safe",
+    "lazy_exports",
+    "names_with_role",
+    "normalize_code",
+    "parent_id",
+    "related",
+    "similar_at_least",
+    "world_kind",
+]

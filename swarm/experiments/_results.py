@@ -1,0 +1,130 @@
+"""A sweep's results: one row per run (CSV and Parquet), then its plots and page."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from swarmlab.observability.analysis import analyze_run
+from swarmlab.observability.report import write_report
+from swarmlab.records import RunDir
+
+from ._page import write_sweep_page
+from ._plan import SweepPlan
+from ._plots import write_plots
+
+_SKIP_METRICS = {
+    "quines",
+    "duplicates",
+    "cross_lineage_pairs",
+    "escape_programs",
+    "tokens_by_depth",
+    "denials_by_cap",
+    "source",
+}
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys; lists and other values as JSON text where needed."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    key = prefix[:-1]
+    if isinstance(data, list | tuple):
+        out[key] = json.dumps(data, default=str)
+    else:
+        out[key] = data
+    return out
+
+
+def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
+    rows = []
+    for cell in plan.cells:
+        path = plan.cell_dir(cell)
+        row: dict[str, Any] = {"cell": cell.id, "seed": cell.seed}
+        row.update({f"condition.{k}": v for k, v in cell.condition.items()})
+        row.update(flatten(cell.spec.model_dump(exclude={"persona"}), "spec."))
+        row["spec.persona"] = cell.spec.persona[:80]
+        summary = RunDir(path).summary()
+        if summary is None:
+            failed = path / "failed.json"
+            row["status"] = "failed" if failed.exists() else "not run"
+            row["error"] = json.loads(failed.read_text())["error"] if failed.exists() else None
+            rows.append(row)
+            continue
+        row.update(
+            {
+                "status": summary.status,
+                "ended_because": summary.ended_because,
+                "run_id": summary.run_id,
+                "duration_s": summary.duration_s,
+                "error": None,
+            }
+        )
+        for cap, usage in summary.caps.items():
+            row[f"caps.{cap}.used"] = usage.used
+            row[f"caps.{cap}.denied"] = usage.denied
+        analysis = analyze_run(path)
+        try:
+            write_report(path, metrics=analysis)
+        except Exception as exc:  # a page that cannot be drawn must not lose the table
+            row["error"] = f"report: {exc}"
+        metrics = analysis.model_dump()
+        for key, value in metrics.items():
+            if key not in _SKIP_METRICS:
+                row[f"metric.{key}"] = value
+        for cap, count in (metrics.get("denials_by_cap") or {}).items():
+            row[f"denials.{cap}"] = count
+        rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict[str, Any]], out: Path) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with (out / "results.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({c: [_cell_value(r.get(c)) for r in rows] for c in columns})
+    pq.write_table(table, out / "results.parquet")
+
+
+def _cell_value(value: Any) -> Any:
+    # Parquet columns need one type: keep numbers and text, serialise the rest.
+    if value is None or isinstance(value, bool | int | float | str):
+        return value if not isinstance(value, bool) else int(value)
+    return json.dumps(value, default=str)
+
+
+def write_results(plan: SweepPlan) -> dict[str, Any]:
+    out = plan.out
+    rows = result_rows(plan)
+    write_table(rows, out)
+    swept = plan.sweep.swept()
+    plots = write_plots(rows, swept, out)
+    statuses: dict[str, int] = defaultdict(int)
+    for r in rows:
+        statuses[r["status"]] += 1
+    summary = {
+        "sweep": plan.sweep.name,
+        "cells": len(rows),
+        "by_status": dict(statuses),
+        "swept": swept,
+        "seeds": plan.sweep.seeds,
+        "out_dir": str(out),
+        "results": ["results.csv", "results.parquet"],
+        "plots": [str(p.relative_to(out)) for p in plots],
+    }
+    (out / "sweep.json").write_text(json.dumps(summary, indent=1))
+    write_sweep_page(out, summary, rows, plots)
+    return summary

@@ -1,0 +1,59 @@
+"""One step of a run, as events.jsonl records it: a capability call and the lab's decision."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from swarmlab.core import EVENT_KINDS
+
+Decision = Literal["allowed", "denied", "error", "info"]
+
+
+class Event(BaseModel):
+    """One step of a run: a capability call and what the lab decided about it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t: float = Field(description="Unix time of the event.")
+    program: str = Field(description="The program that acted ('' for the run itself).")
+    kind: str = Field(
+        description="A capability name, a world action (`world.<action>`) or a lifecycle step "
+        "(`start`, `end`, `escape_attempt`, `tripwire`, `unknown_name`): always a kind the lab "
+        "declares (swarmlab.core.EVENT_KINDS), never one a program chose."
+    )
+    decision: Decision = Field(description="What the lab decided.")
+    cap: str | None = Field(default=None, description="The cap that denied the call, if any.")
+    detail: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments and results, short."
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _declared_kind(cls, value: str) -> str:
+        if value not in EVENT_KINDS:
+            raise ValueError(f"{value[:60]!r} is not an event kind the lab declares")
+        return value
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "t": repr(self.t),
+            "program": self.program,
+            "kind": self.kind,
+            "decision": self.decision,
+            "cap": self.cap or "",
+            "detail": json.dumps(self.detail, default=str),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Event:
+        return cls(
+            t=float(fields["t"]),
+            program=fields["program"],
+            kind=fields["kind"],
+            decision=fields["decision"],  # type: ignore[arg-type]
+            cap=fields["cap"] or None,
+            detail=json.loads(fields["detail"]),
+        )

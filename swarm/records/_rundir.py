@@ -1,0 +1,272 @@
+"""The run directory: one class writes it and reads it back.
+
+| file | holds |
+|---|---|
+| summary.json | `RunSummary` |
+| programs.jsonl | one `ProgramRecord` a line |
+| events.jsonl | one `Event` a line |
+| traces.jsonl, metrics.jsonl | the run's spans and metric snapshots (docs/traces.md) |
+| completions.jsonl | every model call, request and answer (for `replay:`) |
+| blackboard.json, dialogue.json, spec.yaml | the shared database, the root dialogue, the spec |
+
+The layout and the fields of summary.json and programs.jsonl are a contract that researchers'
+scripts rely on: extend it, never rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from swarmlab.core import EVENT_KINDS, UNKNOWN_NAME_KIND, SpecError, id_sort_key
+from swarmlab.spec import ExperimentSpec
+
+from ._dialogue import RootDialogue
+from ._event import Event
+from ._program import ProgramRecord
+from ._summary import (
+    CapUsage,
+    LimitUsage,
+    ModelInfo,
+    ProgramCounts,
+    RunStatus,
+    RunSummary,
+    TreeStats,
+)
+
+PER_PROGRAM_LIMITS = ("cpu_s", "memory_bytes", "host_calls", "blackboard_value_bytes")
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in memory; `RunDir.write` puts it on disk."""
+
+    run_id: str
+    out_dir: Path
+    spec: ExperimentSpec
+    status: RunStatus
+    ended_because: str
+    started_at: float
+    ended_at: float
+    usage: dict[str, dict[str, float]]
+    programs: list[ProgramRecord]
+    events: list[Event]
+    blackboard: dict[str, Any]
+    outcome: dict[str, Any]
+    dialogue: RootDialogue | None
+    root_from_file: bool = False
+    trace_id: str | None = None
+    spans: list[str] = field(default_factory=list)
+    """The run's spans, one JSON object a line (docs/traces.md)."""
+    metrics: list[str] = field(default_factory=list)
+    completions: list[str] = field(default_factory=list)
+    """Every model call of the run (request and answer), for `replay:`."""
+
+    @property
+    def duration_s(self) -> float:
+        return round(self.ended_at - self.started_at, 3)
+
+    def caps(self) -> dict[str, CapUsage]:
+        """Each global cap's limit, used and denied (concurrent: the peak; depth: the deepest)."""
+        out = {}
+        for cap, limit in self.spec.caps.model_dump().items():
+            u = self.usage.get(cap, {})
+            used = self.duration_s if cap == "wall_clock_s" else u.get("used", 0.0)
+            out[cap] = CapUsage(
+                limit=limit,
+                used=_num(min(used, limit) if cap == "wall_clock_s" else used),
+                denied=int(u.get("denied", 0)),
+            )
+        return out
+
+    def summary(self) -> RunSummary:
+        by_status = Counter(p.status for p in self.programs)
+        children = Counter(p.parent_id for p in self.programs if p.parent_id)
+        limits = self.spec.program_limits.model_dump()
+        return RunSummary(
+            run_id=self.run_id,
+            trace_id=self.trace_id,
+            status=self.status,
+            ended_because=self.ended_because,
+            model=ModelInfo(backend=self.spec.model.split(":", 1)[0], name=self._model_name()),
+            programs=ProgramCounts(
+                total=len(self.programs), by_status=dict(sorted(by_status.items()))
+            ),
+            tree=TreeStats(
+                size=len(self.programs),
+                max_depth=max((p.depth for p in self.programs), default=0),
+                branching=round(sum(children.values()) / len(children), 3) if children else 0.0,
+                root="file" if self.root_from_file else "dialogue",
+            ),
+            scaffold=self.root_from_file or bool(self.dialogue and self.dialogue.program),
+            caps=self.caps(),
+            program_limits={
+                name: LimitUsage(
+                    limit=limits[name], denied=int(self.usage.get(name, {}).get("denied", 0))
+                )
+                for name in PER_PROGRAM_LIMITS
+            },
+            outcome=self.outcome,
+            events=len(self.events),
+            duration_s=self.duration_s,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            spec=self.spec,
+        )
+
+    def _model_name(self) -> str:
+        for line in self.completions[:1]:
+            return str(json.loads(line)["completion"]["model"])
+        for event in self.events:
+            name = event.detail.get("model") if event.kind == "run_ai" else None
+            if name:
+                return str(name)
+        return self.spec.model_name or self.spec.model
+
+
+class RunDir:
+    """A run directory on disk: `write(result)` creates it; the other methods read it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, result: RunResult) -> Path:
+        """Write every file of the run; each file appears whole or not at all."""
+        out = self.path
+        out.mkdir(parents=True, exist_ok=True)
+        _write(out / "programs.jsonl", "".join(p.to_json() + "\n" for p in result.programs))
+        _write(out / "events.jsonl", "".join(e.model_dump_json() + "\n" for e in result.events))
+        _write(out / "blackboard.json", json.dumps(result.blackboard, indent=1, default=str))
+        _write(out / "spec.yaml", yaml.safe_dump(result.spec.model_dump(), sort_keys=False))
+        _write(out / "traces.jsonl", "".join(line + "\n" for line in result.spans))
+        _write(out / "metrics.jsonl", "".join(line + "\n" for line in result.metrics))
+        _write(out / "completions.jsonl", "".join(line + "\n" for line in result.completions))
+        if result.dialogue is not None:
+            _write(out / "dialogue.json", result.dialogue.model_dump_json(indent=1))
+        _write(out / "summary.json", result.summary().to_json())
+        return out
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def require(self) -> RunDir:
+        """This directory, if it is a run directory; else `SpecError` saying what is wrong."""
+        if not self.path.exists():
+            raise SpecError(f"{self.path}: no such run directory")
+        if not self.path.is_dir() or not self.file("programs.jsonl").is_file():
+            raise SpecError(f"{self.path}: not a run directory (no programs.jsonl)")
+        return self
+
+    def summary(self) -> RunSummary | None:
+        """summary.json, or None when the run wrote none."""
+        path = self.file("summary.json")
+        if not path.is_file():
+            return None
+        try:
+            return RunSummary.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise SpecError(f"{path}: not a run summary ({_first_line(exc)})") from None
+
+    def programs(self) -> list[ProgramRecord]:
+        """programs.jsonl in tree order."""
+        records = _read_rows(self.file("programs.jsonl"), ProgramRecord)
+        return sorted(records, key=lambda r: id_sort_key(r.id))
+
+    def events(self) -> list[Event]:
+        """events.jsonl in time order."""
+        rows = _read_rows(self.file("events.jsonl"), Event, _event_row)
+        return sorted(rows, key=lambda e: e.t)
+
+    def dialogue(self) -> RootDialogue | None:
+        """dialogue.json, or None when the root program did not come from a dialogue."""
+        data = self.json("dialogue.json")
+        if data is None:
+            return None
+        try:
+            return RootDialogue.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(f"{self.file('dialogue.json')}: {_first_line(exc)}") from None
+
+    def completions(self) -> list[dict[str, Any]]:
+        """completions.jsonl, one model call a line, as written."""
+        return list(_json_lines(self.file("completions.jsonl")))
+
+    def json(self, name: str) -> Any:
+        """A JSON file of the run, None when absent."""
+        path = self.file(name)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"{path}: cannot read ({exc})") from None
+
+
+def _event_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Events of older versions recorded calls to unknown names under the name itself."""
+    kind = row.get("kind")
+    if isinstance(kind, str) and kind not in EVENT_KINDS:
+        detail = dict(row.get("detail") or {})
+        detail.setdefault("name", kind[:200])
+        return {**row, "kind": UNKNOWN_NAME_KIND, "detail": detail}
+    return row
+
+
+def _json_lines(path: Path) -> Iterator[Any]:
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                raise SpecError(f"{path}:{number}: not JSON ({exc})") from None
+
+
+def _read_rows(path: Path, model: type[T], adapt: Any = None) -> list[T]:
+    """A JSONL file of records; fields this version does not know are ignored."""
+    fields = model.model_fields
+    rows: list[T] = []
+    for number, row in enumerate(_json_lines(path), 1):
+        try:
+            if adapt is not None:
+                row = adapt(row)
+            rows.append(model.model_validate({k: v for k, v in row.items() if k in fields}))
+        except (ValueError, AttributeError) as exc:
+            raise SpecError(
+                f"{path}:{number}: not a {model.__name__} ({_first_line(exc)})"
+            ) from None
+    return rows
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

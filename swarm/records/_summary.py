@@ -1,0 +1,86 @@
+"""summary.json: the typed summary of one run.
+
+Its fields are a contract that researchers' scripts rely on: extend it, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swarmlab.spec import ExperimentSpec
+
+RunStatus = Literal["completed", "killed", "halted", "failed"]
+Number = int | float
+
+
+class CapUsage(BaseModel):
+    """One global cap over a run."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: Number = Field(description="The cap's limit.")
+    used: Number = Field(
+        description="What the run used (concurrent: the peak; depth: the deepest; wall_clock_s: "
+        "the run's duration, overrun included)."
+    )
+    denied: int = Field(default=0, description="Calls the cap denied.")
+
+
+class LimitUsage(BaseModel):
+    """One per-program limit over a run."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: Number = Field(description="The per-program limit.")
+    denied: int = Field(default=0, description="Programs or calls it stopped.")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    backend: str = Field(description="The backend kind: sim, openai, local, replay, ...")
+    name: str = Field(description="The model that answered, as its completions name it.")
+
+
+class ProgramCounts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    total: int = Field(description="Programs created in the run.")
+    by_status: dict[str, int] = Field(description="Programs by how they ended.")
+
+
+class TreeStats(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    size: int = Field(description="Programs in the tree.")
+    max_depth: int = Field(description="Depth of the deepest program (the root is 0).")
+    branching: float = Field(description="Mean children per program that has children.")
+    root: Literal["file", "dialogue"] = Field(description="Where the root program came from.")
+
+
+class RunSummary(BaseModel):
+    """What summary.json (and `swarmlab run --json`) holds."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    trace_id: str | None = None
+    status: RunStatus
+    ended_because: str
+    model: ModelInfo
+    programs: ProgramCounts
+    tree: TreeStats
+    scaffold: bool = Field(description="The root program exists (from the dialogue or a file).")
+    caps: dict[str, CapUsage]
+    program_limits: dict[str, LimitUsage]
+    outcome: dict[str, Any] = Field(description="The simulated world's score at the deadline.")
+    events: int = Field(description="Events recorded.")
+    duration_s: float
+    started_at: float
+    ended_at: float
+    spec: ExperimentSpec
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)

@@ -1,0 +1,72 @@
+"""What a run reports while it goes: the driver calls a `ProgressSink`; the command line
+supplies one that draws (swarmlab.cli), library callers may pass their own or none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from swarmlab.records import RunResult
+from swarmlab.spec import ExperimentSpec
+
+BAR_CAPS = ("programs", "concurrent", "model_calls", "tokens", "world_actions", "blackboard_bytes")
+
+
+@dataclass
+class Snapshot:
+    elapsed_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def denied(self) -> int:
+        return int(sum(u.get("denied", 0) for u in self.usage.values()))
+
+    def line(self) -> str:
+        u = self.usage
+        live = int(u.get("live", {}).get("used", 0))
+        c = self.counts
+        caps = " ".join(
+            f"{cap}={int(u[cap]['used'])}/{int(u[cap]['limit'])}" for cap in BAR_CAPS if cap in u
+        )
+        return (
+            f"[{self.elapsed_s:6.1f}s] running={live} done={c.get('completed', 0)} "
+            f"crashed={c.get('crashed', 0)} killed={c.get('killed', 0)} denied={self.denied} "
+            f"depth={int(u.get('depth', {}).get('used', 0))} {caps}"
+        )
+
+
+class ProgressSink(Protocol):
+    """Where a run's progress goes."""
+
+    def note(self, text: str) -> None:
+        """One line about what the run is doing (starting Ray, the model server, ...)."""
+
+    def start(self, run_id: str, spec: ExperimentSpec, out: Path) -> None:
+        """The tree starts growing."""
+
+    def update(self, snap: Snapshot) -> None:
+        """Counts and cap usage, a few times a second while the tree grows."""
+
+    def finish(self, result: RunResult) -> None:
+        """The run directory is written."""
+
+
+class _Silent:
+    def note(self, text: str) -> None:
+        pass
+
+    def start(self, run_id: str, spec: ExperimentSpec, out: Path) -> None:
+        pass
+
+    def update(self, snap: Snapshot) -> None:
+        pass
+
+    def finish(self, result: RunResult) -> None:
+        pass
+
+
+def silent() -> ProgressSink:
+    """A sink that shows nothing."""
+    return _Silent()
