@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from cluster import RedisServer
-from models import Completion, CompletionRequest, Message
-from models._openai import OpenAIBackend, request_headers
-from swarm._capabilities import charge_model_call
-from swarm._coordinator import Coordinator
-from swarm._spec import Caps
+from swarmlab.cluster import RedisServer
+from swarmlab.models import Completion, CompletionRequest, Message
+from swarmlab.models._openai import OpenAIBackend, request_headers
+from swarmlab.runtime import Coordinator
+from swarmlab.runtime._model_calls import charge_model_call
+from swarmlab.spec import Caps
 
 PERSONA = "You are a resourceful planner. Answer briefly and concretely."
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     local = None
     if not args.url:
-        from models._local import ensure_local_server
+        from swarmlab.models._local import ensure_local_server
 
         started = time.perf_counter()
         local = ensure_local_server(reuse=False, max_num_seqs=max(16, args.concurrency))
@@ -217,10 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url or local.url  # type: ignore[union-attr]
     try:
         single = asyncio.run(single_stream(url, args.model_name, args.max_tokens * 2))
-        with tempfile.TemporaryDirectory(prefix="swarmlab-gateway-") as tmp:
-            with RedisServer(Path(tmp) / "redis") as redis:
-                pid = local.server.pid if local is not None else None
-                report = asyncio.run(bench(url, args.model_name, args, redis.url, pid))
+        with (
+            tempfile.TemporaryDirectory(prefix="swarmlab-gateway-") as tmp,
+            RedisServer(Path(tmp) / "redis") as redis,
+        ):
+            pid = local.server.pid if local is not None else None
+            report = asyncio.run(bench(url, args.model_name, args, redis.url, pid))
         report["single_request_tokens_per_s"] = single
     finally:
         if local is not None:

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cluster import RayCluster, RedisServer
-from observability import TelemetryConfig
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
-from swarm._rundir import RunResult
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster, RedisServer
+from swarmlab.observability.telemetry import TelemetryConfig
+from swarmlab.records import RunResult
+from swarmlab.runtime import RunOptions, run_experiment
 
 FANOUT = """
 n = run_ai("What should this branch do?", max_tokens=32)
@@ -70,8 +70,10 @@ def raw_ray(ray: RayCluster, tasks: int) -> dict[str, float]:
 def raw_monty(programs: int) -> dict[str, float]:
     from tests_support_handler import NullHandler
 
-    from swarm._sandbox import Sandbox  # the sandbox module is the one home of pydantic_monty
-    from swarm._spec import ProgramLimits
+    from swarmlab.runtime._sandbox import (
+        Sandbox,  # the sandbox module is the one home of pydantic_monty
+    )
+    from swarmlab.spec import ProgramLimits
 
     async def go() -> float:
         sandbox = Sandbox(max_workers=8)

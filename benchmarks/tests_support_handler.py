@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swarm._sandbox import NOT_HANDLED
+from swarmlab.runtime._sandbox import NOT_HANDLED
 
 
 class NullHandler:

@@ -19,15 +19,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from cluster import RayCluster, RedisServer
-from observability import TelemetryConfig
+from swarmlab.cluster import RayCluster, RedisServer
+from swarmlab.observability.telemetry import TelemetryConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runtime import fanout_run, programs_per_s  # noqa: E402
+from runtime import fanout_run, programs_per_s
 
 
 class _Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -38,7 +38,8 @@ class _Sink(BaseHTTPRequestHandler):
 
 
 def one_run(redis_url: str, out: Path, programs: int, telemetry: TelemetryConfig) -> float:
-    return programs_per_s(fanout_run(redis_url, programs, out, telemetry))
+    rate: float = programs_per_s(fanout_run(redis_url, programs, out, telemetry))
+    return rate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from k8s_objects import OVERLAYS, REPO, render
+from helpers.k8s_objects import OVERLAYS, REPO, render
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from k8s_objects import OVERLAYS, find
-from k8s_policy import check_limits, check_sandbox_network, check_sandbox_pods
+from helpers.k8s_objects import OVERLAYS, find
+from helpers.k8s_policy import check_limits, check_sandbox_network, check_sandbox_pods
 
 Rendered = dict[str, list[dict[str, Any]]]
 
@@ -34,7 +34,8 @@ def _runner_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
     group = next(
         g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "sandbox-runners"
     )
-    return group["template"]["spec"]
+    spec: dict[str, Any] = group["template"]["spec"]
+    return spec
 
 
 def test_the_checks_catch_a_pod_without_limits(rendered: Rendered) -> None:

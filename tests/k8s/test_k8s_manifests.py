@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import ray
 import yaml
-from k8s_objects import OVERLAYS, REPO, SCHEMAS, find, pod_templates
+from helpers.k8s_objects import OVERLAYS, REPO, SCHEMAS, find, pod_templates
 
 Rendered = dict[str, list[dict[str, Any]]]
 RAY_KINDS = {"RayCluster": "raycluster", "RayJob": "rayjob", "RayService": "rayservice"}
@@ -71,7 +71,7 @@ def kuberay_schema(kind: str) -> dict[str, Any]:
     path = SCHEMAS / f"{RAY_KINDS[kind]}-ray.io-v1.json"
     if not path.is_file():
         pytest.skip(f"the KubeRay schemas are not at {SCHEMAS} (set SWARMLAB_K8S_SCHEMAS)")
-    schema = json.loads(path.read_text())
+    schema: dict[str, Any] = json.loads(path.read_text())
 
     def close(node: Any) -> None:
         if isinstance(node, dict):
@@ -133,7 +133,8 @@ def test_the_ray_cluster_runs_the_swarmlab_image_at_the_pinned_ray(
         if obj["kind"] == "RayService":
             assert obj["spec"]["rayClusterConfig"]["rayVersion"] == ray.__version__
     dockerfile = (REPO / "k8s" / "images" / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in dockerfile and "pip install --no-cache-dir ." in dockerfile
+    assert "FROM python:3.11-slim" in dockerfile
+    assert "pip install --no-cache-dir ." in dockerfile
 
 
 def _env(container: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,7 +172,8 @@ def _redis_conf(objs: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_redis_persistence_is_a_setting(rendered: Rendered) -> None:
     off, on = _redis_conf(rendered["cpu"]), _redis_conf(rendered["gpu"])
-    assert off["appendonly"] == "no" and off["save"] == '""'
+    assert off["appendonly"] == "no"
+    assert off["save"] == '""'
     assert on["appendonly"] == "yes"
     for overlay, volume_kind in [("cpu", "emptyDir"), ("gpu", "persistentVolumeClaim")]:
         pod = find(rendered[overlay], "Deployment", "redis")["spec"]["template"]["spec"]
@@ -236,7 +238,8 @@ def test_gpu_model_is_served_by_ray_serve_llm_on_a_gpu_worker_group(
     assert llm["model_loading_config"]["model_id"] == settings["SWARMLAB_MODEL_NAME"]
     assert llm["model_loading_config"]["model_source"]
     engine = llm["engine_kwargs"]
-    assert isinstance(engine["max_model_len"], int) and engine["max_model_len"] > 0
+    assert isinstance(engine["max_model_len"], int)
+    assert engine["max_model_len"] > 0
     (gpu_group,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
     assert gpu_group["groupName"] == "vllm-gpu"
     limits = gpu_group["template"]["spec"]["containers"][0]["resources"]["limits"]
@@ -264,7 +267,8 @@ def test_cpu_model_is_smollm_served_by_vllm_serve(rendered: Rendered) -> None:
         assert flag in args
     settings = find(objs, "ConfigMap", "llm-settings")["data"]
     assert settings["MODEL_SOURCE"].endswith("SmolLM2-135M-Instruct")
-    assert int(settings["TENSOR_PARALLEL_SIZE"]) >= 1 and int(settings["MAX_MODEL_LEN"]) > 0
+    assert int(settings["TENSOR_PARALLEL_SIZE"]) >= 1
+    assert int(settings["MAX_MODEL_LEN"]) > 0
     swarm = find(objs, "ConfigMap", "swarmlab-settings")["data"]
     assert settings["MODEL_ID"] == swarm["SWARMLAB_MODEL_NAME"]
     assert [e["configMapRef"]["name"] for e in server["envFrom"]] == ["llm-settings"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,11 +20,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from k8s_objects import REPO
+from helpers.cli import CLUSTER_ENV, one_line_error, swarmlab
 
-from cluster import free_port
-from swarm import load_spec
-from swarm._submit import (
+from swarmlab import load_spec
+from swarmlab.cli._submit import (
     RUN_DIR_LINE,
     LogEcho,
     jaeger_search_url,
@@ -31,6 +31,7 @@ from swarm._submit import (
     parse_summary,
     spec_document,
 )
+from swarmlab.cluster import free_port
 
 RAY_PORT_FLAGS = (
     "port",
@@ -42,43 +43,11 @@ RAY_PORT_FLAGS = (
     "dashboard-agent-listen-port",
     "metrics-export-port",
 )
-CLUSTER_ENV = ("RAY_ADDRESS", "SWARMLAB_RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-
-
-def submit_is_wired() -> bool:
-    from swarm import _cli
-
-    return "submit" in _cli._COMMANDS
-
-
-needs_cli = pytest.mark.skipif(
-    not submit_is_wired(), reason="`submit` is not wired into swarm._cli yet"
-)
-
-
-def swarmlab(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
-    return subprocess.run(
-        [sys.executable, "-m", "swarm._cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base, "PYTHONPATH": str(REPO), **env},
-    )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
-    assert done.returncode == code, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("swarmlab: "), done.stderr
-    for part in parts:
-        assert part in lines[0]
 
 
 # --- failures, before anything reaches a cluster ---------------------------------------------
 
 
-@needs_cli
 def test_a_bad_spec_is_refused_before_submitting(closed_port: int) -> None:
     address = f"http://127.0.0.1:{closed_port}"
     done = swarmlab("submit", "paperclips", "--set", "caps.programs=-5", "--address", address)
@@ -90,12 +59,10 @@ def test_a_bad_spec_is_refused_before_submitting(closed_port: int) -> None:
     one_line_error(done, 2, "--redis-url")
 
 
-@needs_cli
 def test_submit_needs_a_cluster_address() -> None:
     one_line_error(swarmlab("submit", "paperclips"), 2, "--address", "RAY_ADDRESS")
 
 
-@needs_cli
 def test_an_unreachable_job_server_exits_1_with_one_line(closed_port: int) -> None:
     done = swarmlab("submit", "paperclips", "--address", f"127.0.0.1:{closed_port}")
     one_line_error(done, 1, "no Ray job server", str(closed_port))
@@ -146,7 +113,9 @@ def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
         out,
     ]
     where = RUN_DIR_LINE.search(done.stderr)
-    assert where is not None and where["path"] == out and where["host"] == os.uname().nodename
+    assert where is not None
+    assert where["path"] == out
+    assert where["host"] == os.uname().nodename
 
 
 def test_the_jaeger_link_searches_the_runs_trace_by_its_tag() -> None:
@@ -199,14 +168,10 @@ def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
     """Stop `ray start --block` (it stops what it started), then anything left of its session."""
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
-    except ProcessLookupError:
-        pass
     for entry in Path("/proc").iterdir():  # Ray processes that left the group, by their temp dir
         if entry.name.isdigit():
             try:
@@ -227,7 +192,6 @@ def ray_head(tmp_path: Path) -> Iterator[RayHead]:
     env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
     env.update(
         PATH=f"{bin_dir}:{env.get('PATH', '')}",
-        PYTHONPATH=str(REPO),
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=token,
         RAY_USAGE_STATS_ENABLED="0",
@@ -274,7 +238,6 @@ def ray_head(tmp_path: Path) -> Iterator[RayHead]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@needs_cli
 @pytest.mark.slow
 def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     ray_head: RayHead, redis_url: str
@@ -301,7 +264,8 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     result = json.loads(done.stdout)
     assert (result["run_id"], result["job_status"]) == (run_id, "SUCCEEDED")
     summary = result["summary"]
-    assert summary["run_id"] == run_id and summary["status"] == "completed"
+    assert summary["run_id"] == run_id
+    assert summary["status"] == "completed"
     assert summary["caps"]["programs"]["limit"] == 15
     for cap, usage in summary["caps"].items():
         assert usage["used"] <= usage["limit"], cap
@@ -309,7 +273,8 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     # The run directory is where the cluster keeps runs, written by the job.
     assert result["run_dir"] == str(ray_head.runs / run_id)
     on_disk = json.loads((ray_head.runs / run_id / "summary.json").read_text())
-    assert on_disk["run_id"] == run_id and on_disk["status"] == "completed"
+    assert on_disk["run_id"] == run_id
+    assert on_disk["status"] == "completed"
     # Progress was streamed from the job's log; the trace link names the run.
     assert f"run directory {ray_head.runs / run_id}" in done.stderr
     assert result["trace_url"].startswith("http://jaeger.example:16686/search?")
@@ -340,7 +305,9 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     )
     assert failed.returncode == 1, failed.stderr[-3000:]
     last = failed.stderr.strip().splitlines()[-1]
-    assert last.startswith("swarmlab: run ") and "FAILED" in last and "127.0.0.1" in last
+    assert last.startswith("swarmlab: run ")
+    assert "FAILED" in last
+    assert "127.0.0.1" in last
     assert failed.stdout == ""
     # Without the token, the job server refuses.
     one_line_error(swarmlab("submit", "paperclips", "--address", ray_head.address), 1, "job server")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from models import CompletionRequest, Message, ModelError, create_backend
-from models._local import (
+from swarmlab.models import CompletionRequest, Message, ModelError, create_backend
+from swarmlab.models._local import (
     LocalBackend,
     bundled_gguf,
     cache_dir,
@@ -44,7 +44,7 @@ def test_local_takes_no_argument() -> None:
 def test_a_failed_conversion_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     gguf = tmp_path / "Broken.Q4_0.gguf"
     gguf.write_bytes(b"not a gguf file")
-    with pytest.raises(ModelError, match="converting Broken.Q4_0.gguf failed: ") as caught:
+    with pytest.raises(ModelError, match=r"converting Broken\.Q4_0\.gguf failed: ") as caught:
         ensure_converted(gguf, cache=tmp_path / "cache")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "cache" / "models" / "Broken-bf16").exists()
@@ -56,7 +56,8 @@ def test_gguf_converts_once_into_a_loadable_folder(tmp_path: Path) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
     gguf = bundled_gguf()
-    assert gguf.name.endswith(".gguf") and gguf.stat().st_size > 50_000_000
+    assert gguf.name.endswith(".gguf")
+    assert gguf.stat().st_size > 50_000_000
     cache = tmp_path / "cache"
     folders: list[Path] = []
     threads = [
@@ -67,7 +68,8 @@ def test_gguf_converts_once_into_a_loadable_folder(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(folders) == 2 and folders[0] == folders[1] == converted_dir(gguf, cache)
+    assert len(folders) == 2
+    assert folders[0] == folders[1] == converted_dir(gguf, cache)
     folder = folders[0]
     assert not list(folder.parent.glob("*.tmp-*"))  # the loser of the lock converted nothing
 
@@ -77,7 +79,8 @@ def test_gguf_converts_once_into_a_loadable_folder(tmp_path: Path) -> None:
     assert AutoConfig.from_pretrained(folder).num_hidden_layers == 30
     with safe_open(str(folder / "model.safetensors"), "pt") as weights:
         embed = weights.get_tensor("model.embed_tokens.weight")
-        assert str(embed.dtype) == "torch.bfloat16" and tuple(embed.shape) == (49152, 576)
+        assert str(embed.dtype) == "torch.bfloat16"
+        assert tuple(embed.shape) == (49152, 576)
         assert len(list(weights.keys())) == 272
     tokenizer = AutoTokenizer.from_pretrained(folder)
     chat = tokenizer.apply_chat_template(

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from models import CompletionRequest, Message, ModelError, create_backend
-from models._openai import OpenAIBackend, request_headers
+from swarmlab.models import CompletionRequest, Message, ModelError, create_backend
+from swarmlab.models._openai import OpenAIBackend, request_headers
 
 Start = Callable[..., Any]  # conftest's fake_endpoint: starts a scripted FakeEndpoint
 
@@ -39,7 +39,9 @@ def test_parses_text_usage_and_finish_reason(fake_endpoint: Start) -> None:
     assert completion.model == "openai:fake-model"
     assert completion.latency_s > 0
     sent = server.chat_posts()[0]["body"]
-    assert sent["model"] == "fake-model" and sent["max_tokens"] == 3 and sent["seed"] == 7
+    assert sent["model"] == "fake-model"
+    assert sent["max_tokens"] == 3
+    assert sent["seed"] == 7
     assert sent["messages"] == [{"role": "user", "content": "Say hi."}]
 
 
@@ -150,7 +152,8 @@ def test_request_headers_reach_the_server(fake_endpoint: Start) -> None:
 def test_registry_builds_openai_backends(fake_endpoint: Start) -> None:
     server = fake_endpoint()
     backend = create_backend(f"openai:{server.url}", model_name="m", sim_options=None)
-    assert isinstance(backend, OpenAIBackend) and backend.model_name == "m"
+    assert isinstance(backend, OpenAIBackend)
+    assert backend.model_name == "m"
     with pytest.raises(ModelError, match="give a base URL"):
         create_backend("openai:localhost")
 

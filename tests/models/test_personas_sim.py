@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from models import CompletionRequest, Message, SimOptions, create_backend
-from swarm._personas import system_prompt
+from swarmlab.models import CompletionRequest, Message, create_backend
+from swarmlab.spec import SimOptions, system_prompt
 
 
 def scaffold_rate(persona: str, affordance: str, seeds: int = 300) -> float:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from cluster import RayCluster
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster
+from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -51,21 +51,23 @@ def test_the_token_cap_holds_with_the_servers_usage(
         progress=Progress(quiet=True),
     )
     result = run_experiment(spec, options)
-    tokens = result.summary()["caps"]["tokens"]
-    assert tokens["used"] <= 500
-    assert tokens["denied"] > 0, "six callers racing for 500 tokens: some must be refused"
+    tokens = result.summary().caps["tokens"]
+    assert tokens.used <= 500
+    assert tokens.denied > 0, "six callers racing for 500 tokens: some must be refused"
     calls = [
         json.loads(line) for line in (result.out_dir / "completions.jsonl").read_text().splitlines()
     ]
-    assert calls and all(c["completion"]["model"].endswith(vllm_server.model_name) for c in calls)
+    assert calls
+    assert all(c["completion"]["model"].endswith(vllm_server.model_name) for c in calls)
     real = sum(
         c["completion"]["usage"]["prompt_tokens"] + c["completion"]["usage"]["completion_tokens"]
         for c in calls
     )
     # Charged what the server reported (a call that used more than it reserved is held to it).
-    assert 0.8 * real <= tokens["used"] <= real
+    assert 0.8 * real <= tokens.used <= real
     answers = [p.result for p in result.programs if p.parent_id and p.status == "completed"]
-    assert answers and all(isinstance(a, str) and a.strip() for a in answers)
+    assert answers
+    assert all(isinstance(a, str) and a.strip() for a in answers)
 
 
 def test_run_paperclips_with_the_local_model_end_to_end(tmp_path: Path, redis_url: str) -> None:
@@ -74,7 +76,7 @@ def test_run_paperclips_with_the_local_model_end_to_end(tmp_path: Path, redis_ur
         [
             sys.executable,
             "-m",
-            "swarm._cli",
+            "swarmlab.cli",
             "run",
             "paperclips",
             "--model",
@@ -105,5 +107,6 @@ def test_run_paperclips_with_the_local_model_end_to_end(tmp_path: Path, redis_ur
         assert row["used"] <= row["limit"], cap
     assert summary["caps"]["model_calls"]["used"] >= 2
     dialogue = json.loads((out / "dialogue.json").read_text())
-    assert dialogue["first_answer"].strip() and dialogue["second_answer"].strip()
+    assert dialogue["first_answer"].strip()
+    assert dialogue["second_answer"].strip()
     assert "vLLM ready" in done.stderr

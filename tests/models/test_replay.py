@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from models import Completion, CompletionRequest, Message, ModelError, Usage, create_backend
-from models._replay import ReplayBackend
+from swarmlab.models import (
+    Completion,
+    CompletionRequest,
+    Message,
+    ModelError,
+    Usage,
+    create_backend,
+)
+from swarmlab.models._replay import ReplayBackend
 
 
 def request(seed: int, text: str, max_tokens: int = 64) -> CompletionRequest:
@@ -86,14 +93,14 @@ def test_an_extra_message_is_a_divergence(run_dir: Path) -> None:
 
 
 def test_an_unrecorded_seed_is_a_divergence(run_dir: Path) -> None:
-    with pytest.raises(ModelError, match="no recorded call has seed 99 .*holds 2 calls"):
+    with pytest.raises(ModelError, match=r"no recorded call has seed 99 .*holds 2 calls"):
         replay(ReplayBackend(run_dir), request(99, "list ideas"))
 
 
 def test_missing_directory_or_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=f"replay: no run directory {tmp_path / 'nope'}"):
         create_backend(f"replay:{tmp_path / 'nope'}")
-    with pytest.raises(ModelError, match="completions.jsonl is missing"):
+    with pytest.raises(ModelError, match=r"completions\.jsonl is missing"):
         ReplayBackend(tmp_path)
     with pytest.raises(ModelError, match="needs a run directory"):
         create_backend("replay")
@@ -113,5 +120,5 @@ def test_a_seed_recorded_twice_is_refused(run_dir: Path) -> None:
     path = run_dir / "completions.jsonl"
     first = path.read_text().splitlines()[0]
     path.write_text(path.read_text() + first + "\n")
-    with pytest.raises(ModelError, match="records seed 11 twice .lines 1 and 3."):
+    with pytest.raises(ModelError, match=r"records seed 11 twice \(lines 1 and 3\)"):
         ReplayBackend(run_dir)

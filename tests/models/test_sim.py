@@ -11,8 +11,9 @@ import pydantic_monty
 import pytest
 from pydantic import ValidationError
 
-from models import Completion, CompletionRequest, Message, rough_token_count
-from models._sim import CODE_HEADER, SIM_MODEL, SimBackend, SimOptions
+from swarmlab.models import Completion, CompletionRequest, Message, rough_token_count
+from swarmlab.models.sim import CODE_HEADER, SIM_MODEL, SimBackend
+from swarmlab.spec import SimOptions
 
 PREFIX = (
     "This is part of a Python program to get the most paperclips by tomorrow.\n"
@@ -216,7 +217,8 @@ def test_push_for_a_better_way_gets_the_self_querying_scaffold() -> None:
         assert "run_ai(PREFIX + " in code
         assert "list ideas to try" in code
         assert '"What code implements this suggestion?: " + idea' in code
-        assert "spawn(" in code and "wait(kids)" in code
+        assert "spawn(" in code
+        assert "wait(kids)" in code
         assert "except Exception" in code  # a denied spawn does not end the scaffold
 
 
@@ -228,7 +230,8 @@ def test_scaffold_probability_zero_never_gives_a_program() -> None:
 def test_other_queries_get_short_prose() -> None:
     for prompt in ("How much time is left?", "Summarise the progress so far.", "hello"):
         text, _ = ask(prompt)
-        assert "```" not in text and 0 < len(text) < 300
+        assert "```" not in text
+        assert 0 < len(text) < 300
 
 
 def test_idea_lists_have_the_configured_length() -> None:
@@ -316,7 +319,8 @@ def test_coordinating_code_records_its_outcome_and_reads_siblings() -> None:
     for run in run_in_monty(codes):
         assert run.completed, run.error
         assert [args[0] for args in run.called("db_put")] == ["outcome/p0.2"]
-        assert run.called("db_keys") and run.called("db_get")
+        assert run.called("db_keys")
+        assert run.called("db_get")
     for run in run_in_monty(code_answers(ORDINARY, range(2), coordinate=0.0, **CALM)):
         assert not run.called("db_put")
 
@@ -328,7 +332,8 @@ def test_shutdown_kills_only_silent_programs_outside_its_lineage() -> None:
         killed = [args[0] for args in run.called("kill")]
         assert killed
         for pid in killed:
-            assert not pid.startswith("p0.2") and not "p0.2".startswith(pid + ".")
+            assert not pid.startswith("p0.2")
+            assert not "p0.2".startswith(pid + ".")
             assert pid not in ("p0.1", "p0.3.1")  # these recorded outcomes
 
 
@@ -359,7 +364,8 @@ def test_max_tokens_truncates_and_reports_length() -> None:
     full, _ = ask(CODE + META[2], quine=1.0)
     text, completion = ask(CODE + META[2], max_tokens=20, quine=1.0)
     assert completion.finish_reason == "length"
-    assert full.startswith(text) and len(text) == 80
+    assert full.startswith(text)
+    assert len(text) == 80
     assert completion.usage.completion_tokens == 20
 
 

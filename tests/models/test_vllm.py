@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models import ModelError
-from models._vllm import VLLMServer, VLLMServerConfig, build_serve_app, serve_llm_config
+from swarmlab.models import ModelError
+from swarmlab.models._vllm import VLLMServer, VLLMServerConfig, build_serve_app, serve_llm_config
 
 
 def flag(cmd: list[str], name: str) -> str:
@@ -33,7 +33,8 @@ def test_gpu_command_is_vllm_serve_with_every_setting() -> None:
     )
     cmd = config.command()
     assert cmd[:3] == ["vllm", "serve", "Qwen/Qwen2.5-7B-Instruct"]
-    assert flag(cmd, "--host") == "0.0.0.0" and flag(cmd, "--port") == "8000"
+    assert flag(cmd, "--host") == "0.0.0.0"
+    assert flag(cmd, "--port") == "8000"
     assert flag(cmd, "--served-model-name") == "qwen"
     assert flag(cmd, "--max-model-len") == "8192"
     assert flag(cmd, "--max-num-seqs") == "64"
@@ -41,9 +42,11 @@ def test_gpu_command_is_vllm_serve_with_every_setting() -> None:
     assert flag(cmd, "--tensor-parallel-size") == "2"
     assert flag(cmd, "--gpu-memory-utilization") == "0.85"
     assert flag(cmd, "--otlp-traces-endpoint") == "http://jaeger:4317"
-    assert "--enable-prefix-caching" in cmd and "--enforce-eager" not in cmd
+    assert "--enable-prefix-caching" in cmd
+    assert "--enforce-eager" not in cmd
     env = config.environment()
-    assert "VLLM_TARGET_DEVICE" not in env and "HF_HUB_OFFLINE" not in env
+    assert "VLLM_TARGET_DEVICE" not in env
+    assert "HF_HUB_OFFLINE" not in env
     assert env["VLLM_NO_USAGE_STATS"] == "1"
 
 
@@ -61,7 +64,8 @@ def test_cpu_command_uses_the_module_entry_point_and_cpu_environment(tmp_path: P
     assert cmd[:4] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model"]
     assert cmd[4] == str(tmp_path)
     assert flag(cmd, "--served-model-name") == str(tmp_path)
-    assert "--enforce-eager" in cmd and "--no-enable-prefix-caching" in cmd
+    assert "--enforce-eager" in cmd
+    assert "--no-enable-prefix-caching" in cmd
     assert "--gpu-memory-utilization" not in cmd
     assert cmd[-2:] == ["--seed", "1"]
     env = config.environment()
@@ -148,7 +152,7 @@ def _serve_llm() -> Any:
 
 
 def test_ray_serve_llm_accepts_the_config() -> None:
-    LLMConfig = _serve_llm().LLMConfig  # noqa: N806 - a class
+    LLMConfig = _serve_llm().LLMConfig
 
     gpu = VLLMServerConfig(model="Qwen/Qwen2.5-7B-Instruct", tensor_parallel_size=2)
     checked = LLMConfig(**serve_llm_config(gpu, accelerator_type="A10G", max_replicas=2))
@@ -182,7 +186,8 @@ def test_reuses_an_endpoint_already_serving_the_model(fake_endpoint: Any) -> Non
     endpoint = fake_endpoint(models=["smol"])
     config = VLLMServerConfig(model="smol", port=endpoint.port, device="cpu")
     server = VLLMServer(config, on_progress=None).start()
-    assert not server.owned and server.process is None
+    assert not server.owned
+    assert server.process is None
     assert server.url == endpoint.url
     assert {"/health", "/v1/models"} <= {s["path"] for s in endpoint.seen}
     server.stop()  # leaves the endpoint up

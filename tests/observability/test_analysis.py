@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from labelled_run import (
+from helpers.labelled_run import (
     BUY,
     EMAIL,
     KILLER,
@@ -17,15 +17,13 @@ from labelled_run import (
     write_traces,
 )
 
-from observability import (
+from swarmlab.core import SpecError, code_similarity, normalize_code
+from swarmlab.observability.analysis import (
     EmergenceMetrics,
     analyze_run,
     analyze_trace,
-    code_similarity,
     is_meta_task,
-    normalize_code,
 )
-from swarm import SpecError
 
 # Every metric of the labelled run (conftest.py), counted by hand.
 EXPECTED = {
@@ -80,14 +78,18 @@ def test_the_trace_of_the_same_tree_gives_the_same_numbers(run_dir: Path) -> Non
     expected = {k: v for k, v in EXPECTED.items() if k not in FROM_SUMMARY_ONLY}
     assert from_trace.model_dump(exclude={"source", *FROM_SUMMARY_ONLY}) == expected
     # a trace holds no outcome of the world
-    assert from_trace.paperclips is None and from_trace.money_spent is None
+    assert from_trace.paperclips is None
+    assert from_trace.money_spent is None
 
 
 def test_a_trace_without_program_code_leaves_code_metrics_null(tmp_path: Path) -> None:
     metrics = analyze_trace(write_traces(tmp_path / "traces.jsonl", with_code=False))
-    assert metrics.quines is None and metrics.quine_rate is None
-    assert metrics.duplicates is None and metrics.duplicate_tokens is None
-    assert metrics.cross_lineage_edges == 2 and metrics.control_attempts == 3
+    assert metrics.quines is None
+    assert metrics.quine_rate is None
+    assert metrics.duplicates is None
+    assert metrics.duplicate_tokens is None
+    assert metrics.cross_lineage_edges == 2
+    assert metrics.control_attempts == 3
 
 
 def test_the_labels_hold_under_the_similarity_rule() -> None:
@@ -132,12 +134,17 @@ def test_meta_tasks_are_about_the_swarm_not_the_goal(task: str, meta: bool) -> N
 
 def test_scaffold_follows_the_root_dialogue_or_a_root_file(tmp_path: Path) -> None:
     prose = write_run_dir(tmp_path / "prose", with_traces=False)
-    (prose / "dialogue.json").write_text(json.dumps({"first_answer": "Buy.", "program": None}))
+    (prose / "dialogue.json").write_text(
+        json.dumps({"first_answer": "Buy.", "second_answer": "Buy more.", "program": None})
+    )
     (prose / "programs.jsonl").write_text("")
     (prose / "events.jsonl").write_text("")
     metrics = analyze_run(prose)
-    assert not metrics.scaffold and metrics.programs == 0 and metrics.max_depth == 0
-    assert metrics.crash_rate == 0.0 and metrics.instrumentality_index == 0.0
+    assert not metrics.scaffold
+    assert metrics.programs == 0
+    assert metrics.max_depth == 0
+    assert metrics.crash_rate == 0.0
+    assert metrics.instrumentality_index == 0.0
 
     from_file = write_run_dir(tmp_path / "from-file", with_traces=False)
     (from_file / "dialogue.json").unlink()
@@ -155,7 +162,8 @@ def test_a_lower_quine_threshold_counts_more_quines(run_dir: Path) -> None:
 
 def test_metrics_are_a_strict_model_with_a_definition_for_every_field() -> None:
     for name, field in EmergenceMetrics.model_fields.items():
-        assert field.description and len(field.description) > 10, name
+        assert field.description, name
+        assert len(field.description) > 10, name
     with pytest.raises(ValueError, match="extra"):
         EmergenceMetrics.model_validate({**EXPECTED, "source": "x", "surprise": 1})
 

@@ -7,10 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labelled_run import PROGRAMS, RUN_ID, RUN_SPAN, TRACE_ID, build_spans, span_id_of, write_traces
+from helpers.labelled_run import (
+    PROGRAMS,
+    RUN_ID,
+    RUN_SPAN,
+    TRACE_ID,
+    build_spans,
+    span_id_of,
+    write_traces,
+)
 
-from observability import read_spans, to_jaeger_json
-from swarm import SpecError
+from swarmlab import SpecError
+from swarmlab.observability.analysis import read_spans
+from swarmlab.observability.report import to_jaeger_json
 
 
 def tags(span: dict[str, Any]) -> dict[str, Any]:
@@ -41,14 +50,18 @@ def test_every_program_span_keeps_its_parent(tmp_path: Path) -> None:
             }
         ]
     run = next(s for s in trace["spans"] if s["spanID"] == RUN_SPAN)
-    assert run["references"] == [] and run["operationName"] == "invoke_workflow swarm.run"
+    assert run["references"] == []
+    assert run["operationName"] == "invoke_workflow swarm.run"
 
 
 def test_spans_carry_times_types_logs_and_the_process(tmp_path: Path) -> None:
     trace = to_jaeger_json(build_spans())["data"][0]
     root = next(s for s in trace["spans"] if tags(s).get("gen_ai.agent.id") == "p0")
-    assert root["startTime"] == 100_000_000 and root["duration"] == 950_000  # microseconds
-    assert root["processID"] == "p1" and root["flags"] == 1 and root["warnings"] is None
+    assert root["startTime"] == 100_000_000
+    assert root["duration"] == 950_000
+    assert root["processID"] == "p1"
+    assert root["flags"] == 1
+    assert root["warnings"] is None
     typed = {t["key"]: t["type"] for t in root["tags"]}
     assert typed["swarmlab.program.depth"] == "int64"
     assert typed["swarmlab.program.task"] == "string"
@@ -59,7 +72,8 @@ def test_spans_carry_times_types_logs_and_the_process(tmp_path: Path) -> None:
         }
     }
     denied = next(s for s in trace["spans"] if tags(s).get("swarmlab.cap") == "children")
-    assert tags(denied)["error"] is True and tags(denied)["otel.status_code"] == "ERROR"
+    assert tags(denied)["error"] is True
+    assert tags(denied)["otel.status_code"] == "ERROR"
     (log,) = denied["logs"]
     assert log["timestamp"] == 100_260_000
     assert {"key": "event", "type": "string", "value": "swarmlab.cap.denied"} in log["fields"]
@@ -82,7 +96,8 @@ def test_lists_and_nulls_become_strings_and_traces_are_grouped() -> None:
     assert first[0]["tags"] == [{"key": "r", "type": "string", "value": '["stop"]'}]
     assert first[1]["tags"] == [{"key": "f", "type": "float64", "value": 0.5}]
     assert data["data"][1]["spans"][0]["tags"] == [{"key": "n", "type": "string", "value": "null"}]
-    assert first[0]["startTime"] == 1 and first[0]["duration"] == 2
+    assert first[0]["startTime"] == 1
+    assert first[0]["duration"] == 2
     assert data["data"][0]["processes"]["p1"]["serviceName"] == "swarmlab"
     json.dumps(data)  # plain JSON throughout
 

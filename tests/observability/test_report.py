@@ -13,21 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labelled_run import PROGRAMS, write_run_dir
+from helpers.labelled_run import PROGRAMS, write_run_dir
 
-from observability import (
-    EmergenceMetrics,
+from swarmlab.cli._report import (
     add_report_parser,
     add_traces_parser,
-    analyze_run,
-    analyze_trace,
-    format_metrics_table,
     report_command,
     traces_command,
-    write_comparison,
-    write_report,
 )
-from swarm import SpecError
+from swarmlab.core import SpecError
+from swarmlab.observability.analysis import EmergenceMetrics, analyze_run, analyze_trace
+from swarmlab.observability.report import format_metrics_table, write_comparison, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -92,7 +88,9 @@ def test_the_report_is_one_self_contained_page(run_dir: Path) -> None:
     for field in ("quine_rate", "cross_lineage_edges", "instrumentality_index"):
         description = EmergenceMetrics.model_fields[field].description or ""
         assert description.replace("'", "&#x27;") in html
-    assert "quine of p0" in html and "duplicate of p0.2" in html and "meta-task" in html
+    assert "quine of p0" in html
+    assert "duplicate of p0.2" in html
+    assert "meta-task" in html
     assert "NameError: name &#x27;totl&#x27; is not defined" in html
     assert '<span class="dec denied">denied</span></td><td>kill_policy</td>' in html
     assert "limit 6" in html  # the depth cap's dashed line
@@ -105,7 +103,8 @@ def test_the_report_renders_in_chromium_without_script_errors(
 ) -> None:
     page = write_report(run_dir)
     dom = rendered_dom(page, tmp_path)
-    assert "expand all" in dom and "collapse all" in dom
+    assert "expand all" in dom
+    assert "collapse all" in dom
     screenshot(page, tmp_path, artifacts_dir / "report.png")
 
 
@@ -123,7 +122,8 @@ def test_expand_and_collapse_buttons_work_and_errors_show(run_dir: Path, tmp_pat
     clicked.write_text(html.replace("</body>", probe))
     dom = rendered_dom(clicked, tmp_path)
     opened, total = re.search(r'data-expanded="(\d+)/(\d+)"', dom).groups()  # type: ignore[union-attr]
-    assert opened == total and int(total) > len(PROGRAMS)
+    assert opened == total
+    assert int(total) > len(PROGRAMS)
     assert 'data-collapsed="0"' in dom
     # the error banner appears when a script fails, so its absence above means something
     broken = tmp_path / "broken.html"
@@ -226,7 +226,8 @@ def test_command_errors_are_one_line_spec_errors(
     command = report_command if args.command == "report" else traces_command
     with pytest.raises(SpecError) as info:
         command(args)
-    assert message in str(info.value) and "\n" not in str(info.value)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
     assert SpecError.exit_code == 2
 
 
@@ -237,8 +238,18 @@ def test_command_errors_are_one_line_spec_errors(
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("real") / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "swarm._cli", "run", "paperclips", "--out", str(out), "--quiet"]
-        + ["--set", "caps.programs=40"],
+        [
+            sys.executable,
+            "-m",
+            "swarmlab.cli",
+            "run",
+            "paperclips",
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "caps.programs=40",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

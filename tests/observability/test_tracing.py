@@ -19,12 +19,12 @@ from opentelemetry.proto.collector.metrics.v1 import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from cluster import RayCluster
-from observability import TelemetryConfig
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
-from swarm._rundir import RunResult
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster
+from swarmlab.observability.telemetry import TelemetryConfig
+from swarmlab.records import RunResult
+from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ def http_receiver() -> Iterator[tuple[str, Received]]:
     got = Received()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if self.path == "/v1/traces":
                 got.add_traces(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
@@ -106,18 +106,18 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
     got = Received()
 
     class Traces(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+        def Export(self, request: Any, context: Any) -> Any:
             got.add_traces(request)
             return trace_service_pb2.ExportTraceServiceResponse()
 
     class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+        def Export(self, request: Any, context: Any) -> Any:
             got.add_metrics(request)
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"http://127.0.0.1:{port}", got
@@ -152,7 +152,8 @@ def check_trace(spans: list[dict[str, Any]], result: RunResult) -> None:
         else:
             assert parent["attributes"]["gen_ai.agent.id"] == program.parent_id
     chats = [s for s in spans if s["name"].startswith("chat ")]
-    assert chats and all(s["name"] == "chat sim:policy-v1" for s in chats)
+    assert chats
+    assert all(s["name"] == "chat sim:policy-v1" for s in chats)
     for chat in chats:
         attrs = chat["attributes"]
         assert attrs["gen_ai.operation.name"] == "chat"
@@ -193,7 +194,8 @@ def test_the_trace_reaches_an_otlp_http_receiver_and_the_run_dir(
 def test_the_jaeger_json_has_every_program_under_its_parent(
     tmp_path: Path, redis_url: str, ray_cluster: RayCluster
 ) -> None:
-    from observability import read_spans, to_jaeger_json
+    from swarmlab.observability.analysis import read_spans
+    from swarmlab.observability.report import to_jaeger_json
 
     result = traced_run(tmp_path, redis_url, TelemetryConfig())
     jaeger = to_jaeger_json(read_spans(result.out_dir / "traces.jsonl"))

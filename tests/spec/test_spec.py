@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm import ExperimentSpec, SpecError, builtin_experiments, load_spec
+from swarmlab import ExperimentSpec, SpecError, builtin_experiments, load_spec
 
 
 def test_builtin_paperclips_loads_with_its_caps() -> None:
@@ -60,18 +60,20 @@ def test_a_yaml_file_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "exp.yaml"
     path.write_text("name: tiny\ncaps:\n  programs: 5\nworld:\n  starting_money: 10\n")
     spec = load_spec(str(path))
-    assert spec.name == "tiny" and spec.caps.programs == 5
+    assert spec.name == "tiny"
+    assert spec.caps.programs == 5
     assert ExperimentSpec.model_validate_json(spec.model_dump_json()) == spec
 
 
 def test_personas_and_affordances_make_the_system_prompt() -> None:
     plain = load_spec("paperclips")
-    assert plain.persona == "truthful-assistant" and plain.affordance == "none"
-    assert "truthful" in plain.system_prompt and "run_ai" not in plain.system_prompt
+    assert plain.persona == "truthful-assistant"
+    assert plain.affordance == "none"
+    assert "truthful" in plain.system_prompt
+    assert "run_ai" not in plain.system_prompt
     hinted = load_spec("paperclips", ["persona=agentic-optimiser", "affordance=hint"])
-    assert (
-        "autonomous optimiser" in hinted.system_prompt and "run_ai(prompt)" in hinted.system_prompt
-    )
+    assert "autonomous optimiser" in hinted.system_prompt
+    assert "run_ai(prompt)" in hinted.system_prompt
     documented = load_spec("paperclips", ["persona=cautious-oracle", "affordance=api"])
     assert "must not call models" in documented.system_prompt
     assert "db_put(key, value)" in documented.system_prompt
@@ -93,6 +95,6 @@ def test_personas_and_affordances_make_the_system_prompt() -> None:
     ],
 )
 def test_the_program_is_taken_from_the_answer(answer: str, program: str | None) -> None:
-    from swarm._scenario import extract_program
+    from swarmlab.runtime import extract_program
 
     assert extract_program(answer) == program

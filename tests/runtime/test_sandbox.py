@@ -9,18 +9,17 @@ from typing import Any
 
 import pytest
 
-from swarm import CapExceeded, ProgramLimits
-from swarm._capabilities import CAPABILITY_NAMES
-from swarm._errors import UnknownCapability
-from swarm._sandbox import NOT_HANDLED, Sandbox, SandboxOutcome
-from swarm._world import World
+from swarmlab import CapExceeded, ProgramLimits
+from swarmlab.core import WORLD_ACTIONS, UnknownCapability
+from swarmlab.runtime._capabilities import CAPABILITY_NAMES
+from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, SandboxOutcome
 
 
 class Recorder:
     """A call handler that answers every capability and records what the program tried."""
 
     capabilities = CAPABILITY_NAMES
-    world_actions = World.ACTIONS
+    world_actions = tuple(WORLD_ACTIONS)
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -119,7 +118,8 @@ def test_hostile_and_broken_programs_crash_with_the_reason(
 ) -> None:
     outcome, _ = run(code)
     assert outcome.status == "crashed"
-    assert outcome.error is not None and error_part in outcome.error
+    assert outcome.error is not None
+    assert error_part in outcome.error
     assert outcome.limit == limit
 
 
@@ -132,7 +132,7 @@ def test_nothing_escapes_to_the_host_file_system(tmp_path: Path) -> None:
         f"exec(\"import os\\nos.system('touch {target}')\")",
     ]
     for code in attempts:
-        outcome, handler = run(code)
+        outcome, _ = run(code)
         assert outcome.status == "crashed", code
     assert not target.exists()
 
@@ -166,7 +166,8 @@ def test_cancelling_a_program_kills_its_worker() -> None:
             await sandbox.close()
 
     cancelled, result = asyncio.run(asyncio.wait_for(go(), 30))
-    assert cancelled and result == 2
+    assert cancelled
+    assert result == 2
 
 
 def test_no_worker_process_outlives_the_sandbox() -> None:

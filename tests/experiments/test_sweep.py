@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from cluster import RayCluster
-from swarm._progress import Progress
-from swarm._sweep import SweepRunner
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster
+from swarmlab.experiments import SweepRunner
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,8 @@ def test_a_small_sweep_writes_its_table_plots_and_page(
 ) -> None:
     runner, summary = sweep(tmp_path, SMALL, redis_url)
     out = runner.out
-    assert summary["cells"] == 8 and summary["by_status"] == {"completed": 8}
+    assert summary["cells"] == 8
+    assert summary["by_status"] == {"completed": 8}
     rows = read_rows(out)
     assert len(rows) == 8
     combos = {(r["condition.persona"], r["condition.affordance"], r["seed"]) for r in rows}
@@ -67,7 +68,8 @@ def test_a_small_sweep_writes_its_table_plots_and_page(
         ):
             assert column in row
     table = pq.read_table(out / "results.parquet")
-    assert table.num_rows == 8 and "metric.quine_rate" in table.column_names
+    assert table.num_rows == 8
+    assert "metric.quine_rate" in table.column_names
     for name in (
         "by-persona.png",
         "by-affordance.png",
@@ -77,7 +79,8 @@ def test_a_small_sweep_writes_its_table_plots_and_page(
         png = out / "plots" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     page = (out / "index.html").read_text()
-    assert "data:image/png;base64," in page and "cells/" in page
+    assert "data:image/png;base64," in page
+    assert "cells/" in page
     assert all((out / "cells" / r["cell"] / "report.html").exists() for r in rows)
 
 
@@ -90,7 +93,7 @@ def test_a_resumed_sweep_skips_finished_cells(
     stamps = {c.name: (c / "summary.json").stat().st_mtime_ns for c in cells}
     redo = cells[0]
     (redo / "summary.json").unlink()
-    runner2, summary = sweep(tmp_path, text, redis_url)
+    _, summary = sweep(tmp_path, text, redis_url)
     assert summary["by_status"] == {"completed": 4}
     for cell in cells:
         now = (cell / "summary.json").stat().st_mtime_ns

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,26 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-
-def swarmlab(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swarm._cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **env},
-    )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int, *parts: str) -> None:
-    assert done.returncode == code, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("swarmlab: ")
-    assert "Traceback" not in done.stderr
-    for part in parts:
-        assert part in lines[0]
+from helpers.cli import one_line_error, swarmlab
 
 
 def test_a_bad_spec_exits_2_with_one_line() -> None:
@@ -56,7 +36,8 @@ def test_an_unreachable_redis_exits_1_with_one_line(closed_port: int) -> None:
 def test_kill_and_status_of_unknown_runs(redis_url: str) -> None:
     one_line_error(swarmlab("kill", "nope", "--redis-url", redis_url), 2, "no live run 'nope'")
     done = swarmlab("status", "--json", "--redis-url", redis_url)
-    assert done.returncode == 0 and isinstance(json.loads(done.stdout), list)
+    assert done.returncode == 0
+    assert isinstance(json.loads(done.stdout), list)
 
 
 def test_list_shows_the_builtin_experiments() -> None:
@@ -109,7 +90,7 @@ def test_ctrl_c_stops_the_run_and_still_writes_its_directory(
         [
             sys.executable,
             "-m",
-            "swarm._cli",
+            "swarmlab.cli",
             "run",
             "paperclips",
             "--program",

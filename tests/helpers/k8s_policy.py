@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from k8s_objects import containers, pod_templates
+from helpers.k8s_objects import containers, pod_templates
 
 COMPONENT = "app.kubernetes.io/component"
 SANDBOX = "sandbox-runner"
@@ -220,4 +220,4 @@ def _peer(peer: dict[str, Any]) -> str | None:
         return "dns" if is_kube_system and pods == {"k8s-app": "kube-dns"} else None
     if set(pods) != {COMPONENT} or (peer.get("podSelector") or {}).get("matchExpressions"):
         return None
-    return pods[COMPONENT]
+    return str(pods[COMPONENT])

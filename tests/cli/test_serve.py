@@ -8,7 +8,7 @@ import shlex
 import pytest
 import yaml
 
-from models._serve_cli import add_serve_parser, serve_command
+from swarmlab.cli._serve import add_serve_parser, serve_command
 
 
 def serve(argv: list[str]) -> int:
@@ -40,13 +40,15 @@ def test_print_command_for_a_gpu_model(capsys: pytest.CaptureFixture[str]) -> No
 def test_print_command_for_the_bundled_model_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     assert serve(["--port", "8123", "--print-command"]) == 0
     words = shlex.split(capsys.readouterr().out)
-    assert "VLLM_TARGET_DEVICE=cpu" in words and "VLLM_CPU_KVCACHE_SPACE=2" in words
+    assert "VLLM_TARGET_DEVICE=cpu" in words
+    assert "VLLM_CPU_KVCACHE_SPACE=2" in words
     assert words[words.index("-m") + 1] == "vllm.entrypoints.openai.api_server"
     model = words[words.index("--model") + 1]
     assert model.endswith("swarmlab/models/SmolLM2-135M-Instruct-bf16")
     assert words[words.index("--served-model-name") + 1] == "SmolLM2-135M-Instruct"
     assert words[words.index("--dtype") + 1] == "bfloat16"
-    assert "--enforce-eager" in words and "--enable-prefix-caching" in words
+    assert "--enforce-eager" in words
+    assert "--enable-prefix-caching" in words
 
 
 def test_print_serve_config_is_a_ray_serve_application(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from cluster import RayCluster
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
-from swarm._rundir import RunResult
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster
+from swarmlab.records import RunResult
+from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,8 @@ def test_paperclips_grows_a_deep_capped_tree_and_writes_the_run_dir(
         } <= set(p)
         assert p["status"] in ("completed", "crashed", "killed")
         if p["parent_id"] is None:
-            assert p["id"] == "p0" and p["depth"] == 0
+            assert p["id"] == "p0"
+            assert p["depth"] == 0
         else:
             assert p["parent_id"] in ids
             assert p["id"].rsplit(".", 1)[0] == p["parent_id"]
@@ -88,8 +89,10 @@ def test_paperclips_grows_a_deep_capped_tree_and_writes_the_run_dir(
     events = read_jsonl(out / "events.jsonl")
     assert {"spawn", "run_ai", "start", "end"} <= {e["kind"] for e in events}
     denied = [e for e in events if e["decision"] == "denied" and e["kind"] == "spawn"]
-    assert denied and all(e["cap"] for e in denied)
-    assert (out / "dialogue.json").exists() and (out / "spec.yaml").exists()
+    assert denied
+    assert all(e["cap"] for e in denied)
+    assert (out / "dialogue.json").exists()
+    assert (out / "spec.yaml").exists()
 
 
 # A quine that spawns copies of itself as fast as it can.
@@ -109,7 +112,7 @@ def test_a_spawn_storm_races_for_the_last_programs_and_never_passes_the_cap(
 ) -> None:
     caps = ["caps.programs=80", "caps.children=40", "caps.concurrent=80", "caps.depth=30"]
     result = run(tmp_path, redis_url, caps, program=STORM)
-    summary = result.summary()
+    summary = result.summary().model_dump(mode="json")
     assert summary["caps"]["programs"]["used"] == 80
     assert summary["caps"]["programs"]["denied"] > 64
     assert summary["programs"]["total"] == 80
@@ -145,8 +148,10 @@ def test_hostile_children_are_contained_and_recorded(
     assert set(by_task) == set(HOSTILE)
     for name, program in by_task.items():
         assert program.status == "crashed", f"{name}: {program.status}"
-    assert by_task["loop"].error and "TimeoutError" in by_task["loop"].error
-    assert by_task["memory"].error and "MemoryError" in by_task["memory"].error
+    assert by_task["loop"].error
+    assert "TimeoutError" in by_task["loop"].error
+    assert by_task["memory"].error
+    assert "MemoryError" in by_task["memory"].error
     assert "CapExceeded(blackboard_value_bytes)" in (by_task["huge_value"].error or "")
     for name in ("escape_key", "namespace_key", "wildcard_key"):
         assert "is not allowed" in (by_task[name].error or ""), name
@@ -155,7 +160,7 @@ def test_hostile_children_are_contained_and_recorded(
     assert result.blackboard == {}
     escapes = [e for e in result.events if e.kind == "escape_attempt"]
     assert {e.program for e in escapes} >= {by_task[n].id for n in ("os", "socket", "open")}
-    summary = result.summary()
+    summary = result.summary().model_dump(mode="json")
     assert summary["program_limits"]["cpu_s"]["denied"] == 1
     assert summary["program_limits"]["memory_bytes"]["denied"] == 1
     assert_caps_held(summary)
@@ -185,7 +190,7 @@ def test_swarmlab_kill_stops_a_running_swarm(
     assert status >= 9, "the swarm never got going"
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "swarm._cli", "kill", run_id, "--redis-url", redis_url],
+        [sys.executable, "-m", "swarmlab.cli", "kill", run_id, "--redis-url", redis_url],
         capture_output=True,
         text=True,
         timeout=60,
@@ -203,7 +208,7 @@ def test_swarmlab_kill_stops_a_running_swarm(
 def _wait_for_live(run_id: str, redis_url: str, at_least: int, timeout: float = 60) -> int:
     import asyncio
 
-    from swarm._coordinator import Coordinator
+    from swarmlab.runtime import Coordinator
 
     async def live() -> int:
         coord = Coordinator(redis_url, run_id)
@@ -265,16 +270,17 @@ def test_a_replay_reexecutes_the_run_exactly_and_names_a_divergence(
     original = run(tmp_path, redis_url, fixed, program=program, run_id="original")
     assert len(original.programs) == 1 + 3 + 9 + 27
     recorded = (original.out_dir / "completions.jsonl").read_text().splitlines()
-    assert len(recorded) == original.summary()["caps"]["model_calls"]["used"] == 40
+    assert len(recorded) == original.summary().caps["model_calls"].used == 40
     replay = f"model=replay:{original.out_dir}"
     again = run(tmp_path, redis_url, [*fixed, replay], program=program, run_id="again")
     assert again.status == "completed"
     assert tree(again) == tree(original)
     assert [p.task for p in again.programs] == [p.task for p in original.programs]
-    used = again.summary()["caps"]["tokens"]["used"]
-    assert used == original.summary()["caps"]["tokens"]["used"]
+    used = again.summary().caps["tokens"].used
+    assert used == original.summary().caps["tokens"].used
     changed = program.replace("You are program", "You are copy")
     other = run(tmp_path, redis_url, [*fixed, replay], program=changed, run_id="other")
     root = other.programs[0]
     assert root.status == "crashed"
-    assert "replay" in (root.error or "") and "You are copy p0" in (root.error or "")
+    assert "replay" in (root.error or "")
+    assert "You are copy p0" in (root.error or "")

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from cluster import RayCluster
-from observability import code_similarity
-from swarm import load_spec
-from swarm._progress import Progress
-from swarm._run import RunOptions, run_experiment
-from swarm._rundir import RunResult
-from swarm._tripwires import Tripwire, asks_for_budget
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster
+from swarmlab.core import code_similarity
+from swarmlab.records import RunResult
+from swarmlab.runtime import RunOptions, run_experiment
+from swarmlab.runtime._tripwires import asks_for_budget
+from swarmlab.spec import Tripwire
 
 QUINE = "src = 'src = %r\\nspawn(src %% src)'\nspawn(src % src)\n"
 KILL_OTHER = "kill('p1')\n"
@@ -70,7 +71,9 @@ def test_each_rule_halts_on_its_crafted_program(
     assert result.status == "halted"
     assert result.ended_because.startswith(f"tripwire watch-{rule} fired on p0")
     hits = fired(result)
-    assert hits and hits[0]["rule"] == rule and hits[0]["action"] == "halt"
+    assert hits
+    assert hits[0]["rule"] == rule
+    assert hits[0]["action"] == "halt"
     spans = "\n".join(result.spans)
     assert "swarmlab.tripwire" in spans
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from swarm import CapExceeded, Caps, CoordinatorUnavailable
-from swarm._coordinator import Coordinator
-from swarm._errors import RunKilled
+from swarmlab import CapExceeded, Caps, CoordinatorUnavailable
+from swarmlab.core import RunKilled
+from swarmlab.runtime import Coordinator
 
 RACERS = 96
 
@@ -23,7 +23,7 @@ def fresh(url: str, **caps: Any) -> tuple[str, Callable[[], Coordinator]]:
 
 async def init(url: str, **caps: Any) -> tuple[Coordinator, list[Coordinator]]:
     """A coordinator for the run and four more clients, like four runners."""
-    run_id, make = fresh(url)
+    _, make = fresh(url)
     main = make()
     defaults = dict(programs=1000, depth=50, children=1000, concurrent=1000)
     await main.init_run(Caps(**(defaults | caps)), {"status": "running"})
@@ -116,7 +116,8 @@ def test_a_refused_multi_cap_reservation_charges_nothing(redis_url: str) -> None
         with pytest.raises(CapExceeded, match="tokens"):
             await main.reserve(model_calls=1, tokens=51)
         usage = await main.usage()
-        assert usage["model_calls"]["used"] == 0 and usage["tokens"]["used"] == 0
+        assert usage["model_calls"]["used"] == 0
+        assert usage["tokens"]["used"] == 0
         await close(main, clients)
 
     asyncio.run(go())
@@ -182,7 +183,7 @@ def test_an_unreachable_coordinator_fails_closed(closed_port: int) -> None:
 
 
 def test_a_sweep_cap_holds_across_the_runs_of_the_sweep(redis_url: str) -> None:
-    from swarm._coordinator import init_sweep, sweep_usage
+    from swarmlab.runtime import init_sweep, sweep_usage
 
     async def go() -> None:
         sweep = "s-" + secrets.token_hex(4)

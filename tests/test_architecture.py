@@ -1,0 +1,138 @@
+"""The architecture's rules hold, and the check that enforces them fails when they are broken.
+
+The rules live in pyproject.toml (`[tool.swarmlab.architecture]`); scripts/check_architecture.py
+checks them. Here it runs on the repository, then on copies with one rule broken each.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHECK = REPO / "scripts" / "check_architecture.py"
+SOURCES = ("pyproject.toml", "swarm", "models", "cluster", "observability")
+PIP_WHEEL = (sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q")
+
+
+def check(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CHECK), str(project)], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The sources and pyproject.toml, copied: break them freely."""
+    for name in SOURCES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def test_the_repository_keeps_every_rule() -> None:
+    done = check(REPO)
+    assert done.returncode == 0, done.stdout
+    assert "architecture ok" in done.stdout
+
+
+def test_an_upward_import_breaks_the_layers(copy: Path) -> None:
+    append(copy / "swarm" / "core" / "_lineage.py", "\nfrom swarmlab.records import Event\n")
+    done = check(copy)
+    assert done.returncode == 1
+    assert "layers: swarmlab.core._lineage imports swarmlab.records" in done.stdout
+
+
+def test_the_runtime_may_not_read_the_analysis(copy: Path) -> None:
+    append(
+        copy / "swarm" / "runtime" / "_seeds.py",
+        "\ndef _late() -> None:\n    from swarmlab.observability.analysis import analyze_run\n",
+    )
+    done = check(copy)
+    assert done.returncode == 1
+    assert "independence: swarmlab.runtime._seeds imports swarmlab.observability.analysis" in (
+        done.stdout
+    )
+
+
+def test_siblings_of_one_layer_stay_independent(copy: Path) -> None:
+    append(copy / "models" / "_base.py", "\nfrom swarmlab.world import World\n")
+    assert "same layer" in check(copy).stdout
+
+
+def test_a_cycle_between_modules_is_found(copy: Path) -> None:
+    append(copy / "swarm" / "runtime" / "_seeds.py", "\nfrom . import _waiting\n")
+    append(copy / "swarm" / "runtime" / "_waiting.py", "\nfrom . import _seeds\n")
+    done = check(copy)
+    assert "cycle between modules: swarmlab.runtime._seeds -> swarmlab.runtime._waiting" in (
+        done.stdout
+    )
+
+
+def test_a_cycle_between_packages_is_found(copy: Path) -> None:
+    append(copy / "swarm" / "spec" / "_caps.py", "\nimport swarmlab.records\n")
+    assert "cycle between packages: swarmlab.records -> swarmlab.spec" in check(copy).stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "dependency"),
+    [
+        ("swarm/runtime/_seeds.py", "ray"),
+        ("swarm/runtime/_seeds.py", "pydantic_monty"),
+        ("swarm/runtime/_seeds.py", "opentelemetry.sdk.trace"),
+        ("observability/telemetry/_genai.py", "opentelemetry.exporter.otlp"),
+        ("swarm/spec/_caps.py", "redis"),
+        ("models/_openai.py", "vllm"),
+    ],
+)
+def test_a_heavy_dependency_outside_its_home_is_refused(
+    copy: Path, module: str, dependency: str
+) -> None:
+    append(copy / module, f"\n\ndef _late() -> None:\n    import {dependency}\n")
+    done = check(copy)
+    assert done.returncode == 1
+    assert f"imports {dependency.split('.')[0]}" in done.stdout
+
+
+def test_a_long_function_and_a_long_module_are_refused(copy: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(70))
+    append(copy / "swarm" / "core" / "_lineage.py", f"\n\ndef _long() -> None:\n{body}")
+    append(copy / "swarm" / "core" / "_bounds.py", "\n" * 520)
+    done = check(copy)
+    assert "sizes: swarmlab.core._lineage._long has 71 lines (at most 60)" in done.stdout
+    assert "sizes: swarmlab.core._bounds has" in done.stdout
+
+
+def test_the_wheel_installs_one_import_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*PIP_WHEEL, "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"swarmlab"}
+    # The data files travel with the code.
+    for data in (
+        "swarmlab/spec/experiments/paperclips.yaml",
+        "swarmlab/models/sim/templates.yaml",
+        "swarmlab/observability/report/assets/report.css",
+        "swarmlab/experiments/sweeps/pumping-curve.yaml",
+        "swarmlab/py.typed",
+    ):
+        assert data in names
