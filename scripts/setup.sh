@@ -27,7 +27,23 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   say "swarmlab needs Python 3.11 or newer; set PYTHON=/path/to/python3.11 and run again"
   exit 1
 fi
+# A .venv left half-made (interrupted, or created without pip) is made again.
+if [ -d .venv ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  say "removing an incomplete .venv"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      ver="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+      say "installing python${ver}-venv with apt-get"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${ver}-venv" >/dev/null
+    else
+      say "$PY cannot create virtual environments: install python3-venv and run again"
+      exit 1
+    fi
+  fi
   say "creating .venv"
   "$PY" -m venv .venv
 fi

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Install what is missing, then lint, type-check and run the whole test suite.
+# Install what is missing, then check the architecture, lint, type-check and run every test.
 # Extra arguments go to pytest, e.g.: scripts/test.sh -m "not slow" -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWARMLAB_WITH_BROWSER=1 SWARMLAB_WITH_LOCAL_MODEL=1 bash scripts/setup.sh
-.venv/bin/ruff check swarm models cluster observability tests benchmarks
-.venv/bin/ruff format --check swarm models cluster observability tests benchmarks
-.venv/bin/mypy swarm models cluster observability
-exec .venv/bin/python -m pytest "$@"
+PY=.venv/bin/python
+CODE=(swarm models cluster observability tests benchmarks scripts)
+"$PY" scripts/check_architecture.py .
+"$PY" -m ruff check "${CODE[@]}"
+"$PY" -m ruff format --check "${CODE[@]}"
+bash scripts/typecheck.sh
+exec "$PY" -m pytest "$@"
