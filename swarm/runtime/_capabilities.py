@@ -9,6 +9,7 @@ never from the program: a call to any other name is recorded as `unknown_name`.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import re
@@ -86,6 +87,8 @@ class Capabilities:
         self.children_ids: list[str] = []
         self._model_calls = 0
         self._world_calls = 0
+        self._received: set[str] = set()
+        """Digests of the completions this program received and of the programs in them."""
         self._pending: list[Event] = []
         self._pending_escapes: list[str] = []
         self.tel = env.instruments
@@ -196,7 +199,7 @@ class Capabilities:
                 Message(role="user", content=str(prompt)),
             ),
             max_tokens=max_tokens,
-            seed=stable_seed(self.env.spec.seed, self.record.id, "model", self._model_calls),
+            seed=stable_seed(self.env.spec.policy_seed, self.record.id, "model", self._model_calls),
         )
         # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span.
         parent = in_span(self._span) if self._span is not None else self.program_ctx
@@ -208,6 +211,8 @@ class Capabilities:
         if self._span is not None:
             self.tel.model_call(self._span, request, completion, self.env.backend.name)
         self.record.clock_h += MODEL_CALL_HOURS
+        self._received.add(_digest(completion.text))
+        self._received.add(_digest(program_from_spawn_argument(completion.text)))
         await self._event(
             called_as,
             "allowed",
@@ -243,7 +248,13 @@ class Capabilities:
         )
         await self.coord.put_program(child)
         self.children_ids.append(child.id)
-        await self._event("spawn", "allowed", detail={"child": child.id, "task": child.task[:200]})
+        detail = {
+            "child": child.id,
+            "task": child.task[:200],
+            "code_sha256": _digest(program),
+            "provenance": self._provenance(code, program),
+        }
+        await self._event("spawn", "allowed", detail=detail)
         await self.env.dispatch(child)
         return child.id
 
@@ -355,6 +366,15 @@ class Capabilities:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _provenance(self, code: str, program: str) -> str:
+        """Where spawned code came from: a model answer this program received as it was
+        (`completion`), the program's own source (`own_code`), or anything else (`built`)."""
+        if _digest(code) in self._received or _digest(program) in self._received:
+            return "completion"
+        if _digest(program) == _digest(self.record.code):
+            return "own_code"
+        return "built"
+
     async def _world(self, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if action not in WORLD_ACTIONS:
             await self._event(UNKNOWN_NAME_KIND, "error", detail={"name": f"world.{action[:200]}"})
@@ -436,6 +456,11 @@ class Capabilities:
 
     async def flush(self) -> None:
         await self._flush()
+
+
+def _digest(text: str) -> str:
+    """A digest of code or text, blind to surrounding blank space."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()
 
 
 def _result_view(record: ProgramRecord) -> dict[str, Any]:

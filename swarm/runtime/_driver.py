@@ -171,7 +171,7 @@ class _Run:
         spec = self.serving_spec
         backend = create_backend(spec.model, sim_options=spec.sim, model_name=spec.model_name)
         try:
-            seed = stable_seed(spec.seed, "root")
+            seed = stable_seed(spec.policy_seed, "root")
             first = first_request(spec.system_prompt, spec.question, DIALOGUE_MAX_TOKENS, seed)
             answer1 = await self._dialogue_call(coord, backend, first)
             second = follow_up_request(first, answer1, spec.follow_up, DIALOGUE_MAX_TOKENS)
@@ -309,7 +309,7 @@ class _Run:
         trace_id = trace_id_hex(self.workflow)
         assert self.telemetry is not None
         await asyncio.to_thread(self.telemetry.flush)
-        world = World(self.spec.world, self.spec.seed)
+        world = World(self.spec.world, self.spec.world_seed)
         ledger = RedisLedger(coord.client, coord.prefix + "world:", self.spec.world.starting_money)
         outcome = await world.outcome(ledger)
         result = RunResult(

@@ -68,7 +68,7 @@ class RunnerCore:
 
     async def start(self) -> int:
         await self.coordinator.ping()
-        world = World(self.spec.world, self.spec.seed)
+        world = World(self.spec.world, self.spec.world_seed)
         ledger = RedisLedger(
             self.coordinator.client,
             self.coordinator.prefix + "world:",
@@ -187,7 +187,7 @@ class RunnerCore:
                 caps,
                 self.spec.program_limits,
                 script_name=f"{record.id}.py",
-                random_seed=stable_seed(self.spec.seed, record.id, "random"),
+                random_seed=stable_seed(self.spec.sandbox_seed, record.id, "random"),
             )
             record.status = outcome.status
             record.result = json_safe(outcome.result)
