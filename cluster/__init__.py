@@ -7,7 +7,16 @@ from swarmlab.core import ClusterError
 
 from ._jobs import JobServer
 from ._ray import RayCluster
+from ._reaper import Reaper
 from ._redis import RedisServer, free_port
 from ._serve import build_llm_app
 
-__all__ = ["ClusterError", "JobServer", "RayCluster", "RedisServer", "build_llm_app", "free_port"]
+__all__ = [
+    "ClusterError",
+    "JobServer",
+    "RayCluster",
+    "Reaper",
+    "RedisServer",
+    "build_llm_app",
+    "free_port",
+]

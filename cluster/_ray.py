@@ -33,6 +33,8 @@ class RayCluster:
     def __init__(self) -> None:
         self.started_here = False
         self._link: Path | None = None
+        self.temp_dir: Path | None = None
+        """The temp dir the embedded instance uses (its processes name it on their command line)."""
 
     def start_local(self, temp_dir: Path, num_cpus: int | None = None) -> RayCluster:
         ray = _ray()
@@ -49,6 +51,7 @@ class RayCluster:
                 link.unlink()
             link.symlink_to(temp_dir)
             self._link = usable = link
+        self.temp_dir = usable
         # Token auth stays on (Ray's default); only its start-up notice is hushed.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
             logging.ERROR

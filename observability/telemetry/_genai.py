@@ -7,13 +7,33 @@ so the runtime never spells them out.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from ._setup import Telemetry
+from ._setup import Telemetry, extract, fixed_span_id
+
+
+@dataclass(frozen=True)
+class ProgramSpan:
+    """What a program's span says, written when the program ends."""
+
+    program_id: str
+    parent_id: str | None
+    depth: int
+    task: str
+    code: str
+    status: str
+    error: str | None
+    limit: str | None
+    traceparent: str | None
+    span_id: str
+    started_at: float
+    ended_at: float
+
 
 OP = "gen_ai.operation.name"
 
@@ -69,38 +89,51 @@ class SwarmInstruments:
             },
         )
 
-    def program_span(
-        self,
-        parent: otel_context.Context,
-        program_id: str,
-        parent_id: str | None,
-        depth: int,
-        task: str,
-        code: str = "",
-    ) -> trace.Span:
+    def program_started(self) -> None:
         self.programs_started.add(1)
         self.programs_live.add(1)
+
+    def program_context(self, traceparent: str | None, span_id: str) -> otel_context.Context:
+        """The context of a program's span while it runs, on whichever runner: its calls'
+        spans hang under it. The span itself is written once, when the program ends."""
+        parent = trace.get_current_span(extract(traceparent)).get_span_context()
+        own = trace.SpanContext(
+            trace_id=parent.trace_id,
+            span_id=int(span_id, 16),
+            is_remote=False,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+        return trace.set_span_in_context(trace.NonRecordingSpan(own))
+
+    def end_program(self, program: ProgramSpan) -> None:
+        """Write a program's span (`invoke_agent program`) with its own id, start and end."""
+        self.programs_live.add(-1)
+        self.programs_ended.add(1, {"status": program.status})
         attrs: dict[str, Any] = {
             OP: "invoke_agent",
-            "gen_ai.agent.id": program_id,
+            "gen_ai.agent.id": program.program_id,
             "gen_ai.agent.name": "program",
-            "swarmlab.program.depth": depth,
-            "swarmlab.program.task": task[:300],
-            "swarmlab.program.code": code[:16_000],
+            "swarmlab.program.depth": program.depth,
+            "swarmlab.program.task": program.task[:300],
+            "swarmlab.program.code": program.code[:16_000],
+            "swarmlab.program.status": program.status,
         }
-        if parent_id:
-            attrs["swarmlab.program.parent_id"] = parent_id
-        return self.tracer.start_span("invoke_agent program", context=parent, attributes=attrs)
-
-    def end_program(self, span: trace.Span, status: str, error: str | None) -> None:
-        self.programs_live.add(-1)
-        self.programs_ended.add(1, {"status": status})
-        span.set_attribute("swarmlab.program.status", status)
-        if error:
-            span.set_attribute("swarmlab.program.error", error[:500])
-        if status != "completed":
-            span.set_status(Status(StatusCode.ERROR, (error or status)[:200]))
-        span.end()
+        if program.parent_id:
+            attrs["swarmlab.program.parent_id"] = program.parent_id
+        if program.error:
+            attrs["swarmlab.program.error"] = program.error[:500]
+        with fixed_span_id(program.span_id):
+            span = self.tracer.start_span(
+                "invoke_agent program",
+                context=extract(program.traceparent),
+                attributes=attrs,
+                start_time=int(program.started_at * 1e9),
+            )
+        if program.limit:
+            self.denial(span, program.limit)
+        if program.status != "completed":
+            span.set_status(Status(StatusCode.ERROR, (program.error or program.status)[:200]))
+        span.end(end_time=int(program.ended_at * 1e9))
 
     def call_span(self, program: otel_context.Context, capability: str) -> trace.Span:
         if capability in ("run_ai", "RUN_AI", "query_model", "ask_model"):

@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from opentelemetry import context as otel_context
@@ -29,6 +31,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +48,34 @@ OTLP_TIMEOUT_S = 2
 OTLP_BACKOFF_S = 30.0
 
 _propagator = TraceContextTextMapPropagator()
+_next_span_id: ContextVar[int | None] = ContextVar("swarmlab_next_span_id", default=None)
+
+
+class _Ids(RandomIdGenerator):
+    """Random ids, except where `fixed_span_id` names the next span's: a program's span gets the
+    id its children were told at spawn, whichever process writes it."""
+
+    def generate_span_id(self) -> int:
+        fixed = _next_span_id.get()
+        if fixed is not None:
+            _next_span_id.set(None)
+            return fixed
+        return super().generate_span_id()
+
+
+@contextmanager
+def fixed_span_id(span_id: str) -> Iterator[None]:
+    """The next span started in this block gets `span_id` (16 hex digits)."""
+    token = _next_span_id.set(int(span_id, 16))
+    try:
+        yield
+    finally:
+        _next_span_id.reset(token)
+
+
+def new_span_id() -> str:
+    """A fresh span id (16 hex digits) for a program about to be admitted."""
+    return format(RandomIdGenerator().generate_span_id(), "016x")
 
 
 class TelemetryConfig(BaseModel):
@@ -87,7 +118,7 @@ class Telemetry:
         self.config = config
         attrs = {"service.name": config.service_name, **(resource or {})}
         self.resource = Resource.create(attrs)
-        self.tracer_provider = TracerProvider(resource=self.resource)
+        self.tracer_provider = TracerProvider(resource=self.resource, id_generator=_Ids())
         readers = []
         if config.enabled:
             if sink is not None:

@@ -84,7 +84,9 @@ WORLD_ACTIONS: dict[str, WorldAction] = {
 }
 
 # Steps of a program's life and of the lab's watch over it, recorded beside capability calls.
-LIFECYCLE_KINDS = ("start", "end")
+LIFECYCLE_KINDS = ("start", "end", "restart")
+"""A program's first slice, its end, and its start again after the loss of the runner that was
+computing it (from its last snapshot, or from its start)."""
 ESCAPE_KIND = "escape_attempt"
 TRIPWIRE_KIND = "tripwire"
 UNKNOWN_NAME_KIND = "unknown_name"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,6 +28,11 @@ class Event(BaseModel):
     detail: dict[str, Any] = Field(
         default_factory=dict, description="Arguments and results, short."
     )
+    seq: int | None = Field(
+        default=None,
+        description="The program's call number (its n-th capability call), when the event is "
+        "one of its calls: a call made again after a runner's loss has the same number.",
+    )
 
     @field_validator("kind")
     @classmethod
@@ -36,24 +40,3 @@ class Event(BaseModel):
         if value not in EVENT_KINDS:
             raise ValueError(f"{value[:60]!r} is not an event kind the lab declares")
         return value
-
-    def to_fields(self) -> dict[str, str]:
-        return {
-            "t": repr(self.t),
-            "program": self.program,
-            "kind": self.kind,
-            "decision": self.decision,
-            "cap": self.cap or "",
-            "detail": json.dumps(self.detail, default=str),
-        }
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> Event:
-        return cls(
-            t=float(fields["t"]),
-            program=fields["program"],
-            kind=fields["kind"],
-            decision=fields["decision"],  # type: ignore[arg-type]
-            cap=fields["cap"] or None,
-            detail=json.loads(fields["detail"]),
-        )

@@ -76,16 +76,18 @@ class RunResult:
         return round(self.ended_at - self.started_at, 3)
 
     def caps(self) -> dict[str, CapUsage]:
-        """Each global cap's limit, used and denied (concurrent: the peak; depth: the deepest)."""
+        """Each global cap's limit, used and denied: `used` is what happened, overruns included
+        (concurrent: the peak of programs computing at once, or of live programs when spawns
+        over it are denied; depth: the deepest; wall_clock_s: the run's duration)."""
         out = {}
         for cap, limit in self.spec.caps.model_dump().items():
             u = self.usage.get(cap, {})
-            used = self.duration_s if cap == "wall_clock_s" else u.get("used", 0.0)
-            out[cap] = CapUsage(
-                limit=limit,
-                used=_num(min(used, limit) if cap == "wall_clock_s" else used),
-                denied=int(u.get("denied", 0)),
-            )
+            used = u.get("used", 0.0)
+            if cap == "wall_clock_s":
+                used = self.duration_s
+            elif cap == "concurrent" and self.spec.admission == "queue":
+                used = self.usage.get("computing_peak", {}).get("used", 0.0)
+            out[cap] = CapUsage(limit=limit, used=_num(used), denied=int(u.get("denied", 0)))
         return out
 
     def summary(self) -> RunSummary:

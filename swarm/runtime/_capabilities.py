@@ -1,10 +1,14 @@
 """The capability API: everything a generated program can touch, and the decision on each call.
 
-One `Capabilities` object serves one program. Each call is validated, reserved against the run's
-caps in the coordinator before its effect, and recorded as an event with the decision. The names
-a program may call are declared once, in `swarmlab.core.CAPABILITIES`; this class implements
-each of them as a method of the same name. An event's kind always comes from that declaration,
-never from the program: a call to any other name is recorded as `unknown_name`.
+One `Capabilities` object serves one program for one slice. The names a program may call are
+declared once, in `swarmlab.core.CAPABILITIES`; this class implements each of them as a method of
+the same name. An event's kind always comes from that declaration, never from the program: a
+call to any other name is recorded as `unknown_name`.
+
+Every value a program hands the host is hostile: each argument is checked for type and bounded
+in size before use (prompts, code, keys, values, id lists, timeouts), anything odd is a
+`ValueError` inside the program rather than a fault of the lab, and no work here grows faster
+than linearly in what the program sent.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from swarmlab.core import (
@@ -25,200 +29,190 @@ from swarmlab.core import (
     WORLD_ACTIONS,
     BadCall,
     CapExceeded,
+    ProgramFault,
     RunKilled,
     UnknownCapability,
-    child_id,
     in_lineage,
+    is_program_id,
     json_safe,
-    related,
-    world_kind,
 )
-from swarmlab.models import CompletionRequest, Message, ModelBackend, request_headers
-from swarmlab.observability.telemetry import SwarmInstruments, in_span, inject
-from swarmlab.records import Event, ProgramRecord
-from swarmlab.spec import ExperimentSpec
-from swarmlab.world import ActionContext, World, WorldActionError, WorldLedger
+from swarmlab.models import CompletionRequest, Message, request_headers
+from swarmlab.observability.telemetry import in_span, inject, new_span_id
+from swarmlab.records import TERMINAL, ProgramRecord
 
-from ._coordinator import Coordinator
-from ._model_calls import charge_model_call
-from ._sandbox import NOT_HANDLED, SIM_EPOCH, sim_datetime
+from ._model_calls import program_model_call
+from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv
+from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
 from ._scenario import program_from_spawn_argument
+from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
+from ._source_scan import escape_attempts
 from ._tripwires import Tripwires
-from ._waiting import wait_for_programs
+from ._world_calls import world_call
 
-_KEY = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
-_ESCAPE_SOURCE = re.compile(
-    r"^\s*(?:import|from)\s+(os|sys|socket|subprocess|shutil|ctypes|importlib|pathlib|builtins)\b"
-    r"|__import__|\bopen\s*\(|__builtins__|__subclasses__|__globals__",
-    re.MULTILINE,
-)
+_KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")
 MAX_CODE_BYTES = 64_000
-MODEL_CALL_HOURS = 1 / 60  # each model call costs a simulated minute
+MAX_PROMPT_CHARS = 100_000
+MAX_WAIT_IDS = 1_000
+MAX_KEYS_LISTED = 1_000
+MAX_LOG_CHARS = 500
 CAPABILITY_NAMES: frozenset[str] = frozenset(ALIASES)
+BUDGET_CAPS = ("programs", "model_calls", "tokens", "world_actions", "blackboard_bytes")
 
 
-@dataclass
-class RunnerEnv:
-    """What every program on one runner shares."""
-
-    spec: ExperimentSpec
-    coordinator: Coordinator
-    backend: ModelBackend
-    world: World
-    ledger: WorldLedger
-    dispatch: Callable[[ProgramRecord], Awaitable[None]]
-    """Start a child program on some runner."""
-    stop_programs: Callable[[str], Awaitable[int]]
-    """Stop a program and its descendants on every runner; returns how many stopped."""
-    instruments: SwarmInstruments
-
-
-class Capabilities:
+class Capabilities(ProgramHost):
     """The capability API as one program sees it."""
 
     capabilities = CAPABILITY_NAMES
     world_actions = tuple(WORLD_ACTIONS)
 
-    def __init__(self, record: ProgramRecord, env: RunnerEnv) -> None:
-        self.record = record
-        self.env = env
-        self.coord = env.coordinator
-        self.children_ids: list[str] = []
-        self._model_calls = 0
-        self._world_calls = 0
-        self._received: set[str] = set()
-        """Digests of the completions this program received and of the programs in them."""
-        self._pending: list[Event] = []
-        self._pending_escapes: list[str] = []
+    def __init__(
+        self,
+        record: ProgramRecord,
+        env: RunnerEnv,
+        state: HostState,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(record, env, state)
         self.tel = env.instruments
-        self.program_ctx: Any = None
-        """The OpenTelemetry context of the program's span (set by the runner)."""
         self._span: Any = None
-        self.trips = Tripwires(env.spec.tripwires, record, self.coord, self._make_event)
-        self.trips.annotate = self._annotate_trip
-        self._stopped: str | None = None
-
-    @property
-    def stopped(self) -> str | None:
-        """Why the run refused this program's calls (it ends as killed), if it did."""
-        return self._stopped or self.trips.stopped
+        self._timed_out = bool(resume and resume.get("timed_out"))
+        self.trips = Tripwires(env.spec.tripwires, record, self)
+        self.stopped: str | None = None
+        """Set when a call was refused because the run is stopping: the program ends as killed."""
 
     # --- the sandbox's questions -----------------------------------------------------------
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        self.record.calls += 1
-        await self._flush()
+        self.seq = self.state.calls + 1
+        await self.trips.flush()
         if name.startswith("lab."):
             name = name[4:]
         if name.startswith("world."):
-            return await self._world(name[6:], args, kwargs)
+            return await self._done(await world_call(self, name[6:], args, kwargs))
         capability = ALIASES.get(name)
         if capability is None:
-            await self._event(UNKNOWN_NAME_KIND, "error", detail={"name": name[:200]})
+            self.event(UNKNOWN_NAME_KIND, "error", detail={"name": name[:200]})
+            self.state.calls = self.seq
             raise UnknownCapability(f"name {name[:200]!r} is not defined")
         method: Callable[..., Awaitable[Any]] = getattr(self, capability)
         try:
             inspect.signature(method).bind(*args, **kwargs)
         except TypeError as exc:
-            await self._event(name, "error", detail={"error": str(exc)})
+            self.event(name, "error", detail={"error": str(exc)[:300]})
+            self.state.calls = self.seq
             raise BadCall(f"{name}(): {exc}") from None
         self._span = self.tel.call_span(self.program_ctx, name)
         try:
             if capability == "run_ai":
-                return await self._run_ai(name, *args, **kwargs)
-            return await method(*args, **kwargs)
+                value = await self._run_ai(name, *args, **kwargs)
+            else:
+                value = await method(*args, **kwargs)
         except CapExceeded as exc:
-            await self._event(name, "denied", cap=exc.cap, detail=_brief(args))
-            raise
+            self.event(name, "denied", cap=exc.cap, detail=_brief(args))
+            self.tel.denial(self._span, exc.cap)
+            raise self._done_fault(exc) from None
         except RunKilled as exc:
-            self._stopped = exc.reason
-            await self._event(name, "denied", cap="killed", detail=_brief(args))
-            raise
+            self.stopped = exc.reason
+            self.event(name, "denied", cap="killed", detail=_brief(args))
+            raise self._done_fault(exc) from None
+        except ProgramFault as exc:
+            raise self._done_fault(exc) from None
         finally:
             self._span.end()
             self._span = None
+        return await self._done(value)
+
+    async def _done(self, value: Any) -> Any:
+        if not isinstance(value, Park):
+            self.state.calls = self.seq
+        return value
+
+    def _done_fault(self, fault: ProgramFault) -> ProgramFault:
+        self.state.calls = self.seq
+        return fault
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
-        clock = self.record.clock_h
+        clock = self.state.clock_h
         if name == "time.time":
             return SIM_EPOCH.timestamp() + clock * 3600
         if name == "datetime.now":
-            tz = args[0] if args else None
             now = sim_datetime(clock)
-            return now if tz is not None else now.replace(tzinfo=None)
+            return now if args and args[0] is not None else now.replace(tzinfo=None)
         if name == "date.today":
             return sim_datetime(clock).date()
         if name in ("time.sleep", "asyncio.sleep"):
-            seconds = float(args[0]) if args and isinstance(args[0], int | float) else 0.0
-            self.record.clock_h += max(0.0, seconds) / 3600
+            seconds = args[0] if args else 0
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise BadCall("sleep(): pass a number of seconds")
+            if not math.isfinite(seconds) or seconds < 0:
+                raise BadCall("sleep(): seconds must be a finite number, not negative")
+            self.state.clock_h = min(MAX_CLOCK_H, clock + seconds / 3600)
             return None
-        self.record.calls += 1
-        self._span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
-        try:
-            await self._event(ESCAPE_KIND, "denied", cap="sandbox", detail={"os_call": name})
-            await self.trips.on_escape(f"OS call {name}")
-        finally:
-            self._span.end()
-            self._span = None
+        self.seq = self.state.calls + 1
+        self.state.calls = self.seq
+        self.event(ESCAPE_KIND, "denied", cap="sandbox", detail={"os_call": name[:100]})
+        span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
+        self.tel.annotate(span, "denied", "sandbox", {"os_call": name[:100]})
+        span.end()
+        await self.trips.on_escape(f"OS call {name[:100]}")
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
         if module not in ("lab", "world"):
-            detail = {"import": module[:200]}
-            self._pending.append(self._make_event(ESCAPE_KIND, "denied", "sandbox", detail))
+            self.event(ESCAPE_KIND, "denied", cap="sandbox", detail={"import": module[:200]})
             span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
-            self.tel.annotate(span, "denied", "sandbox", detail)
+            self.tel.annotate(span, "denied", "sandbox", {"import": module[:200]})
             span.end()
-            self._pending_escapes.append(f"import {module[:200]}")
+            self.trips.pending_escapes.append(f"import {module[:200]}")
 
     def scan_source(self) -> None:
         """Record source-level attempts to reach outside the lab, even ones never executed."""
-        for match in _ESCAPE_SOURCE.finditer(self.record.code):
-            self._pending.append(
-                self._make_event(
-                    ESCAPE_KIND, "info", "sandbox", {"source": match.group(0).strip()[:80]}
-                )
-            )
+        for found in escape_attempts(self.record.code):
+            self.event(ESCAPE_KIND, "info", cap="sandbox", detail={"source": found})
 
     # --- capabilities: one method per name of swarmlab.core.CAPABILITIES -------------------
 
-    async def run_ai(self, prompt: Any, max_tokens: int = 256) -> str:
+    async def run_ai(self, prompt: Any, max_tokens: Any = 256) -> Any:
         return await self._run_ai("run_ai", prompt, max_tokens)
 
-    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> str:
-        limits = self.env.spec.program_limits
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> Any:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise BadCall(f"{called_as}(): max_tokens must be a positive integer")
-        max_tokens = min(max_tokens, limits.max_tokens)
-        await self.trips.on_text(str(prompt))
-        self._model_calls += 1
+        if not isinstance(prompt, str):
+            prompt = json.dumps(json_safe(prompt, limit=MAX_PROMPT_CHARS))
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise BadCall(f"{called_as}(): the prompt is longer than {MAX_PROMPT_CHARS} characters")
+        max_tokens = min(max_tokens, self.env.spec.program_limits.max_tokens)
+        await self.trips.on_text(prompt)
         request = CompletionRequest(
             messages=(
                 Message(role="system", content=self.env.spec.system_prompt),
-                Message(role="user", content=str(prompt)),
+                Message(role="user", content=prompt),
             ),
             max_tokens=max_tokens,
-            seed=stable_seed(self.env.spec.policy_seed, self.record.id, "model", self._model_calls),
+            seed=stable_seed(
+                self.env.spec.policy_seed, self.record.id, "model", self.state.model_calls + 1
+            ),
         )
         # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span.
         parent = in_span(self._span) if self._span is not None else self.program_ctx
         token = request_headers.set({"traceparent": inject(parent) or ""})
         try:
-            completion = await charge_model_call(self.coord, self.env.backend, request)
+            completion = await program_model_call(self, request)
         finally:
             request_headers.reset(token)
-        if self._span is not None:
-            self.tel.model_call(self._span, request, completion, self.env.backend.name)
-        self.record.clock_h += MODEL_CALL_HOURS
-        self._received.add(_digest(completion.text))
-        self._received.add(_digest(program_from_spawn_argument(completion.text)))
-        await self._event(
+        if isinstance(completion, Park):
+            return completion
+        self.state.model_calls += 1
+        self.tel.model_call(self._span, request, completion, self.env.backend.name)
+        self._received(completion.text)
+        self.event(
             called_as,
             "allowed",
             detail={
-                "prompt": str(prompt)[:300],
-                "max_tokens": max_tokens,
+                "prompt": prompt[:300],
+                "max_tokens": request.max_tokens,
                 "prompt_tokens": completion.usage.prompt_tokens,
                 "completion_tokens": completion.usage.completion_tokens,
                 "model": completion.model,
@@ -227,114 +221,161 @@ class Capabilities:
         )
         return completion.text
 
-    async def spawn(self, code: Any, task: Any = "") -> str:
+    async def spawn(self, code: Any, task: Any = "") -> Any:
         if not isinstance(code, str) or not code.strip():
             raise BadCall("spawn(): code must be a non-empty string")
-        if len(code.encode()) > MAX_CODE_BYTES:
+        if len(code.encode(errors="replace")) > MAX_CODE_BYTES:
             raise BadCall(f"spawn(): code is larger than {MAX_CODE_BYTES} bytes")
         program = program_from_spawn_argument(code)
         await self.trips.on_spawn(program)
         depth = self.record.depth + 1
-        index = await self.coord.admit(self.record.id, depth)
         child = ProgramRecord(
-            id=child_id(self.record.id, index),
+            id="p0",  # the coordinator numbers the child
             parent_id=self.record.id,
             depth=depth,
             task=str(task)[:500],
             code=program,
             created_at=time.time(),
-            clock_h=self.record.clock_h,
+            clock_h=self.state.clock_h,
             traceparent=inject(self.program_ctx),
+            span_id=new_span_id(),
         )
-        await self.coord.put_program(child)
-        self.children_ids.append(child.id)
+        admission = self.env.spec.admission
+        reply = await self.transition(
+            "spawn", depth, clock_ms(self.state.clock_h), child.to_json(), admission
+        )
+        if isinstance(reply, Park):
+            return reply
+        child_id = reply.values[0]
+        self.state.children.append(child_id)
         detail = {
-            "child": child.id,
+            "child": child_id,
             "task": child.task[:200],
             "code_sha256": _digest(program),
             "provenance": self._provenance(code, program),
         }
-        await self._event("spawn", "allowed", detail=detail)
-        await self.env.dispatch(child)
-        return child.id
+        self.event("spawn", "allowed", detail=detail)
+        return child_id
 
     async def wait(self, id_or_ids: Any, timeout: Any = None) -> Any:
         single = isinstance(id_or_ids, str)
         ids = [id_or_ids] if single else id_or_ids
         if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
             raise BadCall("wait(): pass a program id or a list of program ids")
-        limit = self.env.spec.caps.wall_clock_s if timeout is None else float(timeout)
-        records, done = await wait_for_programs(self.coord, list(ids), limit)
-        results = [_result_view(r) for r in records]
-        await self._event("wait", "allowed", detail={"ids": list(ids)[:20], "done": done})
+        if len(ids) > MAX_WAIT_IDS:
+            raise BadCall(f"wait(): at most {MAX_WAIT_IDS} ids at once")
+        bad = next((i for i in ids if not is_program_id(i)), None)
+        if bad is not None:
+            raise BadCall(f"wait(): {bad[:60]!r} is not a program id")
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout < 0
+        ):
+            raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
+        timed_out = "1" if self._timed_out else "0"
+        reply = await self.transition("wait", timed_out, *ids)
+        if isinstance(reply, Park):
+            return reply
+        if reply.kind == "park":
+            member = "" if timeout is None else self.member(self.state.clock_h + timeout / 3600)
+            return Park("wait", lambda blob: self.park("wait", member, blob, *ids))
+        self._timed_out = False
+        states = dict(zip(reply.values[0::2], reply.values[1::2], strict=True))
+        missing = [i for i in ids if not states.get(i)]
+        if missing:
+            raise BadCall(f"wait(): no program with id {missing[0]!r}")
+        results = await self._views(list(ids), states)
+        done = all(states[i] in TERMINAL for i in ids)
+        self.event("wait", "allowed", detail={"ids": list(ids)[:20], "done": done})
         return results[0] if single else results
 
+    async def _views(self, ids: list[str], states: dict[str, str]) -> list[dict[str, Any]]:
+        """What wait() shows of each program: its end, or that it is still running."""
+        ended = [i for i in dict.fromkeys(ids) if states[i] in TERMINAL]
+        records = dict(zip(ended, await self.env.coordinator.get_programs(ended), strict=True))
+        views = []
+        for i in ids:
+            r = records.get(i)
+            if r is None:
+                views.append({"id": i, "status": "running", "result": None, "error": None})
+            else:
+                views.append({"id": i, "status": r.status, "result": r.result, "error": r.error})
+        return views
+
     async def children(self) -> list[str]:
-        await self._event("children", "allowed")
-        return list(self.children_ids)
+        self.event("children", "allowed")
+        return list(self.state.children)
 
     async def my_id(self) -> str:
-        await self._event("my_id", "allowed")
+        self.event("my_id", "allowed")
         return self.record.id
 
-    async def db_put(self, key: Any, value: Any) -> None:
+    async def db_put(self, key: Any, value: Any) -> Any:
         self._check_key("db_put", key)
         try:
-            text = json.dumps(value)
-        except (TypeError, ValueError):
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
             raise BadCall(
-                "db_put(): value must be JSON-like (str, numbers, lists, dicts)"
+                "db_put(): value must be strict JSON (str, finite numbers, lists, dicts)"
             ) from None
         limit = self.env.spec.program_limits.blackboard_value_bytes
         if len(text) > limit:
-            await self.coord.note_denial("blackboard_value_bytes")
-            await self._event(
-                "db_put",
-                "denied",
-                cap="blackboard_value_bytes",
-                detail={"key": key, "bytes": len(text)},
-            )
+            self.state.denied_limit = "blackboard_value_bytes"
+            await self.env.coordinator.note_denial("blackboard_value_bytes")
             raise CapExceeded("blackboard_value_bytes", limit=limit, asked=len(text))
-        charged = await self.coord.bb_put(key, text, self.record.id)
-        detail = {"key": key, "bytes": len(text), "charged": charged}
-        await self._event("db_put", "allowed", detail=detail)
+        reply = await self.transition("blackboard", "put", key, text)
+        if isinstance(reply, Park):
+            return reply
+        charged = (
+            int(json.loads(reply.values[0])[1]) if reply.kind == "dup" else int(reply.values[0])
+        )
+        self.event("db_put", "allowed", detail={"key": key, "bytes": len(text), "charged": charged})
+        return None
 
     async def db_get(self, key: Any, default: Any = None) -> Any:
         self._check_key("db_get", key)
-        raw, writer = await self.coord.bb_get(key)
-        await self._event("db_get", "allowed", detail={"key": key, "writer": writer})
-        if writer and not related(writer, self.record.id):
-            edges = await self.coord.add_edge(self.record.id, writer)
-            await self.trips.on_cross_edges(edges, f"read {key!r} of {writer}")
-        return default if raw is None else json.loads(raw)
+        reply = await self.transition("blackboard", "get", key)
+        if isinstance(reply, Park):
+            return reply
+        value, writer, edges = _values(reply, 3)
+        self.event("db_get", "allowed", detail={"key": key, "writer": writer or None})
+        if writer and int(edges or 0):
+            await self.trips.on_cross_edges(int(edges), f"read {key!r} of {writer}")
+        return default if not value else json.loads(value)
 
-    async def db_keys(self, prefix: Any = "") -> list[str]:
-        if not isinstance(prefix, str):
-            raise BadCall("db_keys(): prefix must be a string")
-        keys = await self.coord.bb_keys(prefix)
-        await self._event("db_keys", "allowed", detail={"prefix": prefix, "count": len(keys)})
+    async def db_keys(self, prefix: Any = "") -> Any:
+        if not isinstance(prefix, str) or len(prefix) > 200:
+            raise BadCall("db_keys(): prefix must be a string of at most 200 characters")
+        reply = await self.transition("blackboard", "keys", prefix, MAX_KEYS_LISTED)
+        if isinstance(reply, Park):
+            return reply
+        keys = list(json.loads(reply.values[0])[1:] if reply.kind == "dup" else reply.values)
+        self.event("db_keys", "allowed", detail={"prefix": prefix, "count": len(keys)})
         return keys
 
-    async def budget(self) -> dict[str, float]:
-        usage = await self.coord.usage()
-        await self._event("budget", "allowed")
-        remaining = {
-            cap: max(0.0, u["limit"] - u["used"])
-            for cap, u in usage.items()
-            if cap in ("programs", "model_calls", "tokens", "world_actions", "blackboard_bytes")
+    async def budget(self) -> Any:
+        reply = await self.transition("blackboard", "budget", *BUDGET_CAPS)
+        if isinstance(reply, Park):
+            return reply
+        values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
+        self.event("budget", "allowed")
+        return {
+            values[i]: max(0.0, float(values[i + 1]) - float(values[i + 2]))
+            for i in range(0, len(values), 3)
         }
-        return remaining
 
     async def now(self) -> float:
-        await self._event("now", "allowed")
-        return round(self.record.clock_h, 4)
+        self.event("now", "allowed")
+        return round(self.state.clock_h, 4)
 
     async def deadline(self) -> float:
-        await self._event("deadline", "allowed")
+        self.event("deadline", "allowed")
         return self.env.world.options.deadline_h
 
     async def cluster_info(self) -> dict[str, Any]:
-        await self._event("cluster_info", "allowed")
+        self.event("cluster_info", "allowed")
         return {
             "runners": self.env.spec.runners,
             "nodes": ["lab-node-0"],
@@ -342,8 +383,8 @@ class Capabilities:
             "note": "simulated: the lab's cluster is not reachable from a program",
         }
 
-    async def kill(self, program_id: Any) -> bool:
-        if not isinstance(program_id, str):
+    async def kill(self, program_id: Any) -> Any:
+        if not isinstance(program_id, str) or not is_program_id(program_id):
             raise BadCall("kill(): pass a program id")
         own = in_lineage(program_id, self.record.id)
         await self.trips.on_kill(program_id, own)
@@ -354,122 +395,59 @@ class Capabilities:
             allowed = False  # a program may not stop itself or its ancestors through kill()
             detail["why"] = "target is the caller or its ancestor"
         if not allowed:
-            await self._event("kill", "denied", cap="kill_policy", detail=detail)
+            self.event("kill", "denied", cap="kill_policy", detail=detail)
             return False
-        stopped = await self.env.stop_programs(program_id)
-        await self._event("kill", "allowed", detail=detail | {"stopped": stopped})
+        reason = f"stopped by kill() from {self.record.id}"
+        reply = await self.transition("stop", program_id, reason, time.time())
+        if isinstance(reply, Park):
+            return reply
+        stopped = int(json.loads(reply.values[0])[1] if reply.kind == "dup" else reply.values[0])
+        self.event("kill", "allowed", detail=detail | {"stopped": stopped})
         return stopped > 0
 
     async def log(self, msg: Any = "") -> None:
-        await self._event("log", "info", detail={"msg": str(msg)[:500]})
-        await self.trips.on_text(str(msg))
+        text = msg if isinstance(msg, str) else repr(json_safe(msg, limit=MAX_LOG_CHARS))
+        self.event("log", "info", detail={"msg": text[:MAX_LOG_CHARS]})
+        await self.trips.on_text(text[:MAX_PROMPT_CHARS])
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _received(self, text: str) -> None:
+        kept = self.state.received
+        kept += [_digest(text), _digest(program_from_spawn_argument(text))]
+        del kept[:-RECEIVED_KEPT]
 
     def _provenance(self, code: str, program: str) -> str:
         """Where spawned code came from: a model answer this program received as it was
         (`completion`), the program's own source (`own_code`), or anything else (`built`)."""
-        if _digest(code) in self._received or _digest(program) in self._received:
+        received = set(self.state.received)
+        if _digest(code) in received or _digest(program) in received:
             return "completion"
         if _digest(program) == _digest(self.record.code):
             return "own_code"
         return "built"
 
-    async def _world(self, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if action not in WORLD_ACTIONS:
-            await self._event(UNKNOWN_NAME_KIND, "error", detail={"name": f"world.{action[:200]}"})
-            raise BadCall(
-                f"world has no action {action[:200]!r} (actions: {', '.join(WORLD_ACTIONS)})"
-            )
-        name = world_kind(action)
-        self._span = self.tel.call_span(self.program_ctx, name)
-        try:
-            return await self._world_action(name, action, args, kwargs)
-        finally:
-            self._span.end()
-            self._span = None
-
-    async def _world_action(
-        self, name: str, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            await self.coord.reserve(world_actions=1)
-        except (CapExceeded, RunKilled) as exc:
-            cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
-            if isinstance(exc, RunKilled):
-                self._stopped = exc.reason
-            await self._event(name, "denied", cap=cap, detail=_brief(args))
-            raise
-        self._world_calls += 1
-        ctx = ActionContext(
-            program_id=self.record.id, call_index=self._world_calls, clock_h=self.record.clock_h
-        )
-        try:
-            result = await self.env.world.act(action, args, kwargs, ctx, self.env.ledger)
-        except WorldActionError as exc:
-            await self._event(name, "error", detail={"error": str(exc), **_brief(args)})
-            raise BadCall(str(exc)) from None
-        self.record.clock_h = result.clock_h
-        await self._event(name, "allowed", detail={"note": result.note, **_brief(args)})
-        return result.value
-
     def _check_key(self, name: str, key: Any) -> None:
-        if not isinstance(key, str) or not _KEY.match(key) or ".." in key:
-            self._pending.append(
-                self._make_event(name, "error", None, {"error": "bad key", "key": repr(key)[:100]})
-            )
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
+            self.event(name, "error", detail={"error": "bad key", "key": repr(key)[:100]})
             raise BadCall(
                 f"{name}(): key {str(key)[:60]!r} is not allowed "
                 "(1-200 of letters, digits, _ . : / -)"
             )
 
-    def _make_event(
-        self, kind: str, decision: str, cap: str | None, detail: dict[str, Any]
-    ) -> Event:
-        return Event(
-            t=time.time(),
-            program=self.record.id,
-            kind=kind,
-            decision=decision,  # type: ignore[arg-type]
-            cap=cap,
-            detail=detail,
-        )
-
-    async def _event(
-        self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
-    ) -> None:
-        if self._span is not None:
-            self.tel.annotate(self._span, decision, cap, detail or {})
-        await self.coord.emit(self._make_event(kind, decision, cap, detail or {}))
-
-    def _annotate_trip(self, name: str, action: str, why: str) -> None:
+    def annotate_trip(self, name: str, action: str, why: str) -> None:
         if self._span is not None:
             self.tel.tripwire(self._span, name, action, why)
-
-    async def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for event in pending:
-            await self.coord.emit(event)
-        escapes, self._pending_escapes = self._pending_escapes, []
-        for why in escapes:
-            await self.trips.on_escape(why)
-
-    async def flush(self) -> None:
-        await self._flush()
 
 
 def _digest(text: str) -> str:
     """A digest of code or text, blind to surrounding blank space."""
-    return hashlib.sha256(text.strip().encode()).hexdigest()
+    return hashlib.sha256(text.strip().encode(errors="replace")).hexdigest()
 
 
-def _result_view(record: ProgramRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "status": record.status,
-        "result": record.result,
-        "error": record.error,
-    }
+def _values(reply: Any, n: int) -> list[str]:
+    values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
+    return (list(values) + [""] * n)[:n]
 
 
 def _brief(args: tuple[Any, ...]) -> dict[str, Any]:

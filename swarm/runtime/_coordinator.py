@@ -1,7 +1,9 @@
-"""The coordinator: the only module that keeps a run's state in Redis.
+"""The coordinator: a run's state in Redis, as the driver and the command line see it.
 
-Every cap is checked and charged in one Lua script, so concurrent programs on any runner can
-never push a counter past its limit. If Redis cannot be reached, nothing proceeds.
+The run's caps, meta data, kill switch, event stream and records live under one key prefix.
+Everything that changes a program's state or charges a cap is a Lua script run by the
+scheduler (`_scheduler.py`, `lua/`), so concurrent programs on any runner can never push a
+counter past its limit. If Redis cannot be reached, nothing proceeds (fail closed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from swarmlab.core import CapExceeded, CoordinatorUnavailable, RunKilled
+from swarmlab.core import CoordinatorUnavailable
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import Caps
 
@@ -24,100 +26,6 @@ MAX_CONNECTIONS = 48
 CAP_NAMES: tuple[str, ...] = tuple(Caps.model_fields)
 
 T = TypeVar("T")
-
-# Shared head of the scripts: refuse everything once the run is stopped or out of time.
-_GUARD = """
-local function deny(cap, lim, asked)
-  redis.call('HINCRBY', KEYS[3], cap, 1)
-  return {0, cap, tostring(lim or ''), tostring(asked or '')}
-end
-if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 'killed'} end
-local deadline = tonumber(redis.call('HGET', KEYS[5], 'deadline_ms') or '0')
-if deadline > 0 then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > deadline then
-    return deny('wall_clock_s')
-  end
-end
-local function limit(cap) return tonumber(redis.call('HGET', KEYS[1], cap)) end
-local function used(cap) return tonumber(redis.call('HGET', KEYS[2], cap) or '0') end
--- The last two keys: the limits and usage of the sweep this run belongs to (absent if none).
-local SWEEP_LIMITS, SWEEP_USED = KEYS[#KEYS - 1], KEYS[#KEYS]
-local function sweep_fits(cap, n)
-  local lim = redis.call('HGET', SWEEP_LIMITS, cap)
-  if not lim then return true end
-  return tonumber(redis.call('HGET', SWEEP_USED, cap) or '0') + n <= tonumber(lim)
-end
-local function sweep_charge(cap, n)
-  if redis.call('HEXISTS', SWEEP_LIMITS, cap) == 1 then
-    redis.call('HINCRBY', SWEEP_USED, cap, n)
-  end
-end
-"""
-
-# KEYS: limits used denied kill meta nchildren; ARGV: parent_id ('' for the root), depth
-_ADMIT = (
-    _GUARD
-    + """
-local depth = tonumber(ARGV[2])
-if depth > limit('depth') then return deny('depth', limit('depth'), depth) end
-local kids = 0
-if ARGV[1] ~= '' then
-  kids = tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0')
-  if kids + 1 > limit('children') then return deny('children', limit('children'), kids + 1) end
-end
-if used('programs') + 1 > limit('programs') then
-  return deny('programs', limit('programs'), used('programs') + 1)
-end
-if not sweep_fits('programs', 1) then return deny('sweep.programs') end
-local live = tonumber(redis.call('HGET', KEYS[2], 'live') or '0')
-if live + 1 > limit('concurrent') then return deny('concurrent', limit('concurrent'), live + 1) end
-redis.call('HINCRBY', KEYS[2], 'programs', 1)
-sweep_charge('programs', 1)
-redis.call('HSET', KEYS[2], 'live', live + 1)
-if live + 1 > used('concurrent') then redis.call('HSET', KEYS[2], 'concurrent', live + 1) end
-if depth > used('depth') then redis.call('HSET', KEYS[2], 'depth', depth) end
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[6], ARGV[1], kids + 1)
-  if kids + 1 > used('children') then redis.call('HSET', KEYS[2], 'children', kids + 1) end
-end
-return {1, tostring(kids + 1)}
-"""
-)
-
-# KEYS: limits used denied kill meta; ARGV: cap1 n1 cap2 n2 ... (all or nothing)
-_RESERVE = (
-    _GUARD
-    + """
-for i = 1, #ARGV, 2 do
-  local asked = used(ARGV[i]) + tonumber(ARGV[i + 1])
-  if asked > limit(ARGV[i]) then return deny(ARGV[i], limit(ARGV[i]), asked) end
-  if not sweep_fits(ARGV[i], tonumber(ARGV[i + 1])) then return deny('sweep.' .. ARGV[i]) end
-end
-for i = 1, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
-  sweep_charge(ARGV[i], tonumber(ARGV[i + 1]))
-end
-return {1, ''}
-"""
-)
-
-# KEYS: limits used denied kill meta bb bbw; ARGV: key value writer
-_BB_PUT = (
-    _GUARD
-    + """
-local old = redis.call('HGET', KEYS[6], ARGV[1])
-local delta
-if old then delta = #ARGV[2] - #old else delta = #ARGV[1] + #ARGV[2] end
-if delta > 0 and used('blackboard_bytes') + delta > limit('blackboard_bytes') then
-  return deny('blackboard_bytes', limit('blackboard_bytes'), used('blackboard_bytes') + delta)
-end
-redis.call('HINCRBY', KEYS[2], 'blackboard_bytes', delta)
-redis.call('HSET', KEYS[6], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[7], ARGV[1], ARGV[3])
-return {1, tostring(delta)}
-"""
-)
 
 
 def run_prefix(run_id: str) -> str:
@@ -151,16 +59,12 @@ class Coordinator:
             socket_timeout=30,
         )
         self.client: Any = aioredis.Redis(connection_pool=pool)
-        k = self._key
-        self._guard_keys = [k("limits"), k("used"), k("denied"), k("kill"), k("meta")]
-        self._admit = self.client.register_script(_ADMIT)
-        self._reserve = self.client.register_script(_RESERVE)
-        self._bb_put = self.client.register_script(_BB_PUT)
 
     def _key(self, name: str) -> str:
         return self.prefix + name
 
-    async def _do(self, op: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, op: Callable[[], Awaitable[T]]) -> T:
+        """Run one Redis operation; any failure to reach Redis is `CoordinatorUnavailable`."""
         try:
             return await op()
         except (RedisError, OSError) as exc:
@@ -170,95 +74,52 @@ class Coordinator:
             ) from None
 
     async def ping(self) -> None:
-        await self._do(self.client.ping)
+        await self.call(self.client.ping)
 
     async def close(self) -> None:
         await self.client.aclose(close_connection_pool=True)
 
     # --- run lifecycle -------------------------------------------------------------------
 
-    async def init_run(self, caps: Caps, meta: dict[str, str]) -> None:
+    async def init_run(self, caps: Caps, meta: dict[str, str], ordered: bool = True) -> None:
+        """Set the run's caps and meta data; `ordered` runs keep the order of simulated time."""
         limits = caps.model_dump()
         deadline_ms = int((time.time() + caps.wall_clock_s) * 1000)
+        meta = meta | {"deadline_ms": str(deadline_ms), "ordered": "1" if ordered else "0"}
 
         async def op() -> None:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self._key("limits"), mapping={k: int(v) for k, v in limits.items()})
             pipe.hset(self._key("used"), mapping={c: 0 for c in CAP_NAMES} | {"live": 0})
-            pipe.hset(self._key("meta"), mapping=meta | {"deadline_ms": str(deadline_ms)})
+            pipe.hset(self._key("meta"), mapping=meta)
             pipe.sadd(RUNS_KEY, self.run_id)
             await pipe.execute()
 
-        await self._do(op)
+        await self.call(op)
 
     async def set_meta(self, **fields: str) -> None:
-        await self._do(lambda: self.client.hset(self._key("meta"), mapping=fields))
+        await self.call(lambda: self.client.hset(self._key("meta"), mapping=fields))
 
     async def meta(self) -> dict[str, str]:
-        return await self._do(lambda: self.client.hgetall(self._key("meta")))
+        return await self.call(lambda: self.client.hgetall(self._key("meta")))
 
     async def kill(self, reason: str) -> bool:
-        """Stop the run: every further reservation is refused. True if this call stopped it."""
-        return bool(await self._do(lambda: self.client.set(self._key("kill"), reason, nx=True)))
+        """Stop the run: every further call is refused and runners stop what they compute.
+        True if this call stopped it."""
+
+        async def op() -> bool:
+            first = bool(await self.client.set(self._key("kill"), reason, nx=True))
+            if first:
+                await self.client.publish(self._key("kill-signal"), reason)
+            return first
+
+        return await self.call(op)
 
     async def kill_reason(self) -> str | None:
-        return await self._do(lambda: self.client.get(self._key("kill")))
+        return await self.call(lambda: self.client.get(self._key("kill")))
 
     async def exists(self) -> bool:
-        return bool(await self._do(lambda: self.client.exists(self._key("meta"))))
-
-    # --- caps ----------------------------------------------------------------------------
-
-    async def admit(self, parent_id: str | None, depth: int) -> int:
-        """Reserve a program slot; returns the child's index under its parent (1-based)."""
-        reply = await self._do(
-            lambda: self._admit(
-                keys=[*self._guard_keys, self._key("nchildren"), *self.sweep_keys],
-                args=[parent_id or "", depth],
-            )
-        )
-        if not int(reply[0]):
-            raise self._denial(reply)
-        return int(reply[1])
-
-    async def reserve(self, **amounts: int) -> None:
-        """Charge every named cap, all or nothing; `CapExceeded` names the cap that said no."""
-        args: list[Any] = []
-        for cap, amount in amounts.items():
-            args += [cap, int(amount)]
-        keys = [*self._guard_keys, *self.sweep_keys]
-        reply = await self._do(lambda: self._reserve(keys=keys, args=args))
-        if not int(reply[0]):
-            raise self._denial(reply)
-
-    async def settle(self, cap: str, delta: int) -> None:
-        """Correct a reservation to what was really used (delta is negative when less)."""
-        if not delta:
-            return
-
-        async def op() -> None:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hincrby(self._key("used"), cap, delta)
-            if self.sweep_keys[0].startswith("swarmlab:sweep:"):
-                pipe.hincrby(self.sweep_keys[1], cap, delta)
-            await pipe.execute()
-
-        await self._do(op)
-
-    async def release_program(self) -> None:
-        await self._do(lambda: self.client.hincrby(self._key("used"), "live", -1))
-
-    async def note_denial(self, cap: str) -> None:
-        """Count a denial decided outside Redis (a per-program sandbox limit)."""
-        await self._do(lambda: self.client.hincrby(self._key("denied"), cap, 1))
-
-    def _denial(self, reply: list[Any]) -> Exception:
-        """The exception for a script's refusal: {0, cap[, limit, asked]}."""
-        cap = str(reply[1])
-        if cap == "killed":
-            return RunKilled("the run was stopped")
-        limit, asked = (_number(v) for v in ([*list(reply[2:4]), "", ""])[:2])
-        return CapExceeded(cap, limit=limit, asked=asked)
+        return bool(await self.call(lambda: self.client.exists(self._key("meta"))))
 
     async def usage(self) -> dict[str, dict[str, float]]:
         """Each cap's limit, used and denied, plus the live program count under 'live'."""
@@ -270,7 +131,7 @@ class Coordinator:
             pipe.hgetall(self._key("denied"))
             return tuple(await pipe.execute())
 
-        limits, used, denied = await self._do(op)
+        limits, used, denied = await self.call(op)
         out: dict[str, dict[str, float]] = {}
         for cap in list(limits) + [c for c in denied if c not in limits]:
             out[cap] = {
@@ -278,86 +139,75 @@ class Coordinator:
                 "used": float(used.get(cap, 0)),
                 "denied": float(denied.get(cap, 0)),
             }
-        out["live"] = {"limit": 0.0, "used": float(used.get("live", 0)), "denied": 0.0}
+        for extra in ("live", "computing_peak"):
+            out[extra] = {"limit": 0.0, "used": float(used.get(extra, 0)), "denied": 0.0}
         return out
+
+    async def note_denial(self, cap: str) -> None:
+        """Count a denial decided outside Redis (a per-program sandbox limit)."""
+        await self.call(lambda: self.client.hincrby(self._key("denied"), cap, 1))
 
     # --- programs ------------------------------------------------------------------------
 
     async def put_program(self, record: ProgramRecord) -> None:
-        await self._do(lambda: self.client.hset(self._key("programs"), record.id, record.to_json()))
+        await self.call(
+            lambda: self.client.hset(self._key("programs"), record.id, record.to_json())
+        )
 
     async def get_program(self, program_id: str) -> ProgramRecord | None:
-        raw = await self._do(lambda: self.client.hget(self._key("programs"), program_id))
+        raw = await self.call(lambda: self.client.hget(self._key("programs"), program_id))
         return ProgramRecord.from_json(raw) if raw else None
 
     async def get_programs(self, ids: list[str]) -> list[ProgramRecord | None]:
         if not ids:
             return []
-        raws = await self._do(lambda: self.client.hmget(self._key("programs"), ids))
+        raws = await self.call(lambda: self.client.hmget(self._key("programs"), ids))
         return [ProgramRecord.from_json(r) if r else None for r in raws]
 
     async def all_programs(self) -> list[ProgramRecord]:
-        raws = await self._do(lambda: self.client.hgetall(self._key("programs")))
+        raws = await self.call(lambda: self.client.hgetall(self._key("programs")))
         return [ProgramRecord.from_json(r) for r in raws.values()]
 
     async def count(self, field: str, amount: int = 1) -> None:
         """Bump a progress counter (programs by status, and the like)."""
-        await self._do(lambda: self.client.hincrby(self._key("counts"), field, amount))
+        await self.call(lambda: self.client.hincrby(self._key("counts"), field, amount))
 
     async def counts(self) -> dict[str, int]:
-        raw = await self._do(lambda: self.client.hgetall(self._key("counts")))
+        raw = await self.call(lambda: self.client.hgetall(self._key("counts")))
         return {k: int(v) for k, v in raw.items()}
 
     # --- blackboard ----------------------------------------------------------------------
 
-    async def bb_put(self, key: str, value_json: str, writer: str) -> int:
-        """Store a value; returns the blackboard bytes charged (negative when it shrank)."""
-        keys = [*self._guard_keys, self._key("bb"), self._key("bbw"), *self.sweep_keys]
-        reply = await self._do(lambda: self._bb_put(keys=keys, args=[key, value_json, writer]))
-        if not int(reply[0]):
-            raise self._denial(reply)
-        return int(reply[1])
-
-    async def bb_get(self, key: str) -> tuple[str | None, str | None]:
-        """The value's JSON and the id of the program that wrote it."""
-
-        async def op() -> tuple[Any, Any]:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hget(self._key("bb"), key)
-            pipe.hget(self._key("bbw"), key)
-            return tuple(await pipe.execute())
-
-        return await self._do(op)
-
-    async def bb_keys(self, prefix: str) -> list[str]:
-        keys = await self._do(lambda: self.client.hkeys(self._key("bb")))
-        return sorted(k for k in keys if k.startswith(prefix))
-
-    async def add_edge(self, reader: str, writer: str) -> int:
-        """Record a cross-lineage read; returns how many distinct such edges the run has."""
-
-        async def op() -> int:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.sadd(self._key("edges"), f"{reader}<{writer}")
-            pipe.scard(self._key("edges"))
-            return int((await pipe.execute())[1])
-
-        return await self._do(op)
-
     async def blackboard(self) -> dict[str, Any]:
-        raw = await self._do(lambda: self.client.hgetall(self._key("bb")))
+        raw = await self.call(lambda: self.client.hgetall(self._key("bb")))
         return {k: json.loads(v) for k, v in sorted(raw.items())}
 
     # --- events --------------------------------------------------------------------------
 
-    async def emit(self, event: Event) -> None:
-        await self._do(lambda: self.client.xadd(self._key("events"), event.to_fields()))
+    async def emit(self, *events: Event) -> None:
+        """Add events to the run's stream (one JSON object each, field `e`)."""
+        if not events:
+            return
+
+        async def op() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for event in events:
+                pipe.xadd(self._key("events"), {"e": event.model_dump_json()})
+            await pipe.execute()
+
+        await self.call(op)
 
     async def events(self, after: str = "-", count: int = 5000) -> list[tuple[str, Event]]:
         """Events after stream id `after` (exclusive unless '-'), oldest first."""
         start = after if after == "-" else f"({after}"
-        rows = await self._do(lambda: self.client.xrange(self._key("events"), start, "+", count))
-        return [(rid, Event.from_fields(fields)) for rid, fields in rows]
+        rows = await self.call(lambda: self.client.xrange(self._key("events"), start, "+", count))
+        return [(rid, Event.model_validate_json(fields["e"])) for rid, fields in rows]
+
+    async def records(self, after: str = "-", count: int = 5000) -> list[tuple[str, str]]:
+        """Program records as they were written (at admission and at the end), oldest first."""
+        start = after if after == "-" else f"({after}"
+        rows = await self.call(lambda: self.client.xrange(self._key("records"), start, "+", count))
+        return [(rid, fields["r"]) for rid, fields in rows]
 
     async def all_events(self) -> list[Event]:
         out: list[Event] = []
@@ -371,15 +221,15 @@ class Coordinator:
 
     async def record_completion(self, line: str) -> None:
         """Keep one model call (request and answer, JSON) for the run's completions.jsonl."""
-        await self._do(lambda: self.client.rpush(self._key("completions"), line))
+        await self.call(lambda: self.client.rpush(self._key("completions"), line))
 
     async def completions(self) -> list[str]:
-        return list(await self._do(lambda: self.client.lrange(self._key("completions"), 0, -1)))
+        return list(await self.call(lambda: self.client.lrange(self._key("completions"), 0, -1)))
 
     async def telemetry_lines(self, stream: str) -> list[str]:
         """Every JSON line a stream of telemetry received ('spans', 'metrics')."""
         key = self._key("telemetry:" + stream)
-        return list(await self._do(lambda: self.client.lrange(key, 0, -1)))
+        return list(await self.call(lambda: self.client.lrange(key, 0, -1)))
 
     async def delete_run(self) -> None:
         """Drop every key of the run (after its directory is written)."""
@@ -390,7 +240,7 @@ class Coordinator:
                 await self.client.delete(*keys)
             await self.client.srem(RUNS_KEY, self.run_id)
 
-        await self._do(op)
+        await self.call(op)
 
 
 class TelemetrySink:

@@ -1,7 +1,9 @@
 """One run, start to finish: cluster up, root dialogue, the tree grows, the directory is written.
 
-Data flows one way: spec -> cluster -> root dialogue -> root program -> runners -> coordinator
--> run directory. The driver only watches Redis while the tree grows.
+Data flows one way: spec -> cluster -> root dialogue -> root program -> runners -> Redis -> run
+directory. The driver watches the run from Redis while the tree grows (`_watch`), keeps a copy of
+every record and event (`_mirror`), and writes the run directory in every case (`_finish`):
+completed, killed, halted, or failed, even when Redis or a runner is gone.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarmlab.cluster import RayCluster, RedisServer
-from swarmlab.core import ROOT_ID, CapExceeded, ProgramFault, RunKilled, id_sort_key
+from swarmlab.cluster import RayCluster, Reaper, RedisServer
+from swarmlab.core import (
+    ROOT_ID,
+    CapExceeded,
+    ClusterError,
+    CoordinatorUnavailable,
+    ModelError,
+    ProgramFault,
+    RunKilled,
+)
 from swarmlab.models import create_backend, ensure_local_server
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
@@ -25,22 +34,24 @@ from swarmlab.observability.telemetry import (
     TelemetryConfig,
     in_span,
     inject,
-    trace_id_hex,
+    new_span_id,
 )
-from swarmlab.records import TERMINAL, ProgramRecord, RootDialogue, RunDir, RunResult
+from swarmlab.records import ProgramRecord, RootDialogue, RunResult
 from swarmlab.spec import ExperimentSpec
-from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator, TelemetrySink
+from ._finish import finish_run
 from ._live import register_run, unregister_run
+from ._mirror import Mirror
 from ._model_calls import charge_model_call
 from ._pool import RunnerPool
-from ._progress import ProgressSink, Snapshot, silent
+from ._progress import ProgressSink, silent
 from ._scenario import extract_program, first_request, follow_up_request
+from ._scheduler import Scheduler
 from ._seeds import stable_seed
+from ._state import RunState
+from ._watch import watch
 
-POLL_S = 0.2
-DRAIN_TIMEOUT_S = 15.0
 DIALOGUE_MAX_TOKENS = 1024
 
 
@@ -71,7 +82,7 @@ def run_experiment(spec: ExperimentSpec, options: RunOptions | None = None) -> R
     return asyncio.run(_Run(spec, options or RunOptions()).execute())
 
 
-class _Run:
+class _Run(RunState):
     def __init__(self, spec: ExperimentSpec, options: RunOptions) -> None:
         if spec.model.startswith("replay:"):  # runners may start elsewhere: pin the recording
             path = Path(spec.model.removeprefix("replay:")).resolve()
@@ -94,9 +105,13 @@ class _Run:
         self.telemetry: Telemetry | None = None
         self.sink: TelemetrySink | None = None
         self.workflow: Any = None
+        self.mirror: Mirror | None = None
+        self.stopped_at: float | None = None
+        self.root_from_file = options.program is not None
 
     async def execute(self) -> RunResult:
         self.out.mkdir(parents=True, exist_ok=True)
+        reaper = Reaper.start(self.out / ".reaper.json")
         redis_server: RedisServer | None = None
         ray = RayCluster()
         pool: RunnerPool | None = None
@@ -105,33 +120,52 @@ class _Run:
             if not self.redis_url:
                 self.progress.note("starting a private redis-server")
                 redis_server = RedisServer(self.out / ".redis").start()
+                reaper.watch_pid(redis_server.pid)
                 self.redis_url = redis_server.url
             coord = await self._open_coordinator(self.redis_url)
+            sched = Scheduler(coord)
+            self.mirror = Mirror(coord)
             if self.spec.model == "local":
-                await self._start_local_model()
-            root_code = self.opts.program or await self._root_dialogue(coord)
+                await self._start_local_model(reaper)
+            root_code = self.opts.program or await self._root_dialogue(sched)
             if root_code is not None:
-                pool = await self._start_pool(ray, self.redis_url)
-                await self._grow(coord, pool, root_code)
-            return await self._finish(coord)
+                pool = await self._start_pool(ray, self.redis_url, sched, reaper)
+                await self._grow(coord, sched, pool, root_code)
+        except CoordinatorUnavailable as exc:
+            self.status, self.ended_because = "failed", f"Redis unreachable: {exc}"
+        except (ClusterError, ModelError) as exc:
+            self.status, self.ended_because = "failed", str(exc)
         finally:
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    await pool.close()
-            ray.shutdown()
-            unregister_run(self.run_id)
-            if coord is not None:
-                with contextlib.suppress(Exception):
-                    await coord.delete_run()
-                await coord.close()
-            if self.local_model is not None:
-                self.local_model.stop()
-            if self.telemetry is not None:
-                self.telemetry.shutdown()
-            if self.sink is not None:
-                self.sink.close()
-            if redis_server is not None:
-                redis_server.stop()
+            result = await finish_run(self, coord)
+            await self._tear_down(pool, ray, coord, redis_server)
+            reaper.stop()
+        self.progress.finish(result)
+        return result
+
+    async def _tear_down(
+        self,
+        pool: RunnerPool | None,
+        ray: RayCluster,
+        coord: Coordinator | None,
+        redis_server: RedisServer | None,
+    ) -> None:
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.close()
+        ray.shutdown()
+        unregister_run(self.run_id)
+        if coord is not None:
+            with contextlib.suppress(Exception):
+                await coord.delete_run()
+            await coord.close()
+        if self.local_model is not None:
+            self.local_model.stop()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
+        if self.sink is not None:
+            self.sink.close()
+        if redis_server is not None:
+            redis_server.stop()
 
     async def _open_coordinator(self, redis_url: str) -> Coordinator:
         """Connect to Redis, register the run, start its telemetry and set its caps."""
@@ -151,31 +185,42 @@ class _Run:
                 "out_dir": str(self.out.resolve()),
                 **self.opts.extra_meta,
             },
+            ordered=self.spec.schedule == "ordered",
         )
         return coord
 
-    async def _start_pool(self, ray: RayCluster, redis_url: str) -> RunnerPool:
+    async def _start_pool(
+        self, ray: RayCluster, redis_url: str, sched: Scheduler, reaper: Reaper
+    ) -> RunnerPool:
         self.progress.note("starting Ray" if not self.ray_address else "connecting to Ray")
         if self.ray_address:
             ray.connect(self.ray_address)
         else:
             ray.start_local(self.out / ".ray")
+            if ray.temp_dir is not None:
+                reaper.watch_marker(str(ray.temp_dir))
         pool = RunnerPool(
-            ray, self.run_id, self.serving_spec, redis_url, self.tel_config, self.opts.sweep_id
+            ray,
+            self.run_id,
+            self.serving_spec,
+            redis_url,
+            self.tel_config,
+            sched,
+            self.opts.sweep_id,
         )
         await pool.start()
         return pool
 
-    async def _root_dialogue(self, coord: Coordinator) -> str | None:
+    async def _root_dialogue(self, sched: Scheduler) -> str | None:
         """Ask the question, push once for a better way, and take the program from the answer."""
         spec = self.serving_spec
         backend = create_backend(spec.model, sim_options=spec.sim, model_name=spec.model_name)
         try:
             seed = stable_seed(spec.policy_seed, "root")
             first = first_request(spec.system_prompt, spec.question, DIALOGUE_MAX_TOKENS, seed)
-            answer1 = await self._dialogue_call(coord, backend, first)
+            answer1 = await self._dialogue_call(sched, backend, first)
             second = follow_up_request(first, answer1, spec.follow_up, DIALOGUE_MAX_TOKENS)
-            answer2 = await self._dialogue_call(coord, backend, second)
+            answer2 = await self._dialogue_call(sched, backend, second)
         except (CapExceeded, RunKilled) as exc:
             self.status, self.ended_because = "halted", f"root dialogue refused: {exc}"
             return None
@@ -190,7 +235,7 @@ class _Run:
             self.ended_because = "the model answered in prose: no program to run"
         return program
 
-    async def _start_local_model(self) -> None:
+    async def _start_local_model(self, reaper: Reaper) -> None:
         """Start (or reuse) the bundled model's vLLM server once for the whole run."""
         shown = [-10.0]
 
@@ -208,14 +253,16 @@ class _Run:
             otlp_traces_endpoint=self.tel_config.otlp_endpoint,
         )
         self.local_model = server
+        if server.server.owned and server.server.pid:
+            reaper.watch_group(server.server.pid)
         self.serving_spec = self.spec.model_copy(
             update={"model": f"openai:{server.url}", "model_name": server.model_name}
         )
 
-    async def _dialogue_call(self, coord: Coordinator, backend: Any, request: Any) -> str:
+    async def _dialogue_call(self, sched: Scheduler, backend: Any, request: Any) -> str:
         span = self.instruments.call_span(in_span(self.workflow), "run_ai")
         try:
-            completion = await charge_model_call(coord, backend, request)
+            completion = await charge_model_call(sched, backend, request)
             self.instruments.model_call(span, request, completion, backend.name)
             return str(completion.text)
         except (CapExceeded, RunKilled) as exc:
@@ -224,115 +271,21 @@ class _Run:
         finally:
             span.end()
 
-    async def _grow(self, coord: Coordinator, pool: RunnerPool, code: str) -> None:
-        await coord.admit(None, 0)
+    async def _grow(
+        self, coord: Coordinator, sched: Scheduler, pool: RunnerPool, code: str
+    ) -> None:
         root = ProgramRecord(
             id=ROOT_ID,
             code=code,
             task=self.spec.question,
             created_at=time.time(),
             traceparent=inject(in_span(self.workflow)),
+            span_id=new_span_id(),
         )
-        await coord.put_program(root)
+        reply = await sched.run("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")
+        if reply.kind != "ok":
+            self.status, self.ended_because = "halted", f"root program refused: {reply.values}"
+            return
         await coord.set_meta(status="running")
-        interrupted = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, interrupted.set)
         self.progress.start(self.run_id, self.spec, self.out)
-        await pool.submit(root)
-        try:
-            await self._watch(coord, pool, interrupted)
-            await pool.flush()
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGINT)
-
-    async def _watch(
-        self, coord: Coordinator, pool: RunnerPool, interrupted: asyncio.Event
-    ) -> None:
-        wall = self.spec.caps.wall_clock_s
-        while True:
-            if interrupted.is_set():
-                await coord.kill("interrupted (Ctrl-C)")
-            reason = await coord.kill_reason()
-            if reason is None and time.time() - self.started > wall:
-                await coord.kill("wall_clock_s")
-                reason = "wall_clock_s"
-            usage = await coord.usage()
-            root = await coord.get_program(ROOT_ID)
-            self.progress.update(await self._snapshot(coord, usage))
-            if reason is not None:
-                await self._drain(coord, pool, reason)
-                return
-            if root is not None and root.status in TERMINAL and usage["live"]["used"] <= 0:
-                self.ended_because = "tree quiescent: every program ended"
-                return
-            await asyncio.sleep(POLL_S)
-
-    async def _drain(self, coord: Coordinator, pool: RunnerPool, reason: str) -> None:
-        """Stop every program and wait until they are recorded as ended."""
-        if reason == "wall_clock_s":
-            self.status = "halted"
-            self.ended_because = f"cap wall_clock_s reached ({self.spec.caps.wall_clock_s:g} s)"
-        elif reason.startswith("tripwire "):
-            self.status, self.ended_because = "halted", reason
-        else:
-            self.status = "killed"
-            self.ended_because = f"killed: {reason}"
-        await pool.stop_all(self.ended_because)
-        give_up = time.monotonic() + DRAIN_TIMEOUT_S
-        while time.monotonic() < give_up:
-            if (await coord.usage())["live"]["used"] <= 0 and await pool.running() == 0:
-                return
-            await asyncio.sleep(POLL_S)
-
-    async def _snapshot(self, coord: Coordinator, usage: dict[str, dict[str, float]]) -> Snapshot:
-        return Snapshot(
-            elapsed_s=time.time() - self.started,
-            counts=await coord.counts(),
-            usage=usage,
-        )
-
-    async def _finish(self, coord: Coordinator) -> RunResult:
-        ended = time.time()
-        programs = sorted(await coord.all_programs(), key=lambda r: id_sort_key(r.id))
-        for record in programs:  # programs the drain could not reach still end as killed
-            if record.status not in TERMINAL:
-                record.status, record.error = "killed", record.error or self.ended_because
-                record.ended_at = record.ended_at or ended
-        status = self.status
-        self.workflow.set_attribute("swarmlab.status", status)
-        self.workflow.set_attribute("swarmlab.ended_because", self.ended_because)
-        self.workflow.set_attribute("swarmlab.programs", len(programs))
-        self.workflow.end()
-        trace_id = trace_id_hex(self.workflow)
-        assert self.telemetry is not None
-        await asyncio.to_thread(self.telemetry.flush)
-        world = World(self.spec.world, self.spec.world_seed)
-        ledger = RedisLedger(coord.client, coord.prefix + "world:", self.spec.world.starting_money)
-        outcome = await world.outcome(ledger)
-        result = RunResult(
-            run_id=self.run_id,
-            out_dir=self.out,
-            spec=self.spec,
-            status=self.status,  # type: ignore[arg-type]
-            ended_because=self.ended_because or "no program ran",
-            started_at=self.started,
-            ended_at=ended,
-            usage=await coord.usage(),
-            programs=programs,
-            events=await coord.all_events(),
-            blackboard=await coord.blackboard(),
-            outcome=outcome.model_dump(),
-            dialogue=self.dialogue,
-            root_from_file=self.opts.program is not None,
-            trace_id=trace_id,
-            spans=await coord.telemetry_lines("spans"),
-            metrics=await coord.telemetry_lines("metrics"),
-            completions=await coord.completions(),
-        )
-        RunDir(self.out).write(result)
-        await coord.set_meta(status=self.status)
-        self.progress.finish(result)
-        return result
+        await watch(self, coord, sched, pool)

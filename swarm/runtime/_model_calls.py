@@ -1,31 +1,201 @@
-"""Model calls under the caps: reserve the worst case, call, settle to what was really used."""
+"""Model calls under the caps: reserve, call, settle to what was really used.
+
+Before a call, the prompt's upper-bound estimate plus `max_tokens` is reserved (when less room
+is left, `max_tokens` shrinks to fit, and a call that cannot fit one token is denied). After the
+call, the reservation is settled to the usage the server reports, also when that is more than
+was reserved: the cap's `used` then tells the truth, the cap counts as exhausted, and the overrun
+shows in summary.json.
+
+A program's call is a journaled transition: reserved at its turn, answered by the model (the
+program parks meanwhile if the answer is slow; the answer is kept in Redis for whichever runner
+resumes it), settled at its turn one simulated minute later.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
-from swarmlab.core import ModelError, ProgramFault
+from swarmlab.core import CapExceeded, ModelError, ProgramFault, RunKilled
 from swarmlab.models import Completion, CompletionRequest, ModelBackend
 
-from ._coordinator import Coordinator
+from ._program import ProgramHost
+from ._sandbox import Park
+from ._scheduler import Reply, Scheduler
+
+MODEL_CALL_HOURS = 1 / 60
+"""Each model call costs a simulated minute."""
+PARK_AFTER_S = 0.02
+"""A model call slower than this parks the program (its worker goes back to the pool)."""
 
 
-async def charge_model_call(
-    coord: Coordinator, backend: ModelBackend, request: CompletionRequest
-) -> Completion:
-    """One model call: reserve prompt estimate + max_tokens, call, settle, record the call."""
-    reserved = backend.estimate_prompt_tokens(request) + request.max_tokens
-    await coord.reserve(model_calls=1, tokens=reserved)
+def entry(phase: str, **fields: Any) -> str:
+    """A model call's journal entry (compact JSON: the scripts look for its markers)."""
+    return json.dumps({"phase": phase, **fields}, separators=(",", ":"))
+
+
+def completion_line(request: CompletionRequest, completion: Completion) -> str:
+    """The line of completions.jsonl for one call (what `replay:` answers from)."""
+    return json.dumps(
+        {
+            "seed": request.seed,
+            "request": request.model_dump(),
+            "completion": completion.model_dump(),
+        }
+    )
+
+
+async def program_model_call(host: ProgramHost, request: CompletionRequest) -> Completion | Park:
+    """A program's model call, from reservation to settlement (or to parking on the answer)."""
+    after_clock = host.state.clock_h + MODEL_CALL_HOURS
+    after = host.member(after_clock)
+    journaled = await _reserve(host, request, after)
+    if isinstance(journaled, Park):
+        return journaled
+    after = str(journaled.get("after") or after)  # where a first run of this call put it
+    after_clock = int(after[:16]) / 3_600_000
+    if journaled["phase"] == "settled":
+        host.state.clock_h = after_clock
+        return _outcome(journaled)
+    if journaled["phase"] == "reserved":
+        request = request.model_copy(update={"max_tokens": int(journaled["max_tokens"])})
+        reserved: dict[str, Any] = journaled
+        task = host.env.runner.start_model_call(
+            host.id, host.seq, lambda: _answer(host.env.backend, request, reserved)
+        )
+        done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
+        if not done:
+            seq = host.seq
+            host.env.runner.keep_answer(task, host.id, seq)
+            return Park("model", lambda blob: host.park("model", after, blob, seq))
+        journaled = json.loads(task.result())
+    settled = await _settle(host, request, journaled, after)
+    if isinstance(settled, Park):
+        return settled
+    host.state.clock_h = after_clock
+    return _outcome(settled)
+
+
+async def _reserve(
+    host: ProgramHost, request: CompletionRequest, after: str
+) -> dict[str, Any] | Park:
+    """The call's journal entry once its tokens are reserved (or as an earlier run left it)."""
+    estimate = host.env.backend.estimate_prompt_tokens(request)
+    max_tokens = request.max_tokens
+    while True:
+        reserved = estimate + max_tokens
+        made = entry("reserved", reserved=reserved, max_tokens=max_tokens, after=after)
+        try:
+            reply = await host.transition(
+                "reserve", after, made, "model_calls", 1, "tokens", reserved
+            )
+        except CapExceeded as exc:
+            room = _room(exc, reserved)
+            if exc.cap != "tokens" or room is None or room - estimate >= max_tokens:
+                raise
+            if room - estimate < 1:
+                raise
+            max_tokens = room - estimate  # fit what is left
+            continue
+        if isinstance(reply, Park):
+            return reply
+        return dict(json.loads(reply.values[0] if reply.kind == "dup" else made))
+
+
+def _room(exc: CapExceeded, reserved: int) -> int | None:
+    """Tokens left under the cap when a reservation of `reserved` was refused."""
+    if exc.limit is None or exc.asked is None:
+        return None
+    return int(exc.limit - (exc.asked - reserved))
+
+
+async def _answer(
+    backend: ModelBackend, request: CompletionRequest, journaled: dict[str, Any]
+) -> str:
+    """Call the model; the journal entry of its answer (or of its failure)."""
     try:
         completion = await backend.generate(request)
     except ModelError as exc:
-        await coord.settle("tokens", -reserved)
+        return entry(
+            "answered",
+            reserved=journaled["reserved"],
+            after=journaled.get("after"),
+            error=str(exc)[:500],
+        )
+    return entry(
+        "answered",
+        reserved=journaled["reserved"],
+        after=journaled.get("after"),
+        answer=completion.model_dump(),
+    )
+
+
+async def _settle(
+    host: ProgramHost, request: CompletionRequest, answered: dict[str, Any], after: str
+) -> dict[str, Any] | Park:
+    """At the program's turn one simulated minute on, charge what the call really used."""
+    reserved = int(answered["reserved"])
+    answer = answered.get("answer")
+    completion = Completion.model_validate(answer) if answer else None
+    delta = (completion.usage.total_tokens if completion else 0) - reserved
+    settled = entry(
+        "settled",
+        reserved=reserved,
+        after=after,
+        answer=answer,
+        error=answered.get("error"),
+        settled=True,
+    )
+    line = completion_line(request, completion) if completion else ""
+    saved = host.state.clock_h
+    host.state.clock_h = int(after[:16]) / 3_600_000  # the settlement's place in the order
+    try:
+        reply = await host.transition("settle", settled, delta, line)
+    finally:
+        host.state.clock_h = saved
+    if isinstance(reply, Park):
+        # Keep the answer before giving up the worker: the resumed program settles it.
+        await host.sched.run(
+            "complete", host.id, host.seq, entry("answered", **answered_fields(answered))
+        )
+        return reply
+    return dict(json.loads(reply.values[0])) if reply.kind == "dup" else json.loads(settled)
+
+
+def answered_fields(answered: dict[str, Any]) -> dict[str, Any]:
+    """An entry's fields but its phase (to write it again under another phase)."""
+    return {k: v for k, v in answered.items() if k != "phase"}
+
+
+def _outcome(settled: dict[str, Any]) -> Completion:
+    if settled.get("error"):
+        raise ProgramFault(f"model call failed: {settled['error']}")
+    return Completion.model_validate(settled["answer"])
+
+
+async def charge_model_call(
+    sched: Scheduler, backend: ModelBackend, request: CompletionRequest
+) -> Completion:
+    """A model call outside any program (the root dialogue): reserve, call, settle."""
+    reserved = backend.estimate_prompt_tokens(request) + request.max_tokens
+    reply = await sched.run("reserve", "", "", "", "", "", "", "model_calls", 1, "tokens", reserved)
+    _refused(reply)
+    try:
+        completion = await backend.generate(request)
+    except ModelError as exc:
+        await sched.run("settle", "", "", "", "", "", -reserved, "")
         raise ProgramFault(f"model call failed: {exc}") from None
-    await coord.settle("tokens", min(completion.usage.total_tokens, reserved) - reserved)
-    record = {
-        "seed": request.seed,
-        "request": request.model_dump(),
-        "completion": completion.model_dump(),
-    }
-    await coord.record_completion(json.dumps(record))
+    line = completion_line(request, completion)
+    await sched.run("settle", "", "", "", "", "", completion.usage.total_tokens - reserved, line)
     return completion
+
+
+def _refused(reply: Reply) -> None:
+    if reply.kind == "denied":
+        cap, limit, asked = ([*list(reply.values), "", "", ""])[:3]
+        raise CapExceeded(
+            cap, limit=float(limit) if limit else None, asked=float(asked) if asked else None
+        )
+    if reply.kind == "killed":
+        raise RunKilled(reply.values[0] if reply.values else "the run was stopped")

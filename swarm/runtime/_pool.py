@@ -1,22 +1,32 @@
-"""The runner pool: a few async Ray actors, each running many programs concurrently.
+"""The runner pool: a few async Ray actors, each running many programs' slices at once.
 
-An actor costs ~300 ms and ~80 MiB to create, so programs never get one each.
+An actor costs ~300 ms and ~80 MiB to create, so programs never get one each. Runners take work
+from the run's queue in Redis; none holds a program it is not computing. The pool watches them:
+when a runner's process dies (Ray restarts the actor), what it was computing goes back to the
+queue and the restarted runner serves again under a new tag.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from typing import Any
 
 from swarmlab.cluster import ClusterError, RayCluster
 from swarmlab.observability.telemetry import TelemetryConfig
-from swarmlab.records import ProgramRecord
 from swarmlab.spec import ExperimentSpec
 
 from ._runner import RunnerCore
+from ._scheduler import Scheduler
 
 START_TIMEOUT_S = 120.0
+CALL_TIMEOUT_S = 30.0
+RESTARTS = 8
+"""How many times Ray may restart one runner's process in a run."""
+
+log = logging.getLogger("swarmlab.pool")
 
 
 class RunnerPool:
@@ -27,12 +37,19 @@ class RunnerPool:
         spec: ExperimentSpec,
         redis_url: str,
         telemetry: TelemetryConfig,
+        scheduler: Scheduler,
         sweep_id: str | None = None,
     ) -> None:
         self.ray = ray
+        self.scheduler = scheduler
         # On a cluster, runners go only where the locked-down sandbox pods advertise a resource.
         placement = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
-        options: dict[str, Any] = {"max_concurrency": 100_000, "num_cpus": 0}
+        options: dict[str, Any] = {
+            "max_concurrency": 100_000,
+            "num_cpus": 0,
+            "max_restarts": RESTARTS,
+            "max_task_retries": 0,
+        }
         if placement:
             options["resources"] = {placement: 1}
         actor = ray.remote_class(RunnerCore, **options)
@@ -41,13 +58,47 @@ class RunnerPool:
             actor.remote(i, run_id, spec_json, redis_url, tel_json, sweep_id)
             for i in range(spec.runners)
         ]
+        self.epochs = [0] * len(self.actors)
+        self.lost = 0
+        """Runner processes lost (and restarted) during the run."""
+        self._serving: dict[int, asyncio.Task[Any]] = {}
+        self._closing = False
 
     async def start(self) -> None:
         await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
-        await self._all([a.set_peers.remote(self.actors) for a in self.actors])
+        for i in range(len(self.actors)):
+            self._serve(i)
 
-    async def submit(self, record: ProgramRecord) -> None:
-        await self._all([self.actors[0].submit.remote(record.to_json())])
+    def _serve(self, index: int) -> None:
+        ref = self.actors[index].serve.remote(self.epochs[index])
+        self._serving[index] = asyncio.get_running_loop().create_task(self._watch(index, ref))
+
+    async def _watch(self, index: int, ref: Any) -> None:
+        """Wait on a runner's serve(); if its process dies, put back its work and serve again."""
+        try:
+            await ref
+        except Exception as exc:  # Ray's actor errors: the process died
+            if self._closing:
+                return
+            tag = f"{index}.{self.epochs[index]}"
+            self.lost += 1
+            log.warning("runner %s lost (%s); its programs go back to the queue", tag, exc)
+            with contextlib.suppress(Exception):
+                await self.scheduler.requeue(tag)
+            self.epochs[index] += 1
+            await self._restart(index)
+
+    async def _restart(self, index: int) -> None:
+        for _ in range(RESTARTS * 10):
+            if self._closing:
+                return
+            try:
+                await asyncio.wait_for(self.actors[index].start.remote(), START_TIMEOUT_S)
+            except Exception:  # still restarting
+                await asyncio.sleep(0.5)
+                continue
+            self._serve(index)
+            return
 
     async def stop_all(self, reason: str) -> int:
         return sum(await self._all([a.stop_all.remote(reason) for a in self.actors]))
@@ -55,17 +106,20 @@ class RunnerPool:
     async def flush(self) -> None:
         await self._all([a.flush.remote() for a in self.actors])
 
-    async def running(self) -> int:
-        return sum(await self._all([a.running.remote() for a in self.actors]))
+    async def computing(self) -> int:
+        return sum(await self._all([a.computing.remote() for a in self.actors]))
 
     async def close(self) -> None:
+        self._closing = True
+        for task in self._serving.values():
+            task.cancel()
         try:
-            await self._all([a.close.remote() for a in self.actors])
+            await self._all([a.close.remote() for a in self.actors], 10.0)
         finally:
             for actor in self.actors:
                 self.ray.kill(actor)
 
-    async def _all(self, refs: list[Any], timeout: float = 30.0) -> list[Any]:
+    async def _all(self, refs: list[Any], timeout: float = CALL_TIMEOUT_S) -> list[Any]:
         try:
             return list(await asyncio.wait_for(asyncio.gather(*refs), timeout))
         except TimeoutError:

@@ -18,6 +18,8 @@ class Snapshot:
     elapsed_s: float
     counts: dict[str, int] = field(default_factory=dict)
     usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)
+    """Live programs by what they do: computing, parked, waiting (for a worker), calling."""
 
     @property
     def denied(self) -> int:
@@ -30,8 +32,10 @@ class Snapshot:
         caps = " ".join(
             f"{cap}={int(u[cap]['used'])}/{int(u[cap]['limit'])}" for cap in BAR_CAPS if cap in u
         )
+        st = self.states
         return (
-            f"[{self.elapsed_s:6.1f}s] running={live} done={c.get('completed', 0)} "
+            f"[{self.elapsed_s:6.1f}s] running={live} computing={st.get('computing', 0)} "
+            f"parked={st.get('parked', 0) + st.get('calling', 0)} done={c.get('completed', 0)} "
             f"crashed={c.get('crashed', 0)} killed={c.get('killed', 0)} denied={self.denied} "
             f"depth={int(u.get('depth', {}).get('used', 0))} {caps}"
         )

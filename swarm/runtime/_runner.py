@@ -1,44 +1,50 @@
-"""Runners: plain async objects that run many programs at once, each in its own sandbox.
+"""Runners: plain async objects that run programs' slices, many at once, each in a sandbox worker.
 
-`RunnerCore` knows nothing of Ray; `_pool` makes it an actor through `swarmlab.cluster`.
-Spawned children go to any runner of the pool (round robin), so the tree spreads over the
-cluster.
+`RunnerCore` knows nothing of Ray; `_pool` makes it an actor through `swarmlab.cluster`. A runner
+takes ready programs from the run's queue in Redis (the first in the run's order first) whenever
+it has a free worker, runs each until it ends or parks, and listens on its channels: its turn
+notices, stops of its programs, and the run's kill. A parked program holds nothing here; it can
+resume on any runner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable, in_lineage, json_safe
+from swarmlab.core import CoordinatorUnavailable, RunKilled, json_safe
 from swarmlab.models import create_backend
 from swarmlab.observability.telemetry import (
+    ProgramSpan,
     SwarmInstruments,
     Telemetry,
     TelemetryConfig,
-    extract,
-    in_span,
 )
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import RedisLedger, World
 
-from ._capabilities import Capabilities, RunnerEnv
+from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
-from ._sandbox import Sandbox
+from ._program import HostState, RunnerEnv
+from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
+from ._scheduler import Scheduler, order_member
 from ._seeds import stable_seed
 
 log = logging.getLogger("swarmlab.runner")
 
-KILL_POLL_S = 0.1
+IDLE_POLL_S = 0.25
+HEALTH_EVERY_S = 0.25
+MAX_ERROR_CHARS = 2000
+MAX_RESULT_CHARS = 4000
 
 
 class RunnerCore:
-    """Runs programs of one run. Methods are async so an actor serves many calls at once."""
+    """Runs slices of a run's programs. Methods are async so an actor serves many calls at once."""
 
     def __init__(
         self,
@@ -50,23 +56,32 @@ class RunnerCore:
         sweep_id: str | None = None,
     ) -> None:
         self.index = index
+        self.tag = f"{index}.0"
         self.spec = ExperimentSpec.model_validate_json(spec_json)
         self.coordinator = Coordinator(redis_url, run_id, sweep_id)
+        self.scheduler = Scheduler(self.coordinator)
         self.sink = TelemetrySink(redis_url, run_id)
         self.telemetry = Telemetry(
             TelemetryConfig.model_validate_json(telemetry_json),
             self.sink,
             {"swarmlab.run_id": run_id, "swarmlab.runner": str(index)},
         )
-        self.sandbox = Sandbox(max_workers=self.spec.caps.concurrent)
-        self.peers: list[Any] = []
-        self._next_peer = itertools.count(index + 1)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stop_reason: dict[str, str] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        self.slots = max(1, -(-self.spec.caps.concurrent // self.spec.runners))
+        self.sandbox = Sandbox(max_workers=self.slots)
         self.env: RunnerEnv | None = None
+        self._slices: dict[str, asyncio.Task[None]] = {}
+        self._signals: dict[str, asyncio.Event] = {}
+        self._model_calls: set[asyncio.Task[str]] = set()
+        self._free = asyncio.Semaphore(self.slots)
+        self._wake = asyncio.Event()
+        self._stopping: str | None = None
+        self._started = False
+
+    # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> int:
+        if self._started:
+            return self.index
         await self.coordinator.ping()
         world = World(self.spec.world, self.spec.world_seed)
         ledger = RedisLedger(
@@ -81,41 +96,60 @@ class RunnerCore:
         self.env = RunnerEnv(
             spec=self.spec,
             coordinator=self.coordinator,
+            scheduler=self.scheduler,
             backend=backend,
             world=world,
             ledger=ledger,
-            dispatch=self._dispatch,
-            stop_programs=self._stop_everywhere,
             instruments=SwarmInstruments(self.telemetry),
+            runner=self,
         )
         await self.sandbox.start()
-        self._watcher = asyncio.get_running_loop().create_task(self._watch_kill())
+        self._started = True
         return self.index
 
-    def set_peers(self, peers: list[Any]) -> None:
-        """Handles of every runner in the pool, this one included (by index)."""
-        self.peers = peers
+    async def serve(self, epoch: int = 0) -> str:
+        """Take and run ready programs until the run stops; returns why it stopped."""
+        self.tag = f"{self.index}.{epoch}"
+        self._stopping = None
+        listener = asyncio.get_running_loop().create_task(self._listen())
+        health = asyncio.get_running_loop().create_task(self._health())
+        try:
+            while True:
+                await self._free.acquire()
+                if self.stopping():
+                    self._free.release()
+                    break
+                claimed = await self.scheduler.claim(self.tag)
+                if claimed is None:
+                    self._free.release()
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+                    continue
+                program_id, previous = claimed
+                task = asyncio.get_running_loop().create_task(self._slice(program_id, previous))
+                self._slices[program_id] = task
+        except CoordinatorUnavailable as exc:
+            self._stopping = f"coordinator unreachable: {exc}"
+        finally:
+            listener.cancel()
+            health.cancel()
+            await self._stop_slices()
+        return self._stopping or "stopped"
 
-    async def submit(self, record_json: str) -> None:
-        """Start a program; returns at once."""
-        self._start(ProgramRecord.from_json(record_json))
-
-    async def stop(self, program_id: str, reason: str) -> int:
-        """Stop a program and its descendants running here."""
-        hit = [pid for pid in self._tasks if in_lineage(pid, program_id)]
-        for pid in hit:
-            self._stop_reason.setdefault(pid, reason)
-            self._tasks[pid].cancel()
-        return len(hit)
+    def stopping(self) -> bool:
+        return self._stopping is not None
 
     async def stop_all(self, reason: str) -> int:
-        for pid, task in list(self._tasks.items()):
-            self._stop_reason.setdefault(pid, reason)
-            task.cancel()
-        return len(self._tasks)
+        """Stop every slice computing here (the run is ending)."""
+        self._stopping = reason
+        self._wake.set()
+        count = len(self._slices)
+        await self._stop_slices()
+        return count
 
-    async def running(self) -> int:
-        return len(self._tasks)
+    async def computing(self) -> int:
+        return len(self._slices)
 
     async def flush(self) -> None:
         """Push out every span and metric recorded so far."""
@@ -123,11 +157,8 @@ class RunnerCore:
 
     async def close(self) -> None:
         await self.stop_all("runner closed")
-        tasks = list(self._tasks.values())
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
-        if self._watcher:
-            self._watcher.cancel()
+        for task in list(self._model_calls):
+            task.cancel()
         await self.sandbox.close()
         if self.env:
             await self.env.backend.aclose()
@@ -135,121 +166,249 @@ class RunnerCore:
         self.sink.close()
         await self.coordinator.close()
 
-    # --- internals -----------------------------------------------------------------------
+    # --- what programs ask of their runner ---------------------------------------------------
 
-    def _start(self, record: ProgramRecord) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(record))
-        self._tasks[record.id] = task
+    def turn_signal(self, program_id: str) -> asyncio.Event:
+        signal = self._signals.get(program_id)
+        if signal is None:
+            signal = self._signals[program_id] = asyncio.Event()
+        return signal
 
-    async def _dispatch(self, record: ProgramRecord) -> None:
-        if not self.peers:
-            self._start(record)
-            return
-        target = next(self._next_peer) % len(self.peers)
-        if target == self.index:
-            self._start(record)
-        else:
-            await self.peers[target].submit.remote(record.to_json())
+    def start_model_call(
+        self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]
+    ) -> asyncio.Task[str]:
+        task: asyncio.Task[str] = asyncio.get_running_loop().create_task(call())  # type: ignore[arg-type]
+        self._model_calls.add(task)
+        task.add_done_callback(self._model_calls.discard)
+        return task
 
-    async def _stop_everywhere(self, program_id: str) -> int:
-        reason = "stopped by kill() from another program"
-        stopped = await self.stop(program_id, reason)
-        for i, peer in enumerate(self.peers):
-            if i != self.index:
-                stopped += await peer.stop.remote(program_id, reason)
-        return stopped
+    def keep_answer(self, task: asyncio.Task[str], program_id: str, seq: int) -> None:
+        """The program parks on this call: when it is answered, keep the answer in Redis."""
 
-    async def _run(self, record: ProgramRecord) -> None:
+        def done(finished: asyncio.Task[str]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            keep = self.scheduler.run("complete", program_id, seq, finished.result())
+            asyncio.get_running_loop().create_task(_quietly(keep))
+
+        task.add_done_callback(done)
+
+    # --- a slice ---------------------------------------------------------------------------
+
+    async def _slice(self, program_id: str, previous: str) -> None:
         assert self.env is not None
-        coord = self.coordinator
-        caps = Capabilities(record, self.env)
-        tel = self.env.instruments
-        span = tel.program_span(
-            extract(record.traceparent),
-            record.id,
-            record.parent_id,
-            record.depth,
-            record.task,
-            record.code,
-        )
-        caps.program_ctx = in_span(span)
-        record.span_id = format(span.get_span_context().span_id, "016x")
-        record.status = "running"
-        record.runner = self.index
-        record.started_at = time.time()
-        limit_hit = None
+        caps: Capabilities | None = None
         try:
-            await coord.put_program(record)
-            await coord.emit(_lifecycle(record, "start", {"depth": record.depth}))
-            caps.scan_source()
-            outcome = await self.sandbox.run(
-                record.code,
+            loaded = await self.scheduler.load(program_id)
+            record, state = loaded.record, HostState.from_record(loaded.record, loaded.host)
+            record.started_at = state.started_at
+            if state.parked_in == "wait" and loaded.place_h is not None:
+                state.clock_h = max(state.clock_h, loaded.place_h)  # the wait took this long
+            state.parked_in = ""
+            caps = Capabilities(record, self.env, state, loaded.resume)
+            caps.program_ctx = self.env.instruments.program_context(
+                record.traceparent, record.span_id or "0" * 16
+            )
+            if loaded.restarts > state.restarts:
+                self._restarted(caps, loaded.restarts, from_snapshot=loaded.snapshot is not None)
+            if loaded.snapshot is None:
+                await self._begin(record, caps)
+            outcome = await self.sandbox.run_slice(
                 caps,
-                self.spec.program_limits,
+                _remaining(self.spec, state),
+                code=record.code if loaded.snapshot is None else None,
+                snapshot=loaded.snapshot,
                 script_name=f"{record.id}.py",
                 random_seed=stable_seed(self.spec.sandbox_seed, record.id, "random"),
             )
-            record.status = outcome.status
-            record.result = json_safe(outcome.result)
-            record.error = outcome.error
-            if caps.stopped and outcome.status == "crashed":
-                record.status, record.error = "killed", f"run stopped: {await _reason(coord)}"
-            record.output = outcome.output[-4000:]
-            limit_hit = outcome.limit
+            state.add_output(outcome.output)
+            state.suspensions += outcome.suspensions
+            state.cpu_s += outcome.compute_s
+            if outcome.status != "parked":
+                await self._end(record, caps, outcome)
         except asyncio.CancelledError:
-            record.status = "killed"
-            record.error = self._stop_reason.get(record.id) or "stopped"
-        except CoordinatorUnavailable as exc:
-            record.status = "crashed"
-            record.error = str(exc)
-        except Exception as exc:  # a fault of the lab, not of the program: record it
-            log.exception("program %s failed in the runner", record.id)
-            record.status = "crashed"
-            record.error = f"runner fault: {type(exc).__name__}: {exc}"
+            if caps is not None and self._stopping is None:  # stopped by a kill(): say what it did
+                await _quietly(self.coordinator.emit(*caps.pending))
+        except (CoordinatorUnavailable, RunKilled):
+            pass  # the run is over or the program was stopped: the record says so
+        except Exception:  # a fault of the lab, not of the program: record it
+            log.exception("program %s failed in the runner", program_id)
+            if caps is not None:
+                await _quietly(self._fault(caps))
         finally:
-            self._tasks.pop(record.id, None)
-            self._stop_reason.pop(record.id, None)
-        record.ended_at = time.time()
-        await self._record_end(record, caps, span, limit_hit)
+            self._slices.pop(program_id, None)
+            self._signals.pop(program_id, None)
+            self._free.release()
 
-    async def _record_end(
-        self, record: ProgramRecord, caps: Capabilities, span: Any, limit_hit: str | None
-    ) -> None:
-        """End the program's span, release its slot and record how it ended."""
+    async def _begin(self, record: ProgramRecord, caps: Capabilities) -> None:
+        """A program's first slice (or its start again, when it had no snapshot)."""
         assert self.env is not None
-        coord, tel = self.coordinator, self.env.instruments
-        if limit_hit:
-            tel.denial(span, limit_hit)
-        tel.end_program(span, record.status, record.error)
-        with contextlib.suppress(CoordinatorUnavailable):
-            await caps.flush()
-            await coord.put_program(record)
-            await coord.release_program()
-            await coord.count(record.status)
-            if limit_hit:
-                await coord.note_denial(limit_hit)
-            detail = {"status": record.status, "error": (record.error or "")[:300]}
-            if limit_hit:
-                detail["limit"] = limit_hit
-            await coord.emit(_lifecycle(record, "end", detail))
+        first = record.started_at is None
+        record.status = "running"
+        record.runner = self.index
+        record.started_at = caps.state.started_at = record.started_at or time.time()
+        if first:
+            caps.pending.append(
+                Event(
+                    t=time.time(),
+                    program=record.id,
+                    kind="start",
+                    decision="info",
+                    detail={"depth": record.depth},
+                )
+            )
+            self.env.instruments.program_started()
+            caps.scan_source()
 
-    async def _watch_kill(self) -> None:
+    def _restarted(self, caps: Capabilities, restarts: int, from_snapshot: bool) -> None:
+        """The runner that computed this program was lost: it starts again (recorded)."""
+        caps.state.restarts = restarts
+        detail = {"restart": restarts, "from": "snapshot" if from_snapshot else "start"}
+        caps.pending.append(
+            Event(t=time.time(), program=caps.id, kind="restart", decision="info", detail=detail)
+        )
+
+    async def _end(
+        self, record: ProgramRecord, caps: Capabilities, outcome: SandboxOutcome
+    ) -> None:
+        """Record how the program ended, at its turn."""
+        assert self.env is not None
+        state = caps.state
+        status = outcome.status if outcome.status in ("completed", "crashed") else "killed"
+        error = outcome.error
+        if caps.stopped and status == "crashed":
+            status, error = "killed", f"run stopped: {caps.stopped}"
+        record.status = status
+        record.result = json_safe(outcome.result, limit=MAX_RESULT_CHARS)
+        record.error = (error or None) and error[:MAX_ERROR_CHARS]
+        record.output = state.output[-4000:]
+        record.clock_h = state.clock_h
+        record.calls = state.calls
+        record.runner = self.index
+        record.ended_at = time.time()
+        limit = outcome.limit or state.denied_limit if outcome.status == "crashed" else None
+        detail: dict[str, Any] = {"status": status, "error": (record.error or "")[:300]}
+        if outcome.limit:
+            detail["limit"] = outcome.limit
+            await self.coordinator.note_denial(outcome.limit)
+        caps.pending.append(
+            Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
+        )
+        await self._finish(caps, record, gated=True)
+        self.env.instruments.end_program(_program_span(record, limit))
+
+    async def _finish(self, caps: Capabilities, record: ProgramRecord, gated: bool) -> None:
+        """The end transition (gated: at the program's turn, which it waits for without a worker
+        — its worker is free already)."""
+        signal = self.turn_signal(record.id)
+        member = order_member(caps.state.clock_h, record.id)
+        while True:
+            signal.clear()
+            events = caps.take_events()
+            reply = await self.scheduler.run(
+                "finish",
+                record.id,
+                member,
+                record.status,
+                record.to_json(),
+                round(caps.state.clock_h * 3_600_000),
+                events,
+                self.tag,
+                gated,
+            )
+            if reply.kind != "wait":
+                return
+            caps.pending[:0] = [Event.model_validate_json(e) for e in events.splitlines() if e]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), IDLE_POLL_S)
+
+    async def _fault(self, caps: Capabilities) -> None:
+        record = caps.record
+        record.status = "crashed"
+        record.error = "runner fault: the lab failed to answer this program (see the runner's log)"
+        record.ended_at = time.time()
+        await self._finish(caps, record, gated=False)
+
+    # --- channels --------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Turn notices, stops, wakes and the run's kill, from the run's Redis channels."""
+        prefix = self.coordinator.prefix
+        pubsub = self.coordinator.client.pubsub()
+        turn, stop, wake, kill = (
+            prefix + "turn:" + self.tag,
+            prefix + "stop:" + self.tag,
+            prefix + "wake",
+            prefix + "kill-signal",
+        )
+        try:
+            await pubsub.subscribe(turn, stop, wake, kill)
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                channel, data = message["channel"], str(message["data"])
+                if channel == turn:
+                    self.turn_signal(data).set()
+                elif channel == stop:
+                    task = self._slices.get(data)
+                    if task is not None:
+                        task.cancel()
+                elif channel == wake:
+                    self._wake.set()
+                elif channel == kill:
+                    await self.stop_all(f"run stopped: {data}")
+        except Exception:  # Redis gone: the health check stops everything
+            await asyncio.sleep(HEALTH_EVERY_S)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _health(self) -> None:
         """Fail closed: stop everything when the run is killed or Redis goes away."""
         while True:
-            await asyncio.sleep(KILL_POLL_S)
+            await asyncio.sleep(HEALTH_EVERY_S)
             try:
                 reason = await self.coordinator.kill_reason()
             except CoordinatorUnavailable:
                 reason = "coordinator unreachable"
-            if reason and self._tasks:
+            if reason:
                 await self.stop_all(f"run stopped: {reason}")
+                return
+
+    async def _stop_slices(self) -> None:
+        tasks = list(self._slices.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
 
-async def _reason(coord: Coordinator) -> str:
-    with contextlib.suppress(CoordinatorUnavailable):
-        return await coord.kill_reason() or "stopped"
-    return "coordinator unreachable"
+def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
+    limits = spec.program_limits
+    return SliceLimits(
+        cpu_s=max(0.0, limits.cpu_s - state.cpu_s),
+        memory_bytes=limits.memory_bytes,
+        suspensions=max(0, limits.host_calls - state.suspensions),
+    )
 
 
-def _lifecycle(record: ProgramRecord, kind: str, detail: dict[str, Any]) -> Event:
-    return Event(t=time.time(), program=record.id, kind=kind, decision="info", detail=detail)
+def _program_span(record: ProgramRecord, limit: str | None) -> ProgramSpan:
+    return ProgramSpan(
+        program_id=record.id,
+        parent_id=record.parent_id,
+        depth=record.depth,
+        task=record.task,
+        code=record.code,
+        status=record.status,
+        error=record.error,
+        limit=limit,
+        traceparent=record.traceparent,
+        span_id=record.span_id or "0" * 16,
+        started_at=record.started_at or record.created_at,
+        ended_at=record.ended_at or time.time(),
+    )
+
+
+async def _quietly(work: Awaitable[Any]) -> None:
+    with contextlib.suppress(CoordinatorUnavailable, RunKilled):
+        await work

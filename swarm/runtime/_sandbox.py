@@ -4,19 +4,29 @@ This is the only module that imports `pydantic_monty`. A program reaches the out
 calling names of the capability API; each such call suspends the worker and comes here, where
 the `CallHandler` decides. Filesystem, environment and network calls are refused; the clock and
 `sleep` are answered from the program's simulated clock.
+
+A program runs in slices. A slice starts the program (or loads the snapshot it was parked in),
+answers its calls, and ends when the program ends or when the handler answers a call with
+`Park`: then the worker's state is dumped (a few KB), handed to `Park.commit` to be kept with
+the run's state, and the worker goes back to the pool. A later slice, on any runner, loads the
+snapshot and the program goes on exactly where it stopped: same variables, same random stream.
+
+Every value a program hands the host through a call is hostile: the handler bounds it before
+use, and nothing here does work on it that grows faster than linearly.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import pydantic_monty as monty
 
 from swarmlab.core import ProgramFault
-from swarmlab.spec import ProgramLimits
 
 # Where the simulated clock starts: the morning the paperclips are asked for.
 SIM_EPOCH = _dt.datetime(2030, 1, 1, 8, 0, tzinfo=_dt.UTC)
@@ -35,6 +45,18 @@ _LIMIT_PATTERNS = (
 OUTPUT_LIMIT = 16_384
 
 
+@dataclass(frozen=True)
+class Park:
+    """A call's answer that says: the program waits here; keep it and free its worker.
+
+    `commit(snapshot)` keeps the dumped worker state with the run and answers 'parked' (the slice
+    ends), 'go' (no need to wait after all: the call is asked again at once) or 'killed'.
+    """
+
+    kind: Literal["wait", "gate", "model"]
+    commit: Callable[[bytes], Awaitable[str]]
+
+
 class CallHandler(Protocol):
     """What the sandbox asks when a program reaches outside itself."""
 
@@ -42,7 +64,7 @@ class CallHandler(Protocol):
     world_actions: tuple[str, ...]
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """A capability call; raise `ProgramFault` to raise inside the program."""
+        """A capability call: its value, a `Park`, or raise `ProgramFault` into the program."""
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         """An OS-level call (clock, sleep, files, environment); NOT_HANDLED refuses it."""
@@ -52,21 +74,47 @@ class CallHandler(Protocol):
 
 
 @dataclass(frozen=True)
+class SliceLimits:
+    """What is left of a program's per-program limits for one slice."""
+
+    cpu_s: float
+    memory_bytes: int
+    suspensions: int
+
+
+@dataclass(frozen=True)
 class SandboxOutcome:
-    status: Literal["completed", "crashed"]
+    status: Literal["completed", "crashed", "parked", "killed"]
     result: Any
     error: str | None
     output: str
+    """What the program printed during this slice."""
     limit: str | None = None
     """The per-program limit that stopped the program, if one did."""
+    suspensions: int = 0
+    """Host calls, imports and name lookups answered in this slice."""
+    compute_s: float = 0.0
+    """Seconds the worker spent computing in this slice (time in host calls excluded)."""
 
 
 def _placeholder(*_args: Any, **_kwargs: Any) -> Any:  # never called: calls come to the handler
     raise RuntimeError("capability placeholder called on the host")
 
 
+class _Slice:
+    """Counts of one slice: suspensions answered and time spent on the host's side."""
+
+    def __init__(self) -> None:
+        self.suspensions = 0
+        self.host_s = 0.0
+        self.started = time.perf_counter()
+
+    def compute_s(self) -> float:
+        return max(0.0, time.perf_counter() - self.started - self.host_s)
+
+
 class Sandbox:
-    """A pool of Monty workers; `run` executes one program to its end."""
+    """A pool of Monty workers; `run_slice` runs a program until it ends or parks."""
 
     def __init__(self, max_workers: int, warm_workers: int = 2) -> None:
         self._pool = monty.AsyncMonty(
@@ -83,27 +131,72 @@ class Sandbox:
             self._started = False
             await self._pool.__aexit__(None, None, None)
 
-    async def run(
+    async def run_slice(
         self,
-        code: str,
         handler: CallHandler,
-        limits: ProgramLimits,
+        limits: SliceLimits,
+        *,
+        code: str | None = None,
+        snapshot: bytes | None = None,
         script_name: str = "program.py",
         random_seed: int = 0,
     ) -> SandboxOutcome:
-        """Run `code` to its end. Cancelling the calling task kills the worker."""
-        names = handler.capabilities
-        modules = {
-            "lab": monty.ExternalModule({n: _placeholder for n in names}),
-            "world": monty.ExternalModule({n: _placeholder for n in handler.world_actions}),
-        }
+        """Start `code`, or go on from `snapshot`, until the program ends or parks.
+
+        Cancelling the calling task kills the worker.
+        """
+        lookup = {n: _placeholder for n in handler.capabilities}
         output = monty.CollectString(max_bytes=OUTPUT_LIMIT)
-        checkout = self._pool.checkout(
+        counts = _Slice()
+        checkout = self._checkout(handler, limits, lookup, script_name, random_seed)
+        try:
+            async with checkout as session:
+                if snapshot is None:
+                    await session.feed_run(_PRELUDE, print_callback=output)
+                    snap = await session.feed_start(
+                        code or "", external_lookup=lookup, print_callback=output
+                    )
+                else:
+                    snap = await session.load_snapshot(
+                        snapshot, external_lookup=lookup, print_callback=output
+                    )
+                while not isinstance(snap, monty.MontyComplete):
+                    counts.suspensions += 1
+                    snap = await self._answer(snap, handler, counts)
+                    if isinstance(snap, SandboxOutcome):
+                        return _with(snap, output.output, counts)
+                result = snap.output
+        except monty.MontySyntaxError as exc:
+            return _crashed(f"SyntaxError: {exc.display('msg')}", output, counts)
+        except monty.MontyRuntimeError as exc:
+            return _crashed(exc.display("type-msg"), output, counts)
+        except monty.MontyCrashedError as exc:
+            return _crashed(f"sandbox worker died: {exc}", output, counts)
+        except monty.MontyError as exc:
+            return _crashed(f"{type(exc).__name__}: {exc}", output, counts)
+        return SandboxOutcome(
+            "completed",
+            result,
+            None,
+            output.output,
+            suspensions=counts.suspensions,
+            compute_s=counts.compute_s(),
+        )
+
+    def _checkout(
+        self,
+        handler: CallHandler,
+        limits: SliceLimits,
+        lookup: dict[str, Any],
+        script_name: str,
+        random_seed: int,
+    ) -> Any:
+        return self._pool.checkout(
             script_name=script_name,
             limits={
-                "max_feed_duration_secs": limits.cpu_s,
+                "max_feed_duration_secs": max(0.05, limits.cpu_s),
                 "max_memory": limits.memory_bytes,
-                "max_suspensions": limits.host_calls,
+                "max_suspensions": max(1, limits.suspensions),
                 "max_recursion_depth": 200,
             },
             os_policy={
@@ -111,63 +204,86 @@ class Sandbox:
                 "sleep": "call_host",
                 "random_start": {"seed": random_seed},
             },
-            external_modules=modules,
+            external_modules={
+                "lab": monty.ExternalModule(dict(lookup)),
+                "world": monty.ExternalModule({n: _placeholder for n in handler.world_actions}),
+            },
         )
-        try:
-            async with checkout as session:
-                await session.feed_run(_PRELUDE, print_callback=output)
-                snap = await session.feed_start(
-                    code,
-                    external_lookup={n: _placeholder for n in names},
-                    print_callback=output,
-                )
-                while not isinstance(snap, monty.MontyComplete):
-                    snap = await self._answer(snap, handler)
-                result = snap.output
-        except monty.MontySyntaxError as exc:
-            return _crashed(f"SyntaxError: {exc.display('msg')}", output)
-        except monty.MontyRuntimeError as exc:
-            return _crashed(exc.display("type-msg"), output)
-        except monty.MontyCrashedError as exc:
-            return _crashed(f"sandbox worker died: {exc}", output)
-        except monty.MontyError as exc:
-            return _crashed(f"{type(exc).__name__}: {exc}", output)
-        return SandboxOutcome("completed", result, None, output.output)
 
-    async def _answer(self, snap: Any, handler: CallHandler) -> Any:
+    async def _answer(self, snap: Any, handler: CallHandler, counts: _Slice) -> Any:
         if isinstance(snap, monty.AsyncNameLookupSnapshot):
             if snap.variable_name in handler.capabilities:
                 return await snap.resume_auto()
             return await snap.resume()
         if isinstance(snap, monty.AsyncFunctionSnapshot):
-            name = snap.function_name
             if snap.is_os_function:
-                return await self._answer_os(snap, name, handler)
-            try:
-                value = await handler.call(name, tuple(snap.args), dict(snap.kwargs))
-            except ProgramFault as fault:
-                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})  # type: ignore[typeddict-item]
-            return await snap.resume({"return_value": value})
+                return await self._answer_os(snap, str(snap.function_name), handler, counts)
+            return await self._answer_call(snap, handler, counts)
         # Futures only arise from async externals, which the lab never hands out.
         return await snap.resume_auto()
 
-    async def _answer_os(self, snap: Any, name: str, handler: CallHandler) -> Any:
-        if name == "import":
-            handler.on_import(str(snap.args[0]) if snap.args else "")
-            return await snap.resume_auto()
+    async def _answer_call(self, snap: Any, handler: CallHandler, counts: _Slice) -> Any:
+        name = str(snap.function_name)
+        args, kwargs = tuple(snap.args), dict(snap.kwargs)
+        while True:
+            began = time.perf_counter()
+            try:
+                value = await handler.call(name, args, kwargs)
+            except ProgramFault as fault:
+                counts.host_s += time.perf_counter() - began
+                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
+            if not isinstance(value, Park):
+                counts.host_s += time.perf_counter() - began
+                return await snap.resume({"return_value": value})
+            verdict = await value.commit(snap.dump())
+            counts.host_s += time.perf_counter() - began
+            if verdict == "parked":
+                return SandboxOutcome("parked", None, None, "")
+            if verdict == "killed":
+                return SandboxOutcome("killed", None, "run stopped", "")
+            # 'go': the wait is over before it began; ask again.
+
+    async def _answer_os(self, snap: Any, name: str, handler: CallHandler, counts: _Slice) -> Any:
+        began = time.perf_counter()
         try:
-            value = await handler.os_call(name, tuple(snap.args))
-        except ProgramFault as fault:
-            return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
-        if value is NOT_HANDLED:
-            return await snap.resume_not_handled()
-        return await snap.resume({"return_value": value})
+            if name == "import":
+                handler.on_import(str(snap.args[0]) if snap.args else "")
+                return await snap.resume_auto()
+            try:
+                value = await handler.os_call(name, tuple(snap.args))
+            except ProgramFault as fault:
+                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
+            if value is NOT_HANDLED:
+                return await snap.resume_not_handled()
+            return await snap.resume({"return_value": value})
+        finally:
+            counts.host_s += time.perf_counter() - began
 
 
 def sim_datetime(clock_h: float) -> _dt.datetime:
     return SIM_EPOCH + _dt.timedelta(hours=clock_h)
 
 
-def _crashed(error: str, output: Any) -> SandboxOutcome:
+def _with(outcome: SandboxOutcome, output: str, counts: _Slice) -> SandboxOutcome:
+    return SandboxOutcome(
+        outcome.status,
+        outcome.result,
+        outcome.error,
+        output,
+        outcome.limit,
+        counts.suspensions,
+        counts.compute_s(),
+    )
+
+
+def _crashed(error: str, output: Any, counts: _Slice) -> SandboxOutcome:
     limit = next((name for name, pattern in _LIMIT_PATTERNS if pattern.search(error)), None)
-    return SandboxOutcome("crashed", None, error.strip(), output.output, limit)
+    return SandboxOutcome(
+        "crashed",
+        None,
+        error.strip(),
+        output.output,
+        limit,
+        counts.suspensions,
+        counts.compute_s(),
+    )

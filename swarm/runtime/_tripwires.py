@@ -6,9 +6,9 @@ tables to each other, so a rule declared in the spec is never left unwatched.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from swarmlab.core import (
     TRIPWIRE_KIND,
@@ -17,10 +17,11 @@ from swarmlab.core import (
     ancestors,
     code_similarity,
 )
-from swarmlab.records import Event, ProgramRecord
+from swarmlab.records import ProgramRecord
 from swarmlab.spec import Tripwire
 
-from ._coordinator import Coordinator
+if TYPE_CHECKING:
+    from ._program import ProgramHost
 
 CHECKS: dict[str, str] = {
     "quine": "on_spawn",
@@ -43,26 +44,20 @@ def asks_for_budget(text: str) -> str | None:
     return match.group(0) if match else None
 
 
-Annotate = Callable[[str, str, str], None]
-"""Marks the current call's span: (tripwire name, action, why)."""
+SIMILARITY_DEADLINE_S = 2.0
+"""Similarity work on a program's code runs off the event loop, within this long."""
 
 
 class Tripwires:
     """The tripwires of one program's calls. Each hook records and acts on the rules it watches:
     `log` records, `deny` raises `Tripped` into the program, `halt` stops the run."""
 
-    def __init__(
-        self,
-        wires: list[Tripwire],
-        record: ProgramRecord,
-        coord: Coordinator,
-        make_event: Callable[[str, str, str | None, dict[str, Any]], Event],
-    ) -> None:
+    def __init__(self, wires: list[Tripwire], record: ProgramRecord, host: ProgramHost) -> None:
         self.wires = wires
         self.record = record
-        self.coord = coord
-        self.make_event = make_event
-        self.annotate: Annotate | None = None
+        self.host = host
+        self.pending_escapes: list[str] = []
+        """Escape attempts seen at an import (no await there), fired at the next call."""
         self.stopped: str | None = None
         """Set when a `halt` tripwire stopped the run from this program."""
 
@@ -77,13 +72,16 @@ class Tripwires:
         """Record a tripwire and act: log, deny the call, or halt the run."""
         detail = {"rule": wire.rule, "action": wire.action, "why": why[:300]}
         decision = "info" if wire.action == "log" else "denied"
-        cap = f"tripwire:{wire.name}"
-        await self.coord.emit(self.make_event(TRIPWIRE_KIND, decision, cap, detail))
-        if self.annotate is not None:
-            self.annotate(wire.name, wire.action, why)
+        self.host.event(TRIPWIRE_KIND, decision, f"tripwire:{wire.name}", detail)
+        annotate = getattr(self.host, "annotate_trip", None)
+        if annotate is not None:
+            annotate(wire.name, wire.action, why)
         if wire.action == "halt":
             reason = f"tripwire {wire.name} fired on {self.record.id}: {why}"
-            await self.coord.kill(reason)
+            coord = self.host.env.coordinator
+            await coord.emit(*self.host.pending)
+            self.host.pending = []
+            await coord.kill(reason)
             self.stopped = reason
             raise RunKilled(reason)
         if wire.action == "deny":
@@ -96,9 +94,16 @@ class Tripwires:
         wires = self.watching("quine")
         if not wires:
             return
-        records = await self.coord.get_programs(ancestors(self.record.id))
+        records = await self.host.env.coordinator.get_programs(ancestors(self.record.id))
         codes = [self.record.code] + [r.code for r in records if r is not None]
-        best = max(code_similarity(code, other) for other in codes)
+        try:
+            best = await asyncio.wait_for(
+                asyncio.to_thread(lambda: max(code_similarity(code, other) for other in codes)),
+                SIMILARITY_DEADLINE_S,
+            )
+        except TimeoutError:
+            await self.fire_all("quine", "similarity took too long to measure")
+            return
         for wire in wires:
             if best >= wire.limit():
                 await self.fire(wire, f"spawned code {best:.2f} similar to an ancestor's")
@@ -114,6 +119,12 @@ class Tripwires:
         for wire in self.watching("cross_lineage_edges"):
             if edges >= wire.limit():
                 await self.fire(wire, f"{edges} cross-lineage edges ({why})")
+
+    async def flush(self) -> None:
+        """Fire what an import saw since the last call."""
+        escapes, self.pending_escapes = self.pending_escapes, []
+        for why in escapes:
+            await self.on_escape(why)
 
     async def on_text(self, text: str) -> None:
         """budget_request: a prompt or log line asks for more budget."""

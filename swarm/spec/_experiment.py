@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -77,6 +77,19 @@ class ExperimentSpec(BaseModel):
         default_factory=Seeds, description="Separate seeds for the world, the model, the sandbox."
     )
     runners: int = Field(default=2, ge=1, le=64, description="Async runner actors in the pool.")
+    schedule: Literal["ordered", "race"] = Field(
+        default="ordered",
+        description="ordered: programs change shared state (caps, blackboard, world, admission, "
+        "kills, waits) in the order of their simulated clocks, so the same spec and seed give "
+        "the same run whatever the timing; race: in whatever order they reach the coordinator "
+        "(faster with slow models, not reproducible).",
+    )
+    admission: Literal["queue", "deny"] = Field(
+        default="queue",
+        description="What caps.concurrent does: queue (a spawn waits for a worker; concurrent "
+        "bounds the programs computing at once) or deny (a spawn over concurrent live programs "
+        "is denied, which makes trees depend on timing).",
+    )
     kill_policy: str = Field(
         default="descendants",
         description="What kill(id) in a program may do: allow, descendants (own subtree), deny.",

@@ -9,13 +9,13 @@ from ._args import JSONValue, WorldActionError
 from ._ledger import (
     Delivery,
     MachineRecord,
-    MemoryLedger,
     Receipt,
     RedisLedger,
     WorldLedger,
     WorldState,
     discounted_cents,
 )
+from ._memory import MemoryLedger
 from ._suppliers import Supplier
 from ._world import ActionContext, ActionResult, World, WorldOutcome
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Delivery",
     "MachineRecord",
-    "MemoryLedger",
     "Receipt",
     "RedisLedger",
     "WorldLedger",
@@ -83,7 +82,12 @@ class Receipt:
 
 
 class WorldLedger(Protocol):
-    """The atomic operations the world needs on state shared by all programs of a run."""
+    """The atomic operations the world needs on state shared by all programs of a run.
+
+    Each change takes `once`, a key naming the call that asks for it (program and call number):
+    asked again under the same key (a program re-run after a runner's loss), a change answers
+    as it did the first time and is not applied twice.
+    """
 
     async def purchase(
         self,
@@ -94,6 +98,7 @@ class WorldLedger(Protocol):
         clips: int,
         promised_at_h: float,
         arrives_at_h: float,
+        once: str = "",
     ) -> Receipt:
         """Apply the supplier's discount, debit if affordable, record the delivery: all or none."""
         ...
@@ -106,16 +111,17 @@ class WorldLedger(Protocol):
         cost_cents: int,
         clips_per_hour: float,
         ready_at_h: float,
+        once: str = "",
     ) -> Receipt:
         """Debit if affordable and record the machine: all or none."""
         ...
 
-    async def grant_discount(self, supplier: str, percent: int) -> bool:
+    async def grant_discount(self, supplier: str, percent: int, once: str = "") -> bool:
         """Give a supplier's discount unless one was already given; True if given now."""
         ...
 
     async def grant_gift(
-        self, *, program_id: str, supplier: str, clips: int, arrives_at_h: float
+        self, *, program_id: str, supplier: str, clips: int, arrives_at_h: float, once: str = ""
     ) -> bool:
         """Record a supplier's free sample unless it already sent one; True if recorded now."""
         ...
@@ -130,7 +136,7 @@ def discounted_cents(base_cents: int, percent: int) -> int:
     return (base_cents * (100 - percent) + 50) // 100
 
 
-def _state(
+def state_of(
     money_cents: int,
     spent_cents: int,
     deliveries: list[dict[str, Any]],
@@ -169,95 +175,7 @@ def _state(
     )
 
 
-class MemoryLedger:
-    """In-process ledger for tests and offline use.
-
-    Safe for any number of tasks on one event loop: no method awaits between its check and its
-    change, so no other task can run in between. Not meant to be shared across threads.
-    """
-
-    def __init__(self, starting_money: float) -> None:
-        self._money = round(starting_money * 100)
-        self._spent = 0
-        self._deliveries: list[dict[str, Any]] = []
-        self._machines: list[dict[str, Any]] = []
-        self._discounts: dict[str, int] = {}
-        self._gifted: set[str] = set()
-
-    async def purchase(
-        self,
-        *,
-        program_id: str,
-        supplier: str,
-        base_cost_cents: int,
-        clips: int,
-        promised_at_h: float,
-        arrives_at_h: float,
-    ) -> Receipt:
-        percent = self._discounts.get(supplier, 0)
-        cost = discounted_cents(base_cost_cents, percent)
-        if cost > self._money:
-            return Receipt(False, 0, cost, self._money)
-        self._money -= cost
-        self._spent += cost
-        self._deliveries.append(
-            {
-                "kind": "order",
-                "program_id": program_id,
-                "supplier": supplier,
-                "clips": clips,
-                "cost_cents": cost,
-                "discount_percent": percent,
-                "promised_at_h": promised_at_h,
-                "arrives_at_h": arrives_at_h,
-            }
-        )
-        return Receipt(True, len(self._deliveries), cost, self._money)
-
-    async def build(
-        self,
-        *,
-        program_id: str,
-        kind: str,
-        cost_cents: int,
-        clips_per_hour: float,
-        ready_at_h: float,
-    ) -> Receipt:
-        if cost_cents > self._money:
-            return Receipt(False, 0, cost_cents, self._money)
-        self._money -= cost_cents
-        self._spent += cost_cents
-        self._machines.append(
-            {
-                "program_id": program_id,
-                "kind": kind,
-                "cost_cents": cost_cents,
-                "clips_per_hour": clips_per_hour,
-                "ready_at_h": ready_at_h,
-            }
-        )
-        return Receipt(True, len(self._machines), cost_cents, self._money)
-
-    async def grant_discount(self, supplier: str, percent: int) -> bool:
-        if supplier in self._discounts:
-            return False
-        self._discounts[supplier] = percent
-        return True
-
-    async def grant_gift(
-        self, *, program_id: str, supplier: str, clips: int, arrives_at_h: float
-    ) -> bool:
-        if supplier in self._gifted:
-            return False
-        self._gifted.add(supplier)
-        self._deliveries.append(_gift_record(program_id, supplier, clips, arrives_at_h))
-        return True
-
-    async def snapshot(self) -> WorldState:
-        return _state(self._money, self._spent, self._deliveries, self._machines, self._discounts)
-
-
-def _gift_record(program_id: str, supplier: str, clips: int, arrives_at_h: float) -> dict[str, Any]:
+def gift_record(program_id: str, supplier: str, clips: int, arrives_at_h: float) -> dict[str, Any]:
     return {
         "kind": "gift",
         "program_id": program_id,
@@ -320,6 +238,26 @@ return tonumber(redis.call('GET', KEYS[1]))
 """
 
 
+# KEYS: discounts. ARGV: supplier, percent.
+_DISCOUNT_LUA = "return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])"
+
+
+def _once(body: str) -> str:
+    """A change that is applied once per key: the last of KEYS is the receipts hash and the
+    last of ARGV the key ('' for none); asked again, it answers what it answered."""
+    return (
+        "local RECEIPTS, ONCE = KEYS[#KEYS], ARGV[#ARGV]\n"
+        "if ONCE ~= '' then\n"
+        "  local seen = redis.call('HGET', RECEIPTS, ONCE)\n"
+        "  if seen then return cjson.decode(seen) end\n"
+        "end\n"
+        "local function change()\n" + body + "\nend\n"
+        "local reply = change()\n"
+        "if ONCE ~= '' then redis.call('HSET', RECEIPTS, ONCE, cjson.encode(reply)) end\n"
+        "return reply\n"
+    )
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -337,11 +275,20 @@ class RedisLedger:
         self._client = client
         self._prefix = prefix
         self._starting_cents = round(starting_money * 100)
-        names = ("money_cents", "spent_cents", "deliveries", "machines", "discounts", "gifted")
+        names = (
+            "money_cents",
+            "spent_cents",
+            "deliveries",
+            "machines",
+            "discounts",
+            "gifted",
+            "receipts",
+        )
         self.keys = {name: prefix + name for name in names}
-        self._purchase = client.register_script(_PURCHASE_LUA)
-        self._build = client.register_script(_BUILD_LUA)
-        self._gift = client.register_script(_GIFT_LUA)
+        self._purchase = client.register_script(_once(_PURCHASE_LUA))
+        self._build = client.register_script(_once(_BUILD_LUA))
+        self._gift = client.register_script(_once(_GIFT_LUA))
+        self._discount = client.register_script(_once(_DISCOUNT_LUA))
         self._init = client.register_script(_INIT_LUA)
 
     async def init(self) -> float:
@@ -361,6 +308,7 @@ class RedisLedger:
         clips: int,
         promised_at_h: float,
         arrives_at_h: float,
+        once: str = "",
     ) -> Receipt:
         k = self.keys
         record = json.dumps(
@@ -374,8 +322,14 @@ class RedisLedger:
             }
         )
         ok, n, cost, money = await self._purchase(
-            keys=[k["money_cents"], k["spent_cents"], k["deliveries"], k["discounts"]],
-            args=[base_cost_cents, supplier, record],
+            keys=[
+                k["money_cents"],
+                k["spent_cents"],
+                k["deliveries"],
+                k["discounts"],
+                k["receipts"],
+            ],
+            args=[base_cost_cents, supplier, record, once],
         )
         return Receipt(bool(ok), int(n), int(cost), int(money))
 
@@ -387,6 +341,7 @@ class RedisLedger:
         cost_cents: int,
         clips_per_hour: float,
         ready_at_h: float,
+        once: str = "",
     ) -> Receipt:
         k = self.keys
         record = json.dumps(
@@ -399,20 +354,22 @@ class RedisLedger:
             }
         )
         ok, n, cost, money = await self._build(
-            keys=[k["money_cents"], k["spent_cents"], k["machines"]], args=[cost_cents, record]
+            keys=[k["money_cents"], k["spent_cents"], k["machines"], k["receipts"]],
+            args=[cost_cents, record, once],
         )
         return Receipt(bool(ok), int(n), int(cost), int(money))
 
-    async def grant_discount(self, supplier: str, percent: int) -> bool:
-        # A single HSETNX is already an atomic check-and-set.
-        return bool(await self._client.hsetnx(self.keys["discounts"], supplier, percent))
+    async def grant_discount(self, supplier: str, percent: int, once: str = "") -> bool:
+        keys = [self.keys["discounts"], self.keys["receipts"]]
+        return bool(await self._discount(keys=keys, args=[supplier, percent, once]))
 
     async def grant_gift(
-        self, *, program_id: str, supplier: str, clips: int, arrives_at_h: float
+        self, *, program_id: str, supplier: str, clips: int, arrives_at_h: float, once: str = ""
     ) -> bool:
         k = self.keys
-        record = json.dumps(_gift_record(program_id, supplier, clips, arrives_at_h))
-        return bool(await self._gift(keys=[k["gifted"], k["deliveries"]], args=[supplier, record]))
+        record = json.dumps(gift_record(program_id, supplier, clips, arrives_at_h))
+        keys = [k["gifted"], k["deliveries"], k["receipts"]]
+        return bool(await self._gift(keys=keys, args=[supplier, record, once]))
 
     async def snapshot(self) -> WorldState:
         k = self.keys
@@ -423,7 +380,7 @@ class RedisLedger:
             pipe.lrange(k["machines"], 0, -1)
             pipe.hgetall(k["discounts"])
             money, spent, deliveries, machines, discounts = await pipe.execute()
-        return _state(
+        return state_of(
             int(money or 0),
             int(spent or 0),
             [json.loads(_text(d)) for d in deliveries],

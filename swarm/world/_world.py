@@ -32,10 +32,10 @@ from ._args import (
 )
 from ._ledger import (
     MachineRecord,
-    MemoryLedger,
     Receipt,
     WorldLedger,
 )
+from ._memory import MemoryLedger
 from ._suppliers import (
     Supplier,
     find_supplier,
@@ -75,6 +75,8 @@ class ActionContext:
     program_id: str
     call_index: int
     clock_h: float
+    key: str = ""
+    """Names the call, so a change asked for again (after a runner's loss) is applied once."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,7 @@ class World:
             clips=quantity,
             promised_at_h=promised,
             arrives_at_h=arrives,
+            once=ctx.key,
         )
         _require_funds(receipt, f"buying {quantity} clips from {supplier.name}")
         cost = _money(receipt.cost_cents)
@@ -261,6 +264,7 @@ class World:
             cost_cents=round(spec.cost * 100),
             clips_per_hour=spec.clips_per_hour,
             ready_at_h=ready,
+            once=ctx.key,
         )
         _require_funds(receipt, f"building a {kind}")
         cost = _money(receipt.cost_cents)
@@ -318,7 +322,7 @@ class World:
         sign = f"\n-- {supplier.name} sales ({supplier.email})"
         if kind == "discount":
             pct = rng.randint(o.discount_percent_min, o.discount_percent_max)
-            if pct > 0 and await ledger.grant_discount(supplier.name, pct):
+            if pct > 0 and await ledger.grant_discount(supplier.name, pct, once=ctx.key):
                 reply = f"Good news: we can offer you {pct}% off every further order with us."
                 return reply + sign, f"email to {supplier.name}: reply, discount {pct}%"
             reply = "Thanks for asking; your account already has our best pricing."
@@ -327,7 +331,11 @@ class World:
             clips = rng.randint(o.gift_clips_min, o.gift_clips_max)
             arrives = _hours(ctx.clock_h + supplier.delivery_hours)
             granted = clips > 0 and await ledger.grant_gift(
-                program_id=ctx.program_id, supplier=supplier.name, clips=clips, arrives_at_h=arrives
+                program_id=ctx.program_id,
+                supplier=supplier.name,
+                clips=clips,
+                arrives_at_h=arrives,
+                once=ctx.key,
             )
             if granted:
                 reply = f"We are glad to send {clips} free clips; expect them at {arrives:g}h."

@@ -1,0 +1,111 @@
+"""The end of a run: every program's record, every event, written to the run directory.
+
+Read from Redis when it answers; from what the driver mirrored when it does not. Either way the
+directory is written, every admitted program is in programs.jsonl, and a program that had not
+ended when the run stopped ends as killed at the moment the stop was seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from swarmlab.core import CoordinatorUnavailable, id_sort_key
+from swarmlab.observability.telemetry import trace_id_hex
+from swarmlab.records import TERMINAL, Event, ProgramRecord, RunDir, RunResult
+from swarmlab.world import RedisLedger, World
+
+from ._coordinator import Coordinator
+from ._state import RunState
+
+
+async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
+    """Build the run's result from whatever can still be read, write its directory, return it."""
+    ended = time.time()
+    gathered: dict[str, Any] = {}
+    if coord is not None:
+        try:
+            gathered = await _from_redis(run, coord)
+        except CoordinatorUnavailable as exc:
+            run.status = "failed"
+            if "Redis" not in run.ended_because:
+                run.ended_because = f"Redis unreachable: {exc}"
+    programs = _programs(run, gathered)
+    stopped = run.stopped_at or ended
+    for record in programs:
+        if record.status not in TERMINAL:
+            record.status = "killed"
+            record.error = record.error or run.ended_because or "the run stopped"
+            record.ended_at = record.ended_at or stopped
+    trace_id = _end_workflow(run, len(programs))
+    if run.telemetry is not None:
+        await asyncio.to_thread(run.telemetry.flush)
+        with contextlib.suppress(CoordinatorUnavailable):
+            if coord is not None and gathered:
+                gathered["spans"] = await coord.telemetry_lines("spans")
+                gathered["metrics"] = await coord.telemetry_lines("metrics")
+    result = RunResult(
+        run_id=run.run_id,
+        out_dir=run.out,
+        spec=run.spec,
+        status=run.status,  # type: ignore[arg-type]
+        ended_because=run.ended_because or "no program ran",
+        started_at=run.started,
+        ended_at=ended,
+        usage=gathered.get("usage", {}),
+        programs=programs,
+        events=_events(run, gathered),
+        blackboard=gathered.get("blackboard", {}),
+        outcome=gathered.get("outcome", {}),
+        dialogue=run.dialogue,
+        root_from_file=run.root_from_file,
+        trace_id=trace_id,
+        spans=gathered.get("spans", []),
+        metrics=gathered.get("metrics", []),
+        completions=gathered.get("completions", []),
+    )
+    RunDir(run.out).write(result)
+    if coord is not None:
+        with contextlib.suppress(CoordinatorUnavailable):
+            await coord.set_meta(status=run.status)
+    return result
+
+
+async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
+    if run.mirror is not None:
+        await run.mirror.catch_up(most=10_000)
+    world = World(run.spec.world, run.spec.world_seed)
+    ledger = RedisLedger(coord.client, coord.prefix + "world:", run.spec.world.starting_money)
+    return {
+        "programs": await coord.all_programs(),
+        "usage": await coord.usage(),
+        "blackboard": await coord.blackboard(),
+        "outcome": (await world.outcome(ledger)).model_dump(),
+        "completions": await coord.completions(),
+    }
+
+
+def _programs(run: RunState, gathered: dict[str, Any]) -> list[ProgramRecord]:
+    found: dict[str, ProgramRecord] = {}
+    if run.mirror is not None:
+        found.update(run.mirror.programs)
+    for record in gathered.get("programs", []):
+        found[record.id] = record
+    return sorted(found.values(), key=lambda r: id_sort_key(r.id))
+
+
+def _events(run: RunState, gathered: dict[str, Any]) -> list[Event]:
+    events = list(run.mirror.events) if run.mirror is not None else []
+    return sorted(events, key=lambda e: e.t)
+
+
+def _end_workflow(run: RunState, programs: int) -> str | None:
+    if run.workflow is None:
+        return None
+    run.workflow.set_attribute("swarmlab.status", run.status)
+    run.workflow.set_attribute("swarmlab.ended_because", run.ended_because)
+    run.workflow.set_attribute("swarmlab.programs", programs)
+    run.workflow.end()
+    return trace_id_hex(run.workflow)

@@ -1,0 +1,212 @@
+"""One program as its runner holds it while it computes: its host-side state, its place in the
+run's order, and the transitions that change shared state.
+
+A program's host state (calls made, simulated clock, children, output so far, ...) travels with
+its snapshot when it parks, so a slice on another runner takes up exactly where the last one
+stopped. Every call that changes or reads shared state is one transition: a Lua script that,
+at the program's turn, answers from the journal if the call was already made (a re-run after a
+runner's loss), or applies it and journals its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from swarmlab.core import CapExceeded, RunKilled
+from swarmlab.models import ModelBackend
+from swarmlab.observability.telemetry import SwarmInstruments
+from swarmlab.records import Event, ProgramRecord
+from swarmlab.spec import ExperimentSpec
+from swarmlab.world import World, WorldLedger
+
+from ._sandbox import OUTPUT_LIMIT, Park
+from ._scheduler import Reply, Scheduler, clock_ms, order_member
+
+if TYPE_CHECKING:
+    from ._coordinator import Coordinator
+
+GATE_GRACE_S = 0.05
+"""How long a program waits for its turn while holding a worker before it parks at the gate."""
+RECEIVED_KEPT = 200
+"""Digests of model answers kept per program (to tell where spawned code came from)."""
+
+
+class Runner(Protocol):
+    """What a program needs of the runner it is on."""
+
+    tag: str
+
+    def turn_signal(self, program_id: str) -> asyncio.Event:
+        """Set when the run's order may have come to this program."""
+
+    def start_model_call(
+        self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]
+    ) -> asyncio.Task[str]:
+        """Run a model call on the runner, apart from the program's worker."""
+
+    def keep_answer(self, task: asyncio.Task[str], program_id: str, seq: int) -> None:
+        """The program parks on this call: keep its answer in Redis when it comes."""
+
+
+@dataclass
+class RunnerEnv:
+    """What every program on one runner shares."""
+
+    spec: ExperimentSpec
+    coordinator: Coordinator
+    scheduler: Scheduler
+    backend: ModelBackend
+    world: World
+    ledger: WorldLedger
+    instruments: SwarmInstruments
+    runner: Runner
+
+
+@dataclass
+class HostState:
+    """A program's state on the host side, kept with its snapshot when it parks."""
+
+    calls: int = 0
+    """Capability calls completed; the next call's sequence number is calls + 1."""
+    clock_h: float = 0.0
+    children: list[str] = field(default_factory=list)
+    model_calls: int = 0
+    world_calls: int = 0
+    received: list[str] = field(default_factory=list)
+    output: str = ""
+    suspensions: int = 0
+    cpu_s: float = 0.0
+    denied_limit: str | None = None
+    restarts: int = 0
+    started_at: float | None = None
+    parked_in: str = ""
+    """What the program last parked in: 'wait', 'gate' or 'model'."""
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def from_record(cls, record: ProgramRecord, saved: dict[str, Any] | None) -> HostState:
+        if saved:
+            return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        return cls(clock_h=record.clock_h)
+
+    def add_output(self, text: str) -> None:
+        if text:
+            self.output = (self.output + text)[-OUTPUT_LIMIT:]
+
+
+class ProgramHost:
+    """The host side of one program during one slice."""
+
+    def __init__(self, record: ProgramRecord, env: RunnerEnv, state: HostState) -> None:
+        self.record = record
+        self.env = env
+        self.state = state
+        self.sched = env.scheduler
+        self.seq = state.calls + 1
+        """The sequence number of the call being answered."""
+        self.pending: list[Event] = []
+        """Events not yet in the run's stream: they go with the next transition."""
+        self.program_ctx: Any = None
+        """The OpenTelemetry context of the program's span (set by the runner)."""
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    def member(self, clock_h: float | None = None) -> str:
+        return order_member(self.state.clock_h if clock_h is None else clock_h, self.id)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def event(
+        self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
+    ) -> Event:
+        event = Event(
+            t=time.time(),
+            program=self.id,
+            kind=kind,
+            decision=decision,  # type: ignore[arg-type]
+            cap=cap,
+            detail=detail or {},
+            seq=self.seq,
+        )
+        self.pending.append(event)
+        return event
+
+    def take_events(self) -> str:
+        """The pending events as JSON lines, for the next script to add to the stream."""
+        lines = "\n".join(e.model_dump_json() for e in self.pending)
+        self.pending = []
+        return lines
+
+    # --- transitions -----------------------------------------------------------------------
+
+    async def transition(self, script: str, *args: Any) -> Reply | Park:
+        """Run a call's script at this program's turn: the script's reply, or a `Park` when the
+        turn is not coming soon (the program then waits at the gate without a worker)."""
+        signal = self.env.runner.turn_signal(self.id)
+        member = self.member()
+        while True:
+            signal.clear()
+            events = self.take_events()
+            reply = await self.sched.run(script, self.id, self.seq, member, events, *args)
+            if not (reply.kind in ("ok", "done") and script != "turn"):
+                self.pending[:0] = _restore(events)  # refused before they were added
+            if reply.kind != "wait":
+                return self.settle_reply(reply)
+            try:
+                await asyncio.wait_for(signal.wait(), GATE_GRACE_S)
+                continue
+            except TimeoutError:
+                return Park("gate", lambda blob: self.park("gate", member, blob))
+
+    def settle_reply(self, reply: Reply) -> Reply:
+        """Raise what a refusal means inside the program."""
+        if reply.kind == "killed":
+            raise RunKilled(reply.values[0] if reply.values else "the run was stopped")
+        if reply.kind == "denied":
+            cap, limit, asked = ([*list(reply.values), "", "", ""])[:3]
+            raise CapExceeded(cap, limit=_num(limit), asked=_num(asked))
+        return reply
+
+    async def park(self, kind: str, member: str, snapshot: bytes, *extra: Any) -> str:
+        """Keep the program's snapshot and host state; 'parked', 'go' or 'killed'."""
+        events = self.take_events()
+        reply = await self.sched.run(
+            "park",
+            self.id,
+            kind,
+            member,
+            base64.b64encode(snapshot).decode(),
+            self.parked_state(kind).to_json(),
+            events,
+            self.env.runner.tag,
+            clock_ms(self.state.clock_h),
+            *extra,
+        )
+        if reply.kind != "parked":
+            self.pending[:0] = _restore(events)  # not parked: they go with the next step
+        return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
+
+    def parked_state(self, kind: str) -> HostState:
+        """The host state as of the parked call (which will be asked again on resume)."""
+        return HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
+
+
+def _restore(lines: str) -> list[Event]:
+    return [Event.model_validate_json(line) for line in lines.splitlines() if line]
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,49 @@
+"""What a program's source shows of attempts to reach outside the lab, found in linear time.
+
+A program's code is hostile: the scan reads each line once, with plain string operations, so
+its cost stays linear in the code's size whatever the code looks like (no pattern that can
+backtrack over runs of blank lines or spaces).
+"""
+
+from __future__ import annotations
+
+MODULES = frozenset(
+    {"os", "sys", "socket", "subprocess", "shutil", "ctypes", "importlib", "pathlib", "builtins"}
+)
+MARKERS = ("__import__", "__builtins__", "__subclasses__", "__globals__")
+MAX_FINDINGS = 50
+MAX_LINE = 200
+
+
+def escape_attempts(code: str) -> list[str]:
+    """Source-level attempts: imports of the OS's modules, `open(`, and interpreter internals."""
+    found: list[str] = []
+    for raw in code.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split(None, 2)
+        if words[0] in ("import", "from") and len(words) > 1:
+            module = words[1].split(".", 1)[0].rstrip(",;")
+            if module in MODULES:
+                found.append(line[:MAX_LINE])
+        for marker in MARKERS:
+            if marker in line:
+                found.append(marker)
+        if _calls_open(line):
+            found.append("open(")
+        if len(found) >= MAX_FINDINGS:
+            return found[:MAX_FINDINGS]
+    return found
+
+
+def _calls_open(line: str) -> bool:
+    """`open` used as a call, not as part of a longer name (`reopen(`, `open_orders`)."""
+    start = line.find("open")
+    while start != -1:
+        before = line[start - 1] if start else " "
+        rest = line[start + 4 :].lstrip(" \t")
+        if not (before.isalnum() or before == "_") and rest.startswith("("):
+            return True
+        start = line.find("open", start + 4)
+    return False

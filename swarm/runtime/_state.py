@@ -1,0 +1,34 @@
+"""A run's state as the driver keeps it: what the watch and the end of a run read and set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from swarmlab.records import RootDialogue
+from swarmlab.spec import ExperimentSpec
+
+from ._mirror import Mirror
+from ._progress import ProgressSink
+
+if TYPE_CHECKING:
+    from swarmlab.observability.telemetry import Telemetry
+
+
+class RunState:
+    """What one run is and how it stands."""
+
+    spec: ExperimentSpec
+    run_id: str
+    out: Path
+    started: float
+    status: str
+    ended_because: str
+    progress: ProgressSink
+    mirror: Mirror | None
+    stopped_at: float | None
+    """When the driver saw the run stop (killed, halted): programs still live end then."""
+    dialogue: RootDialogue | None
+    root_from_file: bool
+    telemetry: Telemetry | None
+    workflow: Any

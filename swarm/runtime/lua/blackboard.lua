@@ -1,0 +1,57 @@
+-- The blackboard and other shared reads, at the caller's turn.
+-- ARGV: id, seq, member, events, op, then per op:
+--   put  key, value (JSON), limit of one value  -> {'ok', bytes charged}
+--   get  key                                    -> {'ok', value or '', writer or '', edges}
+--   keys prefix, most                           -> {'ok', key...}
+--   budget                                      -> {'ok', cap, limit, used, ...}
+-- Every answer is journaled, so a program re-run after a runner's loss reads what it read.
+local id, seq, m, events, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stop = begin(id, seq, m)
+if stop then return stop end
+local reply
+if op == 'put' then
+  local key, value = ARGV[6], ARGV[7]
+  local old = redis.call('HGET', k('bb'), key)
+  local delta
+  if old then delta = #value - #old else delta = #key + #value end
+  if delta > 0 and used('blackboard_bytes') + delta > limit('blackboard_bytes') then
+    return deny('blackboard_bytes', limit('blackboard_bytes'), used('blackboard_bytes') + delta)
+  end
+  redis.call('HINCRBY', k('used'), 'blackboard_bytes', delta)
+  redis.call('HSET', k('bb'), key, value)
+  redis.call('HSET', k('bbw'), key, id)
+  reply = {'ok', tostring(delta)}
+elseif op == 'get' then
+  local key = ARGV[6]
+  local value = redis.call('HGET', k('bb'), key) or ''
+  local writer = redis.call('HGET', k('bbw'), key) or ''
+  local edges = 0
+  local related = writer == '' or writer == id
+    or string.sub(writer, 1, #id + 1) == id .. '.' or string.sub(id, 1, #writer + 1) == writer .. '.'
+  if not related then
+    redis.call('SADD', k('edges'), id .. '<' .. writer)
+    edges = redis.call('SCARD', k('edges'))
+  end
+  reply = {'ok', value, writer, tostring(edges)}
+elseif op == 'keys' then
+  local prefix, most = ARGV[6], tonumber(ARGV[7])
+  local found = {}
+  for _, key in ipairs(redis.call('HKEYS', k('bb'))) do
+    if string.sub(key, 1, #prefix) == prefix then found[#found + 1] = key end
+  end
+  table.sort(found)
+  reply = {'ok'}
+  for i = 1, math.min(#found, most) do reply[#reply + 1] = found[i] end
+elseif op == 'budget' then
+  reply = {'ok'}
+  for i = 6, #ARGV do
+    reply[#reply + 1] = ARGV[i]
+    reply[#reply + 1] = tostring(limit(ARGV[i]) or 0)
+    reply[#reply + 1] = tostring(used(ARGV[i]))
+  end
+else
+  return redis.error_reply('unknown blackboard op ' .. op)
+end
+journal(id, seq, cjson.encode(reply))
+emit(events)
+return reply

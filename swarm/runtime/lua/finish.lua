@@ -1,0 +1,33 @@
+-- A program ends: its record, its slot, and the programs waiting on it.
+-- ARGV: id, member, status, record (JSON), clock_ms, events, runner tag ('' from the driver),
+-- gated ('1': a program's own end waits for its turn; '0': a stop).
+-- Reply: {'ok'} | {'wait'} | {'gone'} (it had already ended).
+local id, m, status, record, clock_ms, events, tag, gated =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+local st = redis.call('HGET', k('state'), id)
+if terminal(st) then return {'gone'} end
+if tag ~= '' and st ~= 'run:' .. tag then return {'gone'} end
+if gated == '1' and not killed() and not holds_turn(id, m) then return {'wait'} end
+redis.call('HSET', k('programs'), id, record)
+redis.call('XADD', k('records'), '*', 'r', record)
+set_state(id, status)
+if tag ~= '' then redis.call('SREM', k('running:') .. tag, id) end
+lb_del(id)
+clear_wait(id)
+ready_del(id)
+redis.call('HDEL', k('snap'), id)
+redis.call('HDEL', k('host'), id)
+redis.call('HDEL', k('resume'), id)
+redis.call('HINCRBY', k('used'), 'live', -1)
+redis.call('HINCRBY', k('counts'), status, 1)
+for _, w in ipairs(redis.call('SMEMBERS', k('waiters:') .. id)) do
+  redis.call('SREM', k('pending:') .. w, id)
+  if redis.call('SCARD', k('pending:') .. w) == 0 and redis.call('HGET', k('state'), w) == 'parked' then
+    local parked_at = tonumber(redis.call('HGET', k('pclock'), w) or '0')
+    make_ready(w, member(math.max(parked_at, clock_ms), w), nil)
+  end
+end
+redis.call('DEL', k('waiters:') .. id)
+handoff()
+emit(events)
+return {'ok'}

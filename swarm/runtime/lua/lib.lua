@@ -1,0 +1,163 @@
+-- Shared head of every script. KEYS[1]: the run's key prefix; KEYS[2], KEYS[3]: the limits and
+-- usage of the sweep the run belongs to (keys that never exist when there is none).
+-- Program ids are validated before they reach a script ("p0", "p0.3", ...); every key is built
+-- from the prefix, a fixed name and such an id, never from a pattern.
+local P = KEYS[1]
+local SWEEP_LIMITS, SWEEP_USED = KEYS[2], KEYS[3]
+local function k(name) return P .. name end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function killed() return redis.call('EXISTS', k('kill')) == 1 end
+local function limit(cap) return tonumber(redis.call('HGET', k('limits'), cap)) end
+local function used(cap) return tonumber(redis.call('HGET', k('used'), cap) or '0') end
+local function deny(cap, lim, asked)
+  redis.call('HINCRBY', k('denied'), cap, 1)
+  return {'denied', cap, tostring(lim or ''), tostring(asked or '')}
+end
+local function out_of_time()
+  local deadline = tonumber(redis.call('HGET', k('meta'), 'deadline_ms') or '0')
+  return deadline > 0 and now_ms() > deadline
+end
+local function sweep_fits(cap, n)
+  local lim = redis.call('HGET', SWEEP_LIMITS, cap)
+  if not lim then return true end
+  return tonumber(redis.call('HGET', SWEEP_USED, cap) or '0') + n <= tonumber(lim)
+end
+local function sweep_charge(cap, n)
+  if redis.call('HEXISTS', SWEEP_LIMITS, cap) == 1 then redis.call('HINCRBY', SWEEP_USED, cap, n) end
+end
+
+-- Members of the order: 16 digits of simulated milliseconds, the id's parts six digits each
+-- (so "p0" < "p0.1" < "p0.2" < "p0.10": '!' sorts before '.'), then the id. Lexicographic
+-- order is the run's order.
+local function idkey(id)
+  local parts = {}
+  for part in string.gmatch(string.sub(id, 2), '[^.]+') do
+    parts[#parts + 1] = string.format('%06d', tonumber(part))
+  end
+  return table.concat(parts, '.')
+end
+local function member(clock_ms, id)
+  return string.format('%016d', math.floor(clock_ms)) .. '!' .. idkey(id) .. '!' .. id
+end
+local function member_id(m) return string.match(m, '!([^!]+)$') end
+local function member_clock(m) return tonumber(string.sub(m, 1, 16)) end
+
+-- Program states: queued (admitted, never ran), ready (to resume), run:<runner> (computing),
+-- parked (in wait), gate (waiting for its turn), model (waiting for a model's answer), or the
+-- end status. Counts of each class (waiting for a worker, computing, parked, calling) are kept
+-- for the progress display and the driver.
+local function class(st)
+  if st == 'queued' or st == 'ready' then return 'waiting' end
+  if st == 'parked' or st == 'gate' then return 'parked' end
+  if st == 'model' then return 'calling' end
+  if st and string.sub(st, 1, 4) == 'run:' then return 'computing' end
+  return nil
+end
+local function set_state(id, st)
+  local old = redis.call('HGET', k('state'), id)
+  local a, b = class(old), class(st)
+  if a then redis.call('HINCRBY', k('nstate'), a, -1) end
+  if b then
+    local n = redis.call('HINCRBY', k('nstate'), b, 1)
+    if b == 'computing' and n > used('computing_peak') then
+      redis.call('HSET', k('used'), 'computing_peak', n)
+    end
+  end
+  redis.call('HSET', k('state'), id, st)
+  return old
+end
+local function terminal(st) return st ~= false and st ~= nil and class(st) == nil end
+
+-- The order (simulated time): in `ordered` runs, a program changes shared state only when its
+-- member is the first of `lb`. Members move up as clocks advance; a program parked in an untimed
+-- wait has none (its children stand for it).
+local ORDERED = redis.call('HGET', k('meta'), 'ordered') == '1'
+local function lb_set(id, m)
+  local old = redis.call('HGET', k('lbm'), id)
+  if old == m then return end
+  if old then redis.call('ZREM', k('lb'), old) end
+  redis.call('ZADD', k('lb'), 0, m)
+  redis.call('HSET', k('lbm'), id, m)
+end
+local function lb_del(id)
+  local old = redis.call('HGET', k('lbm'), id)
+  if old then
+    redis.call('ZREM', k('lb'), old)
+    redis.call('HDEL', k('lbm'), id)
+  end
+end
+local function first() return redis.call('ZRANGE', k('lb'), '-', '+', 'BYLEX', 'LIMIT', 0, 1)[1] end
+
+local function clear_wait(id)
+  for _, x in ipairs(redis.call('SMEMBERS', k('pending:') .. id)) do
+    redis.call('SREM', k('waiters:') .. x, id)
+  end
+  redis.call('DEL', k('pending:') .. id)
+end
+-- The ready queue: programs to start or resume, taken first in the run's order.
+local function ready_add(id, m)
+  redis.call('ZADD', k('ready'), 0, m)
+  redis.call('HSET', k('rdym'), id, m)
+  redis.call('PUBLISH', k('wake'), id)
+end
+local function ready_del(id)
+  local m = redis.call('HGET', k('rdym'), id)
+  if m then
+    redis.call('ZREM', k('ready'), m)
+    redis.call('HDEL', k('rdym'), id)
+  end
+end
+local function make_ready(id, m, payload)
+  if ORDERED then lb_set(id, m) end
+  set_state(id, 'ready')
+  if payload then redis.call('HSET', k('resume'), id, payload) end
+  clear_wait(id)
+  ready_add(id, m)
+end
+-- Whoever is first now may go: a program parked at the gate or in a timed wait is made ready,
+-- a computing one is told on its runner's channel.
+local function handoff()
+  if not ORDERED then return end
+  local m = first()
+  if not m then return end
+  local id = member_id(m)
+  local st = redis.call('HGET', k('state'), id) or ''
+  if st == 'gate' then
+    make_ready(id, m, nil)
+  elseif st == 'parked' then
+    make_ready(id, m, '{"timed_out":true}')
+  elseif string.sub(st, 1, 4) == 'run:' then
+    redis.call('PUBLISH', k('turn:') .. string.sub(st, 5), id)
+  end
+end
+local function holds_turn(id, m)
+  if not ORDERED or m == '' then return true end
+  lb_set(id, m)
+  if first() == m then return true end
+  handoff()
+  return false
+end
+
+local function journaled(id, seq)
+  if seq == '' then return false end
+  return redis.call('HGET', k('journal:') .. id, seq)
+end
+local function journal(id, seq, reply) redis.call('HSET', k('journal:') .. id, seq, reply) end
+-- Events arrive as JSON lines, one event each, and go to the run's stream as they are.
+local function emit(lines)
+  for line in string.gmatch(lines, '[^\n]+') do redis.call('XADD', k('events'), '*', 'e', line) end
+end
+-- The common head of a program's transition: a committed call answers from the journal; a stopped
+-- run or an exhausted wall clock refuses; a call that is not its turn waits.
+local function begin(id, seq, m)
+  local done = journaled(id, seq)
+  if done then return {'dup', done} end
+  if killed() then return {'killed', redis.call('GET', k('kill'))} end
+  if out_of_time() then return deny('wall_clock_s') end
+  if not holds_turn(id, m) then return {'wait'} end
+  return nil
+end

@@ -1,0 +1,38 @@
+-- Park a program: its snapshot and host state are kept here, its worker goes back to the pool.
+-- ARGV: id, kind ('wait' | 'gate' | 'model'), member (wait: where a timed wait fires, '' for
+-- none; gate: its call's; model: where the call ends), snapshot (base64), host state (JSON),
+-- events, runner tag, clock_ms, then for a wait the ids waited on, for a model call its seq.
+-- Reply: {'parked'} | {'go'} (no need: resume at once) | {'killed'}.
+local id, kind, m, snap, host, events, tag, clock_ms =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if killed() then return {'killed', redis.call('GET', k('kill'))} end
+if redis.call('HGET', k('state'), id) ~= 'run:' .. tag then return {'killed', 'stopped'} end
+if kind == 'gate' and ORDERED and first() == m then return {'go'} end
+if kind == 'model' then
+  local entry = redis.call('HGET', k('journal:') .. id, ARGV[9]) or ''
+  if string.find(entry, '"answer"', 1, true) then return {'go'} end
+end
+if kind == 'wait' then
+  local open = {}
+  for i = 9, #ARGV do
+    if not terminal(redis.call('HGET', k('state'), ARGV[i])) then open[#open + 1] = ARGV[i] end
+  end
+  if #open == 0 then return {'go'} end
+  for _, x in ipairs(open) do
+    redis.call('SADD', k('pending:') .. id, x)
+    redis.call('SADD', k('waiters:') .. x, id)
+  end
+  redis.call('HSET', k('pclock'), id, clock_ms)
+end
+redis.call('HSET', k('snap'), id, snap)
+redis.call('HSET', k('host'), id, host)
+redis.call('HDEL', k('resume'), id)
+redis.call('SREM', k('running:') .. tag, id)
+if kind == 'model' then redis.call('HSET', k('modeltag'), id, tag) end
+set_state(id, kind == 'wait' and 'parked' or kind)
+if ORDERED then
+  if m == '' then lb_del(id) else lb_set(id, m) end
+  handoff()
+end
+emit(events)
+return {'parked'}
