@@ -43,6 +43,8 @@ class Progress:
 
     def finish(self, result: RunResult) -> None:
         s = result.summary()
+        if s.status == "failed":
+            return  # the command line says why, in one line
         self.note(
             f"run {result.run_id} {s.status} ({s.ended_because}) "
             f"after {s.duration_s:.1f} s: "

@@ -38,7 +38,7 @@ from swarmlab.core import (
 )
 from swarmlab.models import CompletionRequest, Message, request_headers
 from swarmlab.observability.telemetry import in_span, inject, new_span_id
-from swarmlab.records import TERMINAL, ProgramRecord
+from swarmlab.records import TERMINAL, Event, ProgramRecord
 
 from ._model_calls import program_model_call
 from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv
@@ -81,6 +81,15 @@ class Capabilities(ProgramHost):
         self.stopped: str | None = None
         """Set when a call was refused because the run is stopping: the program ends as killed."""
 
+    def event(
+        self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
+    ) -> Event:
+        """Record a step; the call's span carries its decision too."""
+        recorded = super().event(kind, decision, cap, detail)
+        if self._span is not None:
+            self.tel.annotate(self._span, decision, cap, recorded.detail)
+        return recorded
+
     # --- the sandbox's questions -----------------------------------------------------------
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -110,7 +119,6 @@ class Capabilities(ProgramHost):
                 value = await method(*args, **kwargs)
         except CapExceeded as exc:
             self.event(name, "denied", cap=exc.cap, detail=_brief(args))
-            self.tel.denial(self._span, exc.cap)
             raise self._done_fault(exc) from None
         except RunKilled as exc:
             self.stopped = exc.reason
@@ -152,10 +160,13 @@ class Capabilities(ProgramHost):
         self.seq = self.state.calls + 1
         self.state.calls = self.seq
         self.event(ESCAPE_KIND, "denied", cap="sandbox", detail={"os_call": name[:100]})
-        span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
-        self.tel.annotate(span, "denied", "sandbox", {"os_call": name[:100]})
-        span.end()
-        await self.trips.on_escape(f"OS call {name[:100]}")
+        self._span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
+        try:
+            self.tel.annotate(self._span, "denied", "sandbox", {"os_call": name[:100]})
+            await self.trips.on_escape(f"OS call {name[:100]}")
+        finally:
+            self._span.end()
+            self._span = None
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
@@ -384,10 +395,18 @@ class Capabilities(ProgramHost):
         }
 
     async def kill(self, program_id: Any) -> Any:
-        if not isinstance(program_id, str) or not is_program_id(program_id):
+        if not isinstance(program_id, str) or len(program_id) > 400:
             raise BadCall("kill(): pass a program id")
         own = in_lineage(program_id, self.record.id)
         await self.trips.on_kill(program_id, own)
+        if not is_program_id(program_id):
+            self.event(
+                "kill",
+                "denied",
+                cap="kill_policy",
+                detail={"target": program_id[:100], "why": "no such program"},
+            )
+            return False
         policy = self.env.spec.kill_policy
         allowed = policy == "allow" or (policy == "descendants" and own)
         detail: dict[str, Any] = {"target": program_id, "own_lineage": own, "policy": policy}

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 import pydantic_monty as monty
 
 from swarmlab.core import ProgramFault
+from swarmlab.spec import ProgramLimits
 
 # Where the simulated clock starts: the morning the paperclips are asked for.
 SIM_EPOCH = _dt.datetime(2030, 1, 1, 8, 0, tzinfo=_dt.UTC)
@@ -130,6 +131,20 @@ class Sandbox:
         if self._started:
             self._started = False
             await self._pool.__aexit__(None, None, None)
+
+    async def run(
+        self,
+        code: str,
+        handler: CallHandler,
+        limits: ProgramLimits,
+        script_name: str = "program.py",
+        random_seed: int = 0,
+    ) -> SandboxOutcome:
+        """Run `code` to its end in one slice (its handler never parks it)."""
+        budget = SliceLimits(limits.cpu_s, limits.memory_bytes, limits.host_calls)
+        return await self.run_slice(
+            handler, budget, code=code, script_name=script_name, random_seed=random_seed
+        )
 
     async def run_slice(
         self,

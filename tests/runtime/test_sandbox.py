@@ -12,7 +12,7 @@ import pytest
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, UnknownCapability
 from swarmlab.runtime._capabilities import CAPABILITY_NAMES
-from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, SandboxOutcome
+from swarmlab.runtime._sandbox import NOT_HANDLED, Park, Sandbox, SandboxOutcome, SliceLimits
 
 
 class Recorder:
@@ -187,3 +187,60 @@ def _monty_workers() -> int:
             if b"monty" in cmd and b"pytest" not in cmd:
                 count += 1
     return count
+
+
+class Parker(Recorder):
+    """Parks the program at its first wait(), keeping the snapshot; answers it when resumed."""
+
+    def __init__(self, park: bool) -> None:
+        super().__init__()
+        self.park = park
+        self.snapshot: bytes | None = None
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name == "wait" and self.park and self.snapshot is None:
+
+            async def keep(blob: bytes) -> str:
+                self.snapshot = blob
+                return "parked"
+
+            return Park("wait", keep)
+        if name == "wait":
+            return [{"id": a, "result": 42} for a in args[0]]
+        return await super().call(name, args, kwargs)
+
+
+PARKED = """import random
+before = [random.random() for i in range(3)]
+total = sum(range(10))
+got = wait(["p0.1", "p0.2"])
+after = [random.random() for i in range(3)]
+print("after", total, got[0]["result"])
+[before, total, got, after, my_id()]
+"""
+
+
+def test_a_parked_program_resumes_elsewhere_with_the_values_it_would_have_had() -> None:
+    async def go() -> tuple[SandboxOutcome, SandboxOutcome, SandboxOutcome]:
+        first, second = Sandbox(max_workers=1), Sandbox(max_workers=1)
+        await first.start()
+        await second.start()
+        try:
+            straight = await first.run(PARKED, Parker(park=False), LIMITS, random_seed=7)
+            handler = Parker(park=True)
+            budget = SliceLimits(1.0, 32 * 1024 * 1024, 200)
+            parked = await first.run_slice(handler, budget, code=PARKED, random_seed=7)
+            assert handler.snapshot is not None
+            # The snapshot goes on in another pool (another worker process).
+            resumed = await second.run_slice(Parker(park=False), budget, snapshot=handler.snapshot)
+            return straight, parked, resumed
+        finally:
+            await first.close()
+            await second.close()
+
+    straight, parked, resumed = asyncio.run(asyncio.wait_for(go(), 60))
+    assert parked.status == "parked"
+    assert straight.status == resumed.status == "completed"
+    assert resumed.result == straight.result
+    assert "after 45 42" in straight.output
+    assert "after 45 42" in resumed.output

@@ -1,0 +1,364 @@
+"""The run's state in Redis: caps never exceeded with many clients racing for the last units,
+every call answered once from its journal, and (in ordered runs) shared state changed one
+program at a time in the order of simulated time."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from swarmlab import CapExceeded, Caps, CoordinatorUnavailable
+from swarmlab.core import RunKilled
+from swarmlab.records import ProgramRecord
+from swarmlab.runtime import Coordinator
+from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
+
+
+class Client(Coordinator):
+    """A runner's view of a run for these tests: each call a fresh call number of program p0."""
+
+    def __init__(self, url: str, run_id: str, sweep_id: str | None = None) -> None:
+        super().__init__(url, run_id, sweep_id)
+        self.sched = Scheduler(self)
+        self.seq = 0
+
+    async def step(self, script: str, *args: Any, program: str = "p0") -> Reply:
+        self.seq += 1
+        seq = f"{secrets.token_hex(3)}{self.seq}"  # distinct calls, never answered from a journal
+        reply = await self.sched.run(script, program, seq, "", "", *args)
+        if reply.kind == "denied":
+            raise CapExceeded(reply.values[0])
+        if reply.kind == "killed":
+            raise RunKilled(reply.values[0])
+        return reply
+
+    async def admit(self, parent: str | None, depth: int, admission: str = "deny") -> str:
+        record = ProgramRecord(id="p0", code="1").to_json()
+        if parent is None:
+            reply = await self.sched.run("spawn", "", "", "", "", depth, 0, record, admission)
+            if reply.kind == "denied":
+                raise CapExceeded(reply.values[0])
+            if reply.kind == "killed":
+                raise RunKilled(reply.values[0])
+            return reply.values[0]
+        return (await self.step("spawn", depth, 0, record, admission, program=parent)).values[0]
+
+    async def reserve(self, **amounts: int) -> None:
+        pairs = [x for cap, n in amounts.items() for x in (cap, n)]
+        await self.step("reserve", "", "", *pairs)
+
+    async def settle(self, cap: str, delta: int) -> None:
+        assert cap == "tokens"
+        await self.sched.run("settle", "", "", "", "", "", delta, "")
+
+    async def bb_put(self, key: str, value: str, writer: str) -> None:
+        await self.step("blackboard", "put", key, value, program=writer)
+
+    async def release_program(self) -> None:
+        await self.call(lambda: self.client.hincrby(self._key("used"), "live", -1))
+
+
+RACERS = 96
+
+
+def fresh(url: str, **caps: Any) -> tuple[str, Callable[[], Client]]:
+    run_id = "t-" + secrets.token_hex(4)
+    return run_id, lambda: Client(url, run_id)
+
+
+async def init(url: str, ordered: bool = False, **caps: Any) -> tuple[Client, list[Client]]:
+    """A coordinator for the run and four more clients, like four runners."""
+    _, make = fresh(url)
+    main = make()
+    defaults = dict(programs=1000, depth=50, children=1000, concurrent=1000)
+    await main.init_run(Caps(**(defaults | caps)), {"status": "running"}, ordered=ordered)
+    return main, [make() for _ in range(4)]
+
+
+async def race(clients: list[Client], attempt: Callable[[Client], Awaitable[Any]]) -> int:
+    """Start RACERS attempts at once over the clients; return how many succeeded."""
+
+    async def one(i: int) -> bool:
+        try:
+            await attempt(clients[i % len(clients)])
+            return True
+        except CapExceeded:
+            return False
+
+    results = await asyncio.gather(*(one(i) for i in range(RACERS)))
+    return sum(results)
+
+
+async def close(main: Client, clients: list[Client]) -> None:
+    await main.delete_run()
+    for c in [main, *clients]:
+        await c.close()
+
+
+def test_programs_cap_holds_under_a_race(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, programs=10)
+        won = await race(clients, lambda c: c.admit("p0", 1))
+        usage = await main.usage()
+        assert won == 10
+        assert usage["programs"]["used"] == 10
+        assert usage["programs"]["denied"] == RACERS - 10
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_children_and_concurrency_caps_hold_under_a_race(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, children=7)
+        assert await race(clients, lambda c: c.admit("p0", 1)) == 7
+        assert (await main.usage())["children"]["used"] == 7
+        await close(main, clients)
+
+        main, clients = await init(redis_url, concurrent=5)
+        assert await race(clients, lambda c: c.admit(None, 0)) == 5
+        await main.release_program()
+        assert await race(clients, lambda c: c.admit(None, 0)) == 1
+        usage = await main.usage()
+        assert usage["concurrent"]["used"] == 5  # the peak, never above the limit
+        assert usage["live"]["used"] == 5
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_depth_cap_refuses_deeper_programs(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, depth=2)
+        await main.admit("p0", 2)
+        with pytest.raises(CapExceeded, match=r"CapExceeded\(depth\)"):
+            await main.admit("p0.1", 3)
+        assert (await main.usage())["depth"] == {"limit": 2.0, "used": 2.0, "denied": 1.0}
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_token_reservations_never_pass_the_limit(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, tokens=1000, model_calls=1000)
+        won = await race(clients, lambda c: c.reserve(model_calls=1, tokens=100))
+        assert won == 10
+        await main.settle("tokens", -60)  # a call used 40 of its 100
+        assert await race(clients, lambda c: c.reserve(model_calls=1, tokens=100)) == 0
+        assert await race(clients, lambda c: c.reserve(model_calls=1, tokens=30)) == 2
+        usage = await main.usage()
+        assert usage["tokens"]["used"] == 1000
+        assert usage["model_calls"]["used"] == 12
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_a_refused_multi_cap_reservation_charges_nothing(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, tokens=50, model_calls=10)
+        with pytest.raises(CapExceeded, match="tokens"):
+            await main.reserve(model_calls=1, tokens=51)
+        usage = await main.usage()
+        assert usage["model_calls"]["used"] == 0
+        assert usage["tokens"]["used"] == 0
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_blackboard_bytes_hold_under_a_race(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, blackboard_bytes=1000)
+        value = '"' + "x" * 94 + '"'  # 96 bytes + a 4-byte key = 100 each
+
+        async def put(c: Client) -> None:
+            await c.bb_put(f"k{secrets.token_hex(1)}{secrets.randbelow(10)}", value, "p0")
+
+        await race(clients, put)
+        usage = await main.usage()
+        stored = await main.blackboard()
+        assert usage["blackboard_bytes"]["used"] <= 1000
+        assert usage["blackboard_bytes"]["used"] == sum(len(k) + 96 for k in stored)
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_a_killed_run_refuses_everything(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url)
+        assert await main.kill("test") is True
+        assert await main.kill("again") is False
+        for attempt in (
+            lambda: clients[0].admit("p0", 1),
+            lambda: clients[1].reserve(tokens=1),
+            lambda: clients[2].bb_put("k", "1", "p0"),
+        ):
+            with pytest.raises(RunKilled):
+                await attempt()
+        assert await main.kill_reason() == "test"
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_the_wall_clock_cap_refuses_after_the_deadline(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, wall_clock_s=0.2)
+        await main.reserve(tokens=1)
+        await asyncio.sleep(0.35)
+        with pytest.raises(CapExceeded, match="wall_clock_s"):
+            await main.reserve(tokens=1)
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_an_unreachable_coordinator_fails_closed(closed_port: int) -> None:
+    async def go() -> None:
+        coord = Client(f"redis://127.0.0.1:{closed_port}/0", "nowhere")
+        for attempt in (coord.ping, lambda: coord.reserve(tokens=1), lambda: coord.admit(None, 0)):
+            with pytest.raises(CoordinatorUnavailable, match=str(closed_port)):
+                await attempt()
+        await coord.close()
+
+    asyncio.run(go())
+
+
+def test_a_sweep_cap_holds_across_the_runs_of_the_sweep(redis_url: str) -> None:
+    from swarmlab.runtime import init_sweep, sweep_usage
+
+    async def go() -> None:
+        sweep = "s-" + secrets.token_hex(4)
+        await init_sweep(redis_url, sweep, {"tokens": 1000, "programs": 5}, {"tokens": 200})
+        runs = []
+        for _ in range(3):  # three runs of the sweep, each with room for more on its own
+            run_id = "t-" + secrets.token_hex(4)
+            coord = Client(redis_url, run_id, sweep_id=sweep)
+            await coord.init_run(Caps(tokens=10_000, programs=100), {"status": "running"})
+            runs.append(coord)
+        won = await race(runs, lambda c: c.reserve(model_calls=1, tokens=100))
+        assert won == 8  # 200 already used by finished runs + 8 x 100 = the sweep's 1000
+        assert await race(runs, lambda c: c.admit(None, 0)) == 5
+        usage = await sweep_usage(redis_url, sweep)
+        assert usage == {
+            "tokens": {"limit": 1000, "used": 1000},
+            "programs": {"limit": 5, "used": 5},
+        }
+        with pytest.raises(CapExceeded, match=r"sweep\.tokens"):
+            await runs[0].reserve(tokens=1)
+        for coord in runs:
+            await coord.delete_run()
+            await coord.close()
+
+    asyncio.run(go())
+
+
+def test_a_call_made_again_answers_from_its_journal_and_is_charged_once(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, programs=10)
+        record = ProgramRecord(id="p0", code="1").to_json()
+        first = await main.sched.run("spawn", "p0", 7, "", "", 1, 0, record, "queue")
+        again = await clients[0].sched.run("spawn", "p0", 7, "", "", 1, 0, record, "queue")
+        assert (first.kind, first.values) == ("ok", ("p0.1",))
+        assert (again.kind, again.values) == ("dup", ("p0.1",))
+        assert (await main.usage())["programs"]["used"] == 1
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
+    """An ordered run with three programs queued at simulated hours 0, 1 and 2."""
+    main, _ = await init(url, ordered=True)
+    sched = main.sched
+    record = ProgramRecord(id="p0", code="1").to_json()
+    await sched.run("spawn", "", "", "", "", 0, 0, record, "queue")
+    kids = []
+    for hour in (1, 2):
+        reply = await sched.run("spawn", "p0", hour, "", "", 1, hour * 3_600_000, record, "queue")
+        kids.append(reply.values[0])
+    return main, sched, kids
+
+
+def test_in_an_ordered_run_only_the_first_in_simulated_time_may_act(redis_url: str) -> None:
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        late = await sched.run("turn", b, 1, order_member(2.0, b))
+        assert late.kind == "wait"  # p0 (hour 0) and a (hour 1) come first
+        await sched.run("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
+        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "wait"
+        assert (await sched.run("turn", a, 1, order_member(1.0, a))).kind == "go"
+        # a moves on past b: now b's turn
+        assert (await sched.run("turn", a, 2, order_member(3.0, a))).kind == "wait"
+        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "go"
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> None:
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        assert await sched.claim("r.0") == ("p0", "queued")
+        parked = await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a, b)
+        assert parked.kind == "parked"
+        assert await sched.state_of(["p0"]) == ["parked"]
+        for kid, hour in ((a, 1.5), (b, 4.0)):
+            done = await sched.run(
+                "finish",
+                kid,
+                order_member(hour, kid),
+                "completed",
+                "{}",
+                int(hour * 3_600_000),
+                "",
+                "",
+                0,
+            )
+            assert done.kind == "ok"
+        assert await sched.state_of(["p0"]) == ["ready"]
+        loaded = await sched.load("p0")
+        assert loaded.place_h == 4.0  # it resumes when its last child ended
+        assert loaded.snapshot == b"snap"
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_a_lost_runners_programs_go_back_to_the_queue(redis_url: str) -> None:
+    async def go() -> None:
+        main, sched, (a, _) = await ordered_run(redis_url)
+        assert await sched.claim("r.0") == ("p0", "queued")
+        assert await sched.claim("r.0") == (a, "queued")
+        assert sorted(await sched.requeue("r.0")) == sorted(["p0", a])
+        assert await sched.state_of(["p0", a]) == ["queued", "queued"]
+        assert (await sched.load(a)).restarts == 1
+        assert await sched.claim("r.1") == ("p0", "queued")  # the first in order first
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        assert await sched.claim("r.0") == ("p0", "queued")
+        await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a)
+        killer = await sched.run("stop", b, 9, "", "", a, "stopped by a test", 1.0)
+        assert killer.kind == "ok"
+        assert killer.values[0] == "1"
+        assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
+        record = (await main.get_programs([a]))[0]
+        assert record is not None
+        assert record.status == "killed"
+        assert record.error == "stopped by a test"
+        await main.delete_run()
+
+    asyncio.run(go())
