@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swarmlab.observability.analysis import EmergenceMetrics, analyze_run, is_meta_task
+from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.observability.analysis._data import MODEL_CALLS
 from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
 
@@ -68,7 +68,7 @@ def cap_series(
 def write_report(
     run_dir: str | Path,
     out_path: str | Path | None = None,
-    quine_threshold: float = 0.8,
+    quine_threshold: float = QUINE_THRESHOLD,
     metrics: EmergenceMetrics | None = None,
 ) -> Path:
     """Write the run's report (default `<run_dir>/report.html`) and return its path."""
@@ -188,8 +188,15 @@ def _listing(field: str, m: EmergenceMetrics) -> str:
     items: list[str] = []
     if field == "quines" and m.quines:
         items = [f"{_link(p)} re-creates {_link(a)}" for p, a in m.quines.items()]
-    elif field == "duplicate_programs" and m.duplicates:
-        items = [f"{_link(p)} repeats {_link(a)}" for p, a in m.duplicates.items()]
+    elif field == "meta_tasks" and m.meta_task_programs:
+        items = [_link(p) for p in m.meta_task_programs]
+    elif field == "duplicate_programs" and m.duplicate_groups:
+        items = [" = ".join(map(_link, group)) for group in m.duplicate_groups]
+    elif field == "control_attempts" and m.control_pairs:
+        items = [f"{_link(c)} tried to stop {_link(t)}" for c, t in m.control_pairs]
+    elif field.startswith("crashed_") and m.crash_causes:
+        cause = field.removeprefix("crashed_")
+        items = [_link(p) for p, c in m.crash_causes.items() if c == cause]
     elif field == "cross_lineage_edges" and m.cross_lineage_pairs:
         items = [f"{_link(r)} read from {_link(w)}" for r, w in m.cross_lineage_pairs]
     elif field == "escape_programs" and len(m.escape_programs) > 4:
@@ -293,11 +300,14 @@ def _program_head(p: ProgramRecord, events: Sequence[Event], kids: int, m: Emerg
     flags = []
     if m.quines and p.id in m.quines:
         flags.append(f"quine of {m.quines[p.id]}")
-    if m.duplicates and p.id in m.duplicates:
-        flags.append(f"duplicate of {m.duplicates[p.id]}")
+    group = next((g for g in m.duplicate_groups or [] if p.id in g), None)
+    if group:
+        flags.append("same code as " + ", ".join(other for other in group if other != p.id))
     if p.id in m.escape_programs:
         flags.append("escape attempt")
-    if is_meta_task(p.task):
+    if p.id in m.crash_causes:
+        flags.append(f"crash: {m.crash_causes[p.id].replace('_', ' ')}")
+    if p.id in m.meta_task_programs:
         flags.insert(0, "meta-task")
     tags = "".join(f'<span class="flag">{escape(f)}</span>' for f in flags)
     denied = sum(1 for e in events if e.decision == "denied")
