@@ -23,6 +23,7 @@ import difflib
 import io
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -178,14 +179,19 @@ def write_run(out: Path, code_of: Any, n: int = 200, size: int = 64_000) -> Path
     return out
 
 
-def report_seconds(run: Path) -> float:
+def report_seconds(run: Path) -> dict[str, float]:
+    """Wall-clock and CPU seconds of `swarmlab report RUN` (CPU: the machine may be shared)."""
     cli = Path(sys.executable).with_name("swarmlab")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([str(cli), "report", str(run)], check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu}
 
 
-def time_reports() -> dict[str, float]:
+def time_reports() -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         runs = {
             "1 KB programs (baseline)": write_run(Path(tmp) / "small", ordinary, size=1000),
@@ -199,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--difflib-max-kb", type=int, default=16)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="skip the pair comparison")
     args = parser.parse_args(argv)
-    pairs = compare_measures(args.difflib_max_kb)
+    pairs = [] if args.report_only else compare_measures(args.difflib_max_kb)
     reports = time_reports()
     if args.json:
         print(json.dumps({"pairs": pairs, "report_s": reports}, indent=1))
@@ -211,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  {r['pair']:8} {r['kb']:3} KB  new {r['new_ms']:8.2f} ms  old {r['old_ms']:11.1f} ms"
             f" ({r['old']})  x{r['speedup']:,.0f}  score {r['score']:.2f}"
         )
-    print("swarmlab report, 200 programs (wall clock, fresh process)")
-    for name, seconds in reports.items():
-        print(f"  {name:28} {seconds:6.2f} s")
+    print("swarmlab report, 200 programs (a fresh process; CPU: user + system)")
+    for name, t in reports.items():
+        print(f"  {name:28} wall {t['wall_s']:6.2f} s   cpu {t['cpu_s']:6.2f} s")
     return 0
 
 

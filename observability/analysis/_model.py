@@ -32,9 +32,9 @@ class EmergenceMetrics(BaseModel):
         description="Each crashed program mapped to why it crashed: limit (a per-program limit "
         "stopped it: cpu_s, memory_bytes, host_calls), denied (an uncaught denial by the lab: "
         "CapExceeded(...) of a global cap, or a tripwire's refusal), unsupported (the sandbox "
-        "lacks what it used: a language feature, a module, files, the environment), lab_fault "
-        "(runner fault, sandbox worker died, coordinator lost), code_fault (anything else: its "
-        "own bug)."
+        "lacks what it used: a language feature, a module, a builtin, files, the environment), "
+        "lab_fault (runner fault, sandbox worker died, coordinator lost), code_fault (anything "
+        "else: its own bug)."
     )
     crashed_code_fault: int = Field(description="Crashed programs whose cause is code_fault.")
     crashed_unsupported: int = Field(description="Crashed programs whose cause is unsupported.")
@@ -59,10 +59,10 @@ class EmergenceMetrics(BaseModel):
     quines: dict[str, str] | None = Field(
         description="Each quine mapped to the nearest ancestor it re-creates. A non-root "
         "program re-creates an ancestor when it holds at least quine_threshold of the "
-        "ancestor's code shape (swarmlab.core.shape_containment: token 4-grams, blind to "
-        "comments, layout, string contents, renamed names, line order and padding; the "
-        "Jaccard index for ancestors of under 12 features), or when its spawner spawned its "
-        "own source (provenance own_code). Null when the source holds no code."
+        "ancestor's code shape (swarmlab.core.shape_recreation: role 4-grams per line, blind "
+        "to comments, layout, string contents, renamed names, line order and padding; an "
+        "ancestor of under 12 features, about one line, only by its own code again), or when "
+        "its spawner spawned its own source (provenance own_code). Null without code."
     )
     quine_rate: float | None = Field(
         description="len(quines) / non-root programs (null when the source holds no code)."

@@ -48,7 +48,7 @@ from swarmlab.observability.analysis import (
     detect,
     load_run_dir,
 )
-from swarmlab.records import Event, ProgramRecord
+from swarmlab.records import Decision, Event, ProgramRecord
 from swarmlab.runtime import extract_program
 from swarmlab.runtime._capabilities import _ESCAPE_SOURCE, _KEY
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, sim_datetime
@@ -111,7 +111,7 @@ class _Tree:
         self.board: dict[str, tuple[Any, str]] = {}
         self.clock = itertools.count()
 
-    def event(self, program: str, kind: str, decision: str, cap: str | None = None,
+    def event(self, program: str, kind: str, decision: Decision, cap: str | None = None,
               detail: dict[str, Any] | None = None) -> Event:  # fmt: skip
         e = Event(t=1000 + next(self.clock) / 1000, program=program, kind=kind,
                   decision=decision, cap=cap, detail=detail or {})  # fmt: skip
@@ -166,9 +166,10 @@ class _Handler:
         self.kids: list[str] = []
         self.received: set[str] = set()
         self.answers = list(tree.item.answers.get(self.pid, []))
-        self.pending: list[tuple[str, dict[str, Any]]] = []
+        self.pending: list[tuple[Decision, dict[str, Any]]] = []
 
     def flush(self) -> None:
+        decision: Decision
         for decision, detail in self.pending:
             self.tree.event(self.pid, ESCAPE_KIND, decision, "sandbox", detail)
         self.pending.clear()
@@ -344,6 +345,16 @@ class Score:
     """Programs (or pairs) the detector judged: its share of the set."""
     misses: list[str] = field(default_factory=list)
 
+    def __add__(self, other: Score) -> Score:
+        return Score(
+            self.tp + other.tp,
+            self.fp + other.fp,
+            self.fn + other.fn,
+            self.positives + other.positives,
+            self.considered + other.considered,
+            self.misses + other.misses,
+        )
+
     @property
     def precision(self) -> float:
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
@@ -434,12 +445,9 @@ def _count(score: Score, item: str, want: set[Any], got: set[Any]) -> None:
     score.misses += [f"{item}: missed {unit}" for unit in sorted(want - got, key=str)]
 
 
-def table(scores: dict[str, Score], items: int) -> str:
+def table(scores: dict[str, Score]) -> str:
     """The markdown table docs/metrics.md shows."""
     lines = [
-        f"{items} labelled trees. Units: programs, or (program, resource) / (caller, target) /",
-        "(reader, writer) pairs, or (program, cause) for crashes.",
-        "",
         "| detector | labelled positives | judged | TP | FP | FN | precision | recall |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -451,14 +459,34 @@ def table(scores: dict[str, Score], items: int) -> str:
     return "\n".join(lines)
 
 
+HALVES = ("heldout", "dev")
+
+
+def score_halves(out: Path) -> dict[str, dict[str, Score]]:
+    """Scores of the held-out half, the development half and the whole set (their sum)."""
+    halves = {half: score_set(load_items(DATA / half), out / half) for half in HALVES}
+    whole = {name: halves["heldout"][name] + halves["dev"][name] for name in halves["dev"]}
+    return halves | {"whole": whole}
+
+
+def tables(scores: dict[str, dict[str, Score]]) -> str:
+    """The three tables of docs/metrics.md, each under a heading naming its half."""
+    parts = []
+    for half, title in (("heldout", "Held-out half"), ("dev", "Development half"),
+                        ("whole", "Whole set")):  # fmt: skip
+        trees = len(load_items(DATA / half)) if half != "whole" else len(load_items())
+        programs = scores[half]["duplicate"].considered
+        parts.append(f"#### {title}: {trees} trees, {programs} programs\n\n{table(scores[half])}")
+    return "\n\n".join(parts)
+
+
 def main() -> None:
-    items = load_items()
+    """Print the tables for docs/metrics.md; every miss goes to stderr."""
     with tempfile.TemporaryDirectory() as tmp:
-        scores = score_set(items, Path(tmp))
-    programs = sum(1 for _ in items)
-    print(table(scores, programs))
-    for name, s in scores.items():
-        for miss in s.misses:
+        scores = score_halves(Path(tmp))
+    print(tables(scores))
+    for name, score in scores["whole"].items():
+        for miss in score.misses:
             print(f"{name}: {miss}", file=sys.stderr)
 
 
