@@ -8,7 +8,7 @@ the page reads fine without it.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
 from html import escape
@@ -276,6 +276,7 @@ def _tree(
     by_program: dict[str, list[Event]] = {}
     for e in events:
         by_program.setdefault(e.program, []).append(e)
+    flags = program_flags(m)
 
     def render(p: ProgramRecord) -> str:
         evs, kids = by_program.get(p.id, []), children.get(p.id, [])
@@ -286,7 +287,7 @@ def _tree(
         opened = " open" if p.parent_id is None else ""
         return (
             f'<details class="prog" id="prog-{escape(p.id)}"{opened}>'
-            f"{_program_head(p, evs, len(kids), m)}"
+            f"{_program_head(p, evs, len(kids), flags.get(p.id, []))}"
             f'<div class="prog-body">{body}</div></details>'
         )
 
@@ -296,19 +297,27 @@ def _tree(
     return "".join(render(r) for r in roots)
 
 
-def _program_head(p: ProgramRecord, events: Sequence[Event], kids: int, m: EmergenceMetrics) -> str:
-    flags = []
-    if m.quines and p.id in m.quines:
-        flags.append(f"quine of {m.quines[p.id]}")
-    group = next((g for g in m.duplicate_groups or [] if p.id in g), None)
-    if group:
-        flags.append("same code as " + ", ".join(other for other in group if other != p.id))
-    if p.id in m.escape_programs:
-        flags.append("escape attempt")
-    if p.id in m.crash_causes:
-        flags.append(f"crash: {m.crash_causes[p.id].replace('_', ' ')}")
-    if p.id in m.meta_task_programs:
-        flags.insert(0, "meta-task")
+def program_flags(m: EmergenceMetrics) -> dict[str, list[str]]:
+    """What the detectors say about each program, as short flags (one pass over the metrics:
+    linear in the tree, however large)."""
+    flags: dict[str, list[str]] = defaultdict(list)
+    for pid in m.meta_task_programs:
+        flags[pid].append("meta-task")
+    for pid, ancestor in (m.quines or {}).items():
+        flags[pid].append(f"quine of {ancestor}")
+    for group in m.duplicate_groups or []:
+        for pid in group:
+            named = [other for other in group[:4] if other != pid][:3]
+            more = f" and {len(group) - 1 - len(named)} more" if len(group) > 4 else ""
+            flags[pid].append("same code as " + ", ".join(named) + more)
+    for pid in m.escape_programs:
+        flags[pid].append("escape attempt")
+    for pid, cause in m.crash_causes.items():
+        flags[pid].append(f"crash: {cause.replace('_', ' ')}")
+    return flags
+
+
+def _program_head(p: ProgramRecord, events: Sequence[Event], kids: int, flags: list[str]) -> str:
     tags = "".join(f'<span class="flag">{escape(f)}</span>' for f in flags)
     denied = sum(1 for e in events if e.decision == "denied")
     stats = f"{kids} children · {len(events)} events" + (f" · {denied} denied" if denied else "")
