@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -230,3 +232,43 @@ def test_bad_run_directories_are_one_line_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"events.jsonl:1: not a Event") as info:
         analyze_run(broken)
     assert "\n" not in str(info.value)
+
+
+def _run_of(
+    tmp_path: Path, name: str, code_of: Callable[[int, int], str], size: int, n: int = 24
+) -> Path:
+    """A run directory of n programs (two fan-outs), program i's code `code_of(i, size)`."""
+    run = write_run_dir(tmp_path / name, with_traces=False)
+    ids = ["p0"] + [f"p0.{i}" for i in range(1, n // 2)]
+    ids += [f"p0.1.{i}" for i in range(1, n - len(ids) + 1)]
+    rows = [
+        {"id": pid, "parent_id": pid.rsplit(".", 1)[0] if "." in pid else None,
+         "depth": pid.count("."), "code": code_of(i, size), "status": "completed"}
+        for i, pid in enumerate(ids)
+    ]  # fmt: skip
+    (run / "programs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def test_the_analysis_costs_time_linear_in_the_code(tmp_path: Path) -> None:
+    """Four times the code costs about four times the time (the old quadratic similarity
+    cost sixteen), against the smaller run in the same process; hostile code included."""
+    kinds: list[Callable[[int, int], str]] = [
+        lambda i, n: "\n".join(f"v{i}.a{k} = w.b{k}(x)" for k in range(n // 20)),
+        lambda i, n: "y = " + "a+" * (n // 2),
+        lambda i, n: (SCAFFOLD * (n // len(SCAFFOLD) + 1))[:n],
+    ]
+    small = [_run_of(tmp_path, f"s{k}", f, 4_000) for k, f in enumerate(kinds)]
+    large = [_run_of(tmp_path, f"l{k}", f, 16_000) for k, f in enumerate(kinds)]
+
+    def cpu(runs: list[Path]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            for run in runs:
+                analyze_run(run)
+            best = min(best, time.process_time() - start)
+        return best
+
+    ratio = cpu(large) / cpu(small)
+    assert ratio < 8, ratio
