@@ -1,25 +1,36 @@
 """The emergence analysis: what a run's tree of programs did, as numbers with definitions.
 
-It reads only the run's records (a run directory or a traces.jsonl), never the runtime.
+It reads only the run's records (a run directory or a traces.jsonl), never the runtime. The
+detectors judge programs by what they did (their calls and code), never by the task a program
+was given; docs/metrics.md gives each one's precision and recall on hand-labelled programs.
 """
 
+from ._code import CodeFacts, CodeReader, read_code
 from ._data import Call, ProgramInfo, RunData, load_run_dir
-from ._detectors import META_TASK_PATTERNS, is_meta_task
-from ._metrics import EmergenceMetrics, analyze_run, analyze_trace, compute_metrics
+from ._detectors import CRASH_CAUSES, QUINE_THRESHOLD, RESOURCES, Quine
+from ._metrics import Detections, analyze_run, analyze_trace, compute_metrics, detect
+from ._model import EmergenceMetrics
 from ._traces import load_trace, read_spans, run_data_from_spans
 
 __all__ = [
-    "META_TASK_PATTERNS",
+    "CRASH_CAUSES",
+    "QUINE_THRESHOLD",
+    "RESOURCES",
     "Call",
+    "CodeFacts",
+    "CodeReader",
+    "Detections",
     "EmergenceMetrics",
     "ProgramInfo",
+    "Quine",
     "RunData",
     "analyze_run",
     "analyze_trace",
     "compute_metrics",
-    "is_meta_task",
+    "detect",
     "load_run_dir",
     "load_trace",
+    "read_code",
     "read_spans",
     "run_data_from_spans",
 ]

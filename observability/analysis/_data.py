@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import names_with_role
+from swarmlab.core import ESCAPE_KIND, names_with_role
 from swarmlab.records import Event, RunDir
 
 MODEL_CALLS = names_with_role("model")
@@ -27,6 +27,12 @@ class ProgramInfo:
     code: str | None
     status: str
     created_at: float
+    error: str | None = None
+    limit: str | None = None
+    """The per-program limit that stopped it (`end` events' `detail.limit`), if one did."""
+    provenance: str | None = None
+    """Where its code came from, as its spawner's `spawn` event says: `completion` (a model
+    answer the spawner received), `own_code` (the spawner's own source) or `built`."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class Call:
     writer: str | None = None
     target: str | None = None
     stopped: int | None = None
+    reached: str | None = None
+    """Escape attempts: what the program reached for, as `import:<module>`, `os:<call>` (a
+    refused OS call) or `source:<text>` (seen in the source before it ran)."""
 
 
 @dataclass
@@ -59,12 +68,36 @@ def load_run_dir(run_dir: Path) -> RunData:
     summary = rundir.summary()
     dialogue = rundir.dialogue()
     records = rundir.programs()
+    events = rundir.events()
     root = summary.tree.root if summary is not None else None
     scaffold = bool(dialogue and dialogue.program) or root == "file"
     if dialogue is None and root is None:
         scaffold = bool(records)  # neither file says where the root came from
+    provenance: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    for e in events:
+        if e.kind == "spawn" and e.decision == "allowed":
+            child, origin = (
+                str_or_none(e.detail.get("child")),
+                str_or_none(e.detail.get("provenance")),
+            )
+            if child and origin:
+                provenance[child] = origin
+        elif e.kind == "end" and str_or_none(e.detail.get("limit")):
+            limits[e.program] = str(e.detail["limit"])
     programs = [
-        ProgramInfo(r.id, r.parent_id, r.depth, r.task, r.code, r.status, r.created_at)
+        ProgramInfo(
+            r.id,
+            r.parent_id,
+            r.depth,
+            r.task,
+            r.code,
+            r.status,
+            r.created_at,
+            error=r.error,
+            limit=limits.get(r.id),
+            provenance=provenance.get(r.id),
+        )
         for r in records
     ]
     return RunData(
@@ -72,7 +105,7 @@ def load_run_dir(run_dir: Path) -> RunData:
         run_id=summary.run_id if summary is not None else run_dir.name,
         scaffold=scaffold,
         programs=programs,
-        calls=[_call_from_event(e) for e in rundir.events() if e.program],
+        calls=[_call_from_event(e) for e in events if e.program],
         outcome=summary.outcome if summary is not None else {},
     )
 
@@ -92,7 +125,17 @@ def _call_from_event(event: Event) -> Call:
         writer=str_or_none(d.get("writer")) if event.kind == "db_get" else None,
         target=str_or_none(d.get("target")) if event.kind == "kill" else None,
         stopped=int_or_none(d.get("stopped")) if event.kind == "kill" else None,
+        reached=reached(d) if event.kind == ESCAPE_KIND else None,
     )
+
+
+def reached(detail: dict[str, Any]) -> str | None:
+    """What an escape attempt reached for, from its event detail (or span attributes)."""
+    for key in ("import", "os_call", "source"):
+        value = str_or_none(detail.get(key) or detail.get(f"swarmlab.{key}"))
+        if value:
+            return f"{key.removesuffix('_call')}:{value[:200]}"
+    return None
 
 
 def as_int(value: Any) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from swarmlab.core import SpecError, id_sort_key
 
-from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, str_or_none
+from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, reached, str_or_none
 
 __all__ = ["load_trace", "read_spans", "run_data_from_spans"]
 
@@ -44,17 +44,25 @@ def run_data_from_spans(spans: list[dict[str, Any]], source: str = "") -> RunDat
     `swarmlab.program.parent_id` when that span is missing); a call belongs to the program whose
     span is its nearest ancestor. Attributes read beyond docs/traces.md: `swarmlab.capability`
     (the alias a chat was made under), `swarmlab.blackboard.writer`, `swarmlab.kill.target`,
-    `swarmlab.kill.stopped` or `swarmlab.stopped`, and `swarmlab.program.code` (without it the
-    code metrics are null). Spans outside any program (the root dialogue's) are not calls.
+    `swarmlab.kill.stopped` or `swarmlab.stopped`, `swarmlab.spawn.child` with
+    `swarmlab.provenance`, `swarmlab.import`/`swarmlab.os_call`/`swarmlab.source` on escape
+    attempts, `swarmlab.program.error`, and `swarmlab.program.code` (without it the code
+    metrics are null; spans hold the first 16,000 characters of a program). Spans outside any
+    program (the root dialogue's) are not calls.
     """
     tree = _SpanTree(spans)
-    programs = tree.programs()
     calls = []
+    provenance: dict[str, str] = {}
     for span in spans:
         op = _operation(span)
         caller = tree.owner(span) if op in ("execute_tool", "chat") else None
         if caller is not None:
             calls.append(_call_from_span(span, op, caller))
+            a = _attrs(span)
+            child, origin = a.get("swarmlab.spawn.child"), a.get("swarmlab.provenance")
+            if calls[-1].kind == "spawn" and child and origin:
+                provenance[str(child)] = str(origin)
+    programs = tree.programs(provenance)
     run_ids = [
         _attrs(s).get("swarmlab.run_id") or (s.get("resource") or {}).get("swarmlab.run_id")
         for s in spans
@@ -111,7 +119,7 @@ class _SpanTree:
             d, parent = d + 1, self.parents.get(parent)
         return d
 
-    def programs(self) -> list[ProgramInfo]:
+    def programs(self, provenance: dict[str, str]) -> list[ProgramInfo]:
         out = []
         for span in self.program_spans:
             a = _attrs(span)
@@ -127,6 +135,9 @@ class _SpanTree:
                     code=code if isinstance(code, str) else None,
                     status=str(a.get("swarmlab.program.status") or "unknown"),
                     created_at=as_int(span.get("start_ns")) / 1e9,
+                    error=str_or_none(a.get("swarmlab.program.error")),
+                    limit=_limit_hit(span),
+                    provenance=provenance.get(pid),
                 )
             )
         return out
@@ -158,7 +169,20 @@ def _call_from_span(span: dict[str, Any], op: str, pid: str) -> Call:
         writer=str_or_none(a.get("swarmlab.blackboard.writer")),
         target=str_or_none(a.get("swarmlab.kill.target")),
         stopped=int_or_none(a.get("swarmlab.kill.stopped", a.get("swarmlab.stopped"))),
+        reached=reached(a) if kind == "escape_attempt" else None,
     )
+
+
+_PER_PROGRAM_LIMITS = ("cpu_s", "memory_bytes", "host_calls")
+
+
+def _limit_hit(span: dict[str, Any]) -> str | None:
+    """The per-program limit a program span records as denied, if any."""
+    for event in span.get("events") or []:
+        cap = (event.get("attributes") or {}).get("swarmlab.cap")
+        if event.get("name") == "swarmlab.cap.denied" and cap in _PER_PROGRAM_LIMITS:
+            return str(cap)
+    return None
 
 
 def load_trace(path: Path) -> RunData:

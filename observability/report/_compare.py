@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
-from swarmlab.observability.analysis import EmergenceMetrics, analyze_run
+from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.records import RunDir, RunSummary
 
 from ._format import TABLE_ROWS, definition, format_value
@@ -14,7 +14,7 @@ from ._page import html_page, section
 
 
 def analyze_runs(
-    run_dirs: Sequence[str | Path], quine_threshold: float = 0.8
+    run_dirs: Sequence[str | Path], quine_threshold: float = QUINE_THRESHOLD
 ) -> dict[str, EmergenceMetrics]:
     """The metrics of several runs, by a label that is unique (the run id, as a rule)."""
     metrics: dict[str, EmergenceMetrics] = {}
@@ -30,7 +30,7 @@ def analyze_runs(
 def write_comparison(
     run_dirs: Sequence[str | Path],
     out_path: str | Path,
-    quine_threshold: float = 0.8,
+    quine_threshold: float = QUINE_THRESHOLD,
     metrics: dict[str, EmergenceMetrics] | None = None,
 ) -> Path:
     """Write one page with the metrics of several runs side by side."""

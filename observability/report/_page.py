@@ -8,7 +8,7 @@ the page reads fine without it.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
 from html import escape
@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swarmlab.observability.analysis import EmergenceMetrics, analyze_run, is_meta_task
+from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.observability.analysis._data import MODEL_CALLS
 from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
 
@@ -68,7 +68,7 @@ def cap_series(
 def write_report(
     run_dir: str | Path,
     out_path: str | Path | None = None,
-    quine_threshold: float = 0.8,
+    quine_threshold: float = QUINE_THRESHOLD,
     metrics: EmergenceMetrics | None = None,
 ) -> Path:
     """Write the run's report (default `<run_dir>/report.html`) and return its path."""
@@ -188,8 +188,15 @@ def _listing(field: str, m: EmergenceMetrics) -> str:
     items: list[str] = []
     if field == "quines" and m.quines:
         items = [f"{_link(p)} re-creates {_link(a)}" for p, a in m.quines.items()]
-    elif field == "duplicate_programs" and m.duplicates:
-        items = [f"{_link(p)} repeats {_link(a)}" for p, a in m.duplicates.items()]
+    elif field == "meta_tasks" and m.meta_task_programs:
+        items = [_link(p) for p in m.meta_task_programs]
+    elif field == "duplicate_programs" and m.duplicate_groups:
+        items = [" = ".join(map(_link, group)) for group in m.duplicate_groups]
+    elif field == "control_attempts" and m.control_pairs:
+        items = [f"{_link(c)} tried to stop {_link(t)}" for c, t in m.control_pairs]
+    elif field.startswith("crashed_") and m.crash_causes:
+        cause = field.removeprefix("crashed_")
+        items = [_link(p) for p, c in m.crash_causes.items() if c == cause]
     elif field == "cross_lineage_edges" and m.cross_lineage_pairs:
         items = [f"{_link(r)} read from {_link(w)}" for r, w in m.cross_lineage_pairs]
     elif field == "escape_programs" and len(m.escape_programs) > 4:
@@ -269,6 +276,7 @@ def _tree(
     by_program: dict[str, list[Event]] = {}
     for e in events:
         by_program.setdefault(e.program, []).append(e)
+    flags = program_flags(m)
 
     def render(p: ProgramRecord) -> str:
         evs, kids = by_program.get(p.id, []), children.get(p.id, [])
@@ -279,7 +287,7 @@ def _tree(
         opened = " open" if p.parent_id is None else ""
         return (
             f'<details class="prog" id="prog-{escape(p.id)}"{opened}>'
-            f"{_program_head(p, evs, len(kids), m)}"
+            f"{_program_head(p, evs, len(kids), flags.get(p.id, []))}"
             f'<div class="prog-body">{body}</div></details>'
         )
 
@@ -289,16 +297,27 @@ def _tree(
     return "".join(render(r) for r in roots)
 
 
-def _program_head(p: ProgramRecord, events: Sequence[Event], kids: int, m: EmergenceMetrics) -> str:
-    flags = []
-    if m.quines and p.id in m.quines:
-        flags.append(f"quine of {m.quines[p.id]}")
-    if m.duplicates and p.id in m.duplicates:
-        flags.append(f"duplicate of {m.duplicates[p.id]}")
-    if p.id in m.escape_programs:
-        flags.append("escape attempt")
-    if is_meta_task(p.task):
-        flags.insert(0, "meta-task")
+def program_flags(m: EmergenceMetrics) -> dict[str, list[str]]:
+    """What the detectors say about each program, as short flags (one pass over the metrics:
+    linear in the tree, however large)."""
+    flags: dict[str, list[str]] = defaultdict(list)
+    for pid in m.meta_task_programs:
+        flags[pid].append("meta-task")
+    for pid, ancestor in (m.quines or {}).items():
+        flags[pid].append(f"quine of {ancestor}")
+    for group in m.duplicate_groups or []:
+        for pid in group:
+            named = [other for other in group[:4] if other != pid][:3]
+            more = f" and {len(group) - 1 - len(named)} more" if len(group) > 4 else ""
+            flags[pid].append("same code as " + ", ".join(named) + more)
+    for pid in m.escape_programs:
+        flags[pid].append("escape attempt")
+    for pid, cause in m.crash_causes.items():
+        flags[pid].append(f"crash: {cause.replace('_', ' ')}")
+    return flags
+
+
+def _program_head(p: ProgramRecord, events: Sequence[Event], kids: int, flags: list[str]) -> str:
     tags = "".join(f'<span class="flag">{escape(f)}</span>' for f in flags)
     denied = sum(1 for e in events if e.decision == "denied")
     stats = f"{kids} children · {len(events)} events" + (f" · {denied} denied" if denied else "")

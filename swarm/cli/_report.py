@@ -38,9 +38,10 @@ def add_report_parser(
     report.add_argument(
         "--quine-threshold",
         type=float,
-        default=0.8,
+        default=0.6,
         metavar="R",
-        help="code similarity (0-1] from which a program counts as a quine (default 0.8)",
+        help="share (0-1] of an ancestor's code shape a program must re-create to count as "
+        "its quine (default 0.6, the analysis' QUINE_THRESHOLD)",
     )
     return report
 

@@ -1,47 +1,241 @@
-"""Code similarity: how close two programs' code is, for quine detection and its tripwire.
+"""Code similarity: how much of one program another re-creates, for quines and their tripwire.
 
-Similarity is `difflib.SequenceMatcher(autojunk=False).ratio()` over characters of the code with
-comments, trailing spaces and blank lines removed (`normalize_code`); autojunk is off because on
-source text it would discard spaces and common letters as "junk" and distort the ratio.
+Programs are hostile, so the measures read at most `MAX_CODE_CHARS` of a program and do work
+linear in what they read, nearly all of it in the interpreter's C loops (regular expressions,
+`str.translate`, `str.split`, `map`, `zip`); Python-level work is done once per *distinct* word,
+not per word. No comparison of two programs costs more than their feature sets, which are
+bounded by `MAX_FEATURES`.
+
+A program is read as words (`code_words`): comments go, each run of adjacent string literals
+becomes one string mark, operators and brackets stand apart, a dotted name (`world.buy`,
+`ideas.splitlines`) is one word, and line ends (and `;`) become line marks. The reading is
+tolerant: code that does not parse still gives words (an unclosed string runs to the end of its
+line, or of the text for triple quotes). Each word is reduced to its *role*: a string `S`, a
+number `N`, a name the program chose itself `V` (the head of a dotted name too: `V.append`);
+keywords, builtins, the capability API's names (`world`, `run_ai`, ...) and attribute names
+stay as they are. A program's *shape* is the set of hashed role 4-grams within each line (lines
+are kept apart by three line marks, so no 4-gram spans two lines).
+
+So the shape is blind to comments, blank lines, indentation and spacing, to string contents
+(padding a copy with a long string, or a goal program repeating a long prompt, changes
+nothing), to the names a program chose (renamed variables, keyword arguments included), to the
+order of lines (no 4-gram spans two), and to repeated lines (a set). It still sees line breaks
+inside brackets: a call re-flowed over several lines reads differently. Shapes with more than
+`MAX_FEATURES` features keep a bottom-k sketch (the smallest hashes), so comparing huge programs
+costs a bounded amount and estimates the same quantities.
+
+- `recreation_score(ancestor, code)`: the share of the ancestor's shape found in `code`
+  (containment); padding `code` with anything cannot lower it. A tiny ancestor (under
+  SMALL_SHAPE features) is re-created only by its own code again. Quines and the quine tripwire
+  use it.
+- `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
+- `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
+  left alone), whose equality means "the same program".
 """
 
 from __future__ import annotations
 
-import difflib
-import io
-import tokenize
+import builtins
+import hashlib
+import heapq
+import keyword
+import re
+import zlib
+from dataclasses import dataclass
+
+from ._vocabulary import ALIASES
+
+MAX_CODE_CHARS = 65_536
+"""How much of a program the measures read (spawned code is capped below this)."""
+MAX_FEATURES = 4096
+"""Shapes with more distinct features keep the `MAX_FEATURES` smallest hashes (bottom-k)."""
+NGRAM = 4
+"""Roles per feature."""
+SMALL_SHAPE = 12
+"""A program with fewer features (about one line) is re-created only by its own code again
+(equal `normalize_code`): its shape is too small to judge, and a tiny program's job often lives
+in its string literals, which shapes do not see."""
+
+STRING_MARK = "\x01"
+"""The word a run of adjacent string literals becomes."""
+LINE_MARK = "\x00"
+"""The word a line end (or `;`) becomes."""
+
+# Possessive quantifiers, and string alternatives that always match (an unclosed string runs to
+# the end of its line, or of the text for triple quotes), keep these linear on any input. Every
+# alternative starts with a literal character, so the search skips ordinary code quickly. A
+# string prefix (`f`, `rb`, ...) stays in front as a word of its own.
+_ONE_STRING = (
+    r"'''(?:[^'\\]|\\.|'(?!''))*+(?:'''|\Z)",
+    r'"""(?:[^"\\]|\\.|"(?!""))*+(?:"""|\Z)',
+    r"'(?:[^'\\\n]|\\.)*+'?",
+    r'"(?:[^"\\\n]|\\.)*+"?',
+)
+_MORE_STRINGS = rf"(?:[ \t\r\n\\]*+[rRbBuUfF]{{0,2}}(?:{'|'.join(_ONE_STRING)}))*+"
+_STRINGS = re.compile("|".join(one + _MORE_STRINGS for one in _ONE_STRING), re.DOTALL)
+_STRINGS_OR_COMMENTS = re.compile(
+    _STRINGS.pattern + r"|\#[^\n]*+(?:\n[ \t]*+\#[^\n]*+)*+", re.DOTALL
+)
+_BLANK_LINES = re.compile(r"\n(?:[ \t\r\f]*+\n)++")
+_CONTINUATION = re.compile(r"\\[ \t]*+\r?\n")
+# Starts only at the first blank before a dot, so long runs of blanks cost no more than once.
+_DOT_SPACE = re.compile(r"(?:(?<=\S)[ \t]++)?\.[ \t]*+(?=[^\W\d])")
+# Operators and brackets stand apart; line ends and `;` become NGRAM - 1 line marks, so that
+# no feature spans two lines and every word maps to one role.
+_BREAKS = " " + " ".join([LINE_MARK] * (NGRAM - 1)) + " "
+_SPREAD = str.maketrans(
+    {c: f" {c} " for c in "()[]{},:+-*/%=<>!&|^~@"} | {"\n": _BREAKS, ";": _BREAKS}
+)
+
+KEPT_NAMES: frozenset[str] = frozenset(
+    {*keyword.kwlist, *keyword.softkwlist, *dir(builtins), *ALIASES, "world", "lab"}
+)
+"""Names that keep their identity in a shape: the language's and the lab's, not the program's."""
+
+_BREAK = zlib.crc32(LINE_MARK.encode())
+_ONLY_BREAKS = hash((_BREAK,) * NGRAM)
 
 
-def normalize_code(code: str) -> str:
-    """The code without comments, trailing spaces and blank lines (strings are left alone)."""
-    lines = code.split("\n")
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type == tokenize.COMMENT:
-                row, col = tok.start
-                lines[row - 1] = lines[row - 1][:col]
-    except (tokenize.TokenError, SyntaxError):
-        # Code that does not tokenize (it crashed, most likely): drop whole-line comments only.
-        lines = [line for line in code.split("\n") if not line.lstrip().startswith("#")]
-    return "\n".join(line.rstrip() for line in lines if line.strip())
+@dataclass(frozen=True)
+class ProgramText:
+    """A program read once: its words and its normalized text."""
+
+    words: list[str]
+    """See `code_words`."""
+    normalized: str
+    """See `normalize_code`."""
+
+
+def read_program(code: str) -> ProgramText:
+    """`code_words` and `normalize_code` of a program, from one reading of its text."""
+    text = _without_comments(code)
+    marked = _STRINGS.sub(f" {STRING_MARK} ", text)  # a constant replacement: no Python per match
+    marked = _BLANK_LINES.sub("\n", _DOT_SPACE.sub(".", _CONTINUATION.sub(" ", marked)))
+    return ProgramText(marked.translate(_SPREAD).split(), _normal_lines(text, code))
+
+
+def code_words(code: str) -> list[str]:
+    """The program as words (see the module's docstring): string runs as STRING_MARK, each
+    line end and `;` as NGRAM - 1 LINE_MARKs, comments gone. Reads at most MAX_CODE_CHARS."""
+    return read_program(code).words
+
+
+def _without_comments(code: str) -> str:
+    return _STRINGS_OR_COMMENTS.sub(_keep_strings, code[:MAX_CODE_CHARS])
+
+
+def _keep_strings(match: re.Match[str]) -> str:
+    text = match.group()
+    return "" if text[0] == "#" else text
+
+
+def _normal_lines(text: str, code: str) -> str:
+    lines = filter(None, map(str.rstrip, text.split("\n")))  # C loops: no Python per line
+    return "\n".join(lines) + code[MAX_CODE_CHARS:]
+
+
+def word_role(word: str) -> str:
+    """What a word stands for in a shape: S, N, V, a kept name, a dotted name with its head
+    reduced (`V.append`, `world.buy`), or the operator itself."""
+    first = word[0]
+    if word == STRING_MARK:
+        return "S"
+    if first.isdigit() or (first == "." and word[1:2].isdigit()):
+        return "N"
+    if first.isalpha() or first in "_.":
+        head, dot, rest = word.partition(".")
+        if head and head not in KEPT_NAMES:
+            head = "V"
+        return head + dot + rest
+    return word
+
+
+@dataclass(frozen=True)
+class CodeShape:
+    """What the similarity measures compare: a program's hashed role 4-grams."""
+
+    features: frozenset[int]
+    """The feature hashes (all of them, or the MAX_FEATURES smallest)."""
+    size: int
+    """How many distinct features the program has (before any sketching)."""
+    identity: str = ""
+    """SHA-256 of the program's `normalize_code` ("" when not known): equal for the same code."""
+
+    @property
+    def sketched(self) -> bool:
+        return self.size > len(self.features)
+
+
+def code_shape(code: str) -> CodeShape:
+    """The shape of a program, with its identity (linear in the code read)."""
+    text = read_program(code)
+    return shape_of_words(text.words, hashlib.sha256(text.normalized.encode()).hexdigest())
+
+
+def shape_of_words(words: list[str], identity: str = "") -> CodeShape:
+    """The shape of a program already read by `code_words` (`identity`: see CodeShape)."""
+    role_id: dict[str, int] = {}
+    for word in set(words):  # Python work per distinct word only
+        # crc32, not hash(): string hashes differ between processes, shapes must not
+        role_id[word] = _BREAK if word == LINE_MARK else zlib.crc32(word_role(word).encode())
+    ids = [_BREAK] * (NGRAM - 1)
+    ids += map(role_id.__getitem__, words)
+    ids += [_BREAK] * (NGRAM - 1)
+    features = set(map(hash, zip(*(ids[i:] for i in range(NGRAM)), strict=False)))
+    features.discard(_ONLY_BREAKS)
+    size = len(features)
+    if size > MAX_FEATURES:
+        return CodeShape(frozenset(heapq.nsmallest(MAX_FEATURES, features)), size, identity)
+    return CodeShape(frozenset(features), size, identity)
+
+
+def _shared(a: CodeShape, b: CodeShape) -> float:
+    """|A ∩ B|: exact, or estimated from the bottom-k sketches when either is sketched."""
+    if not (a.sketched or b.sketched):
+        return float(len(a.features & b.features))
+    union = heapq.nsmallest(MAX_FEATURES, a.features | b.features)
+    both = sum(1 for h in union if h in a.features and h in b.features)
+    jaccard = both / len(union) if union else 0.0
+    return jaccard * (a.size + b.size) / (1 + jaccard)
+
+
+def shape_containment(part: CodeShape, whole: CodeShape) -> float:
+    """The share of `part`'s features found in `whole` (0..1; 0 when `part` has none)."""
+    if part.size == 0:
+        return 0.0
+    return min(1.0, round(_shared(part, whole) / part.size, 6))
+
+
+def shape_similarity(a: CodeShape, b: CodeShape) -> float:
+    """The Jaccard index of two shapes (0..1; two empty shapes are 1)."""
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    shared = _shared(a, b)
+    return min(1.0, round(shared / (a.size + b.size - shared), 6))
+
+
+def recreation_score(ancestor: str, code: str) -> float:
+    """How much of `ancestor`'s code `code` re-creates (0..1): `shape_recreation`."""
+    return shape_recreation(code_shape(ancestor), code_shape(code))
+
+
+def shape_recreation(ancestor: CodeShape, shape: CodeShape) -> float:
+    """The share of the ancestor's shape found in `shape` (containment); for an ancestor
+    smaller than SMALL_SHAPE, 1.0 for its own code again and 0.0 otherwise."""
+    if ancestor.size < SMALL_SHAPE:
+        return 1.0 if ancestor.identity and ancestor.identity == shape.identity else 0.0
+    return shape_containment(ancestor, shape)
 
 
 def code_similarity(a: str, b: str) -> float:
-    """SequenceMatcher ratio (0..1) of the two programs' normalized code."""
-    return _matcher(normalize_code(a), normalize_code(b)).ratio()
+    """How alike two programs are, symmetrically: the Jaccard index of their shapes (0..1)."""
+    return shape_similarity(code_shape(a), code_shape(b))
 
 
-def similar_at_least(a: str, b: str, threshold: float) -> bool:
-    """ratio(a, b) >= threshold for already normalized code; cheap upper bounds first."""
-    if a == b:
-        return True
-    m = _matcher(a, b)
-    return (
-        m.real_quick_ratio() >= threshold
-        and m.quick_ratio() >= threshold
-        and (m.ratio() >= threshold)
-    )
+def normalize_code(code: str) -> str:
+    """The code without comments, trailing spaces and blank lines (strings are left alone).
 
-
-def _matcher(a: str, b: str) -> difflib.SequenceMatcher[str]:
-    return difflib.SequenceMatcher(None, a, b, autojunk=False)
+    Linear on any text, and tolerant: it never fails. Code past MAX_CODE_CHARS is kept as it
+    is, so it still tells programs apart.
+    """
+    return _normal_lines(_without_comments(code), code)

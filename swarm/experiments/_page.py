@@ -21,7 +21,7 @@ def write_sweep_page(
             "metric.scaffold",
             "metric.quine_rate",
             "metric.cross_lineage_edges",
-            "metric.instrumentality_index",
+            "metric.swarm_call_share",
             "caps.tokens.used",
             "caps.programs.used",
             "duration_s",

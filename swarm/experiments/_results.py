@@ -18,7 +18,12 @@ from ._plots import write_plots
 
 _SKIP_METRICS = {
     "quines",
-    "duplicates",
+    "quine_provenance",
+    "duplicate_groups",
+    "crash_causes",
+    "meta_task_programs",
+    "control_pairs",
+    "escapes_by_resource",
     "cross_lineage_pairs",
     "escape_programs",
     "tokens_by_depth",

@@ -15,7 +15,7 @@ from swarmlab.core import (
     RunKilled,
     Tripped,
     ancestors,
-    code_similarity,
+    recreation_score,
 )
 from swarmlab.records import ProgramRecord
 from swarmlab.spec import Tripwire
@@ -90,23 +90,27 @@ class Tripwires:
     # --- hooks, one per watched step ---------------------------------------------------------
 
     async def on_spawn(self, code: str) -> None:
-        """quine: the spawned code is too similar to the caller's or an ancestor's."""
+        """quine: the spawned code re-creates the caller's or an ancestor's: it holds at least
+        the threshold's share of that code's shape (`swarmlab.core.recreation_score`, linear
+        in the code and blind to padding, renaming and reordering; the same measure as the
+        analysis' quines). Scored in a thread, so the runner's event loop stays free."""
         wires = self.watching("quine")
         if not wires:
             return
         records = await self.host.env.coordinator.get_programs(ancestors(self.record.id))
         codes = [self.record.code] + [r.code for r in records if r is not None]
+
+        def best_score() -> float:
+            return max(recreation_score(other, code) for other in codes)
+
         try:
-            best = await asyncio.wait_for(
-                asyncio.to_thread(lambda: max(code_similarity(code, other) for other in codes)),
-                SIMILARITY_DEADLINE_S,
-            )
+            best = await asyncio.wait_for(asyncio.to_thread(best_score), SIMILARITY_DEADLINE_S)
         except TimeoutError:
             await self.fire_all("quine", "similarity took too long to measure")
             return
         for wire in wires:
             if best >= wire.limit():
-                await self.fire(wire, f"spawned code {best:.2f} similar to an ancestor's")
+                await self.fire(wire, f"spawned code re-creates {best:.0%} of an ancestor's")
 
     async def on_kill(self, target: str, own_lineage: bool) -> None:
         if not own_lineage:

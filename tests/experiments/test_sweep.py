@@ -62,7 +62,7 @@ def test_a_small_sweep_writes_its_table_plots_and_page(
         for column in (
             "metric.programs",
             "metric.scaffold",
-            "metric.instrumentality_index",
+            "metric.swarm_call_share",
             "spec.caps.programs",
             "spec.affordance",
         ):

@@ -22,7 +22,12 @@ from swarmlab.cli._report import (
     traces_command,
 )
 from swarmlab.core import SpecError
-from swarmlab.observability.analysis import EmergenceMetrics, analyze_run, analyze_trace
+from swarmlab.observability.analysis import (
+    QUINE_THRESHOLD,
+    EmergenceMetrics,
+    analyze_run,
+    analyze_trace,
+)
 from swarmlab.observability.report import format_metrics_table, write_comparison, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,12 +90,15 @@ def test_the_report_is_one_self_contained_page(run_dir: Path) -> None:
     for pid, *_ in PROGRAMS:
         assert f'id="prog-{pid}"' in html  # every program is in the tree
         assert f'href="#prog-{pid}"' in html  # and linked from the timeline
-    for field in ("quine_rate", "cross_lineage_edges", "instrumentality_index"):
+    for field in ("quine_rate", "cross_lineage_density", "swarm_call_share", "crashed_denied"):
         description = EmergenceMetrics.model_fields[field].description or ""
         assert description.replace("'", "&#x27;") in html
     assert "quine of p0" in html
-    assert "duplicate of p0.2" in html
+    assert "same code as p0.2" in html  # p0.1.2's flag
+    assert "same code as p0.1.2" in html  # and p0.2's: neither is "the copy"
+    assert "crash: denied" in html
     assert "meta-task" in html
+    assert "p0.2.1</a> tried to stop <a" in html  # the control attempts, listed
     assert "NameError: name &#x27;totl&#x27; is not defined" in html
     assert '<span class="dec denied">denied</span></td><td>kill_policy</td>' in html
     assert "limit 6" in html  # the depth cap's dashed line
@@ -160,7 +168,9 @@ def test_the_terminal_table_has_one_column_per_run(run_dir: Path) -> None:
     assert set(lines[1]) <= {"-", " "}
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert rows["cross_lineage_edges"] == ["2", "2"]
-    assert rows["instrumentality_index"] == ["0.841", "0.841"]
+    assert rows["swarm_call_share"] == ["0.783", "0.783"]
+    assert rows["meta_tasks"] == ["3", "3"]
+    assert rows["crashed_denied"] == ["1", "1"]
     assert rows["paperclips"] == ["5,000", "-"]  # a trace has no outcome
     assert rows["denials_by_cap"][0] == "children:1"
 
@@ -171,6 +181,10 @@ def cli(*argv: str) -> argparse.Namespace:
     add_report_parser(sub)
     add_traces_parser(sub)
     return parser.parse_args(argv)
+
+
+def test_the_report_command_defaults_to_the_analysis_quine_threshold(run_dir: Path) -> None:
+    assert cli("report", str(run_dir)).quine_threshold == QUINE_THRESHOLD
 
 
 def test_report_command_prints_the_table_and_writes_the_page(

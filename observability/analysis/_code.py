@@ -1,0 +1,84 @@
+"""What a program's code says it does: its shape, its identity, the calls and imports it writes.
+
+Read through `swarmlab.core.read_program` (comments gone, string literals reduced to a mark),
+so nothing inside a string or a comment counts: code a program carries in a string for a child
+is the child's, not its own. Every pass is linear in the code read, and the code read is bounded
+(`swarmlab.core.MAX_CODE_CHARS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from swarmlab.core import LINE_MARK, CodeShape, read_program, shape_of_words
+
+_NAME = re.compile(r"[^\W\d][\w.]*+")
+_INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    """One program's code, read once for every detector that needs it."""
+
+    shape: CodeShape
+    """For re-creation scores (`swarmlab.core.shape_recreation`)."""
+    identity: str
+    """SHA-256 of `normalize_code`: equal for the same code up to comments and layout."""
+    calls: frozenset[str]
+    """Names the code calls, as written (`world.buy`, `time.time`, `open`, `run_ai`)."""
+    imports: frozenset[str]
+    """Top-level modules the code imports."""
+    internals: frozenset[str]
+    """Interpreter internals the code names (`__import__`, `__subclasses__`, ...)."""
+
+
+def read_code(code: str) -> CodeFacts:
+    """The facts of one program's code (linear in the code read)."""
+    text = read_program(code)
+    words = text.words
+    identity = hashlib.sha256(text.normalized.encode()).hexdigest()
+    distinct = set(words)
+    # A name right before "(" (not after def or class) is a call the code writes.
+    called = {
+        word
+        for before, word, after in zip(["", *words], words, words[1:], strict=False)
+        if after == "(" and before not in ("def", "class")
+    }
+    return CodeFacts(
+        shape=shape_of_words(words, identity),
+        identity=identity,
+        calls=frozenset(w for w in called if _NAME.fullmatch(w)),
+        imports=_imports(words) if {"import", "from"} & distinct else frozenset(),
+        internals=frozenset(m for w in distinct if "__" in w for m in _INTERNALS.findall(w)),
+    )
+
+
+def _imports(words: list[str]) -> frozenset[str]:
+    """Top-level modules of `import a.b, c as d` and `from a.b import x` statements (one pass)."""
+    found: set[str] = set()
+    listing = False
+    for i, word in enumerate(words):
+        if word == LINE_MARK:
+            listing = False
+        elif word == "from" and i + 1 < len(words):
+            found.add(words[i + 1].split(".")[0])
+        elif word == "import":
+            listing = i < 2 or words[i - 2] != "from"
+        elif listing and words[i - 1] in ("import", ",") and _NAME.fullmatch(word):
+            found.add(word.split(".")[0])
+    return frozenset(m for m in found if m)
+
+
+class CodeReader:
+    """`read_code` with a memory: programs with the same code are read once."""
+
+    def __init__(self) -> None:
+        self._facts: dict[str, CodeFacts] = {}
+
+    def __call__(self, code: str) -> CodeFacts:
+        facts = self._facts.get(code)
+        if facts is None:
+            facts = self._facts[code] = read_code(code)
+        return facts

@@ -1,0 +1,105 @@
+"""Every detector against hand labels: precision and recall on the labelled set.
+
+The set (tests/data/detectors, helpers/labelled_set.py) holds small trees of hand-written
+programs, run in the real sandbox; docs/metrics.md shows the same figures, and a test below
+holds the page to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers.labelled_set import (
+    DATA,
+    DETECTORS,
+    Score,
+    load_items,
+    score_halves,
+    tables,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CAUSES = ("crash:code_fault", "crash:unsupported", "crash:denied", "crash:limit")
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Score]]:
+    return score_halves(tmp_path_factory.mktemp("labelled"))
+
+
+@pytest.mark.parametrize("detector", [d for d in (*DETECTORS, *CAUSES) if d != "quine"])
+def test_each_detector_reaches_0_9_precision_and_recall(
+    scores: dict[str, dict[str, Score]], detector: str
+) -> None:
+    whole = scores["whole"][detector]
+    assert whole.precision >= 0.9, whole.misses
+    assert whole.recall >= 0.9, whole.misses
+
+
+def test_the_quine_detector_is_precise_and_misses_only_what_docs_say(
+    scores: dict[str, dict[str, Score]],
+) -> None:
+    quine = scores["whole"]["quine"]
+    assert quine.precision >= 0.9, quine.misses
+    assert quine.recall >= 0.85, quine.misses  # 0.87 measured: see the next test
+    missed = {m.split(":")[0] for m in quine.misses}
+    assert missed == {
+        "quine-hidden-in-exec",
+        "h-quine-partial-keeps-loop",
+        "h-quine-split-statements",
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="re-creations that split every nested call into temporaries, keep only about half "
+    "of the ancestor's lines, or run the ancestor's code from a string with exec() score below "
+    "the threshold; near misses that share idioms score up to 0.56 (docs/metrics.md)",
+)
+def test_the_quine_detector_reaches_0_9_recall(scores: dict[str, dict[str, Score]]) -> None:
+    assert scores["whole"]["quine"].recall >= 0.9
+
+
+def test_docs_show_the_measured_figures(scores: dict[str, dict[str, Score]]) -> None:
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    assert tables(scores) in page
+
+
+def test_the_set_is_big_enough_and_labels_every_detector() -> None:
+    items = load_items()
+    assert len(items) >= 100
+    for half in ("dev", "heldout"):
+        assert load_items(DATA / half)
+    labelled = {name for item in items for name in item.labels}
+    assert labelled == set(DETECTORS)
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        node = list(node.values())
+    return [text for child in node for text in _strings(child)] if isinstance(node, list) else []
+
+
+def test_no_program_is_drawn_from_the_sim_templates() -> None:
+    """No template text (an idea, a prompt, an answer) appears in the set, and no program shares
+    more than a third of its lines with the templates' code (common idioms such as
+    `for idea in ideas.splitlines():` are what the third allows)."""
+    templates = _strings(yaml.safe_load((ROOT / "models" / "sim" / "templates.yaml").read_text()))
+    phrases = {t.strip() for t in templates if "\n" not in t.strip() and len(t.strip()) >= 20}
+    code_lines = {
+        line.strip() for t in templates if "\n" in t for line in t.splitlines()
+        if len(line.strip()) >= 30
+    }  # fmt: skip
+    assert len(phrases) > 50
+    assert len(code_lines) > 50
+    for item in load_items():
+        for text in [item.code, *(a for answers in item.answers.values() for a in answers)]:
+            assert not [p for p in phrases if p in text], item.id
+            lines = [line.strip() for line in text.splitlines() if len(line.strip()) >= 30]
+            shared = [line for line in lines if line in code_lines]
+            assert len(shared) <= len(lines) / 3, (item.id, shared)
