@@ -36,6 +36,7 @@ from swarmlab.models import Completion, CompletionRequest, Message
 from swarmlab.models._openai import OpenAIBackend, request_headers
 from swarmlab.runtime import Coordinator
 from swarmlab.runtime._model_calls import charge_model_call
+from swarmlab.runtime._scheduler import Scheduler
 from swarmlab.spec import Caps
 
 PERSONA = "You are a resourceful planner. Answer briefly and concretely."
@@ -99,13 +100,14 @@ async def swarm_round(
     coord: Coordinator, backend: TimedBackend, reqs: list[CompletionRequest], limit: int
 ) -> tuple[list[float], int, float]:
     gate = asyncio.Semaphore(limit)  # the workload's concurrency, as many programs at once
+    sched = Scheduler(coord)
 
     async def one(req: CompletionRequest) -> tuple[float, int]:
         async with gate:
             start = time.perf_counter()
             token = request_headers.set({"traceparent": TRACEPARENT})
             try:
-                completion: Completion = await charge_model_call(coord, backend, req)
+                completion: Completion = await charge_model_call(sched, backend, req)
             finally:
                 request_headers.reset(token)
             return time.perf_counter() - start, completion.usage.completion_tokens

@@ -129,7 +129,7 @@ class _Tree:
             handler.pending.append(("info", {"source": found}))
         outcome = await self.sandbox.run(code, handler, LIMITS, script_name=f"{pid}.py")
         handler.flush()
-        record.status = outcome.status
+        record.status = "completed" if outcome.status == "completed" else "crashed"
         record.result = outcome.result if _jsonable(outcome.result) else repr(outcome.result)
         record.error = outcome.error
         record.ended_at = 1000 + next(self.clock) / 1000
