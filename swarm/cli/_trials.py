@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from swarmlab.experiments import TrialsPlan, TrialsRunner, TrialsSpec
-    from swarmlab.spec import describe_validation_error
+    from swarmlab.spec import builtin_experiments, describe_validation_error
 
     from ._progress import Progress
 
@@ -135,9 +135,12 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError(f"-n {args.trials}: run at least 1 trial per condition")
     if args.parallel < 1:
         raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    experiment = args.experiment
+    if experiment not in builtin_experiments() and Path(experiment).is_file():
+        experiment = str(Path(experiment).resolve())  # `trials table` may run from elsewhere
     try:
         spec = TrialsSpec(
-            experiment=args.experiment,
+            experiment=experiment,
             models=args.models,
             personas=args.personas or ["truthful-assistant"],
             affordances=args.affordances or ["none"],

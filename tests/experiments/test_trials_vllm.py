@@ -37,6 +37,8 @@ def test_trials_against_the_local_model_tabulate_what_the_runs_did(
         "hint",
         "-n",
         "2",
+        "--out",
+        str(out),
         "--redis-url",
         redis_url,
         "--json",
