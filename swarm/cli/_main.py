@@ -20,6 +20,7 @@ from ._common import add_spec_arguments
 from ._report import add_report_parser, add_traces_parser, report_command, traces_command
 from ._serve import add_serve_parser, serve_command
 from ._submit import add_submit_parser, submit_command
+from ._trials import add_trials_parser, trials_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_traces_parser(sub)
     add_serve_parser(sub)
+    add_trials_parser(sub)
     sub.add_parser("list", help="built-in experiments and sweeps")
     return parser
 
@@ -278,5 +280,6 @@ _COMMANDS = {
     "report": _report,
     "traces": traces_command,
     "serve-model": serve_command,
+    "trials": trials_command,
     "list": _list,
 }

@@ -1,0 +1,183 @@
+"""A trials plan: which experiment, which models x personas x affordances, how many trials each.
+
+Trial i of every condition runs with seed `first_seed + i` (its world, model-sampling and
+sandbox seeds all follow it unless the experiment sets `seeds.*` apart): trials of one condition
+are independent draws, and trial i of two conditions shares its seed, so conditions can be
+compared trial by trial. The plan is saved as `trials.yaml` in the trials directory; running the
+same plan again resumes it, and a different plan there is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from swarmlab.core import SpecError
+from swarmlab.spec import (
+    Affordance,
+    ExperimentSpec,
+    builtin_experiments,
+    describe_validation_error,
+    load_spec,
+    spec_from_dict,
+)
+
+PLAN_FILE = "trials.yaml"
+MAX_TRIALS = 1000
+
+
+class TrialsSpec(BaseModel):
+    """What a `swarmlab trials` run asks: conditions (model x persona x affordance) x trials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = Field(description="A built-in experiment or an experiment YAML file.")
+    models: list[str] = Field(
+        min_length=1, description="Model strings: local, openai:<base-url>, sim, ..."
+    )
+    personas: list[str] = Field(
+        default_factory=lambda: ["truthful-assistant"],
+        min_length=1,
+        description="Built-in persona names or persona texts.",
+    )
+    affordances: list[Affordance] = Field(
+        default_factory=lambda: list[Affordance](["none"]),
+        min_length=1,
+        description="What the model is told about calling itself: none, hint, api.",
+    )
+    trials: int = Field(ge=1, le=MAX_TRIALS, description="Independent trials per condition.")
+    first_seed: int = Field(default=1, description="Trial i runs with seed first_seed + i.")
+    overrides: list[str] = Field(
+        default_factory=list, description="`key=value` spec overrides for every trial."
+    )
+    pass_k: list[int] = Field(
+        default_factory=lambda: [1, 5, 10], description="The k of the pass@k columns."
+    )
+    stats_seed: int = Field(default=0, description="Seed of the bootstrap resampling.")
+
+    @field_validator("pass_k")
+    @classmethod
+    def _positive_k(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError("each k must be at least 1")
+        return sorted(set(value))
+
+    @field_validator("models", "personas")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("must not be empty")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a value twice")
+        return value
+
+    def conditions(self) -> list[Condition]:
+        return [
+            Condition(model, persona, affordance)
+            for model, persona, affordance in itertools.product(
+                self.models, self.personas, self.affordances
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the table: a model under a persona with an affordance."""
+
+    model: str
+    persona: str
+    affordance: str
+
+    @property
+    def slug(self) -> str:
+        """A directory name for the condition; long or unusual values end in a short hash."""
+        text = f"{self.model}__{self.persona}__{self.affordance}"
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:90]
+        if slug != text:
+            slug += "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+        return slug
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One independent run of a condition."""
+
+    condition: Condition
+    index: int
+    seed: int
+    spec: ExperimentSpec
+
+    @property
+    def id(self) -> str:
+        return f"{self.condition.slug}/t{self.index:03d}"
+
+
+@dataclass
+class TrialsPlan:
+    """A validated plan and where its trials write."""
+
+    spec: TrialsSpec
+    trials: list[Trial]
+    out: Path
+
+    @classmethod
+    def create(cls, spec: TrialsSpec, out: Path) -> TrialsPlan:
+        """Validate every trial's experiment now, so a bad condition stops nothing midway."""
+        source = spec.experiment
+        if source not in builtin_experiments() and not Path(source).is_file():
+            known = ", ".join(builtin_experiments())
+            raise SpecError(f"no experiment named '{source}' and no such file (built-in: {known})")
+        base = load_spec(source, spec.overrides)
+        trials = []
+        for condition in spec.conditions():
+            for index in range(spec.trials):
+                seed = spec.first_seed + index
+                trial_spec = _condition_spec(base, condition, seed)
+                trials.append(Trial(condition, index, seed, trial_spec))
+        return cls(spec, trials, out)
+
+    @classmethod
+    def load(cls, out: Path) -> TrialsPlan:
+        """The plan a trials directory was made with."""
+        path = out / PLAN_FILE
+        if not path.is_file():
+            raise SpecError(f"{out}: not a trials directory (no {PLAN_FILE})")
+        try:
+            spec = TrialsSpec.model_validate(yaml.safe_load(path.read_text()) or {})
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        except ValidationError as exc:
+            raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
+        return cls.create(spec, out)
+
+    def save(self) -> None:
+        """Write trials.yaml; a directory that holds another plan is refused."""
+        path = self.out / PLAN_FILE
+        text = yaml.safe_dump(self.spec.model_dump(), sort_keys=False)
+        if path.is_file() and yaml.safe_load(path.read_text()) != self.spec.model_dump():
+            raise SpecError(
+                f"{self.out} holds trials of another plan ({path}); pass another --out "
+                "or repeat that plan to resume it"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def trial_dir(self, trial: Trial) -> Path:
+        return self.out / "runs" / trial.condition.slug / f"t{trial.index:03d}"
+
+
+def _condition_spec(base: ExperimentSpec, condition: Condition, seed: int) -> ExperimentSpec:
+    data = base.model_dump()
+    data.update(
+        model=condition.model,
+        persona=condition.persona,
+        affordance=condition.affordance,
+        seed=seed,
+    )
+    return spec_from_dict(data, origin=f"trials {condition.model} / {condition.persona[:40]}")
