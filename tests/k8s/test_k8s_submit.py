@@ -33,7 +33,7 @@ from swarmlab.cli._submit import (
     parse_summary,
     spec_document,
 )
-from swarmlab.cluster import free_port
+from swarmlab.cluster import ClusterError, JobServer, free_port
 
 RAY_PORT_FLAGS = (
     "port",
@@ -378,3 +378,39 @@ def test_an_explicit_model_wins_over_the_clusters(ray_head: RayHead, redis_url: 
     assert "FAILED" in last
     assert "127.0.0.1" in last
     assert failed.stdout == ""
+
+
+class _StartingServer:
+    """A job client whose cluster is still starting: "no available agent" a few times."""
+
+    def __init__(self, refusals: int, error: str) -> None:
+        self.refusals, self.error, self.calls = refusals, error, 0
+
+    def submit_job(self, **_: object) -> str:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise RuntimeError(self.error)
+        return "job-1"
+
+
+def _server_with(client: _StartingServer, monkeypatch: pytest.MonkeyPatch) -> JobServer:
+    monkeypatch.setattr("swarmlab.cluster._jobs.RETRY_EVERY_S", 0.01)
+    server = JobServer.__new__(JobServer)
+    server.address, server._client = "http://head:8265", client
+    return server
+
+
+def test_a_cluster_still_starting_gets_the_job_once_its_agent_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    not_ready = "Request failed with status code 500: No available agent to submit job, please try"
+    client = _StartingServer(3, not_ready)
+    server = _server_with(client, monkeypatch)
+    assert server.submit("true", submission_id="j", runtime_env={}, metadata={}) == "job-1"
+    assert client.calls == 4
+    refused = _StartingServer(1, "Request failed with status code 401: unauthorized")
+    with pytest.raises(ClusterError, match=r"refused the job: .*401"):
+        _server_with(refused, monkeypatch).submit(
+            "true", submission_id="j", runtime_env={}, metadata={}
+        )
+    assert refused.calls == 1  # a real refusal is not retried
