@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from swarmlab.core import ClusterError
 
 CONNECT_TIMEOUT_S = 10.0
+# A cluster that has just started answers "No available agent to submit job" until its head's
+# agent has registered; a loaded one may drop a connection now and then. Both pass.
+NOT_READY = "No available agent"
+RETRY_FOR_S = 60.0
+RETRY_EVERY_S = 2.0
+T = TypeVar("T")
 # Ray's client narrates every upload at INFO; a CLI wants its own lines only.
 _CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")
 
@@ -30,6 +38,28 @@ def _client_class() -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _not_ready(exc: Exception) -> bool:
+    return NOT_READY in str(exc)
+
+
+def _dropped(exc: Exception) -> bool:
+    return _not_ready(exc) or any(c.__name__ == "ConnectionError" for c in type(exc).__mro__)
+
+
+def _retrying(
+    call: Callable[[], T], transient: Callable[[Exception], bool], give_up_after: float
+) -> T:
+    """`call()`, again while it fails in a `transient` way, for at most `give_up_after` s."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not transient(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(RETRY_EVERY_S)
 
 
 def _check_reachable(address: str, timeout: float) -> None:
@@ -80,11 +110,16 @@ class JobServer:
         """Start `entrypoint` (a shell command) on the cluster's head; returns the job id."""
         try:
             return str(
-                self._client.submit_job(
-                    entrypoint=entrypoint,
-                    submission_id=submission_id,
-                    runtime_env=runtime_env,
-                    metadata=metadata,
+                # Only "not ready" is retried: after a dropped connection the job may exist.
+                _retrying(
+                    lambda: self._client.submit_job(
+                        entrypoint=entrypoint,
+                        submission_id=submission_id,
+                        runtime_env=runtime_env,
+                        metadata=metadata,
+                    ),
+                    _not_ready,
+                    RETRY_FOR_S,
                 )
             )
         except Exception as exc:
@@ -92,7 +127,7 @@ class JobServer:
 
     def exists(self, job_id: str) -> bool:
         try:
-            self._client.get_job_info(job_id)
+            _retrying(lambda: self._client.get_job_info(job_id), _dropped, 10.0)
         except Exception as exc:
             if "404" in str(exc) or "does not exist" in str(exc):
                 return False
@@ -102,7 +137,7 @@ class JobServer:
     def status(self, job_id: str) -> str:
         """`PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED` or `STOPPED`."""
         try:
-            return str(self._client.get_job_status(job_id).value)
+            return str(_retrying(lambda: self._client.get_job_status(job_id), _dropped, 10.0).value)
         except Exception as exc:
             raise ClusterError(
                 f"lost the job server at {self.address}: {_first_line(exc)}"
@@ -118,7 +153,7 @@ class JobServer:
     def logs(self, job_id: str) -> str:
         """Everything the job printed so far (stdout and stderr together)."""
         try:
-            return str(self._client.get_job_logs(job_id))
+            return str(_retrying(lambda: self._client.get_job_logs(job_id), _dropped, 10.0))
         except Exception as exc:
             raise ClusterError(
                 f"lost the job server at {self.address}: {_first_line(exc)}"

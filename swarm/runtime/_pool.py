@@ -29,6 +29,23 @@ RESTARTS = 8
 log = logging.getLogger("swarmlab.pool")
 
 
+def runner_actor_options() -> dict[str, Any]:
+    """Ray options of a runner actor. On a cluster (SWARMLAB_RUNNER_RESOURCE set), runners go
+    only where the locked-down sandbox pods advertise that resource, spread over those pods: they
+    ask for no CPU, so Ray's default placement would pack them all onto one pod."""
+    options: dict[str, Any] = {
+        "max_concurrency": 100_000,
+        "num_cpus": 0,
+        "max_restarts": RESTARTS,  # a lost runner's process comes back; its work is requeued
+        "max_task_retries": 0,
+    }
+    placement = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+    if placement:
+        options["resources"] = {placement: 1}
+        options["scheduling_strategy"] = "SPREAD"
+    return options
+
+
 class RunnerPool:
     def __init__(
         self,
@@ -42,17 +59,7 @@ class RunnerPool:
     ) -> None:
         self.ray = ray
         self.scheduler = scheduler
-        # On a cluster, runners go only where the locked-down sandbox pods advertise a resource.
-        placement = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
-        options: dict[str, Any] = {
-            "max_concurrency": 100_000,
-            "num_cpus": 0,
-            "max_restarts": RESTARTS,
-            "max_task_retries": 0,
-        }
-        if placement:
-            options["resources"] = {placement: 1}
-        actor = ray.remote_class(RunnerCore, **options)
+        actor = ray.remote_class(RunnerCore, **runner_actor_options())
         spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
         self.actors: list[Any] = [
             actor.remote(i, run_id, spec_json, redis_url, tel_json, sweep_id)

@@ -7,7 +7,14 @@ import subprocess
 import sys
 
 # Variables that would point a test's command at a real cluster.
-CLUSTER_ENV = ("RAY_ADDRESS", "SWARMLAB_RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+CLUSTER_ENV = (
+    "RAY_ADDRESS",
+    "SWARMLAB_RAY_ADDRESS",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_TOKEN_PATH",
+    "SWARMLAB_MODEL_URL",
+    "SWARMLAB_MODEL_NAME",
+)
 
 
 def swarmlab(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:

@@ -100,44 +100,53 @@ def _container_problems(
 # --- sandbox-runner network -----------------------------------------------------------------
 
 
-def ray_ports(objs: Objects) -> tuple[set[int], set[int]]:
-    """Ports of the swarm's Ray head and of its workers, from the RayCluster's start params."""
+def ray_ports(objs: Objects) -> dict[str, set[int]]:
+    """The swarm's Ray ports from its RayCluster's start params, by who may use them:
+    `head_data` (GCS, raylet, object manager and workers of the head), `node_data` (raylet, object
+    manager and workers of a runner), `agents` (a runner's dashboard agent, asked by the head)."""
     cluster = next(o for o in objs if o["kind"] == "RayCluster")
     head_params = cluster["spec"]["headGroupSpec"].get("rayStartParams", {})
     worker = next(
         g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "sandbox-runners"
     )
+    worker_params = worker.get("rayStartParams", {})
 
-    def node_ports(params: dict[str, str]) -> set[int]:
-        keys = ("node-manager-port", "object-manager-port", "dashboard-agent-grpc-port")
+    def data(params: dict[str, str]) -> set[int]:
+        keys = ("node-manager-port", "object-manager-port")
         ports = {int(params[k]) for k in keys if k in params}
-        ports.add(int(params.get("dashboard-agent-listen-port", 52365)))
         if "min-worker-port" in params:
             ports |= set(range(int(params["min-worker-port"]), int(params["max-worker-port"]) + 1))
         return ports
 
-    head = node_ports(head_params) | {
-        int(head_params.get("port", 6379)),
-        int(head_params.get("dashboard-port", 8265)),
+    agents = {int(worker_params.get("dashboard-agent-listen-port", 52365))}
+    if "dashboard-agent-grpc-port" in worker_params:
+        agents.add(int(worker_params["dashboard-agent-grpc-port"]))
+    return {
+        "head_data": data(head_params) | {int(head_params.get("port", 6379))},
+        "node_data": data(worker_params),
+        "agents": agents,
     }
-    return head, node_ports(worker.get("rayStartParams", {}))
 
 
 def check_sandbox_network(objs: Objects) -> list[str]:
-    """Sandbox runners: ingress only from Ray peers on Ray ports; egress only to DNS, Redis, the
-    model, the trace collector and Ray, each on its own ports. NetworkPolicies add up, so every
-    policy that selects the pods is checked, and at least one must isolate each direction."""
+    """Sandbox runners: ingress only from Ray peers on Ray's data ports (the head also on the
+    agents'); egress only to DNS, Redis, the model, the trace collector and Ray's data ports,
+    never the control plane (job server, dashboard, agents, client). NetworkPolicies add up, so
+    every policy that selects the pods is checked, and at least one must isolate each direction."""
     labels = next(
         (lb for _, _, lb in _pods(objs) if lb.get(COMPONENT) == SANDBOX), {COMPONENT: SANDBOX}
     )
     policies = [p for p in objs if p["kind"] == "NetworkPolicy" and _selects(p, labels)]
-    head_ports, worker_ports = ray_ports(objs)
+    ray = ray_ports(objs)
     allowed = {
         **{name: {("TCP", p) for p in ports} for name, ports in SERVICE_PORTS.items()},
-        "ray-head": {("TCP", p) for p in head_ports},
-        SANDBOX: {("TCP", p) for p in worker_ports},
+        "ray-head": {("TCP", p) for p in ray["head_data"]},
+        SANDBOX: {("TCP", p) for p in ray["node_data"]},
     }
-    ray_in = {("TCP", p) for p in head_ports | worker_ports}
+    ray_in = {
+        "ray-head": {("TCP", p) for p in ray["node_data"] | ray["agents"]},
+        SANDBOX: {("TCP", p) for p in ray["node_data"]},
+    }
     bad = []
     for direction in ("Ingress", "Egress"):
         if not any(direction in p["spec"].get("policyTypes", []) for p in policies):
@@ -155,7 +164,7 @@ def check_sandbox_network(objs: Objects) -> list[str]:
                 permitted = DNS_PORTS if target == "dns" else allowed.get(target or "", set())
                 if target is None or not ports <= permitted:
                     bad.append(f"{name}: egress to {peer} on {sorted(ports)} is not allowed")
-                else:
+                if target is not None and ports & permitted:
                     reached.add(target)
         for rule in policy["spec"].get("ingress", []):
             peers, ports = rule.get("from") or [], _ports(rule, bad, name)
@@ -163,7 +172,7 @@ def check_sandbox_network(objs: Objects) -> list[str]:
                 bad.append(f"{name}: an ingress rule open to {'any port' if peers else 'anyone'}")
                 continue
             for peer in peers:
-                if _peer(peer) not in ("ray-head", SANDBOX) or not ports <= ray_in:
+                if not ports <= ray_in.get(_peer(peer) or "", set()):
                     bad.append(f"{name}: ingress from {peer} on {sorted(ports)} is not allowed")
     missing = [t for t in REQUIRED_EGRESS if t not in reached]
     if policies and missing:

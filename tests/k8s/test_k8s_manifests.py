@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import ray
 import yaml
+from helpers.k8s_checks import kuberay_errors
 from helpers.k8s_objects import OVERLAYS, REPO, SCHEMAS, find, pod_templates
 
 Rendered = dict[str, list[dict[str, Any]]]
-RAY_KINDS = {"RayCluster": "raycluster", "RayJob": "rayjob", "RayService": "rayservice"}
+RAY_KINDS = {"RayCluster", "RayService"}
 OLDEST_KUBERNETES = "1.30"
 
 
@@ -38,7 +37,7 @@ def test_every_overlay_renders_the_whole_deployment(rendered: Rendered, overlay:
         ("ConfigMap", "swarmlab-settings"),
     ]:
         find(objs, kind, name)
-    namespaced = [o for o in objs if o["kind"] not in ("Namespace", "RuntimeClass")]
+    namespaced = [o for o in objs if o["kind"] != "Namespace"]
     assert {o["metadata"].get("namespace") for o in namespaced} == {"swarmlab"}
 
 
@@ -64,44 +63,9 @@ def test_strict_validation_catches_a_misspelled_core_field(rendered: Rendered) -
         kubernetes_validate.validate(jaeger, OLDEST_KUBERNETES, strict=True)
 
 
-@cache
-def kuberay_schema(kind: str) -> dict[str, Any]:
-    """KubeRay's schema for a kind, made strict the way the API server is with kubectl apply:
-    fields that the schema does not list are errors, not silently dropped."""
-    path = SCHEMAS / f"{RAY_KINDS[kind]}-ray.io-v1.json"
-    if not path.is_file():
-        pytest.skip(f"the KubeRay schemas are not at {SCHEMAS} (set SWARMLAB_K8S_SCHEMAS)")
-    schema: dict[str, Any] = json.loads(path.read_text())
-
-    def close(node: Any) -> None:
-        if isinstance(node, dict):
-            if (
-                "properties" in node
-                and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")
-            ):
-                node["additionalProperties"] = False
-            for value in node.values():
-                close(value)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
-
-    close(schema)
-    return schema
-
-
-def kuberay_errors(obj: dict[str, Any]) -> list[str]:
-    schema = kuberay_schema(obj["kind"])
-    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    validator = jsonschema.Draft7Validator(schema)
-    return [
-        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)
-    ]
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_ray_objects_match_the_kuberay_schemas(rendered: Rendered, overlay: str) -> None:
+    assert (SCHEMAS / "raycluster-ray.io-v1.json").is_file(), f"no KubeRay schemas at {SCHEMAS}"
     ray_objs = [o for o in rendered[overlay] if o["kind"] in RAY_KINDS]
     assert ray_objs
     for obj in ray_objs:
@@ -228,11 +192,8 @@ def _serve_llm_config(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[
     return service, llm
 
 
-@pytest.mark.parametrize("overlay", ["gpu", "gvisor"])
-def test_gpu_model_is_served_by_ray_serve_llm_on_a_gpu_worker_group(
-    rendered: Rendered, overlay: str
-) -> None:
-    objs = rendered[overlay]
+def test_gpu_model_is_served_by_ray_serve_llm_on_a_gpu_worker_group(rendered: Rendered) -> None:
+    objs = rendered["gpu"]
     service, llm = _serve_llm_config(objs)
     settings = find(objs, "ConfigMap", "swarmlab-settings")["data"]
     assert llm["model_loading_config"]["model_id"] == settings["SWARMLAB_MODEL_NAME"]
@@ -263,6 +224,7 @@ def test_cpu_model_is_smollm_served_by_vllm_serve(rendered: Rendered) -> None:
         "--max-model-len=$(MAX_MODEL_LEN)",
         "--served-model-name=$(MODEL_ID)",
         "--port=8000",
+        "--otlp-traces-endpoint=$(OTLP_TRACES_ENDPOINT)",
     ):
         assert flag in args
     settings = find(objs, "ConfigMap", "llm-settings")["data"]
@@ -276,20 +238,6 @@ def test_cpu_model_is_smollm_served_by_vllm_serve(rendered: Rendered) -> None:
     assert "ARG VLLM_CPU_IMAGE=vllm/vllm-openai-cpu:" in dockerfile
     assert "FROM ${VLLM_CPU_IMAGE} AS vllm-cpu" in dockerfile
     assert "FROM ${RAY_LLM_IMAGE} AS ray-llm" in dockerfile
-
-
-def test_gvisor_overlay_puts_only_the_sandbox_runners_under_gvisor(rendered: Rendered) -> None:
-    objs = rendered["gvisor"]
-    runtime = find(objs, "RuntimeClass", "gvisor")
-    assert runtime["handler"] == "runsc"
-    under = {
-        where for o in objs for where, pod, _ in pod_templates(o) if pod.get("runtimeClassName")
-    }
-    assert under == {"RayCluster/swarmlab[sandbox-runners]"}
-    group = find(objs, "RayCluster", "swarmlab")["spec"]["workerGroupSpecs"][0]
-    assert group["template"]["spec"]["runtimeClassName"] == "gvisor"
-    for overlay in ("gpu", "cpu"):
-        assert not [o for o in rendered[overlay] if o["kind"] == "RuntimeClass"]
 
 
 def test_runners_advertise_the_resource_the_settings_name(rendered: Rendered) -> None:

@@ -1,4 +1,5 @@
-"""`swarmlab submit`: what it sends, how it fails, and a whole run on a real local Ray head."""
+"""`swarmlab submit`: what it sends, how it fails, and whole runs on a real local Ray head whose
+environment names a model server (a scripted OpenAI-compatible one), as a cluster's does."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers.cli import CLUSTER_ENV, one_line_error, swarmlab
+from helpers.fake_endpoint import FakeEndpoint, serving
 
 from swarmlab import load_spec
 from swarmlab.cli._submit import (
@@ -31,7 +33,7 @@ from swarmlab.cli._submit import (
     parse_summary,
     spec_document,
 )
-from swarmlab.cluster import free_port
+from swarmlab.cluster import ClusterError, JobServer, free_port
 
 RAY_PORT_FLAGS = (
     "port",
@@ -78,9 +80,9 @@ def test_the_spec_travels_whole(tmp_path: Path) -> None:
     assert load_spec(str(path)) == spec
 
 
-@pytest.mark.parametrize("runs_dir", [None, "runs here"])
+@pytest.mark.parametrize(("runs_dir", "model"), [(None, None), ("runs here", "sim")])
 def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
-    tmp_path: Path, runs_dir: str | None
+    tmp_path: Path, runs_dir: str | None, model: str | None
 ) -> None:
     fake = tmp_path / "bin" / "swarmlab"
     fake.parent.mkdir()
@@ -92,7 +94,7 @@ def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
     if runs_dir:
         env["SWARMLAB_RUNS_DIR"] = str(tmp_path / runs_dir)
     done = subprocess.run(
-        ["/bin/sh", "-c", job_entrypoint("exp-1.a_b")],
+        ["/bin/sh", "-c", job_entrypoint("exp-1.a_b", model)],
         capture_output=True,
         text=True,
         env=env,
@@ -109,6 +111,7 @@ def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
         "--ray-address",
         "auto",
         "--json",
+        *(["--model", model] if model else []),
         "--out",
         out,
     ]
@@ -162,6 +165,15 @@ class RayHead:
     address: str
     token: str
     runs: Path
+    model: FakeEndpoint
+    """The model server the head's environment names (SWARMLAB_MODEL_URL, SWARMLAB_MODEL_NAME)."""
+
+
+CLUSTER_MODEL_NAME = "cluster-llm"
+# What the cluster's model answers: a short program, so the run's root program comes from it.
+CLUSTER_MODEL_ANSWER = (
+    "Here is a program:\n```python\nlog('hello from the cluster model')\n'done'\n```\n"
+)
 
 
 def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
@@ -181,9 +193,20 @@ def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
                 pass
 
 
-@pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[RayHead]:
-    """A real local Ray head with its dashboard (the job server) and token authentication."""
+@pytest.fixture(scope="module")
+def cluster_model() -> Iterator[FakeEndpoint]:
+    """The cluster's model server: OpenAI-compatible, answering every chat with a program."""
+    with serving(text=CLUSTER_MODEL_ANSWER, models=[CLUSTER_MODEL_NAME]) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def ray_head(
+    tmp_path_factory: pytest.TempPathFactory, cluster_model: FakeEndpoint
+) -> Iterator[RayHead]:
+    """A real local Ray head with its dashboard (the job server) and token authentication; its
+    environment names the cluster's model the way k8s/base/settings.env does on a cluster."""
+    tmp_path = tmp_path_factory.mktemp("ray-head")
     temp = Path(tempfile.mkdtemp(prefix="swlj-", dir="/tmp"))  # Ray's socket paths must be short
     token = secrets.token_hex(16)
     dashboard = free_port()
@@ -196,6 +219,8 @@ def ray_head(tmp_path: Path) -> Iterator[RayHead]:
         RAY_AUTH_TOKEN=token,
         RAY_USAGE_STATS_ENABLED="0",
         SWARMLAB_RUNS_DIR=str(runs),
+        SWARMLAB_MODEL_URL=cluster_model.url,
+        SWARMLAB_MODEL_NAME=CLUSTER_MODEL_NAME,
     )
     command = [str(bin_dir / "ray"), "start", "--head", "--block", f"--temp-dir={temp}"]
     command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1"]
@@ -232,14 +257,14 @@ def ray_head(tmp_path: Path) -> Iterator[RayHead]:
             if time.monotonic() > give_up:
                 pytest.fail(f"the job server did not answer in 90 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield RayHead(address, token, runs)
+        yield RayHead(address, token, runs, cluster_model)
     finally:
         _stop_group(proc, str(temp))
         shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.slow
-def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
+def test_submit_runs_the_experiment_on_the_clusters_model_and_prints_its_summary(
     ray_head: RayHead, redis_url: str
 ) -> None:
     run_id = f"submit-{secrets.token_hex(3)}"
@@ -270,11 +295,29 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     for cap, usage in summary["caps"].items():
         assert usage["used"] <= usage["limit"], cap
     assert summary["programs"]["total"] >= 1
+    # The built-in experiment says `model: sim`; the cluster names a model, so the run asked it.
+    cluster_url = f"openai:{ray_head.model.url}"
+    assert summary["model"]["backend"] == "openai"
+    assert summary["spec"]["model"] == cluster_url
+    assert summary["spec"]["model_name"] == CLUSTER_MODEL_NAME
+    asked = ray_head.model.chat_posts()
+    assert asked, "the cluster's model server was never asked"
+    assert {post["body"]["model"] for post in asked} == {CLUSTER_MODEL_NAME}
+    assert result["model"] == {
+        "model": cluster_url,
+        "backend": "openai",
+        "name": summary["model"]["name"],
+        "chosen_by": "the cluster's SWARMLAB_MODEL_URL",
+    }
+    assert "the cluster's own (its SWARMLAB_MODEL_URL)" in done.stderr  # said at submission
+    assert f"model {cluster_url} ({CLUSTER_MODEL_NAME}), from the cluster's" in done.stderr
     # The run directory is where the cluster keeps runs, written by the job.
     assert result["run_dir"] == str(ray_head.runs / run_id)
     on_disk = json.loads((ray_head.runs / run_id / "summary.json").read_text())
     assert on_disk["run_id"] == run_id
     assert on_disk["status"] == "completed"
+    assert on_disk["model"]["backend"] == "openai"
+    assert on_disk["spec"]["model"] == cluster_url
     # Progress was streamed from the job's log; the trace link names the run.
     assert f"run directory {ray_head.runs / run_id}" in done.stderr
     assert result["trace_url"].startswith("http://jaeger.example:16686/search?")
@@ -290,6 +333,32 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
         RAY_AUTH_TOKEN=ray_head.token,
     )
     one_line_error(again, 2, "already has a job")
+    # Without the token, the job server refuses.
+    one_line_error(swarmlab("submit", "paperclips", "--address", ray_head.address), 1, "job server")
+
+
+@pytest.mark.slow
+def test_an_explicit_model_wins_over_the_clusters(ray_head: RayHead, redis_url: str) -> None:
+    asked_before = len(ray_head.model.chat_posts())
+    done = swarmlab(
+        "submit",
+        "paperclips",
+        "--model",
+        "sim",
+        "--set",
+        "caps.programs=10",
+        "--address",
+        ray_head.address,
+        "--redis-url",
+        redis_url,
+        timeout=150,
+        RAY_AUTH_TOKEN=ray_head.token,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    assert rows["model"].startswith("sim")
+    assert rows["model"].endswith("from --model")
+    assert len(ray_head.model.chat_posts()) == asked_before
     # A run that fails on the cluster exits 1; after the streamed log, one line says why.
     failed = swarmlab(
         "submit",
@@ -309,5 +378,39 @@ def test_submit_runs_the_experiment_as_a_ray_job_and_prints_its_summary(
     assert "FAILED" in last
     assert "127.0.0.1" in last
     assert failed.stdout == ""
-    # Without the token, the job server refuses.
-    one_line_error(swarmlab("submit", "paperclips", "--address", ray_head.address), 1, "job server")
+
+
+class _StartingServer:
+    """A job client whose cluster is still starting: "no available agent" a few times."""
+
+    def __init__(self, refusals: int, error: str) -> None:
+        self.refusals, self.error, self.calls = refusals, error, 0
+
+    def submit_job(self, **_: object) -> str:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise RuntimeError(self.error)
+        return "job-1"
+
+
+def _server_with(client: _StartingServer, monkeypatch: pytest.MonkeyPatch) -> JobServer:
+    monkeypatch.setattr("swarmlab.cluster._jobs.RETRY_EVERY_S", 0.01)
+    server = JobServer.__new__(JobServer)
+    server.address, server._client = "http://head:8265", client
+    return server
+
+
+def test_a_cluster_still_starting_gets_the_job_once_its_agent_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    not_ready = "Request failed with status code 500: No available agent to submit job, please try"
+    client = _StartingServer(3, not_ready)
+    server = _server_with(client, monkeypatch)
+    assert server.submit("true", submission_id="j", runtime_env={}, metadata={}) == "job-1"
+    assert client.calls == 4
+    refused = _StartingServer(1, "Request failed with status code 401: unauthorized")
+    with pytest.raises(ClusterError, match=r"refused the job: .*401"):
+        _server_with(refused, monkeypatch).submit(
+            "true", submission_id="j", runtime_env={}, metadata={}
+        )
+    assert refused.calls == 1  # a real refusal is not retried
