@@ -1,9 +1,9 @@
 """The driver's watch over a growing tree: progress, the run's end, and a stop when it must.
 
 A run ends when every admitted program has ended (quiescent), when the wall clock runs out
-(halted), when a tripwire halts it, when it is killed (`swarmlab kill`, Ctrl-C), when every live
-program waits on another and none can move (deadlocked: halted), or when Redis is gone
-(failed). On a stop, the runners stop what they compute at once; parked programs are simply never
+(halted), when a tripwire halts it, when it is killed (`swarmlab kill`, Ctrl-C), or when Redis is
+gone (failed). When every live program waits on another and none can move, the watch says so
+once; the run then stays as it is until the wall clock or a kill ends it. On a stop, the runners stop what they compute at once; parked programs are simply never
 resumed; every program not yet ended ends as killed at the moment the stop was seen.
 """
 
@@ -24,7 +24,7 @@ from ._state import RunState
 
 POLL_S = 0.2
 STILL_POLLS = 5
-"""Polls with nothing computing, queued or calling a model before a run is called deadlocked."""
+"""Polls with nothing computing, queued or calling a model before the run is said to be stuck."""
 
 
 async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: RunnerPool) -> None:
@@ -76,10 +76,11 @@ async def _until_end(
             return None
         moving = states.get("computing", 0) + states.get("waiting", 0) + states.get("calling", 0)
         still = 0 if moving > 0 else still + 1
-        if still >= STILL_POLLS:
-            reason = "deadlock: every live program waits on another and none can move"
-            await coord.kill(reason)
-            return reason
+        if still == STILL_POLLS:
+            run.progress.note(
+                f"every live program ({int(live)}) waits on another and none can move: the run "
+                "stays as it is until the wall clock or `swarmlab kill` ends it"
+            )
         await asyncio.sleep(POLL_S)
 
 
@@ -89,7 +90,7 @@ async def _stop(run: RunState, coord: Coordinator, pool: RunnerPool, reason: str
     if reason == "wall_clock_s":
         run.status = "halted"
         run.ended_because = f"cap wall_clock_s reached ({run.spec.caps.wall_clock_s:g} s)"
-    elif reason.startswith(("tripwire ", "deadlock")):
+    elif reason.startswith("tripwire "):
         run.status, run.ended_because = "halted", reason
     else:
         run.status = "killed"
