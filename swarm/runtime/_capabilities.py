@@ -47,7 +47,7 @@ from ._seeds import stable_seed
 from ._tripwires import Tripwires
 from ._waiting import wait_for_programs
 
-_KEY = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
+_KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")  # whole key (fullmatch): `$` let "k\n" in
 _ESCAPE_SOURCE = re.compile(
     r"^\s*(?:import|from)\s+(os|sys|socket|subprocess|shutil|ctypes|importlib|pathlib|builtins)\b"
     r"|__import__|\bopen\s*\(|__builtins__|__subclasses__|__globals__",
@@ -279,11 +279,11 @@ class Capabilities:
 
     async def db_put(self, key: Any, value: Any) -> None:
         self._check_key("db_put", key)
-        try:
-            text = json.dumps(value)
-        except (TypeError, ValueError):
+        try:  # strict JSON: NaN and Infinity would make blackboard.json unreadable elsewhere
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
             raise BadCall(
-                "db_put(): value must be JSON-like (str, numbers, lists, dicts)"
+                "db_put(): value must be JSON (str, finite numbers, lists, dicts)"
             ) from None
         limit = self.env.spec.program_limits.blackboard_value_bytes
         if len(text) > limit:
@@ -414,7 +414,7 @@ class Capabilities:
         return result.value
 
     def _check_key(self, name: str, key: Any) -> None:
-        if not isinstance(key, str) or not _KEY.match(key) or ".." in key:
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
             self._pending.append(
                 self._make_event(name, "error", None, {"error": "bad key", "key": repr(key)[:100]})
             )
