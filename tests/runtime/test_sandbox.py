@@ -187,3 +187,22 @@ def _monty_workers() -> int:
             if b"monty" in cmd and b"pytest" not in cmd:
                 count += 1
     return count
+
+
+def test_output_past_its_limit_is_not_a_memory_denial() -> None:
+    """Printing more than the sandbox keeps ends the program, but no memory limit was hit."""
+    outcome, _ = run("for i in range(3000):\n    print('x' * 10)")
+    assert outcome.status == "crashed"
+    assert outcome.error is not None
+    assert "output" in outcome.error
+    assert outcome.limit != "memory_bytes"
+    assert len(outcome.output) <= 16_384
+
+
+def test_a_worker_killed_at_its_request_timeout_is_a_cpu_denial() -> None:
+    """One long operation inside the worker outlasts cpu_s; the pool kills the worker."""
+    outcome, _ = run("x = (7 ** 20000000) * (7 ** 20000000)")
+    assert outcome.status == "crashed"
+    assert outcome.error is not None
+    assert "timeout" in outcome.error
+    assert outcome.limit == "cpu_s"
