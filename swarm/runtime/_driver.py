@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.cluster import RayCluster, RedisServer
-from swarmlab.core import ROOT_ID, CapExceeded, ProgramFault, RunKilled, id_sort_key
+from swarmlab.core import ROOT_ID, CapExceeded, ProgramFault, RunKilled, SpecError, id_sort_key
 from swarmlab.models import create_backend, ensure_local_server
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
@@ -28,7 +28,7 @@ from swarmlab.observability.telemetry import (
     trace_id_hex,
 )
 from swarmlab.records import TERMINAL, ProgramRecord, RootDialogue, RunDir, RunResult
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id
 from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator, TelemetrySink
@@ -81,10 +81,13 @@ class _Run:
         """The spec runners get: the same, but `local` becomes the server this run started."""
         self.local_model: Any = None
         self.opts = options
-        self.run_id = options.run_id or new_run_id(spec)
+        # The run id names the run directory and every Redis key of the run: checked first.
+        self.run_id = check_run_id(options.run_id or new_run_id(spec), "run id")
         self.out = Path(options.out_dir or Path("runs") / self.run_id)
         self.progress = options.progress or silent()
         self.redis_url = options.redis_url or os.environ.get("SWARMLAB_REDIS_URL")
+        if self.redis_url:
+            check_redis_url(self.redis_url, "Redis URL")
         self.ray_address = options.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS")
         self.status = "completed"
         self.ended_because = ""
@@ -96,7 +99,11 @@ class _Run:
         self.workflow: Any = None
 
     async def execute(self) -> RunResult:
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission: the user picks another place
+            why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+            raise SpecError(f"run directory {self.out}: cannot create it ({why})") from None
         redis_server: RedisServer | None = None
         ray = RayCluster()
         pool: RunnerPool | None = None
