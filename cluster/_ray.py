@@ -9,14 +9,28 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from swarmlab.core import ClusterError
 
 # Ray puts unix sockets under its temp dir; their paths must stay under ~107 bytes.
 _MAX_TEMP_DIR = 40
+
+PROBE_TIMEOUT_S = 5.0
+"""How long a cluster's address may take to accept a TCP connection before it counts as down."""
+
+# Left to itself, `ray.init(address=...)` retries a GCS that does not answer for many minutes
+# (about 20 attempts of 30 s each). While connecting, Ray is told to try once per second for a
+# few seconds, each attempt bounded: a wrong address fails in about 15-20 s.
+_CONNECT_BOUNDS = {
+    "RAY_gcs_server_port_wait_time_s": "3",
+    "RAY_py_gcs_connect_timeout_s": "10",
+}
 
 
 def _ray() -> Any:
@@ -73,13 +87,18 @@ class RayCluster:
         return self
 
     def connect(self, address: str) -> RayCluster:
+        """Join a running cluster, or fail within seconds with one line saying why."""
         ray = _ray()
         if ray.is_initialized():
             return self
+        _probe(address)
         try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            with _bounded_connect():
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except Exception as exc:
-            raise ClusterError(f"could not connect to Ray at {address}: {exc}") from None
+            raise ClusterError(
+                f"could not connect to Ray at {address}: {_first_line(exc)}"
+            ) from None
         return self
 
     def remote_class(self, cls: type, **options: Any) -> Any:
@@ -118,3 +137,50 @@ class RayCluster:
         if self._link is not None:
             self._link.unlink(missing_ok=True)
             self._link = None
+
+
+def _probe(address: str) -> None:
+    """Refuse an address where nothing accepts a connection, before Ray starts retrying it.
+
+    `auto` and other forms Ray resolves itself are left to Ray (and to `_bounded_connect`).
+    """
+    target = address if "://" in address else f"ray://{address}"
+    parts = urlsplit(target)
+    if address == "auto" or parts.scheme != "ray" or not parts.hostname:
+        return
+    try:
+        port = parts.port
+    except ValueError:
+        raise ClusterError(f"Ray address {address!r}: the port is not a number") from None
+    if port is None:
+        return
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ClusterError(
+            f"could not connect to Ray at {address}: nothing answers on "
+            f"{parts.hostname}:{port} ({why}); is the cluster up?"
+        ) from None
+
+
+@contextlib.contextmanager
+def _bounded_connect() -> Iterator[None]:
+    """Ray's connection retries bounded for the duration of a connect, then as they were."""
+    saved = {name: os.environ.get(name) for name in _CONNECT_BOUNDS}
+    for name, bound in _CONNECT_BOUNDS.items():
+        os.environ.setdefault(name, bound)  # an operator's own setting wins
+    try:
+        yield
+    finally:
+        for name, before in saved.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from swarmlab.core import ModelError
-from swarmlab.spec import SimOptions, backend_entry_points, backend_kinds
+from swarmlab.spec import SimOptions, backend_entry_points, backend_kinds, model_problem
 
 from ._base import ModelBackend
 
@@ -33,10 +33,17 @@ def create_backend(
     sim_options: SimOptions | None = None,
     **options: Any,
 ) -> ModelBackend:
-    """A backend for a model string such as `sim` or `openai:http://host:8000/v1`."""
+    """A backend for a model string such as `sim` or `openai:http://host:8000/v1`.
+
+    The string is checked by the same rule the spec applies (`swarmlab.spec.model_problem`), so
+    a string the spec accepts never fails here for its form.
+    """
     kind, _, target = model.partition(":")
+    problem = model_problem(model)
+    if problem is not None:
+        raise ModelError(f"model {model!r}: {problem}")
     entry = backend_entry_points().get(kind)
-    if entry is None:
+    if entry is None:  # pragma: no cover - model_problem names unknown kinds
         raise ModelError(f"unknown model backend '{kind}' (known: {', '.join(backend_kinds())})")
     try:
         factory: Factory = entry.load()
@@ -48,8 +55,6 @@ def create_backend(
 def sim_backend(target: str, *, sim_options: SimOptions | None = None, **_: Any) -> ModelBackend:
     from .sim import SimBackend
 
-    if target:
-        raise ModelError(f"model 'sim:{target}': the sim backend takes no argument")
     return SimBackend(sim_options)
 
 
@@ -58,10 +63,6 @@ def openai_backend(
 ) -> ModelBackend:
     from ._openai import OpenAIBackend
 
-    if not target.startswith(("http://", "https://")):
-        raise ModelError(
-            f"model 'openai:{target}': give a base URL, e.g. openai:http://host:8000/v1"
-        )
     return OpenAIBackend(target, model_name, **options)
 
 
@@ -70,14 +71,10 @@ def local_backend(
 ) -> ModelBackend:
     from ._local import LocalBackend
 
-    if target:
-        raise ModelError(f"model 'local:{target}': the local backend takes no argument")
     return LocalBackend(**options)
 
 
 def replay_backend(target: str, *, sim_options: Any = None, **_: Any) -> ModelBackend:
     from ._replay import ReplayBackend
 
-    if not target:
-        raise ModelError("model 'replay' needs a run directory: replay:runs/<run-id>")
     return ReplayBackend(target)

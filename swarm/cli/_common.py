@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
+
+from swarmlab.core import SpecError
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,3 +26,37 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
         "it keeps sim and SWARMLAB_MODEL_URL names a model server, that server)",
     )
     parser.add_argument("--run-id", help="the run's id (default: name-date-time-random)")
+
+
+def spec_overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` items, then `--model` as a string (never read as YAML: `openai:` stays text)."""
+    overrides = list(args.overrides)
+    if args.model is not None:
+        overrides.append("model=" + json.dumps(args.model))
+    return overrides
+
+
+def redis_url_argument(given: str | None, env: bool = True) -> str | None:
+    """`--redis-url`, else (with `env`) SWARMLAB_REDIS_URL, checked: a URL redis-py cannot open
+    is a one-line exit 2 here rather than a traceback once the run has started."""
+    from swarmlab.spec import check_redis_url
+
+    if given:
+        return check_redis_url(given, "--redis-url")
+    value = os.environ.get("SWARMLAB_REDIS_URL") if env else None
+    return check_redis_url(value, "SWARMLAB_REDIS_URL") if value else None
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    """`run`'s arguments that name places: the run id and the run directory."""
+    from swarmlab.spec import check_run_id
+
+    if args.run_id is not None:
+        check_run_id(args.run_id)
+    check_out_dir(args.out)
+
+
+def check_out_dir(out: Path | None) -> None:
+    """`--out` names a directory to write into (or to create), never an existing file."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out}: is a file, not a directory; name a directory to write to")

@@ -1,13 +1,16 @@
 """The `swarmlab` command line: parser and commands.
 
 Exit codes: 0 the run ended normally (also by a cap, a kill or a tripwire), 2 bad spec or
-arguments, 1 an infrastructure failure. User mistakes get one line, never a traceback.
+arguments, 1 an infrastructure failure. User mistakes get one line, never a traceback. Every
+text that did not come from this module (messages of errors, run ids, reasons a run ended)
+reaches the terminal through `terminal_text`, so none of it can drive the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -16,18 +19,30 @@ from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, SwarmlabError
 
-from ._common import add_spec_arguments
+from ._common import (
+    add_spec_arguments,
+    check_out_dir,
+    check_run_arguments,
+    redis_url_argument,
+    spec_overrides,
+)
 from ._model_choice import choose_model
 from ._model_choice import describe as describe_model
 from ._report import add_report_parser, add_traces_parser, report_command, traces_command
 from ._serve import add_serve_parser, serve_command
 from ._submit import add_submit_parser, submit_command
+from ._text import terminal_text
 from ._trials import add_trials_parser, trials_command
+
+EXIT_BROKEN_PIPE = 128 + 13
+"""What a shell reports for a writer whose reader went away (SIGPIPE), e.g. `swarmlab list |
+head`: nothing is wrong and nothing more is said."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
-        self.exit(2, f"swarmlab: {message} (see swarmlab {self.prog.split()[-1]} --help)\n")
+        said = terminal_text(message)
+        self.exit(2, f"swarmlab: {said} (see swarmlab {self.prog.split()[-1]} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,29 +103,49 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(_COMMANDS[args.command](args) or 0)
+        code = int(_COMMANDS[args.command](args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except SwarmlabError as exc:
-        print(f"swarmlab: {exc}", file=sys.stderr)
+        _say(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("swarmlab: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 1
+    except OSError as exc:  # the disk, the file system: the operator's to look at
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"{where}{exc.strerror or exc}")
+        return 1
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print(f"swarmlab: {terminal_text(message)}", file=sys.stderr, flush=True)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit does not fail a second time."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _run(args: argparse.Namespace) -> int:
     from swarmlab.observability.telemetry import TelemetryConfig
     from swarmlab.runtime import RunOptions, run_experiment
-    from swarmlab.spec import load_spec
+    from swarmlab.spec import load_spec, read_text_file
 
     from ._progress import Progress
 
-    overrides = list(args.overrides)
-    if args.model:
-        overrides.append(f"model={args.model}")
-    choice = choose_model(load_spec(args.experiment, overrides), args.model, os.environ)
+    check_run_arguments(args)
+    redis_url = redis_url_argument(args.redis_url)
+    choice = choose_model(load_spec(args.experiment, spec_overrides(args)), args.model, os.environ)
     spec = choice.spec
     if choice.from_cluster and not args.quiet:
-        print(f"swarmlab: {describe_model(choice)}", file=sys.stderr)
+        _say(describe_model(choice))
     if spec.model.startswith("replay:"):
         recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
         if not recording.is_file():
@@ -120,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         path = Path(args.program)
         if not path.is_file():
             raise SpecError(f"--program {args.program}: no such file")
-        program = path.read_text()
+        program = read_text_file(path, "--program")
         if not program.strip():
             raise SpecError(f"--program {args.program}: the file is empty")
     telemetry = TelemetryConfig.from_env(
@@ -132,22 +167,28 @@ def _run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         out_dir=args.out,
         ray_address=args.ray_address,
-        redis_url=args.redis_url,
+        redis_url=redis_url,
         progress=Progress.for_terminal(quiet=args.quiet),
     )
     result = run_experiment(spec, options)
     if args.json:
         print(result.summary().to_json())
     if result.status == "failed":
-        print(f"swarmlab: run {result.run_id} failed: {result.ended_because}", file=sys.stderr)
+        _say(f"run {result.run_id} failed: {result.ended_because}")
         return 1
     return 0
 
 
 def _kill(args: argparse.Namespace) -> int:
     from swarmlab.runtime import Coordinator
+    from swarmlab.spec import check_run_id
 
-    url = args.redis_url or _registered_url(args.run_id) or os.environ.get("SWARMLAB_REDIS_URL")
+    check_run_id(args.run_id, "run id")
+    url = (
+        redis_url_argument(args.redis_url, env=False)
+        or _registered_url(args.run_id)
+        or redis_url_argument(None)
+    )
     if not url:
         raise SpecError(f"no live run '{args.run_id}' on this machine; pass --redis-url")
 
@@ -167,14 +208,23 @@ def _kill(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from swarmlab.runtime import Coordinator, live_runs, registered_runs
+    from swarmlab.spec import check_run_id, is_redis_url, is_run_id
 
-    urls: dict[str, str] = {r["run_id"]: r["redis_url"] for r in registered_runs()}
-    extra = args.redis_url or os.environ.get("SWARMLAB_REDIS_URL")
+    if args.run_id is not None:
+        check_run_id(args.run_id, "run id")
+    extra = redis_url_argument(args.redis_url)
+    # Only run ids and Redis URLs: a registry file or a shared Redis may hold anything.
+    urls = {
+        str(r["run_id"]): str(r["redis_url"])
+        for r in registered_runs()
+        if is_run_id(r.get("run_id")) and is_redis_url(r.get("redis_url"))
+    }
 
     async def collect() -> list[dict[str, Any]]:
         if extra:
             for run_id in await live_runs(extra):
-                urls.setdefault(run_id, extra)
+                if is_run_id(run_id):
+                    urls.setdefault(run_id, extra)
         rows = []
         for run_id, url in sorted(urls.items()):
             if args.run_id and run_id != args.run_id:
@@ -205,8 +255,10 @@ def _status(args: argparse.Namespace) -> int:
             if c != "live"
         ]
         print(
-            f"{row['run_id']}  {row['status']}  live={int(caps['live']['used'])}  "
-            + " ".join(parts)
+            terminal_text(
+                f"{row['run_id']}  {row['status']}  live={int(caps['live']['used'])}  "
+                + " ".join(parts)
+            )
         )
     return 0
 
@@ -218,10 +270,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.parallel is not None and args.parallel < 1:
         raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    check_out_dir(args.out)
     runner = SweepRunner(
         args.sweep,
         out_dir=args.out,
-        redis_url=args.redis_url or os.environ.get("SWARMLAB_REDIS_URL"),
+        redis_url=redis_url_argument(args.redis_url),
         ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
@@ -231,8 +284,10 @@ def _sweep(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
     else:
         print(
-            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
-            f"results in {summary['out_dir']}"
+            terminal_text(
+                f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+                f"results in {summary['out_dir']}"
+            )
         )
     return 0
 
@@ -245,8 +300,10 @@ def _report(args: argparse.Namespace) -> int:
     if len(runs) == 1 and is_sweep_dir(runs[0]):
         summary = report_sweep(runs[0])
         print(
-            f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
-            f"page {runs[0] / 'index.html'}"
+            terminal_text(
+                f"sweep {summary['sweep']}: {summary['cells']} runs {summary['by_status']}; "
+                f"page {runs[0] / 'index.html'}"
+            )
         )
         return 0
     return int(report_command(args))
@@ -269,10 +326,11 @@ def _list(args: argparse.Namespace) -> int:
 
 def _registered_url(run_id: str) -> str | None:
     from swarmlab.runtime import registered_runs
+    from swarmlab.spec import check_redis_url
 
     for info in registered_runs():
         if info["run_id"] == run_id:
-            return str(info["redis_url"])
+            return check_redis_url(str(info["redis_url"]), f"the registry's URL for {run_id}")
     return None
 
 

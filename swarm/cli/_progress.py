@@ -1,4 +1,9 @@
-"""Live progress of a run: bars in an interactive terminal, plain lines elsewhere."""
+"""Live progress of a run: bars in an interactive terminal, plain lines elsewhere.
+
+What a run reports (its id, the model, why it ended, a server's log line) may carry text a
+program or a model wrote: it is shown through `terminal_text` and, in the live display, as rich
+`Text` (never parsed as markup), so `[/]` is shown as written and escape sequences are dropped.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from typing import Any
 from swarmlab.records import RunResult
 from swarmlab.runtime import BAR_CAPS, Snapshot
 from swarmlab.spec import ExperimentSpec
+
+from ._text import terminal_text
 
 PLAIN_EVERY_S = 5.0
 
@@ -30,7 +37,7 @@ class Progress:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(f"swarmlab: {text}", file=self.stream, flush=True)
+            print(f"swarmlab: {terminal_text(text)}", file=self.stream, flush=True)
 
     def start(self, run_id: str, spec: ExperimentSpec, out: Path) -> None:
         self.note(f"run {run_id} started ({spec.model}, writing to {out})")
@@ -39,7 +46,7 @@ class Progress:
         now = time.monotonic()
         if not self.quiet and now - self._last >= PLAIN_EVERY_S:
             self._last = now
-            print(snap.line(), file=self.stream, flush=True)
+            print(terminal_text(snap.line()), file=self.stream, flush=True)
 
     def finish(self, result: RunResult) -> None:
         s = result.summary()
@@ -66,38 +73,45 @@ class LiveProgress(Progress):
         self.title = ""
 
     def note(self, text: str) -> None:
-        self.console.print(f"[bold]swarmlab[/]: {text}")
+        from rich.text import Text
+
+        self.console.print(Text.assemble(("swarmlab", "bold"), ": ", terminal_text(text)))
 
     def start(self, run_id: str, spec: ExperimentSpec, out: Path) -> None:
-        self.title = f"{run_id} · {spec.model}"
+        self.title = terminal_text(f"{run_id} · {spec.model}")
         self.live.start()
 
     def update(self, snap: Snapshot) -> None:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         c, u = snap.counts, snap.usage
-        table = Table(title=self.title, show_header=False, box=None, pad_edge=False)
+        table = Table(title=Text(self.title), show_header=False, box=None, pad_edge=False)
         table.add_column(width=18)
         table.add_column(width=32)
         table.add_column()
         live = int(u.get("live", {}).get("used", 0))
         table.add_row(
-            "programs",
-            f"running {live}  done {c.get('completed', 0)}",
-            f"crashed {c.get('crashed', 0)}  killed {c.get('killed', 0)}  denied {snap.denied}",
+            Text("programs"),
+            Text(f"running {live}  done {c.get('completed', 0)}"),
+            Text(
+                f"crashed {c.get('crashed', 0)}  killed {c.get('killed', 0)}  denied {snap.denied}"
+            ),
         )
         table.add_row(
-            "depth", str(int(u.get("depth", {}).get("used", 0))), f"{snap.elapsed_s:.1f} s"
+            Text("depth"),
+            Text(str(int(u.get("depth", {}).get("used", 0)))),
+            Text(f"{snap.elapsed_s:.1f} s"),
         )
         for cap in BAR_CAPS:
             if cap not in u:
                 continue
             used, limit = u[cap]["used"], max(u[cap]["limit"], 1)
             table.add_row(
-                cap,
+                Text(cap),
                 ProgressBar(total=limit, completed=min(used, limit), width=30),
-                f"{int(used)}/{int(limit)}  denied {int(u[cap]['denied'])}",
+                Text(f"{int(used)}/{int(limit)}  denied {int(u[cap]['denied'])}"),
             )
         self.live.update(table)
 

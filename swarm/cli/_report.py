@@ -13,6 +13,8 @@ from typing import Any
 
 from swarmlab.core import SpecError
 
+from ._text import terminal_text
+
 __all__ = ["add_report_parser", "add_traces_parser", "report_command", "traces_command"]
 
 
@@ -72,10 +74,11 @@ def report_command(args: argparse.Namespace) -> int:
     if args.json:
         data = {k: m.model_dump(mode="json") for k, m in metrics.items()}
         print(json.dumps(next(iter(data.values())) if len(data) == 1 else data, indent=1))
-        print(f"report: {page}", file=sys.stderr)
+        print(f"report: {terminal_text(page)}", file=sys.stderr)
     else:
-        print(format_metrics_table(metrics))
-        print(f"\nreport: {page}")
+        # Run ids and other labels come from run directories, which anyone may have written.
+        print(terminal_text(format_metrics_table(metrics), keep_newlines=True))
+        print(f"\nreport: {terminal_text(page)}")
     return 0
 
 

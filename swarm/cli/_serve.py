@@ -22,6 +22,8 @@ import yaml
 
 from swarmlab.core import ModelError
 
+from ._text import terminal_text
+
 __all__ = ["add_serve_parser", "serve_command"]
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -118,12 +120,12 @@ def serve_command(args: argparse.Namespace) -> int:
             python=None if args.gpu else _python(dry),
         )
     except ModelError as exc:
-        print(f"swarmlab: {exc}", file=sys.stderr)
+        print(f"swarmlab: {terminal_text(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:  # pydantic's ValidationError: a bad flag value
         error = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
         field = "--" + "-".join(str(p) for p in error["loc"]).replace("_", "-")
-        print(f"swarmlab: {field}: {error['msg']}", file=sys.stderr)
+        print(f"swarmlab: {field}: {terminal_text(error['msg'])}", file=sys.stderr)
         return 2
     if args.print_command:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in config.environment().items())
@@ -147,7 +149,7 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         return _serve(config, args.log, record=bundled)
     except ModelError as exc:
-        print(f"swarmlab: {exc}", file=sys.stderr)
+        print(f"swarmlab: {terminal_text(exc)}", file=sys.stderr)
         return 1
 
 
@@ -210,7 +212,10 @@ def _serve(config: Any, log: Path | None, *, record: bool) -> int:
             time.sleep(1.0)
         code = server.process.poll() if server.process is not None else None
         tail = next((ln for ln in reversed(server.log_tail()) if ln.strip()), "")
-        print(f"swarmlab: vLLM stopped (exit code {code}): {tail[-300:]}", file=sys.stderr)
+        print(
+            f"swarmlab: vLLM stopped (exit code {code}): {terminal_text(tail[-300:])}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("swarmlab: stopping vLLM", file=sys.stderr)
@@ -223,4 +228,4 @@ def _serve(config: Any, log: Path | None, *, record: bool) -> int:
 
 
 def _progress(elapsed: float, line: str) -> None:
-    print(f"vllm [{elapsed:5.1f}s] {line}", file=sys.stderr, flush=True)
+    print(f"vllm [{elapsed:5.1f}s] {terminal_text(line)}", file=sys.stderr, flush=True)

@@ -28,8 +28,9 @@ import yaml
 
 from swarmlab.core import SpecError, SwarmlabError
 
-from ._common import add_spec_arguments
+from ._common import add_spec_arguments, redis_url_argument, spec_overrides
 from ._model_choice import DEFAULT_MODEL, FROM_CLUSTER, FROM_COMMAND_LINE, FROM_DEFAULT, FROM_SPEC
+from ._text import terminal_text
 
 if TYPE_CHECKING:
     from swarmlab.cluster import JobServer
@@ -42,7 +43,6 @@ TRACE_SERVICE = "swarmlab"
 TRACE_TAG = "swarmlab.run_id"
 POLL_S = 1.0
 PENDING_NOTE_S = 10.0
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 RUN_DIR_LINE = re.compile(r"^swarmlab: run directory (?P<path>.+) on (?P<host>\S+)$", re.M)
 
 
@@ -76,10 +76,7 @@ def submit_command(args: argparse.Namespace) -> int:
     from swarmlab.spec import load_spec
 
     address = _job_server_address(args.address)
-    overrides = list(args.overrides)
-    if args.model:
-        overrides.append(f"model={args.model}")
-    spec = load_spec(args.experiment, overrides)
+    spec = load_spec(args.experiment, spec_overrides(args))
     run_id = _run_id(args.run_id, spec.name)
     env_vars = _job_env(args.redis_url)
     jaeger = args.jaeger_url or os.environ.get("SWARMLAB_JAEGER_URL") or DEFAULT_JAEGER_URL
@@ -122,11 +119,8 @@ def submit_command(args: argparse.Namespace) -> int:
 
 def _job_env(redis_url: str | None) -> dict[str, str]:
     """Environment variables the job gets on top of the cluster's own."""
-    if not redis_url:
-        return {}
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SpecError(f"--redis-url {redis_url!r}: expected redis://, rediss:// or unix://")
-    return {"SWARMLAB_REDIS_URL": redis_url}
+    url = redis_url_argument(redis_url, env=False)  # the local SWARMLAB_REDIS_URL stays here
+    return {"SWARMLAB_REDIS_URL": url} if url else {}
 
 
 def _submit(
@@ -248,7 +242,7 @@ class LogEcho:
             if line == "{":  # the summary follows: it is printed at the end, not streamed
                 self.done = True
                 break
-            self.stream.write(line + "\n")
+            self.stream.write(terminal_text(line) + "\n")
         self.seen = end
         self.stream.flush()
 
@@ -283,12 +277,10 @@ def _job_server_address(given: str | None) -> str:
 
 
 def _run_id(given: str | None, name: str) -> str:
+    from swarmlab.spec import check_run_id
+
     if given is not None:
-        if not _RUN_ID.fullmatch(given):
-            raise SpecError(
-                f"--run-id {given!r}: use letters, digits, '.', '_' and '-' (at most 128)"
-            )
-        return given
+        return check_run_id(given)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._") or "experiment"
     return f"{stem[:80]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
 
@@ -349,8 +341,8 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         rows.append(
             ("follow", f"ray job logs --follow {result['job_id']} --address {result['address']}")
         )
-    for key, value in rows:
-        print(f"{key:10} {value}")
+    for key, value in rows:  # the summary came from the cluster: shown as text
+        print(f"{key:10} {terminal_text(value)}")
 
 
 def _model_row(model: dict[str, Any]) -> str:
@@ -369,4 +361,4 @@ def _why(status: str, logs: str, message: str) -> str:
 
 
 def _note(text: str) -> None:
-    print(f"swarmlab: {text}", file=sys.stderr, flush=True)
+    print(f"swarmlab: {terminal_text(text)}", file=sys.stderr, flush=True)

@@ -50,7 +50,7 @@ from ._source_scan import escape_attempts
 from ._tripwires import Tripwires
 from ._world_calls import world_call
 
-_KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")
+_KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")  # whole key (fullmatch): `$` let "k\n" in
 MAX_CODE_BYTES = 64_000
 MAX_PROMPT_CHARS = 100_000
 MAX_WAIT_IDS = 1_000
@@ -325,11 +325,11 @@ class Capabilities(ProgramHost):
 
     async def db_put(self, key: Any, value: Any) -> Any:
         self._check_key("db_put", key)
-        try:
+        try:  # strict JSON: NaN and Infinity would make blackboard.json unreadable elsewhere
             text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError, RecursionError):
             raise BadCall(
-                "db_put(): value must be strict JSON (str, finite numbers, lists, dicts)"
+                "db_put(): value must be JSON (str, finite numbers, lists, dicts)"
             ) from None
         limit = self.env.spec.program_limits.blackboard_value_bytes
         if len(text) > limit:

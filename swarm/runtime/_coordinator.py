@@ -9,6 +9,7 @@ counter past its limit. If Redis cannot be reached, nothing proceeds (fail close
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -232,10 +233,15 @@ class Coordinator:
         return list(await self.call(lambda: self.client.lrange(key, 0, -1)))
 
     async def delete_run(self) -> None:
-        """Drop every key of the run (after its directory is written)."""
+        """Drop every key of the run (after its directory is written).
+
+        The scan's pattern is the run's prefix taken literally (glob characters escaped), so a
+        run id can never widen it to other runs' keys.
+        """
+        pattern = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix) + "*"
 
         async def op() -> None:
-            keys = [k async for k in self.client.scan_iter(match=self.prefix + "*", count=500)]
+            keys = [k async for k in self.client.scan_iter(match=pattern, count=500)]
             if keys:
                 await self.client.delete(*keys)
             await self.client.srem(RUNS_KEY, self.run_id)

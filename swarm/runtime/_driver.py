@@ -26,6 +26,7 @@ from swarmlab.core import (
     ModelError,
     ProgramFault,
     RunKilled,
+    SpecError,
 )
 from swarmlab.models import create_backend, ensure_local_server
 from swarmlab.observability.telemetry import (
@@ -37,7 +38,7 @@ from swarmlab.observability.telemetry import (
     new_span_id,
 )
 from swarmlab.records import ProgramRecord, RootDialogue, RunResult
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id
 
 from ._coordinator import Coordinator, TelemetrySink
 from ._finish import finish_run
@@ -92,10 +93,13 @@ class _Run(RunState):
         """The spec runners get: the same, but `local` becomes the server this run started."""
         self.local_model: Any = None
         self.opts = options
-        self.run_id = options.run_id or new_run_id(spec)
+        # The run id names the run directory and every Redis key of the run: checked first.
+        self.run_id = check_run_id(options.run_id or new_run_id(spec), "run id")
         self.out = Path(options.out_dir or Path("runs") / self.run_id)
         self.progress = options.progress or silent()
         self.redis_url = options.redis_url or os.environ.get("SWARMLAB_REDIS_URL")
+        if self.redis_url:
+            check_redis_url(self.redis_url, "Redis URL")
         self.ray_address = options.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS")
         self.status = "completed"
         self.ended_because = ""
@@ -110,7 +114,11 @@ class _Run(RunState):
         self.root_from_file = options.program is not None
 
     async def execute(self) -> RunResult:
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission: the user picks another place
+            why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+            raise SpecError(f"run directory {self.out}: cannot create it ({why})") from None
         reaper = Reaper.start(self.out / ".reaper.json")
         redis_server: RedisServer | None = None
         ray = RayCluster()

@@ -36,14 +36,19 @@ NOT_HANDLED: Any = monty.NOT_HANDLED
 
 _PRELUDE = "import world\n"
 
-# Why a program stopped, by the text Monty gives when a per-program limit is hit.
+OUTPUT_LIMIT = 16_384
+
+# Print output past OUTPUT_LIMIT: Monty reports it as a memory limit of OUTPUT_LIMIT bytes
+# (`memory_bytes` is at least 1 MiB, so the two never share a number). No per-program limit.
+_OUTPUT_FULL = re.compile(rf"memory limit exceeded: \d+ bytes > {OUTPUT_LIMIT} bytes")
+
+# Why a program stopped, by the text Monty gives when a per-program limit is hit. A worker the
+# pool kills for outlasting its feed (cpu_s plus a grace) is the cpu_s limit too.
 _LIMIT_PATTERNS = (
-    ("cpu_s", re.compile(r"time limit exceeded")),
+    ("cpu_s", re.compile(r"time limit exceeded|killed after exceeding request timeout")),
     ("memory_bytes", re.compile(r"memory limit exceeded|MemoryError")),
     ("host_calls", re.compile(r"suspension limit")),
 )
-
-OUTPUT_LIMIT = 16_384
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,17 @@ def _with(outcome: SandboxOutcome, output: str, counts: _Slice) -> SandboxOutcom
 
 
 def _crashed(error: str, output: Any, counts: _Slice) -> SandboxOutcome:
+    if _OUTPUT_FULL.search(error):
+        note = f" (print output past {OUTPUT_LIMIT} bytes)"
+        return SandboxOutcome(
+            "crashed",
+            None,
+            error.strip() + note,
+            output.output,
+            None,
+            counts.suspensions,
+            counts.compute_s(),
+        )
     limit = next((name for name, pattern in _LIMIT_PATTERNS if pattern.search(error)), None)
     return SandboxOutcome(
         "crashed",

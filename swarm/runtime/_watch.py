@@ -3,8 +3,9 @@
 A run ends when every admitted program has ended (quiescent), when the wall clock runs out
 (halted), when a tripwire halts it, when it is killed (`swarmlab kill`, Ctrl-C), or when Redis is
 gone (failed). When every live program waits on another and none can move, the watch says so
-once; the run then stays as it is until the wall clock or a kill ends it. On a stop, the runners stop what they compute at once; parked programs are simply never
-resumed; every program not yet ended ends as killed at the moment the stop was seen.
+once; the run then stays as it is until the wall clock or a kill ends it. On a stop, the runners
+stop what they compute at once; parked programs are simply never resumed; every program not yet
+ended ends as killed at the moment the stop was seen.
 """
 
 from __future__ import annotations

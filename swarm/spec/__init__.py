@@ -3,7 +3,7 @@
 Below it sits only `swarmlab.core`; everything else reads the spec.
 """
 
-from ._backends import BACKENDS_GROUP, backend_entry_points, backend_kinds
+from ._backends import BACKENDS_GROUP, backend_entry_points, backend_kinds, model_problem
 from ._caps import Caps, ProgramLimits
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
@@ -13,8 +13,10 @@ from ._experiment import (
     builtin_experiments,
     describe_validation_error,
     load_spec,
+    read_text_file,
     spec_from_dict,
 )
+from ._names import RUN_ID_RULE, check_redis_url, check_run_id, is_redis_url, is_run_id
 from ._personas import (
     AFFORDANCE_NOTES,
     PERSONA_NOTES,
@@ -35,6 +37,7 @@ __all__ = [
     "PERSONAS",
     "PERSONA_NOTES",
     "RULES",
+    "RUN_ID_RULE",
     "Affordance",
     "Caps",
     "ExperimentSpec",
@@ -48,9 +51,15 @@ __all__ = [
     "backend_entry_points",
     "backend_kinds",
     "builtin_experiments",
+    "check_redis_url",
+    "check_run_id",
     "describe_validation_error",
+    "is_redis_url",
+    "is_run_id",
     "load_spec",
+    "model_problem",
     "persona_text",
+    "read_text_file",
     "spec_from_dict",
     "system_prompt",
 ]

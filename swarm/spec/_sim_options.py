@@ -13,7 +13,7 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 class SimOptions(BaseModel):
     """How often the policy takes each escalation step (probabilities per decision)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     scaffold: Probability = Field(
         default=0.9,

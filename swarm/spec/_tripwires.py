@@ -80,7 +80,7 @@ RULES: dict[str, TripwireRule] = {
 class Tripwire(BaseModel):
     """One rule and what to do when it fires."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description="Shown in events, spans and the reason a run halted.")
     rule: str = Field(

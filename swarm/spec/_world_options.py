@@ -11,7 +11,7 @@ from swarmlab.core import WORLD_ACTIONS
 class MachineKind(BaseModel):
     """A kind of clip-making machine a program can build."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     cost: float = Field(default=350.0, gt=0, le=1e9, description="Price of one machine.")
     build_hours: float = Field(
@@ -34,7 +34,7 @@ def _default_action_hours() -> dict[str, float]:
 class WorldOptions(BaseModel):
     """Parameters of the simulated paperclip world (the spec's ``world`` section)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     starting_money: float = Field(default=1000.0, gt=0, le=1e9, description="Money at hour 0.")
     deadline_h: float = Field(

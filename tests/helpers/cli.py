@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Variables that would point a test's command at a real cluster.
 CLUSTER_ENV = (
@@ -17,14 +18,17 @@ CLUSTER_ENV = (
 )
 
 
-def swarmlab(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `swarmlab ARGS...` (the installed package) and wait for it."""
+def swarmlab(
+    *args: str, timeout: float = 240, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `swarmlab ARGS...` (the installed package) in `cwd` and wait for it."""
     base = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
     return subprocess.run(
         [sys.executable, "-m", "swarmlab.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
         env={**base, **env},
     )
 

@@ -244,3 +244,22 @@ def test_a_parked_program_resumes_elsewhere_with_the_values_it_would_have_had() 
     assert resumed.result == straight.result
     assert "after 45 42" in straight.output
     assert "after 45 42" in resumed.output
+
+
+def test_output_past_its_limit_is_not_a_memory_denial() -> None:
+    """Printing more than the sandbox keeps ends the program, but no memory limit was hit."""
+    outcome, _ = run("for i in range(3000):\n    print('x' * 10)")
+    assert outcome.status == "crashed"
+    assert outcome.error is not None
+    assert "output" in outcome.error
+    assert outcome.limit != "memory_bytes"
+    assert len(outcome.output) <= 16_384
+
+
+def test_a_worker_killed_at_its_request_timeout_is_a_cpu_denial() -> None:
+    """One long operation inside the worker outlasts cpu_s; the pool kills the worker."""
+    outcome, _ = run("x = (7 ** 20000000) * (7 ** 20000000)")
+    assert outcome.status == "crashed"
+    assert outcome.error is not None
+    assert "timeout" in outcome.error
+    assert outcome.limit == "cpu_s"

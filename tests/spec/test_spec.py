@@ -98,3 +98,48 @@ def test_the_program_is_taken_from_the_answer(answer: str, program: str | None) 
     from swarmlab.runtime import extract_program
 
     assert extract_program(answer) == program
+
+
+def test_every_count_cap_ceiling_stays_exact_in_lua_doubles() -> None:
+    """The caps are compared in Lua (doubles): a limit plus a charge of the same size must
+    still be an exact integer there, so no comparison in the atomic scripts is rounded."""
+    from swarmlab.spec import Caps
+
+    counts = [name for name, field in Caps.model_fields.items() if field.annotation is int]
+    assert counts
+    for name in counts:
+        ceiling = max(m.le for m in Caps.model_fields[name].metadata if hasattr(m, "le"))
+        assert 2 * ceiling < 2**53
+        assert Caps(**{name: ceiling}).model_dump()[name] == ceiling
+        with pytest.raises(ValueError, match="less than or equal"):
+            Caps(**{name: ceiling + 1})
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        ("sim", None),
+        ("local", None),
+        ("openai:http://host:8000/v1", None),
+        ("openai:https://host/v1", None),
+        ("replay:runs/x", None),
+        ("openai:host:8000", "base URL"),
+        ("openai:http://:8000/v1", "base URL"),
+        ("openai:http://host:0x50/v1", "port"),
+        ("local:/path", "no argument"),
+        ("replay:", "run directory"),
+        ("gpt9", "unknown model backend"),
+    ],
+)
+def test_a_model_string_is_checked_by_one_rule_in_the_spec_and_the_registry(
+    model: str, said: str | None
+) -> None:
+    from swarmlab.models import ModelError, create_backend
+
+    if said is None:
+        load_spec("paperclips", [f"model={model!r}"])
+        return
+    with pytest.raises(SpecError, match=said):
+        load_spec("paperclips", [f"model={model!r}"])
+    with pytest.raises(ModelError, match=said):
+        create_backend(model)

@@ -1,0 +1,53 @@
+"""Names a user gives that become paths and Redis keys: run ids, experiment names, Redis URLs.
+
+A run id names a directory (`runs/<run-id>`), a registry file and every Redis key of the run
+(`swarmlab:run:<run-id>:...`). Checked here, once, it can neither climb out of a folder
+(`../../x`) nor reach another run's keys through a pattern (`*`, `[a-z]`, `?`): only letters,
+digits and `. _ = -`, starting with a letter or a digit, at most 128 characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from swarmlab.core import SpecError
+
+RUN_ID_MAX = 128
+RUN_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._=-]{{0,{RUN_ID_MAX - 1}}}")
+RUN_ID_RULE = (
+    f"use letters, digits, '.', '_', '=' and '-', starting with a letter or digit "
+    f"(at most {RUN_ID_MAX})"
+)
+
+NAME_MAX = 64
+NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}")
+NAME_RULE = (
+    f"use letters, digits, '.', '_' and '-', starting with a letter or digit (at most {NAME_MAX});"
+    " it starts every run id"
+)
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and RUN_ID.fullmatch(value) is not None
+
+
+def check_run_id(value: str, what: str = "--run-id") -> str:
+    """The run id, or a `SpecError` naming `what` (the flag or field it came from)."""
+    if not is_run_id(value):
+        raise SpecError(f"{what} {value!r}: not a run id ({RUN_ID_RULE})")
+    return value
+
+
+def is_redis_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(REDIS_SCHEMES)
+
+
+def check_redis_url(value: str, what: str = "--redis-url") -> str:
+    """A URL redis-py can open; anything else is the user's to fix (exit 2), not a crash."""
+    if not is_redis_url(value):
+        raise SpecError(
+            f"{what} {value!r}: expected redis://host:port/db, rediss://... or unix:///path"
+        )
+    return value
