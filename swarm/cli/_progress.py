@@ -58,6 +58,16 @@ class Progress:
             f"{s.tree.size} programs, depth {s.tree.max_depth}, "
             f"paperclips {s.outcome.get('paperclips')}; directory {result.out_dir}"
         )
+        if s.replay is not None:
+            first = s.replay.first_divergence
+            self.note(
+                f"replay of {s.replay.source}: every input matched ({s.replay.compared} calls)"
+                if first is None
+                else f"replay of {s.replay.source} diverged first at program {first.program} "
+                f"call {first.call}: expected {first.expected}, got {first.got}"
+            )
+        if s.model.failed_calls:
+            self.note(f"{s.model.failed_calls} model calls failed (see events.jsonl)")
 
 
 class LiveProgress(Progress):

@@ -78,6 +78,14 @@ class BadCall(ProgramFault):
     exc_type = "ValueError"
 
 
+class ModelCallFailed(ProgramFault):
+    """The model could not answer (its endpoint gone after the backend's retries, a bad answer).
+
+    The program sees `RuntimeError("model call failed: ...")` and may go on; the run counts it
+    in summary.json (`model.failed_calls`).
+    """
+
+
 class UnknownCapability(ProgramFault):
     """A name that is not part of the capability API (the program sees a `NameError`)."""
 

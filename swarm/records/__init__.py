@@ -6,6 +6,7 @@ analysis, the sweeps and the CLI read through it.
 
 from ._dialogue import RootDialogue
 from ._event import Decision, Event
+from ._inputs import INPUTS_FILE, Divergence, ProgramInput, ReplayCheck, compare_inputs, input_lines
 from ._program import TERMINAL, ProgramRecord, ProgramStatus
 from ._rundir import PER_PROGRAM_LIMITS, RunDir, RunResult
 from ._summary import (
@@ -19,20 +20,26 @@ from ._summary import (
 )
 
 __all__ = [
+    "INPUTS_FILE",
     "PER_PROGRAM_LIMITS",
     "TERMINAL",
     "CapUsage",
     "Decision",
+    "Divergence",
     "Event",
     "LimitUsage",
     "ModelInfo",
     "ProgramCounts",
+    "ProgramInput",
     "ProgramRecord",
     "ProgramStatus",
+    "ReplayCheck",
     "RootDialogue",
     "RunDir",
     "RunResult",
     "RunStatus",
     "RunSummary",
     "TreeStats",
+    "compare_inputs",
+    "input_lines",
 ]

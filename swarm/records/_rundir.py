@@ -7,6 +7,7 @@
 | events.jsonl | one `Event` a line |
 | traces.jsonl, metrics.jsonl | the run's spans and metric snapshots (docs/traces.md) |
 | completions.jsonl | every model call, request and answer (for `replay:`) |
+| inputs.jsonl | every answer a program's call received, by program and call (`ProgramInput`) |
 | blackboard.json, dialogue.json, spec.yaml | the shared database, the root dialogue, the spec |
 
 The layout and the fields of summary.json and programs.jsonl are a contract that researchers'
@@ -26,11 +27,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from swarmlab.core import EVENT_KINDS, UNKNOWN_NAME_KIND, SpecError, id_sort_key
+from swarmlab.core import EVENT_KINDS, UNKNOWN_NAME_KIND, SpecError, id_sort_key, names_with_role
 from swarmlab.spec import ExperimentSpec
 
 from ._dialogue import RootDialogue
 from ._event import Event
+from ._inputs import INPUTS_FILE, ProgramInput, ReplayCheck
 from ._program import ProgramRecord
 from ._summary import (
     CapUsage,
@@ -70,6 +72,10 @@ class RunResult:
     metrics: list[str] = field(default_factory=list)
     completions: list[str] = field(default_factory=list)
     """Every model call of the run (request and answer), for `replay:`."""
+    inputs: list[str] = field(default_factory=list)
+    """Every answer a program's call received (`ProgramInput` JSON lines)."""
+    replay: ReplayCheck | None = None
+    """For a `replay:` run: how its inputs compare with the replayed run's."""
 
     @property
     def duration_s(self) -> float:
@@ -99,7 +105,11 @@ class RunResult:
             trace_id=self.trace_id,
             status=self.status,
             ended_because=self.ended_because,
-            model=ModelInfo(backend=self.spec.model.split(":", 1)[0], name=self._model_name()),
+            model=ModelInfo(
+                backend=self.spec.model.split(":", 1)[0],
+                name=self._model_name(),
+                failed_calls=self._failed_model_calls(),
+            ),
             programs=ProgramCounts(
                 total=len(self.programs), by_status=dict(sorted(by_status.items()))
             ),
@@ -123,6 +133,15 @@ class RunResult:
             started_at=self.started_at,
             ended_at=self.ended_at,
             spec=self.spec,
+            replay=self.replay,
+        )
+
+    def _failed_model_calls(self) -> int:
+        model_calls = names_with_role("model")
+        return sum(
+            1
+            for e in self.events
+            if e.kind in model_calls and e.decision == "error" and "model_error" in e.detail
         )
 
     def _model_name(self) -> str:
@@ -160,6 +179,7 @@ class RunDir:
         _write(out / "traces.jsonl", "".join(line + "\n" for line in result.spans))
         _write(out / "metrics.jsonl", "".join(line + "\n" for line in result.metrics))
         _write(out / "completions.jsonl", "".join(line + "\n" for line in result.completions))
+        _write(out / INPUTS_FILE, "".join(line + "\n" for line in result.inputs))
         if result.dialogue is not None:
             _write(out / "dialogue.json", result.dialogue.model_dump_json(indent=1))
         _write(out / "summary.json", result.summary().to_json())
@@ -208,6 +228,10 @@ class RunDir:
     def completions(self) -> list[dict[str, Any]]:
         """completions.jsonl, one model call a line, as written."""
         return list(_json_lines(self.file("completions.jsonl")))
+
+    def inputs(self) -> list[ProgramInput]:
+        """inputs.jsonl in tree order (empty for runs that recorded none)."""
+        return _read_rows(self.file(INPUTS_FILE), ProgramInput)
 
     def json(self, name: str) -> Any:
         """A JSON file of the run, None when absent."""

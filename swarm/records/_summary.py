@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swarmlab.spec import ExperimentSpec
 
+from ._inputs import ReplayCheck
+
 RunStatus = Literal["completed", "killed", "halted", "failed"]
 Number = int | float
 
@@ -23,7 +25,9 @@ class CapUsage(BaseModel):
     limit: Number = Field(description="The cap's limit.")
     used: Number = Field(
         description="What the run used (concurrent: the peak; depth: the deepest; wall_clock_s: "
-        "the run's duration, overrun included)."
+        "the run's duration, overrun included). wall_clock_s and, when spawns over `concurrent` "
+        "queue, concurrent's peak of programs computing at once are host measurements: they vary "
+        "with timing while the tree, the outcome and every other cap reproduce."
     )
     denied: int = Field(default=0, description="Calls the cap denied.")
 
@@ -42,6 +46,11 @@ class ModelInfo(BaseModel):
 
     backend: str = Field(description="The backend kind: sim, openai, local, replay, ...")
     name: str = Field(description="The model that answered, as its completions name it.")
+    failed_calls: int = Field(
+        default=0,
+        description="Programs' model calls that failed after the backend's retries (endpoint "
+        "gone, bad answer): each raised an error inside its program, which could go on.",
+    )
 
 
 class ProgramCounts(BaseModel):
@@ -81,6 +90,9 @@ class RunSummary(BaseModel):
     started_at: float
     ended_at: float
     spec: ExperimentSpec
+    replay: ReplayCheck | None = Field(
+        default=None, description="For a `replay:` run: whether every input matched the record."
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=1)

@@ -29,6 +29,7 @@ from swarmlab.core import (
     WORLD_ACTIONS,
     BadCall,
     CapExceeded,
+    ModelCallFailed,
     ProgramFault,
     RunKilled,
     UnknownCapability,
@@ -211,6 +212,10 @@ class Capabilities(ProgramHost):
         token = request_headers.set({"traceparent": inject(parent) or ""})
         try:
             completion = await program_model_call(self, request)
+        except ModelCallFailed as exc:
+            detail = {"prompt": prompt[:300], "model_error": str(exc)[:300]}
+            self.event(called_as, "error", detail=detail)
+            raise
         finally:
             request_headers.reset(token)
         if isinstance(completion, Park):

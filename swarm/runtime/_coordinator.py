@@ -169,6 +169,18 @@ class Coordinator:
         raws = await self.call(lambda: self.client.hgetall(self._key("programs")))
         return [ProgramRecord.from_json(r) for r in raws.values()]
 
+    async def journals(self, ids: list[str]) -> dict[str, dict[int, str]]:
+        """Each program's journal: the answer of every call it made, by sequence number."""
+
+        async def op() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for program_id in ids:
+                pipe.hgetall(self._key("journal:" + program_id))
+            return list(await pipe.execute())
+
+        raws = await self.call(op) if ids else []
+        return {i: {int(k): v for k, v in raw.items()} for i, raw in zip(ids, raws, strict=True)}
+
     async def count(self, field: str, amount: int = 1) -> None:
         """Bump a progress counter (programs by status, and the like)."""
         await self.call(lambda: self.client.hincrby(self._key("counts"), field, amount))

@@ -12,9 +12,19 @@ import contextlib
 import time
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable, id_sort_key
+from swarmlab.core import CoordinatorUnavailable, SwarmlabError, id_sort_key
 from swarmlab.observability.telemetry import trace_id_hex
-from swarmlab.records import TERMINAL, Event, ProgramRecord, RunDir, RunResult
+from swarmlab.records import (
+    TERMINAL,
+    Event,
+    ProgramInput,
+    ProgramRecord,
+    ReplayCheck,
+    RunDir,
+    RunResult,
+    compare_inputs,
+    input_lines,
+)
 from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator
@@ -65,7 +75,9 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         spans=gathered.get("spans", []),
         metrics=gathered.get("metrics", []),
         completions=gathered.get("completions", []),
+        inputs=gathered.get("inputs", []),
     )
+    result.replay = _replay_check(run, result.inputs)
     RunDir(run.out).write(result)
     if coord is not None:
         with contextlib.suppress(CoordinatorUnavailable):
@@ -78,13 +90,30 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
         await run.mirror.catch_up(most=10_000)
     world = World(run.spec.world, run.spec.world_seed)
     ledger = RedisLedger(coord.client, coord.prefix + "world:", run.spec.world.starting_money)
+    programs = await coord.all_programs()
     return {
-        "programs": await coord.all_programs(),
+        "programs": programs,
+        "inputs": input_lines(await coord.journals([p.id for p in programs])),
         "usage": await coord.usage(),
         "blackboard": await coord.blackboard(),
         "outcome": (await world.outcome(ledger)).model_dump(),
         "completions": await coord.completions(),
     }
+
+
+def _replay_check(run: RunState, inputs: list[str]) -> ReplayCheck | None:
+    """For a `replay:` run whose source recorded its inputs: how this run's compare."""
+    backend, _, source = run.spec.model.partition(":")
+    if backend != "replay":
+        return None
+    try:
+        recorded = RunDir(source).inputs()
+    except SwarmlabError:
+        return None
+    if not recorded:
+        return None
+    now = [ProgramInput.model_validate_json(line) for line in inputs]
+    return compare_inputs(source, recorded, now)
 
 
 def _programs(run: RunState, gathered: dict[str, Any]) -> list[ProgramRecord]:

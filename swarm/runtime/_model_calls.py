@@ -17,7 +17,7 @@ import asyncio
 import json
 from typing import Any
 
-from swarmlab.core import CapExceeded, ModelError, ProgramFault, RunKilled
+from swarmlab.core import CapExceeded, ModelCallFailed, ModelError, RunKilled
 from swarmlab.models import Completion, CompletionRequest, ModelBackend
 
 from ._program import ProgramHost
@@ -170,7 +170,7 @@ def answered_fields(answered: dict[str, Any]) -> dict[str, Any]:
 
 def _outcome(settled: dict[str, Any]) -> Completion:
     if settled.get("error"):
-        raise ProgramFault(f"model call failed: {settled['error']}")
+        raise ModelCallFailed(f"model call failed: {settled['error']}")
     return Completion.model_validate(settled["answer"])
 
 
@@ -185,7 +185,7 @@ async def charge_model_call(
         completion = await backend.generate(request)
     except ModelError as exc:
         await sched.run("settle", "", "", "", "", "", -reserved, "")
-        raise ProgramFault(f"model call failed: {exc}") from None
+        raise ModelCallFailed(f"model call failed: {exc}") from None
     line = completion_line(request, completion)
     await sched.run("settle", "", "", "", "", "", completion.usage.total_tokens - reserved, line)
     return completion

@@ -284,3 +284,11 @@ def test_a_replay_reexecutes_the_run_exactly_and_names_a_divergence(
     assert root.status == "crashed"
     assert "replay" in (root.error or "")
     assert "You are copy p0" in (root.error or "")
+    check = other.summary().replay
+    assert check is not None
+    assert not check.identical
+    first = check.first_divergence
+    assert first is not None
+    assert (first.program, first.call) == ("p0", 2)  # call 1 is my_id()
+    assert '"error": "replay of' in first.got  # this run's model call failed
+    assert '"answer": {' in first.expected  # where the recorded one was answered

@@ -1,0 +1,113 @@
+"""inputs.jsonl: every value a program received from outside itself, and replay's check of it.
+
+A program's behaviour is a function of its code and of what its calls answered: model
+completions, blackboard reads, world results, `wait` results, introspection answers, kill
+outcomes, admission decisions (a spawn's id or its refusal). The runtime journals each answer
+under the program's id and the call's sequence number; the run directory keeps them all, one a
+line, in tree order. Two runs that received the same inputs grew the same tree. A `replay:` run
+compares its inputs with the recorded run's and names the first that differs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from swarmlab.core import id_sort_key
+
+INPUTS_FILE = "inputs.jsonl"
+SHOWN_CHARS = 200
+_WALL_TIME_FIELDS = frozenset({"latency_s"})
+"""Fields of an answer that measure the host, not what the program saw."""
+
+
+class ProgramInput(BaseModel):
+    """One line of inputs.jsonl."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    program: str = Field(description="The program that made the call.")
+    call: int = Field(description="The call's sequence number in that program (from 1).")
+    answer: Any = Field(description="What the call answered, as journaled (JSON).")
+
+
+class Divergence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    program: str
+    call: int
+    expected: str = Field(description="The recorded answer (shortened).")
+    got: str = Field(description="This run's answer (shortened), or 'no such call'.")
+
+
+class ReplayCheck(BaseModel):
+    """How a `replay:` run's inputs compare with the run it replays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The replayed run directory.")
+    identical: bool = Field(description="Every program received exactly the recorded inputs.")
+    compared: int = Field(description="Calls present in either run.")
+    first_divergence: Divergence | None = Field(
+        default=None, description="The first call, in tree order, whose answer differs."
+    )
+
+
+def input_lines(journals: dict[str, dict[int, str]]) -> list[str]:
+    """inputs.jsonl's lines from each program's journal (program id -> seq -> entry)."""
+    lines = []
+    for program in sorted(journals, key=id_sort_key):
+        for call, entry in sorted(journals[program].items()):
+            row = ProgramInput(program=program, call=call, answer=_seen(entry))
+            lines.append(row.model_dump_json())
+    return lines
+
+
+def compare_inputs(
+    source: str, recorded: list[ProgramInput], now: list[ProgramInput]
+) -> ReplayCheck:
+    """Compare two runs' inputs; the first difference in tree order, then call order."""
+    old = {(r.program, r.call): r.answer for r in recorded}
+    new = {(r.program, r.call): r.answer for r in now}
+    keys = sorted(old.keys() | new.keys(), key=lambda k: (id_sort_key(k[0]), k[1]))
+    for key in keys:
+        if key not in old or key not in new or old[key] != new[key]:
+            return ReplayCheck(
+                source=source,
+                identical=False,
+                compared=len(keys),
+                first_divergence=Divergence(
+                    program=key[0],
+                    call=key[1],
+                    expected=_show(old[key]) if key in old else "no such call",
+                    got=_show(new[key]) if key in new else "no such call",
+                ),
+            )
+    return ReplayCheck(source=source, identical=True, compared=len(keys))
+
+
+def _seen(entry: str) -> Any:
+    """The journaled answer as the program saw it: JSON when it is, host timings left out."""
+    try:
+        value = json.loads(entry)
+    except ValueError:
+        return entry
+    return _without_wall_time(value)
+
+
+def _without_wall_time(value: Any, depth: int = 3) -> Any:
+    """`value` without host timings in its top levels (a model answer holds one at depth 2)."""
+    if depth and isinstance(value, dict):
+        return {
+            k: _without_wall_time(v, depth - 1)
+            for k, v in value.items()
+            if k not in _WALL_TIME_FIELDS
+        }
+    return value
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
