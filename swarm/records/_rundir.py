@@ -76,6 +76,7 @@ class RunResult:
     """Every answer a program's call received (`ProgramInput` JSON lines)."""
     replay: ReplayCheck | None = None
     """For a `replay:` run: how its inputs compare with the replayed run's."""
+    runners_lost: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -134,6 +135,8 @@ class RunResult:
             ended_at=self.ended_at,
             spec=self.spec,
             replay=self.replay,
+            runners_lost=self.runners_lost,
+            programs_restarted=len({e.program for e in self.events if e.kind == "restart"}),
         )
 
     def _failed_model_calls(self) -> int:

@@ -90,6 +90,14 @@ class RunSummary(BaseModel):
     started_at: float
     ended_at: float
     spec: ExperimentSpec
+    runners_lost: int = Field(
+        default=0, description="Runner processes that died during the run (each was restarted)."
+    )
+    programs_restarted: int = Field(
+        default=0,
+        description="Programs that were computing when their runner died and ran again from "
+        "their last snapshot or their start (events of kind `restart`).",
+    )
     replay: ReplayCheck | None = Field(
         default=None, description="For a `replay:` run: whether every input matched the record."
     )

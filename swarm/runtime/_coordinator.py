@@ -222,6 +222,24 @@ class Coordinator:
         rows = await self.call(lambda: self.client.xrange(self._key("records"), start, "+", count))
         return [(rid, fields["r"]) for rid, fields in rows]
 
+    async def read_streams(
+        self, after_record: str, after_event: str, block_ms: int, count: int
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, Event]]]:
+        """New program records and events past the given ids, waiting up to `block_ms` for any."""
+        streams = {
+            self._key("records"): "0-0" if after_record == "-" else after_record,
+            self._key("events"): "0-0" if after_event == "-" else after_event,
+        }
+        reply = await self.call(lambda: self.client.xread(streams, count=count, block=block_ms))
+        records: list[tuple[str, str]] = []
+        events: list[tuple[str, Event]] = []
+        for stream, rows in reply or []:
+            if stream == self._key("records"):
+                records += [(rid, fields["r"]) for rid, fields in rows]
+            else:
+                events += [(rid, Event.model_validate_json(fields["e"])) for rid, fields in rows]
+        return records, events
+
     async def all_events(self) -> list[Event]:
         out: list[Event] = []
         last = "-"

@@ -110,6 +110,7 @@ class _Run(RunState):
         self.sink: TelemetrySink | None = None
         self.workflow: Any = None
         self.mirror: Mirror | None = None
+        self.runners_lost = 0
         self.stopped_at: float | None = None
         self.root_from_file = options.program is not None
 
@@ -144,6 +145,7 @@ class _Run(RunState):
         except (ClusterError, ModelError) as exc:
             self.status, self.ended_because = "failed", str(exc)
         finally:
+            self.runners_lost = pool.lost if pool is not None else 0
             result = await finish_run(self, coord)
             await self._tear_down(pool, ray, coord, redis_server)
             reaper.stop()

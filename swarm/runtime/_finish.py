@@ -76,6 +76,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         metrics=gathered.get("metrics", []),
         completions=gathered.get("completions", []),
         inputs=gathered.get("inputs", []),
+        runners_lost=run.runners_lost,
     )
     result.replay = _replay_check(run, result.inputs)
     RunDir(run.out).write(result)

@@ -1,9 +1,14 @@
 """What the driver holds of a run while it goes: every program record and every event, copied
 from the run's Redis streams as they grow, so the run directory can be written even when Redis
-is gone (a run that fails writes what happened up to its failure, never less)."""
+is gone (a run that fails writes what happened up to its failure, never less).
+
+`follow` reads the streams with a blocking XREAD, so the copy trails Redis by milliseconds;
+`catch_up` reads whatever is left (at the end of a run). Both may run at once: an entry is taken
+only if its stream id is past the last one taken, so nothing is copied twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from swarmlab.core import CoordinatorUnavailable
@@ -29,17 +34,12 @@ class Mirror:
         """Read what the streams gained since the last call (up to `most` batches each)."""
         for _ in range(most):
             rows = await self.coord.records(self._last_record, BATCH)
-            for rid, text in rows:
-                record = ProgramRecord.from_json(text)
-                self.programs[record.id] = record
-                self._last_record = rid
+            self._take_records(rows)
             if len(rows) < BATCH:
                 break
         for _ in range(most):
             batch = await self.coord.events(self._last_event, BATCH)
-            for rid, event in batch:
-                self._add(event)
-                self._last_event = rid
+            self._take_events(batch)
             if len(batch) < BATCH:
                 break
 
@@ -51,6 +51,32 @@ class Mirror:
             return False
         return True
 
+    async def follow(self, block_ms: int = 500) -> None:
+        """Copy both streams as they grow, until cancelled or Redis is gone."""
+        while True:
+            try:
+                records, events = await self.coord.read_streams(
+                    self._last_record, self._last_event, block_ms, BATCH
+                )
+            except CoordinatorUnavailable:
+                return
+            self._take_records(records)
+            self._take_events(events)
+            await asyncio.sleep(0)
+
+    def _take_records(self, rows: list[tuple[str, str]]) -> None:
+        for rid, text in rows:
+            if _after(rid, self._last_record):
+                record = ProgramRecord.from_json(text)
+                self.programs[record.id] = record
+                self._last_record = rid
+
+    def _take_events(self, rows: list[tuple[str, Event]]) -> None:
+        for rid, event in rows:
+            if _after(rid, self._last_event):
+                self._add(event)
+                self._last_event = rid
+
     def _add(self, event: Event) -> None:
         # A call made again after a runner's loss is recorded once.
         if event.seq is not None:
@@ -59,3 +85,12 @@ class Mirror:
                 return
             self._seen.add(key)
         self.events.append(event)
+
+
+def _after(rid: str, last: str) -> bool:
+    """Whether stream id `rid` comes after `last` ('-': before every id)."""
+    if last == "-":
+        return True
+    ms, _, seq = rid.partition("-")
+    last_ms, _, last_seq = last.partition("-")
+    return (int(ms), int(seq or 0)) > (int(last_ms), int(last_seq or 0))

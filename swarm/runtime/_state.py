@@ -32,3 +32,5 @@ class RunState:
     root_from_file: bool
     telemetry: Telemetry | None
     workflow: Any
+    runners_lost: int
+    """Runner processes that died during the run (each restarted, its programs resumed)."""

@@ -33,6 +33,8 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    assert run.mirror is not None
+    following = asyncio.create_task(run.mirror.follow())
     try:
         reason = await _until_end(run, coord, sched, interrupted)
         if reason is not None:
@@ -40,6 +42,9 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
         with contextlib.suppress(Exception):
             await pool.flush()
     finally:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
 

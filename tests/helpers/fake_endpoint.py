@@ -31,6 +31,10 @@ class FakeEndpoint:
     peak_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    stop_after: int | None = None
+    """Go away (stop listening: connections are refused) once this many chats were answered."""
+    stop: Any = None
+    gone: bool = False
 
     @property
     def url(self) -> str:
@@ -58,6 +62,9 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _answer(self) -> None:
+            if endpoint.gone:  # hang up without an answer until the socket is closed
+                self.close_connection = True
+                return
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
             with endpoint.lock:
@@ -95,6 +102,9 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
             finally:
                 with endpoint.lock:
                     endpoint.in_flight -= 1
+                    answered = len(endpoint.chat_posts())
+                if endpoint.stop_after is not None and answered >= endpoint.stop_after:
+                    endpoint.stop()
 
         do_GET = _answer
         do_POST = _answer
@@ -109,9 +119,22 @@ def serving(**options: Any) -> Iterator[FakeEndpoint]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(endpoint))
     server.daemon_threads = True
     endpoint.port = int(server.server_address[1])
+
+    def stop() -> None:
+        if not endpoint.gone:
+            endpoint.gone = True
+
+            def close() -> None:
+                server.shutdown()
+                server.socket.close()  # from now on, connections are refused
+
+            threading.Thread(target=close, daemon=True).start()
+
+    endpoint.stop = stop
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield endpoint
     finally:
-        server.shutdown()
+        if not endpoint.gone:
+            server.shutdown()
         server.server_close()

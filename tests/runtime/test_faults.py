@@ -1,0 +1,344 @@
+"""The run's fail-safe edges, each provoked for real: a runner process SIGKILLed mid-run, the
+run's Redis SIGKILLed, the model server gone, the driver SIGKILLed, a program killed before it
+started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.cli import CLUSTER_ENV
+from helpers.fake_endpoint import FakeEndpoint
+
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster, RedisServer
+from swarmlab.records import RunDir, RunResult
+from swarmlab.runtime import RunOptions, run_experiment
+
+pytestmark = pytest.mark.slow
+
+BUSY_CHILD = """
+total = 0
+for i in range(CALLS):
+    run_ai("list one idea", max_tokens=8)
+    db_put("n/" + my_id(), i)
+    x = 0
+    for j in range(3000):
+        x += j
+    total += 1
+total
+"""
+
+BUSY_TREE = """
+CHILD = %r
+kids = [spawn(CHILD, task="busy %%d" %% i) for i in range(KIDS)]
+sum([r["result"] or 0 for r in wait(kids)])
+"""
+
+
+def busy_tree(kids: int, calls: int) -> str:
+    child = BUSY_CHILD.replace("CALLS", str(calls))
+    return (BUSY_TREE % child).replace("KIDS", str(kids))
+
+
+def run(
+    tmp_path: Path, redis_url: str, overrides: list[str], program: str, run_id: str
+) -> RunResult:
+    spec = load_spec("paperclips", overrides)
+    options = RunOptions(
+        program=program,
+        run_id=run_id,
+        out_dir=tmp_path / run_id,
+        redis_url=redis_url,
+        progress=Progress(quiet=True),
+    )
+    return run_experiment(spec, options)
+
+
+def in_thread(target: Callable[[], RunResult]) -> tuple[threading.Thread, dict[str, Any]]:
+    holder: dict[str, Any] = {}
+
+    def go() -> None:
+        try:
+            holder["result"] = target()
+        except BaseException as exc:  # handed to the test
+            holder["error"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    return thread, holder
+
+
+def until(check: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
+    give_up = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < give_up, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def pids_with(marker: str) -> list[int]:
+    """Processes whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def runner_pids(temp_dir: object) -> list[int]:
+    """The runner actors' processes of the Ray instance in `temp_dir` (its raylet's children)."""
+    raylets = {p for p in pids_with(str(temp_dir)) if b"raylet" in _cmdline(p)}
+    return [p for p in pids_with("ray::RunnerCore") if _parent(p) in raylets]
+
+
+def descendants(pids: list[int]) -> list[int]:
+    """Every process below `pids` (the runners' sandbox workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
+    found: list[int] = []
+    todo = list(pids)
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def blackboard_keys(redis_url: str, run_id: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.hlen(f"swarmlab:run:{run_id}:bb"))
+    finally:
+        client.close()
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmlab.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    kids, calls = 8, 25
+    overrides = ["runners=2", "caps.concurrent=100", "program_limits.host_calls=2000"]
+    run_id = f"runner-loss-{os.getpid()}"
+    thread, holder = in_thread(
+        lambda: run(tmp_path, redis_url, overrides, busy_tree(kids, calls), run_id)
+    )
+    until(lambda: blackboard_keys(redis_url, run_id) >= kids, what="the children to get going")
+    runners = runner_pids(ray_cluster.temp_dir)
+    assert len(runners) == 2
+    os.kill(runners[0], signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    result: RunResult = holder["result"]
+
+    assert result.status == "completed"
+    assert [p.status for p in result.programs] == ["completed"] * (kids + 1)
+    assert result.programs[0].result == kids * calls  # every child's every call, once
+    summary = result.summary()
+    assert summary.caps["programs"].used == kids + 1
+    # Quota equals the effects: one charge per answered call, tokens as the server reported.
+    answered = [e for e in result.events if e.kind == "run_ai" and e.decision == "allowed"]
+    assert len(answered) == summary.caps["model_calls"].used == kids * calls
+    recorded = RunDir(result.out_dir).completions()
+    assert len(recorded) == kids * calls
+    tokens = sum(sum(c["completion"]["usage"].values()) for c in recorded)
+    assert summary.caps["tokens"].used == tokens
+    # Calls made again after the loss answered from the journal: no call number twice.
+    seqs = [(e.program, e.seq) for e in answered]
+    assert len(set(seqs)) == len(seqs)
+    assert summary.runners_lost == 1
+    restarts = [e for e in result.events if e.kind == "restart"]
+    assert summary.programs_restarted == len({e.program for e in restarts})
+    assert all(e.detail["from"] in ("snapshot", "start") for e in restarts)
+
+
+def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis").start()
+    program = tmp_path / "busy.py"
+    program.write_text(busy_tree(6, 400))
+    run_id = f"redis-loss-{os.getpid()}"
+    out = tmp_path / "run"
+    try:
+        # fmt: off
+        driver = cli(
+            "run", "paperclips", "--program", str(program), "--run-id", run_id, "--out", str(out),
+            "--redis-url", redis_server.url, "--quiet", "--no-telemetry",
+            "--set", "caps.model_calls=100000", "--set", "program_limits.host_calls=5000",
+        )
+        # fmt: on
+        until(lambda: blackboard_keys(redis_server.url, run_id) >= 6, what="the children")
+        assert redis_server.process is not None
+        lost = time.time()
+        os.kill(redis_server.process.pid, signal.SIGKILL)
+        _, stderr = driver.communicate(timeout=60)
+    finally:
+        redis_server.stop()
+    assert driver.returncode == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Redis" in lines[0]
+    summary = RunDir(out).summary()
+    assert summary is not None
+    assert summary.status == "failed"
+    assert "Redis" in summary.ended_because
+    programs = RunDir(out).programs()
+    assert len(programs) == 7  # every program, from what the driver held
+    assert {p.status for p in programs[1:]} == {"killed"}
+    # Every program ended at once: a bound for a loaded machine; benchmarks/faults.py measures.
+    assert max(p.ended_at or 0 for p in programs) - lost < 5
+
+
+def test_a_model_server_gone_mid_run_raises_in_the_program_and_is_counted(
+    tmp_path: Path,
+    redis_url: str,
+    ray_cluster: RayCluster,
+    fake_endpoint: Callable[..., FakeEndpoint],
+) -> None:
+    server = fake_endpoint(stop_after=1)
+    program = """
+first = run_ai("one idea", max_tokens=8)
+errors = []
+for i in range(2):
+    try:
+        run_ai("another idea", max_tokens=8)
+    except Exception as exc:
+        errors.append(str(exc))
+db_put("errors", errors)
+wait([spawn("1 + 1", task="goes on")])[0]["result"]
+"""
+    overrides = [f"model=openai:{server.url}", "model_name=fake-model"]
+    result = run(tmp_path, redis_url, overrides, program, "model-loss")
+    assert result.status == "completed"
+    root = result.programs[0]
+    assert root.status == "completed"
+    assert root.result == 2  # the run went on after the failures
+    errors = result.blackboard["errors"]
+    assert len(errors) == 2
+    for error in errors:
+        assert error.startswith("model call failed: model endpoint")
+        assert "attempts" in error  # after the backend's bounded retries
+    summary = result.summary()
+    assert summary.model.failed_calls == 2
+    assert summary.caps["tokens"].used == 14  # only the answered call's usage
+    written = json.loads((result.out_dir / "summary.json").read_text())
+    assert written["model"]["failed_calls"] == 2
+
+
+LONG = """
+kids = [spawn("while True:\\n    now()", task="busy") for i in range(3)]
+wait(kids)
+"""
+
+
+def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None:
+    program = tmp_path / "long.py"
+    program.write_text(LONG)
+    out = tmp_path / "run"
+    # fmt: off
+    driver = cli(
+        "run", "paperclips", "--program", str(program), "--out", str(out), "--quiet",
+        "--no-telemetry", "--set", "program_limits.host_calls=100000000",
+        "--set", "program_limits.cpu_s=600", "--set", "caps.wall_clock_s=600",
+    )
+    # fmt: on
+    reaper = out / ".reaper.json"
+
+    def watched() -> dict[str, Any]:
+        try:
+            return dict(json.loads(reaper.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    until(lambda: bool(watched().get("markers")), what="the embedded Ray to start")
+    marker = watched()["markers"][0]  # the embedded Ray's temp dir
+    until(lambda: bool(descendants(runner_pids(marker))), what="the runners' sandbox workers")
+    runners = runner_pids(marker)
+    started = pids_with(marker) + runners + watched()["pids"] + descendants(runners)
+    assert watched()["pids"], "the private redis-server is watched"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=10)
+    until(
+        lambda: not [p for p in started if _alive(p)],
+        timeout=30,
+        what="every process the driver started to end",
+    )
+    assert not pids_with(marker)
+    assert not runner_pids(marker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+KILLED_BEFORE_START = """
+doomed = spawn("db_put('ran', True)\\n1", task="never starts")
+killed = kill(doomed)
+seen = wait([doomed])[0]
+after = wait([spawn("2", task="takes the slot")])[0]
+[killed, seen["status"], after["status"], after["result"]]
+"""
+
+
+def test_a_program_killed_before_it_starts_ends_killed_and_frees_its_slot(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    # One program computes at a time: the child cannot start while its parent computes.
+    overrides = ["caps.concurrent=1", "admission=queue"]
+    result = run(tmp_path, redis_url, overrides, KILLED_BEFORE_START, "kill-before-start")
+    assert result.status == "completed"
+    root, doomed, after = result.programs
+    assert doomed.status == "killed"
+    assert doomed.started_at is None  # it never ran
+    assert "ran" not in result.blackboard
+    assert root.status == "completed"
+    assert root.result == [True, "killed", "completed", 2]
+    assert after.status == "completed"
