@@ -1,4 +1,5 @@
-"""Series of experiments: sweeps over conditions and seeds, with one global budget.
+"""Series of experiments: sweeps over conditions and seeds, with one global budget, summarised
+per condition with intervals and paired by seed against a baseline (`_stats`, `_cells`).
 
 Built on the runtime (each cell is an ordinary run) and the analysis (each cell's metrics).
 """
