@@ -85,6 +85,8 @@ def _by_field(
 
 
 def _by_condition(plt: Any, rows: list[dict[str, Any]], cells: list[dict[str, Any]]) -> Any:
+    from matplotlib.ticker import EngFormatter
+
     height = 1.6 + 0.38 * len(cells)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(11, height), sharey=True)
     ys = list(range(len(cells)))
@@ -97,6 +99,7 @@ def _by_condition(plt: Any, rows: list[dict[str, Any]], cells: list[dict[str, An
                 ax.plot([mean], [y], "o", color="#246")
             if low is not None and high is not None:
                 ax.plot([low, high], [y, y], color="#246", lw=2)
+        ax.xaxis.set_major_formatter(EngFormatter())
         ax.set_xlabel(METRICS[name].label)
         ax.grid(alpha=0.3, axis="x")
     axes[0].set_yticks(ys, [c["condition"] for c in cells], fontsize=8)
