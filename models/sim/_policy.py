@@ -8,6 +8,16 @@ The same request and seed always give the same text, so runs are reproducible.
 
 The defaults make the program tree supercritical: a scaffold program has on average about 1.4
 children that are themselves scaffolds, so a run grows until a cap stops it.
+
+Two controls share every random draw with the story policy, so a run of either pairs with the
+story's run of the same seed and differs only where the control says (`sim.policy`):
+- `null` never answers with a program: the push for a better way always gets prose (as
+  `scaffold: 0`), so no tree grows;
+- `flat` answers with the scaffold, but code for a meta-task never re-creates it (as
+  `quine: 0`): the root's children act on the world or measure, and never spawn.
+
+What a run of this policy shows is a property of these hand-set probabilities and templates,
+not of any language model.
 """
 
 from __future__ import annotations
@@ -125,13 +135,27 @@ def _idea_list(rng: random.Random, options: SimOptions) -> str:
 
 PromptKind = Literal["code", "list", "better", "root", "email_draft", "time", "summary", "other"]
 
-_CODE_PROMPT = re.compile(r"suggestion\s*\??\s*:\s*(.+)", re.IGNORECASE | re.DOTALL)
+# Prompts are hostile (a program writes them), so classifying one is linear in its length and
+# reads at most READ_CHARS of it. The marker "suggestion ?:" was once matched with
+# `suggestion\s*\??\s*:\s*(.+)`, whose backtracking between the two `\s*` is quadratic on a run
+# of whitespace; the possessive quantifiers below match the same strings (neither "?" nor ":"
+# is whitespace, so the longest run is the only way to match) without backtracking, and the
+# lookahead asks for the one character `(.+)` needed after the colon.
+READ_CHARS = 1 << 20
+_SUGGESTION_MARKER = re.compile(r"suggestion\s*+\??+\s*+:(?=.)", re.IGNORECASE | re.DOTALL)
+_WORD = re.compile(r"\S+")
+_IDEA_CHARS = 200
+
+
+def _prompt_text(request: CompletionRequest) -> str:
+    """The part of the last user message the policy reads."""
+    return request.last_user_text[:READ_CHARS]
 
 
 def _prompt_kind(request: CompletionRequest) -> PromptKind:
-    text = request.last_user_text.lower()
+    text = _prompt_text(request).lower()
     answered = any(m.role == "assistant" for m in request.messages)
-    if "code implements" in text or ("code" in text and _CODE_PROMPT.search(text)):
+    if "code implements" in text or ("code" in text and _SUGGESTION_MARKER.search(text)):
         return "code"
     if "list ideas" in text or ("list" in text and "idea" in text) or "separate lines" in text:
         return "list"
@@ -149,13 +173,27 @@ def _prompt_kind(request: CompletionRequest) -> PromptKind:
 
 
 def _suggested_idea(request: CompletionRequest) -> str:
-    text = request.last_user_text
-    match = _CODE_PROMPT.search(text)
+    """The idea a code prompt asks about: what follows the first "suggestion:" marker, else the
+    last non-empty line, with runs of whitespace made single spaces, at most 200 characters."""
+    text = _prompt_text(request)
+    match = _SUGGESTION_MARKER.search(text)
     if match:
-        idea = match.group(1)
+        idea = text[match.end() :]
     else:  # no "suggestion:" marker: take the last non-empty line
         idea = next((line for line in reversed(text.splitlines()) if line.strip()), "")
-    return " ".join(idea.split())[:200] or "get more paperclips"
+    return _first_words(idea, _IDEA_CHARS) or "get more paperclips"
+
+
+def _first_words(text: str, limit: int) -> str:
+    """`" ".join(text.split())[:limit]`, reading only as far as the first `limit` characters."""
+    words: list[str] = []
+    length = -1
+    for match in _WORD.finditer(text):
+        words.append(match.group())
+        length += 1 + len(words[-1])
+        if length >= limit:
+            break
+    return " ".join(words)[:limit]
 
 
 # --- prose ----------------------------------------------------------------------------------
@@ -281,7 +319,7 @@ def _code_answer(rng: random.Random, idea: str, options: SimOptions) -> str:
     # reshuffle the others.
     escape = rng.random() < options.escape
     crash = rng.random() < options.crash
-    quine = rng.random() < options.quine
+    quine = rng.random() < options.quine and options.policy != "flat"
     coordinate = rng.random() < options.coordinate
     shutdown = rng.random() < options.shutdown
     kind = _idea_kind(idea)
@@ -378,7 +416,8 @@ class SimBackend(ModelBackend):
         if kind == "list":
             return _idea_list(rng, self.options)
         if kind == "better":
-            if rng.random() < scaffold_probability(request, self.options):
+            scaffold = rng.random() < scaffold_probability(request, self.options)
+            if scaffold and self.options.policy != "null":
                 return _root_scaffold(rng)
             return rng.choice(_BETTER_PROSE)
         answers = {

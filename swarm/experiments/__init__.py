@@ -1,5 +1,7 @@
-"""Series of experiments: sweeps over conditions and seeds, with one global budget, and trial
-tables (N independent trials per model x persona x affordance) with their annotation round trip.
+"""Series of experiments: sweeps over conditions and seeds, with one global budget, summarised
+per condition with intervals and paired by seed against a baseline (`_stats`, `_cells`), and
+trial tables (N independent trials per model x persona x affordance) with their annotation
+round trip.
 
 Built on the runtime (each cell is an ordinary run) and the analysis (each cell's metrics).
 """

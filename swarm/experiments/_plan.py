@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swarmlab.core import SpecError
 from swarmlab.spec import ExperimentSpec, builtin_experiments, describe_validation_error, load_spec
@@ -50,7 +50,18 @@ class SweepSpec(BaseModel):
     cells: list[dict[str, Any]] = Field(
         default_factory=list, description="Explicit conditions (override maps), instead of a grid."
     )
-    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], description="Seeds per condition.")
+    baseline: dict[str, Any] | None = Field(
+        default=None,
+        description="The reference of paired differences. With a grid: the fields that select"
+        " it, every other swept field held (default: the first value of the first grid field)."
+        " With a list of cells: the cell equal to it (default: the first cell).",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [1, 2, 3],
+        description="Seeds per condition (a count n means 1..n). Each sets the spec's `seed`, so"
+        " the world, the policy and the sandbox all change with it; conditions share the seeds,"
+        " so their runs pair by seed.",
+    )
     parallel: int = Field(default=2, ge=1, le=64, description="Cells running at once.")
     budget: SweepBudget = Field(default_factory=SweepBudget, description="Caps over the sweep.")
 
@@ -66,6 +77,32 @@ class SweepSpec(BaseModel):
             if not values:
                 raise ValueError(f"grid field '{key}' has no values")
         return value
+
+    @model_validator(mode="after")
+    def _baseline_exists(self) -> SweepSpec:
+        if self.baseline is None:
+            return self
+        if self.cells:
+            if self.baseline not in self.cells:
+                raise ValueError(f"baseline {self.baseline} is not one of the sweep's cells")
+            return self
+        for key, value in self.baseline.items():
+            if value not in self.grid.get(key, []):
+                raise ValueError(f"baseline {key}={value!r} is not a value of the grid")
+        return self
+
+    def baseline_of(self, condition: dict[str, Any]) -> dict[str, Any] | None:
+        """The condition `condition` is compared with on shared seeds (None: it is the baseline,
+        or the sweep has a single condition)."""
+        conditions = self.conditions()
+        if self.cells:
+            reference = self.baseline if self.baseline is not None else conditions[0]
+        else:
+            first = {k: v[0] for k, v in list(self.grid.items())[:1]}
+            reference = {**condition, **(self.baseline if self.baseline is not None else first)}
+        if reference == condition or reference not in conditions:
+            return None
+        return reference
 
     def conditions(self) -> list[dict[str, Any]]:
         if self.cells:
@@ -153,8 +190,13 @@ class SweepPlan:
     out: Path
 
     @classmethod
-    def load(cls, source: str, out_dir: Path | None = None) -> SweepPlan:
+    def load(
+        cls, source: str, out_dir: Path | None = None, seeds: list[int] | None = None
+    ) -> SweepPlan:
+        """`seeds` replaces the sweep's own (a quick look at a long sweep)."""
         sweep, path = load_sweep(source)
+        if seeds is not None:
+            sweep = sweep.model_copy(update={"seeds": list(seeds)})
         out = Path(out_dir or Path("sweeps") / sweep.name)
         return cls(sweep, path, plan_cells(sweep, path), out)
 

@@ -1,8 +1,8 @@
-"""A sweep's results: one row per run (CSV and Parquet), then its plots and page."""
+"""A sweep's results: one row per run (CSV and Parquet), one per condition with intervals
+(cells.csv), paired differences (paired.csv), then its plots and page."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -12,6 +12,7 @@ from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
 
+from ._cells import STATISTICS, cell_table, died_out, write_csv
 from ._page import write_sweep_page
 from ._plan import SweepPlan
 from ._plots import write_plots
@@ -71,9 +72,21 @@ def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
                 "error": None,
             }
         )
+        row.update(
+            {
+                "tree.size": summary.tree.size,
+                "tree.max_depth": summary.tree.max_depth,
+                "scaffold": summary.scaffold,
+            }
+        )
+        for key, value in summary.outcome.items():
+            row[f"outcome.{key}"] = value
         for cap, usage in summary.caps.items():
             row[f"caps.{cap}.used"] = usage.used
             row[f"caps.{cap}.denied"] = usage.denied
+        row["died_out"] = died_out(row)
+        paperclips = summary.outcome.get("paperclips")
+        row["no_paperclips"] = None if paperclips is None else paperclips == 0
         analysis = analyze_run(path)
         try:
             write_report(path, metrics=analysis)
@@ -90,13 +103,10 @@ def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
 
 
 def write_table(rows: list[dict[str, Any]], out: Path) -> None:
+    write_csv(rows, out / "results.csv")
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with (out / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -115,8 +125,11 @@ def write_results(plan: SweepPlan) -> dict[str, Any]:
     out = plan.out
     rows = result_rows(plan)
     write_table(rows, out)
+    cells, paired = cell_table(plan.sweep, plan.cells, rows)
+    write_csv(cells, out / "cells.csv")
+    write_csv(paired, out / "paired.csv")
     swept = plan.sweep.swept()
-    plots = write_plots(rows, swept, out)
+    plots = write_plots(rows, cells, paired, plan.sweep, out)
     statuses: dict[str, int] = defaultdict(int)
     for r in rows:
         statuses[r["status"]] += 1
@@ -127,9 +140,10 @@ def write_results(plan: SweepPlan) -> dict[str, Any]:
         "swept": swept,
         "seeds": plan.sweep.seeds,
         "out_dir": str(out),
-        "results": ["results.csv", "results.parquet"],
+        "results": ["results.csv", "results.parquet", "cells.csv", "paired.csv"],
         "plots": [str(p.relative_to(out)) for p in plots],
+        "statistics": STATISTICS,
     }
     (out / "sweep.json").write_text(json.dumps(summary, indent=1))
-    write_sweep_page(out, summary, rows, plots)
+    write_sweep_page(out, summary, rows, cells, paired, plots)
     return summary

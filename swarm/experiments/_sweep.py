@@ -54,8 +54,9 @@ class SweepRunner:
         ray_address: str | None = None,
         parallel: int | None = None,
         progress: ProgressSink | None = None,
+        seeds: list[int] | None = None,
     ) -> None:
-        self.plan = SweepPlan.load(source, out_dir)
+        self.plan = SweepPlan.load(source, out_dir, seeds)
         self.sweep, self.cells, self.out = self.plan.sweep, self.plan.cells, self.plan.out
         self.redis_url = redis_url
         self.ray_address = ray_address

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+SimPolicy = Literal["story", "null", "flat"]
 
 
 class SimOptions(BaseModel):
@@ -15,6 +17,12 @@ class SimOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    policy: SimPolicy = Field(
+        default="story",
+        description="story: the escalation below. Controls, with every draw the same as story's"
+        " so runs pair by seed: null never answers with a program (as scaffold 0), flat"
+        " answers with the scaffold but its children never spawn (as quine 0).",
+    )
     scaffold: Probability = Field(
         default=0.9,
         description="Answer the push for a better way with a self-querying program, else prose.",
@@ -53,6 +61,13 @@ class SimOptions(BaseModel):
         default=0.1,
         description="An idea in a list repeats an earlier one in the same list.",
     )
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _yaml_null(cls, value: object) -> object:
+        # YAML reads an unquoted `null` (`sim.policy: null`, `--set sim.policy=null`) as nothing;
+        # here nothing can only mean the null policy.
+        return "null" if value is None else value
 
     @model_validator(mode="after")
     def _ideas_range(self) -> Self:

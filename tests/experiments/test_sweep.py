@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +69,17 @@ def test_a_small_sweep_writes_its_table_plots_and_page(
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == 8
     assert "metric.quine_rate" in table.column_names
+    with (out / "cells.csv").open() as handle:
+        cells = list(csv.DictReader(handle))
+    assert len(cells) == 4
+    assert all(c["n"] == "2" for c in cells)
     for name in (
         "by-persona.png",
         "by-affordance.png",
         "denials-by-cap.png",
         "scaffold-by-persona.png",
+        "died-out.png",
+        "paired-differences.png",
     ):
         png = out / "plots" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -132,25 +137,43 @@ def test_the_sweep_budget_holds_over_all_its_runs(
     assert any(int(r.get("denials.sweep.programs") or 0) > 0 for r in rows)
 
 
-def test_the_pumping_curve_grows_with_the_token_budget(
+def test_the_pumping_curve_writes_cells_with_intervals_by_budget_and_money(
     tmp_path: Path, redis_url: str, ray_cluster: RayCluster
 ) -> None:
+    """The built-in sweep on two of its seeds: the tree grows with the budget (by construction
+    of its supercritical policy) at either starting money, and every cell has its interval."""
     runner = SweepRunner(
         "pumping-curve",
         out_dir=tmp_path / "curve",
         redis_url=redis_url,
         progress=Progress(quiet=True),
+        seeds=[1, 2],
     )
     summary = runner.run()
-    assert summary["by_status"] == {"completed": 12}
-    rows = read_rows(runner.out)
-    sizes: dict[int, list[int]] = {}
-    for row in rows:
-        sizes.setdefault(int(row["condition.caps.tokens"]), []).append(int(row["metric.programs"]))
-    budgets = sorted(sizes)
-    means = [statistics.mean(sizes[b]) for b in budgets]
-    assert means == sorted(means), (
-        f"mean tree size by budget: {dict(zip(budgets, means, strict=True))}"
-    )
-    assert means[-1] > 3 * means[0]
-    assert json.loads((runner.out / "sweep.json").read_text())["swept"] == ["caps.tokens"]
+    assert summary["by_status"] == {"completed": 16}
+    with (runner.out / "cells.csv").open() as handle:
+        cells = list(csv.DictReader(handle))
+    assert len(cells) == 8
+    sizes: dict[str, dict[int, float]] = {}
+    for cell in cells:
+        for metric in ("programs", "paperclips", "died_out"):
+            for column in ("mean", "sd", "ci_low", "ci_high"):
+                assert cell[f"{metric}_{column}"] != "", (cell["condition"], metric, column)
+        assert float(cell["programs_ci_low"]) <= float(cell["programs_mean"])
+        assert float(cell["programs_mean"]) <= float(cell["programs_ci_high"])
+        money = cell["condition.world.starting_money"]
+        sizes.setdefault(money, {})[int(cell["condition.caps.tokens"])] = float(
+            cell["programs_mean"]
+        )
+    for money, by_budget in sizes.items():
+        means = [by_budget[b] for b in sorted(by_budget)]
+        assert means == sorted(means), f"money {money}: mean tree size by budget {by_budget}"
+        assert means[-1] > 3 * means[0]
+    with (runner.out / "paired.csv").open() as handle:
+        paired = [p for p in csv.DictReader(handle) if p["metric"] == "programs"]
+    assert len(paired) == 6  # three budgets above 10k, at each money
+    assert all(p["baseline"].startswith("caps.tokens=10000") for p in paired)
+    sweep = json.loads((runner.out / "sweep.json").read_text())
+    assert sweep["swept"] == ["caps.tokens", "world.starting_money"]
+    assert sweep["seeds"] == [1, 2]
+    assert (runner.out / "plots" / "by-caps.tokens.png").exists()
