@@ -92,7 +92,11 @@ def raw_monty(programs: int) -> dict[str, float]:
 
 
 def fanout_run(
-    redis_url: str, programs: int, out: Path, telemetry: TelemetryConfig | None = None
+    redis_url: str,
+    programs: int,
+    out: Path,
+    telemetry: TelemetryConfig | None = None,
+    schedule: str = "ordered",
 ) -> RunResult:
     """One run of the fan-out tree, `programs` programs, under the lab's caps and records."""
     spec = load_spec(
@@ -103,6 +107,7 @@ def fanout_run(
             "caps.children=8",
             f"caps.concurrent={programs}",
             "caps.wall_clock_s=600",
+            f"schedule={schedule}",
         ],
     )
     options = RunOptions(
