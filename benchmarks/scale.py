@@ -34,7 +34,10 @@ from typing import Any
 from swarmlab.cluster import RedisServer
 
 TREE = """
-MID = "kids = []\\nfor i in range(LEAVES):\\n    kids.append(spawn('wait(\\"p0\\")', task='leaf'))\\nwait(kids)\\n"
+MID = (
+    "kids = []\\nfor i in range(LEAVES):\\n"
+    "    kids.append(spawn('wait(\\"p0\\")', task='leaf'))\\nwait(kids)\\n"
+)
 kids = []
 for i in range(MIDS):
     kids.append(spawn(MID, task="mid"))
@@ -88,7 +91,8 @@ def run_processes(driver: int, markers: list[str], extra: list[int]) -> set[int]
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in table.items():
         children.setdefault(parent, []).append(pid)
-    roots = {driver, *extra} | {p for p, (_, cmd) in table.items() if any(m in cmd for m in markers)}
+    named = {p for p, (_, cmd) in table.items() if any(m in cmd for m in markers)}
+    roots = {driver, *extra} | named
     found: set[int] = set()
     todo = [p for p in roots if p in table]
     while todo:
@@ -136,7 +140,7 @@ def grow_and_kill(work: Path, redis_url: str, redis_pid: int, live: int) -> dict
     reached = _until_live(work / f"run-{total}.err", total, driver)
     reach_s = time.monotonic() - started
     time.sleep(2)  # let the last workers go back to the pool
-    markers = [str(out)] + _reaper_markers(out)
+    markers = [str(out), *_reaper_markers(out)]
     pids = run_processes(driver.pid, markers, [redis_pid])
     memory_mib = sum(pss_kib(p) for p in pids) / 1024
     by_kind = _by_kind(pids)

@@ -1,18 +1,137 @@
-"""Values that come out of a sandbox, made safe for the host to keep."""
+"""Values that come out of a sandbox, made safe for the host to keep.
+
+Every value a program hands the host is hostile: a list nested thousands deep (JSON parsers
+give up at a few hundred levels), an int of a hundred thousand digits (Python refuses to print
+it), a string of megabytes, a dict with tuple keys, NaN. `json_safe` copies such a value into
+plain JSON (str keys, finite numbers, at most `MAX_DEPTH` levels) while reading no more of it
+than its size limit needs, so its cost is linear in the limit, not in the value, and it never
+raises.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+MAX_DEPTH = 32
+"""Containers nested deeper than this are kept as a marker (`TOO_DEEP`)."""
+MAX_INT_BITS = 256
+"""Ints larger than this are kept as a short description, not their digits."""
+TOO_DEEP = "...(nested too deep)"
+TRUNCATED = "...(truncated)"
+
+
+class _Budget:
+    """Characters left of the copy's JSON text (counted low), and whether anything was cut."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit + 1
+        self.cut = False
+
+    def spend(self, chars: int) -> None:
+        self.left -= chars
+        if self.left <= 0:
+            self.cut = True
 
 
 def json_safe(value: Any, limit: int = 4000) -> Any:
-    """A JSON-serialisable, size-bounded copy of a value coming out of a sandbox."""
+    """A JSON-serialisable, size-bounded copy of a value coming out of a sandbox.
+
+    The copy itself when all of it fits in `limit` characters of JSON; else the JSON text of
+    what fits, cut at `limit`, followed by `TRUNCATED`.
+    """
+    budget = _Budget(limit)
+    copy = _copy(value, MAX_DEPTH, budget)
+    text = json.dumps(copy)
+    if budget.cut or len(text) > limit:
+        return text[:limit] + TRUNCATED
+    return copy
+
+
+def _copy(value: Any, depth: int, budget: _Budget) -> Any:
+    """A plain-JSON copy of `value`; nothing more is read once the budget is spent."""
+    if budget.left <= 0:
+        budget.cut = True
+        return None
+    if value is None or isinstance(value, bool):
+        budget.spend(4)
+        return value
+    if isinstance(value, int | float | str):
+        scalar = _scalar(value, budget)
+        budget.spend(len(scalar) + 2 if isinstance(scalar, str) else len(repr(scalar)))
+        return scalar
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        if depth <= 0:
+            budget.spend(len(TOO_DEEP) + 2)
+            return TOO_DEEP
+        budget.spend(2)
+        if isinstance(value, dict):
+            return _copy_dict(value, depth, budget)
+        out: list[Any] = []
+        for item in value:
+            if budget.left <= 0:
+                budget.cut = True
+                break
+            budget.spend(2 if out else 0)  # ", "
+            out.append(_copy(item, depth - 1, budget))
+        return out
+    text = _text(value, budget)
+    budget.spend(len(text) + 2)
+    return text
+
+
+def _copy_dict(value: dict[Any, Any], depth: int, budget: _Budget) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if budget.left <= 0:
+            budget.cut = True
+            break
+        name = key if isinstance(key, str) else str(_key(key, budget))
+        if len(name) >= budget.left:  # a cut key could stand for another one: stop here
+            budget.cut = True
+            break
+        budget.spend(len(name) + (6 if out else 4))  # ', "key": '
+        out[name] = _copy(item, depth - 1, budget)
+    return out
+
+
+def _scalar(value: int | float | str, budget: _Budget) -> int | float | str:
+    """A number or string as JSON can hold it; a string cut to what is left."""
+    if isinstance(value, str):
+        if len(value) > budget.left:
+            budget.cut = True
+            return value[: max(0, budget.left)]
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if value.bit_length() > MAX_INT_BITS:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}int of about {digits} digits"
+    return int(value)
+
+
+def _key(value: Any, budget: _Budget) -> Any:
+    """A dict key that is not a string, as JSON would spell it (or as text)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return _scalar(value, budget)
+    return _text(value, budget)
+
+
+def _text(value: Any, budget: _Budget) -> str:
+    """Another kind of value (tuple key, datetime, bytes, ...) as text; never raises."""
+    if isinstance(value, tuple | list | set | frozenset | dict):
+        return f"<{type(value).__name__} of {len(value)}>"
+    room = max(0, budget.left)
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value[: room + 1])
     try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = json.dumps(repr(value))
-        value = repr(value)
-    if len(text) > limit:
-        return text[:limit] + "...(truncated)"
-    return value
+        text = repr(value)
+    except Exception:  # a value whose repr fails is still recorded, by its type
+        text = f"<{type(value).__name__}>"
+    if len(text) > room:
+        budget.cut = True
+        return text[:room]
+    return text

@@ -60,9 +60,18 @@ def input_lines(journals: dict[str, dict[int, str]]) -> list[str]:
     lines = []
     for program in sorted(journals, key=id_sort_key):
         for call, entry in sorted(journals[program].items()):
-            row = ProgramInput(program=program, call=call, answer=_seen(entry))
+            answer = _seen(entry)
+            if _in_flight(answer):
+                continue  # the program never received it (it ended while the call was out)
+            row = ProgramInput(program=program, call=call, answer=answer)
             lines.append(row.model_dump_json())
     return lines
+
+
+def _in_flight(answer: Any) -> bool:
+    """A call still out (a model call reserved or answered but not settled, a world action
+    started): not an input the program saw."""
+    return isinstance(answer, dict) and answer.get("phase") in ("reserved", "answered", "started")
 
 
 def compare_inputs(

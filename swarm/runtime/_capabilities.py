@@ -6,9 +6,12 @@ the same name. An event's kind always comes from that declaration, never from th
 call to any other name is recorded as `unknown_name`.
 
 Every value a program hands the host is hostile: each argument is checked for type and bounded
-in size before use (prompts, code, keys, values, id lists, timeouts), anything odd is a
-`ValueError` inside the program rather than a fault of the lab, and no work here grows faster
-than linearly in what the program sent.
+in size and depth before use (prompts, code, tasks, keys, values, id lists, timeouts, sleeps);
+anything odd (a string for a number, an int too large for a float, a list nested thousands
+deep) is a `ValueError` inside the program, which it can catch, never a fault of the lab. Work
+here is linear in what the program sent; what is not (the quine tripwire's similarity) is
+bounded in input and time and runs in a thread, off the runner's event loop. A call binds to a
+capability's public signature only: private parameters (`run_ai(..., _alias=...)`) are refused.
 """
 
 from __future__ import annotations
@@ -151,10 +154,8 @@ class Capabilities(ProgramHost):
         if name == "date.today":
             return sim_datetime(clock).date()
         if name in ("time.sleep", "asyncio.sleep"):
-            seconds = args[0] if args else 0
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise BadCall("sleep(): pass a number of seconds")
-            if not math.isfinite(seconds) or seconds < 0:
+            seconds = _seconds(args[0] if args else 0)
+            if seconds is None:
                 raise BadCall("sleep(): seconds must be a finite number, not negative")
             self.state.clock_h = min(MAX_CLOCK_H, clock + seconds / 3600)
             return None
@@ -249,7 +250,7 @@ class Capabilities(ProgramHost):
             id="p0",  # the coordinator numbers the child
             parent_id=self.record.id,
             depth=depth,
-            task=str(task)[:500],
+            task=_text(task, 500),
             code=program,
             created_at=time.time(),
             clock_h=self.state.clock_h,
@@ -283,20 +284,16 @@ class Capabilities(ProgramHost):
         bad = next((i for i in ids if not is_program_id(i)), None)
         if bad is not None:
             raise BadCall(f"wait(): {bad[:60]!r} is not a program id")
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout < 0
-        ):
+        seconds = None if timeout is None else _seconds(timeout)
+        if timeout is not None and seconds is None:
             raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
         timed_out = "1" if self._timed_out else "0"
         reply = await self.transition("wait", timed_out, *ids)
         if isinstance(reply, Park):
             return reply
         if reply.kind == "park":
-            member = "" if timeout is None else self.member(self.state.clock_h + timeout / 3600)
-            return Park("wait", lambda blob: self.park("wait", member, blob, *ids))
+            member = "" if seconds is None else self.member(self.state.clock_h + seconds / 3600)
+            return Park("wait", lambda blob, spent: self.park("wait", member, blob, spent, *ids))
         self._timed_out = False
         states = dict(zip(reply.values[0::2], reply.values[1::2], strict=True))
         missing = [i for i in ids if not states.get(i)]
@@ -467,6 +464,25 @@ class Capabilities(ProgramHost):
 def _digest(text: str) -> str:
     """A digest of code or text, blind to surrounding blank space."""
     return hashlib.sha256(text.strip().encode(errors="replace")).hexdigest()
+
+
+def _seconds(value: Any) -> float | None:
+    """A program's number of seconds as a finite float >= 0, or None when it is not one (a
+    string, a list, NaN, an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _text(value: Any, limit: int) -> str:
+    """A program's value as text of at most `limit` characters, whatever the value is."""
+    if isinstance(value, str):
+        return value[:limit]
+    return str(json_safe(value, limit=limit))[:limit]
 
 
 def _values(reply: Any, n: int) -> list[str]:

@@ -68,7 +68,7 @@ async def program_model_call(host: ProgramHost, request: CompletionRequest) -> C
         if not done:
             seq = host.seq
             host.env.runner.keep_answer(task, host.id, seq)
-            return Park("model", lambda blob: host.park("model", after, blob, seq))
+            return Park("model", lambda blob, spent: host.park("model", after, blob, spent, seq))
         journaled = json.loads(task.result())
     settled = await _settle(host, request, journaled, after)
     if isinstance(settled, Park):

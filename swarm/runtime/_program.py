@@ -25,7 +25,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
-from ._sandbox import OUTPUT_LIMIT, Park
+from ._sandbox import OUTPUT_LIMIT, Park, Spent
 from ._scheduler import Reply, Scheduler, clock_ms, order_member
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class ProgramHost:
                 await asyncio.wait_for(signal.wait(), GATE_GRACE_S)
                 continue
             except TimeoutError:
-                return Park("gate", lambda blob: self.park("gate", member, blob))
+                return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
 
     def settle_reply(self, reply: Reply) -> Reply:
         """Raise what a refusal means inside the program."""
@@ -177,8 +177,9 @@ class ProgramHost:
             raise CapExceeded(cap, limit=_num(limit), asked=_num(asked))
         return reply
 
-    async def park(self, kind: str, member: str, snapshot: bytes, *extra: Any) -> str:
-        """Keep the program's snapshot and host state; 'parked', 'go' or 'killed'."""
+    async def park(self, kind: str, member: str, snapshot: bytes, spent: Spent, *extra: Any) -> str:
+        """Keep the program's snapshot and host state (with what this slice spent); 'parked',
+        'go' or 'killed'."""
         events = self.take_events()
         reply = await self.sched.run(
             "park",
@@ -186,7 +187,7 @@ class ProgramHost:
             kind,
             member,
             base64.b64encode(snapshot).decode(),
-            self.parked_state(kind).to_json(),
+            self.parked_state(kind, spent).to_json(),
             events,
             self.env.runner.tag,
             clock_ms(self.state.clock_h),
@@ -196,9 +197,14 @@ class ProgramHost:
             self.pending[:0] = _restore(events)  # not parked: they go with the next step
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
-    def parked_state(self, kind: str) -> HostState:
-        """The host state as of the parked call (which will be asked again on resume)."""
-        return HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
+    def parked_state(self, kind: str, spent: Spent) -> HostState:
+        """The host state as of the parked call (which will be asked again on resume), with
+        what the slice spent until it parked."""
+        state = HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
+        state.add_output(spent.output)
+        state.suspensions += spent.suspensions
+        state.cpu_s += spent.compute_s
+        return state
 
 
 def _restore(lines: str) -> list[Event]:

@@ -389,6 +389,7 @@ def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
         cpu_s=max(0.0, limits.cpu_s - state.cpu_s),
         memory_bytes=limits.memory_bytes,
         suspensions=max(0, limits.host_calls - state.suspensions),
+        spent_s=state.cpu_s,
     )
 
 

@@ -11,8 +11,15 @@ answers its calls, and ends when the program ends or when the handler answers a 
 the run's state, and the worker goes back to the pool. A later slice, on any runner, loads the
 snapshot and the program goes on exactly where it stopped: same variables, same random stream.
 
-Every value a program hands the host through a call is hostile: the handler bounds it before
-use, and nothing here does work on it that grows faster than linearly.
+Every value a program hands the host is hostile: its arguments, its result, its error text, its
+print output. Each is bounded in size (and depth) before the host uses it; any host work on it
+that grows faster than linearly is bounded in input and in time and runs off the runner's event
+loop (the quine tripwire's similarity runs in a thread with a deadline), so a runner always
+answers stop and kill within the kill budget. Which per-program limit stopped a program is read
+from Monty's own error and checked against the lab's measures (compute time, host calls) or a
+number only the host knows (the heap limit): words a program raises itself never count as a
+denial. What a slice spent (output, host calls, compute) is kept when it parks, so the limits
+hold across all of a program's slices.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import pydantic_monty as monty
 from swarmlab.core import ProgramFault
 from swarmlab.spec import ProgramLimits
 
+from ._seeds import stable_seed
+
 # Where the simulated clock starts: the morning the paperclips are asked for.
 SIM_EPOCH = _dt.datetime(2030, 1, 1, 8, 0, tzinfo=_dt.UTC)
 
@@ -42,25 +51,47 @@ OUTPUT_LIMIT = 16_384
 # (`memory_bytes` is at least 1 MiB, so the two never share a number). No per-program limit.
 _OUTPUT_FULL = re.compile(rf"memory limit exceeded: \d+ bytes > {OUTPUT_LIMIT} bytes")
 
-# Why a program stopped, by the text Monty gives when a per-program limit is hit. A worker the
-# pool kills for outlasting its feed (cpu_s plus a grace) is the cpu_s limit too.
-_LIMIT_PATTERNS = (
-    ("cpu_s", re.compile(r"time limit exceeded|killed after exceeding request timeout")),
-    ("memory_bytes", re.compile(r"memory limit exceeded|MemoryError")),
-    ("host_calls", re.compile(r"suspension limit")),
-)
+MAX_ERROR_CHARS = 4000
+"""An error's text is cut to this before anything reads it (a program's message can be huge)."""
+
+# Why a program stopped, by the exact text Monty gives when a per-program limit is hit, checked
+# against what the slice really used (its compute time, its host calls) or against a number only
+# the host knows (its heap limit): a program that raises `MemoryError('memory limit exceeded:
+# ...')` itself was not stopped by its memory limit, and is not counted as a denial of it
+# (summary.json's denials are the lab's, never a program's).
+_DURATION = r"([0-9]+(?:\.[0-9]+)?)(ns|µs|us|ms|s)"
+_CPU_TEXT = re.compile(rf"TimeoutError: feed time limit exceeded: {_DURATION} > {_DURATION}")
+_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_MEMORY_TEXT = re.compile(r"MemoryError: memory limit exceeded: (\d+) bytes > (\d+) bytes")
+_CALLS_TEXT = re.compile(r"RuntimeError: suspension limit (\d+) exceeded")
+# A worker the pool kills for outlasting its feed (cpu_s plus a grace) is the cpu_s limit too.
+_WORKER_TIMEOUT = "killed after exceeding request timeout"
+_CPU_SHARE = 0.9
+"""A first slice's timeout counts when it computed at least this share of its cpu_s."""
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a slice spent before it parked: its print output, its host calls and its compute
+    time. Kept with the program's snapshot, so a program's per-program limits and its output run
+    across all of its slices, never only the current one."""
+
+    output: str
+    suspensions: int
+    compute_s: float
 
 
 @dataclass(frozen=True)
 class Park:
     """A call's answer that says: the program waits here; keep it and free its worker.
 
-    `commit(snapshot)` keeps the dumped worker state with the run and answers 'parked' (the slice
-    ends), 'go' (no need to wait after all: the call is asked again at once) or 'killed'.
+    `commit(snapshot, spent)` keeps the dumped worker state and what the slice spent with the
+    run and answers 'parked' (the slice ends), 'go' (no need to wait after all: the call is
+    asked again at once) or 'killed'.
     """
 
     kind: Literal["wait", "gate", "model"]
-    commit: Callable[[bytes], Awaitable[str]]
+    commit: Callable[[bytes, Spent], Awaitable[str]]
 
 
 class CallHandler(Protocol):
@@ -81,11 +112,18 @@ class CallHandler(Protocol):
 
 @dataclass(frozen=True)
 class SliceLimits:
-    """What is left of a program's per-program limits for one slice."""
+    """What is left of a program's per-program limits for one slice.
+
+    Each slice is held to the limits given here, counted from the slice's start, except that
+    Monty's compute clock carries the time of the slice a snapshot was taken in into the next
+    (so a program is stopped at most one slice's time before its cpu_s is spent in all).
+    """
 
     cpu_s: float
     memory_bytes: int
     suspensions: int
+    spent_s: float = 0.0
+    """Compute time the program spent in its earlier slices."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +148,17 @@ def _placeholder(*_args: Any, **_kwargs: Any) -> Any:  # never called: calls com
 class _Slice:
     """Counts of one slice: suspensions answered and time spent on the host's side."""
 
-    def __init__(self) -> None:
+    def __init__(self, output: Any) -> None:
+        self.output = output
         self.suspensions = 0
         self.host_s = 0.0
         self.started = time.perf_counter()
 
     def compute_s(self) -> float:
         return max(0.0, time.perf_counter() - self.started - self.host_s)
+
+    def spent(self) -> Spent:
+        return Spent(self.output.output, self.suspensions, self.compute_s())
 
 
 class Sandbox:
@@ -167,7 +209,7 @@ class Sandbox:
         """
         lookup = {n: _placeholder for n in handler.capabilities}
         output = monty.CollectString(max_bytes=OUTPUT_LIMIT)
-        counts = _Slice()
+        counts = _Slice(output)
         checkout = self._checkout(handler, limits, lookup, script_name, random_seed)
         try:
             async with checkout as session:
@@ -187,13 +229,17 @@ class Sandbox:
                         return _with(snap, output.output, counts)
                 result = snap.output
         except monty.MontySyntaxError as exc:
-            return _crashed(f"SyntaxError: {exc.display('msg')}", output, counts)
+            return _crashed(_bounded(f"SyntaxError: {exc.display('msg')}"), output, counts)
         except monty.MontyRuntimeError as exc:
-            return _crashed(exc.display("type-msg"), output, counts)
+            error = _bounded(exc.display("type-msg"))
+            hit = _limit_hit(error, limits, counts, random_seed)
+            return _crashed(error, output, counts, hit)
         except monty.MontyCrashedError as exc:
-            return _crashed(f"sandbox worker died: {exc}", output, counts)
+            error = _bounded(f"sandbox worker died: {exc}")
+            limit = "cpu_s" if _WORKER_TIMEOUT in error else None
+            return _crashed(error, output, counts, limit)
         except monty.MontyError as exc:
-            return _crashed(f"{type(exc).__name__}: {exc}", output, counts)
+            return _crashed(_bounded(f"{type(exc).__name__}: {exc}"), output, counts)
         return SandboxOutcome(
             "completed",
             result,
@@ -214,9 +260,9 @@ class Sandbox:
         return self._pool.checkout(
             script_name=script_name,
             limits={
-                "max_feed_duration_secs": max(0.05, limits.cpu_s),
-                "max_memory": limits.memory_bytes,
-                "max_suspensions": max(1, limits.suspensions),
+                "max_feed_duration_secs": _feed_s(limits),
+                "max_memory": _heap_bytes(limits, random_seed),
+                "max_suspensions": _suspensions(limits),
                 "max_recursion_depth": 200,
             },
             os_policy={
@@ -255,7 +301,9 @@ class Sandbox:
             if not isinstance(value, Park):
                 counts.host_s += time.perf_counter() - began
                 return await snap.resume({"return_value": value})
-            verdict = await value.commit(snap.dump())
+            counts.host_s += time.perf_counter() - began
+            began = time.perf_counter()
+            verdict = await value.commit(snap.dump(), counts.spent())
             counts.host_s += time.perf_counter() - began
             if verdict == "parked":
                 return SandboxOutcome("parked", None, None, "")
@@ -296,23 +344,69 @@ def _with(outcome: SandboxOutcome, output: str, counts: _Slice) -> SandboxOutcom
     )
 
 
-def _crashed(error: str, output: Any, counts: _Slice) -> SandboxOutcome:
+def _bounded(error: str) -> str:
+    """An error's text, cut before anything reads it."""
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[:MAX_ERROR_CHARS] + f"...(cut: {len(error)} characters)"
+
+
+def _limit_hit(error: str, limits: SliceLimits, counts: _Slice, seed: int) -> str | None:
+    """The per-program limit Monty stopped the program at, if the error is one and the slice
+    really reached it (the program's own `raise` of the same words is not)."""
+    error = error.strip()
+    cpu = _CPU_TEXT.fullmatch(error)
+    if cpu:
+        return "cpu_s" if _ran_out_of_time(cpu, limits, counts) else None
+    memory = _MEMORY_TEXT.fullmatch(error)
+    if memory:
+        used, limit = int(memory.group(1)), int(memory.group(2))
+        reached = limit == _heap_bytes(limits, seed) and used > limit
+        return "memory_bytes" if reached else None
+    calls = _CALLS_TEXT.fullmatch(error)
+    if calls:
+        allowed = _suspensions(limits)
+        reached = int(calls.group(1)) == allowed and counts.suspensions >= allowed - 1
+        return "host_calls" if reached else None
+    return None
+
+
+def _ran_out_of_time(text: re.Match[str], limits: SliceLimits, counts: _Slice) -> bool:
+    """Whether a feed timeout is Monty's. It names the limit it was given: the time left of
+    the program's cpu_s, which after a first slice depends on the measured compute of earlier
+    slices and is not a number a program can know. A first slice is checked by its measure
+    (Monty's clock carries a slice's time into the next, so a later slice's is not)."""
+    took = float(text.group(1)) * _UNITS[text.group(2)]
+    limit = float(text.group(3)) * _UNITS[text.group(4)]
+    feed = _feed_s(limits)
+    if took <= limit or abs(limit - feed) > 1e-3 * max(1.0, feed):
+        return False
+    return limits.spent_s > 0 or counts.compute_s() >= _CPU_SHARE * feed
+
+
+def _heap_bytes(limits: SliceLimits, seed: int) -> int:
+    """The heap limit given to Monty: `memory_bytes` less a few bytes (1 to 4096) drawn from the
+    program's seed, which the program does not know. Monty's error names the limit, so only a
+    real memory-limit error names this number: one the program raises itself cannot."""
+    return limits.memory_bytes - 1 - stable_seed(seed, "heap") % 4096
+
+
+def _feed_s(limits: SliceLimits) -> float:
+    return max(0.05, limits.cpu_s)
+
+
+def _suspensions(limits: SliceLimits) -> int:
+    return max(1, limits.suspensions)
+
+
+def _crashed(error: str, output: Any, counts: _Slice, limit: str | None = None) -> SandboxOutcome:
+    error = error.strip()
     if _OUTPUT_FULL.search(error):
-        note = f" (print output past {OUTPUT_LIMIT} bytes)"
-        return SandboxOutcome(
-            "crashed",
-            None,
-            error.strip() + note,
-            output.output,
-            None,
-            counts.suspensions,
-            counts.compute_s(),
-        )
-    limit = next((name for name, pattern in _LIMIT_PATTERNS if pattern.search(error)), None)
+        error, limit = error + f" (print output past {OUTPUT_LIMIT} bytes)", None
     return SandboxOutcome(
         "crashed",
         None,
-        error.strip(),
+        error,
         output.output,
         limit,
         counts.suspensions,

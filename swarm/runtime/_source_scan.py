@@ -38,12 +38,18 @@ def escape_attempts(code: str) -> list[str]:
 
 
 def _calls_open(line: str) -> bool:
-    """`open` used as a call, not as part of a longer name (`reopen(`, `open_orders`)."""
+    """`open` used as a call, not as part of a longer name (`reopen(`, `open_orders`).
+
+    Each character after an `open` is read once: the blanks skipped after one `open` are never
+    read again for the next, so a line of many `open`s stays linear.
+    """
     start = line.find("open")
     while start != -1:
         before = line[start - 1] if start else " "
-        rest = line[start + 4 :].lstrip(" \t")
-        if not (before.isalnum() or before == "_") and rest.startswith("("):
+        end = start + 4
+        while end < len(line) and line[end] in " \t":
+            end += 1
+        if end < len(line) and line[end] == "(" and not (before.isalnum() or before == "_"):
             return True
-        start = line.find("open", start + 4)
+        start = line.find("open", end)
     return False

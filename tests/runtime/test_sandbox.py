@@ -12,7 +12,14 @@ import pytest
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, UnknownCapability
 from swarmlab.runtime._capabilities import CAPABILITY_NAMES
-from swarmlab.runtime._sandbox import NOT_HANDLED, Park, Sandbox, SandboxOutcome, SliceLimits
+from swarmlab.runtime._sandbox import (
+    NOT_HANDLED,
+    Park,
+    Sandbox,
+    SandboxOutcome,
+    SliceLimits,
+    Spent,
+)
 
 
 class Recorder:
@@ -200,7 +207,7 @@ class Parker(Recorder):
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if name == "wait" and self.park and self.snapshot is None:
 
-            async def keep(blob: bytes) -> str:
+            async def keep(blob: bytes, spent: Spent) -> str:
                 self.snapshot = blob
                 return "parked"
 
