@@ -164,16 +164,17 @@ class _Run(RunState):
                 await pool.close()
         ray.shutdown()
         unregister_run(self.run_id)
+        # Telemetry's last flush writes to the run's keys: stop it before they are deleted.
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
+        if self.sink is not None:
+            self.sink.close()
         if coord is not None:
             with contextlib.suppress(Exception):
                 await coord.delete_run()
             await coord.close()
         if self.local_model is not None:
             self.local_model.stop()
-        if self.telemetry is not None:
-            self.telemetry.shutdown()
-        if self.sink is not None:
-            self.sink.close()
         if redis_server is not None:
             redis_server.stop()
 

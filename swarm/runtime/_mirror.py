@@ -29,6 +29,7 @@ class Mirror:
         self._seen: set[tuple[str, int, str, str]] = set()
         self._last_event = "-"
         self._last_record = "-"
+        self._following = False
 
     async def catch_up(self, most: int = 20) -> None:
         """Read what the streams gained since the last call (up to `most` batches each)."""
@@ -51,9 +52,13 @@ class Mirror:
             return False
         return True
 
-    async def follow(self, block_ms: int = 500) -> None:
-        """Copy both streams as they grow, until cancelled or Redis is gone."""
-        while True:
+    async def follow(self, block_ms: int = 250) -> None:
+        """Copy both streams as they grow, until `stop_following` or Redis is gone.
+
+        Never cancelled: a blocking read cancelled halfway can leave the client waiting forever,
+        so the loop is told to stop and ends within `block_ms`.
+        """
+        while self._following:
             try:
                 records, events = await self.coord.read_streams(
                     self._last_record, self._last_event, block_ms, BATCH
@@ -63,6 +68,14 @@ class Mirror:
             self._take_records(records)
             self._take_events(events)
             await asyncio.sleep(0)
+
+    def start_following(self) -> asyncio.Task[None]:
+        """Start `follow` as a task (stopped by `stop_following`, then awaited)."""
+        self._following = True
+        return asyncio.create_task(self.follow())
+
+    def stop_following(self) -> None:
+        self._following = False
 
     def _take_records(self, rows: list[tuple[str, str]]) -> None:
         for rid, text in rows:

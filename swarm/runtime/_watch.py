@@ -34,7 +34,7 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
     assert run.mirror is not None
-    following = asyncio.create_task(run.mirror.follow())
+    following = run.mirror.start_following()
     try:
         reason = await _until_end(run, coord, sched, interrupted)
         if reason is not None:
@@ -42,8 +42,8 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
         with contextlib.suppress(Exception):
             await pool.flush()
     finally:
-        following.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        run.mirror.stop_following()
+        with contextlib.suppress(CoordinatorUnavailable):
             await following
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)

@@ -1,0 +1,180 @@
+"""The cost of one capability call seen from inside a program, next to its raw parts.
+
+    .venv/bin/python benchmarks/capability_calls.py [--calls 2000] [--rounds 3] [--json]
+
+Measured in one run, on one private redis-server and one local Ray:
+
+- raw Monty host callback: a sandboxed program calls a host function that returns at once
+  (the lab's worker pool, no capability code): per call;
+- raw EVALSHA: a trivial Lua script (`return 1`) over the same async Redis client the lab uses,
+  one call after the other: per call;
+- `db_get` and `spawn` inside a real run (`--program`, the lab's caps, events, journal and turn;
+  telemetry on, as runs have it by default, and off): per call, as the difference between a
+  program that makes N calls and one that runs the same loop without them, divided by N
+  (wall time between the program's start and end, from programs.jsonl).
+
+The figure of merit is the ratio call / (raw callback + raw EVALSHA); each figure is the median
+of `--rounds` rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from swarmlab import load_spec
+from swarmlab.cli._progress import Progress
+from swarmlab.cluster import RayCluster, RedisServer
+from swarmlab.observability.telemetry import TelemetryConfig
+from swarmlab.runtime import RunOptions, run_experiment
+
+LOOP = "x = 0\nfor i in range(N):\n    x = x + 1\n"
+CALLS = {
+    "db_get": "x = 0\nfor i in range(N):\n    x = x + 1\n    db_get('k')\n",
+    "spawn": "x = 0\nfor i in range(N):\n    x = x + 1\n    spawn('1', task='t')\n",
+}
+
+
+def raw_callback(calls: int) -> float:
+    """Seconds per host callback through the sandbox's worker pool."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tests_support_handler import NullHandler
+
+    from swarmlab.runtime._sandbox import Sandbox
+    from swarmlab.spec import ProgramLimits
+
+    class Echo(NullHandler):
+        capabilities = frozenset({"ping"})
+
+        async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return 1
+
+    limits = ProgramLimits(cpu_s=600, host_calls=calls + 10)
+
+    async def timed(code: str) -> float:
+        sandbox = Sandbox(max_workers=1, warm_workers=1)
+        await sandbox.start()
+        try:
+            start = time.perf_counter()
+            outcome = await sandbox.run(code.replace("N", str(calls)), Echo(), limits)
+            assert outcome.status == "completed", outcome.error
+            return time.perf_counter() - start
+        finally:
+            await sandbox.close()
+
+    async def both() -> float:
+        with_calls = await timed(LOOP + "    ping()\n")
+        without = await timed(LOOP)
+        return (with_calls - without) / calls
+
+    return asyncio.run(both())
+
+
+def raw_evalsha(redis_url: str, calls: int) -> float:
+    """Seconds per EVALSHA of a trivial script, one after the other."""
+    import redis.asyncio as aioredis
+
+    async def go() -> float:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            script = client.register_script("return 1")
+            await script()
+            start = time.perf_counter()
+            for _ in range(calls):
+                await script()
+            return (time.perf_counter() - start) / calls
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def in_program(redis_url: str, work: Path, name: str, calls: int, telemetry: bool) -> float:
+    """Seconds per call of `name` inside a run, net of the loop around it."""
+
+    def duration(code: str, tag: str) -> float:
+        spec = load_spec(
+            "paperclips",
+            [
+                f"caps.programs={calls + 10}",
+                f"caps.children={calls + 10}",
+                f"caps.concurrent={calls + 10}",
+                f"program_limits.host_calls={calls + 10}",
+                "program_limits.cpu_s=600",
+                "caps.wall_clock_s=900",
+            ],
+        )
+        result = run_experiment(
+            spec,
+            RunOptions(
+                program=code.replace("N", str(calls)),
+                out_dir=work / f"{name}-{tag}-{time.monotonic_ns()}",
+                redis_url=redis_url,
+                progress=Progress(quiet=True),
+                telemetry=TelemetryConfig(enabled=telemetry),
+            ),
+        )
+        root = result.programs[0]
+        assert root.status == "completed", root.error
+        assert root.started_at is not None
+        assert root.ended_at is not None
+        return root.ended_at - root.started_at
+
+    return (duration(CALLS[name], "calls") - duration(LOOP, "loop")) / calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    samples: dict[str, list[float]] = {}
+
+    def add(key: str, seconds: float) -> None:
+        samples.setdefault(key, []).append(seconds * 1e6)
+
+    with tempfile.TemporaryDirectory(prefix="swarmlab-calls-") as tmp:
+        work = Path(tmp)
+        with RedisServer(work / "redis") as redis:
+            ray = RayCluster().start_local(work / "ray")
+            try:
+                for _ in range(args.rounds):
+                    add("raw_callback_us", raw_callback(args.calls))
+                    add("raw_evalsha_us", raw_evalsha(redis.url, args.calls))
+                    for name in CALLS:
+                        for telemetry in (True, False):
+                            key = f"{name}_us" + ("" if telemetry else "_no_telemetry")
+                            add(key, in_program(redis.url, work, name, args.calls, telemetry))
+            finally:
+                ray.shutdown()
+    us = {k: round(statistics.median(v), 1) for k, v in samples.items()}
+    raw = us["raw_callback_us"] + us["raw_evalsha_us"]
+    ratios = {
+        k.removesuffix("_us") + "_vs_raw": round(v / raw, 2)
+        for k, v in us.items()
+        if not k.startswith("raw_")
+    }
+    if args.json:
+        print(json.dumps({"microseconds": us, "ratios": ratios, "rounds": args.rounds}, indent=1))
+        return 0
+    print(
+        f"raw Monty callback {us['raw_callback_us']:.1f} us + raw EVALSHA "
+        f"{us['raw_evalsha_us']:.1f} us = {raw:.1f} us (median of {args.rounds} rounds)"
+    )
+    for key, value in us.items():
+        if not key.startswith("raw_"):
+            ratio = ratios[key.removesuffix("_us") + "_vs_raw"]
+            print(f"{key.removesuffix('_us'):>22} {value:8.1f} us  = {ratio:.2f}x raw")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
