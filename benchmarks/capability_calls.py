@@ -9,7 +9,9 @@ Measured in one run, on one private redis-server and one local Ray:
 - raw EVALSHA: a trivial Lua script (`return 1`) over the same async Redis client the lab uses,
   one call after the other: per call;
 - `db_get` and `spawn` inside a real run (`--program`, the lab's caps, events, journal and turn;
-  telemetry on, as runs have it by default, and off): per call, as the difference between a
+  telemetry on, as runs have it by default, and off; for `spawn`, `caps.concurrent=1`, so the
+  children queue until the parent ends and do not share the CPU while the calls are timed):
+  per call, as the difference between a
   program that makes N calls and one that runs the same loop without them, divided by N
   (wall time between the program's start and end, from programs.jsonl).
 
@@ -105,7 +107,9 @@ def in_program(redis_url: str, work: Path, name: str, calls: int, telemetry: boo
             [
                 f"caps.programs={calls + 10}",
                 f"caps.children={calls + 10}",
-                f"caps.concurrent={calls + 10}",
+                # spawn: one program computes at a time, so the children wait in the queue
+                # until the parent ends and the call is timed alone.
+                f"caps.concurrent={1 if name == 'spawn' else calls + 10}",
                 f"program_limits.host_calls={calls + 10}",
                 "program_limits.cpu_s=600",
                 "caps.wall_clock_s=900",

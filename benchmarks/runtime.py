@@ -6,7 +6,9 @@ Baselines, on the same machine in the same process:
 - raw Ray: trivial remote tasks per second, and one task's round trip;
 - raw Monty: a fresh sandbox session per trivial program (what each swarm program gets), per second.
 The runtime figure is a fan-out tree of sim-model programs (each makes one model call, one
-blackboard write and spawns its share of children) under the lab's caps, events and records.
+blackboard write and spawns its share of children) under the lab's caps, events and records,
+once with the default `schedule: ordered` (every call at its turn in simulated time: the same
+tree whatever the timing) and once with `schedule: race` (calls go as they come).
 """
 
 from __future__ import annotations
@@ -126,8 +128,8 @@ def programs_per_s(result: RunResult) -> float:
     return len(result.programs) / (ended - started)
 
 
-def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
-    result = fanout_run(redis_url, programs, out)
+def runtime(redis_url: str, programs: int, out: Path, schedule: str) -> dict[str, float]:
+    result = fanout_run(redis_url, programs, out, schedule=schedule)
     records = result.programs
     latency = [p.started_at - p.created_at for p in records if p.parent_id and p.started_at]
     return {
@@ -136,6 +138,16 @@ def runtime(redis_url: str, programs: int, out: Path) -> dict[str, float]:
         "spawn_to_start_ms_p50": statistics.median(latency) * 1000,
         "spawn_to_start_ms_p95": sorted(latency)[int(0.95 * (len(latency) - 1))] * 1000,
         "completed": sum(p.status == "completed" for p in records),
+    }
+
+
+def _ratios(
+    swarm: dict[str, float], ray: dict[str, float], monty: dict[str, float]
+) -> dict[str, float]:
+    return {
+        "vs_raw_ray_throughput": swarm["programs_per_s"] / ray["tasks_per_s"],
+        "vs_raw_monty_throughput": swarm["programs_per_s"] / monty["programs_per_s"],
+        "spawn_to_start_vs_ray_round_trip": swarm["spawn_to_start_ms_p50"] / ray["round_trip_ms"],
     }
 
 
@@ -152,18 +164,19 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 ray_figures = raw_ray(ray, tasks=2000)
                 monty = raw_monty(args.programs)
-                swarm = runtime(redis.url, args.programs, root / "run")
+                swarm = runtime(redis.url, args.programs, root / "ordered", "ordered")
+                race = runtime(redis.url, args.programs, root / "race", "race")
             finally:
                 ray.shutdown()
     report: dict[str, Any] = {
         "raw_ray": ray_figures,
         "raw_monty": monty,
         "runtime": swarm,
+        "runtime_race": race,
         "ratios": {
-            "runtime_vs_raw_ray_throughput": swarm["programs_per_s"] / ray_figures["tasks_per_s"],
-            "runtime_vs_raw_monty_throughput": swarm["programs_per_s"] / monty["programs_per_s"],
-            "spawn_to_start_vs_ray_round_trip": swarm["spawn_to_start_ms_p50"]
-            / ray_figures["round_trip_ms"],
+            f"{name}_{key}": value
+            for name, figures in (("ordered", swarm), ("race", race))
+            for key, value in _ratios(figures, ray_figures, monty).items()
         },
     }
     if args.json:
@@ -174,17 +187,16 @@ def main(argv: list[str] | None = None) -> int:
         f"round trip {ray_figures['round_trip_ms']:.2f} ms"
     )
     print(f"raw Monty      {monty['programs_per_s']:8.0f} trivial programs/s (a session each)")
-    print(
-        f"swarm runtime  {swarm['programs_per_s']:8.1f} programs/s over {swarm['programs']} "
-        f"programs; spawn-to-start p50 {swarm['spawn_to_start_ms_p50']:.1f} ms, "
-        f"p95 {swarm['spawn_to_start_ms_p95']:.1f} ms"
-    )
-    r = report["ratios"]
-    print(
-        f"ratios         runtime/raw Ray throughput {r['runtime_vs_raw_ray_throughput']:.3f}, "
-        f"runtime/raw Monty throughput {r['runtime_vs_raw_monty_throughput']:.3f}, "
-        f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x"
-    )
+    for name, figures in (("ordered", swarm), ("race", race)):
+        r = _ratios(figures, ray_figures, monty)
+        print(
+            f"runtime {name:<7}{figures['programs_per_s']:8.1f} programs/s over "
+            f"{figures['programs']} programs; spawn-to-start p50 "
+            f"{figures['spawn_to_start_ms_p50']:.1f} ms, p95 {figures['spawn_to_start_ms_p95']:.1f}"
+            f" ms\n  ratios: runtime/raw Ray throughput {r['vs_raw_ray_throughput']:.3f}, "
+            f"runtime/raw Monty throughput {r['vs_raw_monty_throughput']:.3f}, "
+            f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x"
+        )
     return 0
 
 

@@ -16,10 +16,7 @@ capability's public signature only: private parameters (`run_ai(..., _alias=...)
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +41,7 @@ from swarmlab.models import CompletionRequest, Message, request_headers
 from swarmlab.observability.telemetry import in_span, inject, new_span_id
 from swarmlab.records import TERMINAL, Event, ProgramRecord
 
+from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
 from ._model_calls import program_model_call
 from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv
 from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
@@ -110,7 +108,7 @@ class Capabilities(ProgramHost):
             raise UnknownCapability(f"name {name[:200]!r} is not defined")
         method: Callable[..., Awaitable[Any]] = getattr(self, capability)
         try:
-            inspect.signature(method).bind(*args, **kwargs)
+            signature_of(capability, method).bind(*args, **kwargs)
         except TypeError as exc:
             self.event(name, "error", detail={"error": str(exc)[:300]})
             self.state.calls = self.seq
@@ -122,11 +120,11 @@ class Capabilities(ProgramHost):
             else:
                 value = await method(*args, **kwargs)
         except CapExceeded as exc:
-            self.event(name, "denied", cap=exc.cap, detail=_brief(args))
+            self.event(name, "denied", cap=exc.cap, detail=brief(args))
             raise self._done_fault(exc) from None
         except RunKilled as exc:
             self.stopped = exc.reason
-            self.event(name, "denied", cap="killed", detail=_brief(args))
+            self.event(name, "denied", cap="killed", detail=brief(args))
             raise self._done_fault(exc) from None
         except ProgramFault as exc:
             raise self._done_fault(exc) from None
@@ -154,7 +152,7 @@ class Capabilities(ProgramHost):
         if name == "date.today":
             return sim_datetime(clock).date()
         if name in ("time.sleep", "asyncio.sleep"):
-            seconds = _seconds(args[0] if args else 0)
+            seconds = seconds_of(args[0] if args else 0)
             if seconds is None:
                 raise BadCall("sleep(): seconds must be a finite number, not negative")
             self.state.clock_h = min(MAX_CLOCK_H, clock + seconds / 3600)
@@ -250,7 +248,7 @@ class Capabilities(ProgramHost):
             id="p0",  # the coordinator numbers the child
             parent_id=self.record.id,
             depth=depth,
-            task=_text(task, 500),
+            task=text_of(task, 500),
             code=program,
             created_at=time.time(),
             clock_h=self.state.clock_h,
@@ -268,7 +266,7 @@ class Capabilities(ProgramHost):
         detail = {
             "child": child_id,
             "task": child.task[:200],
-            "code_sha256": _digest(program),
+            "code_sha256": digest(program),
             "provenance": self._provenance(code, program),
         }
         self.event("spawn", "allowed", detail=detail)
@@ -284,7 +282,7 @@ class Capabilities(ProgramHost):
         bad = next((i for i in ids if not is_program_id(i)), None)
         if bad is not None:
             raise BadCall(f"wait(): {bad[:60]!r} is not a program id")
-        seconds = None if timeout is None else _seconds(timeout)
+        seconds = None if timeout is None else seconds_of(timeout)
         if timeout is not None and seconds is None:
             raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
         timed_out = "1" if self._timed_out else "0"
@@ -352,7 +350,7 @@ class Capabilities(ProgramHost):
         reply = await self.transition("blackboard", "get", key)
         if isinstance(reply, Park):
             return reply
-        value, writer, edges = _values(reply, 3)
+        value, writer, edges = reply_values(reply, 3)
         self.event("db_get", "allowed", detail={"key": key, "writer": writer or None})
         if writer and int(edges or 0):
             await self.trips.on_cross_edges(int(edges), f"read {key!r} of {writer}")
@@ -435,16 +433,16 @@ class Capabilities(ProgramHost):
 
     def _received(self, text: str) -> None:
         kept = self.state.received
-        kept += [_digest(text), _digest(program_from_spawn_argument(text))]
+        kept += [digest(text), digest(program_from_spawn_argument(text))]
         del kept[:-RECEIVED_KEPT]
 
     def _provenance(self, code: str, program: str) -> str:
         """Where spawned code came from: a model answer this program received as it was
         (`completion`), the program's own source (`own_code`), or anything else (`built`)."""
         received = set(self.state.received)
-        if _digest(code) in received or _digest(program) in received:
+        if digest(code) in received or digest(program) in received:
             return "completion"
-        if _digest(program) == _digest(self.record.code):
+        if digest(program) == digest(self.record.code):
             return "own_code"
         return "built"
 
@@ -459,36 +457,3 @@ class Capabilities(ProgramHost):
     def annotate_trip(self, name: str, action: str, why: str) -> None:
         if self._span is not None:
             self.tel.tripwire(self._span, name, action, why)
-
-
-def _digest(text: str) -> str:
-    """A digest of code or text, blind to surrounding blank space."""
-    return hashlib.sha256(text.strip().encode(errors="replace")).hexdigest()
-
-
-def _seconds(value: Any) -> float | None:
-    """A program's number of seconds as a finite float >= 0, or None when it is not one (a
-    string, a list, NaN, an int too large for a float)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _text(value: Any, limit: int) -> str:
-    """A program's value as text of at most `limit` characters, whatever the value is."""
-    if isinstance(value, str):
-        return value[:limit]
-    return str(json_safe(value, limit=limit))[:limit]
-
-
-def _values(reply: Any, n: int) -> list[str]:
-    values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
-    return (list(values) + [""] * n)[:n]
-
-
-def _brief(args: tuple[Any, ...]) -> dict[str, Any]:
-    return {"args": json_safe(list(args), limit=200)} if args else {}

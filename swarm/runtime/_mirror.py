@@ -17,6 +17,7 @@ from swarmlab.records import Event, ProgramRecord
 from ._coordinator import Coordinator
 
 BATCH = 5000
+BATCH_S = 0.05
 
 
 class Mirror:
@@ -67,7 +68,7 @@ class Mirror:
                 return
             self._take_records(records)
             self._take_events(events)
-            await asyncio.sleep(0)
+            await asyncio.sleep(BATCH_S)  # read in batches, not once per event
 
     def start_following(self) -> asyncio.Task[None]:
         """Start `follow` as a task (stopped by `stop_following`, then awaited)."""
