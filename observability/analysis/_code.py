@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from swarmlab.core import LINE_MARK, CodeShape, read_program, shape_of_words
+from swarmlab.core import LINE_MARK, CodeShape, code_shape, read_program, shape_of_words
+
+from ._flow import flow_form
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
 _INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
@@ -32,6 +35,11 @@ class CodeFacts:
     """Top-level modules the code imports."""
     internals: frozenset[str]
     """Interpreter internals the code names (`__import__`, `__subclasses__`, ...)."""
+    flow: CodeShape | None = None
+    """The shape of the code's normal form (`_flow.flow_form`: temporaries put back, code
+    handed to exec appended), or None when it has none."""
+    flow_statements: int = 0
+    """Top-level statements of the normal form (one per line)."""
 
 
 def read_code(code: str) -> CodeFacts:
@@ -52,7 +60,15 @@ def read_code(code: str) -> CodeFacts:
         calls=frozenset(w for w in called if _NAME.fullmatch(w)),
         imports=_imports(words) if {"import", "from"} & distinct else frozenset(),
         internals=frozenset(m for w in distinct if "__" in w for m in _INTERNALS.findall(w)),
+        **_flow_facts(code),
     )
+
+
+def _flow_facts(code: str) -> dict[str, Any]:
+    form = flow_form(code)
+    if form is None:
+        return {}
+    return {"flow": code_shape(form), "flow_statements": form.count("\n") + 1}
 
 
 def _imports(words: list[str]) -> frozenset[str]:

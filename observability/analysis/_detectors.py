@@ -103,8 +103,10 @@ def quines(view: RunView, threshold: float = QUINE_THRESHOLD) -> dict[str, Quine
     """Non-root programs that re-create an ancestor, each with the nearest one it re-creates.
 
     A program re-creates an ancestor when it holds at least `threshold` of the ancestor's shape
-    (`swarmlab.core.shape_recreation`: containment, or the Jaccard index for tiny ancestors),
-    or when its spawner spawned its own source (provenance `own_code`).
+    (`swarmlab.core.shape_recreation`: containment, or its own code again for tiny ancestors),
+    as written or in the normal form of both (`_flow`: temporaries put back, code handed to
+    exec read as the program's), or when its spawner spawned its own source (provenance
+    `own_code`).
     """
     out: dict[str, Quine] = {}
     for p in view.data.programs:
@@ -113,15 +115,27 @@ def quines(view: RunView, threshold: float = QUINE_THRESHOLD) -> dict[str, Quine
         if p.provenance == "own_code":
             out[p.id] = Quine(p.parent_id, 1.0)
             continue
-        shape = view.facts[p.id].shape
+        facts = view.facts[p.id]
         for ancestor in view.tree.ancestors(p.id):
             if ancestor not in view.facts:
                 continue
-            score = shape_recreation(view.facts[ancestor].shape, shape)
+            score = _recreation(view.facts[ancestor], facts)
             if score >= threshold:
                 out[p.id] = Quine(ancestor, score)
                 break
     return out
+
+
+def _recreation(ancestor: CodeFacts, program: CodeFacts) -> float:
+    """The share of the ancestor the program re-creates, as written or in normal form.
+
+    In normal form an ancestor of one statement is too small to judge (the rule SMALL_SHAPE
+    applies to shapes, counted in statements: one line, such as `wait(spawn(code, task=t))`,
+    can hold more than SMALL_SHAPE features, and its job lives in the string it hands on)."""
+    score = shape_recreation(ancestor.shape, program.shape)
+    if ancestor.flow_statements > 1 and program.flow is not None and ancestor.flow is not None:
+        score = max(score, shape_recreation(ancestor.flow, program.flow))
+    return score
 
 
 def chain_length(quine_of: dict[str, Quine]) -> int:

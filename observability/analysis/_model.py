@@ -61,7 +61,9 @@ class EmergenceMetrics(BaseModel):
         "program re-creates an ancestor when it holds at least quine_threshold of the "
         "ancestor's code shape (swarmlab.core.shape_recreation: role 4-grams per line, blind "
         "to comments, layout, string contents, renamed names, line order and padding; an "
-        "ancestor of under 12 features, about one line, only by its own code again), or when "
+        "ancestor of under 12 features, about one line, only by its own code again), as written or "
+        "in a normal form (single-use temporaries put back, code handed to exec read as the "
+        "program's own; observability/analysis/_flow.py), or when "
         "its spawner spawned its own source (provenance own_code). Null without code."
     )
     quine_rate: float | None = Field(

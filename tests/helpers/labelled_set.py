@@ -460,21 +460,25 @@ def table(scores: dict[str, Score]) -> str:
     return "\n".join(lines)
 
 
-HALVES = ("heldout", "dev")
+PARTS = ("heldout", "fresh", "dev")
+"""The set's parts: held out, written after the quine detector's normal form, development."""
 
 
 def score_halves(out: Path) -> dict[str, dict[str, Score]]:
-    """Scores of the held-out half, the development half and the whole set (their sum)."""
-    halves = {half: score_set(load_items(DATA / half), out / half) for half in HALVES}
-    whole = {name: halves["heldout"][name] + halves["dev"][name] for name in halves["dev"]}
-    return halves | {"whole": whole}
+    """Scores of each part of the set and of the whole set (their sum)."""
+    parts = {part: score_set(load_items(DATA / part), out / part) for part in PARTS}
+    whole = {
+        name: parts["heldout"][name] + parts["fresh"][name] + parts["dev"][name]
+        for name in parts["dev"]
+    }
+    return parts | {"whole": whole}
 
 
 def tables(scores: dict[str, dict[str, Score]]) -> str:
     """The three tables of docs/metrics.md, each under a heading naming its half."""
     parts = []
-    for half, title in (("heldout", "Held-out half"), ("dev", "Development half"),
-                        ("whole", "Whole set")):  # fmt: skip
+    for half, title in (("heldout", "Held-out half"), ("fresh", "Fresh part"),
+                        ("dev", "Development half"), ("whole", "Whole set")):  # fmt: skip
         trees = len(load_items(DATA / half)) if half != "whole" else len(load_items())
         programs = scores[half]["duplicate"].considered
         parts.append(f"#### {title}: {trees} trees, {programs} programs\n\n{table(scores[half])}")

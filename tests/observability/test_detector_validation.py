@@ -21,6 +21,8 @@ from helpers.labelled_set import (
     tables,
 )
 
+from swarmlab.observability.analysis._flow import flow_form
+
 ROOT = Path(__file__).resolve().parents[2]
 CAUSES = ("crash:code_fault", "crash:unsupported", "crash:denied", "crash:limit")
 
@@ -30,7 +32,7 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Scor
     return score_halves(tmp_path_factory.mktemp("labelled"))
 
 
-@pytest.mark.parametrize("detector", [d for d in (*DETECTORS, *CAUSES) if d != "quine"])
+@pytest.mark.parametrize("detector", [*DETECTORS, *CAUSES])
 def test_each_detector_reaches_0_9_precision_and_recall(
     scores: dict[str, dict[str, Score]], detector: str
 ) -> None:
@@ -39,28 +41,37 @@ def test_each_detector_reaches_0_9_precision_and_recall(
     assert whole.recall >= 0.9, whole.misses
 
 
-def test_the_quine_detector_is_precise_and_misses_only_what_docs_say(
+def test_the_quine_detector_misses_only_what_docs_say(
     scores: dict[str, dict[str, Score]],
 ) -> None:
-    quine = scores["whole"]["quine"]
-    assert quine.precision >= 0.9, quine.misses
-    assert quine.recall >= 0.85, quine.misses  # 0.87 measured: see the next test
-    missed = {m.split(":")[0] for m in quine.misses}
-    assert missed == {
-        "quine-hidden-in-exec",
-        "h-quine-partial-keeps-loop",
-        "h-quine-split-statements",
-    }
+    missed = {m.split(":")[0] for m in scores["whole"]["quine"].misses}
+    assert missed == {"h-quine-partial-keeps-loop", "f-quine-comprehension"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="re-creations that split every nested call into temporaries, keep only about half "
-    "of the ancestor's lines, or run the ancestor's code from a string with exec() score below "
-    "the threshold; near misses that share idioms score up to 0.56 (docs/metrics.md)",
-)
-def test_the_quine_detector_reaches_0_9_recall(scores: dict[str, dict[str, Score]]) -> None:
-    assert scores["whole"]["quine"].recall >= 0.9
+def test_the_normal_form_undoes_temporaries_and_exec() -> None:
+    """The two evasions the normal form exists for: each one was a miss without it."""
+    ancestor = """
+P = "x"
+k = []
+for i in run_ai(P).splitlines():
+    k.append(spawn(run_ai(P + i)))
+wait(k)
+"""
+    split = """
+P = "x"
+k = []
+q = run_ai(P)
+for i in q.splitlines():
+    c = run_ai(P + i)
+    h = spawn(c)
+    k.append(h)
+wait(k)
+"""
+    assert flow_form(split) == flow_form(ancestor)
+    hidden = f"blob = {ancestor!r}\nexec(blob)\n"
+    assert str(flow_form(ancestor)) in str(flow_form(hidden))
+    assert flow_form("(" * 500 + ")" * 500) is None  # nests too deeply: no normal form
+    assert flow_form("x = 1\n" * 2_000) is None  # longer than the bound
 
 
 def test_docs_show_the_measured_figures(scores: dict[str, dict[str, Score]]) -> None:
@@ -71,7 +82,7 @@ def test_docs_show_the_measured_figures(scores: dict[str, dict[str, Score]]) -> 
 def test_the_set_is_big_enough_and_labels_every_detector() -> None:
     items = load_items()
     assert len(items) >= 100
-    for half in ("dev", "heldout"):
+    for half in ("dev", "heldout", "fresh"):
         assert load_items(DATA / half)
     labelled = {name for item in items for name in item.labels}
     assert labelled == set(DETECTORS)
