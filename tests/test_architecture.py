@@ -115,9 +115,15 @@ def test_a_long_function_and_a_long_module_are_refused(copy: Path) -> None:
     assert "sizes: swarmlab.core._bounds has" in done.stdout
 
 
-def test_the_wheel_installs_one_import_name(tmp_path: Path) -> None:
+def test_the_wheel_installs_one_import_name(
+    copy: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Built from a copy: setuptools reuses a checkout's build/ folder, which could hold stale
+    # files, and the build leaves nothing behind in the checkout.
+    shutil.copy(REPO / "README.md", copy / "README.md")
+    tmp_path = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
-        [*PIP_WHEEL, "-w", str(tmp_path), str(REPO)],
+        [*PIP_WHEEL, "-w", str(tmp_path), str(copy)],
         capture_output=True,
         text=True,
         timeout=300,
