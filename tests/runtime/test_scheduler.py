@@ -362,3 +362,24 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
         await main.delete_run()
 
     asyncio.run(go())
+
+
+def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
+    redis_url: str,
+) -> None:
+    # The race behind a run that once hung: a runner claimed a child, its parent killed it, and
+    # the child's first step then put it back first in the order, where nothing could move it.
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        assert await sched.claim("r.0") == ("p0", "queued")
+        assert await sched.claim("r.1") == (a, "queued")
+        assert (await sched.run("stop", "p0", 3, "", "", a, "stopped by p0", 1.0)).kind == "ok"
+        late = await sched.run("turn", a, 1, order_member(1.0, a))
+        assert late.kind == "killed"
+        await sched.run("record", a, 2, "", "", order_member(1.5, a))
+        assert a not in await main.call(lambda: main.client.hkeys(sched.key("lbm")))
+        await sched.run("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
+        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "go"
+        await main.delete_run()
+
+    asyncio.run(go())

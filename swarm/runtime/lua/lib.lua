@@ -77,6 +77,9 @@ local function terminal(st) return st ~= false and st ~= nil and class(st) == ni
 -- wait has none (its children stand for it).
 local ORDERED = redis.call('HGET', k('meta'), 'ordered') == '1'
 local function lb_set(id, m)
+  -- A program that has ended never takes a place again: a late step of a program killed while
+  -- its runner was starting it would otherwise stand first for ever, and nobody could move.
+  if terminal(redis.call('HGET', k('state'), id)) then return end
   local old = redis.call('HGET', k('lbm'), id)
   if old == m then return end
   if old then redis.call('ZREM', k('lb'), old) end
@@ -157,6 +160,7 @@ local function begin(id, seq, m)
   local done = journaled(id, seq)
   if done then return {'dup', done} end
   if killed() then return {'killed', redis.call('GET', k('kill'))} end
+  if terminal(redis.call('HGET', k('state'), id)) then return {'killed', 'program ' .. id .. ' has ended'} end
   if out_of_time() then return deny('wall_clock_s') end
   if not holds_turn(id, m) then return {'wait'} end
   return nil
