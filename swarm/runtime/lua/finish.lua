@@ -20,14 +20,7 @@ redis.call('HDEL', k('host'), id)
 redis.call('HDEL', k('resume'), id)
 redis.call('HINCRBY', k('used'), 'live', -1)
 redis.call('HINCRBY', k('counts'), status, 1)
-for _, w in ipairs(redis.call('SMEMBERS', k('waiters:') .. id)) do
-  redis.call('SREM', k('pending:') .. w, id)
-  if redis.call('SCARD', k('pending:') .. w) == 0 and redis.call('HGET', k('state'), w) == 'parked' then
-    local parked_at = tonumber(redis.call('HGET', k('pclock'), w) or '0')
-    make_ready(w, member(math.max(parked_at, clock_ms), w), nil)
-  end
-end
-redis.call('DEL', k('waiters:') .. id)
+wake_waiters(id, clock_ms)
 handoff()
 emit(events)
 return {'ok'}

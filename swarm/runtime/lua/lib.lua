@@ -121,6 +121,18 @@ local function make_ready(id, m, payload)
   clear_wait(id)
   ready_add(id, m)
 end
+-- A program has ended at simulated `clock_ms`: whoever waited on it and waits on nothing else
+-- now is made ready where the later of its park and this end stands.
+local function wake_waiters(id, clock_ms)
+  for _, w in ipairs(redis.call('SMEMBERS', k('waiters:') .. id)) do
+    redis.call('SREM', k('pending:') .. w, id)
+    if redis.call('SCARD', k('pending:') .. w) == 0 and redis.call('HGET', k('state'), w) == 'parked' then
+      local parked_at = tonumber(redis.call('HGET', k('pclock'), w) or '0')
+      make_ready(w, member(math.max(parked_at, clock_ms), w), nil)
+    end
+  end
+  redis.call('DEL', k('waiters:') .. id)
+end
 -- Whoever is first now may go: a program parked at the gate or in a timed wait is made ready,
 -- a computing one is told on its runner's channel.
 local function handoff()

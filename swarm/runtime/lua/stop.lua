@@ -34,14 +34,7 @@ while #todo > 0 do
     redis.call('XADD', k('events'), '*', 'e', cjson.encode({
       t = tonumber(ended_at), program = x, kind = 'end', decision = 'info', cap = cjson.null,
       detail = {status = 'killed', error = reason, by = id}}))
-    for _, w in ipairs(redis.call('SMEMBERS', k('waiters:') .. x)) do
-      redis.call('SREM', k('pending:') .. w, x)
-      if redis.call('SCARD', k('pending:') .. w) == 0 and redis.call('HGET', k('state'), w) == 'parked' then
-        local parked_at = tonumber(redis.call('HGET', k('pclock'), w) or '0')
-        make_ready(w, member(math.max(parked_at, clock), w), nil)
-      end
-    end
-    redis.call('DEL', k('waiters:') .. x)
+    wake_waiters(x, clock)
     stopped = stopped + 1
   end
 end
