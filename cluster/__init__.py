@@ -7,7 +7,7 @@ from swarmlab.core import ClusterError
 
 from ._jobs import JobServer
 from ._ray import RayCluster
-from ._reaper import Reaper
+from ._reaper import Reaper, pid_alive
 from ._redis import RedisServer, free_port
 from ._serve import build_llm_app
 
@@ -19,4 +19,5 @@ __all__ = [
     "RedisServer",
     "build_llm_app",
     "free_port",
+    "pid_alive",
 ]

@@ -72,7 +72,10 @@ class Reaper:
         os.replace(tmp, self.state)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (0 and negative ids name groups, not processes)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +114,7 @@ def main(argv: list[str]) -> int:
     driver, state = int(argv[0]), Path(argv[1])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while state.exists():
-        if not _alive(driver):
+        if not pid_alive(driver):
             with contextlib.suppress(OSError, ValueError):
                 reap(json.loads(state.read_text()))
             state.unlink(missing_ok=True)

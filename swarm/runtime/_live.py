@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from swarmlab.cluster import pid_alive
+
 
 def registry_dir() -> Path:
     base = os.environ.get("SWARMLAB_STATE_DIR") or os.environ.get("XDG_STATE_HOME")
@@ -38,20 +40,8 @@ def registered_runs() -> list[dict[str, Any]]:
             info = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if _alive(int(info.get("pid", 0))):
+        if pid_alive(int(info.get("pid", 0))):
             out.append(info)
         else:
             path.unlink(missing_ok=True)
     return out
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
