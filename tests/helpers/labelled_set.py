@@ -464,7 +464,7 @@ PARTS = ("heldout", "fresh", "dev")
 """The set's parts: held out, written after the quine detector's normal form, development."""
 
 
-def score_halves(out: Path) -> dict[str, dict[str, Score]]:
+def score_parts(out: Path) -> dict[str, dict[str, Score]]:
     """Scores of each part of the set and of the whole set (their sum)."""
     parts = {part: score_set(load_items(DATA / part), out / part) for part in PARTS}
     whole = {
@@ -475,20 +475,20 @@ def score_halves(out: Path) -> dict[str, dict[str, Score]]:
 
 
 def tables(scores: dict[str, dict[str, Score]]) -> str:
-    """The three tables of docs/metrics.md, each under a heading naming its half."""
+    """The tables of docs/metrics.md, each under a heading naming its part of the set."""
     parts = []
-    for half, title in (("heldout", "Held-out half"), ("fresh", "Fresh part"),
+    for part, title in (("heldout", "Held-out half"), ("fresh", "Fresh part"),
                         ("dev", "Development half"), ("whole", "Whole set")):  # fmt: skip
-        trees = len(load_items(DATA / half)) if half != "whole" else len(load_items())
-        programs = scores[half]["duplicate"].considered
-        parts.append(f"#### {title}: {trees} trees, {programs} programs\n\n{table(scores[half])}")
+        trees = len(load_items(DATA / part)) if part != "whole" else len(load_items())
+        programs = scores[part]["duplicate"].considered
+        parts.append(f"#### {title}: {trees} trees, {programs} programs\n\n{table(scores[part])}")
     return "\n\n".join(parts)
 
 
 def main() -> None:
     """Print the tables for docs/metrics.md; every miss goes to stderr."""
     with tempfile.TemporaryDirectory() as tmp:
-        scores = score_halves(Path(tmp))
+        scores = score_parts(Path(tmp))
     print(tables(scores))
     for name, score in scores["whole"].items():
         for miss in score.misses:

@@ -17,7 +17,7 @@ from helpers.labelled_set import (
     DETECTORS,
     Score,
     load_items,
-    score_halves,
+    score_parts,
     tables,
 )
 
@@ -29,7 +29,7 @@ CAUSES = ("crash:code_fault", "crash:unsupported", "crash:denied", "crash:limit"
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Score]]:
-    return score_halves(tmp_path_factory.mktemp("labelled"))
+    return score_parts(tmp_path_factory.mktemp("labelled"))
 
 
 @pytest.mark.parametrize("detector", [*DETECTORS, *CAUSES])
