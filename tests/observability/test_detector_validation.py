@@ -72,6 +72,9 @@ wait(k)
     assert str(flow_form(ancestor)) in str(flow_form(hidden))
     assert flow_form("(" * 500 + ")" * 500) is None  # nests too deeply: no normal form
     assert flow_form("x = 1\n" * 2_000) is None  # longer than the bound
+    deep = "".join(f"a{i} = -a{i - 1}\n" for i in range(1, 500)) + "log(a499)"
+    for hostile in ("-" * 8000 + "1", "a" + ".b" * 4000, "+".join(["x"] * 4000), deep):
+        assert flow_form(hostile) is None  # the parser's or the interpreter's depth limit
 
 
 def test_docs_show_the_measured_figures(scores: dict[str, dict[str, Score]]) -> None:
