@@ -22,6 +22,8 @@ from swarmlab.core import CoordinatorUnavailable
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import Caps
 
+from ._scripts import ScriptConnection
+
 RUNS_KEY = "swarmlab:runs"
 MAX_CONNECTIONS = 48
 CAP_NAMES: tuple[str, ...] = tuple(Caps.model_fields)
@@ -60,6 +62,8 @@ class Coordinator:
             socket_timeout=30,
         )
         self.client: Any = aioredis.Redis(connection_pool=pool)
+        self.scripts = ScriptConnection(url) if ScriptConnection.usable(url) else None
+        """The programs' scripts go over this connection (`_scripts.py`); None: over `client`."""
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -78,6 +82,8 @@ class Coordinator:
         await self.call(self.client.ping)
 
     async def close(self) -> None:
+        if self.scripts is not None:
+            await self.scripts.close()
         await self.client.aclose(close_connection_pool=True)
 
     # --- run lifecycle -------------------------------------------------------------------

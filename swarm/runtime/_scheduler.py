@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -61,8 +61,13 @@ def clock_ms(clock_h: float) -> int:
 
 def order_member(clock_h: float, program_id: str) -> str:
     """A program's place in the run's order at a simulated time (as lua/lib.lua's `member`)."""
+    return f"{clock_ms(clock_h):016d}!{_order_id(program_id)}"
+
+
+@lru_cache(maxsize=65_536)
+def _order_id(program_id: str) -> str:
     parts = ".".join(f"{int(p):06d}" for p in program_id[1:].split("."))
-    return f"{clock_ms(clock_h):016d}!{parts}!{program_id}"
+    return f"{parts}!{program_id}"
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,13 @@ class Scheduler:
         return self.coord.prefix + name
 
     async def run(self, script: str, *args: Any) -> Reply:
-        raw = await self.coord.call(
-            lambda: self._scripts[script](keys=self._keys, args=[_arg(a) for a in args])
-        )
-        return Reply.of(raw)
+        return Reply.of(await self.coord.call(lambda: self._eval(script, [_arg(a) for a in args])))
+
+    async def _eval(self, name: str, args: list[Any]) -> Any:
+        script = self._scripts[name]
+        if self.coord.scripts is None:
+            return await script(keys=self._keys, args=args)
+        return await self.coord.scripts.evalsha(script.sha, script.script, self._keys, args)
 
     # --- runners ---------------------------------------------------------------------------
 
@@ -157,7 +165,7 @@ class Scheduler:
 
     async def requeue(self, tag: str) -> list[str]:
         """Put back what a lost runner was computing; returns the program ids."""
-        raw = await self.coord.call(lambda: self._scripts["requeue"](keys=self._keys, args=[tag]))
+        raw = await self.coord.call(lambda: self._eval("requeue", [tag]))
         return [str(v) for v in raw or []]
 
     async def states(self) -> dict[str, int]:

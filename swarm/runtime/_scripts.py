@@ -1,0 +1,259 @@
+"""Lua scripts over one pipelined Redis connection: the hot path of every capability call.
+
+Every transition of a program is one EVALSHA. Through redis-py's client each one pays for a
+pool checkout, a retry wrapper, a read timeout and a general reply parser, which together cost
+more CPU on the runner than the round trip itself. `ScriptConnection` sends EVALSHA commands on
+one connection as they come (many in flight at once: Redis answers one connection's commands in
+order, so replies are matched first in, first out) and parses the few reply shapes RESP2 has.
+
+It speaks to what `redis://` and `unix://` URLs name (with their user, password and database).
+`rediss://` keeps redis-py's client, which knows the TLS options a URL can carry
+(`ScriptConnection.usable`).
+
+Failures are redis-py's exceptions, so the coordinator's fail-closed handling is unchanged: a
+lost connection fails every call in flight with `ConnectionError` (the next call connects
+again), a reply slower than `reply_timeout_s` closes the connection with `TimeoutError`, an error
+reply is `ResponseError` (`NoScriptError` when Redis lost the script, which is then sent whole).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+CONNECT_TIMEOUT_S = 5.0
+REPLY_TIMEOUT_S = 30.0
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+"""Redis's own limit on one bulk string: a longer length is a broken stream, not a reply."""
+
+
+class Incomplete(Exception):
+    """The buffer does not hold a whole reply yet."""
+
+
+def encode_command(*parts: Any) -> bytes:
+    """One command in RESP (an array of bulk strings), as redis-py encodes values."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        if isinstance(part, bytes):
+            data = part
+        elif isinstance(part, str):
+            data = part.encode()
+        elif isinstance(part, bool):
+            raise TypeError("a bool is not a Redis value: send '1' or '0'")
+        elif isinstance(part, int):
+            data = b"%d" % part
+        elif isinstance(part, float):
+            data = repr(part).encode()
+        else:
+            raise TypeError(f"a {type(part).__name__} is not a Redis value")
+        out.append(b"$%d\r\n" % len(data))
+        out.append(data)
+        out.append(b"\r\n")
+    return b"".join(out)
+
+
+def parse_reply(buf: bytes | bytearray, pos: int = 0) -> tuple[Any, int]:
+    """One RESP2 reply at `pos`: (value, the position after it). Bulk strings are decoded as
+    UTF-8; an error reply is a `ResponseError` value (raised by the caller when it is the whole
+    reply, kept in place inside an array, as redis-py does). Raises `Incomplete`."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise Incomplete
+    kind, line, after = buf[pos : pos + 1], bytes(buf[pos + 1 : end]), end + 2
+    if kind == b"$":
+        return _bulk(buf, int(line), after)
+    if kind == b"*":
+        count = int(line)
+        if count < 0:
+            return None, after
+        items = []
+        for _ in range(count):
+            item, after = parse_reply(buf, after)
+            items.append(item)
+        return items, after
+    if kind == b":":
+        return int(line), after
+    if kind == b"+":
+        return line.decode(), after
+    if kind == b"-":
+        message = line.decode(errors="replace")
+        error = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
+        return error(message), after
+    raise ValueError(f"unexpected reply type {bytes(kind)!r}")
+
+
+def _bulk(buf: bytes | bytearray, size: int, at: int) -> tuple[str | None, int]:
+    if size < 0:
+        return None, at
+    if size > MAX_REPLY_BYTES:
+        raise ValueError(f"bulk string of {size} bytes")
+    if len(buf) < at + size + 2:
+        raise Incomplete
+    return bytes(buf[at : at + size]).decode(), at + size + 2
+
+
+class _Protocol(asyncio.Protocol):
+    """Replies matched to waiting calls, first in, first out."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None  # an asyncio.Transport, or uvloop's (Ray's actors run on it)
+        self.buffer = bytearray()
+        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self.lost: Exception | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.reply_timeout_s = REPLY_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        pos = 0
+        try:
+            while self.waiting:
+                value, pos = parse_reply(self.buffer, pos)
+                future, _ = self.waiting.popleft()
+                if not future.done():
+                    future.set_result(value)
+        except Incomplete:
+            pass
+        except ValueError as exc:
+            self.fail(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+            return
+        del self.buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
+
+    def fail(self, error: Exception) -> None:
+        """Fail every call in flight; the connection is not used again."""
+        if self.lost is None:
+            self.lost = error
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        while self.waiting:
+            future, _ = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def send(self, command: bytes) -> asyncio.Future[Any]:
+        if self.lost is not None:
+            raise self.lost
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting.append((future, time.monotonic()))
+        self.transport.write(command)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self.reply_timeout_s, self._check)
+        return future
+
+    def _check(self) -> None:
+        """One timer per connection (not one per call): fail it when its oldest call has
+        waited longer than the reply timeout."""
+        self._watchdog = None
+        if not self.waiting or self.lost is not None:
+            return
+        waited = time.monotonic() - self.waiting[0][1]
+        if waited >= self.reply_timeout_s:
+            self.fail(RedisTimeoutError(f"no reply from Redis in {self.reply_timeout_s:.0f} s"))
+            return
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(self.reply_timeout_s - waited, self._check)
+
+
+class ScriptConnection:
+    """EVALSHA over one pipelined connection to the Redis a URL names."""
+
+    def __init__(self, url: str, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+        if not self.usable(url):
+            raise ValueError(f"{url.split(':', 1)[0]}:// URLs keep redis-py's client")
+        self.options = parse_url(url)
+        self.reply_timeout_s = reply_timeout_s
+        self._protocol: _Protocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    @staticmethod
+    def usable(url: str) -> bool:
+        return url.startswith(("redis://", "unix://"))
+
+    async def evalsha(self, sha: str, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a loaded script; a Redis that has lost it gets the whole script."""
+        reply = await self.command("EVALSHA", sha, len(keys), *keys, *args)
+        if isinstance(reply, NoScriptError):
+            reply = await self.command("EVAL", script, len(keys), *keys, *args)
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def command(self, *parts: Any) -> Any:
+        """Send one command; its reply (an error reply is returned, not raised)."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None or self._loop is not _running_loop():
+            protocol = await self._connect()
+        return await protocol.send(encode_command(*parts))
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new event loop: start over
+            self._protocol, self._loop, self._connecting = None, loop, asyncio.Lock()
+        assert self._connecting is not None
+        async with self._connecting:
+            if self._protocol is not None and self._protocol.lost is None:
+                return self._protocol
+            try:
+                protocol = await asyncio.wait_for(self._open(loop), CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
+            self._protocol = protocol
+            return protocol
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        options = self.options
+        if "path" in options:
+            _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
+        else:
+            _, protocol = await loop.create_connection(
+                _Protocol, options.get("host", "localhost"), int(options.get("port", 6379))
+            )
+        protocol.reply_timeout_s = self.reply_timeout_s
+        hello: list[tuple[Any, ...]] = []
+        if options.get("password") is not None:
+            user = options.get("username")
+            password = options["password"]
+            hello.append(("AUTH", user, password) if user else ("AUTH", password))
+        if int(options.get("db", 0) or 0):
+            hello.append(("SELECT", int(options["db"])))
+        for parts in hello:
+            reply = await protocol.send(encode_command(*parts))
+            if isinstance(reply, ResponseError):
+                protocol.fail(RedisConnectionError(f"Redis refused {parts[0]}: {reply}"))
+                raise RedisConnectionError(f"Redis refused {parts[0]}: {reply}")
+        return protocol
+
+    async def close(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            if self._loop is _running_loop():
+                protocol.transport.close()
+            else:  # its loop is gone: nothing to close it on
+                protocol.lost = protocol.lost or RedisConnectionError("closed")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
