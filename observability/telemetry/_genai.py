@@ -6,6 +6,8 @@ so the runtime never spells them out.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,62 @@ _DETAIL_KEYS = {
     "own_lineage": "swarmlab.kill.own_lineage",
     "child": "swarmlab.spawn.child",
 }
+
+
+class LaterSpan:
+    """A span that takes its attributes, events and status as the call goes, and is written
+    when it ends, with the call's start and end times: the tracer's work happens after the call
+    has answered the program (at the runner's next idle moment), not while the program waits.
+    Its context is never handed on (a model call's span, which is, is a plain span)."""
+
+    __slots__ = ("_attributes", "_context", "_name", "_start_ns", "_steps", "_tracer")
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        context: otel_context.Context,
+        name: str,
+        attributes: dict[str, Any],
+    ) -> None:
+        self._tracer = tracer
+        self._context = context
+        self._name = name
+        self._attributes: dict[str, Any] = attributes
+        self._steps: list[tuple[str, Any, Any]] = []
+        self._start_ns = time.time_ns()
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self._attributes[key] = value
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        self._steps.append(("event", name, (dict(attributes or {}), time.time_ns())))
+
+    def set_status(self, status: Status) -> None:
+        self._steps.append(("status", status, None))
+
+    def update_name(self, name: str) -> None:
+        self._name = name
+
+    def is_recording(self) -> bool:
+        return True
+
+    def end(self) -> None:
+        end_ns = time.time_ns()
+        try:
+            asyncio.get_running_loop().call_soon(self._write, end_ns)
+        except RuntimeError:  # no event loop: write it now
+            self._write(end_ns)
+
+    def _write(self, end_ns: int) -> None:
+        span = self._tracer.start_span(
+            self._name, self._context, attributes=self._attributes, start_time=self._start_ns
+        )
+        for step, value, extra in self._steps:
+            if step == "event":
+                span.add_event(value, extra[0], timestamp=extra[1])
+            else:
+                span.set_status(value)
+        span.end(end_time=end_ns)
 
 
 class SwarmInstruments:
@@ -146,8 +204,21 @@ class SwarmInstruments:
             attributes={OP: "execute_tool", "gen_ai.tool.name": capability},
         )
 
+    def tool_span(self, program: otel_context.Context, capability: str) -> LaterSpan:
+        """The span of a call that is not a model call, written once the call has answered."""
+        return LaterSpan(
+            self.tracer,
+            program,
+            f"execute_tool {capability}",
+            {OP: "execute_tool", "gen_ai.tool.name": capability},
+        )
+
     def annotate(
-        self, span: trace.Span, decision: str, cap: str | None, detail: Mapping[str, Any]
+        self,
+        span: trace.Span | LaterSpan,
+        decision: str,
+        cap: str | None,
+        detail: Mapping[str, Any],
     ) -> None:
         """Put a call's decision and details on its span."""
         span.set_attribute("swarmlab.decision", decision)
@@ -163,12 +234,12 @@ class SwarmInstruments:
         elif decision == "error":
             span.set_status(Status(StatusCode.ERROR, str(detail.get("error", ""))[:200]))
 
-    def denial(self, span: trace.Span, cap: str) -> None:
+    def denial(self, span: trace.Span | LaterSpan, cap: str) -> None:
         self.denials.add(1, {"cap": cap})
         span.add_event("swarmlab.cap.denied", {"swarmlab.cap": cap})
         span.set_status(Status(StatusCode.ERROR, f"denied by {cap}"))
 
-    def tripwire(self, span: trace.Span, name: str, action: str, why: str) -> None:
+    def tripwire(self, span: trace.Span | LaterSpan, name: str, action: str, why: str) -> None:
         span.add_event(
             "swarmlab.tripwire",
             {

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 log = logging.getLogger("swarmlab.telemetry")
 
@@ -184,9 +185,16 @@ def trace_id_hex(span: trace.Span) -> str:
 
 
 def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
+    fields: dict[str, Any] = json.loads(span_to_json(span))
+    return fields
+
+
+def span_to_json(span: ReadableSpan, resource: str | None = None) -> str:
+    """One span as a JSON line; `resource`: its resource's attributes, already as JSON (they are
+    the same for every span of a process, so an exporter encodes them once)."""
     ctx = span.context
     parent = span.parent
-    return {
+    fields = {
         "trace_id": format(ctx.trace_id, "032x") if ctx else None,
         "span_id": format(ctx.span_id, "016x") if ctx else None,
         "parent_span_id": format(parent.span_id, "016x") if parent else None,
@@ -200,8 +208,11 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
             for e in span.events
         ],
         "status": {"code": span.status.status_code.name, "description": span.status.description},
-        "resource": _plain(span.resource.attributes),
     }
+    head = to_json(fields, fallback=str).decode()
+    if resource is None:
+        resource = to_json(_plain(span.resource.attributes), fallback=str).decode()
+    return f'{head[:-1]},"resource":{resource}}}'
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -209,10 +220,18 @@ class JsonLinesSpanExporter(SpanExporter):
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
+        self._resources: dict[int, tuple[Resource, str]] = {}
+
+    def _resource(self, resource: Resource) -> str:
+        kept = self._resources.get(id(resource))
+        if kept is None or kept[0] is not resource:
+            encoded = to_json(_plain(resource.attributes), fallback=str).decode()
+            kept = self._resources[id(resource)] = (resource, encoded)
+        return kept[1]
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            self.sink("spans", [json.dumps(span_to_dict(s), default=str) for s in spans])
+            self.sink("spans", [span_to_json(s, self._resource(s.resource)) for s in spans])
         except Exception:
             log.warning("could not write %d spans", len(spans), exc_info=True)
             return SpanExportResult.FAILURE

@@ -113,7 +113,10 @@ class Capabilities(ProgramHost):
             self.event(name, "error", detail={"error": str(exc)[:300]})
             self.state.calls = self.seq
             raise BadCall(f"{name}(): {exc}") from None
-        self._span = self.tel.call_span(self.program_ctx, name)
+        if capability == "run_ai":  # its span is the parent of the model server's
+            self._span = self.tel.call_span(self.program_ctx, name)
+        else:
+            self._span = self.tel.tool_span(self.program_ctx, name)
         try:
             if capability == "run_ai":
                 value = await self._run_ai(name, *args, **kwargs)

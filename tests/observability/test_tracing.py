@@ -64,6 +64,8 @@ def _span(span: Any) -> dict[str, Any]:
         "name": span.name,
         "attributes": {a.key: _value(a.value) for a in span.attributes},
         "events": [e.name for e in span.events],
+        "start_ns": span.start_time_unix_nano,
+        "end_ns": span.end_time_unix_nano,
     }
 
 
@@ -164,6 +166,11 @@ def check_trace(spans: list[dict[str, Any]], result: RunResult) -> None:
         assert parent["name"] in ("invoke_agent program", "invoke_workflow swarm.run")
     tools = [s for s in spans if s["name"].startswith("execute_tool ")]
     assert any(s["attributes"]["gen_ai.tool.name"] == "spawn" for s in tools)
+    for tool in tools:  # written after the call answered, with the call's own times
+        agent = by_id[tool["parent_span_id"]]
+        assert agent["name"] == "invoke_agent program"
+        assert agent["start_ns"] - 1_000_000 <= tool["start_ns"] <= tool["end_ns"]
+        assert tool["end_ns"] <= agent["end_ns"] + 1_000_000
     denied = [s for s in spans if "swarmlab.cap.denied" in s["events"]]
     assert denied, "denials are visible on spans"
     assert any(s["attributes"].get("swarmlab.cap") == "programs" for s in denied)
