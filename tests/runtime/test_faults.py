@@ -255,7 +255,7 @@ wait([spawn("1 + 1", task="goes on")])[0]["result"]
     result = run(tmp_path, redis_url, overrides, program, "model-loss")
     assert result.status == "completed"
     root = result.programs[0]
-    assert root.status == "completed"
+    assert root.status == "completed", root.error
     assert root.result == 2  # the run went on after the failures
     errors = result.blackboard["errors"]
     assert len(errors) == 2
