@@ -17,7 +17,9 @@ Measured in one run, on one private redis-server and one local Ray:
   (wall time between the program's start and end, from programs.jsonl).
 
 The figure of merit is the ratio call / (raw callback + the faster raw EVALSHA); each figure is
-the median of `--rounds` rounds.
+the median of `--rounds` rounds. For context, both raw parts are also measured inside a Ray
+actor, where runners run (on Ray's uvloop, next to Ray's own threads), and the calls are shown
+against that sum too.
 """
 
 from __future__ import annotations
@@ -45,19 +47,28 @@ CALLS = {
 }
 
 
-def raw_callback(calls: int) -> float:
-    """Seconds per host callback through the sandbox's worker pool."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from tests_support_handler import NullHandler
+class _Echo:
+    """A call handler with one capability, `ping`, that returns at once (no lab code)."""
 
+    capabilities = frozenset({"ping"})
+    world_actions: tuple[str, ...] = ()
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return 1
+
+    async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        from swarmlab.runtime._sandbox import NOT_HANDLED
+
+        return NOT_HANDLED
+
+    def on_import(self, module: str) -> None:
+        pass
+
+
+async def raw_callback(calls: int) -> float:
+    """Seconds per host callback through the sandbox's worker pool."""
     from swarmlab.runtime._sandbox import Sandbox
     from swarmlab.spec import ProgramLimits
-
-    class Echo(NullHandler):
-        capabilities = frozenset({"ping"})
-
-        async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return 1
 
     limits = ProgramLimits(cpu_s=600, host_calls=calls + 10)
 
@@ -66,53 +77,64 @@ def raw_callback(calls: int) -> float:
         await sandbox.start()
         try:
             start = time.perf_counter()
-            outcome = await sandbox.run(code.replace("N", str(calls)), Echo(), limits)
+            outcome = await sandbox.run(code.replace("N", str(calls)), _Echo(), limits)
             assert outcome.status == "completed", outcome.error
             return time.perf_counter() - start
         finally:
             await sandbox.close()
 
-    async def both() -> float:
-        with_calls = await timed(LOOP + "    ping()\n")
-        without = await timed(LOOP)
-        return (with_calls - without) / calls
-
-    return asyncio.run(both())
+    with_calls = await timed(LOOP + "    ping()\n")
+    without = await timed(LOOP)
+    return (with_calls - without) / calls
 
 
-def raw_evalsha(redis_url: str, calls: int, client: str) -> float:
+async def raw_evalsha(redis_url: str, calls: int, client: str) -> float:
     """Seconds per EVALSHA of a trivial script, one after the other, over `client`: 'lab' (the
     programs' script connection) or 'redis-py'."""
     import redis.asyncio as aioredis
 
     from swarmlab.runtime._scripts import ScriptConnection
 
-    async def go() -> float:
-        redis_py = aioredis.Redis.from_url(redis_url, decode_responses=True)
-        lab = ScriptConnection(redis_url)
-        try:
-            script = redis_py.register_script("return 1")
-            await script()
-            if client == "lab":
-                keys: list[str] = []
+    redis_py = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    lab = ScriptConnection(redis_url)
+    try:
+        script = redis_py.register_script("return 1")
+        await script()
+        if client == "lab":
+            keys: list[str] = []
 
-                async def once() -> object:
-                    return await lab.evalsha(script.sha, "return 1", keys, keys)
-            else:
+            async def once() -> object:
+                return await lab.evalsha(script.sha, "return 1", keys, keys)
+        else:
 
-                async def once() -> object:
-                    return await script()
+            async def once() -> object:
+                return await script()
 
+        await once()
+        start = time.perf_counter()
+        for _ in range(calls):
             await once()
-            start = time.perf_counter()
-            for _ in range(calls):
-                await once()
-            return (time.perf_counter() - start) / calls
-        finally:
-            await lab.close()
-            await redis_py.aclose()
+        return (time.perf_counter() - start) / calls
+    finally:
+        await lab.close()
+        await redis_py.aclose()
 
-    return asyncio.run(go())
+
+def raw_in_actor(redis_url: str, calls: int) -> tuple[float, float]:
+    """The raw callback and the raw EVALSHA (lab's connection) measured inside a Ray actor, where
+    runners run (on its uvloop, next to Ray's own threads): context for the figure of merit."""
+    import ray
+
+    @ray.remote
+    class Raw:
+        async def measure(self, url: str, n: int) -> tuple[float, float]:
+            return await raw_callback(n), await raw_evalsha(url, n, "lab")
+
+    actor = Raw.remote()  # type: ignore[attr-defined]
+    try:
+        return tuple(ray.get(actor.measure.remote(redis_url, calls)))
+    finally:
+        ray.kill(actor)
 
 
 def in_program(redis_url: str, work: Path, name: str, calls: int, telemetry: bool) -> float:
@@ -168,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
             ray = RayCluster().start_local(work / "ray")
             try:
                 for _ in range(args.rounds):
-                    add("raw_callback_us", raw_callback(args.calls))
-                    add("raw_evalsha_us", raw_evalsha(redis.url, args.calls, "lab"))
-                    add("raw_evalsha_redis_py_us", raw_evalsha(redis.url, args.calls, "redis-py"))
+                    add("raw_callback_us", asyncio.run(raw_callback(args.calls)))
+                    add("raw_evalsha_us", asyncio.run(raw_evalsha(redis.url, args.calls, "lab")))
+                    add(
+                        "raw_evalsha_redis_py_us",
+                        asyncio.run(raw_evalsha(redis.url, args.calls, "redis-py")),
+                    )
+                    callback, evalsha = raw_in_actor(redis.url, args.calls)
+                    add("raw_in_actor_callback_us", callback)
+                    add("raw_in_actor_evalsha_us", evalsha)
                     for name in CALLS:
                         for telemetry in (True, False):
                             key = f"{name}_us" + ("" if telemetry else "_no_telemetry")
@@ -179,11 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                 ray.shutdown()
     us = {k: round(statistics.median(v), 1) for k, v in samples.items()}
     raw = us["raw_callback_us"] + min(us["raw_evalsha_us"], us["raw_evalsha_redis_py_us"])
-    ratios = {
-        k.removesuffix("_us") + "_vs_raw": round(v / raw, 2)
-        for k, v in us.items()
-        if not k.startswith("raw_")
-    }
+    in_actor = us["raw_in_actor_callback_us"] + us["raw_in_actor_evalsha_us"]
+    calls = {k.removesuffix("_us"): v for k, v in us.items() if not k.startswith("raw_")}
+    ratios = {f"{k}_vs_raw": round(v / raw, 2) for k, v in calls.items()}
+    ratios |= {f"{k}_vs_raw_in_actor": round(v / in_actor, 2) for k, v in calls.items()}
     if args.json:
         print(json.dumps({"microseconds": us, "ratios": ratios, "rounds": args.rounds}, indent=1))
         return 0
@@ -191,12 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         f"raw Monty callback {us['raw_callback_us']:.1f} us + raw EVALSHA "
         f"{raw - us['raw_callback_us']:.1f} us = {raw:.1f} us (median of {args.rounds} rounds; "
         f"EVALSHA over the lab's script connection {us['raw_evalsha_us']:.1f} us, "
-        f"over redis-py {us['raw_evalsha_redis_py_us']:.1f} us)"
+        f"over redis-py {us['raw_evalsha_redis_py_us']:.1f} us)\n"
+        f"the same inside a Ray actor: {us['raw_in_actor_callback_us']:.1f} + "
+        f"{us['raw_in_actor_evalsha_us']:.1f} = {in_actor:.1f} us"
     )
-    for key, value in us.items():
-        if not key.startswith("raw_"):
-            ratio = ratios[key.removesuffix("_us") + "_vs_raw"]
-            print(f"{key.removesuffix('_us'):>22} {value:8.1f} us  = {ratio:.2f}x raw")
+    for name, value in calls.items():
+        print(
+            f"{name:>22} {value:8.1f} us  = {ratios[name + '_vs_raw']:.2f}x raw, "
+            f"{ratios[name + '_vs_raw_in_actor']:.2f}x raw in an actor"
+        )
     return 0
 
 
