@@ -80,34 +80,23 @@ async def program_model_call(host: ProgramHost, request: CompletionRequest) -> C
 async def _reserve(
     host: ProgramHost, request: CompletionRequest, after: str
 ) -> dict[str, Any] | Park:
-    """The call's journal entry once its tokens are reserved (or as an earlier run left it)."""
+    """The call's journal entry once its tokens are reserved (or as an earlier run left it).
+    When the tokens cap has less room than the request but room for the prompt and at least one
+    token, the request shrinks to what is left (not counted as a denial)."""
     estimate = host.env.backend.estimate_prompt_tokens(request)
     max_tokens = request.max_tokens
     while True:
         reserved = estimate + max_tokens
         made = entry("reserved", reserved=reserved, max_tokens=max_tokens, after=after)
-        try:
-            reply = await host.transition(
-                "reserve", after, made, "model_calls", 1, "tokens", reserved
-            )
-        except CapExceeded as exc:
-            room = _room(exc, reserved)
-            if exc.cap != "tokens" or room is None or room - estimate >= max_tokens:
-                raise
-            if room - estimate < 1:
-                raise
-            max_tokens = room - estimate  # fit what is left
-            continue
+        reply = await host.transition(
+            "reserve", after, made, estimate + 1, "model_calls", 1, "tokens", reserved
+        )
         if isinstance(reply, Park):
             return reply
+        if reply.kind == "room":
+            max_tokens = min(max_tokens - 1, int(reply.values[0]) - estimate)  # fit what is left
+            continue
         return dict(json.loads(reply.values[0] if reply.kind == "dup" else made))
-
-
-def _room(exc: CapExceeded, reserved: int) -> int | None:
-    """Tokens left under the cap when a reservation of `reserved` was refused."""
-    if exc.limit is None or exc.asked is None:
-        return None
-    return int(exc.limit - (exc.asked - reserved))
 
 
 async def _answer(
@@ -179,7 +168,9 @@ async def charge_model_call(
 ) -> Completion:
     """A model call outside any program (the root dialogue): reserve, call, settle."""
     reserved = backend.estimate_prompt_tokens(request) + request.max_tokens
-    reply = await sched.run("reserve", "", "", "", "", "", "", "model_calls", 1, "tokens", reserved)
+    reply = await sched.run(
+        "reserve", "", "", "", "", "", "", 0, "model_calls", 1, "tokens", reserved
+    )
     _refused(reply)
     try:
         completion = await backend.generate(request)

@@ -51,7 +51,7 @@ async def _act(
     host: ProgramHost, name: str, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     started = json.dumps({"phase": "started", "world_calls": host.state.world_calls + 1})
-    reply = await host.transition("reserve", "", started, "world_actions", 1)
+    reply = await host.transition("reserve", "", started, 0, "world_actions", 1)
     if isinstance(reply, Park):
         return reply
     if reply.kind == "dup":

@@ -198,3 +198,55 @@ def test_per_program_limits_and_output_hold_across_parked_slices(
     limits = run.summary()["program_limits"]
     assert limits["cpu_s"]["denied"] == 1
     assert limits["host_calls"]["denied"] == 1
+
+
+SHRINK = """
+answers = []
+for i in range(2):
+    try:
+        answers.append(run_ai("hi", max_tokens=500))
+    except Exception as e:
+        answers.append(str(e))
+answers
+"""
+
+
+def test_a_call_shrunk_to_the_tokens_left_is_not_counted_as_denied(
+    tmp_path: Path,
+    redis_url: str,
+    ray_cluster: RayCluster,
+    fake_endpoint: Callable[..., FakeEndpoint],
+) -> None:
+    from swarmlab import load_spec
+    from swarmlab.models import CompletionRequest, Message, create_backend
+
+    backend = create_backend("openai:http://127.0.0.1:9/v1", model_name="fake-model")
+    system = load_spec("paperclips").system_prompt
+    request = CompletionRequest(
+        messages=(Message(role="system", content=system), Message(role="user", content="hi")),
+        max_tokens=500,
+    )
+    estimate = backend.estimate_prompt_tokens(request)
+    body = completion_body("fine")  # the server counts 40 tokens fewer than the cap allows
+    body["usage"] = {"prompt_tokens": estimate + 5, "completion_tokens": 5, "total_tokens": 0}
+    body["usage"]["total_tokens"] = estimate + 10
+    server = fake_endpoint(default=(200, {}, body))
+    overrides = [
+        f"model=openai:{server.url}",
+        "model_name=fake-model",
+        f"caps.tokens={estimate + 50}",
+        "caps.wall_clock_s=60",
+    ]
+    run = run_hostile(tmp_path, redis_url, SHRINK, overrides)
+    assert_promises_kept(run)
+    # The first call fits 50 tokens, not 500: it is made, shrunk. The second finds 40 left,
+    # less than its prompt needs: denied.
+    first, second = run.root()["result"]
+    assert first == "fine"
+    assert second.startswith("CapExceeded(tokens)"), second
+    posts = server.chat_posts()
+    assert len(posts) == 1
+    assert posts[0]["body"]["max_tokens"] == 50
+    tokens = run.summary()["caps"]["tokens"]
+    assert tokens["used"] == estimate + 10
+    assert tokens["denied"] == 1  # the real denial only, not the shrink
