@@ -49,7 +49,7 @@ class Client(Coordinator):
 
     async def reserve(self, **amounts: int) -> None:
         pairs = [x for cap, n in amounts.items() for x in (cap, n)]
-        await self.step("reserve", "", "", *pairs)
+        await self.step("reserve", "", "", 0, *pairs)  # 0: nothing may shrink
 
     async def settle(self, cap: str, delta: int) -> None:
         assert cap == "tokens"
@@ -167,6 +167,23 @@ def test_a_refused_multi_cap_reservation_charges_nothing(redis_url: str) -> None
         usage = await main.usage()
         assert usage["model_calls"]["used"] == 0
         assert usage["tokens"]["used"] == 0
+        await close(main, clients)
+
+    asyncio.run(go())
+
+
+def test_a_reservation_that_may_shrink_is_told_the_room_and_not_denied(redis_url: str) -> None:
+    async def go() -> None:
+        main, clients = await init(redis_url, tokens=50, model_calls=10)
+        ask = ("model_calls", 1, "tokens", 80)
+        room = await main.step("reserve", "", "", 20, *ask)  # may shrink to 20 or more
+        assert (room.kind, room.values) == ("room", ("50",))
+        with pytest.raises(CapExceeded, match="tokens"):
+            await main.step("reserve", "", "", 51, *ask)  # cannot shrink enough: denied
+        usage = await main.usage()
+        assert usage["tokens"]["used"] == 0  # neither charged anything
+        assert usage["model_calls"]["used"] == 0
+        assert usage["tokens"]["denied"] == 1  # only the real denial counts
         await close(main, clients)
 
     asyncio.run(go())
