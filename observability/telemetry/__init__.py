@@ -11,7 +11,6 @@ from ._setup import (
     in_span,
     inject,
     new_span_id,
-    span_to_dict,
     trace_id_hex,
 )
 
@@ -26,6 +25,5 @@ __all__ = [
     "in_span",
     "inject",
     "new_span_id",
-    "span_to_dict",
     "trace_id_hex",
 ]

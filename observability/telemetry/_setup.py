@@ -10,7 +10,6 @@ a callable that takes JSON lines (the runtime ships them to the run directory).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -184,12 +183,7 @@ def trace_id_hex(span: trace.Span) -> str:
     return format(span.get_span_context().trace_id, "032x")
 
 
-def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
-    fields: dict[str, Any] = json.loads(span_to_json(span))
-    return fields
-
-
-def span_to_json(span: ReadableSpan, resource: str | None = None) -> str:
+def span_to_json(span: ReadableSpan, resource: str) -> str:
     """One span as a JSON line; `resource`: its resource's attributes, already as JSON (they are
     the same for every span of a process, so an exporter encodes them once)."""
     ctx = span.context
@@ -210,8 +204,6 @@ def span_to_json(span: ReadableSpan, resource: str | None = None) -> str:
         "status": {"code": span.status.status_code.name, "description": span.status.description},
     }
     head = to_json(fields, fallback=str).decode()
-    if resource is None:
-        resource = to_json(_plain(span.resource.attributes), fallback=str).decode()
     return f'{head[:-1]},"resource":{resource}}}'
 
 
@@ -220,18 +212,17 @@ class JsonLinesSpanExporter(SpanExporter):
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self._resources: dict[int, tuple[Resource, str]] = {}
+        self._resource: tuple[Resource, str] | None = None
 
-    def _resource(self, resource: Resource) -> str:
-        kept = self._resources.get(id(resource))
-        if kept is None or kept[0] is not resource:
-            encoded = to_json(_plain(resource.attributes), fallback=str).decode()
-            kept = self._resources[id(resource)] = (resource, encoded)
-        return kept[1]
+    def _encoded(self, resource: Resource) -> str:
+        """A resource's attributes as JSON, encoded once for the process's one resource."""
+        if self._resource is None or self._resource[0] is not resource:
+            self._resource = (resource, to_json(_plain(resource.attributes), fallback=str).decode())
+        return self._resource[1]
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            self.sink("spans", [span_to_json(s, self._resource(s.resource)) for s in spans])
+            self.sink("spans", [span_to_json(s, self._encoded(s.resource)) for s in spans])
         except Exception:
             log.warning("could not write %d spans", len(spans), exc_info=True)
             return SpanExportResult.FAILURE
