@@ -130,8 +130,8 @@ class RunnerCore:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
                     continue
-                program_id, previous = claimed
-                task = asyncio.get_running_loop().create_task(self._slice(program_id, previous))
+                program_id, _, fields = claimed
+                task = asyncio.get_running_loop().create_task(self._slice(program_id, fields))
                 self._slices[program_id] = task
         except CoordinatorUnavailable as exc:
             self._stopping = f"coordinator unreachable: {exc}"
@@ -199,11 +199,11 @@ class RunnerCore:
 
     # --- a slice ---------------------------------------------------------------------------
 
-    async def _slice(self, program_id: str, previous: str) -> None:
+    async def _slice(self, program_id: str, fields: tuple[str, ...]) -> None:
         assert self.env is not None
         caps: Capabilities | None = None
         try:
-            loaded = await self.scheduler.load(program_id)
+            loaded = self.scheduler.loaded(program_id, fields)
             record, state = loaded.record, HostState.from_record(loaded.record, loaded.host)
             record.started_at = state.started_at
             if state.parked_in == "wait" and loaded.place_h is not None:

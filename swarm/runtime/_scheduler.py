@@ -120,30 +120,22 @@ class Scheduler:
 
     # --- runners ---------------------------------------------------------------------------
 
-    async def claim(self, tag: str) -> tuple[str, str] | None:
-        """The first ready program, now computing on runner `tag`: (id, its previous state)."""
+    async def claim(self, tag: str) -> tuple[str, str, tuple[str, ...]] | None:
+        """The first ready program, now computing on runner `tag`: (id, its previous state, what
+        the runner needs to run it, for `loaded`)."""
         while True:
             reply = await self.run("claim", tag)
             if reply.kind == "go":
-                return reply.values[0], reply.values[1]
+                program_id, previous, *fields = reply.values
+                return program_id, previous, tuple(fields)
             if reply.kind != "skip":
                 return None
 
-    async def load(self, program_id: str) -> Loaded:
-        client = self.coord.client
-
-        async def op() -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            pipe.hget(self.key("programs"), program_id)
-            pipe.hget(self.key("snap"), program_id)
-            pipe.hget(self.key("host"), program_id)
-            pipe.hget(self.key("resume"), program_id)
-            pipe.hget(self.key("restarts"), program_id)
-            pipe.hget(self.key("lbm"), program_id)
-            return list(await pipe.execute())
-
-        record, snap, host, resume, restarts, place = await self.coord.call(op)
-        if record is None:
+    @staticmethod
+    def loaded(program_id: str, fields: tuple[str, ...]) -> Loaded:
+        """A program's record and where it stopped, from the fields `claim` answers."""
+        record, snap, host, resume, restarts, place = fields
+        if not record:
             raise RunKilled(f"program {program_id} is gone")
         return Loaded(
             record=ProgramRecord.from_json(record),

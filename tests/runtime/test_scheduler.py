@@ -304,6 +304,12 @@ async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
     return main, sched, kids
 
 
+async def claim(sched: Scheduler, tag: str) -> tuple[str, str] | None:
+    """Who runner `tag` takes, and the state it took it from."""
+    claimed = await sched.claim(tag)
+    return claimed and claimed[:2]
+
+
 def test_in_an_ordered_run_only_the_first_in_simulated_time_may_act(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
@@ -323,7 +329,7 @@ def test_in_an_ordered_run_only_the_first_in_simulated_time_may_act(redis_url: s
 def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
-        assert await sched.claim("r.0") == ("p0", "queued")
+        assert await claim(sched, "r.0") == ("p0", "queued")
         parked = await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a, b)
         assert parked.kind == "parked"
         assert await sched.state_of(["p0"]) == ["parked"]
@@ -341,7 +347,10 @@ def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> N
             )
             assert done.kind == "ok"
         assert await sched.state_of(["p0"]) == ["ready"]
-        loaded = await sched.load("p0")
+        claimed = await sched.claim("r.0")
+        assert claimed is not None
+        assert claimed[:2] == ("p0", "ready")
+        loaded = sched.loaded("p0", claimed[2])
         assert loaded.place_h == 4.0  # it resumes when its last child ended
         assert loaded.snapshot == b"snap"
         await main.delete_run()
@@ -352,12 +361,15 @@ def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> N
 def test_a_lost_runners_programs_go_back_to_the_queue(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, _) = await ordered_run(redis_url)
-        assert await sched.claim("r.0") == ("p0", "queued")
-        assert await sched.claim("r.0") == (a, "queued")
+        assert await claim(sched, "r.0") == ("p0", "queued")
+        assert await claim(sched, "r.0") == (a, "queued")
         assert sorted(await sched.requeue("r.0")) == sorted(["p0", a])
         assert await sched.state_of(["p0", a]) == ["queued", "queued"]
-        assert (await sched.load(a)).restarts == 1
-        assert await sched.claim("r.1") == ("p0", "queued")  # the first in order first
+        assert await claim(sched, "r.1") == ("p0", "queued")  # the first in order first
+        claimed = await sched.claim("r.1")
+        assert claimed is not None
+        assert claimed[0] == a
+        assert sched.loaded(a, claimed[2]).restarts == 1
         await main.delete_run()
 
     asyncio.run(go())
@@ -366,7 +378,7 @@ def test_a_lost_runners_programs_go_back_to_the_queue(redis_url: str) -> None:
 def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
-        assert await sched.claim("r.0") == ("p0", "queued")
+        assert await claim(sched, "r.0") == ("p0", "queued")
         await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a)
         killer = await sched.run("stop", b, 9, "", "", a, "stopped by a test", 1.0)
         assert killer.kind == "ok"
@@ -388,8 +400,8 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
     # the child's first step then put it back first in the order, where nothing could move it.
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
-        assert await sched.claim("r.0") == ("p0", "queued")
-        assert await sched.claim("r.1") == (a, "queued")
+        assert await claim(sched, "r.0") == ("p0", "queued")
+        assert await claim(sched, "r.1") == (a, "queued")
         assert (await sched.run("stop", "p0", 3, "", "", a, "stopped by p0", 1.0)).kind == "ok"
         late = await sched.run("turn", a, 1, order_member(1.0, a))
         assert late.kind == "killed"
