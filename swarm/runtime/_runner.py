@@ -34,6 +34,7 @@ from ._coordinator import Coordinator, TelemetrySink
 from ._program import HostState, RunnerEnv
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
+from ._scripts import Subscriber
 from ._seeds import stable_seed
 
 log = logging.getLogger("swarmlab.runner")
@@ -338,34 +339,34 @@ class RunnerCore:
     async def _listen(self) -> None:
         """Turn notices, stops, wakes and the run's kill, from the run's Redis channels."""
         prefix = self.coordinator.prefix
-        pubsub = self.coordinator.client.pubsub()
         turn, stop, wake, kill = (
             prefix + "turn:" + self.tag,
             prefix + "stop:" + self.tag,
             prefix + "wake",
             prefix + "kill-signal",
         )
+
+        def on_message(channel: str, data: str) -> None:
+            if channel == turn:
+                self.turn_signal(data).set()
+            elif channel == stop:
+                task = self._slices.get(data)
+                if task is not None:
+                    task.cancel()
+            elif channel == wake:
+                self._wake.set()
+            elif channel == kill:
+                stopping = asyncio.get_running_loop().create_task(
+                    self.stop_all(f"run stopped: {data}")
+                )
+                kills.add(stopping)
+                stopping.add_done_callback(kills.discard)
+
+        kills: set[asyncio.Task[int]] = set()
         try:
-            await pubsub.subscribe(turn, stop, wake, kill)
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                channel, data = message["channel"], str(message["data"])
-                if channel == turn:
-                    self.turn_signal(data).set()
-                elif channel == stop:
-                    task = self._slices.get(data)
-                    if task is not None:
-                        task.cancel()
-                elif channel == wake:
-                    self._wake.set()
-                elif channel == kill:
-                    await self.stop_all(f"run stopped: {data}")
+            await Subscriber(self.coordinator.url).listen([turn, stop, wake, kill], on_message)
         except Exception:  # Redis gone: the health check stops everything
             await asyncio.sleep(HEALTH_EVERY_S)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
 
     async def _health(self) -> None:
         """Fail closed: stop everything when the run is killed or Redis goes away."""

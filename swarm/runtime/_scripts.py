@@ -6,7 +6,11 @@ more CPU on the runner than the round trip itself. `ScriptConnection` sends EVAL
 one connection as they come (many in flight at once: Redis answers one connection's commands in
 order, so replies are matched first in, first out) and parses the few reply shapes RESP2 has.
 
-It speaks to what `redis://` and `unix://` URLs name (with their user, password and database).
+`Subscriber` reads a runner's channels (turn notices, stops, wakes, the kill) the same way: a
+message goes from the parser straight to a callback, where redis-py's pub/sub would parse it
+through its general reader and hand it over through a task.
+
+Both speak to what `redis://` and `unix://` URLs name (with their user, password and database).
 `rediss://` keeps redis-py's client, which knows the TLS options a URL can carry
 (`ScriptConnection.usable`).
 
@@ -21,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
@@ -173,6 +178,43 @@ class _Protocol(asyncio.Protocol):
         self._watchdog = loop.call_later(self.reply_timeout_s - waited, self._check)
 
 
+P = TypeVar("P", bound=_Protocol)
+
+
+class _Pushes(_Protocol):
+    """A subscribed connection: published messages go to a callback, other replies (AUTH,
+    SUBSCRIBE confirmations) to the calls that wait for them."""
+
+    def __init__(self, on_message: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self.on_message = on_message
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        pos = 0
+        try:
+            while True:
+                value, pos = parse_reply(self.buffer, pos)
+                if isinstance(value, list) and len(value) == 3 and value[0] == "message":
+                    self.on_message(value[1], value[2])
+                elif self.waiting:
+                    future, _ = self.waiting.popleft()
+                    if not future.done():
+                        future.set_result(value)
+        except Incomplete:
+            pass
+        except ValueError as exc:
+            self.fail(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+            return
+        del self.buffer[:pos]
+
+    def fail(self, error: Exception) -> None:
+        super().fail(error)
+        if not self.closed.done():
+            self.closed.set_exception(error)
+
+
 class ScriptConnection:
     """EVALSHA over one pipelined connection to the Redis a URL names."""
 
@@ -214,19 +256,19 @@ class ScriptConnection:
             if self._protocol is not None and self._protocol.lost is None:
                 return self._protocol
             try:
-                protocol = await asyncio.wait_for(self._open(loop), CONNECT_TIMEOUT_S)
+                protocol = await asyncio.wait_for(self._open(loop, _Protocol), CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError) as exc:
                 raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
             self._protocol = protocol
             return protocol
 
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+    async def _open(self, loop: asyncio.AbstractEventLoop, make: Callable[[], P]) -> P:
         options = self.options
         if "path" in options:
-            _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
+            _, protocol = await loop.create_unix_connection(make, options["path"])
         else:
             _, protocol = await loop.create_connection(
-                _Protocol, options.get("host", "localhost"), int(options.get("port", 6379))
+                make, options.get("host", "localhost"), int(options.get("port", 6379))
             )
         protocol.reply_timeout_s = self.reply_timeout_s
         hello: list[tuple[Any, ...]] = []
@@ -250,6 +292,50 @@ class ScriptConnection:
                 protocol.transport.close()
             else:  # its loop is gone: nothing to close it on
                 protocol.lost = protocol.lost or RedisConnectionError("closed")
+
+
+class Subscriber:
+    """Messages of some channels of the Redis a URL names, handed to a callback as they come."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def listen(self, channels: Sequence[str], on_message: Callable[[str, str], None]) -> None:
+        """Subscribe and call `on_message(channel, data)` for each message, until the
+        connection is lost (raises `ConnectionError`) or the caller is cancelled."""
+        if not ScriptConnection.usable(self.url):
+            await self._listen_tls(channels, on_message)
+            return
+        loop = asyncio.get_running_loop()
+        opener = ScriptConnection(self.url)
+        try:
+            protocol = await asyncio.wait_for(
+                opener._open(loop, lambda: _Pushes(on_message)), CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
+        try:
+            for channel in channels:
+                await protocol.send(encode_command("SUBSCRIBE", channel))
+            await protocol.closed
+        finally:
+            if protocol.transport is not None:
+                protocol.transport.close()
+
+    async def _listen_tls(
+        self, channels: Sequence[str], on_message: Callable[[str, str], None]
+    ) -> None:
+        client = Redis.from_url(self.url, decode_responses=True)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(*channels)
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    on_message(str(message["channel"]), str(message["data"]))
+            raise RedisConnectionError("subscription ended")
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -23,6 +23,7 @@ from swarmlab.cluster import RedisServer
 from swarmlab.runtime._scripts import (
     Incomplete,
     ScriptConnection,
+    Subscriber,
     _Protocol,
     encode_command,
     parse_reply,
@@ -248,6 +249,76 @@ def test_tls_urls_keep_redis_py() -> None:
     assert not ScriptConnection.usable("rediss://127.0.0.1:6380/0")
     with pytest.raises(ValueError, match="rediss"):
         ScriptConnection("rediss://127.0.0.1:6380/0")
+
+
+async def _subscribed(
+    url: str, channels: list[str], publish: Any
+) -> tuple[list[tuple[str, str]], BaseException | None]:
+    """What a subscriber hears while `publish(client)` runs, and how its listening ended."""
+    heard: list[tuple[str, str]] = []
+    listening = asyncio.ensure_future(
+        Subscriber(url).listen(channels, lambda ch, data: heard.append((ch, data)))
+    )
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        while await client.pubsub_numsub(channels[-1]) != [(channels[-1], 1)]:
+            await asyncio.sleep(0.01)
+        await publish(client)
+        await asyncio.sleep(0.3)
+    finally:
+        await client.aclose()
+    ended: BaseException | None = None
+    if listening.done():
+        ended = listening.exception()
+    else:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+    return heard, ended
+
+
+def test_a_subscriber_hears_every_message_of_its_channels_in_order(redis_url: str) -> None:
+    async def publish(client: aioredis.Redis) -> None:
+        pipe = client.pipeline(transaction=False)
+        for i in range(2000):  # more than one read's worth, so messages split across reads
+            pipe.publish("a" if i % 2 else "b", f"m{i}")
+        pipe.publish("elsewhere", "not for us")
+        pipe.publish("a", "caf\u00e9 \u6f22")
+        await pipe.execute()
+
+    heard, ended = run(_subscribed(redis_url, ["a", "b"], publish))
+    expected = [("a" if i % 2 else "b", f"m{i}") for i in range(2000)]
+    assert heard == [*expected, ("a", "caf\u00e9 \u6f22")]
+    assert ended is None
+
+
+def test_a_subscriber_authenticates_from_the_url(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis") as server:
+        redis.Redis(host="127.0.0.1", port=server.port).config_set("requirepass", "s3cret")
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/0"
+
+        async def publish(client: aioredis.Redis) -> None:
+            await client.publish("c", "hello")
+
+        assert run(_subscribed(url, ["c"], publish)) == ([("c", "hello")], None)
+
+
+def test_a_subscriber_whose_redis_goes_away_raises(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+
+    async def go() -> None:
+        listening = asyncio.ensure_future(Subscriber(server.url).listen(["c"], print))
+        await asyncio.sleep(0.3)
+        server.stop()
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(listening, 5)
+        with pytest.raises(RedisConnectionError):
+            await Subscriber(server.url).listen(["c"], print)
+
+    try:
+        run(go())
+    finally:
+        server.stop()
 
 
 class _NullTransport:
