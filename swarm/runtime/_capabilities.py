@@ -43,7 +43,7 @@ from swarmlab.records import TERMINAL, Event, ProgramRecord
 
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
 from ._model_calls import program_model_call
-from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv
+from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv, runner_slots
 from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
 from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
@@ -391,7 +391,7 @@ class Capabilities(ProgramHost):
     async def cluster_info(self) -> dict[str, Any]:
         self.event("cluster_info", "allowed")
         return {
-            "runners": self.env.spec.runners,
+            "runners": len(runner_slots(self.env.spec)),
             "nodes": ["lab-node-0"],
             "gpus": 0,
             "note": "simulated: the lab's cluster is not reachable from a program",

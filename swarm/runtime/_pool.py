@@ -18,6 +18,7 @@ from swarmlab.cluster import ClusterError, RayCluster
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.spec import ExperimentSpec
 
+from ._program import runner_slots
 from ._runner import RunnerCore
 from ._scheduler import Scheduler
 
@@ -63,7 +64,7 @@ class RunnerPool:
         spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
         self.actors: list[Any] = [
             actor.remote(i, run_id, spec_json, redis_url, tel_json, sweep_id)
-            for i in range(spec.runners)
+            for i in range(len(runner_slots(spec)))
         ]
         self.epochs = [0] * len(self.actors)
         self.lost = 0

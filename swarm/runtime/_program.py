@@ -37,6 +37,15 @@ RECEIVED_KEPT = 200
 """Digests of model answers kept per program (to tell where spawned code came from)."""
 
 
+def runner_slots(spec: ExperimentSpec) -> list[int]:
+    """How many programs each runner may compute at once: `caps.concurrent` shared out over the
+    runners, so that together they never compute more (fewer runners when there are fewer slots
+    than runners)."""
+    concurrent = spec.caps.concurrent
+    runners = max(1, min(spec.runners, concurrent))
+    return [concurrent // runners + (i < concurrent % runners) for i in range(runners)]
+
+
 class Runner(Protocol):
     """What a program needs of the runner it is on."""
 

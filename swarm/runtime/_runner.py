@@ -31,7 +31,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
-from ._program import HostState, RunnerEnv
+from ._program import HostState, RunnerEnv, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
@@ -68,7 +68,7 @@ class RunnerCore:
             self.sink,
             {"swarmlab.run_id": run_id, "swarmlab.runner": str(index)},
         )
-        self.slots = max(1, -(-self.spec.caps.concurrent // self.spec.runners))
+        self.slots = runner_slots(self.spec)[index]
         self.sandbox = Sandbox(max_workers=self.slots)
         self.env: RunnerEnv | None = None
         self._slices: dict[str, asyncio.Task[None]] = {}

@@ -120,6 +120,30 @@ def test_a_spawn_storm_races_for_the_last_programs_and_never_passes_the_cap(
     assert_caps_held(summary)
 
 
+BUSY_KIDS = """
+kids = [spawn("x = 0\\nfor i in range(150000):\\n    x = x + 1\\n", task="t") for _ in range(6)]
+x = 0
+for i in range(150000):
+    x = x + 1
+wait(kids)
+"""
+
+
+@pytest.mark.parametrize(("concurrent", "runners"), [(1, 2), (3, 2)])
+def test_the_concurrency_cap_holds_whatever_the_runners(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, concurrent: int, runners: int
+) -> None:
+    """Children that compute for a while, while their parent computes too: the programs
+    computing at once never pass `caps.concurrent`, also when it does not divide among the
+    runners or is smaller than their number."""
+    caps = [f"caps.concurrent={concurrent}", f"runners={runners}"]
+    result = run(tmp_path, redis_url, caps, program=BUSY_KIDS)
+    summary = result.summary().model_dump(mode="json")
+    assert [p.status for p in result.programs] == ["completed"] * 7
+    assert summary["caps"]["concurrent"]["used"] == concurrent
+    assert_caps_held(summary)
+
+
 HOSTILE = {
     "loop": "while True:\n    pass",
     "memory": "x = 'a' * 10**9",
