@@ -213,6 +213,10 @@ class OpenAIBackend(ModelBackend):
             raise _Retry(f"cannot connect ({_reason(exc)})") from None
         except httpx.TransportError as exc:
             raise _Retry(f"{type(exc).__name__} ({_reason(exc)})") from None
+        except AttributeError as exc:
+            if not _socket_gone(exc):
+                raise
+            raise _Retry("the connection closed as it opened") from None
         if reply.status_code in RETRY_STATUS or reply.status_code >= 500:
             raise _Retry(
                 f"HTTP {reply.status_code}{_server_message(reply)}",
@@ -263,6 +267,17 @@ class OpenAIBackend(ModelBackend):
             model=f"{self.label}:{data.get('model') or model}",
             latency_s=latency_s,
         )
+
+
+def _socket_gone(exc: AttributeError) -> bool:
+    """The HTTP stack asked a connection the server closed as it opened for its socket, and got
+    None (uvloop's transports give None once closed; httpcore and anyio expect a socket): a
+    failed connection, not a fault of the lab."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    return exc.obj is None and any(f"/{lib}/" in where for lib in ("anyio", "httpcore"))
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ purpose, and real completions from a vLLM CPU server with the bundled model."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -97,6 +98,48 @@ def test_connection_refused_names_the_endpoint(closed_port: int) -> None:
     assert str(caught.value) == (
         f"model endpoint {url}: cannot connect (connection refused) (after 2 attempts)"
     )
+
+
+def test_a_server_that_drops_every_connection_is_a_model_error_on_uvloop() -> None:
+    """A server (or a proxy in front of one) that accepts and at once resets connections. On
+    uvloop, which Ray's actors run on, the HTTP stack then sometimes asks a closed transport for
+    its socket and fails with AttributeError: that must still be a failed call, not a fault of
+    the lab's runner."""
+    import socket
+    import threading
+
+    import uvloop
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    linger_zero = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # close with a reset
+
+    def drop() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+                conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+
+    async def go() -> set[str]:
+        backend = OpenAIBackend(url, "m", retries=1, backoff_s=0.001)
+        seen = set()
+        for _ in range(300):
+            try:
+                await backend.generate(ask(max_tokens=3))
+            except Exception as exc:
+                seen.add(type(exc).__name__)
+        await backend.aclose()
+        return seen
+
+    try:
+        assert uvloop.run(go()) == {"ModelError"}
+    finally:
+        server.close()
 
 
 def test_a_slow_answer_times_out_without_retry(fake_endpoint: Start) -> None:
