@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from ._coordinator import Coordinator
 
 GATE_GRACE_S = 0.05
-"""How long a program waits for its turn while holding a worker before it parks at the gate."""
+"""How often a program waiting for its turn with a worker asks whether the worker is wanted: it
+parks at the gate when its runner has no free worker, and keeps waiting otherwise."""
+GATE_ASK_AGAIN_S = 1.0
+"""How long a waiting program trusts the turn notice before it asks for its turn again."""
 RECEIVED_KEPT = 200
 """Digests of model answers kept per program (to tell where spawned code came from)."""
 
@@ -53,6 +56,10 @@ class Runner(Protocol):
 
     def turn_signal(self, program_id: str) -> asyncio.Event:
         """Set when the run's order may have come to this program."""
+
+    def worker_free(self) -> bool:
+        """Whether the runner has a worker no program uses (so none is wanted from a program
+        that waits)."""
 
     def start_model_call(
         self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]
@@ -171,11 +178,22 @@ class ProgramHost:
                 self.pending[:0] = _restore(events)  # refused before they were added
             if reply.kind != "wait":
                 return self.settle_reply(reply)
+            if not await self._await_turn(signal):
+                return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+
+    async def _await_turn(self, signal: asyncio.Event) -> bool:
+        """Wait for the turn notice with the worker: True to ask again (noticed, or waited
+        long), False to park at the gate because the runner needs the worker."""
+        waited = 0.0
+        while waited < GATE_ASK_AGAIN_S:
             try:
                 await asyncio.wait_for(signal.wait(), GATE_GRACE_S)
-                continue
+                return True
             except TimeoutError:
-                return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+                if not self.env.runner.worker_free():
+                    return False
+                waited += GATE_GRACE_S
+        return True
 
     def settle_reply(self, reply: Reply) -> Reply:
         """Raise what a refusal means inside the program."""

@@ -119,21 +119,27 @@ class RunnerCore:
         listener = asyncio.get_running_loop().create_task(self._listen())
         health = asyncio.get_running_loop().create_task(self._health())
         try:
+            more = True  # whether the last claim left programs in the queue
             while True:
                 await self._free.acquire()
+                if not more:  # idle: wait to be woken (or poll, should a wake be lost)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
                 if self.stopping():
                     self._free.release()
                     break
-                claimed = await self.scheduler.claim(self.tag)
+                self._wake.clear()  # before the claim: a wake sent after it counts
+                free = self.slots - len(self._slices) - 1
+                claimed = await self.scheduler.claim(self.tag, free)
                 if claimed is None:
                     self._free.release()
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+                    more = False
                     continue
-                program_id, _, fields = claimed
-                task = asyncio.get_running_loop().create_task(self._slice(program_id, fields))
-                self._slices[program_id] = task
+                more = claimed.more or free < 1  # a full runner is not woken: it asks again
+                task = asyncio.get_running_loop().create_task(
+                    self._slice(claimed.id, claimed.fields)
+                )
+                self._slices[claimed.id] = task
         except CoordinatorUnavailable as exc:
             self._stopping = f"coordinator unreachable: {exc}"
         finally:
@@ -155,6 +161,9 @@ class RunnerCore:
 
     async def computing(self) -> int:
         return len(self._slices)
+
+    def worker_free(self) -> bool:
+        return len(self._slices) < self.slots
 
     async def flush(self) -> None:
         """Push out every span and metric recorded so far."""
@@ -342,7 +351,7 @@ class RunnerCore:
         turn, stop, wake, kill = (
             prefix + "turn:" + self.tag,
             prefix + "stop:" + self.tag,
-            prefix + "wake",
+            prefix + "wake:" + self.tag,
             prefix + "kill-signal",
         )
 

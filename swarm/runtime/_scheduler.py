@@ -83,6 +83,17 @@ class Reply:
         return cls(items[0] if items else "none", tuple(items[1:]))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A program a runner took: its id, the state it left, whether others are ready, and what
+    the runner needs to run it (for `Scheduler.loaded`)."""
+
+    id: str
+    previous: str
+    more: bool
+    fields: tuple[str, ...]
+
+
 @dataclass
 class Loaded:
     """A program taken by a runner: its record and, when it ran before, where it stopped."""
@@ -120,14 +131,14 @@ class Scheduler:
 
     # --- runners ---------------------------------------------------------------------------
 
-    async def claim(self, tag: str) -> tuple[str, str, tuple[str, ...]] | None:
-        """The first ready program, now computing on runner `tag`: (id, its previous state, what
-        the runner needs to run it, for `loaded`)."""
+    async def claim(self, tag: str, free: int = 0) -> Claimed | None:
+        """The first ready program, now computing on runner `tag`, which will have `free`
+        workers left; None when there is none (the runner is then idle, to be woken)."""
         while True:
-            reply = await self.run("claim", tag)
+            reply = await self.run("claim", tag, free)
             if reply.kind == "go":
-                program_id, previous, *fields = reply.values
-                return program_id, previous, tuple(fields)
+                program_id, previous, more, *fields = reply.values
+                return Claimed(program_id, previous, more == "1", tuple(fields))
             if reply.kind != "skip":
                 return None
 

@@ -16,6 +16,7 @@ from swarmlab.core import RunKilled
 from swarmlab.records import ProgramRecord
 from swarmlab.runtime import Coordinator
 from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
+from swarmlab.runtime._scripts import Subscriber
 
 
 class Client(Coordinator):
@@ -307,7 +308,7 @@ async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
 async def claim(sched: Scheduler, tag: str) -> tuple[str, str] | None:
     """Who runner `tag` takes, and the state it took it from."""
     claimed = await sched.claim(tag)
-    return claimed and claimed[:2]
+    return None if claimed is None else (claimed.id, claimed.previous)
 
 
 def test_in_an_ordered_run_only_the_first_in_simulated_time_may_act(redis_url: str) -> None:
@@ -349,8 +350,8 @@ def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> N
         assert await sched.state_of(["p0"]) == ["ready"]
         claimed = await sched.claim("r.0")
         assert claimed is not None
-        assert claimed[:2] == ("p0", "ready")
-        loaded = sched.loaded("p0", claimed[2])
+        assert (claimed.id, claimed.previous) == ("p0", "ready")
+        loaded = sched.loaded("p0", claimed.fields)
         assert loaded.place_h == 4.0  # it resumes when its last child ended
         assert loaded.snapshot == b"snap"
         await main.delete_run()
@@ -368,8 +369,8 @@ def test_a_lost_runners_programs_go_back_to_the_queue(redis_url: str) -> None:
         assert await claim(sched, "r.1") == ("p0", "queued")  # the first in order first
         claimed = await sched.claim("r.1")
         assert claimed is not None
-        assert claimed[0] == a
-        assert sched.loaded(a, claimed[2]).restarts == 1
+        assert claimed.id == a
+        assert sched.loaded(a, claimed.fields).restarts == 1
         await main.delete_run()
 
     asyncio.run(go())
@@ -410,5 +411,53 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
         await sched.run("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
         assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "go"
         await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str) -> None:
+    """Runners that found the queue empty are idle; each program made ready wakes one of them
+    (not every runner), and a runner that takes the last ready program while it has a worker
+    free is idle again without asking a second time."""
+
+    async def go() -> None:
+        main, _ = await init(redis_url)
+        sched, prefix = main.sched, main.prefix
+        heard: list[tuple[str, str]] = []
+        channels = [prefix + "wake:r1.0", prefix + "wake:r2.0"]
+        listening = asyncio.ensure_future(
+            Subscriber(redis_url).listen(channels, lambda ch, data: heard.append((ch, data)))
+        )
+        await asyncio.sleep(0.2)
+        assert await sched.claim("r1.0", 1) is None
+        assert await sched.claim("r2.0", 1) is None  # both idle
+        record = ProgramRecord(id="p0", code="1").to_json()
+        await sched.run("spawn", "", "", "", "", 0, 0, record, "queue")
+        await asyncio.sleep(0.2)
+        assert len(heard) == 1  # one runner woken for one program
+        woken = heard[0][0].rsplit(":", 1)[1]
+        claimed = await sched.claim(woken, 1)
+        assert claimed is not None
+        assert (claimed.id, claimed.more) == ("p0", False)
+        # It still has a worker free: it is idle again, and the other runner still is.
+        kids: list[str] = []
+        for _ in range(3):
+            reply = await sched.run("spawn", "p0", len(kids) + 1, "", "", 1, 0, record, "queue")
+            kids.append(reply.values[0])
+        await asyncio.sleep(0.2)
+        assert sorted(ch.rsplit(":", 1)[1] for ch, _ in heard[1:]) == ["r1.0", "r2.0"]
+        # A runner with no worker left after its claim is not woken.
+        first = await sched.claim("r1.0", 0)
+        assert first is not None
+        assert first.more
+        taken = [await sched.claim("r1.0", 0), await sched.claim("r1.0", 0)]
+        assert all(t is not None and t.id in kids for t in taken)
+        assert len(heard) == 3
+        await sched.run("spawn", "p0", 9, "", "", 1, 0, record, "queue")
+        await asyncio.sleep(0.2)
+        assert len(heard) == 3  # nobody is idle
+        listening.cancel()
+        await main.delete_run()
+        await main.close()
 
     asyncio.run(go())

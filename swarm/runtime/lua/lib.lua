@@ -101,11 +101,14 @@ local function clear_wait(id)
   end
   redis.call('DEL', k('pending:') .. id)
 end
--- The ready queue: programs to start or resume, taken first in the run's order.
+-- The ready queue: programs to start or resume, taken first in the run's order. A runner that
+-- found it empty is in `idle` (claim.lua): one of them is woken for each program made ready, on
+-- its own channel. A busy runner claims again by itself whenever it has a free worker.
 local function ready_add(id, m)
   redis.call('ZADD', k('ready'), 0, m)
   redis.call('HSET', k('rdym'), id, m)
-  redis.call('PUBLISH', k('wake'), id)
+  local runner = redis.call('SPOP', k('idle'))
+  if runner then redis.call('PUBLISH', k('wake:') .. runner, id) end
 end
 local function ready_del(id)
   local m = redis.call('HGET', k('rdym'), id)

@@ -2,6 +2,7 @@
 -- start), and model calls it had in flight are made again. ARGV: the dead runner's tag.
 -- Reply: {ids requeued...}.
 local tag = ARGV[1]
+redis.call('SREM', k('idle'), tag)
 local again = {}
 for _, id in ipairs(redis.call('SMEMBERS', k('running:') .. tag)) do
   if redis.call('HGET', k('state'), id) == 'run:' .. tag then again[#again + 1] = id end
