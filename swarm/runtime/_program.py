@@ -58,8 +58,8 @@ class Runner(Protocol):
         """Set when the run's order may have come to this program."""
 
     def worker_free(self) -> bool:
-        """Whether the runner has a worker no program uses (so none is wanted from a program
-        that waits)."""
+        """Whether a program that waits may keep its worker: the runner has one free, and few
+        programs hold one."""
 
     def start_model_call(
         self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]

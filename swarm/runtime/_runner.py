@@ -41,6 +41,9 @@ log = logging.getLogger("swarmlab.runner")
 
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
+WAIT_WITH_WORKER_BELOW = 32
+"""A program waiting for its turn keeps its worker only while its runner computes fewer programs
+than this (and has a worker free): waiting never holds more worker processes than that."""
 MAX_ERROR_CHARS = 2000
 MAX_RESULT_CHARS = 4000
 
@@ -163,7 +166,7 @@ class RunnerCore:
         return len(self._slices)
 
     def worker_free(self) -> bool:
-        return len(self._slices) < self.slots
+        return len(self._slices) < min(self.slots, WAIT_WITH_WORKER_BELOW)
 
     async def flush(self) -> None:
         """Push out every span and metric recorded so far."""
