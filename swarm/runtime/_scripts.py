@@ -124,17 +124,24 @@ class _Protocol(asyncio.Protocol):
         self.buffer += data
         pos = 0
         try:
-            while self.waiting:
+            while self.expecting():
                 value, pos = parse_reply(self.buffer, pos)
-                future, _ = self.waiting.popleft()
-                if not future.done():
-                    future.set_result(value)
+                self.deliver(value)
         except Incomplete:
             pass
         except ValueError as exc:
             self.fail(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
             return
         del self.buffer[:pos]
+
+    def expecting(self) -> bool:
+        """Whether a reply may come (only answers to calls, on a plain connection)."""
+        return bool(self.waiting)
+
+    def deliver(self, value: Any) -> None:
+        future, _ = self.waiting.popleft()
+        if not future.done():
+            future.set_result(value)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"connection to Redis lost ({exc or 'closed'})"))
@@ -190,29 +197,20 @@ class _Pushes(_Protocol):
         self.on_message = on_message
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        pos = 0
-        try:
-            while True:
-                value, pos = parse_reply(self.buffer, pos)
-                if isinstance(value, list) and len(value) == 3 and value[0] == "message":
-                    self.on_message(value[1], value[2])
-                elif self.waiting:
-                    future, _ = self.waiting.popleft()
-                    if not future.done():
-                        future.set_result(value)
-        except Incomplete:
-            pass
-        except ValueError as exc:
-            self.fail(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
-            return
-        del self.buffer[:pos]
+    def expecting(self) -> bool:
+        return True  # messages come unasked
+
+    def deliver(self, value: Any) -> None:
+        if isinstance(value, list) and len(value) == 3 and value[0] == "message":
+            self.on_message(value[1], value[2])
+        elif self.waiting:
+            super().deliver(value)
 
     def fail(self, error: Exception) -> None:
         super().fail(error)
         if not self.closed.done():
             self.closed.set_exception(error)
+            self.closed.exception()  # read here: nobody may be listening any more
 
 
 class ScriptConnection:
