@@ -55,34 +55,43 @@ _DETAIL_KEYS = {
 
 class LaterSpan:
     """A span that takes its attributes, events and status as the call goes, and is written
-    when it ends, with the call's start and end times: the tracer's work happens after the call
-    has answered the program (at the runner's next idle moment), not while the program waits.
+    when it ends, with the call's start and end times: the export happens after the call has
+    answered the program (at the runner's next idle moment), not while the program waits.
     Its context is never handed on (a model call's span, which is, is a plain span)."""
 
-    __slots__ = ("_attributes", "_context", "_name", "_start_ns", "_steps", "_tracer")
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_events",
+        "_name",
+        "_start_ns",
+        "_status",
+        "_telemetry",
+    )
 
     def __init__(
         self,
-        tracer: trace.Tracer,
+        telemetry: Telemetry,
         context: otel_context.Context,
         name: str,
         attributes: dict[str, Any],
     ) -> None:
-        self._tracer = tracer
+        self._telemetry = telemetry
         self._context = context
         self._name = name
         self._attributes: dict[str, Any] = attributes
-        self._steps: list[tuple[str, Any, Any]] = []
+        self._events: list[tuple[str, dict[str, Any], int]] = []
+        self._status: Status | None = None
         self._start_ns = time.time_ns()
 
     def set_attribute(self, key: str, value: Any) -> None:
         self._attributes[key] = value
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self._steps.append(("event", name, (dict(attributes or {}), time.time_ns())))
+        self._events.append((name, dict(attributes or {}), time.time_ns()))
 
     def set_status(self, status: Status) -> None:
-        self._steps.append(("status", status, None))
+        self._status = status
 
     def update_name(self, name: str) -> None:
         self._name = name
@@ -98,15 +107,15 @@ class LaterSpan:
             self._write(end_ns)
 
     def _write(self, end_ns: int) -> None:
-        span = self._tracer.start_span(
-            self._name, self._context, attributes=self._attributes, start_time=self._start_ns
+        self._telemetry.write_span(
+            self._name,
+            self._context,
+            self._attributes,
+            self._events,
+            self._status,
+            self._start_ns,
+            end_ns,
         )
-        for step, value, extra in self._steps:
-            if step == "event":
-                span.add_event(value, extra[0], timestamp=extra[1])
-            else:
-                span.set_status(value)
-        span.end(end_time=end_ns)
 
 
 class SwarmInstruments:
@@ -207,7 +216,7 @@ class SwarmInstruments:
     def tool_span(self, program: otel_context.Context, capability: str) -> LaterSpan:
         """The span of a call that is not a model call, written once the call has answered."""
         return LaterSpan(
-            self.tracer,
+            self.telemetry,
             program,
             f"execute_tool {capability}",
             {OP: "execute_tool", "gen_ai.tool.name": capability},

@@ -28,9 +28,12 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
@@ -119,6 +122,7 @@ class Telemetry:
         attrs = {"service.name": config.service_name, **(resource or {})}
         self.resource = Resource.create(attrs)
         self.tracer_provider = TracerProvider(resource=self.resource, id_generator=_Ids())
+        self._processors: list[SpanProcessor] = []
         readers = []
         if config.enabled:
             if sink is not None:
@@ -132,18 +136,66 @@ class Telemetry:
                     readers.append(_reader(FailFastMetricExporter(metric_exporter)))
         self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
         self.tracer = self.tracer_provider.get_tracer("swarmlab")
+        self._scope = InstrumentationScope("swarmlab")
         self.meter = self.meter_provider.get_meter("swarmlab")
 
     def _add_spans(self, exporter: SpanExporter) -> None:
-        self.tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=SPAN_QUEUE,
-                max_export_batch_size=SPAN_BATCH,
-                schedule_delay_millis=500,
-                export_timeout_millis=EXPORT_TIMEOUT_S * 1000,
-            )
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=SPAN_QUEUE,
+            max_export_batch_size=SPAN_BATCH,
+            schedule_delay_millis=500,
+            export_timeout_millis=EXPORT_TIMEOUT_S * 1000,
         )
+        self.tracer_provider.add_span_processor(processor)
+        self._processors.append(processor)
+
+    def write_span(
+        self,
+        name: str,
+        parent: otel_context.Context,
+        attributes: dict[str, Any],
+        events: Sequence[tuple[str, dict[str, Any], int]],
+        status: trace.Status | None,
+        start_ns: int,
+        end_ns: int,
+    ) -> None:
+        """Export a span that has already ended (a call's, whose times and contents are all
+        known): handed to the exporters as it is, without the tracer's live-span bookkeeping,
+        which costs several times more. Sampled as the tracer would (its sampler, given the
+        parent). Its context is never anyone's parent."""
+        if not self._processors:
+            return
+        parent_ctx = trace.get_current_span(parent).get_span_context()
+        if not parent_ctx.is_valid:
+            return  # the runtime's call spans always have their program's span as parent
+        sampled = self.tracer_provider.sampler.should_sample(
+            parent, parent_ctx.trace_id, name, trace.SpanKind.INTERNAL, attributes
+        )
+        if sampled.decision is not Decision.RECORD_AND_SAMPLE:
+            return
+        merged: dict[str, Any] = dict(attributes)
+        merged.update(sampled.attributes or {})
+        span = ReadableSpan(
+            name,
+            context=trace.SpanContext(
+                parent_ctx.trace_id,
+                self.tracer_provider.id_generator.generate_span_id(),
+                is_remote=False,
+                trace_flags=trace.TraceFlags(parent_ctx.trace_flags | trace.TraceFlags.SAMPLED),
+                trace_state=sampled.trace_state,
+            ),
+            parent=parent_ctx,
+            resource=self.resource,
+            attributes=merged,
+            events=[SpanEvent(n, a, timestamp=t) for n, a, t in events],
+            status=status or trace.Status(trace.StatusCode.UNSET),
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_scope=self._scope,
+        )
+        for processor in self._processors:
+            processor.on_end(span)
 
     def flush(self) -> None:
         try:
