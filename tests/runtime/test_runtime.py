@@ -121,12 +121,14 @@ def test_a_spawn_storm_races_for_the_last_programs_and_never_passes_the_cap(
 
 
 BUSY_KIDS = """
-kids = [spawn("x = 0\\nfor i in range(150000):\\n    x = x + 1\\n", task="t") for _ in range(6)]
+kids = [spawn("x = 0\\nfor i in range(3000000):\\n    x = x + 1\\n", task="t") for _ in range(6)]
 x = 0
-for i in range(150000):
+for i in range(3000000):
     x = x + 1
 wait(kids)
 """
+"""Each program computes for about 0.3 s (on this machine), so every runner, whenever it starts
+serving, finds children to take while the others still compute."""
 
 
 @pytest.mark.parametrize(("concurrent", "runners"), [(1, 2), (3, 2)])
