@@ -41,6 +41,8 @@ log = logging.getLogger("swarmlab.runner")
 
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
+SUBSCRIBE_WAIT_S = 5.0
+"""How long a runner waits for its channels before it takes work anyway (it then polls)."""
 WAIT_WITH_WORKER_BELOW = 32
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
 than this (and has a worker free): waiting never holds more worker processes than that."""
@@ -119,9 +121,13 @@ class RunnerCore:
         """Take and run ready programs until the run stops; returns why it stopped."""
         self.tag = f"{self.index}.{epoch}"
         self._stopping = None
-        listener = asyncio.get_running_loop().create_task(self._listen())
+        subscribed = asyncio.Event()
+        listener = asyncio.get_running_loop().create_task(self._listen(subscribed))
         health = asyncio.get_running_loop().create_task(self._health())
         try:
+            # Wakes and turn notices go to subscribers only: listen before taking work.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscribed.wait(), SUBSCRIBE_WAIT_S)
             more = True  # whether the last claim left programs in the queue
             while True:
                 await self._free.acquire()
@@ -348,7 +354,7 @@ class RunnerCore:
 
     # --- channels --------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
+    async def _listen(self, subscribed: asyncio.Event) -> None:
         """Turn notices, stops, wakes and the run's kill, from the run's Redis channels."""
         prefix = self.coordinator.prefix
         turn, stop, wake, kill = (
@@ -376,7 +382,9 @@ class RunnerCore:
 
         kills: set[asyncio.Task[int]] = set()
         try:
-            await Subscriber(self.coordinator.url).listen([turn, stop, wake, kill], on_message)
+            await Subscriber(self.coordinator.url).listen(
+                [turn, stop, wake, kill], on_message, subscribed
+            )
         except Exception:  # Redis gone: the health check stops everything
             await asyncio.sleep(HEALTH_EVERY_S)
 

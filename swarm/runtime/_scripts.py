@@ -298,11 +298,17 @@ class Subscriber:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def listen(self, channels: Sequence[str], on_message: Callable[[str, str], None]) -> None:
+    async def listen(
+        self,
+        channels: Sequence[str],
+        on_message: Callable[[str, str], None],
+        subscribed: asyncio.Event | None = None,
+    ) -> None:
         """Subscribe and call `on_message(channel, data)` for each message, until the
-        connection is lost (raises `ConnectionError`) or the caller is cancelled."""
+        connection is lost (raises `ConnectionError`) or the caller is cancelled. `subscribed`
+        is set once every channel is subscribed (no message sent after that is missed)."""
         if not ScriptConnection.usable(self.url):
-            await self._listen_tls(channels, on_message)
+            await self._listen_tls(channels, on_message, subscribed)
             return
         loop = asyncio.get_running_loop()
         opener = ScriptConnection(self.url)
@@ -315,18 +321,25 @@ class Subscriber:
         try:
             for channel in channels:
                 await protocol.send(encode_command("SUBSCRIBE", channel))
+            if subscribed is not None:
+                subscribed.set()
             await protocol.closed
         finally:
             if protocol.transport is not None:
                 protocol.transport.close()
 
     async def _listen_tls(
-        self, channels: Sequence[str], on_message: Callable[[str, str], None]
+        self,
+        channels: Sequence[str],
+        on_message: Callable[[str, str], None],
+        subscribed: asyncio.Event | None,
     ) -> None:
         client = Redis.from_url(self.url, decode_responses=True)
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(*channels)
+            if subscribed is not None:
+                subscribed.set()
             async for message in pubsub.listen():
                 if message.get("type") == "message":
                     on_message(str(message["channel"]), str(message["data"]))

@@ -256,13 +256,13 @@ async def _subscribed(
 ) -> tuple[list[tuple[str, str]], BaseException | None]:
     """What a subscriber hears while `publish(client)` runs, and how its listening ended."""
     heard: list[tuple[str, str]] = []
+    subscribed = asyncio.Event()
     listening = asyncio.ensure_future(
-        Subscriber(url).listen(channels, lambda ch, data: heard.append((ch, data)))
+        Subscriber(url).listen(channels, lambda ch, data: heard.append((ch, data)), subscribed)
     )
     client = aioredis.Redis.from_url(url, decode_responses=True)
     try:
-        while await client.pubsub_numsub(channels[-1]) != [(channels[-1], 1)]:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(subscribed.wait(), 5)  # from here on, nothing is missed
         await publish(client)
         await asyncio.sleep(0.3)
     finally:
