@@ -4,7 +4,11 @@
 
 Baselines, on the same machine in the same process:
 - raw Ray: trivial remote tasks per second, and one task's round trip;
-- raw Monty: a fresh sandbox session per trivial program (what each swarm program gets), per second.
+- raw Monty: a fresh sandbox session per trivial program (what each swarm program gets), per second;
+- the sandbox floor: the same fan-out tree run in bare Monty sessions, every call answered at once
+  by an in-memory host (no Redis, no caps, no events, no record): programs/s, and the CPU one
+  program takes summed over this process and its sandbox workers. Two fully used cores divided by
+  that CPU is the most any runtime built on this sandbox could do with this program here.
 The runtime figure is a fan-out tree of sim-model programs (each makes one model call, one
 blackboard write and spawns its share of children) under the lab's caps, events and records,
 once with the default `schedule: ordered` (every call at its turn in simulated time: the same
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -93,6 +98,104 @@ def raw_monty(programs: int) -> dict[str, float]:
     return {"programs_per_s": asyncio.run(go())}
 
 
+class _InstantHost:
+    """The fan-out program's calls answered at once, in memory: `spawn` starts the child's
+    session in the same sandbox pool, until `limit` programs were started."""
+
+    capabilities = frozenset({"run_ai", "db_put", "my_id", "spawn", "wait"})
+    world_actions: tuple[str, ...] = ()
+
+    def __init__(self, tree: _Tree) -> None:
+        self.tree = tree
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name == "spawn":
+            return self.tree.spawn(str(args[0]))
+        if name == "wait":
+            return [{"status": "completed"} for _ in args[0]]
+        return {"run_ai": "an idea", "my_id": "p"}.get(name)
+
+    async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        from swarmlab.runtime._sandbox import NOT_HANDLED
+
+        return NOT_HANDLED
+
+    def on_import(self, module: str) -> None:
+        pass
+
+
+class _Tree:
+    def __init__(self, sandbox: Any, limit: int) -> None:
+        self.sandbox, self.limit = sandbox, limit
+        self.sessions: list[asyncio.Task[Any]] = []
+
+    def spawn(self, code: str) -> str:
+        from swarmlab.core import CapExceeded
+        from swarmlab.spec import ProgramLimits
+
+        if len(self.sessions) >= self.limit:
+            raise CapExceeded("programs", limit=self.limit, asked=self.limit + 1)
+        run = self.sandbox.run(code, _InstantHost(self), ProgramLimits())
+        self.sessions.append(asyncio.ensure_future(run))
+        return f"p{len(self.sessions)}"
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) of process `root` and its live descendants, from /proc."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            stats[int(entry.name)] = text.rsplit(")", 1)[1].split()
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, f in stats.items() if int(f[1]) in tree} - tree
+        tree |= more
+        grew = bool(more)
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def sandbox_floor(programs: int, workers: int = 8) -> dict[str, float]:
+    """The fan-out tree in bare Monty, every call answered at once: programs/s and CPU/program."""
+    from swarmlab.runtime._sandbox import Sandbox
+    from swarmlab.spec import ProgramLimits
+
+    async def go() -> dict[str, float]:
+        sandbox = Sandbox(max_workers=workers, warm_workers=workers)
+        await sandbox.start()
+        try:
+            idle = _InstantHost(_Tree(sandbox, 0))
+            await asyncio.gather(*(sandbox.run("1", idle, ProgramLimits()) for _ in range(workers)))
+            tree = _Tree(sandbox, programs)
+            cpu, start = _tree_cpu_s(os.getpid()), time.perf_counter()
+            tree.spawn(fanout_program())
+            done = 0
+            while done < len(tree.sessions):  # sessions grow while earlier ones run
+                outcome = await tree.sessions[done]
+                if outcome.status != "completed":
+                    raise RuntimeError(f"floor program {done} {outcome.status}: {outcome.error}")
+                done += 1
+            elapsed = time.perf_counter() - start
+            cpu = _tree_cpu_s(os.getpid()) - cpu
+        finally:
+            await sandbox.close()
+        per_program = cpu / done
+        cores = os.cpu_count() or 1
+        return {
+            "cores": cores,
+            "programs": done,
+            "programs_per_s": done / elapsed,
+            "cpu_ms_per_program": per_program * 1000,
+            "most_on_all_cores_per_s": cores / per_program,
+        }
+
+    return asyncio.run(go())
+
+
 def fanout_run(
     redis_url: str,
     programs: int,
@@ -164,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 ray_figures = raw_ray(ray, tasks=2000)
                 monty = raw_monty(args.programs)
+                floor = sandbox_floor(args.programs)
                 swarm = runtime(redis.url, args.programs, root / "ordered", "ordered")
                 race = runtime(redis.url, args.programs, root / "race", "race")
             finally:
@@ -171,12 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "raw_ray": ray_figures,
         "raw_monty": monty,
+        "sandbox_floor": floor,
         "runtime": swarm,
         "runtime_race": race,
         "ratios": {
             f"{name}_{key}": value
             for name, figures in (("ordered", swarm), ("race", race))
             for key, value in _ratios(figures, ray_figures, monty).items()
+        }
+        | {
+            f"{name}_vs_sandbox_floor": figures["programs_per_s"] / floor["programs_per_s"]
+            for name, figures in (("ordered", swarm), ("race", race))
+        }
+        | {
+            "sandbox_floor_vs_raw_ray": floor["programs_per_s"] / ray_figures["tasks_per_s"],
+            "all_cores_at_floor_cpu_vs_raw_ray": floor["most_on_all_cores_per_s"]
+            / ray_figures["tasks_per_s"],
         },
     }
     if args.json:
@@ -187,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         f"round trip {ray_figures['round_trip_ms']:.2f} ms"
     )
     print(f"raw Monty      {monty['programs_per_s']:8.0f} trivial programs/s (a session each)")
+    print(
+        f"sandbox floor  {floor['programs_per_s']:8.0f} fan-out programs/s in bare Monty, calls "
+        f"answered at once = {report['ratios']['sandbox_floor_vs_raw_ray']:.3f}x raw Ray; "
+        f"{floor['cpu_ms_per_program']:.2f} ms CPU per program, so {floor['cores']} fully used "
+        f"cores allow at most {floor['most_on_all_cores_per_s']:.0f}/s = "
+        f"{report['ratios']['all_cores_at_floor_cpu_vs_raw_ray']:.3f}x raw Ray"
+    )
     for name, figures in (("ordered", swarm), ("race", race)):
         r = _ratios(figures, ray_figures, monty)
         print(
@@ -195,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{figures['spawn_to_start_ms_p50']:.1f} ms, p95 {figures['spawn_to_start_ms_p95']:.1f}"
             f" ms\n  ratios: runtime/raw Ray throughput {r['vs_raw_ray_throughput']:.3f}, "
             f"runtime/raw Monty throughput {r['vs_raw_monty_throughput']:.3f}, "
-            f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x"
+            f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x, "
+            f"runtime/sandbox floor {report['ratios'][name + '_vs_sandbox_floor']:.3f}"
         )
     return 0
 
