@@ -17,7 +17,15 @@ Measured in one run, on one private redis-server and one local Ray:
   (wall time between the program's start and end, from programs.jsonl).
 
 The figure of merit is the ratio call / (raw callback + the faster raw EVALSHA); each figure is
-the median of `--rounds` rounds. For context, both raw parts are also measured inside a Ray
+the median of `--rounds` rounds. Two more figures say what part of the gap no lab code causes:
+
+- raw composed: the raw callback whose host function makes the raw EVALSHA (`return 1`, lab's
+  connection) before it returns: the two raw parts in one process, where they share two cores
+  with each other (the sandbox's threads, the worker, Redis);
+- the script's own time in Redis: Redis's time per EVALSHA while the `db_get` program runs
+  (INFO commandstats), against the same figure for `return 1`. A `db_get` runs at the program's
+  turn, journals its answer under the call's sequence number and appends the call's event, in
+  one script, as runs must. For context, both raw parts are also measured inside a Ray
 actor, where runners run (on Ray's uvloop, next to Ray's own threads), and the calls are shown
 against that sum too.
 """
@@ -120,6 +128,63 @@ async def raw_evalsha(redis_url: str, calls: int, client: str) -> float:
         await redis_py.aclose()
 
 
+class _Composed(_Echo):
+    """`ping` makes one raw EVALSHA of `return 1` before it returns."""
+
+    def __init__(self, redis_url: str, sha: str) -> None:
+        from swarmlab.runtime._scripts import ScriptConnection
+
+        self.connection, self.sha = ScriptConnection(redis_url), sha
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await self.connection.evalsha(self.sha, "return 1", [], [])
+
+
+async def raw_composed(redis_url: str, calls: int) -> float:
+    """Seconds per host callback that makes one raw EVALSHA: both raw parts in one process."""
+    import redis.asyncio as aioredis
+
+    from swarmlab.runtime._sandbox import Sandbox
+    from swarmlab.spec import ProgramLimits
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    sha = await client.script_load("return 1")
+    await client.aclose()
+    handler = _Composed(redis_url, sha)
+    limits = ProgramLimits(cpu_s=600, host_calls=calls + 10)
+
+    async def timed(code: str) -> float:
+        sandbox = Sandbox(max_workers=1, warm_workers=1)
+        await sandbox.start()
+        try:
+            start = time.perf_counter()
+            outcome = await sandbox.run(code.replace("N", str(calls)), handler, limits)
+            assert outcome.status == "completed", outcome.error
+            return time.perf_counter() - start
+        finally:
+            await sandbox.close()
+
+    try:
+        with_calls = await timed(LOOP + "    ping()\n")
+        without = await timed(LOOP)
+    finally:
+        await handler.connection.close()
+    return (with_calls - without) / calls
+
+
+def evalsha_in_redis_us(redis_url: str) -> float:
+    """Redis's own microseconds per EVALSHA since the last `CONFIG RESETSTAT`."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stats = client.info("commandstats").get("cmdstat_evalsha", {})
+        client.config_resetstat()
+    finally:
+        client.close()
+    return float(stats.get("usec_per_call", 0.0))
+
+
 def raw_in_actor(redis_url: str, calls: int) -> tuple[float, float]:
     """The raw callback and the raw EVALSHA (lab's connection) measured inside a Ray actor, where
     runners run (on its uvloop, next to Ray's own threads): context for the figure of merit."""
@@ -196,21 +261,30 @@ def main(argv: list[str] | None = None) -> int:
                         "raw_evalsha_redis_py_us",
                         asyncio.run(raw_evalsha(redis.url, args.calls, "redis-py")),
                     )
+                    add("raw_composed_us", asyncio.run(raw_composed(redis.url, args.calls)))
+                    evalsha_in_redis_us(redis.url)
+                    asyncio.run(raw_evalsha(redis.url, args.calls, "lab"))
+                    add("redis_return_1_us", evalsha_in_redis_us(redis.url) * 1e-6)
                     callback, evalsha = raw_in_actor(redis.url, args.calls)
                     add("raw_in_actor_callback_us", callback)
                     add("raw_in_actor_evalsha_us", evalsha)
                     for name in CALLS:
                         for telemetry in (True, False):
                             key = f"{name}_us" + ("" if telemetry else "_no_telemetry")
+                            evalsha_in_redis_us(redis.url)
                             add(key, in_program(redis.url, work, name, args.calls, telemetry))
+                            if name == "db_get" and telemetry:
+                                add("redis_db_get_us", evalsha_in_redis_us(redis.url) * 1e-6)
             finally:
                 ray.shutdown()
     us = {k: round(statistics.median(v), 1) for k, v in samples.items()}
     raw = us["raw_callback_us"] + min(us["raw_evalsha_us"], us["raw_evalsha_redis_py_us"])
     in_actor = us["raw_in_actor_callback_us"] + us["raw_in_actor_evalsha_us"]
-    calls = {k.removesuffix("_us"): v for k, v in us.items() if not k.startswith("raw_")}
+    context = ("raw_", "redis_")
+    calls = {k.removesuffix("_us"): v for k, v in us.items() if not k.startswith(context)}
     ratios = {f"{k}_vs_raw": round(v / raw, 2) for k, v in calls.items()}
     ratios |= {f"{k}_vs_raw_in_actor": round(v / in_actor, 2) for k, v in calls.items()}
+    ratios["raw_composed_vs_raw"] = round(us["raw_composed_us"] / raw, 2)
     if args.json:
         print(json.dumps({"microseconds": us, "ratios": ratios, "rounds": args.rounds}, indent=1))
         return 0
@@ -220,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         f"EVALSHA over the lab's script connection {us['raw_evalsha_us']:.1f} us, "
         f"over redis-py {us['raw_evalsha_redis_py_us']:.1f} us)\n"
         f"the same inside a Ray actor: {us['raw_in_actor_callback_us']:.1f} + "
-        f"{us['raw_in_actor_evalsha_us']:.1f} = {in_actor:.1f} us"
+        f"{us['raw_in_actor_evalsha_us']:.1f} = {in_actor:.1f} us\n"
+        f"raw composed (the callback makes the EVALSHA) {us['raw_composed_us']:.1f} us = "
+        f"{ratios['raw_composed_vs_raw']:.2f}x raw\n"
+        f"Redis's own time per EVALSHA: return 1 {us['redis_return_1_us']:.1f} us, "
+        f"db_get's script {us['redis_db_get_us']:.1f} us"
     )
     for name, value in calls.items():
         print(
