@@ -150,6 +150,7 @@ class TrialsRunner:
         options = RunOptions(
             run_id=f"trials-{self.tag}-{trial.id.replace('/', '-')}"[:120],
             out_dir=out,
+            replace_run=True,  # a failed or stopped trial runs again in its place
             redis_url=self.redis_url,
             ray_address=self.ray_address,
             telemetry=self.telemetry,

@@ -64,6 +64,9 @@ class RunOptions:
     """Source of the root program; skips the root dialogue."""
     run_id: str | None = None
     out_dir: Path | None = None
+    replace_run: bool = False
+    """Write over a run directory that already holds a run (trials re-run a failed trial in its
+    place); otherwise such a directory is refused."""
     ray_address: str | None = None
     redis_url: str | None = None
     progress: ProgressSink | None = None
@@ -115,6 +118,11 @@ class _Run(RunState):
         self.root_from_file = options.program is not None
 
     async def execute(self) -> RunResult:
+        if (self.out / "summary.json").exists() and not self.opts.replace_run:
+            raise SpecError(
+                f"run directory {self.out} already holds a run (its summary.json): name a new "
+                "directory with --out, or move that run away first"
+            )
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file in the way, no permission: the user picks another place

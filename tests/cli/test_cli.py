@@ -70,6 +70,13 @@ def test_run_on_the_embedded_default_prints_the_summary_as_json(tmp_path: Path) 
     assert json.loads((out / "summary.json").read_text())["run_id"] == "cli-run"
     assert "redis" in done.stderr  # progress went to stderr, the JSON alone to stdout
 
+    # The same directory again: refused before anything starts, the first run's record kept.
+    record = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    again = swarmlab("run", "paperclips", "--out", str(out), "--run-id", "cli-run-2")
+    one_line_error(again, 2, str(out), "already holds a run")
+    assert "redis" not in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == record
+
 
 BUSY = """
 kids = []

@@ -338,3 +338,27 @@ def test_parallel_trials_overlap_and_count_the_same(
         ("2", "1", "depth")
     }
     assert len({r["trial_id"] for r in rows}) == 4
+
+
+def test_a_failed_trial_runs_again_in_its_own_directory(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    with serving(text=SELF_COPY) as copier:
+        spec = TrialsSpec(
+            experiment="paperclips",
+            models=[f"openai:{copier.url}"],
+            trials=1,
+            overrides=["caps.depth=1"],
+        )
+        plan = TrialsPlan.create(spec, tmp_path / "again")
+        TrialsRunner(plan, redis_url=redis_url, progress=Progress(quiet=True)).run()
+        summary_file = plan.trial_dir(plan.trials[0]) / "summary.json"
+        failed = json.loads(summary_file.read_text()) | {"status": "failed"}
+        summary_file.write_text(json.dumps(failed))  # as if its run had failed
+        asked = len(copier.chat_posts())
+        again = TrialsRunner(
+            TrialsPlan.create(spec, plan.out), redis_url=redis_url, progress=Progress(quiet=True)
+        ).run()
+        assert len(copier.chat_posts()) > asked, "the failed trial ran again"
+    assert again["by_status"] == {"completed": 1}
+    assert json.loads(summary_file.read_text())["status"] == "completed"
