@@ -73,8 +73,8 @@ class _Echo:
         pass
 
 
-async def raw_callback(calls: int) -> float:
-    """Seconds per host callback through the sandbox's worker pool."""
+async def per_ping(calls: int, handler: _Echo) -> float:
+    """Seconds per `ping()` answered by `handler`, through the sandbox's worker pool."""
     from swarmlab.runtime._sandbox import Sandbox
     from swarmlab.spec import ProgramLimits
 
@@ -85,7 +85,7 @@ async def raw_callback(calls: int) -> float:
         await sandbox.start()
         try:
             start = time.perf_counter()
-            outcome = await sandbox.run(code.replace("N", str(calls)), _Echo(), limits)
+            outcome = await sandbox.run(code.replace("N", str(calls)), handler, limits)
             assert outcome.status == "completed", outcome.error
             return time.perf_counter() - start
         finally:
@@ -94,6 +94,11 @@ async def raw_callback(calls: int) -> float:
     with_calls = await timed(LOOP + "    ping()\n")
     without = await timed(LOOP)
     return (with_calls - without) / calls
+
+
+async def raw_callback(calls: int) -> float:
+    """Seconds per host callback that returns at once."""
+    return await per_ping(calls, _Echo())
 
 
 async def raw_evalsha(redis_url: str, calls: int, client: str) -> float:
@@ -144,32 +149,14 @@ async def raw_composed(redis_url: str, calls: int) -> float:
     """Seconds per host callback that makes one raw EVALSHA: both raw parts in one process."""
     import redis.asyncio as aioredis
 
-    from swarmlab.runtime._sandbox import Sandbox
-    from swarmlab.spec import ProgramLimits
-
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     sha = await client.script_load("return 1")
     await client.aclose()
     handler = _Composed(redis_url, sha)
-    limits = ProgramLimits(cpu_s=600, host_calls=calls + 10)
-
-    async def timed(code: str) -> float:
-        sandbox = Sandbox(max_workers=1, warm_workers=1)
-        await sandbox.start()
-        try:
-            start = time.perf_counter()
-            outcome = await sandbox.run(code.replace("N", str(calls)), handler, limits)
-            assert outcome.status == "completed", outcome.error
-            return time.perf_counter() - start
-        finally:
-            await sandbox.close()
-
     try:
-        with_calls = await timed(LOOP + "    ping()\n")
-        without = await timed(LOOP)
+        return await per_ping(calls, handler)
     finally:
         await handler.connection.close()
-    return (with_calls - without) / calls
 
 
 def evalsha_in_redis_us(redis_url: str) -> float:

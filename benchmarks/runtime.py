@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests_support_handler import NullHandler
+
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster, RedisServer
@@ -75,8 +77,6 @@ def raw_ray(ray: RayCluster, tasks: int) -> dict[str, float]:
 
 
 def raw_monty(programs: int) -> dict[str, float]:
-    from tests_support_handler import NullHandler
-
     from swarmlab.runtime._sandbox import (
         Sandbox,  # the sandbox module is the one home of pydantic_monty
     )
@@ -98,12 +98,11 @@ def raw_monty(programs: int) -> dict[str, float]:
     return {"programs_per_s": asyncio.run(go())}
 
 
-class _InstantHost:
+class _InstantHost(NullHandler):
     """The fan-out program's calls answered at once, in memory: `spawn` starts the child's
     session in the same sandbox pool, until `limit` programs were started."""
 
     capabilities = frozenset({"run_ai", "db_put", "my_id", "spawn", "wait"})
-    world_actions: tuple[str, ...] = ()
 
     def __init__(self, tree: _Tree) -> None:
         self.tree = tree
@@ -114,14 +113,6 @@ class _InstantHost:
         if name == "wait":
             return [{"status": "completed"} for _ in args[0]]
         return {"run_ai": "an idea", "my_id": "p"}.get(name)
-
-    async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
-        from swarmlab.runtime._sandbox import NOT_HANDLED
-
-        return NOT_HANDLED
-
-    def on_import(self, module: str) -> None:
-        pass
 
 
 class _Tree:
@@ -259,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--programs", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).parent))
     with tempfile.TemporaryDirectory(prefix="swarmlab-bench-") as tmp:
         root = Path(tmp)
         with RedisServer(root / "redis") as redis:

@@ -157,11 +157,6 @@ class RunResult:
         return self.spec.model_name or self.spec.model
 
 
-STALE_IF_LEFT = ("dialogue.json", "report.html")
-"""Files a run directory may hold that this run does not always write: removed when it is written,
-so nothing in the directory describes another run."""
-
-
 class RunDir:
     """A run directory on disk: `write(result)` creates it; the other methods read it."""
 
@@ -188,11 +183,12 @@ class RunDir:
         _write(out / "metrics.jsonl", "".join(line + "\n" for line in result.metrics))
         _write(out / "completions.jsonl", "".join(line + "\n" for line in result.completions))
         _write(out / INPUTS_FILE, "".join(line + "\n" for line in result.inputs))
+        # An interrupted run here may have left files this run does not write: not this run's.
         if result.dialogue is not None:
             _write(out / "dialogue.json", result.dialogue.model_dump_json(indent=1))
-        for stale in STALE_IF_LEFT:  # left by an interrupted run here: not this run's
-            if stale != "dialogue.json" or result.dialogue is None:
-                (out / stale).unlink(missing_ok=True)
+        else:
+            (out / "dialogue.json").unlink(missing_ok=True)
+        (out / "report.html").unlink(missing_ok=True)  # rendered later, from this record
         _write(out / "summary.json", result.summary().to_json())
         return out
 

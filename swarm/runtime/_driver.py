@@ -37,7 +37,7 @@ from swarmlab.observability.telemetry import (
     inject,
     new_span_id,
 )
-from swarmlab.records import ProgramRecord, RootDialogue, RunResult
+from swarmlab.records import ProgramRecord, RootDialogue, RunDir, RunResult
 from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id
 
 from ._coordinator import Coordinator, TelemetrySink
@@ -118,7 +118,7 @@ class _Run(RunState):
         self.root_from_file = options.program is not None
 
     async def execute(self) -> RunResult:
-        if (self.out / "summary.json").exists() and not self.opts.replace_run:
+        if RunDir(self.out).file("summary.json").exists() and not self.opts.replace_run:
             raise SpecError(
                 f"run directory {self.out} already holds a run (its summary.json): name a new "
                 "directory with --out, or move that run away first"
