@@ -8,7 +8,10 @@ Baselines, on the same machine in the same process:
 - the sandbox floor: the same fan-out tree run in bare Monty sessions, every call answered at once
   by an in-memory host (no Redis, no caps, no events, no record): programs/s, and the CPU one
   program takes summed over this process and its sandbox workers. Two fully used cores divided by
-  that CPU is the most any runtime built on this sandbox could do with this program here.
+  that CPU is the most any runtime built on this sandbox could do with this program here;
+- the CPU budget: the CPU of one raw EVALSHA (`return 1`, the lab's script connection; client and
+  Redis together) times the scripts each program of the run made (Redis's count), added to the
+  floor's CPU, against what 0.5x raw Ray leaves each program on all cores.
 The runtime figure is a fan-out tree of sim-model programs (each makes one model call, one
 blackboard write and spawns its share of children) under the lab's caps, events and records,
 once with the default `schedule: ordered` (every call at its turn in simulated time: the same
@@ -222,8 +225,30 @@ def programs_per_s(result: RunResult) -> float:
     return len(result.programs) / (ended - started)
 
 
+def evalsha_cpu_us(redis_url: str, calls: int = 5000) -> float:
+    """CPU microseconds of one raw EVALSHA, this process and its children (the redis-server)."""
+    from capability_calls import raw_evalsha
+
+    cpu = _tree_cpu_s(os.getpid())
+    asyncio.run(raw_evalsha(redis_url, calls, "lab"))
+    return (_tree_cpu_s(os.getpid()) - cpu) / calls * 1e6
+
+
+def _scripts_run(redis_url: str) -> int:
+    """EVALSHA calls Redis has answered since it started."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
 def runtime(redis_url: str, programs: int, out: Path, schedule: str) -> dict[str, float]:
+    scripts = _scripts_run(redis_url)
     result = fanout_run(redis_url, programs, out, schedule=schedule)
+    scripts = _scripts_run(redis_url) - scripts
     records = result.programs
     latency = [p.started_at - p.created_at for p in records if p.parent_id and p.started_at]
     return {
@@ -232,6 +257,7 @@ def runtime(redis_url: str, programs: int, out: Path, schedule: str) -> dict[str
         "spawn_to_start_ms_p50": statistics.median(latency) * 1000,
         "spawn_to_start_ms_p95": sorted(latency)[int(0.95 * (len(latency) - 1))] * 1000,
         "completed": sum(p.status == "completed" for p in records),
+        "scripts_per_program": scripts / len(records),
     }
 
 
@@ -258,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 ray_figures = raw_ray(ray, tasks=2000)
                 monty = raw_monty(args.programs)
                 floor = sandbox_floor(args.programs)
+                floor["raw_evalsha_cpu_us"] = evalsha_cpu_us(redis.url)
                 swarm = runtime(redis.url, args.programs, root / "ordered", "ordered")
                 race = runtime(redis.url, args.programs, root / "race", "race")
             finally:
@@ -283,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
             / ray_figures["tasks_per_s"],
         },
     }
+    budget_ms = floor["cores"] / (0.5 * ray_figures["tasks_per_s"]) * 1000
+    needed_ms = (
+        floor["cpu_ms_per_program"]
+        + race["scripts_per_program"] * floor["raw_evalsha_cpu_us"] / 1000
+    )
+    report["cpu_budget"] = {"at_half_raw_ray_ms": budget_ms, "needed_at_least_ms": needed_ms}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -298,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         f"cores allow at most {floor['most_on_all_cores_per_s']:.0f}/s = "
         f"{report['ratios']['all_cores_at_floor_cpu_vs_raw_ray']:.3f}x raw Ray"
     )
+    print(
+        f"CPU budget     0.5x raw Ray leaves each program {budget_ms:.2f} ms of CPU on "
+        f"{floor['cores']} cores; it needs at least {needed_ms:.2f} ms: the floor's "
+        f"{floor['cpu_ms_per_program']:.2f} ms + {race['scripts_per_program']:.1f} scripts "
+        f"(`race`) x {floor['raw_evalsha_cpu_us']:.0f} us of CPU per raw EVALSHA"
+    )
     for name, figures in (("ordered", swarm), ("race", race)):
         r = _ratios(figures, ray_figures, monty)
         print(
@@ -307,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             f" ms\n  ratios: runtime/raw Ray throughput {r['vs_raw_ray_throughput']:.3f}, "
             f"runtime/raw Monty throughput {r['vs_raw_monty_throughput']:.3f}, "
             f"spawn-to-start / Ray round trip {r['spawn_to_start_vs_ray_round_trip']:.1f}x, "
-            f"runtime/sandbox floor {report['ratios'][name + '_vs_sandbox_floor']:.3f}"
+            f"runtime/sandbox floor {report['ratios'][name + '_vs_sandbox_floor']:.3f}; "
+            f"{figures['scripts_per_program']:.1f} scripts per program"
         )
     return 0
 
