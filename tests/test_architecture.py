@@ -6,6 +6,7 @@ checks them. Here it runs on the repository, then on copies with one rule broken
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -123,12 +124,15 @@ def test_the_wheel_installs_one_import_name(
     shutil.copy(REPO / "README.md", copy / "README.md")
     tmp_path = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
-        [*PIP_WHEEL, "-w", str(tmp_path), str(copy)],
+        [*PIP_WHEEL[:-1], "-v", "-w", str(tmp_path), str(copy)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    # Package data is declared as data: setuptools has nothing to warn about.
+    warned = re.findall(r"\w+Warning\b.*|.*would be ignored.*", done.stdout + done.stderr)
+    assert not warned, warned
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -142,3 +146,23 @@ def test_the_wheel_installs_one_import_name(
         "swarmlab/py.typed",
     ):
         assert data in names
+
+
+def test_the_release_build_ignores_a_stale_build_folder(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
+    (clone / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    stale = clone / "build" / "lib" / "swarmlab" / "stale_module.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("LEFT_OVER = True\n")
+    done = subprocess.run(
+        ["bash", str(clone / "scripts" / "build.sh"), str(tmp_path / "dist")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = (tmp_path / "dist").glob("swarmlab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "swarmlab/runtime/lua/claim.lua" in names
+    assert not [n for n in names if "stale_module" in n]

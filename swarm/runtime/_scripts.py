@@ -345,7 +345,7 @@ class Subscriber:
                     on_message(str(message["channel"]), str(message["data"]))
             raise RedisConnectionError("subscription ended")
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
             await client.aclose()
 
 

@@ -179,6 +179,12 @@ def test_the_cilium_component_limits_the_names_runners_may_resolve(tmp_path: Pat
 def test_the_gpu_image_is_ray_llm_for_the_pinned_ray_on_cuda_13() -> None:
     dockerfile = (REPO / "k8s" / "images" / "Dockerfile.vllm").read_text()
     assert f"ARG RAY_LLM_IMAGE=rayproject/ray-llm:{ray.__version__}-py312-cu130" in dockerfile
+    # swarmlab's packages in that image: the GPU lock's versions, resolved for its Python 3.12.
+    ray_llm_stage = dockerfile.split("AS ray-llm", 1)[1]
+    assert "--no-build-isolation \\\n        -c /tmp/swarmlab/locks/gpu.lock" in ray_llm_stage
+    gpu_lock = (REPO / "locks" / "gpu.lock").read_text()
+    assert f"\nray=={ray.__version__} " in gpu_lock
+    assert "(CPython 3.12, x86-64)" in gpu_lock
     assert f"ray-llm:{ray.__version__}-py312-cu130" in DEPLOY_DOC
     assert "driver 580" in DEPLOY_DOC
     ray_llm = [r for r in requires("ray") or [] if 'extra == "llm"' in r]

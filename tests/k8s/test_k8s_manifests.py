@@ -98,7 +98,8 @@ def test_the_ray_cluster_runs_the_swarmlab_image_at_the_pinned_ray(
             assert obj["spec"]["rayClusterConfig"]["rayVersion"] == ray.__version__
     dockerfile = (REPO / "k8s" / "images" / "Dockerfile").read_text()
     assert "FROM python:3.11-slim" in dockerfile
-    assert "pip install --no-cache-dir ." in dockerfile
+    assert "--require-hashes --no-deps -r locks/build.lock -r locks/runtime.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in dockerfile
 
 
 def _env(container: dict[str, Any]) -> list[dict[str, Any]]:
