@@ -55,8 +55,6 @@ from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, sim_datetime
 from swarmlab.runtime._source_scan import escape_attempts
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "detectors"
-BLIND_ROUND_1 = DATA.parent / "detectors-blind" / "round-1"
-"""The first blind set: frozen (SHA256SUMS) before the detectors of issue 22 changed."""
 LIMITS = ProgramLimits(cpu_s=0.3, memory_bytes=32 * 1024 * 1024, host_calls=300)
 MAX_DEPTH = 3
 MAX_PROGRAMS = 12
@@ -84,8 +82,7 @@ class Item:
     answers: dict[str, list[str]] = field(default_factory=dict)
     deny: dict[str, dict[str, str]] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
-    """Why the labels are what they are, where a definition needed a ruling for this item."""
+    note: str = ""  # the ruling a definition needed for this item's labels, if any
     file: str = ""
 
 

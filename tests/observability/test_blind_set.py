@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from helpers.labelled_set import BLIND_ROUND_1, DETECTORS, load_items, run_items
+from helpers.blind_set import BLIND_ROUND_1, blind_table, score_blind
+from helpers.labelled_set import DETECTORS, load_items, run_items
 
+ROOT = Path(__file__).resolve().parents[2]
 SET_SHA256 = "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3"
 
 
@@ -42,3 +44,10 @@ def test_the_frozen_set_is_big_enough_and_labels_every_detector(tmp_path: Path) 
     )
     assert programs >= 100
     assert {name for item in items for name in item.labels} == set(DETECTORS)
+
+
+def test_docs_show_the_blind_figures_of_the_frozen_set(tmp_path: Path) -> None:
+    """The page's "before any change" table is what the frozen set scores with today's detectors."""
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    section = page.split("### Blind set, round 1: before any change", 1)[1].split("\n### ", 1)[0]
+    assert blind_table(score_blind(BLIND_ROUND_1, tmp_path)) in section

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.blind_set import BLIND_ROUND_1
 from helpers.labelled_set import (
-    BLIND_ROUND_1,
     DATA,
     DETECTORS,
     Score,
