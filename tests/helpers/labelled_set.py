@@ -82,6 +82,7 @@ class Item:
     answers: dict[str, list[str]] = field(default_factory=dict)
     deny: dict[str, dict[str, str]] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # the ruling a definition needed for this item's labels, if any
     file: str = ""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.blind_set import BLIND_ROUND_1
 from helpers.labelled_set import (
     DATA,
     DETECTORS,
@@ -99,10 +100,12 @@ def _strings(node: Any) -> list[str]:
     return [text for child in node for text in _strings(child)] if isinstance(node, list) else []
 
 
-def test_no_program_is_drawn_from_the_sim_templates() -> None:
-    """No template text (an idea, a prompt, an answer) appears in the set, and no program shares
-    more than a third of its lines with the templates' code (common idioms such as
-    `for idea in ideas.splitlines():` are what the third allows)."""
+@pytest.mark.parametrize("folder", [DATA, BLIND_ROUND_1], ids=["development", "blind-round-1"])
+def test_no_program_is_drawn_from_the_sim_templates(folder: Path) -> None:
+    """No template text (an idea, a prompt, an answer) appears in the set (the development set
+    and the blind set alike), and no program shares more than a third of its lines with the
+    templates' code (common idioms such as `for idea in ideas.splitlines():` are what the third
+    allows)."""
     templates = _strings(yaml.safe_load((ROOT / "models" / "sim" / "templates.yaml").read_text()))
     phrases = {t.strip() for t in templates if "\n" not in t.strip() and len(t.strip()) >= 20}
     code_lines = {
@@ -111,7 +114,7 @@ def test_no_program_is_drawn_from_the_sim_templates() -> None:
     }  # fmt: skip
     assert len(phrases) > 50
     assert len(code_lines) > 50
-    for item in load_items():
+    for item in load_items(folder):
         for text in [item.code, *(a for answers in item.answers.values() for a in answers)]:
             assert not [p for p in phrases if p in text], item.id
             lines = [line.strip() for line in text.splitlines() if len(line.strip()) >= 30]

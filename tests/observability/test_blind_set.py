@@ -1,0 +1,53 @@
+"""The blind set is frozen: its files are the ones its SHA256SUMS names, byte for byte.
+
+tests/data/detectors-blind/round-1 was written and committed, with its hashes, before any
+detector was changed for it (issue 22); its figures mean something only while the set stays the
+one that was frozen. `SET_SHA256` is the sha256 of SHA256SUMS itself, so editing an item and its
+line in SHA256SUMS together still fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from helpers.blind_set import BLIND_ROUND_1, blind_table, score_blind
+from helpers.labelled_set import DETECTORS, load_items, run_items
+
+ROOT = Path(__file__).resolve().parents[2]
+SET_SHA256 = "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3"
+
+
+def _listed() -> dict[str, str]:
+    sums = (BLIND_ROUND_1 / "SHA256SUMS").read_bytes()
+    assert hashlib.sha256(sums).hexdigest() == SET_SHA256, "SHA256SUMS changed"
+    listed = {}
+    for line in sums.decode().split("\n"):
+        if line:
+            digest, name = line.split("  ", 1)
+            listed[name] = digest
+    return listed
+
+
+def test_every_file_of_the_frozen_set_has_its_recorded_hash() -> None:
+    listed = _listed()
+    present = {p.name for p in BLIND_ROUND_1.iterdir()} - {"SHA256SUMS"}
+    assert present == set(listed), "files added to or removed from the frozen set"
+    for name, digest in listed.items():
+        assert hashlib.sha256((BLIND_ROUND_1 / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_the_frozen_set_is_big_enough_and_labels_every_detector(tmp_path: Path) -> None:
+    items = load_items(BLIND_ROUND_1)
+    programs = sum(
+        (d / "programs.jsonl").read_text().count("\n") for d in run_items(items, tmp_path).values()
+    )
+    assert programs >= 100
+    assert {name for item in items for name in item.labels} == set(DETECTORS)
+
+
+def test_docs_show_the_blind_figures_of_the_frozen_set(tmp_path: Path) -> None:
+    """The page's "before any change" table is what the frozen set scores with today's detectors."""
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    section = page.split("### Blind set, round 1: before any change", 1)[1].split("\n### ", 1)[0]
+    assert blind_table(score_blind(BLIND_ROUND_1, tmp_path)) in section
