@@ -87,6 +87,9 @@ class Capabilities(ProgramHost):
         """Set when a call was refused because the run is stopping: the program ends as killed."""
         self.raised: ProgramFault | None = None
         """What the lab raised into the program at its last call, if it raised anything."""
+        self.refused: str | None = None
+        """What the sandbox refused the program last (an import, an OS call), if nothing came
+        after."""
 
     def event(
         self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
@@ -106,7 +109,7 @@ class Capabilities(ProgramHost):
         answer."""
         self.seq = self.state.calls + 1
         self.step()
-        self.raised = None
+        self.raised = self.refused = None
         await self.trips.flush()
         mark = len(self.pending)
         try:
@@ -176,6 +179,7 @@ class Capabilities(ProgramHost):
         return fault
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        self.raised = self.refused = None
         clock = self.state.clock_h
         if name == "time.time":
             return SIM_EPOCH.timestamp() + clock * 3600
@@ -200,10 +204,13 @@ class Capabilities(ProgramHost):
         finally:
             self._span.end()
             self._span = None
+        self.refused = f"os_call {name[:100]}"
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
+        self.raised, self.refused = None, None
         if module not in ("lab", "world"):
+            self.refused = f"import {module[:200]}"
             self.event(ESCAPE_KIND, "denied", cap="sandbox", detail={"import": module[:200]})
             span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
             self.tel.annotate(span, "denied", "sandbox", {"import": module[:200]})
