@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster
-from swarmlab.records import RunResult
+from swarmlab.records import RunDir, RunResult
 from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
@@ -119,3 +119,15 @@ def test_waiting_on_an_id_no_program_has_raises_at_once(
         "wait(): no program with id 'p0.9'",
     ]
     assert result.summary().caps["wall_clock_s"].denied == 0
+
+
+def test_what_wait_and_the_clock_answered_is_in_the_recorded_inputs(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    program = "kid = spawn('41 + 1', task='kid')\nview = wait(kid)\nt = now()\n"
+    result = run(tmp_path, redis_url, program, [], "inputs")
+    answers = {r.call: r.answer for r in RunDir(result.out_dir).inputs() if r.program == "p0"}
+    view = {"id": "p0.1", "status": "completed", "result": 42, "error": None}
+    assert answers[2] == {"views": [view]}
+    assert set(answers[3]) == {"value"}
+    assert isinstance(answers[3]["value"], float)
