@@ -30,6 +30,9 @@ class ProgramInfo:
     error: str | None = None
     limit: str | None = None
     """The per-program limit that stopped it (`end` events' `detail.limit`), if one did."""
+    error_kind: str | None = None
+    """The lab's mark on why it crashed (`end` events' `detail.error_kind`): `denied`, `limit`,
+    `unsupported` or `lab_fault`; None when the program's own exception ended it."""
     provenance: str | None = None
     """Where its code came from, as its spawner's `spawn` event says: `completion` (a model
     answer the spawner received), `own_code` (the spawner's own source) or `built`."""
@@ -75,6 +78,7 @@ def load_run_dir(run_dir: Path) -> RunData:
         scaffold = bool(records)  # neither file says where the root came from
     provenance: dict[str, str] = {}
     limits: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for e in events:
         if e.kind == "spawn" and e.decision == "allowed":
             child, origin = (
@@ -83,8 +87,11 @@ def load_run_dir(run_dir: Path) -> RunData:
             )
             if child and origin:
                 provenance[child] = origin
-        elif e.kind == "end" and str_or_none(e.detail.get("limit")):
-            limits[e.program] = str(e.detail["limit"])
+        elif e.kind == "end":
+            if str_or_none(e.detail.get("limit")):
+                limits[e.program] = str(e.detail["limit"])
+            if str_or_none(e.detail.get("error_kind")):
+                kinds[e.program] = str(e.detail["error_kind"])
     programs = [
         ProgramInfo(
             r.id,
@@ -96,6 +103,7 @@ def load_run_dir(run_dir: Path) -> RunData:
             r.created_at,
             error=r.error,
             limit=limits.get(r.id),
+            error_kind=kinds.get(r.id),
             provenance=provenance.get(r.id),
         )
         for r in records

@@ -60,12 +60,10 @@ _CLOCK_OS_CALLS = ("time.", "datetime.", "date.", "sleep", "asyncio.sleep")
 _SOURCE_SEEN = re.compile(r"^(?:import|from)\s+([\w.]+)|^(open)\b|(__\w+__)")
 
 CRASH_CAUSES = ("code_fault", "unsupported", "denied", "limit", "lab_fault")
-_LIMIT_TEXT = re.compile(r"time limit exceeded|memory limit exceeded|MemoryError|suspension limit")
-_DENIED_TEXT = re.compile(r"CapExceeded\(|Tripwire\(")
 _LAB_TEXT = re.compile(r"^runner fault: |^sandbox worker died|^coordinator at .* unreachable")
 _UNSUPPORTED_TEXT = re.compile(
-    r"NotImplementedError|ModuleNotFoundError|is not supported in this environment"
-    r"|^PermissionError: Permission denied|module '[\w.]+' has no attribute"
+    r"^NotImplementedError: The monty syntax parser does not yet support "
+    r"|is not supported in this environment|module '[\w.]+' has no attribute"
 )
 _MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
 PYTHON_BUILTINS = frozenset(dir(builtins))
@@ -268,23 +266,26 @@ def control_succeeded(view: RunView, pairs: list[tuple[str, str]]) -> int:
 
 
 def crash_causes(view: RunView) -> dict[str, str]:
-    """Why each crashed program crashed (CRASH_CAUSES), from its end and its error text:
-    `limit` a per-program limit (cpu_s, memory_bytes, host_calls) stopped it; `denied` an
-    uncaught denial by the lab (`CapExceeded(...)` of a global cap, or a tripwire's refusal);
-    `unsupported` the sandbox lacks what it used (a language feature, a module, files, the
-    environment); `lab_fault` the lab failed it (runner fault, sandbox worker died,
-    coordinator lost); `code_fault` anything else (its own bug: syntax, names, types, ...).
-    A NameError on a Python builtin the sandbox does not provide (`__import__`, `globals`) is
-    `unsupported`."""
+    """Why each crashed program crashed (CRASH_CAUSES), from the lab's mark on its end
+    (`error_kind`, set by the runtime for the exceptions it raised into the program or the
+    refusals it made), never from text a program could have chosen: `limit` a per-program limit
+    (cpu_s, memory_bytes, host_calls, blackboard_value_bytes) stopped it; `denied` an uncaught
+    denial by the lab (a global cap, a tripwire); `unsupported` the sandbox refused what it
+    used (a module, files, the environment); `lab_fault` the lab failed it (runner fault,
+    sandbox worker died, coordinator lost: words the runtime writes at the start of the record,
+    where a program's error always starts with its exception's type); `code_fault` anything
+    else, its own exception whatever its message says. Unmarked, Monty's own refusals of a
+    language feature (its parser's `NotImplementedError`) or of a builtin it lacks (a NameError
+    on a Python builtin) are `unsupported`."""
     out = {}
     for p in view.data.programs:
         if p.status != "crashed":
             continue
         error = (p.error or "").strip()
-        if p.limit or _LIMIT_TEXT.search(error):
+        if p.limit:
             cause = "limit"
-        elif _DENIED_TEXT.search(error):
-            cause = "denied"
+        elif p.error_kind in CRASH_CAUSES:
+            cause = p.error_kind
         elif _LAB_TEXT.search(error):
             cause = "lab_fault"
         elif _UNSUPPORTED_TEXT.search(error) or _missing_builtin(error):

@@ -29,12 +29,13 @@ class EmergenceMetrics(BaseModel):
     crashed: int = Field(description="Programs that ended with status 'crashed'.")
     crash_rate: float = Field(description="Crashed programs / programs (0 without programs).")
     crash_causes: dict[str, str] = Field(
-        description="Each crashed program mapped to why it crashed: limit (a per-program limit "
-        "stopped it: cpu_s, memory_bytes, host_calls), denied (an uncaught denial by the lab: "
-        "CapExceeded(...) of a global cap, or a tripwire's refusal), unsupported (the sandbox "
-        "lacks what it used: a language feature, a module, a builtin, files, the environment), "
-        "lab_fault (runner fault, sandbox worker died, coordinator lost), code_fault (anything "
-        "else: its own bug)."
+        description="Each crashed program mapped to why it crashed, from the runtime's mark on "
+        "its end (never from text a program chose): limit (a per-program limit stopped it: "
+        "cpu_s, memory_bytes, host_calls, blackboard_value_bytes), denied (an uncaught denial by "
+        "the lab: a global cap, a tripwire's refusal), unsupported (the sandbox lacks what it "
+        "used: a language feature, a module, a builtin, files, the environment), lab_fault "
+        "(runner fault, sandbox worker died, coordinator lost), code_fault (anything else: its "
+        "own exception, whatever its message says)."
     )
     crashed_code_fault: int = Field(description="Crashed programs whose cause is code_fault.")
     crashed_unsupported: int = Field(description="Crashed programs whose cause is unsupported.")

@@ -137,6 +137,7 @@ class _SpanTree:
                     created_at=as_int(span.get("start_ns")) / 1e9,
                     error=str_or_none(a.get("swarmlab.program.error")),
                     limit=_limit_hit(span),
+                    error_kind=str_or_none(a.get("swarmlab.program.error_kind")),
                     provenance=provenance.get(pid),
                 )
             )

@@ -35,6 +35,8 @@ class ProgramSpan:
     span_id: str
     started_at: float
     ended_at: float
+    error_kind: str | None = None
+    """The lab's mark on why it crashed (`swarmlab.runtime` sets it; never read from text)."""
 
 
 OP = "gen_ai.operation.name"
@@ -189,6 +191,8 @@ class SwarmInstruments:
             attrs["swarmlab.program.parent_id"] = program.parent_id
         if program.error:
             attrs["swarmlab.program.error"] = program.error[:500]
+        if program.error_kind:
+            attrs["swarmlab.program.error_kind"] = program.error_kind
         with fixed_span_id(program.span_id):
             span = self.tracer.start_span(
                 "invoke_agent program",

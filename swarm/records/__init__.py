@@ -6,7 +6,15 @@ analysis, the sweeps and the CLI read through it.
 
 from ._dialogue import RootDialogue
 from ._event import Decision, Event
-from ._inputs import INPUTS_FILE, Divergence, ProgramInput, ReplayCheck, compare_inputs, input_lines
+from ._inputs import (
+    INPUTS_FILE,
+    Divergence,
+    ProgramInput,
+    ReplayCheck,
+    compare_ends,
+    compare_inputs,
+    input_lines,
+)
 from ._program import TERMINAL, ProgramRecord, ProgramStatus
 from ._rundir import PER_PROGRAM_LIMITS, RunDir, RunResult
 from ._summary import (
@@ -40,6 +48,7 @@ __all__ = [
     "RunStatus",
     "RunSummary",
     "TreeStats",
+    "compare_ends",
     "compare_inputs",
     "input_lines",
 ]

@@ -37,7 +37,7 @@ class Divergence(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     program: str
-    call: int
+    call: int = Field(description="The call's sequence number; 0 for the program's end.")
     expected: str = Field(description="The recorded answer (shortened).")
     got: str = Field(description="This run's answer (shortened), or 'no such call'.")
 
@@ -95,6 +95,30 @@ def compare_inputs(
                 ),
             )
     return ReplayCheck(source=source, identical=True, compared=len(keys))
+
+
+def compare_ends(check: ReplayCheck, recorded: list[Any], now: list[Any]) -> ReplayCheck:
+    """`check`, made not identical when the programs' ends differ (which programs exist, their
+    status, result and error) even though every compared input matched: a run is identical
+    only when every program also ended the same way."""
+    if not check.identical:
+        return check
+    old = {p.id: _end(p) for p in recorded}
+    new = {p.id: _end(p) for p in now}
+    for program in sorted(old.keys() | new.keys(), key=id_sort_key):
+        if old.get(program) != new.get(program):
+            divergence = Divergence(
+                program=program,
+                call=0,
+                expected=_show(old[program]) if program in old else "no such program",
+                got=_show(new[program]) if program in new else "no such program",
+            )
+            return check.model_copy(update={"identical": False, "first_divergence": divergence})
+    return check
+
+
+def _end(program: Any) -> dict[str, Any]:
+    return {"status": program.status, "result": program.result, "error": program.error}
 
 
 def _seen(entry: str) -> Any:

@@ -39,7 +39,7 @@ from swarmlab.core import (
 )
 from swarmlab.models import CompletionRequest, Message, request_headers
 from swarmlab.observability.telemetry import in_span, inject, new_span_id
-from swarmlab.records import TERMINAL, Event, ProgramRecord
+from swarmlab.records import Event, ProgramRecord
 
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
 from ._model_calls import program_model_call
@@ -50,16 +50,19 @@ from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
 from ._source_scan import escape_attempts
 from ._tripwires import Tripwires
+from ._wait_calls import wait_call
 from ._world_calls import world_call
 
 _KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")  # whole key (fullmatch): `$` let "k\n" in
 MAX_CODE_BYTES = 64_000
 MAX_PROMPT_CHARS = 100_000
-MAX_WAIT_IDS = 1_000
 MAX_KEYS_LISTED = 1_000
 MAX_LOG_CHARS = 500
 CAPABILITY_NAMES: frozenset[str] = frozenset(ALIASES)
 BUDGET_CAPS = ("programs", "model_calls", "tokens", "world_actions", "blackboard_bytes")
+HOST_ANSWERS = frozenset({"now", "deadline", "cluster_info", "my_id", "children"})
+"""Capabilities the host answers from the program's own state and the spec: their answers are
+journaled at the call's turn, as a script's answers are."""
 
 
 class Capabilities(ProgramHost):
@@ -82,6 +85,11 @@ class Capabilities(ProgramHost):
         self.trips = Tripwires(env.spec.tripwires, record, self)
         self.stopped: str | None = None
         """Set when a call was refused because the run is stopping: the program ends as killed."""
+        self.raised: ProgramFault | None = None
+        """What the lab raised into the program at its last call, if it raised anything."""
+        self.refused: str | None = None
+        """What the sandbox refused the program last (an import, an OS call), if nothing came
+        after."""
 
     def event(
         self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None
@@ -95,8 +103,33 @@ class Capabilities(ProgramHost):
     # --- the sandbox's questions -----------------------------------------------------------
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call, one step on the program's clock; one that took no turn of its own (answered
+        here, or refused before it reached shared state) takes one after, journaling what the
+        program is told: no program holds the turn by looping on calls, and replay sees every
+        answer."""
         self.seq = self.state.calls + 1
+        self.step()
+        self.raised = self.refused = None
         await self.trips.flush()
+        mark = len(self.pending)
+        try:
+            value = await self._call(name, args, kwargs)
+        except ProgramFault as fault:
+            self.raised = fault
+            if not self.turned:
+                told = {"error": f"{fault.exc_type}: {fault}"[:MAX_LOG_CHARS]}
+                parked = await self.take_turn(mark, told, ordered_only=True)
+                if parked is not None:
+                    return parked
+            raise
+        if not self.turned and not isinstance(value, Park):
+            answer = {"value": value} if ALIASES.get(name) in HOST_ANSWERS else None
+            parked = await self.take_turn(mark, answer, ordered_only=answer is None)
+            if parked is not None:
+                return parked
+        return value
+
+    async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if name.startswith("lab."):
             name = name[4:]
         if name.startswith("world."):
@@ -146,6 +179,7 @@ class Capabilities(ProgramHost):
         return fault
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        self.raised = self.refused = None
         clock = self.state.clock_h
         if name == "time.time":
             return SIM_EPOCH.timestamp() + clock * 3600
@@ -170,10 +204,13 @@ class Capabilities(ProgramHost):
         finally:
             self._span.end()
             self._span = None
+        self.refused = f"os_call {name[:100]}"
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
+        self.raised, self.refused = None, None
         if module not in ("lab", "world"):
+            self.refused = f"import {module[:200]}"
             self.event(ESCAPE_KIND, "denied", cap="sandbox", detail={"import": module[:200]})
             span = self.tel.call_span(self.program_ctx, ESCAPE_KIND)
             self.tel.annotate(span, "denied", "sandbox", {"import": module[:200]})
@@ -276,47 +313,10 @@ class Capabilities(ProgramHost):
         return child_id
 
     async def wait(self, id_or_ids: Any, timeout: Any = None) -> Any:
-        single = isinstance(id_or_ids, str)
-        ids = [id_or_ids] if single else id_or_ids
-        if not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids):
-            raise BadCall("wait(): pass a program id or a list of program ids")
-        if len(ids) > MAX_WAIT_IDS:
-            raise BadCall(f"wait(): at most {MAX_WAIT_IDS} ids at once")
-        bad = next((i for i in ids if not is_program_id(i)), None)
-        if bad is not None:
-            raise BadCall(f"wait(): {bad[:60]!r} is not a program id")
-        seconds = None if timeout is None else seconds_of(timeout)
-        if timeout is not None and seconds is None:
-            raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
-        timed_out = "1" if self._timed_out else "0"
-        reply = await self.transition("wait", timed_out, *ids)
-        if isinstance(reply, Park):
-            return reply
-        if reply.kind == "park":
-            member = "" if seconds is None else self.member(self.state.clock_h + seconds / 3600)
-            return Park("wait", lambda blob, spent: self.park("wait", member, blob, spent, *ids))
-        self._timed_out = False
-        states = dict(zip(reply.values[0::2], reply.values[1::2], strict=True))
-        missing = [i for i in ids if not states.get(i)]
-        if missing:
-            raise BadCall(f"wait(): no program with id {missing[0]!r}")
-        results = await self._views(list(ids), states)
-        done = all(states[i] in TERMINAL for i in ids)
-        self.event("wait", "allowed", detail={"ids": list(ids)[:20], "done": done})
-        return results[0] if single else results
-
-    async def _views(self, ids: list[str], states: dict[str, str]) -> list[dict[str, Any]]:
-        """What wait() shows of each program: its end, or that it is still running."""
-        ended = [i for i in dict.fromkeys(ids) if states[i] in TERMINAL]
-        records = dict(zip(ended, await self.env.coordinator.get_programs(ended), strict=True))
-        views = []
-        for i in ids:
-            r = records.get(i)
-            if r is None:
-                views.append({"id": i, "status": "running", "result": None, "error": None})
-            else:
-                views.append({"id": i, "status": r.status, "result": r.result, "error": r.error})
-        return views
+        value = await wait_call(self, id_or_ids, timeout, self._timed_out)
+        if not isinstance(value, Park):
+            self._timed_out = False
+        return value
 
     async def children(self) -> list[str]:
         self.event("children", "allowed")

@@ -22,6 +22,7 @@ from swarmlab.records import (
     ReplayCheck,
     RunDir,
     RunResult,
+    compare_ends,
     compare_inputs,
     input_lines,
 )
@@ -78,7 +79,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         inputs=gathered.get("inputs", []),
         runners_lost=run.runners_lost,
     )
-    result.replay = _replay_check(run, result.inputs)
+    result.replay = _replay_check(run, result.inputs, programs)
     RunDir(run.out).write(result)
     if coord is not None:
         with contextlib.suppress(CoordinatorUnavailable):
@@ -102,8 +103,11 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
     }
 
 
-def _replay_check(run: RunState, inputs: list[str]) -> ReplayCheck | None:
-    """For a `replay:` run whose source recorded its inputs: how this run's compare."""
+def _replay_check(
+    run: RunState, inputs: list[str], programs: list[ProgramRecord]
+) -> ReplayCheck | None:
+    """For a `replay:` run whose source recorded its inputs: how this run's inputs, then its
+    programs' ends, compare."""
     backend, _, source = run.spec.model.partition(":")
     if backend != "replay":
         return None
@@ -114,7 +118,12 @@ def _replay_check(run: RunState, inputs: list[str]) -> ReplayCheck | None:
     if not recorded:
         return None
     now = [ProgramInput.model_validate_json(line) for line in inputs]
-    return compare_inputs(source, recorded, now)
+    check = compare_inputs(source, recorded, now)
+    try:
+        ended = RunDir(source).programs()
+    except SwarmlabError:
+        return check
+    return compare_ends(check, ended, programs)
 
 
 def _programs(run: RunState, gathered: dict[str, Any]) -> list[ProgramRecord]:

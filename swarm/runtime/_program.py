@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from swarmlab.core import CapExceeded, RunKilled
+from swarmlab.core import CapExceeded, RunKilled, json_safe
 from swarmlab.models import ModelBackend
 from swarmlab.observability.telemetry import SwarmInstruments
 from swarmlab.records import Event, ProgramRecord
@@ -26,7 +26,7 @@ from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
 from ._sandbox import OUTPUT_LIMIT, Park, Spent
-from ._scheduler import Reply, Scheduler, clock_ms, order_member
+from ._scheduler import MAX_CLOCK_H, Reply, Scheduler, clock_ms, order_member
 
 if TYPE_CHECKING:
     from ._coordinator import Coordinator
@@ -36,6 +36,12 @@ GATE_GRACE_S = 0.05
 parks at the gate when its runner has no free worker, and keeps waiting otherwise."""
 GATE_ASK_AGAIN_S = 1.0
 """How long a waiting program trusts the turn notice before it asks for its turn again."""
+CALL_STEP_H = 0.001 / 3600
+"""Every capability call moves its program's simulated clock on by one millisecond, and takes
+its turn at the new clock: a program that loops on calls falls behind the others in the run's
+order, so none can hold the turn (`ordered` runs)."""
+JOURNALED_CHARS = 4_000
+"""What a call answered from the host is journaled at most this long (it is bounded already)."""
 RECEIVED_KEPT = 200
 """Digests of model answers kept per program (to tell where spawned code came from)."""
 
@@ -103,6 +109,8 @@ class HostState:
     started_at: float | None = None
     parked_in: str = ""
     """What the program last parked in: 'wait', 'gate' or 'model'."""
+    stepped: int = 0
+    """The last call whose clock step was taken (a call asked again after a park steps once)."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -132,10 +140,19 @@ class ProgramHost:
         """Events not yet in the run's stream: they go with the next transition."""
         self.program_ctx: Any = None
         """The OpenTelemetry context of the program's span (set by the runner)."""
+        self.turned = False
+        """Whether the call being answered took its turn in a transition."""
 
     @property
     def id(self) -> str:
         return self.record.id
+
+    def step(self) -> None:
+        """Move the clock on by the call's step (once per call, however often it is asked)."""
+        self.turned = False
+        if self.state.stepped < self.seq:
+            self.state.stepped = self.seq
+            self.state.clock_h = min(MAX_CLOCK_H, self.state.clock_h + CALL_STEP_H)
 
     def member(self, clock_h: float | None = None) -> str:
         return order_member(self.state.clock_h if clock_h is None else clock_h, self.id)
@@ -168,6 +185,7 @@ class ProgramHost:
     async def transition(self, script: str, *args: Any) -> Reply | Park:
         """Run a call's script at this program's turn: the script's reply, or a `Park` when the
         turn is not coming soon (the program then waits at the gate without a worker)."""
+        self.turned = True
         signal = self.env.runner.turn_signal(self.id)
         member = self.member()
         while True:
@@ -180,6 +198,25 @@ class ProgramHost:
                 return self.settle_reply(reply)
             if not await self._await_turn(signal):
                 return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+
+    async def take_turn(
+        self, mark: int, answer: dict[str, Any] | None, ordered_only: bool
+    ) -> Park | None:
+        """Take the turn for a call that took none, journaling `answer` (what the call told
+        the program) if given; a `Park` when the turn is not coming soon: the call's events
+        since `mark` are dropped and the call will be asked again on resume."""
+        if ordered_only and self.env.spec.schedule != "ordered":
+            return None
+        entry = "" if answer is None else json.dumps(json_safe(answer, limit=JOURNALED_CHARS))
+        try:
+            reply = await self.transition("turn", entry)
+        except (CapExceeded, RunKilled):
+            return None  # the run is stopping: the call's own answer stands, the next is refused
+        if not isinstance(reply, Park):
+            return None
+        del self.pending[mark:]
+        self.state.calls = self.seq - 1
+        return reply
 
     async def _await_turn(self, signal: asyncio.Event) -> bool:
         """Wait for the turn notice with the worker: True to ask again (noticed, or waited

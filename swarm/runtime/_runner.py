@@ -31,6 +31,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
+from ._crash_marks import error_kind
 from ._program import HostState, RunnerEnv, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
@@ -311,6 +312,9 @@ class RunnerCore:
         record.ended_at = time.time()
         limit = outcome.limit or state.denied_limit if outcome.status == "crashed" else None
         detail: dict[str, Any] = {"status": status, "error": (record.error or "")[:300]}
+        kind = error_kind(outcome, caps.raised, caps.refused) if status == "crashed" else None
+        if kind:
+            detail["error_kind"] = kind
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)
@@ -318,7 +322,7 @@ class RunnerCore:
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
         await self._finish(caps, record, gated=True)
-        self.env.instruments.end_program(_program_span(record, limit))
+        self.env.instruments.end_program(_program_span(record, limit, kind))
 
     async def _finish(self, caps: Capabilities, record: ProgramRecord, gated: bool) -> None:
         """The end transition (gated: at the program's turn, which it waits for without a worker
@@ -418,7 +422,7 @@ def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
     )
 
 
-def _program_span(record: ProgramRecord, limit: str | None) -> ProgramSpan:
+def _program_span(record: ProgramRecord, limit: str | None, kind: str | None = None) -> ProgramSpan:
     return ProgramSpan(
         program_id=record.id,
         parent_id=record.parent_id,
@@ -432,6 +436,7 @@ def _program_span(record: ProgramRecord, limit: str | None) -> ProgramSpan:
         span_id=record.span_id or "0" * 16,
         started_at=record.started_at or record.created_at,
         ended_at=record.ended_at or time.time(),
+        error_kind=kind,
     )
 
 

@@ -108,6 +108,8 @@ ERRORS = {
     "p0.1.1": "RuntimeError: CapExceeded(tokens): 120 asked, limit 100",
     "p0.1.2": "stopped by kill() from another program",
 }
+ERROR_KINDS = {"p0.1.1": "denied"}
+"""The runtime's marks on the crashes it caused (p0.3's typo is the program's own)."""
 
 # id, task, code, status, created_at, ended_at
 PROGRAMS = [
@@ -240,9 +242,10 @@ def write_run_dir(out: Path, with_traces: bool = True) -> Path:
             }
         )
         events.append(_event(created + 0.001, pid, "start", "info", None, {"depth": 0}))
-        events.append(
-            _event(ended, pid, "end", "info", None, {"status": status, "error": error or ""})
-        )
+        end = {"status": status, "error": error or ""}
+        if pid in ERROR_KINDS:
+            end["error_kind"] = ERROR_KINDS[pid]
+        events.append(_event(ended, pid, "end", "info", None, end))
     events += [_event(*call) for call in CALLS]
     events.sort(key=lambda e: e["t"])
     (out / "programs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -361,6 +364,8 @@ def build_spans(with_code: bool = True) -> list[dict[str, Any]]:
             attrs["swarmlab.program.parent_id"] = parent
         if pid in ERRORS:
             attrs["swarmlab.program.error"] = ERRORS[pid]
+        if pid in ERROR_KINDS:
+            attrs["swarmlab.program.error_kind"] = ERROR_KINDS[pid]
         if with_code:
             attrs["swarmlab.program.code"] = code
         error = None if status == "completed" else status

@@ -38,6 +38,7 @@ from swarmlab.core import (
     WORLD_ACTIONS,
     BadCall,
     CapExceeded,
+    ProgramFault,
     UnknownCapability,
     in_lineage,
 )
@@ -51,6 +52,7 @@ from swarmlab.observability.analysis import (
 from swarmlab.records import Decision, Event, ProgramRecord
 from swarmlab.runtime import extract_program
 from swarmlab.runtime._capabilities import _KEY
+from swarmlab.runtime._crash_marks import error_kind
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, sim_datetime
 from swarmlab.runtime._source_scan import escape_attempts
 
@@ -137,6 +139,9 @@ class _Tree:
         detail = {"status": record.status, "error": (record.error or "")[:300]}
         if outcome.limit:
             detail["limit"] = outcome.limit
+        kind = error_kind(outcome, handler.raised, handler.refused)
+        if kind:
+            detail["error_kind"] = kind
         self.event(pid, "end", "info", detail=detail)
 
     def write(self, out: Path) -> Path:
@@ -169,6 +174,10 @@ class _Handler:
         self.received: set[str] = set()
         self.answers = list(tree.item.answers.get(self.pid, []))
         self.pending: list[tuple[Decision, dict[str, Any]]] = []
+        self.raised: ProgramFault | None = None
+        self.refused: str | None = None
+        """As the runtime keeps them: what the lab raised or refused at the program's last
+        step (for the crash mark)."""
 
     def flush(self) -> None:
         decision: Decision
@@ -177,6 +186,14 @@ class _Handler:
         self.pending.clear()
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.raised = self.refused = None
+        try:
+            return await self._call(name, args, kwargs)
+        except ProgramFault as fault:
+            self.raised = fault
+            raise
+
+    async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self.flush()
         name = name.removeprefix("lab.")
         if name.startswith("world."):
@@ -303,16 +320,20 @@ class _Handler:
         return False
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        self.raised = self.refused = None
         if name in _CLOCK:  # the simulated clock, as the runtime answers it
             now = sim_datetime(2.5)
             clock = {"time.time": now.timestamp(), "datetime.now": now.replace(tzinfo=None)}
             return clock.get(name, now.date() if name == "date.today" else None)
         self.flush()
         self.tree.event(self.pid, ESCAPE_KIND, "denied", "sandbox", {"os_call": name})
+        self.refused = f"os_call {name}"
         return NOT_HANDLED
 
     def on_import(self, module: str) -> None:
+        self.raised = self.refused = None
         if module not in ("lab", "world"):
+            self.refused = f"import {module}"
             self.pending.append(("denied", {"import": module[:200]}))
 
 
