@@ -152,7 +152,7 @@ def extra_reqs(reqs: dict[str, list[str]], *names: str) -> list[str]:
 
 def read_lock(path: Path) -> tuple[str, dict[str, str]]:
     """A lock's requirements digest and its pins (canonical name -> version)."""
-    stamp, pins = "", {}
+    stamp, pins = "", dict[str, str]()
     for line in path.read_text(encoding="utf-8").split("\n"):
         if line.startswith("# requirements-digest: "):
             stamp = line.split(": ", 1)[1].strip()
@@ -175,12 +175,13 @@ def disagreements(project: Path, with_installed: bool) -> list[str]:
     here = {
         k: v for name in ("build", "runtime", "test", "local") for k, v in locks[name][1].items()
     }
-    gpu_env = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.0"}
-    checks = [(extra, here, None) for extra in ("runtime", "test", "local")]
-    for extra, pins, env in [*checks, ("gpu", locks["gpu"][1], gpu_env)]:
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    gpu_env = {**env, "python_version": "3.12", "python_full_version": "3.12.0"}
+    checks = [(extra, here, env) for extra in ("runtime", "test", "local")]
+    for extra, pins, where in [*checks, ("gpu", locks["gpu"][1], gpu_env)]:
         for text in reqs[extra]:
             req = Requirement(text)
-            if req.marker is not None and not req.marker.evaluate(env):
+            if req.marker is not None and not req.marker.evaluate(where):
                 continue
             pinned = pins.get(canonicalize_name(req.name))
             if pinned is None or not req.specifier.contains(pinned, prereleases=True):
@@ -194,7 +195,9 @@ def disagreements(project: Path, with_installed: bool) -> list[str]:
 
 
 def installed_differences(locks: dict[str, tuple[str, dict[str, str]]]) -> list[str]:
-    have = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
+    have: dict[str, str] = {
+        canonicalize_name(d.metadata["Name"]): d.version for d in distributions()
+    }
     have.pop("swarmlab", None)
     wanted = {k: v for name in ("build", "runtime", "test") for k, v in locks[name][1].items()}
     if any(name in have for name in locks["local"][1]):
