@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
 from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.observability.analysis._data import MODEL_CALLS
 from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
@@ -93,7 +94,7 @@ def write_report(
         + section("Program tree", "tree", _tree(programs, events, metrics, t0)),
     )
     out = Path(out_path) if out_path else rundir.file("report.html")
-    out.write_text(page)
+    write_text(out, page)  # never through a symlink planted as report.html
     return out
 
 

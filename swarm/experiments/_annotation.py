@@ -12,13 +12,14 @@ unit and empty label cells (`-` where a label does not apply).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, write_text
 from swarmlab.records import RunDir
 
 from ._trials_measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
@@ -128,14 +129,21 @@ def export_sample(
     out = plan.out / ANNOTATION_DIR
     out.mkdir(parents=True, exist_ok=True)
     sizes = {name: len(members) for name, members in strata.items()}
-    with (out / "sample.jsonl").open("w", encoding="utf-8") as handle:
-        for unit in sample:
-            row = {**unit.__dict__, "stratum": unit.stratum, "stratum_size": sizes[unit.stratum]}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text(
+        out / "sample.jsonl",
+        "".join(
+            json.dumps(
+                {**unit.__dict__, "stratum": unit.stratum, "stratum_size": sizes[unit.stratum]},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for unit in sample
+        ),
+    )
     files = [f"labels-{name}.csv" for name in labellers]
     for file in files:
         _write_label_sheet(out / file, sample)
-    (out / "INSTRUCTIONS.md").write_text(instructions(files))
+    write_text(out / "INSTRUCTIONS.md", instructions(files))
     manifest = {
         "labellers": labellers,
         "files": files,
@@ -144,7 +152,7 @@ def export_sample(
         "per_stratum": per_stratum,
         "strata": sizes,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return {"out_dir": str(out), **manifest}
 
 
@@ -207,14 +215,15 @@ def _label_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _write_label_sheet(path: Path, sample: list[Unit]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*UNIT_FIELDS, *DETECTORS, "note"])
-        writer.writeheader()
-        for unit in sample:
-            applies = ("scaffold",) if unit.kind == "dialogue" else PROGRAM_DETECTORS
-            row: dict[str, Any] = {f: getattr(unit, f) for f in UNIT_FIELDS}
-            row.update({d: "" if d in applies else NOT_APPLICABLE for d in DETECTORS})
-            writer.writerow({**row, "note": ""})
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=[*UNIT_FIELDS, *DETECTORS, "note"])
+    writer.writeheader()
+    for unit in sample:
+        applies = ("scaffold",) if unit.kind == "dialogue" else PROGRAM_DETECTORS
+        row: dict[str, Any] = {f: getattr(unit, f) for f in UNIT_FIELDS}
+        row.update({d: "" if d in applies else NOT_APPLICABLE for d in DETECTORS})
+        writer.writerow({**row, "note": ""})
+    write_text(path, handle.getvalue())
 
 
 def instructions(files: list[str]) -> str:

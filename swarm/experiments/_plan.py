@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, read_yaml
 from swarmlab.spec import ExperimentSpec, builtin_experiments, describe_validation_error, load_spec
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
@@ -137,11 +136,11 @@ def load_sweep(source: str) -> tuple[SweepSpec, Path]:
     if not path.is_file():
         known = ", ".join(builtin_sweeps()) or "none"
         raise SpecError(f"no sweep named '{source}' and no such file (built-in: {known})")
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep must be a mapping of fields, got {type(data).__name__}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
         return SweepSpec.model_validate(data), path
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
         raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
 from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
@@ -144,6 +145,6 @@ def write_results(plan: SweepPlan) -> dict[str, Any]:
         "plots": [str(p.relative_to(out)) for p in plots],
         "statistics": STATISTICS,
     }
-    (out / "sweep.json").write_text(json.dumps(summary, indent=1))
+    write_text(out / "sweep.json", json.dumps(summary, indent=1))
     write_sweep_page(out, summary, rows, cells, paired, plots)
     return summary

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, read_yaml, write_text
 from swarmlab.spec import (
     Affordance,
     ExperimentSpec,
@@ -149,9 +149,7 @@ class TrialsPlan:
         if not path.is_file():
             raise SpecError(f"{out}: not a trials directory (no {PLAN_FILE})")
         try:
-            spec = TrialsSpec.model_validate(yaml.safe_load(path.read_text()) or {})
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            spec = TrialsSpec.model_validate(read_yaml(path) or {})
         except ValidationError as exc:
             raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
         return cls.create(spec, out)
@@ -160,13 +158,13 @@ class TrialsPlan:
         """Write trials.yaml; a directory that holds another plan is refused."""
         path = self.out / PLAN_FILE
         text = yaml.safe_dump(self.spec.model_dump(), sort_keys=False)
-        if path.is_file() and yaml.safe_load(path.read_text()) != self.spec.model_dump():
+        if path.is_file() and read_yaml(path) != self.spec.model_dump():
             raise SpecError(
                 f"{self.out} holds trials of another plan ({path}); pass another --out "
                 "or repeat that plan to resume it"
             )
         self.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        write_text(path, text)
 
     def trial_dir(self, trial: Trial) -> Path:
         return self.out / "runs" / trial.condition.slug / f"t{trial.index:03d}"
