@@ -56,13 +56,12 @@ def cap_series(
             bump("concurrent", e.t, -1)
         elif e.kind in MODEL_CALLS and ok:
             bump("model_calls", e.t)
-            tokens = e.detail.get("prompt_tokens", 0) + e.detail.get("completion_tokens", 0)
-            bump("tokens", e.t, tokens)
+            bump("tokens", e.t, e.count("prompt_tokens") + e.count("completion_tokens"))
         elif e.kind.startswith("world.") and e.decision != "denied":
             bump("world_actions", e.t)
         elif e.kind == "db_put" and ok:
             # What the coordinator charged, as it recorded it.
-            bump("blackboard_bytes", e.t, int(e.detail.get("charged", 0)))
+            bump("blackboard_bytes", e.t, e.count("charged"))
     return series
 
 
