@@ -166,6 +166,21 @@ def parse_json(text: str | bytes, where: str) -> Any:
     return value
 
 
+def parse_number(value: Any, where: str) -> float:
+    """A number stored as text elsewhere (a shared Redis, a table): finite, at most
+    `MAX_INT_DIGITS` long; anything else is refused in one line naming where it was read."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    try:
+        if len(text) > MAX_INT_DIGITS + 20:
+            raise ValueError
+        number = float(text)
+    except ValueError:
+        raise SpecError(f"{where}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise SpecError(f"{where}: {text[:40]!r} is not a finite number")
+    return number
+
+
 def check_value(value: Any, where: str) -> None:
     """Refuse a parsed value nested deeper than `MAX_JSON_DEPTH` or holding a lone surrogate."""
     stack: list[tuple[Any, int]] = [(value, 0)]

@@ -197,7 +197,9 @@ def spec_from_dict(data: dict[str, Any], origin: str = "spec") -> ExperimentSpec
 def describe_validation_error(exc: ValidationError) -> str:
     """One line: the field, the bad value and what is allowed."""
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "spec"
+    if not err["loc"]:  # a rule over the whole document: its message says what is wrong
+        return err["msg"].removeprefix("Value error, ")
+    field = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         allowed = _allowed_fields(err["loc"][:-1])
         return f"unknown field '{field}' (allowed here: {', '.join(allowed)})"
