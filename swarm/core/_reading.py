@@ -284,8 +284,9 @@ def _bounded_loader() -> Any:
     return _LOADER
 
 
-def csv_rows(text: str, where: str) -> list[dict[str, str]]:
-    """A CSV table's rows by column name; a malformed table names its line.
+def csv_rows(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """A CSV table's columns, and its rows by column name with the line each ends on; a
+    malformed table (an unclosed quote, a cell over the csv module's 128 KiB) names its line.
 
     Lines end at `\\r` or `\\n` outside quoted fields only (the csv module's rule), never at
     the other characters `str.splitlines()` would split on.
@@ -294,7 +295,8 @@ def csv_rows(text: str, where: str) -> list[dict[str, str]]:
 
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        return [dict(row) for row in reader]
+        rows = [(reader.line_num, dict(row)) for row in reader]
+        return list(reader.fieldnames or []), rows
     except csv.Error as exc:
         raise SpecError(f"{where}:{reader.line_num}: not a CSV table ({exc})") from None
 

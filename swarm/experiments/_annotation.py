@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError, write_text
+from swarmlab.core import (
+    MAX_TABLE_BYTES,
+    MAX_TEXT_BYTES,
+    SpecError,
+    csv_rows,
+    json_lines,
+    read_json,
+    read_text,
+    write_text,
+)
 from swarmlab.records import RunDir
 
 from ._trials_measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
@@ -164,9 +173,11 @@ def read_sample(plan_out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise SpecError(
             f"{plan_out}: no annotation sample yet; run `swarmlab trials annotate {plan_out}`"
         )
-    manifest = json.loads(manifest_path.read_text())
-    lines = (out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
-    return manifest, [json.loads(line) for line in lines if line.strip()]
+    manifest = read_json(manifest_path, max_bytes=MAX_TEXT_BYTES)
+    sample = [row for _, row in json_lines(out / "sample.jsonl", MAX_TABLE_BYTES)]
+    if not isinstance(manifest, dict) or not all(isinstance(row, dict) for row in sample):
+        raise SpecError(f"{out}: not an annotation sample (manifest.json, sample.jsonl)")
+    return manifest, sample
 
 
 def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
@@ -195,23 +206,20 @@ def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[
 
 
 def _label_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8-sig")
+    # The lab's one reader: bounded, UTF-8, lines split on \n only (a label's text may hold
+    # U+2028 and the like); a spreadsheet's byte-order mark is dropped.
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    raise SpecError(f"{path}:{number}: not JSON") from None
-                if not isinstance(row, dict):
-                    raise SpecError(f"{path}:{number}: expected an object per line")
-                rows.append((number, row))
+        for number, row in json_lines(path, MAX_TABLE_BYTES):
+            if not isinstance(row, dict):
+                raise SpecError(f"{path}:{number}: expected an object per line")
+            rows.append((number, row))
         return rows
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if reader.fieldnames is None or "unit_id" not in reader.fieldnames:
+    text = read_text(path, max_bytes=MAX_TABLE_BYTES).removeprefix("\ufeff")
+    columns, table = csv_rows(text, str(path))
+    if "unit_id" not in columns:
         raise SpecError(f"{path}: not a labels file (no unit_id column); fill the exported CSV")
-    return [(reader.line_num, row) for row in reader]
+    return table
 
 
 def _write_label_sheet(path: Path, sample: list[Unit]) -> None:

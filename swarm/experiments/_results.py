@@ -59,9 +59,8 @@ def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
         row["spec.persona"] = cell.spec.persona[:80]
         summary = RunDir(path).summary()
         if summary is None:
-            failed = path / "failed.json"
-            row["status"] = "failed" if failed.exists() else "not run"
-            row["error"] = json.loads(failed.read_text())["error"] if failed.exists() else None
+            row["error"] = RunDir(path).failure()
+            row["status"] = "failed" if row["error"] is not None else "not run"
             rows.append(row)
             continue
         row.update(

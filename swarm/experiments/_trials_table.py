@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -121,11 +120,11 @@ def trial_row(plan: TrialsPlan, trial: Trial) -> dict[str, Any]:
         counted=0,
     )
     summary = RunDir(path).summary()
-    failed = path / "failed.json"
     if summary is None:
-        row["status"] = "failed" if failed.is_file() else "not run"
-        if failed.is_file():
-            row["error"] = str(json.loads(failed.read_text()).get("error", ""))[:500]
+        error = RunDir(path).failure()
+        row["status"] = "failed" if error is not None else "not run"
+        if error is not None:
+            row["error"] = error
         return row
     row.update(
         status=summary.status,

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from swarmlab.core import (
     EVENT_KINDS,
+    MAX_TEXT_BYTES,
     UNKNOWN_NAME_KIND,
     SpecError,
     id_sort_key,
@@ -248,6 +249,16 @@ class RunDir:
     def inputs(self) -> list[ProgramInput]:
         """inputs.jsonl in tree order (empty for runs that recorded none)."""
         return _read_rows(self.file(INPUTS_FILE), ProgramInput)
+
+    def failure(self) -> str | None:
+        """Why a sweep cell or a trial failed before its run wrote a record (failed.json's
+        `error`), None when it did not."""
+        path = self.file("failed.json")
+        if not (path.exists() or path.is_symlink()):
+            return None
+        data = read_json(path, max_bytes=MAX_TEXT_BYTES)
+        error = data.get("error") if isinstance(data, dict) else None
+        return str(error)[:500] if error is not None else f"{path}: holds no error"
 
     def json(self, name: str) -> Any:
         """A JSON file of the run, None when absent."""
