@@ -278,23 +278,35 @@ def _tree(
         by_program.setdefault(e.program, []).append(e)
     flags = program_flags(m)
 
-    def render(p: ProgramRecord) -> str:
-        evs, kids = by_program.get(p.id, []), children.get(p.id, [])
-        body = _program_body(p, evs, t0)
-        inner = "".join(render(k) for k in kids)
-        if inner:
-            body += f'<div class="children">{inner}</div>'
-        opened = " open" if p.parent_id is None else ""
-        return (
-            f'<details class="prog" id="prog-{escape(p.id)}"{opened}>'
-            f"{_program_head(p, evs, len(kids), flags.get(p.id, []))}"
-            f'<div class="prog-body">{body}</div></details>'
-        )
-
     roots = children.get(None, [])
     if not roots:
         return '<p class="muted">no programs in this run</p>'
-    return "".join(render(r) for r in roots)
+    # Depth first without recursion: a chain of programs is as deep as caps.depth allows
+    # (thousands), and a record read back may even name a program its own parent.
+    out: list[str] = []
+    seen: set[str] = set()
+    stack: list[ProgramRecord | str] = list(reversed(roots))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        if item.id in seen:
+            continue
+        seen.add(item.id)
+        evs, kids = by_program.get(item.id, []), children.get(item.id, [])
+        opened = " open" if item.parent_id is None else ""
+        out.append(
+            f'<details class="prog" id="prog-{escape(item.id)}"{opened}>'
+            f"{_program_head(item, evs, len(kids), flags.get(item.id, []))}"
+            f'<div class="prog-body">{_program_body(item, evs, t0)}'
+        )
+        kids = [k for k in kids if k.id not in seen]
+        if kids:
+            out.append('<div class="children">')
+        stack.append(("</div>" if kids else "") + "</div></details>")
+        stack.extend(reversed(kids))
+    return "".join(out)
 
 
 def program_flags(m: EmergenceMetrics) -> dict[str, list[str]]:
