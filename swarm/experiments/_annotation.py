@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from swarmlab.core import (
     MAX_TABLE_BYTES,
     MAX_TEXT_BYTES,
@@ -173,11 +175,50 @@ def read_sample(plan_out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise SpecError(
             f"{plan_out}: no annotation sample yet; run `swarmlab trials annotate {plan_out}`"
         )
-    manifest = read_json(manifest_path, max_bytes=MAX_TEXT_BYTES)
-    sample = [row for _, row in json_lines(out / "sample.jsonl", MAX_TABLE_BYTES)]
-    if not isinstance(manifest, dict) or not all(isinstance(row, dict) for row in sample):
-        raise SpecError(f"{out}: not an annotation sample (manifest.json, sample.jsonl)")
-    return manifest, sample
+    try:
+        manifest = SampleManifest.model_validate(read_json(manifest_path, max_bytes=MAX_TEXT_BYTES))
+    except ValidationError as exc:
+        raise SpecError(f"{manifest_path}: not a sample manifest ({_first_error(exc)})") from None
+    sample = []
+    for number, row in json_lines(out / "sample.jsonl", MAX_TABLE_BYTES):
+        try:
+            sample.append(SampleUnit.model_validate(row).model_dump())
+        except ValidationError as exc:
+            where = out / "sample.jsonl"
+            raise SpecError(f"{where}:{number}: not a sampled unit ({_first_error(exc)})") from None
+    return manifest.model_dump(), sample
+
+
+class SampleManifest(BaseModel):
+    """annotation/manifest.json, as `export_sample` writes it (fields read back)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    files: list[str] = Field(description="The labellers' files, in annotation/.")
+
+    @field_validator("files")
+    @classmethod
+    def _plain_names(cls, value: list[str]) -> list[str]:
+        """Names inside annotation/, never a path that leaves it."""
+        for name in value:
+            if not _safe(name.removeprefix("labels-").removesuffix(".csv")):
+                raise ValueError(f"{name[:60]!r} is not a labels file name (labels-NAME.csv)")
+        return value
+
+
+class SampleUnit(BaseModel):
+    """One line of annotation/sample.jsonl, as `export_sample` writes it (fields read back)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    unit_id: str = Field(description="The unit's id.")
+    stratum: str = Field(description="The stratum it was sampled from.")
+    stratum_size: int = Field(ge=1, description="Units in that stratum.")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
 
 
 def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
