@@ -260,13 +260,13 @@ def _bounded_loader() -> Any:
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 line = event.start_mark.line + 1
                 raise _Refused(f"line {line}: an alias (*{event.anchor}); write the value out")
             self.depth += 1
             try:
                 if self.depth > MAX_JSON_DEPTH:
-                    line = self.peek_event().start_mark.line + 1
+                    line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
                     raise _Refused(f"line {line}: nested deeper than {MAX_JSON_DEPTH} levels")
                 return super().compose_node(parent, index)
             finally:

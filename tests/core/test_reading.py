@@ -61,7 +61,9 @@ def _depth(value: Any) -> int:
     while stack:
         item, d = stack.pop()
         deepest = max(deepest, d)
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+        )
         stack.extend((c, d + 1) for c in children)
     return deepest
 
@@ -86,7 +88,8 @@ def _admitted(value: Any) -> None:
 
 def _one_line(exc: SpecError, where: str) -> None:
     text = str(exc)
-    assert "\n" not in text and text.startswith(where), text
+    assert "\n" not in text, text
+    assert text.startswith(where), text
 
 
 @FAST
