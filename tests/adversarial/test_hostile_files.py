@@ -327,3 +327,26 @@ def test_run_and_submit_on_a_hostile_spec_are_one_line_before_anything_starts(
         else:  # a job server on a closed port stops it: exit 1, one line
             result = cli("submit", str(spec), "--address", "http://127.0.0.1:1")
             assert_plain_outcome(result, (1, 2))
+
+
+def test_a_damaged_recording_fails_the_replay_in_one_line_and_the_record_is_kept(
+    tmp_path: Path,
+) -> None:
+    """The replay check of a run whose recording has an invalid UTF-8 line says so (file and
+    line) in the new run's summary instead of raising out of the run's end."""
+    from types import SimpleNamespace
+
+    from swarmlab.runtime._finish import _replay_check
+
+    source = write_run(tmp_path / "recorded")
+    good = '{"program":"p0","call":1,"answer":"ok"}\n'
+    (source / "inputs.jsonl").write_bytes(
+        good.encode() + b'{"program":"p0","call":2,"answer":"\xff"}\n'
+    )
+    run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{source}"))
+    check = _replay_check(run, [good.strip()])  # type: ignore[arg-type]
+    assert check is not None
+    assert not check.identical
+    assert (
+        check.unreadable == f"{source / 'inputs.jsonl'}:2: not UTF-8 text (byte 0xff at offset 35)"
+    )
