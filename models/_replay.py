@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swarmlab.core import ModelError
+from swarmlab.core import ModelError, SpecError, json_lines
 
 from ._base import Completion, CompletionRequest, ModelBackend
 
@@ -97,26 +97,23 @@ def _load(run_dir: Path) -> dict[int, tuple[int, RecordedCall]]:
             f"replay: {path} is missing (only runs that recorded their model calls can be replayed)"
         )
     calls: dict[int, tuple[int, RecordedCall]] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            call = _parse(path, number, text)
+    try:
+        for number, data in json_lines(path):  # bounded, UTF-8, split on \n only
+            call = _parse(path, number, data)
             if call.seed in calls:
                 raise ModelError(
                     f"replay: {path} records seed {call.seed} twice"
                     f" (lines {calls[call.seed][0]} and {number})"
                 )
             calls[call.seed] = (number, call)
+    except SpecError as exc:
+        raise ModelError(f"replay: {exc}") from None
     return calls
 
 
-def _parse(path: Path, number: int, text: str) -> RecordedCall:
+def _parse(path: Path, number: int, data: Any) -> RecordedCall:
     try:
-        data: Any = json.loads(text)
         return RecordedCall.model_validate(data)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"replay: {path} line {number} is not JSON ({exc.msg})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(line)"

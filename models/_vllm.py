@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import IO, Any, Literal, Self
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmlab.cluster import build_llm_app, free_port
-from swarmlab.core import ModelError
+from swarmlab.core import ModelError, read_yaml
 
 __all__ = [
     "ProgressCallback",
@@ -101,7 +100,7 @@ class VLLMServerConfig(BaseModel):
     @classmethod
     def from_file(cls, path: str | Path) -> Self:
         """A config from a YAML file holding these fields."""
-        return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+        return cls.model_validate(read_yaml(path) or {})
 
     @property
     def name(self) -> str:

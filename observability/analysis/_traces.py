@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError, id_sort_key
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from swarmlab.core import SpecError, id_sort_key, json_lines
 
 from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, reached, str_or_none
 
 __all__ = ["load_trace", "read_spans", "run_data_from_spans"]
 
-_REQUIRED = ("trace_id", "span_id", "name")
+
+class SpanEventLine(BaseModel):
+    """An event of a span, as `span_to_json` writes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(default="", description="The event's name.")
+    time_ns: int | None = Field(default=None, description="When it happened (ns since epoch).")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Its attributes.")
+
+
+class SpanLine(BaseModel):
+    """One line of traces.jsonl, as `span_to_json` (telemetry) writes it: the fields the
+    analysis and the Jaeger export read must have these types; others are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    trace_id: str = Field(description="32 hex digits.")
+    span_id: str = Field(description="16 hex digits.")
+    parent_span_id: str | None = Field(default=None, description="The parent span's id.")
+    name: str = Field(description="The span's name.")
+    kind: str | None = Field(default=None, description="INTERNAL, CLIENT, ...")
+    start_ns: int | None = Field(default=None, description="Start (ns since epoch).")
+    end_ns: int | None = Field(default=None, description="End (ns since epoch).")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Its attributes.")
+    events: list[SpanEventLine] = Field(default_factory=list, description="Its events.")
+    status: dict[str, Any] = Field(default_factory=dict, description="code, description.")
+    resource: dict[str, Any] = Field(default_factory=dict, description="The process's.")
 
 
 def read_spans(path: str | Path) -> list[dict[str, Any]]:
-    """The spans of a traces.jsonl file, one dict per line, in file order."""
+    """The spans of a traces.jsonl file, one dict per line, in file order (read through the
+    lab's one reader: bounded, UTF-8, lines split on `\\n` only; each a `SpanLine`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
     spans = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, row in json_lines(path):
         try:
-            span = json.loads(line)
-        except ValueError as exc:
-            raise SpecError(f"{path}:{number}: not JSON ({exc})") from None
-        missing = [k for k in _REQUIRED if not isinstance(span, dict) or k not in span]
-        if missing:
-            raise SpecError(f"{path}:{number}: not a span (no {', '.join(missing)})")
-        spans.append(span)
+            span = SpanLine.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "span"
+            raise SpecError(f"{path}:{number}: not a span ({field}: {err['msg']})") from None
+        spans.append(span.model_dump())
     return spans
 
 

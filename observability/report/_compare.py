@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
+from swarmlab.core import write_text
 from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.records import RunDir, RunSummary
 
@@ -76,5 +77,5 @@ def write_comparison(
         )
     )
     out = Path(out_path)
-    out.write_text(html_page("swarmlab comparison", body))
+    write_text(out, html_page("swarmlab comparison", body))
     return out

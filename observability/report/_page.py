@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
 from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
 from swarmlab.observability.analysis._data import MODEL_CALLS
 from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
@@ -55,13 +56,12 @@ def cap_series(
             bump("concurrent", e.t, -1)
         elif e.kind in MODEL_CALLS and ok:
             bump("model_calls", e.t)
-            tokens = e.detail.get("prompt_tokens", 0) + e.detail.get("completion_tokens", 0)
-            bump("tokens", e.t, tokens)
+            bump("tokens", e.t, e.count("prompt_tokens") + e.count("completion_tokens"))
         elif e.kind.startswith("world.") and e.decision != "denied":
             bump("world_actions", e.t)
         elif e.kind == "db_put" and ok:
             # What the coordinator charged, as it recorded it.
-            bump("blackboard_bytes", e.t, int(e.detail.get("charged", 0)))
+            bump("blackboard_bytes", e.t, e.count("charged"))
     return series
 
 
@@ -93,7 +93,7 @@ def write_report(
         + section("Program tree", "tree", _tree(programs, events, metrics, t0)),
     )
     out = Path(out_path) if out_path else rundir.file("report.html")
-    out.write_text(page)
+    write_text(out, page)  # never through a symlink planted as report.html
     return out
 
 
@@ -278,23 +278,35 @@ def _tree(
         by_program.setdefault(e.program, []).append(e)
     flags = program_flags(m)
 
-    def render(p: ProgramRecord) -> str:
-        evs, kids = by_program.get(p.id, []), children.get(p.id, [])
-        body = _program_body(p, evs, t0)
-        inner = "".join(render(k) for k in kids)
-        if inner:
-            body += f'<div class="children">{inner}</div>'
-        opened = " open" if p.parent_id is None else ""
-        return (
-            f'<details class="prog" id="prog-{escape(p.id)}"{opened}>'
-            f"{_program_head(p, evs, len(kids), flags.get(p.id, []))}"
-            f'<div class="prog-body">{body}</div></details>'
-        )
-
     roots = children.get(None, [])
     if not roots:
         return '<p class="muted">no programs in this run</p>'
-    return "".join(render(r) for r in roots)
+    # Depth first without recursion: a chain of programs is as deep as caps.depth allows
+    # (thousands), and a record read back may even name a program its own parent.
+    out: list[str] = []
+    seen: set[str] = set()
+    stack: list[ProgramRecord | str] = list(reversed(roots))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        if item.id in seen:
+            continue
+        seen.add(item.id)
+        evs, kids = by_program.get(item.id, []), children.get(item.id, [])
+        opened = " open" if item.parent_id is None else ""
+        out.append(
+            f'<details class="prog" id="prog-{escape(item.id)}"{opened}>'
+            f"{_program_head(item, evs, len(kids), flags.get(item.id, []))}"
+            f'<div class="prog-body">{_program_body(item, evs, t0)}'
+        )
+        kids = [k for k in kids if k.id not in seen]
+        if kids:
+            out.append('<div class="children">')
+        stack.append(("</div>" if kids else "") + "</div></details>")
+        stack.extend(reversed(kids))
+    return "".join(out)
 
 
 def program_flags(m: EmergenceMetrics) -> dict[str, list[str]]:

@@ -176,6 +176,9 @@ def _run(args: argparse.Namespace) -> int:
     if result.status == "failed":
         _say(f"run {result.run_id} failed: {result.ended_because}")
         return 1
+    if result.replay is not None and result.replay.unreadable:
+        _say(f"run {result.run_id}: replay failed: {result.replay.unreadable}")
+        return 2
     return 0
 
 

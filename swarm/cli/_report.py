@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, write_text
 
 from ._text import terminal_text
 
@@ -121,7 +121,7 @@ def traces_command(args: argparse.Namespace) -> int:
     out: Path = args.jaeger_json
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(data))
+        write_text(out, json.dumps(data))
     except OSError as exc:
         raise SpecError(f"--jaeger-json {out}: cannot write ({exc.strerror or exc})") from None
     print(

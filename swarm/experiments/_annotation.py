@@ -12,13 +12,25 @@ unit and empty label cells (`-` where a label does not apply).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from swarmlab.core import (
+    MAX_TABLE_BYTES,
+    MAX_TEXT_BYTES,
+    SpecError,
+    csv_rows,
+    json_lines,
+    read_json,
+    read_text,
+    write_text,
+)
 from swarmlab.records import RunDir
 
 from ._trials_measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
@@ -128,14 +140,21 @@ def export_sample(
     out = plan.out / ANNOTATION_DIR
     out.mkdir(parents=True, exist_ok=True)
     sizes = {name: len(members) for name, members in strata.items()}
-    with (out / "sample.jsonl").open("w", encoding="utf-8") as handle:
-        for unit in sample:
-            row = {**unit.__dict__, "stratum": unit.stratum, "stratum_size": sizes[unit.stratum]}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text(
+        out / "sample.jsonl",
+        "".join(
+            json.dumps(
+                {**unit.__dict__, "stratum": unit.stratum, "stratum_size": sizes[unit.stratum]},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for unit in sample
+        ),
+    )
     files = [f"labels-{name}.csv" for name in labellers]
     for file in files:
         _write_label_sheet(out / file, sample)
-    (out / "INSTRUCTIONS.md").write_text(instructions(files))
+    write_text(out / "INSTRUCTIONS.md", instructions(files))
     manifest = {
         "labellers": labellers,
         "files": files,
@@ -144,7 +163,7 @@ def export_sample(
         "per_stratum": per_stratum,
         "strata": sizes,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return {"out_dir": str(out), **manifest}
 
 
@@ -156,9 +175,50 @@ def read_sample(plan_out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise SpecError(
             f"{plan_out}: no annotation sample yet; run `swarmlab trials annotate {plan_out}`"
         )
-    manifest = json.loads(manifest_path.read_text())
-    lines = (out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
-    return manifest, [json.loads(line) for line in lines if line.strip()]
+    try:
+        manifest = SampleManifest.model_validate(read_json(manifest_path, max_bytes=MAX_TEXT_BYTES))
+    except ValidationError as exc:
+        raise SpecError(f"{manifest_path}: not a sample manifest ({_first_error(exc)})") from None
+    sample = []
+    for number, row in json_lines(out / "sample.jsonl", MAX_TABLE_BYTES):
+        try:
+            sample.append(SampleUnit.model_validate(row).model_dump())
+        except ValidationError as exc:
+            where = out / "sample.jsonl"
+            raise SpecError(f"{where}:{number}: not a sampled unit ({_first_error(exc)})") from None
+    return manifest.model_dump(), sample
+
+
+class SampleManifest(BaseModel):
+    """annotation/manifest.json, as `export_sample` writes it (fields read back)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    files: list[str] = Field(description="The labellers' files, in annotation/.")
+
+    @field_validator("files")
+    @classmethod
+    def _plain_names(cls, value: list[str]) -> list[str]:
+        """Names inside annotation/, never a path that leaves it."""
+        for name in value:
+            if not _safe(name.removeprefix("labels-").removesuffix(".csv")):
+                raise ValueError(f"{name[:60]!r} is not a labels file name (labels-NAME.csv)")
+        return value
+
+
+class SampleUnit(BaseModel):
+    """One line of annotation/sample.jsonl, as `export_sample` writes it (fields read back)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    unit_id: str = Field(description="The unit's id.")
+    stratum: str = Field(description="The stratum it was sampled from.")
+    stratum_size: int = Field(ge=1, description="Units in that stratum.")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
 
 
 def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
@@ -187,34 +247,32 @@ def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[
 
 
 def _label_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8-sig")
+    # The lab's one reader: bounded, UTF-8, lines split on \n only (a label's text may hold
+    # U+2028 and the like); a spreadsheet's byte-order mark is dropped.
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    raise SpecError(f"{path}:{number}: not JSON") from None
-                if not isinstance(row, dict):
-                    raise SpecError(f"{path}:{number}: expected an object per line")
-                rows.append((number, row))
+        for number, row in json_lines(path, MAX_TABLE_BYTES):
+            if not isinstance(row, dict):
+                raise SpecError(f"{path}:{number}: expected an object per line")
+            rows.append((number, row))
         return rows
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    if reader.fieldnames is None or "unit_id" not in reader.fieldnames:
+    text = read_text(path, max_bytes=MAX_TABLE_BYTES).removeprefix("\ufeff")
+    columns, table = csv_rows(text, str(path))
+    if "unit_id" not in columns:
         raise SpecError(f"{path}: not a labels file (no unit_id column); fill the exported CSV")
-    return [(reader.line_num, row) for row in reader]
+    return table
 
 
 def _write_label_sheet(path: Path, sample: list[Unit]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*UNIT_FIELDS, *DETECTORS, "note"])
-        writer.writeheader()
-        for unit in sample:
-            applies = ("scaffold",) if unit.kind == "dialogue" else PROGRAM_DETECTORS
-            row: dict[str, Any] = {f: getattr(unit, f) for f in UNIT_FIELDS}
-            row.update({d: "" if d in applies else NOT_APPLICABLE for d in DETECTORS})
-            writer.writerow({**row, "note": ""})
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=[*UNIT_FIELDS, *DETECTORS, "note"])
+    writer.writeheader()
+    for unit in sample:
+        applies = ("scaffold",) if unit.kind == "dialogue" else PROGRAM_DETECTORS
+        row: dict[str, Any] = {f: getattr(unit, f) for f in UNIT_FIELDS}
+        row.update({d: "" if d in applies else NOT_APPLICABLE for d in DETECTORS})
+        writer.writerow({**row, "note": ""})
+    write_text(path, handle.getvalue())
 
 
 def instructions(files: list[str]) -> str:

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, write_text
 
 from ._annotation import ANNOTATION_DIR, read_labels, read_sample
 from ._trials_measures import DETECTORS
@@ -39,8 +39,8 @@ def agreement(plan_out: Path, files: list[Path] | None = None) -> dict[str, Any]
         "labelled": [len(first), len(second)],
         "detectors": {d: detector_agreement(d, units, first, second, weight) for d in DETECTORS},
     }
-    (out / "agreement.json").write_text(json.dumps(report, indent=1))
-    (out / "agreement.md").write_text(format_agreement(report))
+    write_text(out / "agreement.json", json.dumps(report, indent=1))
+    write_text(out / "agreement.md", format_agreement(report))
     return report
 
 

@@ -8,11 +8,14 @@ read from; a renamed metric is changed here and nowhere else.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from swarmlab.core import write_text
 
 from ._plan import Cell, SweepSpec
 from ._stats import LEVEL, RESAMPLES, Summary, describe, describe_rate, paired_difference, seed_for
@@ -197,7 +200,8 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, handle.getvalue())

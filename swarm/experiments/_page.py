@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
+
 from ._cells import METRICS
 
 # Metrics in the page's condition table (all of them are in cells.csv).
@@ -56,7 +58,7 @@ Results: <a href="results.csv">results.csv</a>, <a href="results.parquet">result
 <h2>Runs</h2>{_run_table(out, rows)}
 </body></html>"""
     path = out / "index.html"
-    path.write_text(page)
+    write_text(path, page)
     return path
 
 

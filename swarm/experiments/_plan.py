@@ -5,21 +5,33 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swarmlab.core import SpecError
-from swarmlab.spec import ExperimentSpec, builtin_experiments, describe_validation_error, load_spec
+from swarmlab.core import SpecError, read_yaml
+from swarmlab.spec import (
+    RUN_ID_RULE,
+    SEED_MAX,
+    SEED_MIN,
+    ExperimentSpec,
+    builtin_experiments,
+    describe_validation_error,
+    is_run_id,
+    load_spec,
+)
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
 
 
 BUDGET_CAPS = ("tokens", "programs", "model_calls", "world_actions")
+MAX_SWEEP_RUNS = 10_000
+"""Most runs (conditions x seeds) one sweep may plan: checked before any cell is planned."""
 
 
 class SweepBudget(BaseModel):
@@ -65,10 +77,35 @@ class SweepSpec(BaseModel):
     parallel: int = Field(default=2, ge=1, le=64, description="Cells running at once.")
     budget: SweepBudget = Field(default_factory=SweepBudget, description="Caps over the sweep.")
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_run_id(cls, value: str) -> str:
+        """The name becomes a directory (sweeps/<name>) and starts every run id."""
+        if not is_run_id(value):
+            raise ValueError(f"not a sweep name ({RUN_ID_RULE})")
+        return value
+
     @field_validator("seeds", mode="before")
     @classmethod
     def _count_or_list(cls, value: Any) -> Any:
-        return list(range(1, value + 1)) if isinstance(value, int) else value
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_SWEEP_RUNS:
+                raise ValueError(f"a count of seeds must be 1..{MAX_SWEEP_RUNS}")
+            return list(range(1, value + 1))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        """A seed listed twice would count one run as two."""
+        if not value:
+            raise ValueError("needs at least one seed")
+        twice = [s for s, n in Counter(value).items() if n > 1]
+        if twice:
+            raise ValueError(f"lists seed {twice[0]} twice")
+        if any(not SEED_MIN <= s <= SEED_MAX for s in value):
+            raise ValueError(f"each seed must be a 64-bit int ({SEED_MIN}..{SEED_MAX})")
+        return value
 
     @field_validator("grid")
     @classmethod
@@ -76,7 +113,23 @@ class SweepSpec(BaseModel):
         for key, values in value.items():
             if not values:
                 raise ValueError(f"grid field '{key}' has no values")
+            seen = Counter(json.dumps(v, sort_keys=True, default=str) for v in values)
+            twice = [v for v, n in seen.items() if n > 1]
+            if twice:  # one condition run twice would count its runs twice
+                raise ValueError(f"grid field '{key}' lists {twice[0][:60]} twice")
         return value
+
+    @model_validator(mode="after")
+    def _size_is_bounded(self) -> SweepSpec:
+        """Cells x seeds at most `MAX_SWEEP_RUNS`, counted without building the product."""
+        grid = math.prod(len(v) for v in self.grid.values())
+        conditions = len(self.cells) if self.cells else grid
+        if conditions * len(self.seeds) > MAX_SWEEP_RUNS:
+            raise ValueError(
+                f"{conditions} conditions x {len(self.seeds)} seeds = "
+                f"{conditions * len(self.seeds)} runs (at most {MAX_SWEEP_RUNS} a sweep)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _baseline_exists(self) -> SweepSpec:
@@ -137,11 +190,11 @@ def load_sweep(source: str) -> tuple[SweepSpec, Path]:
     if not path.is_file():
         known = ", ".join(builtin_sweeps()) or "none"
         raise SpecError(f"no sweep named '{source}' and no such file (built-in: {known})")
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep must be a mapping of fields, got {type(data).__name__}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
         return SweepSpec.model_validate(data), path
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
         raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
 
@@ -195,8 +248,11 @@ class SweepPlan:
     ) -> SweepPlan:
         """`seeds` replaces the sweep's own (a quick look at a long sweep)."""
         sweep, path = load_sweep(source)
-        if seeds is not None:
-            sweep = sweep.model_copy(update={"seeds": list(seeds)})
+        if seeds is not None:  # validated again: the seeds' and the size's rules hold too
+            try:
+                sweep = SweepSpec.model_validate({**sweep.model_dump(), "seeds": list(seeds)})
+            except ValidationError as exc:
+                raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
         out = Path(out_dir or Path("sweeps") / sweep.name)
         return cls(sweep, path, plan_cells(sweep, path), out)
 

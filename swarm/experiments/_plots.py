@@ -4,11 +4,14 @@ differences against the baseline, denials by cap, and the scaffold rate."""
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from swarmlab.core import write_bytes
 
 from ._cells import FINISHED, METRICS, condition_label, metric_value
 from ._plan import SweepSpec
@@ -250,7 +253,9 @@ def _condition(row: dict[str, Any]) -> str:
 
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    write_bytes(path, buffer.getvalue())
     plt.close(fig)
     return path
 

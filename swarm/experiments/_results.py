@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
 from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
@@ -58,9 +59,8 @@ def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
         row["spec.persona"] = cell.spec.persona[:80]
         summary = RunDir(path).summary()
         if summary is None:
-            failed = path / "failed.json"
-            row["status"] = "failed" if failed.exists() else "not run"
-            row["error"] = json.loads(failed.read_text())["error"] if failed.exists() else None
+            row["error"] = RunDir(path).failure()
+            row["status"] = "failed" if row["error"] is not None else "not run"
             rows.append(row)
             continue
         row.update(
@@ -144,6 +144,6 @@ def write_results(plan: SweepPlan) -> dict[str, Any]:
         "plots": [str(p.relative_to(out)) for p in plots],
         "statistics": STATISTICS,
     }
-    (out / "sweep.json").write_text(json.dumps(summary, indent=1))
+    write_text(out / "sweep.json", json.dumps(summary, indent=1))
     write_sweep_page(out, summary, rows, cells, paired, plots)
     return summary

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from swarmlab.cluster import ClusterError, RayCluster, RedisServer
+from swarmlab.core import write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
 from swarmlab.runtime import ProgressSink, RunOptions, init_sweep, run_experiment, silent
@@ -71,8 +72,8 @@ class SweepRunner:
 
     def run(self) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "sweep.yaml").write_text(
-            yaml.safe_dump(self.sweep.model_dump(), sort_keys=False)
+        write_text(
+            self.out / "sweep.yaml", yaml.safe_dump(self.sweep.model_dump(), sort_keys=False)
         )
         todo = [c for c in self.cells if not (self.cell_dir(c) / "summary.json").exists()]
         done = len(self.cells) - len(todo)
@@ -141,7 +142,7 @@ class SweepRunner:
         path = self.cell_dir(cell)
         path.mkdir(parents=True, exist_ok=True)
         detail = {"cell": cell.id, "error": str(exc), "trace": traceback.format_exc()[-4000:]}
-        (path / "failed.json").write_text(json.dumps(detail, indent=1))
+        write_text(path / "failed.json", json.dumps(detail, indent=1))
 
     def _used_so_far(self) -> dict[str, int]:
         """What finished cells used, so a resumed sweep's budget counts them."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.cluster import RayCluster, RedisServer
-from swarmlab.core import ModelError
+from swarmlab.core import ModelError, write_text
 from swarmlab.models import LocalServer, ensure_local_server
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir
@@ -183,7 +183,7 @@ def finish_trials(plan: TrialsPlan) -> dict[str, Any]:
     """Tables, trajectories and datasheet from what the trial directories hold."""
     summary = write_tables(plan)
     summary["exports"] = write_exports(plan)
-    (plan.out / "trials.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_text(plan.out / "trials.json", json.dumps(summary, indent=1, default=str))
     return summary
 
 
@@ -194,7 +194,7 @@ def _record_failure(out: Path, trial: Trial, exc: BaseException) -> None:
         "error": str(exc) or type(exc).__name__,
         "trace": traceback.format_exc()[-4000:],
     }
-    (out / "failed.json").write_text(json.dumps(detail, indent=1))
+    write_text(out / "failed.json", json.dumps(detail, indent=1))
 
 
 def _probe_endpoints(models: set[str]) -> None:

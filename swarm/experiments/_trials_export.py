@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_text
 from swarmlab.records import RunDir
 
 from ._trials_plan import Trial, TrialsPlan
@@ -93,11 +94,12 @@ def write_exports(plan: TrialsPlan) -> list[str]:
     """trajectories.jsonl, trajectories.parquet and DATASHEET.md in the trials directory."""
     out = plan.out
     rows = [row for trial in plan.trials for row in trajectory(plan, trial)]
-    with (out / "trajectories.jsonl").open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text(
+        out / "trajectories.jsonl",
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
+    )
     write_rows(rows, out / "trajectories", list(STEP_COLUMNS), with_csv=False)
-    (out / "DATASHEET.md").write_text(datasheet(plan, len(rows)))
+    write_text(out / "DATASHEET.md", datasheet(plan, len(rows)))
     return ["trajectories.jsonl", "trajectories.parquet", "DATASHEET.md"]
 
 

@@ -16,10 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, read_yaml, write_text
 from swarmlab.spec import (
+    SEED_MAX,
+    SEED_MIN,
     Affordance,
     ExperimentSpec,
     builtin_experiments,
@@ -52,14 +61,21 @@ class TrialsSpec(BaseModel):
         description="What the model is told about calling itself: none, hint, api.",
     )
     trials: int = Field(ge=1, le=MAX_TRIALS, description="Independent trials per condition.")
-    first_seed: int = Field(default=1, description="Trial i runs with seed first_seed + i.")
+    first_seed: int = Field(
+        default=1,
+        ge=SEED_MIN,
+        le=SEED_MAX,
+        description="Trial i runs with seed first_seed + i (every one a 64-bit seed).",
+    )
     overrides: list[str] = Field(
         default_factory=list, description="`key=value` spec overrides for every trial."
     )
     pass_k: list[int] = Field(
         default_factory=lambda: [1, 5, 10], description="The k of the pass@k columns."
     )
-    stats_seed: int = Field(default=0, description="Seed of the bootstrap resampling.")
+    stats_seed: int = Field(
+        default=0, ge=SEED_MIN, le=SEED_MAX, description="Seed of the bootstrap resampling."
+    )
 
     @field_validator("pass_k")
     @classmethod
@@ -68,14 +84,24 @@ class TrialsSpec(BaseModel):
             raise ValueError("each k must be at least 1")
         return sorted(set(value))
 
-    @field_validator("models", "personas")
+    @field_validator("models", "personas", "affordances")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
+        """A value listed twice would run one condition twice and count its trials twice."""
         if any(not v.strip() for v in value):
             raise ValueError("must not be empty")
         if len(set(value)) != len(value):
             raise ValueError("lists a value twice")
         return value
+
+    @model_validator(mode="after")
+    def _seeds_fit(self) -> TrialsSpec:
+        if self.first_seed + self.trials - 1 > SEED_MAX:
+            raise ValueError(
+                f"first_seed {self.first_seed} + {self.trials} trials passes the largest seed "
+                f"({SEED_MAX})"
+            )
+        return self
 
     def conditions(self) -> list[Condition]:
         return [
@@ -149,9 +175,7 @@ class TrialsPlan:
         if not path.is_file():
             raise SpecError(f"{out}: not a trials directory (no {PLAN_FILE})")
         try:
-            spec = TrialsSpec.model_validate(yaml.safe_load(path.read_text()) or {})
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            spec = TrialsSpec.model_validate(read_yaml(path) or {})
         except ValidationError as exc:
             raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
         return cls.create(spec, out)
@@ -160,13 +184,13 @@ class TrialsPlan:
         """Write trials.yaml; a directory that holds another plan is refused."""
         path = self.out / PLAN_FILE
         text = yaml.safe_dump(self.spec.model_dump(), sort_keys=False)
-        if path.is_file() and yaml.safe_load(path.read_text()) != self.spec.model_dump():
+        if path.is_file() and read_yaml(path) != self.spec.model_dump():
             raise SpecError(
                 f"{self.out} holds trials of another plan ({path}); pass another --out "
                 "or repeat that plan to resume it"
             )
         self.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        write_text(path, text)
 
     def trial_dir(self, trial: Trial) -> Path:
         return self.out / "runs" / trial.condition.slug / f"t{trial.index:03d}"

@@ -12,12 +12,13 @@ DATASHEET.md and in docs/trials.md).
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from swarmlab.core import write_bytes, write_text
 from swarmlab.records import RunDir
 
 from ._trials_measures import measure_trial
@@ -119,11 +120,11 @@ def trial_row(plan: TrialsPlan, trial: Trial) -> dict[str, Any]:
         counted=0,
     )
     summary = RunDir(path).summary()
-    failed = path / "failed.json"
     if summary is None:
-        row["status"] = "failed" if failed.is_file() else "not run"
-        if failed.is_file():
-            row["error"] = str(json.loads(failed.read_text()).get("error", ""))[:500]
+        error = RunDir(path).failure()
+        row["status"] = "failed" if error is not None else "not run"
+        if error is not None:
+            row["error"] = error
         return row
     row.update(
         status=summary.status,
@@ -199,7 +200,7 @@ def write_tables(plan: TrialsPlan) -> dict[str, Any]:
     ]
     write_rows(rows, out / "trials", list(TRIAL_COLUMNS))
     write_rows(conditions, out / "conditions", list(conditions[0]) if conditions else [])
-    (out / "trials.md").write_text(markdown(plan, rows, conditions))
+    write_text(out / "trials.md", markdown(plan, rows, conditions))
     return {
         "out_dir": str(out),
         "trials": len(rows),
@@ -217,12 +218,15 @@ def write_rows(
     import pyarrow.parquet as pq
 
     if with_csv:
-        with stem.with_suffix(".csv").open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        handle = io.StringIO(newline="")
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(stem.with_suffix(".csv"), handle.getvalue())
     table = pa.table({c: pa.array([r.get(c) for r in rows]) for c in columns})
-    pq.write_table(table, stem.with_suffix(".parquet"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_bytes(stem.with_suffix(".parquet"), sink.getvalue().to_pybytes())
 
 
 def format_conditions(conditions: list[dict[str, Any]], pass_k: list[int]) -> str:

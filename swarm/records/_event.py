@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,6 +34,14 @@ class Event(BaseModel):
         description="The program's call number (its n-th capability call), when the event is "
         "one of its calls: a call made again after a runner's loss has the same number.",
     )
+
+    def count(self, key: str) -> int:
+        """`detail[key]` as a count: a number read back from a file may be anything, so a
+        value that is not a finite number counts 0."""
+        value = self.detail.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return 0
+        return int(value) if math.isfinite(value) else 0
 
     @field_validator("kind")
     @classmethod

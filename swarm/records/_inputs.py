@@ -53,6 +53,11 @@ class ReplayCheck(BaseModel):
     first_divergence: Divergence | None = Field(
         default=None, description="The first call, in tree order, whose answer differs."
     )
+    unreadable: str | None = Field(
+        default=None,
+        description="Why the replayed run's recording could not be read (one line naming the "
+        "file and the line); nothing was compared.",
+    )
 
 
 def input_lines(journals: dict[str, dict[int, str]]) -> list[str]:

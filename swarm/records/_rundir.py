@@ -17,7 +17,6 @@ scripts rely on: extend it, never rename.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,17 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from swarmlab.core import EVENT_KINDS, UNKNOWN_NAME_KIND, SpecError, id_sort_key, names_with_role
+from swarmlab.core import (
+    EVENT_KINDS,
+    MAX_TEXT_BYTES,
+    UNKNOWN_NAME_KIND,
+    SpecError,
+    id_sort_key,
+    json_lines,
+    names_with_role,
+    read_json,
+    write_text,
+)
 from swarmlab.spec import ExperimentSpec
 
 from ._dialogue import RootDialogue
@@ -207,9 +216,10 @@ class RunDir:
         path = self.file("summary.json")
         if not path.is_file():
             return None
+        data = read_json(path)
         try:
-            return RunSummary.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError) as exc:
+            return RunSummary.model_validate(data)
+        except ValidationError as exc:
             raise SpecError(f"{path}: not a run summary ({_first_line(exc)})") from None
 
     def programs(self) -> list[ProgramRecord]:
@@ -234,21 +244,28 @@ class RunDir:
 
     def completions(self) -> list[dict[str, Any]]:
         """completions.jsonl, one model call a line, as written."""
-        return list(_json_lines(self.file("completions.jsonl")))
+        return [row for _, row in _json_lines(self.file("completions.jsonl"))]
 
     def inputs(self) -> list[ProgramInput]:
         """inputs.jsonl in tree order (empty for runs that recorded none)."""
         return _read_rows(self.file(INPUTS_FILE), ProgramInput)
+
+    def failure(self) -> str | None:
+        """Why a sweep cell or a trial failed before its run wrote a record (failed.json's
+        `error`), None when it did not."""
+        path = self.file("failed.json")
+        if not (path.exists() or path.is_symlink()):
+            return None
+        data = read_json(path, max_bytes=MAX_TEXT_BYTES)
+        error = data.get("error") if isinstance(data, dict) else None
+        return str(error)[:500] if error is not None else f"{path}: holds no error"
 
     def json(self, name: str) -> Any:
         """A JSON file of the run, None when absent."""
         path = self.file(name)
         if not path.is_file():
             return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"{path}: cannot read ({exc})") from None
+        return read_json(path)
 
 
 def _event_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -261,29 +278,24 @@ def _event_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _json_lines(path: Path) -> Iterator[Any]:
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError as exc:
-                raise SpecError(f"{path}:{number}: not JSON ({exc})") from None
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """A record file's JSON lines with their numbers (none when the file is absent)."""
+    if path.exists() or path.is_symlink():
+        yield from json_lines(path)
 
 
 def _read_rows(path: Path, model: type[T], adapt: Any = None) -> list[T]:
     """A JSONL file of records; fields this version does not know are ignored."""
     fields = model.model_fields
     rows: list[T] = []
-    for number, row in enumerate(_json_lines(path), 1):
+    for number, row in _json_lines(path):
+        if not isinstance(row, dict):
+            raise SpecError(f"{path}:{number}: not a {model.__name__} (not an object)")
         try:
             if adapt is not None:
                 row = adapt(row)
             rows.append(model.model_validate({k: v for k, v in row.items() if k in fields}))
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, TypeError) as exc:
             raise SpecError(
                 f"{path}:{number}: not a {model.__name__} ({_first_line(exc)})"
             ) from None
@@ -291,9 +303,7 @@ def _read_rows(path: Path, model: type[T], adapt: Any = None) -> list[T]:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)  # whole or not at all, never through a symlink
 
 
 def _num(value: float) -> float | int:

@@ -18,7 +18,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from swarmlab.core import CoordinatorUnavailable
+from swarmlab.core import CoordinatorUnavailable, parse_number
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import Caps
 
@@ -139,15 +139,18 @@ class Coordinator:
             return tuple(await pipe.execute())
 
         limits, used, denied = await self.call(op)
+        tables = {"limit": (limits, "limits"), "used": (used, "used"), "denied": (denied, "denied")}
+
+        def number(part: str, cap: str) -> float:
+            # A shared Redis may hold anything under the run's keys: one line, never a crash.
+            table, key = tables[part]
+            return parse_number(table.get(cap, 0), f"{self._key(key)} field {cap!r}")
+
         out: dict[str, dict[str, float]] = {}
         for cap in list(limits) + [c for c in denied if c not in limits]:
-            out[cap] = {
-                "limit": float(limits.get(cap, 0)),
-                "used": float(used.get(cap, 0)),
-                "denied": float(denied.get(cap, 0)),
-            }
+            out[cap] = {part: number(part, cap) for part in tables}
         for extra in ("live", "computing_peak"):
-            out[extra] = {"limit": 0.0, "used": float(used.get(extra, 0)), "denied": 0.0}
+            out[extra] = {"limit": 0.0, "used": number("used", extra), "denied": 0.0}
         return out
 
     async def note_denial(self, cap: str) -> None:

@@ -113,8 +113,8 @@ def _replay_check(
         return None
     try:
         recorded = RunDir(source).inputs()
-    except SwarmlabError:
-        return None
+    except SwarmlabError as exc:  # a damaged recording fails the replay, not the record
+        return ReplayCheck(source=source, identical=False, compared=0, unreadable=str(exc))
     if not recorded:
         return None
     now = [ProgramInput.model_validate_json(line) for line in inputs]

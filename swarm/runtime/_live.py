@@ -6,12 +6,26 @@ A run on a private redis-server listens on a random port; `swarmlab kill RUN_ID`
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from swarmlab.cluster import pid_alive
+from swarmlab.core import MAX_SMALL_BYTES, SwarmlabError, read_json, write_text
+from swarmlab.spec import is_redis_url, is_run_id
+
+
+class LiveEntry(BaseModel):
+    """One registry file, as `register_run` writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(description="The run's id.")
+    redis_url: str = Field(description="Where the run's state lives.")
+    out_dir: str = Field(description="The run directory.")
+    pid: int = Field(ge=1, le=2**22, description="The driver's process id.")
 
 
 def registry_dir() -> Path:
@@ -23,8 +37,8 @@ def registry_dir() -> Path:
 def register_run(run_id: str, redis_url: str, out_dir: Path) -> Path:
     path = registry_dir() / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = {"run_id": run_id, "redis_url": redis_url, "out_dir": str(out_dir), "pid": os.getpid()}
-    path.write_text(json.dumps(info))
+    info = LiveEntry(run_id=run_id, redis_url=redis_url, out_dir=str(out_dir), pid=os.getpid())
+    write_text(path, info.model_dump_json())
     return path
 
 
@@ -33,15 +47,22 @@ def unregister_run(run_id: str) -> None:
 
 
 def registered_runs() -> list[dict[str, Any]]:
-    """Runs registered by live drivers; entries of drivers that died are dropped."""
+    """Runs registered by live drivers; entries of drivers that died are dropped.
+
+    Anyone may write into the registry: a file that is not an entry `register_run` would
+    write (through the lab's one reader, as a `LiveEntry` with a run id and a Redis URL) is
+    not a live run, and is left alone.
+    """
     out = []
     for path in sorted(registry_dir().glob("*.json")):
         try:
-            info = json.loads(path.read_text())
-        except (OSError, ValueError):
+            entry = LiveEntry.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
+        except (SwarmlabError, ValidationError):
             continue
-        if pid_alive(int(info.get("pid", 0))):
-            out.append(info)
+        if not is_run_id(entry.run_id) or not is_redis_url(entry.redis_url):
+            continue
+        if pid_alive(entry.pid):
+            out.append(entry.model_dump())
         else:
             path.unlink(missing_ok=True)
     return out

@@ -8,6 +8,8 @@ from ._caps import Caps, ProgramLimits
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
     DEFAULT_QUESTION,
+    SEED_MAX,
+    SEED_MIN,
     ExperimentSpec,
     Seeds,
     builtin_experiments,
@@ -38,6 +40,8 @@ __all__ = [
     "PERSONA_NOTES",
     "RULES",
     "RUN_ID_RULE",
+    "SEED_MAX",
+    "SEED_MIN",
     "Affordance",
     "Caps",
     "ExperimentSpec",

@@ -9,6 +9,7 @@ digits and `. _ = -`, starting with a letter or a digit, at most 128 characters.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from swarmlab.core import SpecError
 
@@ -41,13 +42,24 @@ def check_run_id(value: str, what: str = "--run-id") -> str:
 
 
 def is_redis_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(REDIS_SCHEMES)
+    if not isinstance(value, str) or not value.startswith(REDIS_SCHEMES):
+        return False
+    try:
+        urlsplit(value).port  # noqa: B018 - a bad host or port raises
+    except ValueError:
+        return False
+    return True
 
 
 def check_redis_url(value: str, what: str = "--redis-url") -> str:
     """A URL redis-py can open; anything else is the user's to fix (exit 2), not a crash."""
-    if not is_redis_url(value):
+    if not isinstance(value, str) or not value.startswith(REDIS_SCHEMES):
         raise SpecError(
             f"{what} {value!r}: expected redis://host:port/db, rediss://... or unix:///path"
         )
+    try:  # what redis-py would fail on later, with a traceback: a bad host or port
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise SpecError(f"{what} {value!r}: not a valid URL ({exc})") from None
     return value

@@ -112,7 +112,7 @@ def test_bad_lines_are_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="line 1: request: Field required"):
         ReplayBackend(tmp_path)
     path.write_text("\n{not json\n")
-    with pytest.raises(ModelError, match="line 2 is not JSON"):
+    with pytest.raises(ModelError, match=r"completions\.jsonl:2: not JSON"):
         ReplayBackend(tmp_path)
 
 

@@ -1,0 +1,330 @@
+"""The one way in for bytes the lab did not just write itself, and the one way out to disk.
+
+Run directories, recordings, specs, sweep and trials files, the live-run registry and imported
+tables may have been written by anyone: a program's text reached them, a user edited them, a
+disk cut them short. Everything read back goes through here:
+
+- the file must be a regular file (a FIFO would block, a device never ends) of at most
+  `max_bytes`, checked while reading, never after;
+- its bytes must be UTF-8, and a failure names the line and the byte;
+- lines are split on `\\n` only (`str.splitlines()` also splits on U+2028, U+2029, U+0085 and
+  others, which JSON leaves unescaped inside strings);
+- JSON holds finite numbers only (no NaN, Infinity, 1e999), ints of at most `MAX_INT_DIGITS`
+  digits, strings without lone surrogates (they cannot be written back as UTF-8), and nests at
+  most `MAX_JSON_DEPTH` deep;
+- YAML has no aliases (`&a`/`*a` can make a small file expand exponentially) and nests at most
+  `MAX_JSON_DEPTH` deep.
+
+Every refusal is a `SpecError` of one line naming the file and the line: the CLI prints it and
+exits 2. Writing goes through `write_text`, which never follows a symlink: the text goes to a
+fresh temporary file beside the target and replaces the target's name, so a link planted under
+that name is replaced, never written through.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ._errors import SpecError
+
+MAX_TEXT_BYTES = 1 << 20
+"""Largest file a user hands the lab (a spec, a sweep, a trials file, a program): 1 MiB."""
+MAX_RECORD_BYTES = 256 << 20
+"""Largest file of a run directory or a recording read back (events, inputs, traces): 256 MiB."""
+MAX_TABLE_BYTES = 64 << 20
+"""Largest imported table (trials agreement CSV or JSONL): 64 MiB."""
+MAX_SMALL_BYTES = 64 << 10
+"""Largest bookkeeping file (a live-run registry entry, a marker): 64 KiB."""
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of a JSON or YAML value read back (the lab writes at most ~40 levels)."""
+MAX_INT_DIGITS = 80
+"""Longest int read back (the lab records ints of at most 256 bits, 78 digits)."""
+
+_LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _Refused(ValueError):
+    """A JSON value the reader does not admit (not a syntax error)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"{text[:40]} is not a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"an int of {len(text)} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _where(path: Path | str, line: int | None = None) -> str:
+    return f"{path}:{line}" if line is not None else str(path)
+
+
+def _open_regular(path: Path, what: str) -> IO[bytes]:
+    """`path` opened for reading if it is a regular file; never blocks on a FIFO."""
+    label = f"{what} {path}" if what else str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise SpecError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SpecError(f"{label}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: str | Path, what: str = "", max_bytes: int = MAX_TEXT_BYTES) -> bytes:
+    """A regular file's bytes, at most `max_bytes` of them (else `SpecError`)."""
+    path = Path(path)
+    with _open_regular(path, what) as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        label = f"{what} {path}" if what else str(path)
+        raise SpecError(f"{label}: larger than {max_bytes} bytes")
+    return raw
+
+
+def decode_text(raw: bytes, where: str, first_line: int = 1) -> str:
+    """`raw` as UTF-8 text without NUL bytes; a failure names the line and the byte."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + raw.count(b"\n", 0, exc.start)
+        raise SpecError(
+            f"{where}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    if "\x00" in text:
+        line = first_line + text.count("\n", 0, text.index("\x00"))
+        raise SpecError(f"{where}:{line}: a binary file (NUL byte)")
+    return text
+
+
+def read_text(path: str | Path, what: str = "", max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A regular file of at most `max_bytes` of UTF-8 text."""
+    raw = read_bytes(path, what, max_bytes)
+    return decode_text(raw, f"{what} {path}" if what else str(path))
+
+
+def text_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, str]]:
+    """The lines of a text file, split on `\\n` only, numbered from 1, each checked UTF-8.
+
+    The file is read line by line; its size is bounded while reading.
+    """
+    path = Path(path)
+    left = max_bytes
+    with _open_regular(path, "") as handle:
+        number = 0
+        while True:
+            raw = handle.readline(left + 1)
+            if not raw:
+                return
+            number += 1
+            left -= len(raw)
+            if left < 0:
+                raise SpecError(f"{path}:{number}: the file is larger than {max_bytes} bytes")
+            yield number, decode_text(raw, str(path), number).removesuffix("\n").removesuffix("\r")
+
+
+def parse_json(text: str | bytes, where: str) -> Any:
+    """One JSON value, admitted only within the reader's bounds (module docstring)."""
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except _Refused as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, or an int Python will not convert
+        raise SpecError(f"{where}: not JSON ({str(exc)[:200]})") from None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
+    surrogates = "\\u" in text and _LONE_SURROGATE_HINT.search(text) is not None
+    if deep or surrogates:
+        check_value(value, where)
+    return value
+
+
+def parse_number(value: Any, where: str) -> float:
+    """A number stored as text elsewhere (a shared Redis, a table): finite, at most
+    `MAX_INT_DIGITS` long; anything else is refused in one line naming where it was read."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    try:
+        if len(text) > MAX_INT_DIGITS + 20:
+            raise ValueError
+        number = float(text)
+    except ValueError:
+        raise SpecError(f"{where}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise SpecError(f"{where}: {text[:40]!r} is not a finite number")
+    return number
+
+
+def check_value(value: Any, where: str) -> None:
+    """Refuse a parsed value nested deeper than `MAX_JSON_DEPTH` or holding a lone surrogate."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, where)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise SpecError(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                _check_string(str(key), where)
+                stack.append((child, depth + 1))
+        else:
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _check_string(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SpecError(f"{where}: a string holds a lone surrogate (not Unicode text)") from None
+
+
+def json_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, Any]]:
+    """The JSON values of a JSONL file with their line numbers; blank lines are skipped."""
+    for number, line in text_lines(path, max_bytes):
+        if line.strip():
+            yield number, parse_json(line, _where(path, number))
+
+
+def read_json(path: str | Path, what: str = "", max_bytes: int = MAX_RECORD_BYTES) -> Any:
+    """One JSON document from a file."""
+    text = read_text(path, what, max_bytes)
+    return parse_json(text, f"{what} {path}" if what else str(path))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """One YAML document without aliases, nested at most `MAX_JSON_DEPTH` deep, ints bounded."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_bounded_loader())
+    except _Refused as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None)
+        first = problem or str(exc).strip().split("\n")[0] or type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{where}{line}: not valid YAML ({first})") from None
+    except (ValueError, RecursionError) as exc:
+        raise SpecError(f"{where}: not valid YAML ({str(exc)[:200]})") from None
+
+
+def read_yaml(path: str | Path, what: str = "", max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """One YAML document from a file, within the reader's bounds."""
+    text = read_text(path, what, max_bytes)
+    return parse_yaml(text, f"{what} {path}" if what else str(path))
+
+
+_LOADER: Any = None
+
+
+def _bounded_loader() -> Any:
+    """A `yaml.SafeLoader` that refuses aliases, deep nesting and huge ints (built once)."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                line = event.start_mark.line + 1
+                raise _Refused(f"line {line}: an alias (*{event.anchor}); write the value out")
+            self.depth += 1
+            try:
+                if self.depth > MAX_JSON_DEPTH:
+                    line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+                    raise _Refused(f"line {line}: nested deeper than {MAX_JSON_DEPTH} levels")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    def bounded_int(loader: Any, node: Any) -> Any:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            line = node.start_mark.line + 1
+            raise _Refused(f"line {line}: an int of {digits} digits (at most {MAX_INT_DIGITS})")
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+    BoundedLoader.add_constructor("tag:yaml.org,2002:int", bounded_int)
+    _LOADER = BoundedLoader
+    return _LOADER
+
+
+def csv_rows(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """A CSV table's columns, and its rows by column name with the line each ends on; a
+    malformed table (an unclosed quote, a cell over the csv module's 128 KiB) names its line.
+
+    Lines end at `\\r` or `\\n` outside quoted fields only (the csv module's rule), never at
+    the other characters `str.splitlines()` would split on.
+    """
+    import csv
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = [(reader.line_num, dict(row)) for row in reader]
+        return list(reader.fieldnames or []), rows
+    except csv.Error as exc:
+        raise SpecError(f"{where}:{reader.line_num}: not a CSV table ({exc})") from None
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` as UTF-8 at `path`, whole or not at all, never through a symlink.
+
+    A lone surrogate in text that came from elsewhere is written as U+FFFD: it cannot stop the
+    write.
+    """
+    return write_bytes(path, text.encode("utf-8", errors="replace"))
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` at `path`, whole or not at all, never through a symlink.
+
+    The bytes go to a new temporary file in the same directory (created exclusively, so no
+    planted name is followed) and it is then renamed over `path`: a symlink at `path` is
+    replaced by the file, its target untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # as an ordinary new file, not mkstemp's private 0600
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
