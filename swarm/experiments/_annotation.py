@@ -214,6 +214,7 @@ class SampleUnit(BaseModel):
     unit_id: str = Field(description="The unit's id.")
     stratum: str = Field(description="The stratum it was sampled from.")
     stratum_size: int = Field(ge=1, description="Units in that stratum.")
+    predicted: dict[str, bool] = Field(description="What each detector said of the unit.")
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -344,7 +344,7 @@ def test_a_damaged_recording_fails_the_replay_in_one_line_and_the_record_is_kept
         good.encode() + b'{"program":"p0","call":2,"answer":"\xff"}\n'
     )
     run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{source}"))
-    check = _replay_check(run, [good.strip()])  # type: ignore[arg-type]
+    check = _replay_check(run, [good.strip()], [])  # type: ignore[arg-type]
     assert check is not None
     assert not check.identical
     assert (
