@@ -31,7 +31,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
-from ._program import HostState, RunnerEnv, runner_slots
+from ._program import HostState, RunnerEnv, restore_events, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
@@ -341,7 +341,7 @@ class RunnerCore:
             )
             if reply.kind != "wait":
                 return
-            caps.pending[:0] = [Event.model_validate_json(e) for e in events.splitlines() if e]
+            caps.pending[:0] = restore_events(events)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), IDLE_POLL_S)
 
