@@ -310,7 +310,11 @@ class RunnerCore:
         record.runner = self.index
         record.ended_at = time.time()
         limit = outcome.limit or state.denied_limit if outcome.status == "crashed" else None
-        detail: dict[str, Any] = {"status": status, "error": (record.error or "")[:300]}
+        detail: dict[str, Any] = {
+            "status": status,
+            "error": (record.error or "")[:300],
+            "cpu_s": round(state.cpu_s, 3),
+        }
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)
@@ -409,9 +413,13 @@ class RunnerCore:
 
 
 def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
+    """What a slice may use. Monty's compute clock runs on across a program's snapshots (a
+    resumed program's clock starts where the parked one stopped), so its limit is the whole
+    `cpu_s`: given what is left after the host's own sum of earlier slices, each second spent
+    before a park was counted twice and a program that parks often got about half its cpu_s."""
     limits = spec.program_limits
     return SliceLimits(
-        cpu_s=max(0.0, limits.cpu_s - state.cpu_s),
+        cpu_s=limits.cpu_s,
         memory_bytes=limits.memory_bytes,
         suspensions=max(0, limits.host_calls - state.suspensions),
         spent_s=state.cpu_s,
