@@ -96,6 +96,7 @@ class Capabilities(ProgramHost):
 
     async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self.seq = self.state.calls + 1
+        self.calling = name[:200]
         await self.trips.flush()
         if name.startswith("lab."):
             name = name[4:]

@@ -130,6 +130,8 @@ class ProgramHost:
         """The sequence number of the call being answered."""
         self.pending: list[Event] = []
         """Events not yet in the run's stream: they go with the next transition."""
+        self.calling = ""
+        """The name of the call being answered (as the program called it)."""
         self.program_ctx: Any = None
         """The OpenTelemetry context of the program's span (set by the runner)."""
 
@@ -222,6 +224,10 @@ class ProgramHost:
         )
         if reply.kind != "parked":
             self.pending[:0] = restore_events(events)  # not parked: they go with the next step
+        if reply.kind == "denied":  # parked programs hold all the bytes they may: the call fails
+            self.state.calls = self.seq
+            self.event(self.calling, "denied", cap=reply.values[0], detail={"parked_in": kind})
+            self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
     def parked_state(self, kind: str, spent: Spent) -> HostState:

@@ -87,7 +87,8 @@ class Park:
 
     `commit(snapshot, spent)` keeps the dumped worker state and what the slice spent with the
     run and answers 'parked' (the slice ends), 'go' (no need to wait after all: the call is
-    asked again at once) or 'killed'.
+    asked again at once) or 'killed', or raises `ProgramFault` (it may not park: the call
+    raises that into the program).
     """
 
     kind: Literal["wait", "gate", "model"]
@@ -304,7 +305,11 @@ class Sandbox:
                 return await snap.resume({"return_value": value})
             counts.host_s += time.perf_counter() - began
             began = time.perf_counter()
-            verdict = await value.commit(snap.dump(), counts.spent())
+            try:
+                verdict = await value.commit(snap.dump(), counts.spent())
+            except ProgramFault as fault:  # it may not park (a cap): the call fails instead
+                counts.host_s += time.perf_counter() - began
+                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
             counts.host_s += time.perf_counter() - began
             if verdict == "parked":
                 return SandboxOutcome("parked", None, None, "")
