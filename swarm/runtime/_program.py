@@ -176,7 +176,7 @@ class ProgramHost:
             signal.clear()
             events = self.take_events()
             reply = await self.sched.run(script, self.id, self.seq, member, events, *args)
-            if not (reply.kind in ("ok", "done") and script != "turn"):
+            if reply.kind not in ("ok", "done", "go"):
                 self.pending[:0] = restore_events(events)  # refused before they were added
             if reply.kind != "wait":
                 return self.settle_reply(reply)
