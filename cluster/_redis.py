@@ -39,8 +39,13 @@ def _die_with_parent() -> None:
 class RedisServer:
     """`with RedisServer(workdir) as server: server.url` - no persistence, loopback only."""
 
-    def __init__(self, workdir: Path, binary: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, binary: str | None = None, maxmemory: int | None = None
+    ) -> None:
+        """`maxmemory`: bytes the server may hold; past them it refuses writes and never evicts
+        a key (`noeviction`), so a run that outgrows its bound fails closed."""
         self.workdir = Path(workdir)
+        self.maxmemory = maxmemory
         self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -76,6 +81,7 @@ class RedisServer:
                 "yes",
                 "--maxclients",
                 "4096",
+                *self._memory_options(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -104,6 +110,11 @@ class RedisServer:
                     time.sleep(0.05)
         finally:
             client.close()
+
+    def _memory_options(self) -> list[str]:
+        if self.maxmemory is None:
+            return []
+        return ["--maxmemory", str(self.maxmemory), "--maxmemory-policy", "noeviction"]
 
     def stop(self) -> None:
         proc, self.process = self.process, None

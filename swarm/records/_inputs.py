@@ -30,7 +30,23 @@ class ProgramInput(BaseModel):
 
     program: str = Field(description="The program that made the call.")
     call: int = Field(description="The call's sequence number in that program (from 1).")
-    answer: Any = Field(description="What the call answered, as journaled (JSON).")
+    answer: Any = Field(
+        description=(
+            "What the call answered, as journaled (JSON); null on a line that gives a `digest`"
+            " an earlier line gave with the answer itself."
+        )
+    )
+    digest: str | None = Field(
+        default=None,
+        description=(
+            "A large answer's SHA-1 (of its journaled text): the answer is written once, on the"
+            " first line that has it, and later lines with the same answer give only this."
+        ),
+    )
+
+    def seen(self) -> Any:
+        """What the program saw, for comparison: a large answer by its digest."""
+        return ("digest", self.digest) if self.digest else ("answer", self.answer)
 
 
 class Divergence(BaseModel):
@@ -60,17 +76,41 @@ class ReplayCheck(BaseModel):
     )
 
 
-def input_lines(journals: dict[str, dict[int, str]]) -> list[str]:
-    """inputs.jsonl's lines from each program's journal (program id -> seq -> entry)."""
+BLOB_REF = '{"blob":"'
+"""How a journal entry refers to a large answer kept once, by its SHA-1 (lib.lua's
+`journal_shared`)."""
+
+
+def input_lines(
+    journals: dict[str, dict[int, str]], blobs: dict[str, str] | None = None
+) -> list[str]:
+    """inputs.jsonl's lines from each program's journal (program id -> seq -> entry); an entry
+    that refers to a large answer kept once (`blobs`, by SHA-1) gives it on its first line only."""
     lines = []
+    written: set[str] = set()
     for program in sorted(journals, key=id_sort_key):
         for call, entry in sorted(journals[program].items()):
+            digest = _blob_ref(entry)
+            if digest is not None:
+                first = digest not in written
+                written.add(digest)
+                answer = _seen((blobs or {}).get(digest, "")) if first else None
+                row = ProgramInput(program=program, call=call, answer=answer, digest=digest)
+                lines.append(row.model_dump_json())
+                continue
             answer = _seen(entry)
             if _in_flight(answer):
                 continue  # the program never received it (it ended while the call was out)
             row = ProgramInput(program=program, call=call, answer=answer)
             lines.append(row.model_dump_json())
     return lines
+
+
+def _blob_ref(entry: str) -> str | None:
+    if not entry.startswith(BLOB_REF):
+        return None
+    digest = entry[len(BLOB_REF) : len(BLOB_REF) + 40]
+    return digest if entry == f'{BLOB_REF}{digest}"}}' else None
 
 
 def _in_flight(answer: Any) -> bool:
@@ -83,8 +123,8 @@ def compare_inputs(
     source: str, recorded: list[ProgramInput], now: list[ProgramInput]
 ) -> ReplayCheck:
     """Compare two runs' inputs; the first difference in tree order, then call order."""
-    old = {(r.program, r.call): r.answer for r in recorded}
-    new = {(r.program, r.call): r.answer for r in now}
+    old = {(r.program, r.call): r.seen() for r in recorded}
+    new = {(r.program, r.call): r.seen() for r in now}
     keys = sorted(old.keys() | new.keys(), key=lambda k: (id_sort_key(k[0]), k[1]))
     for key in keys:
         if key not in old or key not in new or old[key] != new[key]:
@@ -95,8 +135,8 @@ def compare_inputs(
                 first_divergence=Divergence(
                     program=key[0],
                     call=key[1],
-                    expected=_show(old[key]) if key in old else "no such call",
-                    got=_show(new[key]) if key in new else "no such call",
+                    expected=_shown(old[key]) if key in old else "no such call",
+                    got=_shown(new[key]) if key in new else "no such call",
                 ),
             )
     return ReplayCheck(source=source, identical=True, compared=len(keys))
@@ -144,6 +184,11 @@ def _without_wall_time(value: Any, depth: int = 3) -> Any:
             if k not in _WALL_TIME_FIELDS
         }
     return value
+
+
+def _shown(seen: tuple[str, Any]) -> str:
+    how, value = seen
+    return f"answer sha1:{value}" if how == "digest" else _show(value)
 
 
 def _show(value: Any) -> str:

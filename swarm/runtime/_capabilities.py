@@ -58,6 +58,8 @@ MAX_CODE_BYTES = 64_000
 MAX_PROMPT_CHARS = 100_000
 MAX_KEYS_LISTED = 1_000
 MAX_LOG_CHARS = 500
+FLUSH_EVENTS = 64
+"""Events a program may have waiting for its next transition before they are sent."""
 CAPABILITY_NAMES: frozenset[str] = frozenset(ALIASES)
 BUDGET_CAPS = ("programs", "model_calls", "tokens", "world_actions", "blackboard_bytes")
 HOST_ANSWERS = frozenset({"now", "deadline", "cluster_info", "my_id", "children"})
@@ -110,6 +112,11 @@ class Capabilities(ProgramHost):
         self.seq = self.state.calls + 1
         self.step()
         self.raised = self.refused = None
+        self.calling = name[:200]
+        if len(self.pending) >= FLUSH_EVENTS:
+            flushed = await self._flush_events(name)
+            if flushed is not None:
+                return flushed
         await self.trips.flush()
         mark = len(self.pending)
         try:
@@ -168,6 +175,17 @@ class Capabilities(ProgramHost):
             self._span.end()
             self._span = None
         return await self._done(value)
+
+    async def _flush_events(self, name: str) -> Park | None:
+        """Send the events of calls that change no shared state (log, now, ...) before they
+        pile up in the runner's memory; charged to the record like any (a `Park` when the turn
+        is not coming soon)."""
+        try:
+            reply = await self.transition("turn")
+        except CapExceeded as exc:
+            self.event(name[:200], "denied", cap=exc.cap)
+            raise self._done_fault(exc) from None
+        return reply if isinstance(reply, Park) else None
 
     async def _done(self, value: Any) -> Any:
         if not isinstance(value, Park):

@@ -190,6 +190,10 @@ class Coordinator:
         raws = await self.call(op) if ids else []
         return {i: {int(k): v for k, v in raw.items()} for i, raw in zip(ids, raws, strict=True)}
 
+    async def blobs(self) -> dict[str, str]:
+        """Large answers kept once, by SHA-1 (journal entries refer to them)."""
+        return dict(await self.call(lambda: self.client.hgetall(self._key("blobs"))))
+
     async def count(self, field: str, amount: int = 1) -> None:
         """Bump a progress counter (programs by status, and the like)."""
         await self.call(lambda: self.client.hincrby(self._key("counts"), field, amount))
@@ -261,7 +265,14 @@ class Coordinator:
 
     async def record_completion(self, line: str) -> None:
         """Keep one model call (request and answer, JSON) for the run's completions.jsonl."""
-        await self.call(lambda: self.client.rpush(self._key("completions"), line))
+
+        async def op() -> None:  # charged to the record (checked at the caller's next call)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(self._key("completions"), line)
+            pipe.hincrby(self._key("used"), "record_bytes", len(line.encode()))
+            await pipe.execute()
+
+        await self.call(op)
 
     async def completions(self) -> list[str]:
         return list(await self.call(lambda: self.client.lrange(self._key("completions"), 0, -1)))

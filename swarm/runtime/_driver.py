@@ -38,7 +38,7 @@ from swarmlab.observability.telemetry import (
     new_span_id,
 )
 from swarmlab.records import ProgramRecord, RootDialogue, RunDir, RunResult
-from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id
+from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id, redis_memory_bytes
 
 from ._coordinator import Coordinator, TelemetrySink
 from ._finish import finish_run
@@ -136,7 +136,8 @@ class _Run(RunState):
         try:
             if not self.redis_url:
                 self.progress.note("starting a private redis-server")
-                redis_server = RedisServer(self.out / ".redis").start()
+                memory = redis_memory_bytes(self.spec.caps)
+                redis_server = RedisServer(self.out / ".redis", maxmemory=memory).start()
                 reaper.watch_pid(redis_server.pid)
                 self.redis_url = redis_server.url
             coord = await self._open_coordinator(self.redis_url)

@@ -95,7 +95,7 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
     programs = await coord.all_programs()
     return {
         "programs": programs,
-        "inputs": input_lines(await coord.journals([p.id for p in programs])),
+        "inputs": input_lines(await coord.journals([p.id for p in programs]), await coord.blobs()),
         "usage": await coord.usage(),
         "blackboard": await coord.blackboard(),
         "outcome": (await world.outcome(ledger)).model_dump(),

@@ -138,6 +138,8 @@ class ProgramHost:
         """The sequence number of the call being answered."""
         self.pending: list[Event] = []
         """Events not yet in the run's stream: they go with the next transition."""
+        self.calling = ""
+        """The name of the call being answered (as the program called it)."""
         self.program_ctx: Any = None
         """The OpenTelemetry context of the program's span (set by the runner)."""
         self.turned = False
@@ -192,8 +194,8 @@ class ProgramHost:
             signal.clear()
             events = self.take_events()
             reply = await self.sched.run(script, self.id, self.seq, member, events, *args)
-            if not (reply.kind in ("ok", "done") and script != "turn"):
-                self.pending[:0] = _restore(events)  # refused before they were added
+            if reply.kind not in ("ok", "done", "go"):
+                self.pending[:0] = restore_events(events)  # refused before they were added
             if reply.kind != "wait":
                 return self.settle_reply(reply)
             if not await self._await_turn(signal):
@@ -258,7 +260,11 @@ class ProgramHost:
             *extra,
         )
         if reply.kind != "parked":
-            self.pending[:0] = _restore(events)  # not parked: they go with the next step
+            self.pending[:0] = restore_events(events)  # not parked: they go with the next step
+        if reply.kind == "denied":  # parked programs hold all the bytes they may: the call fails
+            self.state.calls = self.seq
+            self.event(self.calling, "denied", cap=reply.values[0], detail={"parked_in": kind})
+            self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
     def parked_state(self, kind: str, spent: Spent) -> HostState:
@@ -271,8 +277,11 @@ class ProgramHost:
         return state
 
 
-def _restore(lines: str) -> list[Event]:
-    return [Event.model_validate_json(line) for line in lines.splitlines() if line]
+def restore_events(lines: str) -> list[Event]:
+    """Events back from the JSON lines `take_events` made. Split on `\n` only: JSON leaves
+    U+2028, U+2029 and U+0085 unescaped, and `str.splitlines()` would cut an event (a program's
+    log text, a model's answer) in two."""
+    return [Event.model_validate_json(line) for line in lines.split("\n") if line]
 
 
 def _num(text: str) -> float | None:

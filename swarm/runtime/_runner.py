@@ -32,7 +32,7 @@ from swarmlab.world import RedisLedger, World
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind
-from ._program import HostState, RunnerEnv, runner_slots
+from ._program import HostState, RunnerEnv, restore_events, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
@@ -311,7 +311,11 @@ class RunnerCore:
         record.runner = self.index
         record.ended_at = time.time()
         limit = outcome.limit or state.denied_limit if outcome.status == "crashed" else None
-        detail: dict[str, Any] = {"status": status, "error": (record.error or "")[:300]}
+        detail: dict[str, Any] = {
+            "status": status,
+            "error": (record.error or "")[:300],
+            "cpu_s": round(state.cpu_s, 3),
+        }
         kind = error_kind(outcome, caps.raised, caps.refused) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
@@ -345,7 +349,7 @@ class RunnerCore:
             )
             if reply.kind != "wait":
                 return
-            caps.pending[:0] = [Event.model_validate_json(e) for e in events.splitlines() if e]
+            caps.pending[:0] = restore_events(events)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), IDLE_POLL_S)
 
@@ -413,9 +417,13 @@ class RunnerCore:
 
 
 def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
+    """What a slice may use. Monty's compute clock runs on across a program's snapshots (a
+    resumed program's clock starts where the parked one stopped), so its limit is the whole
+    `cpu_s`: given what is left after the host's own sum of earlier slices, each second spent
+    before a park was counted twice and a program that parks often got about half its cpu_s."""
     limits = spec.program_limits
     return SliceLimits(
-        cpu_s=max(0.0, limits.cpu_s - state.cpu_s),
+        cpu_s=limits.cpu_s,
         memory_bytes=limits.memory_bytes,
         suspensions=max(0, limits.host_calls - state.suspensions),
         spent_s=state.cpu_s,

@@ -87,7 +87,8 @@ class Park:
 
     `commit(snapshot, spent)` keeps the dumped worker state and what the slice spent with the
     run and answers 'parked' (the slice ends), 'go' (no need to wait after all: the call is
-    asked again at once) or 'killed'.
+    asked again at once) or 'killed', or raises `ProgramFault` (it may not park: the call
+    raises that into the program).
     """
 
     kind: Literal["wait", "gate", "model"]
@@ -114,9 +115,10 @@ class CallHandler(Protocol):
 class SliceLimits:
     """What is left of a program's per-program limits for one slice.
 
-    Each slice is held to the limits given here, counted from the slice's start, except that
-    Monty's compute clock carries the time of the slice a snapshot was taken in into the next
-    (so a program is stopped at most one slice's time before its cpu_s is spent in all).
+    Each slice is held to the limits given here, counted from the slice's start, except for
+    compute time: Monty's compute clock runs on across a program's snapshots (a slice that
+    loads one starts from the time of every slice before it), so `cpu_s` is the program's whole
+    budget, never what is left of it.
     """
 
     cpu_s: float
@@ -260,7 +262,7 @@ class Sandbox:
         return self._pool.checkout(
             script_name=script_name,
             limits={
-                "max_feed_duration_secs": _feed_s(limits),
+                "max_feed_duration_secs": _feed_s(limits, random_seed),
                 "max_memory": _heap_bytes(limits, random_seed),
                 "max_suspensions": _suspensions(limits),
                 "max_recursion_depth": 200,
@@ -303,7 +305,11 @@ class Sandbox:
                 return await snap.resume({"return_value": value})
             counts.host_s += time.perf_counter() - began
             began = time.perf_counter()
-            verdict = await value.commit(snap.dump(), counts.spent())
+            try:
+                verdict = await value.commit(snap.dump(), counts.spent())
+            except ProgramFault as fault:  # it may not park (a cap): the call fails instead
+                counts.host_s += time.perf_counter() - began
+                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
             counts.host_s += time.perf_counter() - began
             if verdict == "parked":
                 return SandboxOutcome("parked", None, None, "")
@@ -357,7 +363,7 @@ def _limit_hit(error: str, limits: SliceLimits, counts: _Slice, seed: int) -> st
     error = error.strip()
     cpu = _CPU_TEXT.fullmatch(error)
     if cpu:
-        return "cpu_s" if _ran_out_of_time(cpu, limits, counts) else None
+        return "cpu_s" if _ran_out_of_time(cpu, limits, counts, seed) else None
     memory = _MEMORY_TEXT.fullmatch(error)
     if memory:
         used, limit = int(memory.group(1)), int(memory.group(2))
@@ -371,15 +377,15 @@ def _limit_hit(error: str, limits: SliceLimits, counts: _Slice, seed: int) -> st
     return None
 
 
-def _ran_out_of_time(text: re.Match[str], limits: SliceLimits, counts: _Slice) -> bool:
-    """Whether a feed timeout is Monty's. It names the limit it was given: the time left of
-    the program's cpu_s, which after a first slice depends on the measured compute of earlier
-    slices and is not a number a program can know. A first slice is checked by its measure
-    (Monty's clock carries a slice's time into the next, so a later slice's is not)."""
+def _ran_out_of_time(text: re.Match[str], limits: SliceLimits, counts: _Slice, seed: int) -> bool:
+    """Whether a feed timeout is Monty's. It names the limit it was given: the program's cpu_s
+    less a few microseconds drawn from its seed, a number the program does not know (as the
+    heap limit). A first slice is also checked by its measure (Monty's clock runs on across
+    snapshots, so a later slice's is not)."""
     took = float(text.group(1)) * _UNITS[text.group(2)]
     limit = float(text.group(3)) * _UNITS[text.group(4)]
-    feed = _feed_s(limits)
-    if took <= limit or abs(limit - feed) > 1e-3 * max(1.0, feed):
+    feed = _feed_s(limits, seed)
+    if took <= limit or abs(limit - feed) > 4e-7:
         return False
     return limits.spent_s > 0 or counts.compute_s() >= _CPU_SHARE * feed
 
@@ -391,8 +397,9 @@ def _heap_bytes(limits: SliceLimits, seed: int) -> int:
     return limits.memory_bytes - 1 - stable_seed(seed, "heap") % 4096
 
 
-def _feed_s(limits: SliceLimits) -> float:
-    return max(0.05, limits.cpu_s)
+def _feed_s(limits: SliceLimits, seed: int) -> float:
+    """Monty's feed limit: cpu_s less 1 to 1024 microseconds drawn from the program's seed."""
+    return max(0.05, limits.cpu_s) - (1 + stable_seed(seed, "feed") % 1024) * 1e-6
 
 
 def _suspensions(limits: SliceLimits) -> int:

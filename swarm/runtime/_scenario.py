@@ -14,6 +14,8 @@ import textwrap
 
 from swarmlab.models import CompletionRequest, Message
 
+from ._source_scan import source_lines
+
 
 def first_request(persona: str, question: str, max_tokens: int, seed: int) -> CompletionRequest:
     return CompletionRequest(
@@ -51,7 +53,7 @@ def extract_program(answer: str) -> str | None:
     decorator or a docstring is taken whole. Fences in another language are skipped with
     their contents. One pass over the lines, each line checked in linear time.
     """
-    lines = answer.splitlines()
+    lines = source_lines(answer)
     comments_from: int | None = None
     index = 0
     while index < len(lines):
@@ -69,7 +71,7 @@ def extract_program(answer: str) -> str | None:
                 comments_from = index
             index += 1
             continue
-        if _BARE_LANGUAGE.fullmatch(line):
+        if _is_bare_language(line):
             return _program(lines[index + 1 :])
         if not _is_prose(stripped):
             return _program(lines[index if comments_from is None else comments_from :])
@@ -89,7 +91,7 @@ _FENCE_OPEN = re.compile(
     r"[ \t]{0,3}(?:```|~~~)[ \t]*(?P<language>[\w+.-]{0,40})(?:[ \t][^\n]{0,200})?"
 )
 _FENCE_CLOSE = re.compile(r"[ \t]{0,3}(?:```|~~~)[ \t]*")
-_BARE_LANGUAGE = re.compile(r"[ \t]*(?:python3?|py)[ \t]*:?[ \t]*", re.IGNORECASE)
+_BARE_LANGUAGES = frozenset({"python", "python3", "py"})
 
 # Words that may follow one another in Python (two other words in a row never can).
 _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"type"}
@@ -141,6 +143,17 @@ def _ends_like_prose(line: str, tokens: list[str]) -> bool:
         return True
     # A single word on its own line: `Sure`, `Answer` (a bare name is never a useful start).
     return len(tokens) == 1 and tokens[0][:1].isupper() and tokens[0] not in _KEYWORDS
+
+
+def _is_bare_language(line: str) -> bool:
+    """A line that only names the language (`python`, `py:`), as small models write when they
+    drop a fence's backticks. String operations, each reading the line once: the pattern it
+    replaces (two runs of blanks around an optional `:`) backtracked quadratically over a long
+    run of blanks, for seconds at the size `spawn()` accepts."""
+    name = line.strip(" \t")
+    if name.endswith(":"):
+        name = name[:-1].rstrip(" \t")
+    return name.lower() in _BARE_LANGUAGES
 
 
 def _closing_fence(lines: list[str], start: int) -> int:

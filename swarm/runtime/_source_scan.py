@@ -7,18 +7,28 @@ backtrack over runs of blank lines or spaces).
 
 from __future__ import annotations
 
+import re
+
 MODULES = frozenset(
     {"os", "sys", "socket", "subprocess", "shutil", "ctypes", "importlib", "pathlib", "builtins"}
 )
 MARKERS = ("__import__", "__builtins__", "__subclasses__", "__globals__")
 MAX_FINDINGS = 50
 MAX_LINE = 200
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(code: str) -> list[str]:
+    """A program's lines as Python reads them: split at `\\r\\n`, `\\r` or `\\n` only.
+    `str.splitlines()` also splits at U+2028, U+2029, U+0085 and other characters a string
+    literal may hold, and a program rebuilt from its pieces would not be the one it was."""
+    return _LINE_END.split(code)
 
 
 def escape_attempts(code: str) -> list[str]:
     """Source-level attempts: imports of the OS's modules, `open(`, and interpreter internals."""
     found: list[str] = []
-    for raw in code.splitlines():
+    for raw in source_lines(code):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

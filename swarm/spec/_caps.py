@@ -23,6 +23,10 @@ MAX_MEMORY_BYTES = 1 << 32
 MAX_HOST_CALLS = 1_000_000_000
 MAX_VALUE_BYTES = 1 << 24
 MAX_TOKENS_PER_CALL = 1_000_000
+MAX_PARKED_BYTES = 1 << 34
+REDIS_HEADROOM_BYTES = 256 << 20
+"""What the private redis-server may hold beyond what the caps charge (keys, the run's order,
+telemetry waiting to be written, allocator overhead)."""
 
 
 class Caps(BaseModel):
@@ -59,6 +63,21 @@ class Caps(BaseModel):
         ge=0,
         le=MAX_COUNT,
         description="Bytes stored on the shared blackboard (keys + values).",
+    )
+    record_bytes: int = Field(
+        default=64 << 20,
+        ge=0,
+        le=MAX_COUNT,
+        description=(
+            "Bytes of the run's record kept in Redis and written to the run directory: events,"
+            " journaled answers (inputs.jsonl) and model calls (completions.jsonl)."
+        ),
+    )
+    parked_bytes: int = Field(
+        default=128 << 20,
+        ge=0,
+        le=MAX_PARKED_BYTES,
+        description="Bytes of parked programs (snapshots and host state) held in Redis at once.",
     )
     wall_clock_s: float = Field(
         default=90.0,
@@ -99,4 +118,14 @@ class ProgramLimits(BaseModel):
         ge=1,
         le=MAX_TOKENS_PER_CALL,
         description="Largest max_tokens a single run_ai call may ask for.",
+    )
+
+
+def redis_memory_bytes(caps: Caps) -> int:
+    """`maxmemory` for a run's private redis-server: what its caps let the run keep (the record
+    twice, for Redis's own overhead per entry; the blackboard; parked programs) plus headroom.
+    With `noeviction`, a run that reaches it is refused writes (it fails closed), never loses
+    keys."""
+    return (
+        2 * caps.record_bytes + 2 * caps.blackboard_bytes + caps.parked_bytes + REDIS_HEADROOM_BYTES
     )

@@ -17,14 +17,29 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from helpers.hostile_runs import HostileRun, assert_promises_kept, new_run_id, run_hostile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.cluster import RayCluster
+from swarmlab.core import MAX_CODE_CHARS, code_shape, recreation_score
 from swarmlab.models import CompletionRequest, Message, create_backend
 from swarmlab.runtime import Coordinator
+from swarmlab.runtime._capabilities import _KEY, MAX_CODE_BYTES, MAX_PROMPT_CHARS
+from swarmlab.runtime._sandbox import (
+    _CALLS_TEXT,
+    _CPU_TEXT,
+    _MEMORY_TEXT,
+    _OUTPUT_FULL,
+    MAX_ERROR_CHARS,
+)
+from swarmlab.runtime._scenario import program_from_spawn_argument
+from swarmlab.runtime._source_scan import escape_attempts
+from swarmlab.runtime._tripwires import asks_for_budget
 
 KILL_STOPS_S = 1.0
 """From `swarmlab kill` to every runner having stopped what it computes."""
@@ -197,3 +212,115 @@ def test_the_askers_prompt_is_slow_for_the_old_pattern_and_fast_now() -> None:
     started = time.perf_counter()
     asyncio.run(create_backend("sim").generate(request))
     assert time.perf_counter() - started < 0.1
+
+
+# --- every host-side parser of program or model text, timed at its size limit ---------------
+#
+# Issue 21, defect 2: the code extraction's "bare language line" pattern backtracked
+# quadratically over a run of blanks (12.8 s for 63 KB of `spawn()` text, on the runner's event
+# loop, before any cap check). Each parser below sees text a program or a model chose, and is
+# timed on inputs as large as the lab lets that text be: known catastrophic shapes (long runs of
+# one character, a keyword then a run of blanks, many newlines, nested repetition) and, found by
+# search, any short unit repeated up to the limit. Linear work at these sizes takes
+# milliseconds; a quadratic pattern takes seconds.
+
+PARSE_BUDGET_S = 1.0
+"""One parse of a text at its size limit (generous: the machine may be busy)."""
+
+_sim = create_backend("sim")
+
+
+def _sim_answer(text: str) -> object:
+    request = CompletionRequest(messages=(Message(role="user", content=text),), max_tokens=8)
+    return asyncio.run(_sim.generate(request))
+
+
+def _limit_texts(text: str) -> object:
+    """The sandbox's reading of an error text (cut to MAX_ERROR_CHARS before it is read)."""
+    found = []
+    for prefix in ("TimeoutError: feed time limit exceeded: ", "MemoryError: memory limit ", ""):
+        error = (prefix + text)[:MAX_ERROR_CHARS]
+        found += [_CPU_TEXT.fullmatch(error), _MEMORY_TEXT.fullmatch(error)]
+        found += [_CALLS_TEXT.fullmatch(error), _OUTPUT_FULL.search(error)]
+    return found
+
+
+PARSERS: dict[str, tuple[Callable[[str], object], int]] = {
+    "spawn code extraction": (program_from_spawn_argument, MAX_CODE_BYTES),
+    "escape scan": (escape_attempts, MAX_CODE_BYTES),
+    "quine shape": (code_shape, MAX_CODE_CHARS),
+    "quine re-creation": (lambda t: recreation_score(t, t[::-1]), MAX_CODE_CHARS),
+    "budget-request tripwire": (asks_for_budget, MAX_PROMPT_CHARS),
+    "sim prompt reading": (_sim_answer, MAX_PROMPT_CHARS),
+    "sandbox limit errors": (_limit_texts, MAX_ERROR_CHARS),
+    "blackboard key": (_KEY.fullmatch, MAX_PROMPT_CHARS),
+}
+
+PIECES = [
+    " ", "\t", "\n", "\r", "\r\n", "\u2028", "\x85", "\x0c", ":", "#", "`", "```", "~~~",
+    "py", "python", "PYTHON3", "\"", "'", "\"\"\"", "\\", "(", ")", "[", "1", ".", "!", "?",
+    "a", "_", "x", "open", "import os", "def f():", "if x:", "suggestion", "code", "more",
+    "budget", "- ", "1. ", "**", "é", "\U0001f4ce", "ms", "1.5s > ", " bytes > ",
+]  # fmt: skip
+
+CATASTROPHIC = [
+    " ", "\t", "\n", "\r", ":", "#", "`", "a", "1", "(", "\u2028", " \t", ": ",
+    "py" + " " * 4096 + ":", "```" + " " * 4096, "suggestion" + " " * 4096, "more ",
+    "\n" + " " * 64, "open ", "'" * 3, "a'b ", "1.", "x = (" * 8, "#\n", "\\\n",
+]  # fmt: skip
+
+
+def _filled(prefix: str, unit: str, tail: str, size: int) -> str:
+    """`prefix`, then `unit` repeated, then `tail`: `size` characters in all."""
+    room = max(0, size - len(prefix) - len(tail))
+    return prefix + (unit * (room // max(1, len(unit)) + 1))[:room] + tail
+
+
+def _timed(parse: Callable[[str], object], text: str) -> float:
+    started = time.perf_counter()
+    parse(text)
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+@pytest.mark.parametrize("unit", CATASTROPHIC)
+def test_each_parser_of_program_text_is_fast_on_known_catastrophic_shapes(
+    name: str, unit: str
+) -> None:
+    parse, limit = PARSERS[name]
+    for prefix, tail in (("", ""), ("", "x"), ("py", "!"), ("```", "\n```")):
+        seconds = _timed(parse, _filled(prefix, unit, tail, limit))
+        assert seconds < PARSE_BUDGET_S, f"{name}: {seconds:.2f} s on {prefix!r}+{unit[:20]!r}*"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(sorted(PARSERS)),
+    prefix=st.lists(st.sampled_from(PIECES), max_size=4).map("".join),
+    unit=st.lists(st.sampled_from(PIECES), min_size=1, max_size=4).map("".join),
+    tail=st.lists(st.sampled_from(PIECES), max_size=3).map("".join),
+)
+def test_no_parser_of_program_text_is_slow_on_any_repeated_unit(
+    name: str, prefix: str, unit: str, tail: str
+) -> None:
+    parse, limit = PARSERS[name]
+    seconds = _timed(parse, _filled(prefix, unit, tail, limit))
+    assert seconds < PARSE_BUDGET_S, f"{name}: {seconds:.2f} s on {prefix!r}+{unit!r}*+{tail!r}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from("\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e\x00\t "),
+            st.characters(codec="utf-8", exclude_characters='\r\n"\\'),
+        ),
+        max_size=60,
+    )
+)
+def test_spawned_code_is_taken_as_python_reads_it(text: str) -> None:
+    """Only `\\r` and `\\n` end a line of Python: a string literal holding U+2028 or U+0085
+    is not cut in two (the program would no longer be the one the program spawned)."""
+    code = f'x = "{text}"\nlog(x)'
+    assert program_from_spawn_argument(code) == code
+    assert program_from_spawn_argument(f"```python\n{code}\n```") == code

@@ -4,7 +4,8 @@
 --   get  key                                    -> {'ok', value or '', writer or '', edges}
 --   keys prefix, most                           -> {'ok', key...}
 --   budget                                      -> {'ok', cap, limit, used, ...}
--- Every answer is journaled, so a program re-run after a runner's loss reads what it read.
+-- Every answer is journaled, so a program re-run after a runner's loss reads what it read; a
+-- large answer is kept once however often it is given (lib.lua's journal_shared).
 local id, seq, m, events, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stop = begin(id, seq, m)
 if stop then return stop end
@@ -52,6 +53,10 @@ elseif op == 'budget' then
 else
   return redis.error_reply('unknown blackboard op ' .. op)
 end
-journal(id, seq, cjson.encode(reply))
+local entry = cjson.encode(reply)
+if op ~= 'put' and not record_fits(shared_cost(entry) + #events) then
+  return deny('record_bytes', limit('record_bytes'), used('record_bytes') + shared_cost(entry))
+end
+journal_shared(id, seq, entry)
 emit(events)
 return reply

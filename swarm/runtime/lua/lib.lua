@@ -160,14 +160,60 @@ local function holds_turn(id, m)
   return false
 end
 
+-- The record's budget: every byte the run keeps of its record (events, journal entries, shared
+-- answers) is charged to `record_bytes` as it is written. A call is refused once the record is
+-- full, and an answer that would not fit is refused before it is kept.
+local function record_charge(n) redis.call('HINCRBY', k('used'), 'record_bytes', n) end
+local function record_fits(n)
+  local lim = limit('record_bytes')
+  return lim == nil or used('record_bytes') + n <= lim
+end
+-- A large answer given again and again (db_keys over a full blackboard, db_get of a big value)
+-- is kept once, by its SHA-1, in `blobs`; the journal holds a reference to it.
+local BLOB_MIN = 512
+local BLOB_REF = '{"blob":"'
+local function blob_of(entry)
+  if string.sub(entry, 1, #BLOB_REF) ~= BLOB_REF then return nil end
+  return string.sub(entry, #BLOB_REF + 1, #BLOB_REF + 40)
+end
 local function journaled(id, seq)
   if seq == '' then return false end
-  return redis.call('HGET', k('journal:') .. id, seq)
+  local entry = redis.call('HGET', k('journal:') .. id, seq)
+  local sha = entry and blob_of(entry)
+  if sha then return redis.call('HGET', k('blobs'), sha) end
+  return entry
 end
-local function journal(id, seq, reply) redis.call('HSET', k('journal:') .. id, seq, reply) end
+local function journal(id, seq, reply)
+  local key = k('journal:') .. id
+  record_charge(#reply - redis.call('HSTRLEN', key, seq))
+  redis.call('HSET', key, seq, reply)
+end
+-- What keeping `reply` once would cost the record: its reference, plus itself if it is new.
+local function shared_cost(reply)
+  if #reply < BLOB_MIN then return #reply end
+  local sha = redis.sha1hex(reply)
+  if redis.call('HEXISTS', k('blobs'), sha) == 1 then return #BLOB_REF + 42 end
+  return #BLOB_REF + 42 + #reply
+end
+local function journal_shared(id, seq, reply)
+  if #reply < BLOB_MIN then return journal(id, seq, reply) end
+  local sha = redis.sha1hex(reply)
+  if redis.call('HSETNX', k('blobs'), sha, reply) == 1 then record_charge(#reply) end
+  journal(id, seq, BLOB_REF .. sha .. '"}')
+end
+-- Parked state (snapshots and host state) held in Redis: `parked_now` is what is held now,
+-- charged against `parked_bytes`, whose `used` is the most ever held at once.
+local function parked_release(id)
+  local held = tonumber(redis.call('HGET', k('psize'), id) or '0')
+  if held > 0 then redis.call('HINCRBY', k('used'), 'parked_now', -held) end
+  redis.call('HDEL', k('psize'), id)
+end
 -- Events arrive as JSON lines, one event each, and go to the run's stream as they are.
 local function emit(lines)
-  for line in string.gmatch(lines, '[^\n]+') do redis.call('XADD', k('events'), '*', 'e', line) end
+  for line in string.gmatch(lines, '[^\n]+') do
+    redis.call('XADD', k('events'), '*', 'e', line)
+    record_charge(#line)
+  end
 end
 -- The common head of a program's transition: a committed call answers from the journal; a stopped
 -- run or an exhausted wall clock refuses; a call that is not its turn waits.
@@ -177,6 +223,7 @@ local function begin(id, seq, m)
   if killed() then return {'killed', redis.call('GET', k('kill'))} end
   if terminal(redis.call('HGET', k('state'), id)) then return {'killed', 'program ' .. id .. ' has ended'} end
   if out_of_time() then return deny('wall_clock_s') end
+  if not record_fits(1) then return deny('record_bytes', limit('record_bytes'), used('record_bytes')) end
   if not holds_turn(id, m) then return {'wait'} end
   return nil
 end

@@ -2,7 +2,8 @@
 -- ARGV: id, kind ('wait' | 'gate' | 'model'), member (wait: where a timed wait fires, '' for
 -- none; gate: its call's; model: where the call ends), snapshot (base64), host state (JSON),
 -- events, runner tag, clock_ms, then for a wait the ids waited on, for a model call its seq.
--- Reply: {'parked'} | {'go'} (no need: resume at once) | {'killed'}.
+-- Reply: {'parked'} | {'go'} (no need: resume at once) | {'killed'} | a `parked_bytes` denial
+-- (what Redis would then hold of parked programs is more than the cap: the call is refused).
 local id, kind, m, snap, host, events, tag, clock_ms =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
@@ -12,6 +13,11 @@ if kind == 'model' then
   local entry = redis.call('HGET', k('journal:') .. id, ARGV[9]) or ''
   if string.find(entry, '"answer"', 1, true) then return {'go'} end
 end
+local held = tonumber(redis.call('HGET', k('psize'), id) or '0')
+local size = #snap + #host
+local now = used('parked_now') - held + size
+local lim = limit('parked_bytes')
+if lim ~= nil and now > lim then return deny('parked_bytes', lim, now) end
 if kind == 'wait' then
   local open = {}
   for i = 9, #ARGV do
@@ -24,6 +30,9 @@ if kind == 'wait' then
   end
   redis.call('HSET', k('pclock'), id, clock_ms)
 end
+redis.call('HSET', k('used'), 'parked_now', now)
+redis.call('HSET', k('psize'), id, size)
+if now > used('parked_bytes') then redis.call('HSET', k('used'), 'parked_bytes', now) end
 redis.call('HSET', k('snap'), id, snap)
 redis.call('HSET', k('host'), id, host)
 redis.call('HDEL', k('resume'), id)

@@ -28,6 +28,7 @@ while #todo > 0 do
     clear_wait(x)
     ready_del(x)
     redis.call('HDEL', k('snap'), x)
+    parked_release(x)
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
     redis.call('HINCRBY', k('counts'), 'killed', 1)
