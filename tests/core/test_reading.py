@@ -220,11 +220,7 @@ def test_the_writer_replaces_a_planted_symlink_and_leaves_its_target_alone(
 PACKAGES = ("swarm", "models", "cluster", "observability")
 # Each `.splitlines()` that remains, with why it never sees JSON, JSONL or CSV from a file.
 SPLITLINES_ALLOWED = {
-    "swarm/runtime/_program.py": "event JSON lines: owned by runtime fix",
-    "swarm/runtime/_runner.py": "event JSON lines: owned by runtime fix",
     "swarm/runtime/_pool.py": "the first line of an exception's message",
-    "swarm/runtime/_source_scan.py": "a program's source, line by line for its imports",
-    "swarm/runtime/_scenario.py": "a model's answer, to find code blocks in it",
     "swarm/records/_rundir.py": "the first line of an error message",
     "swarm/cli/_submit.py": "a Ray job's log text and an error message, shown to the user",
     "swarm/experiments/_trials.py": "the first line of an error message",

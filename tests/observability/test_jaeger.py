@@ -110,5 +110,5 @@ def test_bad_trace_files_are_one_line_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"bad.jsonl:3: not JSON"):
         read_spans(bad)
     bad.write_text('{"trace_id": "a", "name": "c"}\n')
-    with pytest.raises(SpecError, match=r"bad.jsonl:1: not a span \(no span_id\)"):
+    with pytest.raises(SpecError, match=r"bad.jsonl:1: not a span \(span_id: Field required\)"):
         read_spans(bad)
