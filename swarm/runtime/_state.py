@@ -27,6 +27,8 @@ class RunState:
     progress: ProgressSink
     mirror: Mirror | None
     stopped_at: float | None
+    tree_started: float | None
+    """When the root program was admitted: the wall clock counts from here (None: no tree)."""
     """When the driver saw the run stop (killed, halted): programs still live end then."""
     dialogue: RootDialogue | None
     root_from_file: bool
