@@ -173,9 +173,14 @@ class SwarmInstruments:
         return trace.set_span_in_context(trace.NonRecordingSpan(own))
 
     def end_program(self, program: ProgramSpan) -> None:
-        """Write a program's span (`invoke_agent program`) with its own id, start and end."""
+        """A program ended on its runner: count it and write its span."""
         self.programs_live.add(-1)
         self.programs_ended.add(1, {"status": program.status})
+        self.write_program(program)
+
+    def write_program(self, program: ProgramSpan) -> None:
+        """Write a program's span (`invoke_agent program`) with its own id, start and end (also
+        for a program that never ended on a runner: the run stopped first)."""
         attrs: dict[str, Any] = {
             OP: "invoke_agent",
             "gen_ai.agent.id": program.program_id,

@@ -12,7 +12,7 @@ from ._mirror import Mirror
 from ._progress import ProgressSink
 
 if TYPE_CHECKING:
-    from swarmlab.observability.telemetry import Telemetry
+    from swarmlab.observability.telemetry import SwarmInstruments, Telemetry
 
 
 class RunState:
@@ -33,6 +33,8 @@ class RunState:
     dialogue: RootDialogue | None
     root_from_file: bool
     telemetry: Telemetry | None
+    instruments: SwarmInstruments
+    """Set with `telemetry` (read only when it is not None)."""
     workflow: Any
     runners_lost: int
     """Runner processes that died during the run (each restarted, its programs resumed)."""
