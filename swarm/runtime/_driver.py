@@ -28,7 +28,7 @@ from swarmlab.core import (
     RunKilled,
     SpecError,
 )
-from swarmlab.models import create_backend, ensure_local_server
+from swarmlab.models import create_backend, ensure_local_server, request_headers
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
     Telemetry,
@@ -297,6 +297,8 @@ class _Run(RunState):
 
     async def _dialogue_call(self, sched: Scheduler, backend: Any, request: Any) -> str:
         span = self.instruments.call_span(in_span(self.workflow), "run_ai")
+        # The server's own spans (vLLM's) hang under this call's span, as a program's do.
+        token = request_headers.set({"traceparent": inject(in_span(span)) or ""})
         try:
             completion = await charge_model_call(sched, backend, request)
             self.instruments.model_call(span, request, completion, backend.name)
@@ -305,6 +307,7 @@ class _Run(RunState):
             self.instruments.denial(span, getattr(exc, "cap", "killed"))
             raise
         finally:
+            request_headers.reset(token)
             span.end()
 
     async def _grow(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 
 class Received:
@@ -46,6 +47,7 @@ def _span(span: Any) -> dict[str, Any]:
         "span_id": span.span_id.hex(),
         "parent_span_id": span.parent_span_id.hex() or None,
         "name": span.name,
+        "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
         "attributes": {a.key: _value(a.value) for a in span.attributes},
         "events": [e.name for e in span.events],
         "start_ns": span.start_time_unix_nano,

@@ -80,13 +80,15 @@ def check_trace(spans: list[dict[str, Any]], result: RunResult) -> None:
             assert parent["attributes"]["gen_ai.agent.id"] == program.parent_id
     chats = [s for s in spans if s["name"].startswith("chat ")]
     assert chats
-    assert all(s["name"] == "chat sim:policy-v1" for s in chats)
+    assert all(s["name"] == "chat policy-v1" for s in chats)
     for chat in chats:
         attrs = chat["attributes"]
         assert attrs["gen_ai.operation.name"] == "chat"
+        assert chat["kind"] == "CLIENT"
         assert attrs["gen_ai.usage.input_tokens"] > 0
         assert attrs["gen_ai.usage.output_tokens"] > 0
-        assert attrs["gen_ai.request.model"] == "sim:policy-v1"
+        assert attrs["gen_ai.request.model"] == "policy-v1"
+        assert attrs["gen_ai.provider.name"] == "sim"
         parent = by_id[chat["parent_span_id"]]
         assert parent["name"] in ("invoke_agent program", "invoke_workflow swarm.run")
     tools = [s for s in spans if s["name"].startswith("execute_tool ")]
