@@ -55,6 +55,12 @@ _DETAIL_KEYS = {
 }
 
 
+def served_name(model: str) -> str:
+    """A model's own name, without the backend a completion names it by (`sim:policy-v1` is
+    `policy-v1`; the backend is `gen_ai.provider.name`)."""
+    return model.partition(":")[2] or model
+
+
 class LaterSpan:
     """A span that takes its attributes, events and status as the call goes, and is written
     when it ends, with the call's start and end times: the export happens after the call has
@@ -175,9 +181,14 @@ class SwarmInstruments:
         return trace.set_span_in_context(trace.NonRecordingSpan(own))
 
     def end_program(self, program: ProgramSpan) -> None:
-        """Write a program's span (`invoke_agent program`) with its own id, start and end."""
+        """A program ended on its runner: count it and write its span."""
         self.programs_live.add(-1)
         self.programs_ended.add(1, {"status": program.status})
+        self.write_program(program)
+
+    def write_program(self, program: ProgramSpan) -> None:
+        """Write a program's span (`invoke_agent program`) with its own id, start and end (also
+        for a program that never ended on a runner: the run stopped first)."""
         attrs: dict[str, Any] = {
             OP: "invoke_agent",
             "gen_ai.agent.id": program.program_id,
@@ -208,8 +219,12 @@ class SwarmInstruments:
 
     def call_span(self, program: otel_context.Context, capability: str) -> trace.Span:
         if capability in ("run_ai", "RUN_AI", "query_model", "ask_model"):
+            # A client call to the model server: its context is the server's traceparent.
             return self.tracer.start_span(
-                "chat", context=program, attributes={OP: "chat", "swarmlab.capability": capability}
+                "chat",
+                context=program,
+                kind=trace.SpanKind.CLIENT,
+                attributes={OP: "chat", "swarmlab.capability": capability},
             )
         return self.tracer.start_span(
             f"execute_tool {capability}",
@@ -239,7 +254,9 @@ class SwarmInstruments:
             if isinstance(value, bool | int | float | str):
                 span.set_attribute(_DETAIL_KEYS.get(key, f"swarmlab.{key}"), value)
         if "model" in detail and span.is_recording():
-            span.update_name(f"chat {detail['model']}")
+            model = served_name(str(detail["model"]))
+            span.set_attribute("gen_ai.response.model", model)
+            span.update_name(f"chat {model}")
         if cap:
             span.set_attribute("swarmlab.cap", cap)
         if decision == "denied":
@@ -263,17 +280,18 @@ class SwarmInstruments:
         )
 
     def model_call(self, span: trace.Span, request: Any, completion: Any, provider: str) -> None:
-        self.model_calls.add(1, {"gen_ai.request.model": completion.model})
+        model = served_name(completion.model)
+        self.model_calls.add(1, {"gen_ai.request.model": model})
         self.tokens.add(completion.usage.prompt_tokens, {"gen_ai.token.type": "input"})
         self.tokens.add(completion.usage.completion_tokens, {"gen_ai.token.type": "output"})
-        span.update_name(f"chat {completion.model}")
+        span.update_name(f"chat {model}")
         span.set_attributes(
             {
                 "gen_ai.provider.name": provider,
-                "gen_ai.request.model": completion.model,
+                "gen_ai.request.model": model,
                 "gen_ai.request.max_tokens": request.max_tokens,
                 "gen_ai.request.temperature": request.temperature,
-                "gen_ai.response.model": completion.model,
+                "gen_ai.response.model": model,
                 "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
                 "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
                 "gen_ai.response.finish_reasons": [completion.finish_reason],

@@ -54,7 +54,8 @@ class Progress:
             return  # the command line says why, in one line
         self.note(
             f"run {result.run_id} {s.status} ({s.ended_because}) "
-            f"after {s.duration_s:.1f} s: "
+            f"after {s.duration_s:.1f} s"
+            f"{'' if s.startup_s is None else f' ({s.startup_s:.1f} s of start-up)'}: "
             f"{s.tree.size} programs, depth {s.tree.max_depth}, "
             f"paperclips {s.outcome.get('paperclips')}; directory {result.out_dir}"
         )
@@ -117,7 +118,7 @@ class LiveProgress(Progress):
         for cap in BAR_CAPS:
             if cap not in u:
                 continue
-            used, limit = u[cap]["used"], max(u[cap]["limit"], 1)
+            used, limit = snap.used(cap), max(u[cap]["limit"], 1)
             table.add_row(
                 Text(cap),
                 ProgressBar(total=limit, completed=min(used, limit), width=30),

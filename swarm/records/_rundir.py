@@ -86,21 +86,35 @@ class RunResult:
     replay: ReplayCheck | None = None
     """For a `replay:` run: how its inputs compare with the replayed run's."""
     runners_lost: int = 0
+    tree_started_at: float | None = None
+    """When the root program started: the wall clock counts from here."""
 
     @property
     def duration_s(self) -> float:
         return round(self.ended_at - self.started_at, 3)
 
+    @property
+    def startup_s(self) -> float | None:
+        if self.tree_started_at is None:
+            return None
+        return round(self.tree_started_at - self.started_at, 3)
+
+    @property
+    def tree_s(self) -> float:
+        """Seconds the tree ran: what the wall clock counts."""
+        return round(self.ended_at - (self.tree_started_at or self.started_at), 3)
+
     def caps(self) -> dict[str, CapUsage]:
         """Each global cap's limit, used and denied: `used` is what happened, overruns included
         (concurrent: the peak of programs computing at once, or of live programs when spawns
-        over it are denied; depth: the deepest; wall_clock_s: the run's duration)."""
+        over it are denied; depth: the deepest; wall_clock_s: the time since the root program
+        started)."""
         out = {}
         for cap, limit in self.spec.caps.model_dump().items():
             u = self.usage.get(cap, {})
             used = u.get("used", 0.0)
             if cap == "wall_clock_s":
-                used = self.duration_s
+                used = self.tree_s
             elif cap == "concurrent" and self.spec.admission == "queue":
                 used = self.usage.get("computing_peak", {}).get("used", 0.0)
             out[cap] = CapUsage(limit=limit, used=_num(used), denied=int(u.get("denied", 0)))
@@ -140,6 +154,7 @@ class RunResult:
             outcome=self.outcome,
             events=len(self.events),
             duration_s=self.duration_s,
+            startup_s=self.startup_s,
             started_at=self.started_at,
             ended_at=self.ended_at,
             spec=self.spec,

@@ -25,8 +25,9 @@ class CapUsage(BaseModel):
     limit: Number = Field(description="The cap's limit.")
     used: Number = Field(
         description="What the run used (concurrent: the peak; depth: the deepest; wall_clock_s: "
-        "the run's duration, overrun included). wall_clock_s and, when spawns over `concurrent` "
-        "queue, concurrent's peak of programs computing at once are host measurements: they vary "
+        "the time from the root program's start to the run's end, overrun included). "
+        "wall_clock_s and, when spawns over `concurrent` queue, concurrent's peak of programs "
+        "computing at once are host measurements: they vary "
         "with timing while the tree, the outcome and every other cap reproduce."
     )
     denied: int = Field(default=0, description="Calls the cap denied.")
@@ -86,7 +87,13 @@ class RunSummary(BaseModel):
     program_limits: dict[str, LimitUsage]
     outcome: dict[str, Any] = Field(description="The simulated world's score at the deadline.")
     events: int = Field(description="Events recorded.")
-    duration_s: float
+    duration_s: float = Field(description="Seconds from the command's start to the run's end.")
+    startup_s: float | None = Field(
+        default=None,
+        description="Seconds of start-up before the root program started (Redis, the model "
+        "server, the root dialogue, Ray): not counted against wall_clock_s, which counts from "
+        "the root program's start. None when no root program started.",
+    )
     started_at: float
     ended_at: float
     spec: ExperimentSpec

@@ -28,7 +28,7 @@ from swarmlab.core import (
     RunKilled,
     SpecError,
 )
-from swarmlab.models import create_backend, ensure_local_server
+from swarmlab.models import create_backend, ensure_local_server, request_headers
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
     Telemetry,
@@ -48,7 +48,7 @@ from ._model_calls import charge_model_call
 from ._pool import RunnerPool
 from ._progress import ProgressSink, silent
 from ._scenario import extract_program, first_request, follow_up_request
-from ._scheduler import Scheduler
+from ._scheduler import Scheduler, refusal
 from ._seeds import stable_seed
 from ._state import RunState
 from ._watch import watch
@@ -115,6 +115,7 @@ class _Run(RunState):
         self.mirror: Mirror | None = None
         self.runners_lost = 0
         self.stopped_at: float | None = None
+        self.tree_started: float | None = None
         self.root_from_file = options.program is not None
 
     async def execute(self) -> RunResult:
@@ -241,8 +242,13 @@ class _Run(RunState):
             answer1 = await self._dialogue_call(sched, backend, first)
             second = follow_up_request(first, answer1, spec.follow_up, DIALOGUE_MAX_TOKENS)
             answer2 = await self._dialogue_call(sched, backend, second)
-        except (CapExceeded, RunKilled) as exc:
-            self.status, self.ended_because = "halted", f"root dialogue refused: {exc}"
+        except CapExceeded as exc:
+            self.status = "halted"
+            self.ended_because = f"the root dialogue was refused: cap {exc.cap} reached"
+            return None
+        except RunKilled as exc:
+            self.status = "killed"
+            self.ended_because = f"the root dialogue was stopped: {exc.reason}"
             return None
         except ProgramFault as exc:  # the model itself failed: nothing to grow
             self.status, self.ended_because = "failed", f"root dialogue: {exc}"
@@ -279,8 +285,21 @@ class _Run(RunState):
             update={"model": f"openai:{server.url}", "model_name": server.model_name}
         )
 
+    async def _start_clock(self, coord: Coordinator) -> None:
+        """The wall clock counts from the tree's start: start-up (Redis, the model server, the
+        root dialogue, Ray) is timed on its own and never eats into it."""
+        self.tree_started = time.time()
+        wall = self.spec.caps.wall_clock_s
+        await coord.set_meta(deadline_ms=str(int((self.tree_started + wall) * 1000)))
+        self.progress.note(
+            f"start-up took {self.tree_started - self.started:.1f} s; "
+            f"the wall clock ({wall:g} s) starts with the root program"
+        )
+
     async def _dialogue_call(self, sched: Scheduler, backend: Any, request: Any) -> str:
         span = self.instruments.call_span(in_span(self.workflow), "run_ai")
+        # The server's own spans (vLLM's) hang under this call's span, as a program's do.
+        token = request_headers.set({"traceparent": inject(in_span(span)) or ""})
         try:
             completion = await charge_model_call(sched, backend, request)
             self.instruments.model_call(span, request, completion, backend.name)
@@ -289,6 +308,7 @@ class _Run(RunState):
             self.instruments.denial(span, getattr(exc, "cap", "killed"))
             raise
         finally:
+            request_headers.reset(token)
             span.end()
 
     async def _grow(
@@ -302,9 +322,11 @@ class _Run(RunState):
             traceparent=inject(in_span(self.workflow)),
             span_id=new_span_id(),
         )
+        await self._start_clock(coord)
         reply = await sched.run("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")
         if reply.kind != "ok":
-            self.status, self.ended_because = "halted", f"root program refused: {reply.values}"
+            self.status = "killed" if reply.kind == "killed" else "halted"
+            self.ended_because = f"the root program was refused: {refusal(reply)}"
             return
         await coord.set_meta(status="running")
         self.progress.start(self.run_id, self.spec, self.out)

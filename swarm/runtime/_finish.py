@@ -29,6 +29,7 @@ from swarmlab.records import (
 from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator
+from ._spans import program_span, write_missing
 from ._state import RunState
 
 
@@ -44,19 +45,10 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
             if "Redis" not in run.ended_because:
                 run.ended_because = f"Redis unreachable: {exc}"
     programs = _programs(run, gathered)
-    stopped = run.stopped_at or ended
-    for record in programs:
-        if record.status not in TERMINAL:
-            record.status = "killed"
-            record.error = record.error or run.ended_because or "the run stopped"
-            record.ended_at = record.ended_at or stopped
+    ended_here = _end_the_rest(run, programs, run.stopped_at or ended)
     trace_id = _end_workflow(run, len(programs))
     if run.telemetry is not None:
-        await asyncio.to_thread(run.telemetry.flush)
-        with contextlib.suppress(CoordinatorUnavailable):
-            if coord is not None and gathered:
-                gathered["spans"] = await coord.telemetry_lines("spans")
-                gathered["metrics"] = await coord.telemetry_lines("metrics")
+        await _whole_trace(run, coord, gathered, programs, ended_here)
     result = RunResult(
         run_id=run.run_id,
         out_dir=run.out,
@@ -78,6 +70,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         completions=gathered.get("completions", []),
         inputs=gathered.get("inputs", []),
         runners_lost=run.runners_lost,
+        tree_started_at=run.tree_started,
     )
     result.replay = _replay_check(run, result.inputs, programs)
     RunDir(run.out).write(result)
@@ -138,6 +131,41 @@ def _programs(run: RunState, gathered: dict[str, Any]) -> list[ProgramRecord]:
 def _events(run: RunState, gathered: dict[str, Any]) -> list[Event]:
     events = list(run.mirror.events) if run.mirror is not None else []
     return sorted(events, key=lambda e: e.t)
+
+
+def _end_the_rest(run: RunState, programs: list[ProgramRecord], at: float) -> list[ProgramRecord]:
+    """End as killed, at the moment the stop was seen, every program not ended yet."""
+    ended = [record for record in programs if record.status not in TERMINAL]
+    for record in ended:
+        record.status = "killed"
+        record.error = record.error or run.ended_because or "the run stopped"
+        record.ended_at = record.ended_at or at
+    return ended
+
+
+async def _whole_trace(
+    run: RunState,
+    coord: Coordinator | None,
+    gathered: dict[str, Any],
+    programs: list[ProgramRecord],
+    ended_here: list[ProgramRecord],
+) -> None:
+    """Flush the run's telemetry, with a span for every program no runner wrote one for (the
+    run stopped first): the trace is a whole tree, and `gathered` gets its lines."""
+    assert run.telemetry is not None
+    await asyncio.to_thread(run.telemetry.flush)
+    if coord is None or not gathered:  # Redis is gone: the programs ended here lack theirs
+        for record in ended_here:
+            run.instruments.write_program(program_span(record, None))
+        await asyncio.to_thread(run.telemetry.flush)
+        return
+    with contextlib.suppress(CoordinatorUnavailable):
+        spans = await coord.telemetry_lines("spans")
+        if await write_missing(run.instruments, programs, spans):
+            await asyncio.to_thread(run.telemetry.flush)
+            spans = await coord.telemetry_lines("spans")
+        gathered["spans"] = spans
+        gathered["metrics"] = await coord.telemetry_lines("metrics")
 
 
 def _end_workflow(run: RunState, programs: int) -> str | None:

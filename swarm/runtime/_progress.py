@@ -20,17 +20,26 @@ class Snapshot:
     usage: dict[str, dict[str, float]] = field(default_factory=dict)
     states: dict[str, int] = field(default_factory=dict)
     """Live programs by what they do: computing, parked, waiting (for a worker), calling."""
+    admission: str = "deny"
+    """The spec's admission: under `queue`, `concurrent` bounds the programs computing at once
+    (spawns over it wait), so its bar shows those, as summary.json's `concurrent.used` does."""
 
     @property
     def denied(self) -> int:
         return int(sum(u.get("denied", 0) for u in self.usage.values()))
+
+    def used(self, cap: str) -> float:
+        """What a cap's bar shows as used (its limit and denials are in `usage`)."""
+        if cap == "concurrent" and self.admission == "queue":
+            return float(self.states.get("computing", 0))
+        return float(self.usage.get(cap, {}).get("used", 0))
 
     def line(self) -> str:
         u = self.usage
         live = int(u.get("live", {}).get("used", 0))
         c = self.counts
         caps = " ".join(
-            f"{cap}={int(u[cap]['used'])}/{int(u[cap]['limit'])}" for cap in BAR_CAPS if cap in u
+            f"{cap}={int(self.used(cap))}/{int(u[cap]['limit'])}" for cap in BAR_CAPS if cap in u
         )
         st = self.states
         return (

@@ -20,7 +20,6 @@ from typing import Any
 from swarmlab.core import CoordinatorUnavailable, RunKilled, json_safe
 from swarmlab.models import create_backend
 from swarmlab.observability.telemetry import (
-    ProgramSpan,
     SwarmInstruments,
     Telemetry,
     TelemetryConfig,
@@ -37,6 +36,7 @@ from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
 from ._seeds import stable_seed
+from ._spans import program_span
 
 log = logging.getLogger("swarmlab.runner")
 
@@ -326,7 +326,7 @@ class RunnerCore:
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
         await self._finish(caps, record, gated=True)
-        self.env.instruments.end_program(_program_span(record, limit, kind))
+        self.env.instruments.end_program(program_span(record, limit, kind))
 
     async def _finish(self, caps: Capabilities, record: ProgramRecord, gated: bool) -> None:
         """The end transition (gated: at the program's turn, which it waits for without a worker
@@ -427,24 +427,6 @@ def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
         memory_bytes=limits.memory_bytes,
         suspensions=max(0, limits.host_calls - state.suspensions),
         spent_s=state.cpu_s,
-    )
-
-
-def _program_span(record: ProgramRecord, limit: str | None, kind: str | None = None) -> ProgramSpan:
-    return ProgramSpan(
-        program_id=record.id,
-        parent_id=record.parent_id,
-        depth=record.depth,
-        task=record.task,
-        code=record.code,
-        status=record.status,
-        error=record.error,
-        limit=limit,
-        traceparent=record.traceparent,
-        span_id=record.span_id or "0" * 16,
-        started_at=record.started_at or record.created_at,
-        ended_at=record.ended_at or time.time(),
-        error_kind=kind,
     )
 
 

@@ -83,6 +83,19 @@ class Reply:
         return cls(items[0] if items else "none", tuple(items[1:]))
 
 
+def refusal(reply: Reply) -> str:
+    """Why a script refused, as a sentence (`cap wall_clock_s reached`), never its raw values."""
+    values = [" ".join(v.split())[:200] for v in reply.values]
+    if reply.kind == "denied":
+        cap, limit = ([*values, "", ""])[:2]
+        if not cap:
+            return "denied by a cap"
+        return f"cap {cap} reached" + (f" (limit {limit})" if limit else "")
+    if reply.kind == "killed":
+        return f"the run was stopped ({values[0]})" if values and values[0] else "the run stopped"
+    return f"the coordinator answered {reply.kind[:40]}"
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A program a runner took: its id, the state it left, whether others are ready, and what

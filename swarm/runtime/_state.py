@@ -12,7 +12,7 @@ from ._mirror import Mirror
 from ._progress import ProgressSink
 
 if TYPE_CHECKING:
-    from swarmlab.observability.telemetry import Telemetry
+    from swarmlab.observability.telemetry import SwarmInstruments, Telemetry
 
 
 class RunState:
@@ -27,10 +27,14 @@ class RunState:
     progress: ProgressSink
     mirror: Mirror | None
     stopped_at: float | None
+    tree_started: float | None
+    """When the root program was admitted: the wall clock counts from here (None: no tree)."""
     """When the driver saw the run stop (killed, halted): programs still live end then."""
     dialogue: RootDialogue | None
     root_from_file: bool
     telemetry: Telemetry | None
+    instruments: SwarmInstruments
+    """Set with `telemetry` (read only when it is not None)."""
     workflow: Any
     runners_lost: int
     """Runner processes that died during the run (each restarted, its programs resumed)."""

@@ -60,7 +60,8 @@ async def _until_end(
         if interrupted.is_set():
             await coord.kill("interrupted (Ctrl-C)")
         reason = await coord.kill_reason()
-        if reason is None and time.time() - run.started > wall:
+        clock_from = run.tree_started or run.started
+        if reason is None and time.time() - clock_from > wall:
             await coord.kill("wall_clock_s")
             reason = "wall_clock_s"
         usage = await coord.usage()
@@ -68,10 +69,11 @@ async def _until_end(
         await run.mirror.catch_up()
         run.progress.update(
             Snapshot(
-                elapsed_s=time.time() - run.started,
+                elapsed_s=time.time() - clock_from,
                 counts=await coord.counts(),
                 usage=usage,
                 states=states,
+                admission=run.spec.admission,
             )
         )
         if reason is not None:

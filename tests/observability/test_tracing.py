@@ -4,15 +4,14 @@ program tree as the span tree and the GenAI attributes on the calls."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from helpers.otlp import Received
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
@@ -27,80 +26,6 @@ from swarmlab.records import RunResult
 from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
-
-
-class Received:
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        self.metric_names: set[str] = set()
-        self.lock = threading.Lock()
-
-    def add_traces(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
-        with self.lock:
-            for rs in request.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        self.spans.append(_span(span))
-
-    def add_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
-        with self.lock:
-            for rm in request.resource_metrics:
-                for sm in rm.scope_metrics:
-                    self.metric_names |= {m.name for m in sm.metrics}
-
-
-def _value(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(x) for x in v.array_value.values]
-    return getattr(v, kind) if kind else None
-
-
-def _span(span: Any) -> dict[str, Any]:
-    return {
-        "trace_id": span.trace_id.hex(),
-        "span_id": span.span_id.hex(),
-        "parent_span_id": span.parent_span_id.hex() or None,
-        "name": span.name,
-        "attributes": {a.key: _value(a.value) for a in span.attributes},
-        "events": [e.name for e in span.events],
-        "start_ns": span.start_time_unix_nano,
-        "end_ns": span.end_time_unix_nano,
-    }
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[tuple[str, Received]]:
-    got = Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path == "/v1/traces":
-                got.add_traces(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
-                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-            elif self.path == "/v1/metrics":
-                got.add_metrics(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body))
-                reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-            else:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", got
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -155,13 +80,15 @@ def check_trace(spans: list[dict[str, Any]], result: RunResult) -> None:
             assert parent["attributes"]["gen_ai.agent.id"] == program.parent_id
     chats = [s for s in spans if s["name"].startswith("chat ")]
     assert chats
-    assert all(s["name"] == "chat sim:policy-v1" for s in chats)
+    assert all(s["name"] == "chat policy-v1" for s in chats)
     for chat in chats:
         attrs = chat["attributes"]
         assert attrs["gen_ai.operation.name"] == "chat"
+        assert chat["kind"] == "CLIENT"
         assert attrs["gen_ai.usage.input_tokens"] > 0
         assert attrs["gen_ai.usage.output_tokens"] > 0
-        assert attrs["gen_ai.request.model"] == "sim:policy-v1"
+        assert attrs["gen_ai.request.model"] == "policy-v1"
+        assert attrs["gen_ai.provider.name"] == "sim"
         parent = by_id[chat["parent_span_id"]]
         assert parent["name"] in ("invoke_agent program", "invoke_workflow swarm.run")
     tools = [s for s in spans if s["name"].startswith("execute_tool ")]
