@@ -6,6 +6,7 @@ checks them. Here it runs on the repository, then on copies with one rule broken
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -166,3 +167,29 @@ def test_the_release_build_ignores_a_stale_build_folder(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "swarmlab/runtime/lua/claim.lua" in names
     assert not [n for n in names if "stale_module" in n]
+
+
+def test_the_editable_build_warns_of_nothing(
+    copy: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The editable install's build (PEP 660, as pip runs it) with the set-up's one filter: the
+    filtered note is setuptools' caution about a folder named like the package in the working
+    directory, and there is none."""
+    assert not (REPO / "swarmlab").exists()
+    shutil.copy(REPO / "README.md", copy / "README.md")
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    found = re.search(r'^EDITABLE_QUIET="([^"]+)"$', setup, re.M)
+    assert found is not None
+    out = tmp_path_factory.mktemp("editable")
+    build = f"from setuptools import build_meta; build_meta.build_editable({str(out)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", build],
+        cwd=copy,
+        env={**os.environ, "PYTHONWARNINGS": found[1]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    warned = re.findall(r"(?m)^\S+:\d+: \w+: .*", done.stderr)
+    assert not warned, warned
