@@ -43,7 +43,14 @@ from swarmlab.records import Event, ProgramRecord
 
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
 from ._model_calls import program_model_call
-from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv, runner_slots
+from ._program import (
+    CHILD_START_H,
+    RECEIVED_KEPT,
+    HostState,
+    ProgramHost,
+    RunnerEnv,
+    runner_slots,
+)
 from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
 from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
@@ -302,6 +309,7 @@ class Capabilities(ProgramHost):
         program = program_from_spawn_argument(code)
         await self.trips.on_spawn(program)
         depth = self.record.depth + 1
+        start_h = min(MAX_CLOCK_H, self.state.clock_h + CHILD_START_H)
         child = ProgramRecord(
             id="p0",  # the coordinator numbers the child
             parent_id=self.record.id,
@@ -309,14 +317,12 @@ class Capabilities(ProgramHost):
             task=text_of(task, 500),
             code=program,
             created_at=time.time(),
-            clock_h=self.state.clock_h,
+            clock_h=start_h,
             traceparent=inject(self.program_ctx),
             span_id=new_span_id(),
         )
         admission = self.env.spec.admission
-        reply = await self.transition(
-            "spawn", depth, clock_ms(self.state.clock_h), child.to_json(), admission
-        )
+        reply = await self.transition("spawn", depth, clock_ms(start_h), child.to_json(), admission)
         if isinstance(reply, Park):
             return reply
         child_id = reply.values[0]

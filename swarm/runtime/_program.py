@@ -40,6 +40,10 @@ CALL_STEP_H = 0.001 / 3600
 """Every capability call moves its program's simulated clock on by one millisecond, and takes
 its turn at the new clock: a program that loops on calls falls behind the others in the run's
 order, so none can hold the turn (`ordered` runs)."""
+CHILD_START_H = 1.0 / 3600
+"""A spawned program starts one simulated second after its spawner's call: computing moves no
+clock, so a child that only computes would otherwise be ahead of its spawner's next call and hold
+it back (`ordered` runs); this way a spawner makes up to a thousand more calls first."""
 JOURNALED_CHARS = 4_000
 """What a call answered from the host is journaled at most this long (it is bounded already)."""
 RECEIVED_KEPT = 200

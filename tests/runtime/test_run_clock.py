@@ -55,9 +55,6 @@ def test_a_slow_start_up_leaves_the_tree_its_whole_wall_clock(
             f"caps.wall_clock_s={WALL_S}",
             "caps.concurrent=2",
             "admission=queue",
-            # Its children only compute: under `ordered` the first would hold the turn (it
-            # makes no call to step its clock) and the root could not spawn the others.
-            "schedule=race",
             "program_limits.cpu_s=600",
         ],
     )
