@@ -270,7 +270,7 @@ class Capabilities(ProgramHost):
         try:
             completion = await program_model_call(self, request)
         except ModelCallFailed as exc:
-            detail = {"prompt": prompt[:300], "model_error": str(exc)[:300]}
+            detail = {"prompt": prompt[:300], "model_error": str(exc)[:300], **self._sent()}
             self.event(called_as, "error", detail=detail)
             raise
         finally:
@@ -290,9 +290,14 @@ class Capabilities(ProgramHost):
                 "completion_tokens": completion.usage.completion_tokens,
                 "model": completion.model,
                 "answer": completion.text[:300],
+                **self._sent(),
             },
         )
         return completion.text
+
+    def _sent(self) -> dict[str, int]:
+        """A model call's attempts, when it was sent more than once (each one charged)."""
+        return {"attempts": self.attempts} if self.attempts > 1 else {}
 
     async def spawn(self, code: Any, task: Any = "") -> Any:
         if not isinstance(code, str) or not code.strip():

@@ -9,6 +9,12 @@ shows in summary.json.
 A program's call is a journaled transition: reserved at its turn, answered by the model (the
 program parks meanwhile if the answer is slow; the answer is kept in Redis for whichever runner
 resumes it), settled at its turn one simulated minute later.
+
+A call is charged when it is sent, keyed by (program, call number, attempt). A runner lost while
+its call was in flight takes the answer with it: the program resumes elsewhere, finds its call
+reserved but never answered, and sends it again as the next attempt, charged again (`retry.lua`).
+The lost attempt's tokens stay reserved in full, since what the server did with it is not known:
+`used` then covers what the server did, and equals it when no runner is lost.
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ async def program_model_call(host: ProgramHost, request: CompletionRequest) -> C
     journaled = await _reserve(host, request, after)
     if isinstance(journaled, Park):
         return journaled
+    if journaled.pop("lost", False):
+        journaled = await _retry(host, journaled)
+        if isinstance(journaled, Park):
+            return journaled
+    host.attempts = int(journaled.get("attempt") or 1)
     after = str(journaled.get("after") or after)  # where a first run of this call put it
     after_clock = int(after[:16]) / 3_600_000
     if journaled["phase"] == "settled":
@@ -96,7 +107,26 @@ async def _reserve(
         if reply.kind == "room":
             max_tokens = min(max_tokens - 1, int(reply.values[0]) - estimate)  # fit what is left
             continue
-        return dict(json.loads(reply.values[0] if reply.kind == "dup" else made))
+        if reply.kind != "dup":
+            return dict(json.loads(made))
+        journaled = dict(json.loads(reply.values[0]))
+        # Reserved but never answered: the runner that sent it was lost with the answer.
+        return {**journaled, "lost": journaled["phase"] == "reserved"}
+
+
+async def _retry(host: ProgramHost, lost: dict[str, Any]) -> dict[str, Any] | Park:
+    """Charge the call's next attempt (its sender was lost in flight); its journal entry, or
+    the entry another runner wrote first."""
+    attempt = int(lost.get("attempt") or 1)
+    made = entry("reserved", **{**answered_fields(lost), "attempt": attempt + 1})
+    reserved = int(lost["reserved"])
+    reply = await host.transition("retry", attempt, made, "model_calls", 1, "tokens", reserved)
+    if isinstance(reply, Park):
+        return reply
+    if reply.kind == "dup":
+        journaled = dict(json.loads(reply.values[0]))
+        return journaled if journaled.get("phase") != "reserved" else await _retry(host, journaled)
+    return dict(json.loads(made))
 
 
 async def _answer(
@@ -110,12 +140,14 @@ async def _answer(
             "answered",
             reserved=journaled["reserved"],
             after=journaled.get("after"),
+            attempt=journaled.get("attempt") or 1,
             error=str(exc)[:500],
         )
     return entry(
         "answered",
         reserved=journaled["reserved"],
         after=journaled.get("after"),
+        attempt=journaled.get("attempt") or 1,
         answer=completion.model_dump(),
     )
 
@@ -132,6 +164,7 @@ async def _settle(
         "settled",
         reserved=reserved,
         after=after,
+        attempt=answered.get("attempt") or 1,
         answer=answer,
         error=answered.get("error"),
         settled=True,

@@ -36,6 +36,7 @@ SCRIPTS = (
     "spawn",
     "reserve",
     "settle",
+    "retry",
     "blackboard",
     "wait",
     "park",

@@ -179,13 +179,19 @@ def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
     assert result.programs[0].result == kids * calls  # every child's every call, once
     summary = result.summary()
     assert summary.caps["programs"].used == kids + 1
-    # Quota equals the effects: one charge per answered call, tokens as the server reported.
+    # Quota covers the effects: one charge per answer, one more per call sent again because
+    # its runner was lost with it in flight (whose tokens stay reserved in full).
     answered = [e for e in result.events if e.kind == "run_ai" and e.decision == "allowed"]
-    assert len(answered) == summary.caps["model_calls"].used == kids * calls
+    assert len(answered) == kids * calls
+    resent = sum(e.detail.get("attempts", 1) - 1 for e in answered)
+    assert summary.model.resent_calls == resent
+    assert summary.caps["model_calls"].used == kids * calls + resent
     recorded = RunDir(result.out_dir).completions()
     assert len(recorded) == kids * calls
     tokens = sum(sum(c["completion"]["usage"].values()) for c in recorded)
-    assert summary.caps["tokens"].used == tokens
+    assert summary.caps["tokens"].used >= tokens
+    if not resent:
+        assert summary.caps["tokens"].used == tokens
     # Calls made again after the loss answered from the journal: no call number twice.
     seqs = [(e.program, e.seq) for e in answered]
     assert len(set(seqs)) == len(seqs)
@@ -193,6 +199,46 @@ def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
     restarts = [e for e in result.events if e.kind == "restart"]
     assert summary.programs_restarted == len({e.program for e in restarts})
     assert all(e.detail["from"] in ("snapshot", "start") for e in restarts)
+
+
+def test_calls_in_flight_on_a_lost_runner_are_charged_for_every_request_the_server_got(
+    tmp_path: Path,
+    redis_url: str,
+    ray_cluster: RayCluster,
+    fake_endpoint: Callable[..., FakeEndpoint],
+) -> None:
+    kids, calls = 6, 3
+    hold = threading.Event()  # the server keeps every chat until the runner is dead
+    server = fake_endpoint(hold=hold)
+    overrides = [
+        "runners=2",
+        "caps.concurrent=100",
+        f"model=openai:{server.url}",
+        "model_name=fake-model",
+    ]
+    run_id = f"in-flight-loss-{os.getpid()}"
+    thread, holder = in_thread(
+        lambda: run(tmp_path, redis_url, overrides, busy_tree(kids, calls), run_id)
+    )
+    until(lambda: server.in_flight >= kids, what="every child's first call at the server")
+    runners = runner_pids(ray_cluster.temp_dir)
+    assert len(runners) == 2
+    os.kill(runners[0], signal.SIGKILL)
+    until(lambda: not _alive(runners[0]), what="the runner to die")
+    hold.set()
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    result: RunResult = holder["result"]
+
+    assert result.status == "completed"
+    assert [p.status for p in result.programs] == ["completed"] * (kids + 1)
+    assert result.programs[0].result == kids * calls
+    sent = len(server.chat_posts())
+    assert sent > kids * calls  # the dead runner's calls were sent again
+    summary = result.summary()
+    assert summary.caps["model_calls"].used == sent
+    assert summary.model.resent_calls == sent - kids * calls
+    assert summary.caps["tokens"].used >= 14 * sent  # the server's usage for each request
 
 
 def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory(
