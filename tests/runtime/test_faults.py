@@ -23,7 +23,8 @@ from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster, RedisServer
 from swarmlab.records import RunDir, RunResult
-from swarmlab.runtime import RunOptions, run_experiment
+from swarmlab.runtime import RunOptions, Snapshot, run_experiment
+from swarmlab.runtime import _pool as pool_module
 
 pytestmark = pytest.mark.slow
 
@@ -239,6 +240,64 @@ def test_calls_in_flight_on_a_lost_runner_are_charged_for_every_request_the_serv
     assert summary.caps["model_calls"].used == sent
     assert summary.model.resent_calls == sent - kids * calls
     assert summary.caps["tokens"].used >= 14 * sent  # the server's usage for each request
+
+
+class Recorded:
+    """A progress sink that keeps every note and progress line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+    def start(self, run_id: str, spec: object, out: Path) -> None:
+        pass
+
+    def update(self, snap: Snapshot) -> None:
+        self.lines.append(snap.line())
+
+    def finish(self, result: RunResult) -> None:
+        pass
+
+
+def test_a_run_whose_only_runner_is_lost_for_good_says_so_and_fails_in_one_line(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "RESTARTS", 0)  # the runner's actor is never placed again
+    kids, wait_s = 4, 3.0
+    spec = load_spec("paperclips", ["runners=1", "caps.concurrent=100", "caps.wall_clock_s=600"])
+    progress = Recorded()
+    run_id = f"no-runner-{os.getpid()}"
+    options = RunOptions(
+        program=busy_tree(kids, 400),
+        run_id=run_id,
+        out_dir=tmp_path / run_id,
+        redis_url=redis_url,
+        progress=progress,
+        no_runner_wait_s=wait_s,
+    )
+    thread, holder = in_thread(lambda: run_experiment(spec, options))
+    until(lambda: blackboard_keys(redis_url, run_id) >= kids, what="the children to get going")
+    runners = runner_pids(ray_cluster.temp_dir)
+    assert len(runners) == 1
+    lost = time.monotonic()
+    os.kill(runners[0], signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    result: RunResult = holder["result"]
+
+    assert wait_s <= time.monotonic() - lost < wait_s + 30  # bounded, not the wall clock
+    assert result.status == "failed"
+    assert result.ended_because.startswith("no runner left: all 1 runners were lost")
+    assert "\n" not in result.ended_because
+    assert any(line.startswith("no runner serves") for line in progress.lines)
+    assert any("runners=0/1 NO RUNNER for" in line for line in progress.lines)
+    summary = RunDir(tmp_path / run_id).summary()  # the run directory is written
+    assert summary is not None
+    assert summary.status == "failed"
+    assert len(RunDir(tmp_path / run_id).programs()) == kids + 1
+    assert {p.status for p in result.programs} == {"killed"}
 
 
 def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory(
