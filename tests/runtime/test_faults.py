@@ -240,6 +240,11 @@ def test_calls_in_flight_on_a_lost_runner_are_charged_for_every_request_the_serv
     assert summary.caps["model_calls"].used == sent
     assert summary.model.resent_calls == sent - kids * calls
     assert summary.caps["tokens"].used >= 14 * sent  # the server's usage for each request
+    # One chat span per call, whatever its attempts; each attempt sent again is an event on it.
+    chats = [json.loads(line) for line in result.spans if '"chat fake-model"' in line]
+    assert len(chats) == kids * calls
+    resent = [e for c in chats for e in c["events"] if e["name"] == "swarmlab.model.resent"]
+    assert len(resent) == sent - kids * calls
 
 
 class Recorded:
