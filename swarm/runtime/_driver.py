@@ -45,6 +45,7 @@ from ._finish import finish_run
 from ._live import register_run, unregister_run
 from ._mirror import Mirror
 from ._model_calls import charge_model_call
+from ._model_gate import in_flight_bound
 from ._pool import RunnerPool, no_runner_wait
 from ._progress import ProgressSink, silent
 from ._scenario import extract_program, first_request, follow_up_request
@@ -224,6 +225,10 @@ class _Run(RunState):
             ray.start_local(self.out / ".ray")
             if ray.temp_dir is not None:
                 reaper.watch_marker(str(ray.temp_dir))
+        # One bound on requests in flight for the whole run, resolved here (the driver's
+        # environment knows the cluster's model server), the same for every runner.
+        bound = in_flight_bound(self.serving_spec.model_in_flight)
+        self.serving_spec = self.serving_spec.model_copy(update={"model_in_flight": bound})
         pool = RunnerPool(
             ray,
             self.run_id,

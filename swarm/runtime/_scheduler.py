@@ -37,6 +37,7 @@ SCRIPTS = (
     "reserve",
     "settle",
     "retry",
+    "slot",
     "blackboard",
     "wait",
     "park",
