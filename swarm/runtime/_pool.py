@@ -104,7 +104,14 @@ class RunnerPool:
         self._closing = False
 
     async def start(self) -> None:
-        await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
+        """Start every runner, or fail in one line (within START_TIMEOUT_S when a runner
+        cannot be placed: no node offers the runner resource, say)."""
+        try:
+            await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
+        except ClusterError as exc:
+            resource = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+            where = f"; is there a node with the runner resource {resource!r}?" if resource else ""
+            raise ClusterError(f"no runner could be started ({exc}){where}") from None
         for i in range(len(self.actors)):
             self._serve(i)
 

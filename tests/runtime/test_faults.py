@@ -305,6 +305,21 @@ def test_a_run_whose_only_runner_is_lost_for_good_says_so_and_fails_in_one_line(
     assert {p.status for p in result.programs} == {"killed"}
 
 
+def test_a_run_whose_runners_cannot_be_placed_fails_in_one_line_naming_the_resource(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "START_TIMEOUT_S", 3.0)
+    monkeypatch.setenv("SWARMLAB_RUNNER_RESOURCE", "no_such_node")  # no node offers it
+    began = time.monotonic()
+    result = run(tmp_path, redis_url, [], "1 + 1", f"unplaced-{os.getpid()}")
+    assert time.monotonic() - began < 60
+    assert result.status == "failed"
+    assert result.ended_because.startswith("no runner could be started")
+    assert "'no_such_node'" in result.ended_because
+    assert "\n" not in result.ended_because
+    assert RunDir(result.out_dir).summary() is not None
+
+
 def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory(
     tmp_path: Path,
 ) -> None:
