@@ -9,6 +9,7 @@ import asyncio
 import json
 import secrets
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,5 +72,33 @@ def test_each_attempt_of_a_lost_call_is_charged_once(
         await main.delete_run()
         for client in [main, *clients]:
             await client.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("journaled", "parks"),
+    [
+        (entry("reserved", reserved=RESERVED, after="", attempt=1), True),
+        (entry("answered", reserved=RESERVED, after="", answer={"text": "hi"}), False),
+        (entry("answered", reserved=RESERVED, after="", error="endpoint gone"), False),
+    ],
+)
+def test_a_call_answered_before_its_program_parks_on_it_resumes_at_once(
+    redis_url: str, journaled: str, parks: bool
+) -> None:
+    """An answer kept while its program was on its way to park (a failure as much as a text)
+    means the program does not park: nothing would ever wake it."""
+
+    async def go() -> None:
+        client = Client(redis_url, "t-" + secrets.token_hex(4))
+        await client.init_run(Caps(programs=10), {"status": "running"}, ordered=False)
+        await client.client.hset(client._key("state"), "p0", "run:r.0")
+        await client.client.hset(client._key("journal:") + "p0", "1", journaled)
+        args = ("p0", "model", "", "c25hcA==", "{}", "", "r.0", 0, 1)
+        reply = await client.sched.run("park", *args)
+        assert reply.kind == ("parked" if parks else "go")
+        await client.delete_run()
+        await client.close()
 
     asyncio.run(go())
