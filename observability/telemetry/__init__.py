@@ -1,7 +1,7 @@
 """OpenTelemetry for a run: providers and exporters (`_setup`, the only home of the SDK), and the
 swarm's spans and metrics named after the GenAI semantic conventions (`_genai`)."""
 
-from ._genai import ProgramSpan, SwarmInstruments
+from ._genai import LaterSpan, ProgramSpan, SwarmInstruments
 from ._setup import (
     Sink,
     Telemetry,
@@ -15,6 +15,7 @@ from ._setup import (
 )
 
 __all__ = [
+    "LaterSpan",
     "ProgramSpan",
     "Sink",
     "SwarmInstruments",

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from ._setup import Telemetry, extract, fixed_span_id
+from ._setup import Telemetry, extract, fixed_span_id, new_span_id
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,17 @@ class LaterSpan:
     """A span that takes its attributes, events and status as the call goes, and is written
     when it ends, with the call's start and end times: the export happens after the call has
     answered the program (at the runner's next idle moment), not while the program waits.
-    Its context is never handed on (a model call's span, which is, is a plain span)."""
+    A model call's span (kind CLIENT) has an id of its own from the start: the request's
+    traceparent names it, and a call resumed on another runner `adopt`s the id and start its
+    first slice journaled, so the call has one span from its sending to its answer."""
 
     __slots__ = (
         "_attributes",
         "_context",
         "_events",
+        "_kind",
         "_name",
+        "_span_id",
         "_start_ns",
         "_status",
         "_telemetry",
@@ -91,12 +95,41 @@ class LaterSpan:
         self._events: list[tuple[str, dict[str, Any], int]] = []
         self._status: Status | None = None
         self._start_ns = time.time_ns()
+        self._kind = trace.SpanKind.INTERNAL
+        self._span_id: str | None = None
+
+    @property
+    def span_id(self) -> str | None:
+        """The id the span will have, when another process was told it (None: any)."""
+        return self._span_id
+
+    @property
+    def start_ns(self) -> int:
+        return self._start_ns
+
+    def adopt(self, span_id: str, start_ns: int) -> None:
+        """Be the span a call's first slice began: its id and start time."""
+        self._kind = trace.SpanKind.CLIENT
+        self._span_id, self._start_ns = span_id, start_ns
+
+    def traceparent(self) -> str | None:
+        """The W3C traceparent naming this span (None without a sampled trace to join)."""
+        parent = trace.get_current_span(self._context).get_span_context()
+        if self._span_id is None or not parent.is_valid:
+            return None
+        flags = int(parent.trace_flags | trace.TraceFlags.SAMPLED)
+        return f"00-{parent.trace_id:032x}-{self._span_id}-{flags:02x}"
 
     def set_attribute(self, key: str, value: Any) -> None:
         self._attributes[key] = value
 
-    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self._events.append((name, dict(attributes or {}), time.time_ns()))
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self._attributes.update(attributes)
+
+    def add_event(
+        self, name: str, attributes: Mapping[str, Any] | None = None, at_ns: int | None = None
+    ) -> None:
+        self._events.append((name, dict(attributes or {}), at_ns or time.time_ns()))
 
     def set_status(self, status: Status) -> None:
         self._status = status
@@ -123,6 +156,8 @@ class LaterSpan:
             self._status,
             self._start_ns,
             end_ns,
+            self._kind,
+            self._span_id,
         )
 
 
@@ -232,6 +267,15 @@ class SwarmInstruments:
             attributes={OP: "execute_tool", "gen_ai.tool.name": capability},
         )
 
+    def chat_span(self, program: otel_context.Context, capability: str) -> LaterSpan:
+        """A program's model call's span (kind CLIENT), written once the call has answered;
+        its id is fixed now, for the model server's traceparent."""
+        span = LaterSpan(
+            self.telemetry, program, "chat", {OP: "chat", "swarmlab.capability": capability}
+        )
+        span.adopt(new_span_id(), span.start_ns)
+        return span
+
     def tool_span(self, program: otel_context.Context, capability: str) -> LaterSpan:
         """The span of a call that is not a model call, written once the call has answered."""
         return LaterSpan(
@@ -279,7 +323,9 @@ class SwarmInstruments:
             },
         )
 
-    def model_call(self, span: trace.Span, request: Any, completion: Any, provider: str) -> None:
+    def model_call(
+        self, span: trace.Span | LaterSpan, request: Any, completion: Any, provider: str
+    ) -> None:
         model = served_name(completion.model)
         self.model_calls.add(1, {"gen_ai.request.model": model})
         self.tokens.add(completion.usage.prompt_tokens, {"gen_ai.token.type": "input"})

@@ -159,18 +159,21 @@ class Telemetry:
         status: trace.Status | None,
         start_ns: int,
         end_ns: int,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        span_id: str | None = None,
     ) -> None:
         """Export a span that has already ended (a call's, whose times and contents are all
         known): handed to the exporters as it is, without the tracer's live-span bookkeeping,
         which costs several times more. Sampled as the tracer would (its sampler, given the
-        parent). Its context is never anyone's parent."""
+        parent). Its context is never anyone's parent in this process; `span_id` (16 hex
+        digits) is the id another process was told (a model server's traceparent)."""
         if not self._processors:
             return
         parent_ctx = trace.get_current_span(parent).get_span_context()
         if not parent_ctx.is_valid:
             return  # the runtime's call spans always have their program's span as parent
         sampled = self.tracer_provider.sampler.should_sample(
-            parent, parent_ctx.trace_id, name, trace.SpanKind.INTERNAL, attributes
+            parent, parent_ctx.trace_id, name, kind, attributes
         )
         if sampled.decision is not Decision.RECORD_AND_SAMPLE:
             return
@@ -180,12 +183,15 @@ class Telemetry:
             name,
             context=trace.SpanContext(
                 parent_ctx.trace_id,
-                self.tracer_provider.id_generator.generate_span_id(),
+                int(span_id, 16)
+                if span_id
+                else self.tracer_provider.id_generator.generate_span_id(),
                 is_remote=False,
                 trace_flags=trace.TraceFlags(parent_ctx.trace_flags | trace.TraceFlags.SAMPLED),
                 trace_state=sampled.trace_state,
             ),
             parent=parent_ctx,
+            kind=kind,
             resource=self.resource,
             attributes=merged,
             events=[SpanEvent(n, a, timestamp=t) for n, a, t in events],

@@ -21,6 +21,9 @@ INPUTS_FILE = "inputs.jsonl"
 SHOWN_CHARS = 200
 _WALL_TIME_FIELDS = frozenset({"latency_s"})
 """Fields of an answer that measure the host, not what the program saw."""
+_MODEL_CALL_BOOKKEEPING = frozenset({"attempt", "span", "start_ns", "resent"})
+"""Fields of a model call's journal entry (marked by its `phase`) that say how the host made
+the call (its attempts after a lost runner, its span), not what the program saw."""
 
 
 class ProgramInput(BaseModel):
@@ -172,6 +175,8 @@ def _seen(entry: str) -> Any:
         value = json.loads(entry)
     except ValueError:
         return entry
+    if isinstance(value, dict) and "phase" in value:
+        value = {k: v for k, v in value.items() if k not in _MODEL_CALL_BOOKKEEPING}
     return _without_wall_time(value)
 
 

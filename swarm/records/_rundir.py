@@ -133,6 +133,7 @@ class RunResult:
                 backend=self.spec.model.split(":", 1)[0],
                 name=self._model_name(),
                 failed_calls=self._failed_model_calls(),
+                resent_calls=self._resent_model_calls(),
             ),
             programs=ProgramCounts(
                 total=len(self.programs), by_status=dict(sorted(by_status.items()))
@@ -169,6 +170,14 @@ class RunResult:
             1
             for e in self.events
             if e.kind in model_calls and e.decision == "error" and "model_error" in e.detail
+        )
+
+    def _resent_model_calls(self) -> int:
+        model_calls = names_with_role("model")
+        return sum(
+            max(0, int(e.detail.get("attempts") or 1) - 1)
+            for e in self.events
+            if e.kind in model_calls and isinstance(e.detail.get("attempts"), int)
         )
 
     def _model_name(self) -> str:

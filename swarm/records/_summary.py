@@ -52,6 +52,11 @@ class ModelInfo(BaseModel):
         description="Programs' model calls that failed after the backend's retries (endpoint "
         "gone, bad answer): each raised an error inside its program, which could go on.",
     )
+    resent_calls: int = Field(
+        default=0,
+        description="Programs' model calls sent again because the runner that sent them was "
+        "lost before their answer was kept: each attempt is charged to `model_calls`.",
+    )
 
 
 class ProgramCounts(BaseModel):

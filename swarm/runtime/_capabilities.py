@@ -37,8 +37,8 @@ from swarmlab.core import (
     is_program_id,
     json_safe,
 )
-from swarmlab.models import CompletionRequest, Message, request_headers
-from swarmlab.observability.telemetry import in_span, inject, new_span_id
+from swarmlab.models import CompletionRequest, Message
+from swarmlab.observability.telemetry import inject, new_span_id
 from swarmlab.records import Event, ProgramRecord
 
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
@@ -161,9 +161,10 @@ class Capabilities(ProgramHost):
             self.state.calls = self.seq
             raise BadCall(f"{name}(): {exc}") from None
         if capability == "run_ai":  # its span is the parent of the model server's
-            self._span = self.tel.call_span(self.program_ctx, name)
+            self._span = self.tel.chat_span(self.program_ctx, name)
         else:
             self._span = self.tel.tool_span(self.program_ctx, name)
+        value: Any = None
         try:
             if capability == "run_ai":
                 value = await self._run_ai(name, *args, **kwargs)
@@ -179,7 +180,9 @@ class Capabilities(ProgramHost):
         except ProgramFault as exc:
             raise self._done_fault(exc) from None
         finally:
-            self._span.end()
+            # A model call parked on its answer has one span, written by the slice it ends in.
+            if capability != "run_ai" or not isinstance(value, Park):
+                self._span.end()
             self._span = None
         return await self._done(value)
 
@@ -271,17 +274,12 @@ class Capabilities(ProgramHost):
                 self.env.spec.policy_seed, self.record.id, "model", self.state.model_calls + 1
             ),
         )
-        # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span.
-        parent = in_span(self._span) if self._span is not None else self.program_ctx
-        token = request_headers.set({"traceparent": inject(parent) or ""})
         try:
-            completion = await program_model_call(self, request)
+            completion = await program_model_call(self, request, self._span)
         except ModelCallFailed as exc:
-            detail = {"prompt": prompt[:300], "model_error": str(exc)[:300]}
+            detail = {"prompt": prompt[:300], "model_error": str(exc)[:300], **self._sent()}
             self.event(called_as, "error", detail=detail)
             raise
-        finally:
-            request_headers.reset(token)
         if isinstance(completion, Park):
             return completion
         self.state.model_calls += 1
@@ -297,9 +295,14 @@ class Capabilities(ProgramHost):
                 "completion_tokens": completion.usage.completion_tokens,
                 "model": completion.model,
                 "answer": completion.text[:300],
+                **self._sent(),
             },
         )
         return completion.text
+
+    def _sent(self) -> dict[str, int]:
+        """A model call's attempts, when it was sent more than once (each one charged)."""
+        return {"attempts": self.attempts} if self.attempts > 1 else {}
 
     async def spawn(self, code: Any, task: Any = "") -> Any:
         if not isinstance(code, str) or not code.strip():

@@ -45,7 +45,8 @@ from ._finish import finish_run
 from ._live import register_run, unregister_run
 from ._mirror import Mirror
 from ._model_calls import charge_model_call
-from ._pool import RunnerPool
+from ._model_gate import in_flight_bound
+from ._pool import RunnerPool, no_runner_wait
 from ._progress import ProgressSink, silent
 from ._scenario import extract_program, first_request, follow_up_request
 from ._scheduler import Scheduler, refusal
@@ -75,6 +76,9 @@ class RunOptions:
     sweep_id: str | None = None
     """The sweep this run belongs to: its reservations also charge the sweep's caps."""
     extra_meta: dict[str, str] = field(default_factory=dict)
+    no_runner_wait_s: float | None = None
+    """How long the run waits for a runner once none serves, before it ends `failed` (default:
+    `SWARMLAB_NO_RUNNER_WAIT_S`, else 120 s). The wait counts against `wall_clock_s`."""
 
 
 def new_run_id(spec: ExperimentSpec) -> str:
@@ -117,6 +121,7 @@ class _Run(RunState):
         self.stopped_at: float | None = None
         self.tree_started: float | None = None
         self.root_from_file = options.program is not None
+        self.no_runner_wait_s = no_runner_wait(options.no_runner_wait_s)
 
     async def execute(self) -> RunResult:
         if RunDir(self.out).file("summary.json").exists() and not self.opts.replace_run:
@@ -220,6 +225,10 @@ class _Run(RunState):
             ray.start_local(self.out / ".ray")
             if ray.temp_dir is not None:
                 reaper.watch_marker(str(ray.temp_dir))
+        # One bound on requests in flight for the whole run, resolved here (the driver's
+        # environment knows the cluster's model server), the same for every runner.
+        bound = in_flight_bound(self.serving_spec.model_in_flight)
+        self.serving_spec = self.serving_spec.model_copy(update={"model_in_flight": bound})
         pool = RunnerPool(
             ray,
             self.run_id,
@@ -228,6 +237,7 @@ class _Run(RunState):
             self.tel_config,
             sched,
             self.opts.sweep_id,
+            self.no_runner_wait_s,
         )
         await pool.start()
         return pool

@@ -9,16 +9,28 @@ shows in summary.json.
 A program's call is a journaled transition: reserved at its turn, answered by the model (the
 program parks meanwhile if the answer is slow; the answer is kept in Redis for whichever runner
 resumes it), settled at its turn one simulated minute later.
+
+A call is charged when it is sent, keyed by (program, call number, attempt). A runner lost while
+its call was in flight takes the answer with it: the program resumes elsewhere, finds its call
+reserved but never answered, and sends it again as the next attempt, charged again (`retry.lua`).
+The lost attempt's tokens stay reserved in full, since what the server did with it is not known:
+`used` then covers what the server did, and equals it when no runner is lost.
+
+The call's chat span is born with the reservation: its id and start time are journaled with it,
+the request's traceparent names that id, and whichever slice ends the call writes the span once,
+from the sending to the answer, with each attempt sent again as an event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from swarmlab.core import CapExceeded, ModelCallFailed, ModelError, RunKilled
-from swarmlab.models import Completion, CompletionRequest, ModelBackend
+from swarmlab.models import Completion, CompletionRequest, ModelBackend, request_headers
+from swarmlab.observability.telemetry import LaterSpan
 
 from ._program import ProgramHost
 from ._sandbox import Park
@@ -46,13 +58,22 @@ def completion_line(request: CompletionRequest, completion: Completion) -> str:
     )
 
 
-async def program_model_call(host: ProgramHost, request: CompletionRequest) -> Completion | Park:
-    """A program's model call, from reservation to settlement (or to parking on the answer)."""
+async def program_model_call(
+    host: ProgramHost, request: CompletionRequest, span: LaterSpan | None = None
+) -> Completion | Park:
+    """A program's model call, from reservation to settlement (or to parking on the answer);
+    `span`: the call's chat span, which takes the journaled id and start."""
     after_clock = host.state.clock_h + MODEL_CALL_HOURS
     after = host.member(after_clock)
-    journaled = await _reserve(host, request, after)
+    journaled = await _reserve(host, request, after, span)
     if isinstance(journaled, Park):
         return journaled
+    if journaled.pop("lost", False):
+        journaled = await _retry(host, journaled)
+        if isinstance(journaled, Park):
+            return journaled
+    host.attempts = int(journaled.get("attempt") or 1)
+    _adopt(span, journaled)
     after = str(journaled.get("after") or after)  # where a first run of this call put it
     after_clock = int(after[:16]) / 3_600_000
     if journaled["phase"] == "settled":
@@ -61,9 +82,16 @@ async def program_model_call(host: ProgramHost, request: CompletionRequest) -> C
     if journaled["phase"] == "reserved":
         request = request.model_copy(update={"max_tokens": int(journaled["max_tokens"])})
         reserved: dict[str, Any] = journaled
-        task = host.env.runner.start_model_call(
-            host.id, host.seq, lambda: _answer(host.env.backend, request, reserved)
-        )
+        # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span:
+        # the task takes the header with the context it is created in.
+        traceparent = span.traceparent() if span is not None else None
+        token = request_headers.set({"traceparent": traceparent or ""})
+        try:
+            task = host.env.runner.start_model_call(
+                host.id, host.seq, lambda: _answer(host.env.backend, request, reserved)
+            )
+        finally:
+            request_headers.reset(token)
         done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
         if not done:
             seq = host.seq
@@ -77,8 +105,22 @@ async def program_model_call(host: ProgramHost, request: CompletionRequest) -> C
     return _outcome(settled)
 
 
+def _adopt(span: LaterSpan | None, journaled: dict[str, Any]) -> None:
+    """The call's span takes the id and start its reservation journaled, and marks each
+    attempt sent again (all bounded: the journal is read back as hostile)."""
+    span_id, start_ns = journaled.get("span"), journaled.get("start_ns")
+    if span is None or not isinstance(span_id, str) or not isinstance(start_ns, int):
+        return
+    if len(span_id) == 16 and all(c in "0123456789abcdef" for c in span_id) and start_ns > 0:
+        span.adopt(span_id, start_ns)
+    resent = journaled.get("resent")
+    for attempt, at_ns in enumerate(resent[:100] if isinstance(resent, list) else [], 2):
+        if isinstance(at_ns, int) and at_ns > 0:
+            span.add_event("swarmlab.model.resent", {"swarmlab.attempt": attempt}, at_ns)
+
+
 async def _reserve(
-    host: ProgramHost, request: CompletionRequest, after: str
+    host: ProgramHost, request: CompletionRequest, after: str, span: LaterSpan | None = None
 ) -> dict[str, Any] | Park:
     """The call's journal entry once its tokens are reserved (or as an earlier run left it).
     When the tokens cap has less room than the request but room for the prompt and at least one
@@ -87,7 +129,13 @@ async def _reserve(
     max_tokens = request.max_tokens
     while True:
         reserved = estimate + max_tokens
-        made = entry("reserved", reserved=reserved, max_tokens=max_tokens, after=after)
+        made = entry(
+            "reserved",
+            reserved=reserved,
+            max_tokens=max_tokens,
+            after=after,
+            **_span_fields(span),
+        )
         reply = await host.transition(
             "reserve", after, made, estimate + 1, "model_calls", 1, "tokens", reserved
         )
@@ -96,7 +144,35 @@ async def _reserve(
         if reply.kind == "room":
             max_tokens = min(max_tokens - 1, int(reply.values[0]) - estimate)  # fit what is left
             continue
-        return dict(json.loads(reply.values[0] if reply.kind == "dup" else made))
+        if reply.kind != "dup":
+            return dict(json.loads(made))
+        journaled = dict(json.loads(reply.values[0]))
+        # Reserved but never answered: the runner that sent it was lost with the answer.
+        return {**journaled, "lost": journaled["phase"] == "reserved"}
+
+
+def _span_fields(span: LaterSpan | None) -> dict[str, Any]:
+    """What the journal keeps of a call's span: its id and start (sent at once to the server)."""
+    if span is None or span.span_id is None:
+        return {}
+    return {"span": span.span_id, "start_ns": time.time_ns()}
+
+
+async def _retry(host: ProgramHost, lost: dict[str, Any]) -> dict[str, Any] | Park:
+    """Charge the call's next attempt (its sender was lost in flight); its journal entry, or
+    the entry another runner wrote first."""
+    attempt = int(lost.get("attempt") or 1)
+    resent = lost.get("resent")
+    resent = [*(resent if isinstance(resent, list) else [])[:100], time.time_ns()]
+    made = entry("reserved", **{**answered_fields(lost), "attempt": attempt + 1, "resent": resent})
+    reserved = int(lost["reserved"])
+    reply = await host.transition("retry", attempt, made, "model_calls", 1, "tokens", reserved)
+    if isinstance(reply, Park):
+        return reply
+    if reply.kind == "dup":
+        journaled = dict(json.loads(reply.values[0]))
+        return journaled if journaled.get("phase") != "reserved" else await _retry(host, journaled)
+    return dict(json.loads(made))
 
 
 async def _answer(
@@ -111,13 +187,21 @@ async def _answer(
             reserved=journaled["reserved"],
             after=journaled.get("after"),
             error=str(exc)[:500],
+            **_carried(journaled),
         )
     return entry(
         "answered",
         reserved=journaled["reserved"],
         after=journaled.get("after"),
         answer=completion.model_dump(),
+        **_carried(journaled),
     )
+
+
+def _carried(journaled: dict[str, Any]) -> dict[str, Any]:
+    """What a call's journal entry keeps from phase to phase: its attempt and its span."""
+    kept = {"attempt": journaled.get("attempt") or 1}
+    return kept | {k: journaled[k] for k in ("span", "start_ns", "resent") if k in journaled}
 
 
 async def _settle(
@@ -135,6 +219,7 @@ async def _settle(
         answer=answer,
         error=answered.get("error"),
         settled=True,
+        **_carried(answered),
     )
     line = completion_line(request, completion) if completion else ""
     saved = host.state.clock_h

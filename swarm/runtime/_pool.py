@@ -3,7 +3,9 @@
 An actor costs ~300 ms and ~80 MiB to create, so programs never get one each. Runners take work
 from the run's queue in Redis; none holds a program it is not computing. The pool watches them:
 when a runner's process dies (Ray restarts the actor), what it was computing goes back to the
-queue and the restarted runner serves again under a new tag.
+queue and the restarted runner serves again under a new tag. When no runner serves (every one
+lost, and none placed again: its actor out of restarts, or no node left with the runner resource),
+the pool says since when; the driver's watch fails the run once that has lasted `no_runner_wait_s`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 
 from swarmlab.cluster import ClusterError, RayCluster
+from swarmlab.core import SpecError
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.spec import ExperimentSpec
 
@@ -26,6 +30,9 @@ START_TIMEOUT_S = 120.0
 CALL_TIMEOUT_S = 30.0
 RESTARTS = 8
 """How many times Ray may restart one runner's process in a run."""
+NO_RUNNER_WAIT_S = 120.0
+"""How long a run waits for a runner when none serves, before it ends `failed` (long enough for
+Kubernetes to replace a lost sandbox pod; `SWARMLAB_NO_RUNNER_WAIT_S` or `RunOptions` set it)."""
 
 log = logging.getLogger("swarmlab.pool")
 
@@ -47,6 +54,23 @@ def runner_actor_options() -> dict[str, Any]:
     return options
 
 
+def no_runner_wait(given: float | None) -> float:
+    """The bound on a wait for a runner: as given, else `SWARMLAB_NO_RUNNER_WAIT_S`, else
+    NO_RUNNER_WAIT_S."""
+    text = os.environ.get("SWARMLAB_NO_RUNNER_WAIT_S", "")
+    try:
+        value = given if given is not None else float(text) if text else NO_RUNNER_WAIT_S
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:  # also refuses NaN
+        raise SpecError(
+            f"SWARMLAB_NO_RUNNER_WAIT_S: {text[:40]!r} is not a number of seconds in (0, 86400]"
+            if given is None
+            else f"no_runner_wait_s: {given!r} is not a number of seconds in (0, 86400]"
+        )
+    return value
+
+
 class RunnerPool:
     def __init__(
         self,
@@ -57,8 +81,11 @@ class RunnerPool:
         telemetry: TelemetryConfig,
         scheduler: Scheduler,
         sweep_id: str | None = None,
+        no_runner_wait_s: float | None = None,
     ) -> None:
         self.ray = ray
+        self.no_runner_wait_s = no_runner_wait(no_runner_wait_s)
+        """How long the run waits for a runner when none serves (then it fails)."""
         self.scheduler = scheduler
         actor = ray.remote_class(RunnerCore, **runner_actor_options())
         spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
@@ -69,15 +96,28 @@ class RunnerPool:
         self.epochs = [0] * len(self.actors)
         self.lost = 0
         """Runner processes lost (and restarted) during the run."""
+        self.live: set[int] = set()
+        """The runners serving now (started, not lost since)."""
+        self.none_since: float | None = None
+        """When the last serving runner was lost (None while one serves)."""
         self._serving: dict[int, asyncio.Task[Any]] = {}
         self._closing = False
 
     async def start(self) -> None:
-        await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
+        """Start every runner, or fail in one line (within START_TIMEOUT_S when a runner
+        cannot be placed: no node offers the runner resource, say)."""
+        try:
+            await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
+        except ClusterError as exc:
+            resource = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+            where = f"; is there a node with the runner resource {resource!r}?" if resource else ""
+            raise ClusterError(f"no runner could be started ({exc}){where}") from None
         for i in range(len(self.actors)):
             self._serve(i)
 
     def _serve(self, index: int) -> None:
+        self.live.add(index)
+        self.none_since = None
         ref = self.actors[index].serve.remote(self.epochs[index])
         self._serving[index] = asyncio.get_running_loop().create_task(self._watch(index, ref))
 
@@ -90,6 +130,9 @@ class RunnerPool:
                 return
             tag = f"{index}.{self.epochs[index]}"
             self.lost += 1
+            self.live.discard(index)
+            if not self.live:
+                self.none_since = time.time()
             log.warning("runner %s lost (%s); its programs go back to the queue", tag, exc)
             with contextlib.suppress(Exception):
                 await self.scheduler.requeue(tag)
@@ -107,6 +150,10 @@ class RunnerPool:
                 continue
             self._serve(index)
             return
+
+    def runnerless_s(self) -> float | None:
+        """For how long no runner has served (None while one serves)."""
+        return None if self.none_since is None else time.time() - self.none_since
 
     async def stop_all(self, reason: str) -> int:
         return sum(await self._all([a.stop_all.remote(reason) for a in self.actors]))

@@ -148,6 +148,9 @@ class ProgramHost:
         """The OpenTelemetry context of the program's span (set by the runner)."""
         self.turned = False
         """Whether the call being answered took its turn in a transition."""
+        self.attempts = 1
+        """How often the model call being answered was sent (more than once when a runner
+        was lost with it in flight)."""
 
     @property
     def id(self) -> str:

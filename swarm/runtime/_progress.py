@@ -23,6 +23,12 @@ class Snapshot:
     admission: str = "deny"
     """The spec's admission: under `queue`, `concurrent` bounds the programs computing at once
     (spawns over it wait), so its bar shows those, as summary.json's `concurrent.used` does."""
+    runners: tuple[int, int] | None = None
+    """Runners serving, and runners the run has (None: not known)."""
+    runnerless_s: float | None = None
+    """For how long no runner has served (None while one serves)."""
+    runnerless_limit_s: float = 0.0
+    """How long the run waits for a runner before it fails."""
 
     @property
     def denied(self) -> int:
@@ -46,8 +52,19 @@ class Snapshot:
             f"[{self.elapsed_s:6.1f}s] running={live} computing={st.get('computing', 0)} "
             f"parked={st.get('parked', 0) + st.get('calling', 0)} done={c.get('completed', 0)} "
             f"crashed={c.get('crashed', 0)} killed={c.get('killed', 0)} denied={self.denied} "
-            f"depth={int(u.get('depth', {}).get('used', 0))} {caps}"
+            f"depth={int(u.get('depth', {}).get('used', 0))} {caps}{self._runners()}"
         )
+
+    def _runners(self) -> str:
+        """Shown when a runner is missing; with no runner, how long the run has waited."""
+        if self.runners is None or self.runners[0] >= self.runners[1]:
+            return ""
+        text = f" runners={self.runners[0]}/{self.runners[1]}"
+        if self.runnerless_s is not None:
+            text += (
+                f" NO RUNNER for {self.runnerless_s:.0f}s (fails at {self.runnerless_limit_s:g}s)"
+            )
+        return text
 
 
 class ProgressSink(Protocol):

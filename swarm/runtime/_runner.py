@@ -31,6 +31,7 @@ from swarmlab.world import RedisLedger, World
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind
+from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, restore_events, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
 from ._scheduler import Scheduler, order_member
@@ -80,6 +81,8 @@ class RunnerCore:
         self._slices: dict[str, asyncio.Task[None]] = {}
         self._signals: dict[str, asyncio.Event] = {}
         self._model_calls: set[asyncio.Task[str]] = set()
+        self._gate: ModelGate | None = None
+        """The run's bound on requests in flight at the model server (HTTP models only)."""
         self._free = asyncio.Semaphore(self.slots)
         self._wake = asyncio.Event()
         self._stopping: str | None = None
@@ -111,6 +114,8 @@ class RunnerCore:
             instruments=SwarmInstruments(self.telemetry),
             runner=self,
         )
+        if self.spec.model.startswith("openai:"):  # `local` reaches runners as its server's URL
+            self._gate = ModelGate(self.scheduler, in_flight_bound(self.spec.model_in_flight))
         await self.sandbox.start()
         # What start-up made lives as long as the runner: the collector need not walk it again
         # on every pass (a pass comes every few hundred allocations, so every few calls).
@@ -201,7 +206,9 @@ class RunnerCore:
     def start_model_call(
         self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]
     ) -> asyncio.Task[str]:
-        task: asyncio.Task[str] = asyncio.get_running_loop().create_task(call())  # type: ignore[arg-type]
+        gate = self._gate
+        made = call() if gate is None else gate.run(call)
+        task: asyncio.Task[str] = asyncio.get_running_loop().create_task(made)  # type: ignore[arg-type]
         self._model_calls.add(task)
         task.add_done_callback(self._model_calls.discard)
         return task

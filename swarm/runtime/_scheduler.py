@@ -36,6 +36,8 @@ SCRIPTS = (
     "spawn",
     "reserve",
     "settle",
+    "retry",
+    "slot",
     "blackboard",
     "wait",
     "park",

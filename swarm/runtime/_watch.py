@@ -1,11 +1,12 @@
 """The driver's watch over a growing tree: progress, the run's end, and a stop when it must.
 
 A run ends when every admitted program has ended (quiescent), when the wall clock runs out
-(halted), when a tripwire halts it, when it is killed (`swarmlab kill`, Ctrl-C), or when Redis is
-gone (failed). When every live program waits on another and none can move, the watch says so
-once; the run then stays as it is until the wall clock or a kill ends it. On a stop, the runners
-stop what they compute at once; parked programs are simply never resumed; every program not yet
-ended ends as killed at the moment the stop was seen.
+(halted), when a tripwire halts it, when it is killed (`swarmlab kill`, Ctrl-C), when Redis is
+gone (failed), or when no runner has served for the pool's bound (failed: every runner lost and
+none placed again). When every live program waits on another and none can move, the watch says
+so once; the run then stays as it is until the wall clock or a kill ends it. On a stop, the
+runners stop what they compute at once; parked programs are simply never resumed; every program
+not yet ended ends as killed at the moment the stop was seen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._scheduler import Scheduler
 from ._state import RunState
 
 POLL_S = 0.2
+NO_RUNNER = "no runner left"
 STILL_POLLS = 5
 """Polls with nothing computing, queued or calling a model before the run is said to be stuck."""
 
@@ -36,11 +38,12 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
     assert run.mirror is not None
     following = run.mirror.start_following()
     try:
-        reason = await _until_end(run, coord, sched, interrupted)
+        reason = await _until_end(run, coord, sched, pool, interrupted)
         if reason is not None:
             await _stop(run, coord, pool, reason)
         with contextlib.suppress(Exception):
-            await pool.flush()
+            if pool.live:  # a runner that is gone or never placed would only time out
+                await pool.flush()
     finally:
         run.mirror.stop_following()
         with contextlib.suppress(CoordinatorUnavailable):
@@ -50,11 +53,16 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
 
 
 async def _until_end(
-    run: RunState, coord: Coordinator, sched: Scheduler, interrupted: asyncio.Event
+    run: RunState,
+    coord: Coordinator,
+    sched: Scheduler,
+    pool: RunnerPool,
+    interrupted: asyncio.Event,
 ) -> str | None:
     """Watch until the run ends by itself (None) or must be stopped (the reason)."""
     wall = run.spec.caps.wall_clock_s
     still = 0
+    runnerless = _Runnerless(run, pool)
     assert run.mirror is not None
     while True:
         if interrupted.is_set():
@@ -64,6 +72,8 @@ async def _until_end(
         if reason is None and time.time() - clock_from > wall:
             await coord.kill("wall_clock_s")
             reason = "wall_clock_s"
+        if reason is None and (reason := runnerless.check()) is not None:
+            await coord.kill(reason)
         usage = await coord.usage()
         states = await sched.states()
         await run.mirror.catch_up()
@@ -74,6 +84,9 @@ async def _until_end(
                 usage=usage,
                 states=states,
                 admission=run.spec.admission,
+                runners=(len(pool.live), len(pool.actors)),
+                runnerless_s=pool.runnerless_s(),
+                runnerless_limit_s=pool.no_runner_wait_s,
             )
         )
         if reason is not None:
@@ -92,10 +105,37 @@ async def _until_end(
         await asyncio.sleep(POLL_S)
 
 
+class _Runnerless:
+    """The run's wait for a runner when none serves: said once, and bounded."""
+
+    def __init__(self, run: RunState, pool: RunnerPool) -> None:
+        self.run, self.pool, self.noted = run, pool, False
+
+    def check(self) -> str | None:
+        """The reason to end the run once no runner has served for the bound, else None."""
+        waited, bound = self.pool.runnerless_s(), self.pool.no_runner_wait_s
+        if waited is None:
+            self.noted = False
+            return None
+        lost = len(self.pool.actors)
+        if not self.noted:
+            self.noted = True
+            self.run.progress.note(
+                f"no runner serves: all {lost} were lost and none is placed again yet (an actor "
+                f"out of restarts, or no node with the runner resource); the run waits up to "
+                f"{bound:g} s for one, then fails"
+            )
+        if waited < bound:
+            return None
+        return f"{NO_RUNNER}: all {lost} runners were lost and none was placed again in {bound:g} s"
+
+
 async def _stop(run: RunState, coord: Coordinator, pool: RunnerPool, reason: str) -> None:
     """Stop every program now: the ones computing on runners, and (in the record) the rest."""
     run.stopped_at = time.time()
-    if reason == "wall_clock_s":
+    if reason.startswith(NO_RUNNER):
+        run.status, run.ended_because = "failed", reason
+    elif reason == "wall_clock_s":
         run.status = "halted"
         run.ended_because = f"cap wall_clock_s reached ({run.spec.caps.wall_clock_s:g} s)"
     elif reason.startswith("tripwire "):

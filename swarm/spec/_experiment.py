@@ -83,6 +83,14 @@ class ExperimentSpec(BaseModel):
     model_name: str | None = Field(
         default=None, description="Model name sent to an OpenAI-compatible server."
     )
+    model_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Requests the run may have in flight at the model server at once, shared by "
+        "all its runners (openai and local models). Default: SWARMLAB_MODEL_IN_FLIGHT where the "
+        "run is driven (on a cluster, the model server's capacity), else 64.",
+    )
     seed: int = Field(
         default=0,
         ge=SEED_MIN,

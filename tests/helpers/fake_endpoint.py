@@ -35,6 +35,8 @@ class FakeEndpoint:
     """Go away (stop listening: connections are refused) once this many chats were answered."""
     stop: Any = None
     gone: bool = False
+    hold: threading.Event | None = None
+    """When set to an Event, chats are answered only once it is set (or after 60 s)."""
 
     @property
     def url(self) -> str:
@@ -86,6 +88,8 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
                     ok = completion_body(endpoint.text, endpoint.finish_reason)
                     reply = endpoint.default or (200, {}, ok)
             try:
+                if endpoint.hold is not None and not self.path.endswith("/models"):
+                    endpoint.hold.wait(60)
                 if endpoint.delay_s and not self.path.endswith("/models"):
                     time.sleep(endpoint.delay_s)
                 status, headers, body = reply

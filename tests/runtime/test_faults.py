@@ -23,7 +23,8 @@ from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster, RedisServer
 from swarmlab.records import RunDir, RunResult
-from swarmlab.runtime import RunOptions, run_experiment
+from swarmlab.runtime import RunOptions, Snapshot, run_experiment
+from swarmlab.runtime import _pool as pool_module
 
 pytestmark = pytest.mark.slow
 
@@ -179,13 +180,19 @@ def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
     assert result.programs[0].result == kids * calls  # every child's every call, once
     summary = result.summary()
     assert summary.caps["programs"].used == kids + 1
-    # Quota equals the effects: one charge per answered call, tokens as the server reported.
+    # Quota covers the effects: one charge per answer, one more per call sent again because
+    # its runner was lost with it in flight (whose tokens stay reserved in full).
     answered = [e for e in result.events if e.kind == "run_ai" and e.decision == "allowed"]
-    assert len(answered) == summary.caps["model_calls"].used == kids * calls
+    assert len(answered) == kids * calls
+    resent = sum(e.detail.get("attempts", 1) - 1 for e in answered)
+    assert summary.model.resent_calls == resent
+    assert summary.caps["model_calls"].used == kids * calls + resent
     recorded = RunDir(result.out_dir).completions()
     assert len(recorded) == kids * calls
     tokens = sum(sum(c["completion"]["usage"].values()) for c in recorded)
-    assert summary.caps["tokens"].used == tokens
+    assert summary.caps["tokens"].used >= tokens
+    if not resent:
+        assert summary.caps["tokens"].used == tokens
     # Calls made again after the loss answered from the journal: no call number twice.
     seqs = [(e.program, e.seq) for e in answered]
     assert len(set(seqs)) == len(seqs)
@@ -193,6 +200,124 @@ def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
     restarts = [e for e in result.events if e.kind == "restart"]
     assert summary.programs_restarted == len({e.program for e in restarts})
     assert all(e.detail["from"] in ("snapshot", "start") for e in restarts)
+
+
+def test_calls_in_flight_on_a_lost_runner_are_charged_for_every_request_the_server_got(
+    tmp_path: Path,
+    redis_url: str,
+    ray_cluster: RayCluster,
+    fake_endpoint: Callable[..., FakeEndpoint],
+) -> None:
+    kids, calls = 6, 3
+    hold = threading.Event()  # the server keeps every chat until the runner is dead
+    server = fake_endpoint(hold=hold)
+    overrides = [
+        "runners=2",
+        "caps.concurrent=100",
+        f"model=openai:{server.url}",
+        "model_name=fake-model",
+    ]
+    run_id = f"in-flight-loss-{os.getpid()}"
+    thread, holder = in_thread(
+        lambda: run(tmp_path, redis_url, overrides, busy_tree(kids, calls), run_id)
+    )
+    until(lambda: server.in_flight >= kids, what="every child's first call at the server")
+    runners = runner_pids(ray_cluster.temp_dir)
+    assert len(runners) == 2
+    os.kill(runners[0], signal.SIGKILL)
+    until(lambda: not _alive(runners[0]), what="the runner to die")
+    hold.set()
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    result: RunResult = holder["result"]
+
+    assert result.status == "completed"
+    assert [p.status for p in result.programs] == ["completed"] * (kids + 1)
+    assert result.programs[0].result == kids * calls
+    sent = len(server.chat_posts())
+    assert sent > kids * calls  # the dead runner's calls were sent again
+    summary = result.summary()
+    assert summary.caps["model_calls"].used == sent
+    assert summary.model.resent_calls == sent - kids * calls
+    assert summary.caps["tokens"].used >= 14 * sent  # the server's usage for each request
+    # One chat span per call, whatever its attempts; each attempt sent again is an event on it.
+    chats = [json.loads(line) for line in result.spans if '"chat fake-model"' in line]
+    assert len(chats) == kids * calls
+    resent = [e for c in chats for e in c["events"] if e["name"] == "swarmlab.model.resent"]
+    assert len(resent) == sent - kids * calls
+
+
+class Recorded:
+    """A progress sink that keeps every note and progress line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+    def start(self, run_id: str, spec: object, out: Path) -> None:
+        pass
+
+    def update(self, snap: Snapshot) -> None:
+        self.lines.append(snap.line())
+
+    def finish(self, result: RunResult) -> None:
+        pass
+
+
+def test_a_run_whose_only_runner_is_lost_for_good_says_so_and_fails_in_one_line(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "RESTARTS", 0)  # the runner's actor is never placed again
+    kids, wait_s = 4, 3.0
+    spec = load_spec("paperclips", ["runners=1", "caps.concurrent=100", "caps.wall_clock_s=600"])
+    progress = Recorded()
+    run_id = f"no-runner-{os.getpid()}"
+    options = RunOptions(
+        program=busy_tree(kids, 400),
+        run_id=run_id,
+        out_dir=tmp_path / run_id,
+        redis_url=redis_url,
+        progress=progress,
+        no_runner_wait_s=wait_s,
+    )
+    thread, holder = in_thread(lambda: run_experiment(spec, options))
+    until(lambda: blackboard_keys(redis_url, run_id) >= kids, what="the children to get going")
+    runners = runner_pids(ray_cluster.temp_dir)
+    assert len(runners) == 1
+    lost = time.monotonic()
+    os.kill(runners[0], signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    result: RunResult = holder["result"]
+
+    assert wait_s <= time.monotonic() - lost < wait_s + 30  # bounded, not the wall clock
+    assert result.status == "failed"
+    assert result.ended_because.startswith("no runner left: all 1 runners were lost")
+    assert "\n" not in result.ended_because
+    assert any(line.startswith("no runner serves") for line in progress.lines)
+    assert any("runners=0/1 NO RUNNER for" in line for line in progress.lines)
+    summary = RunDir(tmp_path / run_id).summary()  # the run directory is written
+    assert summary is not None
+    assert summary.status == "failed"
+    assert len(RunDir(tmp_path / run_id).programs()) == kids + 1
+    assert {p.status for p in result.programs} == {"killed"}
+
+
+def test_a_run_whose_runners_cannot_be_placed_fails_in_one_line_naming_the_resource(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "START_TIMEOUT_S", 3.0)
+    monkeypatch.setenv("SWARMLAB_RUNNER_RESOURCE", "no_such_node")  # no node offers it
+    began = time.monotonic()
+    result = run(tmp_path, redis_url, [], "1 + 1", f"unplaced-{os.getpid()}")
+    assert time.monotonic() - began < 60
+    assert result.status == "failed"
+    assert result.ended_because.startswith("no runner could be started")
+    assert "'no_such_node'" in result.ended_because
+    assert "\n" not in result.ended_because
+    assert RunDir(result.out_dir).summary() is not None
 
 
 def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory(
