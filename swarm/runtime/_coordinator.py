@@ -263,17 +263,6 @@ class Coordinator:
             out += [e for _, e in batch]
             last = batch[-1][0]
 
-    async def record_completion(self, line: str) -> None:
-        """Keep one model call (request and answer, JSON) for the run's completions.jsonl."""
-
-        async def op() -> None:  # charged to the record (checked at the caller's next call)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.rpush(self._key("completions"), line)
-            pipe.hincrby(self._key("used"), "record_bytes", len(line.encode()))
-            await pipe.execute()
-
-        await self.call(op)
-
     async def completions(self) -> list[str]:
         return list(await self.call(lambda: self.client.lrange(self._key("completions"), 0, -1)))
 

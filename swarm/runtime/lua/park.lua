@@ -14,7 +14,7 @@ if kind == 'model' then
   if string.find(entry, '"answer"', 1, true) then return {'go'} end
 end
 local held = tonumber(redis.call('HGET', k('psize'), id) or '0')
-local size = #snap + #host
+local size = #snap + charged(host)
 local now = used('parked_now') - held + size
 local lim = limit('parked_bytes')
 if lim ~= nil and now > lim then return deny('parked_bytes', lim, now) end
