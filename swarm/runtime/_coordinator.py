@@ -104,6 +104,11 @@ class Coordinator:
 
         await self.call(op)
 
+    async def set_cuts(self, cuts: dict[str, str]) -> None:
+        """A replay's recorded `cpu_s` cuts, by program id (runners read them at claim)."""
+        if cuts:
+            await self.call(lambda: self.client.hset(self._key("cuts"), mapping=cuts))
+
     async def set_meta(self, **fields: str) -> None:
         await self.call(lambda: self.client.hset(self._key("meta"), mapping=fields))
 

@@ -119,6 +119,8 @@ class Loaded:
     place_h: float | None
     """Where the program stands in the run's order (simulated hours): a program woken from a
     wait stands where its wait ended, later than where it parked."""
+    cut: str = ""
+    """A replay's recorded `cpu_s` cut of this program ('' for none; `_cuts.py`)."""
 
 
 class Scheduler:
@@ -158,7 +160,7 @@ class Scheduler:
     @staticmethod
     def loaded(program_id: str, fields: tuple[str, ...]) -> Loaded:
         """A program's record and where it stopped, from the fields `claim` answers."""
-        record, snap, host, resume, restarts, place = fields
+        record, snap, host, resume, restarts, place, cut = fields
         if not record:
             raise RunKilled(f"program {program_id} is gone")
         return Loaded(
@@ -168,6 +170,7 @@ class Scheduler:
             resume=json.loads(resume) if resume else None,
             restarts=int(restarts or 0),
             place_h=int(place[:16]) / 3_600_000 if place else None,
+            cut=cut,
         )
 
     async def journal(self, program_id: str, seq: int | None = None) -> dict[int, str]:
