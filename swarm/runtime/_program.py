@@ -261,6 +261,7 @@ class ProgramHost:
             events,
             self.env.runner.tag,
             clock_ms(self.state.clock_h),
+            self.seq,
             *extra,
         )
         if reply.kind != "parked":

@@ -57,7 +57,9 @@ async def charges(redis_url: str, parts: dict[str, str]) -> tuple[int, int]:
         await sched.run("record", "p0", 1, parts["entry"], parts["events"], "")
         await sched.run("settle", "", "", "", "", "", 0, parts["completion"])
         await coord.client.hset(coord.prefix + "state", "p0", "run:r1")
-        parked = await sched.run("park", "p0", "gate", "", "c25hcA==", parts["host"], "", "r1", 0)
+        parked = await sched.run(
+            "park", "p0", "gate", "", "c25hcA==", parts["host"], "", "r1", 0, 1
+        )
         assert parked.kind == "parked", parked
         used = await coord.usage()
         return int(used["record_bytes"]["used"]), int(used["parked_bytes"]["used"])

@@ -13,10 +13,6 @@ end
 local function killed() return redis.call('EXISTS', k('kill')) == 1 end
 local function limit(cap) return tonumber(redis.call('HGET', k('limits'), cap)) end
 local function used(cap) return tonumber(redis.call('HGET', k('used'), cap) or '0') end
-local function deny(cap, lim, asked)
-  redis.call('HINCRBY', k('denied'), cap, 1)
-  return {'denied', cap, tostring(lim or ''), tostring(asked or '')}
-end
 local function out_of_time()
   local deadline = tonumber(redis.call('HGET', k('meta'), 'deadline_ms') or '0')
   return deadline > 0 and now_ms() > deadline
@@ -216,6 +212,20 @@ local function journal_shared(id, seq, reply)
   if redis.call('HSETNX', k('blobs'), sha, reply) == 1 then record_charge(charged(reply)) end
   journal(id, seq, BLOB_REF .. sha .. '"}')
 end
+-- A denial is what its call answered: it is journaled at the call's number (set by `begin`, or
+-- by a script that takes no turn), in the script that denies, so inputs.jsonl holds it, a replay
+-- compares it, and the call asked again (after a runner's loss) is denied again, counted once.
+local CALL_ID, CALL_SEQ = '', ''
+local JOURNAL_DENIALS = true
+local DENIAL = '["denied",'
+local function deny(cap, lim, asked)
+  redis.call('HINCRBY', k('denied'), cap, 1)
+  local reply = {'denied', cap, tostring(lim or ''), tostring(asked or '')}
+  if JOURNAL_DENIALS and CALL_ID ~= '' and CALL_SEQ ~= '' then
+    journal(CALL_ID, CALL_SEQ, cjson.encode(reply))
+  end
+  return reply
+end
 -- Parked state (snapshots and host state) held in Redis: `parked_now` is what is held now,
 -- charged against `parked_bytes`, whose `used` is the most ever held at once.
 local function parked_release(id)
@@ -233,7 +243,9 @@ end
 -- The common head of a program's transition: a committed call answers from the journal; a stopped
 -- run or an exhausted wall clock refuses; a call that is not its turn waits.
 local function begin(id, seq, m)
+  CALL_ID, CALL_SEQ = id, seq
   local done = journaled(id, seq)
+  if done and string.sub(done, 1, #DENIAL) == DENIAL then return cjson.decode(done) end
   if done then return {'dup', done} end
   if killed() then return {'killed', redis.call('GET', k('kill'))} end
   if terminal(redis.call('HGET', k('state'), id)) then return {'killed', 'program ' .. id .. ' has ended'} end
