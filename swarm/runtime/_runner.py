@@ -38,6 +38,7 @@ from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
+from ._wait_calls import wait_view
 
 log = logging.getLogger("swarmlab.runner")
 
@@ -358,6 +359,7 @@ class RunnerCore:
                 gated,
                 caps.state.calls + 1,
                 cut,
+                wait_view(record),
             )
             if reply.kind != "wait":
                 return

@@ -182,12 +182,6 @@ class Scheduler:
         raw = await self.coord.call(lambda: self.coord.client.hgetall(key))
         return {int(k): v for k, v in raw.items()}
 
-    async def note(self, program_id: str, seq: int, answer: str) -> None:
-        """Journal what call `seq` answered when the host, not a script, worked it out (a wait's
-        views, a clock read): `inputs.jsonl` then holds it and a replay compares it."""
-        key = self.key("journal:" + program_id)
-        await self.coord.call(lambda: self.coord.client.hset(key, str(seq), answer))
-
     async def requeue(self, tag: str) -> list[str]:
         """Put back what a lost runner was computing; returns the program ids."""
         raw = await self.coord.call(lambda: self._eval("requeue", [tag]))
