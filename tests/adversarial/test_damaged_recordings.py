@@ -39,7 +39,9 @@ def lines() -> list[bytes]:
     return [json.dumps(row).encode() for row in GOOD]
 
 
-WRONG = st.sampled_from([None, True, 5, 1.5, [], {}, "x" * 3, [1, "a"], {"a": {"b": []}}])
+WRONG: st.SearchStrategy[Any] = st.sampled_from(
+    [None, True, 5, 1.5, [], {}, "x" * 3, [1, "a"], {"a": {"b": []}}]
+)
 
 
 @st.composite
@@ -47,19 +49,24 @@ def damage(draw: Any, line: bytes) -> bytes:
     """One line damaged so that it can no longer be read as a recorded input."""
     how = draw(st.sampled_from(["cut", "bytes", "deep", "types", "number"]))
     if how == "cut":  # a proper, non-empty prefix of a JSON object never parses
-        return line[: draw(st.integers(1, len(line) - 1))]
+        end: int = draw(st.integers(1, len(line) - 1))
+        return line[:end]
     if how == "bytes":
         at = draw(st.integers(0, len(line)))
-        bad = draw(st.sampled_from([b"\xff", b"\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80"]))
+        bad: bytes = draw(
+            st.sampled_from([b"\xff", b"\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80"])
+        )
         return line[:at] + bad + line[at:]
     if how == "deep":
-        depth = draw(st.integers(101, 3000))
-        opener = draw(st.sampled_from([b"[", b'{"a":']))
+        depth: int = draw(st.integers(101, 3000))
+        opener: bytes = draw(st.sampled_from([b"[", b'{"a":']))
         closer = b"]" if opener == b"[" else b"}"
         return opener * depth + b"1" + closer * depth
     if how == "number":
-        bad = draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999", b"9" * 200]))
-        return b'{"program":"p0","call":1,"answer":' + bad + b"}"
+        number: bytes = draw(
+            st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999", b"9" * 200])
+        )
+        return b'{"program":"p0","call":1,"answer":' + number + b"}"
     field = draw(st.sampled_from(["program", "call"]))
     row = dict(GOOD[0])
     row[field] = draw(WRONG.filter(lambda v: not isinstance(v, str) or field == "call"))
