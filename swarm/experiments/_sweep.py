@@ -23,7 +23,7 @@ from swarmlab.core import write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
 from swarmlab.runtime import ProgressSink, RunOptions, init_sweep, run_experiment, silent
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
 from ._plan import BUDGET_CAPS, Cell, SweepPlan
 from ._results import write_results
@@ -90,7 +90,8 @@ class SweepRunner:
         ray = RayCluster()
         try:
             if not self.redis_url:
-                server = RedisServer(self.out / ".redis").start()
+                bound = shared_redis_memory_bytes([c.spec.caps for c in todo], self.parallel)
+                server = RedisServer(self.out / ".redis", maxmemory=bound).start()
                 self.redis_url = server.url
             limits = {k: v for k, v in self.sweep.budget.model_dump().items() if v is not None}
             asyncio.run(init_sweep(self.redis_url, self.sweep_id, limits, self._used_so_far()))

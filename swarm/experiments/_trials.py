@@ -29,7 +29,7 @@ from swarmlab.models import LocalServer, ensure_local_server
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir
 from swarmlab.runtime import ProgressSink, RunOptions, run_experiment, silent
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
 from ._trials_export import write_exports
 from ._trials_plan import Trial, TrialsPlan
@@ -84,7 +84,8 @@ class TrialsRunner:
             if any(t.condition.model == "local" for t in todo):
                 local = self._start_local_model()
             if not self.redis_url:
-                server = RedisServer(self.plan.out / ".redis").start()
+                bound = shared_redis_memory_bytes([t.spec.caps for t in todo], self.parallel)
+                server = RedisServer(self.plan.out / ".redis", maxmemory=bound).start()
                 self.redis_url = server.url
             if self.ray_address:
                 ray.connect(self.ray_address)

@@ -42,6 +42,7 @@ from swarmlab.observability.telemetry import inject, new_span_id
 from swarmlab.records import Event, ProgramRecord
 
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
+from ._cuts import RecordedCut
 from ._model_calls import program_model_call
 from ._program import (
     CHILD_START_H,
@@ -99,6 +100,8 @@ class Capabilities(ProgramHost):
         self.refused: str | None = None
         """What the sandbox refused the program last (an import, an OS call), if nothing came
         after."""
+        self.cut: RecordedCut | None = None
+        """Where a replay cuts the program: its recorded `cpu_s` cut (`_cuts.py`)."""
 
     def event(
         self, kind: str, decision: str, cap: str | None = None, detail: dict[str, Any] | None = None

@@ -104,6 +104,11 @@ class Coordinator:
 
         await self.call(op)
 
+    async def set_cuts(self, cuts: dict[str, str]) -> None:
+        """A replay's recorded `cpu_s` cuts, by program id (runners read them at claim)."""
+        if cuts:
+            await self.call(lambda: self.client.hset(self._key("cuts"), mapping=cuts))
+
     async def set_meta(self, **fields: str) -> None:
         await self.call(lambda: self.client.hset(self._key("meta"), mapping=fields))
 
@@ -262,17 +267,6 @@ class Coordinator:
                 return out
             out += [e for _, e in batch]
             last = batch[-1][0]
-
-    async def record_completion(self, line: str) -> None:
-        """Keep one model call (request and answer, JSON) for the run's completions.jsonl."""
-
-        async def op() -> None:  # charged to the record (checked at the caller's next call)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.rpush(self._key("completions"), line)
-            pipe.hincrby(self._key("used"), "record_bytes", len(line.encode()))
-            await pipe.execute()
-
-        await self.call(op)
 
     async def completions(self) -> list[str]:
         return list(await self.call(lambda: self.client.lrange(self._key("completions"), 0, -1)))

@@ -41,6 +41,7 @@ from swarmlab.records import ProgramRecord, RootDialogue, RunDir, RunResult
 from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id, redis_memory_bytes
 
 from ._coordinator import Coordinator, TelemetrySink
+from ._cuts import replay_cuts
 from ._finish import finish_run
 from ._live import register_run, unregister_run
 from ._mirror import Mirror
@@ -213,6 +214,7 @@ class _Run(RunState):
             },
             ordered=self.spec.schedule == "ordered",
         )
+        await coord.set_cuts(await asyncio.to_thread(replay_cuts, self.spec.model))
         return coord
 
     async def _start_pool(

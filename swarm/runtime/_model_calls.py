@@ -94,9 +94,8 @@ async def program_model_call(
             request_headers.reset(token)
         done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
         if not done:
-            seq = host.seq
-            host.env.runner.keep_answer(task, host.id, seq)
-            return Park("model", lambda blob, spent: host.park("model", after, blob, spent, seq))
+            host.env.runner.keep_answer(task, host.id, host.seq)
+            return Park("model", lambda blob, spent: host.park("model", after, blob, spent))
         journaled = json.loads(task.result())
     settled = await _settle(host, request, journaled, after)
     if isinstance(settled, Park):

@@ -113,6 +113,10 @@ class HostState:
     started_at: float | None = None
     parked_in: str = ""
     """What the program last parked in: 'wait', 'gate' or 'model'."""
+    resumes: int = 0
+    """Slices that loaded a snapshot (each is asked its parked call again)."""
+    printed: int = 0
+    """Characters the program printed, over all its slices."""
     stepped: int = 0
     """The last call whose clock step was taken (a call asked again after a park steps once)."""
 
@@ -264,6 +268,7 @@ class ProgramHost:
             events,
             self.env.runner.tag,
             clock_ms(self.state.clock_h),
+            self.seq,
             *extra,
         )
         if reply.kind != "parked":
@@ -279,6 +284,7 @@ class ProgramHost:
         what the slice spent until it parked."""
         state = HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
         state.add_output(spent.output)
+        state.printed += len(spent.output)
         state.suspensions += spent.suspensions
         state.cpu_s += spent.compute_s
         return state

@@ -31,6 +31,7 @@ from swarmlab.world import RedisLedger, World
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind
+from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, restore_events, runner_slots
 from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
@@ -38,6 +39,7 @@ from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
+from ._wait_calls import wait_view
 
 log = logging.getLogger("swarmlab.runner")
 
@@ -244,15 +246,19 @@ class RunnerCore:
                 self._restarted(caps, loaded.restarts, from_snapshot=loaded.snapshot is not None)
             if loaded.snapshot is None:
                 await self._begin(record, caps)
+            caps.cut = RecordedCut.parse(loaded.cut)
+            limits = cut_limits(_remaining(self.spec, state), state, caps.cut)
+            state.resumes += loaded.snapshot is not None
             outcome = await self.sandbox.run_slice(
                 caps,
-                _remaining(self.spec, state),
+                limits,
                 code=record.code if loaded.snapshot is None else None,
                 snapshot=loaded.snapshot,
                 script_name=f"{record.id}.py",
                 random_seed=stable_seed(self.spec.sandbox_seed, record.id, "random"),
             )
             state.add_output(outcome.output)
+            state.printed += len(outcome.output)
             state.suspensions += outcome.suspensions
             state.cpu_s += outcome.compute_s
             if outcome.status != "parked":
@@ -305,6 +311,7 @@ class RunnerCore:
         """Record how the program ended, at its turn."""
         assert self.env is not None
         state = caps.state
+        outcome = settle_cut(outcome, state, caps.cut, self.spec.program_limits.cpu_s)
         status = outcome.status if outcome.status in ("completed", "crashed") else "killed"
         error = outcome.error
         if caps.stopped and status == "crashed":
@@ -332,12 +339,16 @@ class RunnerCore:
         caps.pending.append(
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
-        await self._finish(caps, record, gated=True)
+        cut = cut_entry(state) if outcome.limit == "cpu_s" else ""
+        await self._finish(caps, record, gated=True, cut=cut)
         self.env.instruments.end_program(program_span(record, limit, kind))
 
-    async def _finish(self, caps: Capabilities, record: ProgramRecord, gated: bool) -> None:
+    async def _finish(
+        self, caps: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
+    ) -> None:
         """The end transition (gated: at the program's turn, which it waits for without a worker
-        — its worker is free already)."""
+        — its worker is free already); `cut`: a `cpu_s` cut's entry, journaled with the end at
+        the call number the program would have made next."""
         signal = self.turn_signal(record.id)
         member = order_member(caps.state.clock_h, record.id)
         while True:
@@ -353,6 +364,9 @@ class RunnerCore:
                 events,
                 self.tag,
                 gated,
+                caps.state.calls + 1,
+                cut,
+                wait_view(record),
             )
             if reply.kind != "wait":
                 return

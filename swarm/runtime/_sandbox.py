@@ -126,6 +126,9 @@ class SliceLimits:
     suspensions: int
     spent_s: float = 0.0
     """Compute time the program spent in its earlier slices."""
+    cut_after: int | None = None
+    """A replay's recorded `cpu_s` cut: the slice stops the program when it asks for more
+    suspensions than this (a loaded snapshot's parked call not counted) (`_cuts.py`)."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,10 @@ class Sandbox:
                     snap = await session.load_snapshot(
                         snapshot, external_lookup=lookup, print_callback=output
                     )
+                resumed = 0 if snapshot is None else 1
                 while not isinstance(snap, monty.MontyComplete):
+                    if _cut_here(limits, counts.suspensions + 1 - resumed):
+                        return _crashed("TimeoutError: cut where recorded", output, counts, "cpu_s")
                     counts.suspensions += 1
                     snap = await self._answer(snap, handler, counts)
                     if isinstance(snap, SandboxOutcome):
@@ -388,6 +394,10 @@ def _ran_out_of_time(text: re.Match[str], limits: SliceLimits, counts: _Slice, s
     if took <= limit or abs(limit - feed) > 4e-7:
         return False
     return limits.spent_s > 0 or counts.compute_s() >= _CPU_SHARE * feed
+
+
+def _cut_here(limits: SliceLimits, steps: int) -> bool:
+    return limits.cut_after is not None and steps > limits.cut_after
 
 
 def _heap_bytes(limits: SliceLimits, seed: int) -> int:

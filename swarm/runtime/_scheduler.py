@@ -121,6 +121,8 @@ class Loaded:
     place_h: float | None
     """Where the program stands in the run's order (simulated hours): a program woken from a
     wait stands where its wait ended, later than where it parked."""
+    cut: str = ""
+    """A replay's recorded `cpu_s` cut of this program ('' for none; `_cuts.py`)."""
 
 
 class Scheduler:
@@ -160,7 +162,7 @@ class Scheduler:
     @staticmethod
     def loaded(program_id: str, fields: tuple[str, ...]) -> Loaded:
         """A program's record and where it stopped, from the fields `claim` answers."""
-        record, snap, host, resume, restarts, place = fields
+        record, snap, host, resume, restarts, place, cut = fields
         if not record:
             raise RunKilled(f"program {program_id} is gone")
         return Loaded(
@@ -170,6 +172,7 @@ class Scheduler:
             resume=json.loads(resume) if resume else None,
             restarts=int(restarts or 0),
             place_h=int(place[:16]) / 3_600_000 if place else None,
+            cut=cut,
         )
 
     async def journal(self, program_id: str, seq: int | None = None) -> dict[int, str]:
@@ -180,12 +183,6 @@ class Scheduler:
             return {seq: entry} if entry is not None else {}
         raw = await self.coord.call(lambda: self.coord.client.hgetall(key))
         return {int(k): v for k, v in raw.items()}
-
-    async def note(self, program_id: str, seq: int, answer: str) -> None:
-        """Journal what call `seq` answered when the host, not a script, worked it out (a wait's
-        views, a clock read): `inputs.jsonl` then holds it and a replay compares it."""
-        key = self.key("journal:" + program_id)
-        await self.coord.call(lambda: self.coord.client.hset(key, str(seq), answer))
 
     async def requeue(self, tag: str) -> list[str]:
         """Put back what a lost runner was computing; returns the program ids."""

@@ -4,7 +4,7 @@ Below it sits only `swarmlab.core`; everything else reads the spec.
 """
 
 from ._backends import BACKENDS_GROUP, backend_entry_points, backend_kinds, model_problem
-from ._caps import Caps, ProgramLimits, redis_memory_bytes
+from ._caps import Caps, ProgramLimits, redis_memory_bytes, shared_redis_memory_bytes
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
     DEFAULT_QUESTION,
@@ -65,6 +65,7 @@ __all__ = [
     "persona_text",
     "read_text_file",
     "redis_memory_bytes",
+    "shared_redis_memory_bytes",
     "spec_from_dict",
     "system_prompt",
 ]

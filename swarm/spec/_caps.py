@@ -13,6 +13,8 @@ Infinity and NaN are refused everywhere: a limit is a number a run can reach.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_COUNT = 10**12
@@ -126,6 +128,16 @@ def redis_memory_bytes(caps: Caps) -> int:
     twice, for Redis's own overhead per entry; the blackboard; parked programs) plus headroom.
     With `noeviction`, a run that reaches it is refused writes (it fails closed), never loses
     keys."""
-    return (
-        2 * caps.record_bytes + 2 * caps.blackboard_bytes + caps.parked_bytes + REDIS_HEADROOM_BYTES
-    )
+    return _run_keeps(caps) + REDIS_HEADROOM_BYTES
+
+
+def shared_redis_memory_bytes(caps: Iterable[Caps], at_once: int) -> int:
+    """`maxmemory` for a redis-server that a sweep or a trials set starts for its runs, `at_once`
+    of them at a time: what the `at_once` largest of their caps let them keep together (each
+    run's keys go when its directory is written), plus the headroom once."""
+    kept = sorted((_run_keeps(c) for c in caps), reverse=True)
+    return sum(kept[: max(1, at_once)]) + REDIS_HEADROOM_BYTES
+
+
+def _run_keeps(caps: Caps) -> int:
+    return 2 * caps.record_bytes + 2 * caps.blackboard_bytes + caps.parked_bytes

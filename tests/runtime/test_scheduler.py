@@ -331,7 +331,7 @@ def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> N
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
-        parked = await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a, b)
+        parked = await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a, b)
         assert parked.kind == "parked"
         assert await sched.state_of(["p0"]) == ["parked"]
         for kid, hour in ((a, 1.5), (b, 4.0)):
@@ -380,7 +380,7 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
-        await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, a)
+        await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
         killer = await sched.run("stop", b, 9, "", "", a, "stopped by a test", 1.0)
         assert killer.kind == "ok"
         assert killer.values[0] == "1"

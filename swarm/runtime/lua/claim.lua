@@ -1,7 +1,7 @@
 -- A runner takes the first program that is ready to start or resume.
 -- ARGV: runner tag, how many workers it will still have free after this claim.
 -- Reply: {} (none), {'skip'} (taken by a kill meanwhile), or
--- {'go', id, state, more, record, snapshot, host, resume, restarts, place}: with what the runner
+-- {'go', id, state, more, record, snapshot, host, resume, restarts, place, cut}: with what the runner
 -- needs to run it ('' for what it does not have), so a slice starts on one round trip; `more` is
 -- '1' when other programs are ready.
 -- A runner that leaves the queue empty with a worker free joins `idle`: it claims again when it
@@ -23,4 +23,4 @@ set_state(id, 'run:' .. tag)
 redis.call('SADD', k('running:') .. tag, id)
 local function get(name) return redis.call('HGET', k(name), id) or '' end
 return {'go', id, st, more and '1' or '0', get('programs'), get('snap'), get('host'), get('resume'),
-  get('restarts'), get('lbm')}
+  get('restarts'), get('lbm'), get('cuts')}

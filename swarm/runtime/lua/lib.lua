@@ -13,10 +13,6 @@ end
 local function killed() return redis.call('EXISTS', k('kill')) == 1 end
 local function limit(cap) return tonumber(redis.call('HGET', k('limits'), cap)) end
 local function used(cap) return tonumber(redis.call('HGET', k('used'), cap) or '0') end
-local function deny(cap, lim, asked)
-  redis.call('HINCRBY', k('denied'), cap, 1)
-  return {'denied', cap, tostring(lim or ''), tostring(asked or '')}
-end
 local function out_of_time()
   local deadline = tonumber(redis.call('HGET', k('meta'), 'deadline_ms') or '0')
   return deadline > 0 and now_ms() > deadline
@@ -164,6 +160,20 @@ end
 -- answers) is charged to `record_bytes` as it is written. A call is refused once the record is
 -- full, and an answer that would not fit is refused before it is kept.
 local function record_charge(n) redis.call('HINCRBY', k('used'), 'record_bytes', n) end
+-- What a line of the record is charged: its bytes, but a host measure (a wall-clock time, the
+-- compute or latency seconds a run measured) counts HOST_WIDTH bytes whatever its digits (a
+-- float's repr is at most 24 characters), so two runs of one seed charge the same. A longer
+-- number under such a key (a program's own) counts as long as it is: nothing is undercharged.
+local HOST_FIELDS = {t = true, cpu_s = true, latency_s = true, created_at = true,
+  started_at = true, ended_at = true}
+local HOST_WIDTH = 24
+local function charged(s)
+  local n = #s
+  for key, num in string.gmatch(s, '"([%a_]+)": ?(%-?%d[%d%.eE+-]*)') do
+    if HOST_FIELDS[key] and #num < HOST_WIDTH then n = n + HOST_WIDTH - #num end
+  end
+  return n
+end
 local function record_fits(n)
   local lim = limit('record_bytes')
   return lim == nil or used('record_bytes') + n <= lim
@@ -185,21 +195,36 @@ local function journaled(id, seq)
 end
 local function journal(id, seq, reply)
   local key = k('journal:') .. id
-  record_charge(#reply - redis.call('HSTRLEN', key, seq))
+  local old = redis.call('HGET', key, seq)
+  record_charge(charged(reply) - (old and charged(old) or 0))
   redis.call('HSET', key, seq, reply)
 end
 -- What keeping `reply` once would cost the record: its reference, plus itself if it is new.
 local function shared_cost(reply)
-  if #reply < BLOB_MIN then return #reply end
+  if #reply < BLOB_MIN then return charged(reply) end
   local sha = redis.sha1hex(reply)
   if redis.call('HEXISTS', k('blobs'), sha) == 1 then return #BLOB_REF + 42 end
-  return #BLOB_REF + 42 + #reply
+  return #BLOB_REF + 42 + charged(reply)
 end
 local function journal_shared(id, seq, reply)
   if #reply < BLOB_MIN then return journal(id, seq, reply) end
   local sha = redis.sha1hex(reply)
-  if redis.call('HSETNX', k('blobs'), sha, reply) == 1 then record_charge(#reply) end
+  if redis.call('HSETNX', k('blobs'), sha, reply) == 1 then record_charge(charged(reply)) end
   journal(id, seq, BLOB_REF .. sha .. '"}')
+end
+-- A denial is what its call answered: it is journaled at the call's number (set by `begin`, or
+-- by a script that takes no turn), in the script that denies, so inputs.jsonl holds it, a replay
+-- compares it, and the call asked again (after a runner's loss) is denied again, counted once.
+local CALL_ID, CALL_SEQ = '', ''
+local JOURNAL_DENIALS = true
+local DENIAL = '["denied",'
+local function deny(cap, lim, asked)
+  redis.call('HINCRBY', k('denied'), cap, 1)
+  local reply = {'denied', cap, tostring(lim or ''), tostring(asked or '')}
+  if JOURNAL_DENIALS and CALL_ID ~= '' and CALL_SEQ ~= '' then
+    journal(CALL_ID, CALL_SEQ, cjson.encode(reply))
+  end
+  return reply
 end
 -- Parked state (snapshots and host state) held in Redis: `parked_now` is what is held now,
 -- charged against `parked_bytes`, whose `used` is the most ever held at once.
@@ -212,13 +237,15 @@ end
 local function emit(lines)
   for line in string.gmatch(lines, '[^\n]+') do
     redis.call('XADD', k('events'), '*', 'e', line)
-    record_charge(#line)
+    record_charge(charged(line))
   end
 end
 -- The common head of a program's transition: a committed call answers from the journal; a stopped
 -- run or an exhausted wall clock refuses; a call that is not its turn waits.
 local function begin(id, seq, m)
+  CALL_ID, CALL_SEQ = id, seq
   local done = journaled(id, seq)
+  if done and string.sub(done, 1, #DENIAL) == DENIAL then return cjson.decode(done) end
   if done then return {'dup', done} end
   if killed() then return {'killed', redis.call('GET', k('kill'))} end
   if terminal(redis.call('HGET', k('state'), id)) then return {'killed', 'program ' .. id .. ' has ended'} end

@@ -1,11 +1,12 @@
 -- Park a program: its snapshot and host state are kept here, its worker goes back to the pool.
 -- ARGV: id, kind ('wait' | 'gate' | 'model'), member (wait: where a timed wait fires, '' for
 -- none; gate: its call's; model: where the call ends), snapshot (base64), host state (JSON),
--- events, runner tag, clock_ms, then for a wait the ids waited on, for a model call its seq.
+-- events, runner tag, clock_ms, the call's seq, then for a wait the ids waited on.
 -- Reply: {'parked'} | {'go'} (no need: resume at once) | {'killed'} | a `parked_bytes` denial
 -- (what Redis would then hold of parked programs is more than the cap: the call is refused).
 local id, kind, m, snap, host, events, tag, clock_ms =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+CALL_ID, CALL_SEQ = id, ARGV[9]
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
 if redis.call('HGET', k('state'), id) ~= 'run:' .. tag then return {'killed', 'stopped'} end
 if kind == 'gate' and ORDERED and first() == m then return {'go'} end
@@ -15,13 +16,13 @@ if kind == 'model' then
   if string.sub(entry, 1, 19) ~= '{"phase":"reserved"' and entry ~= '' then return {'go'} end
 end
 local held = tonumber(redis.call('HGET', k('psize'), id) or '0')
-local size = #snap + #host
+local size = #snap + charged(host)
 local now = used('parked_now') - held + size
 local lim = limit('parked_bytes')
 if lim ~= nil and now > lim then return deny('parked_bytes', lim, now) end
 if kind == 'wait' then
   local open = {}
-  for i = 9, #ARGV do
+  for i = 10, #ARGV do
     if not terminal(redis.call('HGET', k('state'), ARGV[i])) then open[#open + 1] = ARGV[i] end
   end
   if #open == 0 then return {'go'} end

@@ -13,6 +13,9 @@ if delta ~= 0 then
   sweep_charge('tokens', delta)
 end
 if id ~= '' then journal(id, seq, entry) end
-if ARGV[7] ~= '' then redis.call('RPUSH', k('completions'), ARGV[7]) end
+if ARGV[7] ~= '' then
+  redis.call('RPUSH', k('completions'), ARGV[7])
+  record_charge(charged(ARGV[7]))
+end
 emit(events)
 return {'ok', tostring(used('tokens'))}

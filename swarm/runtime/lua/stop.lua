@@ -22,6 +22,8 @@ while #todo > 0 do
       redis.call('SREM', k('running:') .. string.sub(st, 5), x)
     end
     redis.call('HSET', k('programs'), x, cjson.encode(rec))
+    redis.call('HSET', k('views'), x, '{"id":"' .. x .. '","status":"killed","result":'
+      .. cjson.encode(rec['result']) .. ',"error":' .. cjson.encode(reason) .. '}')
     redis.call('XADD', k('records'), '*', 'r', cjson.encode(rec))
     set_state(x, 'killed')
     lb_del(x)

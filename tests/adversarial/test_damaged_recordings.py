@@ -1,0 +1,138 @@
+"""A damaged replay recording fails the replay, never the run (issue 21, defect 5).
+
+One invalid UTF-8 line in the replayed run's inputs.jsonl once ended `swarmlab run --model
+replay:DIR` in a traceback, exit 1, and no summary.json, programs.jsonl or events.jsonl. Now the
+replay check reports the damage as one line naming the file and the line, `swarmlab run` prints
+it and exits 2, and the new run's directory is written whole. `hypothesis` damages recordings in
+random ways (cut lines, bytes that are not UTF-8, deep JSON, fields of the wrong type) and the
+check must never raise and must name the damaged line.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from helpers.cli import swarmlab
+from helpers.hostile_runs import run_hostile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swarmlab.cluster import RayCluster
+from swarmlab.records import ProgramRecord, RunDir
+from swarmlab.runtime._cuts import replay_cuts
+from swarmlab.runtime._finish import _replay_check
+
+GOOD = [
+    {"program": "p0", "call": 1, "answer": {"value": 0.5}},
+    {"program": "p0", "call": 2, "answer": ["denied", "programs", "3", "4"]},
+    {"program": "p0", "call": 3, "answer": {"views": [{"id": "p0.1", "status": "completed"}]}},
+    {"program": "p0.1", "call": 1, "answer": {"cut": "cpu_s", "steps": 40, "printed": 0}},
+]
+
+
+def lines() -> list[bytes]:
+    return [json.dumps(row).encode() for row in GOOD]
+
+
+WRONG: st.SearchStrategy[Any] = st.sampled_from(
+    [None, True, 5, 1.5, [], {}, "x" * 3, [1, "a"], {"a": {"b": []}}]
+)
+
+
+@st.composite
+def damage(draw: Any, line: bytes) -> bytes:
+    """One line damaged so that it can no longer be read as a recorded input."""
+    how = draw(st.sampled_from(["cut", "bytes", "deep", "types", "number"]))
+    if how == "cut":  # a proper, non-empty prefix of a JSON object never parses
+        end: int = draw(st.integers(1, len(line) - 1))
+        return line[:end]
+    if how == "bytes":
+        at = draw(st.integers(0, len(line)))
+        bad: bytes = draw(
+            st.sampled_from([b"\xff", b"\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80"])
+        )
+        return line[:at] + bad + line[at:]
+    if how == "deep":
+        depth: int = draw(st.integers(101, 3000))
+        opener: bytes = draw(st.sampled_from([b"[", b'{"a":']))
+        closer = b"]" if opener == b"[" else b"}"
+        return opener * depth + b"1" + closer * depth
+    if how == "number":
+        number: bytes = draw(
+            st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999", b"9" * 200])
+        )
+        return b'{"program":"p0","call":1,"answer":' + number + b"}"
+    field = draw(st.sampled_from(["program", "call"]))
+    row = dict(GOOD[0])
+    row[field] = draw(WRONG.filter(lambda v: not isinstance(v, str) or field == "call"))
+    if field == "call" and isinstance(row[field], bool | int | float):
+        row[field] = [row[field]]
+    return json.dumps(row).encode()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_damaged_recording_is_named_by_file_and_line_never_raised(data: Any) -> None:
+    rows = lines()
+    at = data.draw(st.integers(0, len(rows) - 1), label="line")
+    rows[at] = data.draw(damage(rows[at]), label="damaged")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp)
+        (source / "inputs.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+        (source / "programs.jsonl").write_text(ProgramRecord(id="p0", code="x").to_json() + "\n")
+        run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{source}"))
+        check = _replay_check(run, [json.dumps(GOOD[0])], [])  # type: ignore[arg-type]
+        assert replay_cuts(f"replay:{source}") == {}  # read at the start: nothing, no raise
+    assert check is not None
+    assert not check.identical
+    assert check.unreadable is not None
+    assert check.unreadable.startswith(f"{source / 'inputs.jsonl'}:{at + 1}: "), check.unreadable
+    assert "\n" not in check.unreadable
+
+
+@pytest.mark.slow
+def test_the_cli_replay_of_a_damaged_recording_says_one_line_and_keeps_the_run(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    program = "kid = spawn('log(1)', task='kid')\nwait(kid)\nnow()\n"
+    recorded = run_hostile(tmp_path, redis_url, program, run_id="recorded").out
+    inputs = recorded / "inputs.jsonl"
+    kept = inputs.read_bytes()
+    assert kept.count(b"\n") >= 3
+    inputs.write_bytes(kept + b'{"program":"p0","call":9,"answer":"\xff"}\n')
+    code = tmp_path / "program.py"
+    code.write_text(program)
+    out = tmp_path / "replayed"
+    done = swarmlab(
+        "run",
+        "paperclips",
+        "--program",
+        str(code),
+        "--model",
+        f"replay:{recorded}",
+        "--out",
+        str(out),
+        "--redis-url",
+        redis_url,
+        "--quiet",
+    )
+    assert done.returncode == 2, done.stderr
+    said = [line for line in done.stderr.strip().split("\n") if line.startswith("swarmlab: ")]
+    assert len(said) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    line = kept.count(b"\n") + 1
+    assert f"replay failed: {inputs}:{line}: not UTF-8 text" in said[0]
+    for name in ("summary.json", "programs.jsonl", "events.jsonl"):
+        assert (out / name).is_file(), name
+    summary = RunDir(out).summary()
+    assert summary is not None
+    assert summary.replay is not None
+    assert summary.replay.unreadable is not None
+    assert summary.replay.unreadable.startswith(f"{inputs}:{line}: ")
+    assert summary.status == "completed"
+    assert [p.status for p in RunDir(out).programs()] == ["completed", "completed"]
