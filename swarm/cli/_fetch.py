@@ -82,6 +82,11 @@ def fetch_command(args: argparse.Namespace) -> int:
     report = got.path / "report.html"
     if report.is_file():
         print(f"report: {terminal_text(str(report))}")
+    if not (got.path / "summary.json").is_file():
+        print(
+            f"swarmlab: run {run_id} has not ended yet (no summary.json): fetch again later",
+            file=sys.stderr,
+        )
     return 0
 
 
