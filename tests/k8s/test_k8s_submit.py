@@ -187,7 +187,7 @@ def test_submit_runs_the_experiment_on_the_clusters_model_and_prints_its_summary
     assert result["model"] == {
         "model": cluster_url,
         "backend": "openai",
-        "name": CLUSTER_MODEL_NAME,  # as served, without the backend's prefix
+        "name": "fake-model",  # as the server answered (helpers.fake_endpoint), unprefixed
         "chosen_by": "the cluster's SWARMLAB_MODEL_URL",
     }
     assert "the cluster's own (its SWARMLAB_MODEL_URL)" in done.stderr  # said at submission
