@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swarmlab.core import ClusterError, SpecError
+from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SpecError, read_text
 
 from ._text import terminal_text
 
@@ -102,13 +102,12 @@ def job_server_address(given: str | None) -> str:
 
 
 def auth_token() -> str | None:
+    """The cluster's Ray token: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names (read
+    as any file the lab did not write: regular, small, UTF-8)."""
     token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
     path = os.environ.get("RAY_AUTH_TOKEN_PATH")
     if not token and path:
-        try:
-            token = Path(path).expanduser().read_text().strip()
-        except OSError as exc:
-            raise SpecError(f"RAY_AUTH_TOKEN_PATH {path}: {exc.strerror}") from None
+        token = read_text(Path(path).expanduser(), "RAY_AUTH_TOKEN_PATH", MAX_SMALL_BYTES).strip()
     return token or None
 
 
