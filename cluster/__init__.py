@@ -5,6 +5,14 @@ This package is the only home of `ray` in swarmlab (imported lazily, inside func
 
 from swarmlab.core import ClusterError
 
+from ._archive import (
+    MAX_RUN_BYTES,
+    Unpacked,
+    decode_archive,
+    encode_archive,
+    pack_run_dir,
+    unpack_run_archive,
+)
 from ._jobs import JobServer
 from ._ray import RayCluster
 from ._reaper import Reaper, pid_alive
@@ -12,12 +20,18 @@ from ._redis import RedisServer, free_port
 from ._serve import build_llm_app
 
 __all__ = [
+    "MAX_RUN_BYTES",
     "ClusterError",
     "JobServer",
     "RayCluster",
     "Reaper",
     "RedisServer",
+    "Unpacked",
     "build_llm_app",
+    "decode_archive",
+    "encode_archive",
     "free_port",
+    "pack_run_dir",
     "pid_alive",
+    "unpack_run_archive",
 ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from swarmlab.core import ClusterError
+from swarmlab.core import ClusterError, SpecError, parse_json
 
 CONNECT_TIMEOUT_S = 10.0
 # A cluster that has just started answers "No available agent to submit job" until its head's
@@ -88,6 +90,7 @@ class JobServer:
     def __init__(self, address: str, token: str | None = None) -> None:
         self.address = address
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._headers = headers or {}
         _check_reachable(address, CONNECT_TIMEOUT_S)
         client_class = _client_class()
         for name in _CHATTY_LOGGERS:  # after the import: Ray sets these levels when imported
@@ -158,3 +161,40 @@ class JobServer:
             raise ClusterError(
                 f"lost the job server at {self.address}: {_first_line(exc)}"
             ) from None
+
+    def bounded_logs(self, job_id: str, max_bytes: int) -> str:
+        """The job's whole log, refused (`ClusterError`) past `max_bytes`: read as it arrives,
+        never whole into memory first (the log may hold anything)."""
+        url = f"{self.address}/api/jobs/{job_id}/logs"
+        request = urllib.request.Request(url, headers=self._headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                raw = response.read(max_bytes + 1)
+        except (OSError, urllib.error.URLError) as exc:
+            raise ClusterError(f"could not read job {job_id}'s log: {exc}") from None
+        if len(raw) > max_bytes:
+            raise ClusterError(f"job {job_id}'s log is larger than {max_bytes} bytes")
+        try:
+            answer = parse_json(raw, f"job {job_id}'s log")
+        except SpecError as exc:
+            raise ClusterError(str(exc)) from None
+        logs = answer.get("logs") if isinstance(answer, dict) else None
+        if not isinstance(logs, str):
+            raise ClusterError(f"job {job_id}'s log is not the job server's JSON")
+        return logs
+
+    def wait(self, job_id: str, timeout_s: float, poll_s: float = 0.5) -> str:
+        """The job's final status, once it has one (`ClusterError` after `timeout_s`)."""
+        give_up = time.monotonic() + timeout_s
+        while (status := self.status(job_id)) not in self.TERMINAL:
+            if time.monotonic() > give_up:
+                raise ClusterError(f"job {job_id} did not end within {timeout_s:.0f} s")
+            time.sleep(poll_s)
+        return status
+
+    def delete(self, job_id: str) -> None:
+        """Forget a finished job (its log too); a failure to is left alone."""
+        try:
+            self._client.delete_job(job_id)
+        except Exception:
+            logging.getLogger(__name__).debug("could not delete job %s", job_id)

@@ -26,9 +26,16 @@ from ._common import (
     redis_url_argument,
     spec_overrides,
 )
+from ._fetch import add_fetch_parser, fetch_command, pack_command
 from ._model_choice import choose_model
 from ._model_choice import describe as describe_model
-from ._report import add_report_parser, add_traces_parser, report_command, traces_command
+from ._report import (
+    add_report_parser,
+    add_traces_parser,
+    report_command,
+    traces_command,
+    write_run_report,
+)
 from ._serve import add_serve_parser, serve_command
 from ._submit import add_submit_parser, submit_command
 from ._text import terminal_text
@@ -57,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html into the run directory at the end (as `swarmlab report`)",
+    )
     run.add_argument(
         "--otlp-endpoint",
         help="send spans and metrics over OTLP, e.g. http://jaeger:4318 "
@@ -92,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress output")
 
     add_submit_parser(sub)
+    add_fetch_parser(sub)
     add_report_parser(sub)
     add_traces_parser(sub)
     add_serve_parser(sub)
@@ -171,6 +184,8 @@ def _run(args: argparse.Namespace) -> int:
         progress=Progress.for_terminal(quiet=args.quiet),
     )
     result = run_experiment(spec, options)
+    if args.report:
+        _write_report(result.out_dir)
     if args.json:
         print(result.summary().to_json())
     if result.status == "failed":
@@ -180,6 +195,16 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"run {result.run_id}: replay failed: {result.replay.unreadable}")
         return 2
     return 0
+
+
+def _write_report(run_dir: Path) -> None:
+    """The run's page beside its record; a page that cannot be made is said, not fatal."""
+    try:
+        page = write_run_report(run_dir)
+    except (SwarmlabError, OSError) as exc:
+        _say(f"run directory {run_dir}: no report.html ({exc})")
+        return
+    _say(f"report {page}")
 
 
 def _kill(args: argparse.Namespace) -> int:
@@ -343,6 +368,8 @@ _COMMANDS = {
     "status": _status,
     "sweep": _sweep,
     "submit": submit_command,
+    "fetch": fetch_command,
+    "pack-run": pack_command,
     "report": _report,
     "traces": traces_command,
     "serve-model": serve_command,

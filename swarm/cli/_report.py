@@ -15,7 +15,13 @@ from swarmlab.core import SpecError, write_text
 
 from ._text import terminal_text
 
-__all__ = ["add_report_parser", "add_traces_parser", "report_command", "traces_command"]
+__all__ = [
+    "add_report_parser",
+    "add_traces_parser",
+    "report_command",
+    "traces_command",
+    "write_run_report",
+]
 
 
 def add_report_parser(
@@ -80,6 +86,14 @@ def report_command(args: argparse.Namespace) -> int:
         print(terminal_text(format_metrics_table(metrics), keep_newlines=True))
         print(f"\nreport: {terminal_text(page)}")
     return 0
+
+
+def write_run_report(run: Path, quine_threshold: float = 0.6) -> Path:
+    """`swarmlab report RUN`'s page, written at RUN/report.html (no table printed)."""
+    from swarmlab.observability.report import analyze_runs, write_report
+
+    (metrics,) = analyze_runs([run], quine_threshold).values()
+    return write_report(run, None, metrics=metrics)
 
 
 def add_traces_parser(

@@ -29,20 +29,30 @@ import yaml
 from swarmlab.core import SpecError, SwarmlabError
 
 from ._common import add_spec_arguments, redis_url_argument, spec_overrides
+from ._fetch import (
+    RUNS_DIR,
+    add_fetch_arguments,
+    auth_token,
+    check_fetch_out,
+    fetch_run,
+    job_server_address,
+    max_bytes_argument,
+)
 from ._model_choice import DEFAULT_MODEL, FROM_CLUSTER, FROM_COMMAND_LINE, FROM_DEFAULT, FROM_SPEC
 from ._text import terminal_text
 
 if TYPE_CHECKING:
-    from swarmlab.cluster import JobServer
+    from swarmlab.cluster import JobServer, Unpacked
     from swarmlab.spec import ExperimentSpec
 
 SPEC_FILE = "experiment.yaml"
-DEFAULT_RUNS_DIR = "/tmp/swarmlab-runs"
 DEFAULT_JAEGER_URL = "http://localhost:16686"
 TRACE_SERVICE = "swarmlab"
 TRACE_TAG = "swarmlab.run_id"
 POLL_S = 1.0
 PENDING_NOTE_S = 10.0
+LOCATION_WAIT_S = 30.0
+"""How long `--no-wait` waits for the job to say where its run directory is."""
 RUN_DIR_LINE = re.compile(r"^swarmlab: run directory (?P<path>.+) on (?P<host>\S+)$", re.M)
 
 
@@ -65,7 +75,17 @@ def add_submit_parser(sub: Any) -> None:
         help=f"the Jaeger UI, for the trace link (env SWARMLAB_JAEGER_URL, default "
         f"{DEFAULT_JAEGER_URL})",
     )
-    submit.add_argument("--no-wait", action="store_true", help="submit, print the ids, return")
+    submit.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit, print the ids and where the run directory is on the cluster, return",
+    )
+    submit.add_argument(
+        "--no-fetch",
+        action="store_true",
+        help="leave the run directory on the cluster (default: bring it home at the end)",
+    )
+    add_fetch_arguments(submit, submit=True)
     submit.add_argument(
         "--json", action="store_true", help="print the result (and the run's summary) as JSON"
     )
@@ -75,14 +95,16 @@ def submit_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import JobServer
     from swarmlab.spec import load_spec
 
-    address = _job_server_address(args.address)
+    address = job_server_address(args.address)
     spec = load_spec(args.experiment, spec_overrides(args))
     run_id = _run_id(args.run_id, spec.name)
+    out = check_fetch_out(args.out, run_id)
+    max_bytes = max_bytes_argument(args.max_mb)
     env_vars = _job_env(args.redis_url)
     jaeger = args.jaeger_url or os.environ.get("SWARMLAB_JAEGER_URL") or DEFAULT_JAEGER_URL
     job_id = f"swarmlab-{run_id}"
     started = time.time()
-    server = JobServer(address, token=_auth_token())
+    server = JobServer(address, token=auth_token())
     if server.exists(job_id):
         raise SpecError(f"--run-id {run_id}: the cluster already has a job for this run")
     _submit(server, spec, run_id, job_id, env_vars, args.model)
@@ -90,7 +112,7 @@ def submit_command(args: argparse.Namespace) -> int:
     _note(_model_note(spec, args.model))
     if args.no_wait:
         end = started + spec.caps.wall_clock_s + 3600
-        result = _result(run_id, job_id, "SUBMITTED", address, None, None)
+        result = _result(run_id, job_id, "SUBMITTED", address, None, _location(server, job_id))
         result["model"] = model_summary(spec, args.model, None)
         result["trace_url"] = jaeger_search_url(jaeger, run_id, started, end)
         _print_result(result, args.json)
@@ -113,8 +135,33 @@ def submit_command(args: argparse.Namespace) -> int:
         raise SwarmlabError(f"run {run_id}: Ray job {job_id} {status}: {why}")
     if summary is None:
         raise SwarmlabError(f"run {run_id}: Ray job {job_id} ended without a summary in its log")
+    if not args.no_fetch:
+        result["fetched"] = str(_fetch_home(server, run_id, out, max_bytes).path.absolute())
     _print_result(result, args.json)
     return 0
+
+
+def _fetch_home(server: JobServer, run_id: str, out: Path, max_bytes: int) -> Unpacked:
+    _note(f"fetching run {run_id}'s directory to {out}")
+    try:
+        return fetch_run(server, run_id, out, max_bytes)
+    except SwarmlabError as exc:
+        raise SwarmlabError(
+            f"run {run_id} ended, but its directory did not come home: {exc}; "
+            f"try again with `swarmlab fetch {run_id}`"
+        ) from None
+
+
+def _location(server: JobServer, job_id: str) -> re.Match[str] | None:
+    """Where the job says its run directory is, once it has started (None if it has not
+    within `LOCATION_WAIT_S`: a cluster with no room for it yet)."""
+    give_up = time.monotonic() + LOCATION_WAIT_S
+    while True:
+        status = server.status(job_id)
+        where = RUN_DIR_LINE.search(server.logs(job_id))
+        if where or status in server.TERMINAL or time.monotonic() > give_up:
+            return where
+        time.sleep(POLL_S / 2)
 
 
 def _job_env(redis_url: str | None) -> dict[str, str]:
@@ -154,8 +201,9 @@ def job_entrypoint(run_id: str, model: str | None = None) -> str:
     """The job's shell command: announce where the run directory goes, then `swarmlab run`.
 
     An explicit `model` is passed as `--model`, so that it wins over the cluster's own model."""
-    out = f'"${{SWARMLAB_RUNS_DIR:-{DEFAULT_RUNS_DIR}}}"/{shlex.quote(run_id)}'
+    out = f"{RUNS_DIR}/{shlex.quote(run_id)}"
     argv = ["swarmlab", "run", SPEC_FILE, "--run-id", run_id, "--ray-address", "auto", "--json"]
+    argv.append("--report")
     if model:
         argv += ["--model", model]
     run = shlex.join(argv)
@@ -190,10 +238,13 @@ def model_summary(
     else:
         chosen_by = FROM_CLUSTER if ran != DEFAULT_MODEL else FROM_DEFAULT
     info = (summary or {}).get("model") or {}
+    backend, name = info.get("backend"), info.get("name")
+    if isinstance(name, str) and isinstance(backend, str):  # as served, without the backend
+        name = name.removeprefix(f"{backend}:")
     return {
         "model": ran or spec.model,
-        "backend": info.get("backend"),
-        "name": info.get("name"),
+        "backend": backend,
+        "name": name,
         "chosen_by": chosen_by,
     }
 
@@ -265,17 +316,6 @@ def _follow(server: JobServer, job_id: str, stream: TextIO) -> tuple[str, str]:
         time.sleep(POLL_S)
 
 
-def _job_server_address(given: str | None) -> str:
-    address = given or os.environ.get("RAY_ADDRESS") or os.environ.get("SWARMLAB_RAY_ADDRESS")
-    if not address:
-        raise SpecError(
-            "no cluster to submit to: pass --address http://<ray-head>:8265 or set RAY_ADDRESS"
-        )
-    if "://" not in address and address != "auto":
-        address = f"http://{address}"
-    return address.rstrip("/")
-
-
 def _run_id(given: str | None, name: str) -> str:
     from swarmlab.spec import check_run_id
 
@@ -283,17 +323,6 @@ def _run_id(given: str | None, name: str) -> str:
         return check_run_id(given)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._") or "experiment"
     return f"{stem[:80]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
-
-
-def _auth_token() -> str | None:
-    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
-    if not token and path:
-        try:
-            token = Path(path).expanduser().read_text().strip()
-        except OSError as exc:
-            raise SpecError(f"RAY_AUTH_TOKEN_PATH {path}: {exc.strerror}") from None
-    return token or None
 
 
 def _result(
@@ -309,9 +338,12 @@ def _result(
         "job_id": job_id,
         "job_status": status,
         "address": address,
-        "run_dir": where["path"] if where else f"$SWARMLAB_RUNS_DIR/{run_id} on the Ray head",
+        "run_dir": where["path"]
+        if where
+        else f"$SWARMLAB_RUNS_DIR/{run_id} on the Ray head, once the job starts",
         "run_host": where["host"] if where else None,
         "summary": summary,
+        "fetched": None,
     }
 
 
@@ -336,7 +368,12 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
             ("caps", caps),
         ]
     where = result["run_dir"] + (f" on {result['run_host']}" if result["run_host"] else "")
-    rows += [("directory", where), ("trace", result["trace_url"])]
+    rows += [("directory", where)]
+    if result["fetched"]:
+        rows.append(("fetched", f"{result['fetched']} (report: {result['fetched']}/report.html)"))
+    else:
+        rows.append(("fetch", f"swarmlab fetch {result['run_id']} --address {result['address']}"))
+    rows.append(("trace", result["trace_url"]))
     if summary is None:
         rows.append(
             ("follow", f"ray job logs --follow {result['job_id']} --address {result['address']}")

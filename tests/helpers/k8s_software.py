@@ -207,7 +207,18 @@ def check_jaeger(objs: Objects) -> list[str]:
             for ident in pipeline.get(kind) or []:
                 if ident not in defined[kind]:
                     bad.append(f"pipeline {name}: {kind[:-1]} {ident} is not defined")
-    return bad + _jaeger_storage_names(config)
+    return bad + _jaeger_storage_names(config) + _jaeger_store_persists(config)
+
+
+def _jaeger_store_persists(config: dict[str, Any]) -> list[str]:
+    """The exporter's store keeps traces across restarts: Badger, not ephemeral."""
+    backends = ((config.get("extensions") or {}).get("jaeger_storage") or {}).get("backends") or {}
+    exporter = (config.get("exporters") or {}).get("jaeger_storage_exporter") or {}
+    store = backends.get(exporter.get("trace_storage")) or {}
+    badger = store.get("badger")
+    if not isinstance(badger, dict) or badger.get("ephemeral") is not False:
+        return [f"Jaeger's trace store {sorted(store)} does not persist (Badger, ephemeral: false)"]
+    return []
 
 
 def _jaeger_storage_names(config: dict[str, Any]) -> list[str]:

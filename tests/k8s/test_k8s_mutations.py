@@ -136,7 +136,10 @@ MUTATIONS: list[tuple[str, str, Callable[[Objects], None]]] = [
          {"traces": "trace_store"}))),
     ("a misspelled Jaeger setting", "gpu",
      lambda o: _jaeger(o, lambda c: c["extensions"]["jaeger_storage"]["backends"][
-         "traces_in_memory"].update({"memory": {"max_trace": 5}}))),
+         "traces_badger"]["badger"].update({"ttl": {"span": "1h"}}))),
+    ("Jaeger keeps traces in memory again", "cpu",
+     lambda o: _jaeger(o, lambda c: c["extensions"]["jaeger_storage"]["backends"][
+         "traces_badger"].update({"badger": {"ephemeral": True}}))),
     # Services, ports and probes.
     ("the OTLP endpoint on a port the Service lacks", "cpu",
      lambda o: _settings(o).update(OTEL_EXPORTER_OTLP_ENDPOINT="http://jaeger-collector:4319")),

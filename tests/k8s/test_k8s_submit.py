@@ -3,26 +3,17 @@ environment names a model server (a scripted OpenAI-compatible one), as a cluste
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers.cli import CLUSTER_ENV, one_line_error, swarmlab
-from helpers.fake_endpoint import FakeEndpoint, serving
+from helpers.cli import one_line_error, swarmlab
+from helpers.ray_head import CLUSTER_MODEL_NAME, RayHead
 
 from swarmlab import load_spec
 from swarmlab.cli._submit import (
@@ -34,18 +25,6 @@ from swarmlab.cli._submit import (
     spec_document,
 )
 from swarmlab.cluster import ClusterError, JobServer, free_port
-
-RAY_PORT_FLAGS = (
-    "port",
-    "ray-client-server-port",
-    "node-manager-port",
-    "object-manager-port",
-    "runtime-env-agent-port",
-    "dashboard-agent-grpc-port",
-    "dashboard-agent-listen-port",
-    "metrics-export-port",
-)
-
 
 # --- failures, before anything reaches a cluster ---------------------------------------------
 
@@ -111,6 +90,7 @@ def test_the_job_entrypoint_runs_swarmlab_run_where_the_cluster_keeps_runs(
         "--ray-address",
         "auto",
         "--json",
+        "--report",
         *(["--model", model] if model else []),
         "--out",
         out,
@@ -160,112 +140,9 @@ def test_the_log_is_streamed_and_the_summary_read_from_its_end() -> None:
 # --- a whole run as a Ray job -----------------------------------------------------------------
 
 
-@dataclass
-class RayHead:
-    address: str
-    token: str
-    runs: Path
-    model: FakeEndpoint
-    """The model server the head's environment names (SWARMLAB_MODEL_URL, SWARMLAB_MODEL_NAME)."""
-
-
-CLUSTER_MODEL_NAME = "cluster-llm"
-# What the cluster's model answers: a short program, so the run's root program comes from it.
-CLUSTER_MODEL_ANSWER = (
-    "Here is a program:\n```python\nlog('hello from the cluster model')\n'done'\n```\n"
-)
-
-
-def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
-    """Stop `ray start --block` (it stops what it started), then anything left of its session."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
-    for entry in Path("/proc").iterdir():  # Ray processes that left the group, by their temp dir
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    os.kill(int(entry.name), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
-
-
-@pytest.fixture(scope="module")
-def cluster_model() -> Iterator[FakeEndpoint]:
-    """The cluster's model server: OpenAI-compatible, answering every chat with a program."""
-    with serving(text=CLUSTER_MODEL_ANSWER, models=[CLUSTER_MODEL_NAME]) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def ray_head(
-    tmp_path_factory: pytest.TempPathFactory, cluster_model: FakeEndpoint
-) -> Iterator[RayHead]:
-    """A real local Ray head with its dashboard (the job server) and token authentication; its
-    environment names the cluster's model the way k8s/base/settings.env does on a cluster."""
-    tmp_path = tmp_path_factory.mktemp("ray-head")
-    temp = Path(tempfile.mkdtemp(prefix="swlj-", dir="/tmp"))  # Ray's socket paths must be short
-    token = secrets.token_hex(16)
-    dashboard = free_port()
-    runs = tmp_path / "runs"
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
-    env.update(
-        PATH=f"{bin_dir}:{env.get('PATH', '')}",
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN=token,
-        RAY_USAGE_STATS_ENABLED="0",
-        SWARMLAB_RUNS_DIR=str(runs),
-        SWARMLAB_MODEL_URL=cluster_model.url,
-        SWARMLAB_MODEL_NAME=CLUSTER_MODEL_NAME,
-    )
-    command = [str(bin_dir / "ray"), "start", "--head", "--block", f"--temp-dir={temp}"]
-    command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1"]
-    command.append(f"--dashboard-port={dashboard}")
-    # Free ports for everything, so that other Ray instances on this machine do not collide;
-    # distinct, since the OS may hand the same free port out twice in a row.
-    taken = {dashboard}
-    for flag in RAY_PORT_FLAGS:
-        port = free_port()
-        while port in taken:
-            port = free_port()
-        taken.add(port)
-        command.append(f"--{flag}={port}")
-    log = tmp_path / "ray-start.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        address = f"http://127.0.0.1:{dashboard}"
-        request = urllib.request.Request(
-            f"{address}/api/version", headers={"Authorization": f"Bearer {token}"}
-        )
-        give_up = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ray start exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > give_up:
-                pytest.fail(f"the job server did not answer in 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield RayHead(address, token, runs, cluster_model)
-    finally:
-        _stop_group(proc, str(temp))
-        shutil.rmtree(temp, ignore_errors=True)
-
-
 @pytest.mark.slow
 def test_submit_runs_the_experiment_on_the_clusters_model_and_prints_its_summary(
-    ray_head: RayHead, redis_url: str
+    ray_head: RayHead, redis_url: str, tmp_path: Path
 ) -> None:
     run_id = f"submit-{secrets.token_hex(3)}"
     done = swarmlab(
@@ -282,11 +159,15 @@ def test_submit_runs_the_experiment_on_the_clusters_model_and_prints_its_summary
         "--json",
         "--jaeger-url",
         "http://jaeger.example:16686",
+        "--no-fetch",
         timeout=150,
+        cwd=tmp_path,
         RAY_AUTH_TOKEN=ray_head.token,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
+    assert result["fetched"] is None  # --no-fetch: the run directory stays on the cluster
+    assert not (tmp_path / "runs").exists()
     assert (result["run_id"], result["job_status"]) == (run_id, "SUCCEEDED")
     summary = result["summary"]
     assert summary["run_id"] == run_id
@@ -306,7 +187,7 @@ def test_submit_runs_the_experiment_on_the_clusters_model_and_prints_its_summary
     assert result["model"] == {
         "model": cluster_url,
         "backend": "openai",
-        "name": summary["model"]["name"],
+        "name": "fake-model",  # as the server answered (helpers.fake_endpoint), unprefixed
         "chosen_by": "the cluster's SWARMLAB_MODEL_URL",
     }
     assert "the cluster's own (its SWARMLAB_MODEL_URL)" in done.stderr  # said at submission
@@ -351,6 +232,7 @@ def test_an_explicit_model_wins_over_the_clusters(ray_head: RayHead, redis_url: 
         ray_head.address,
         "--redis-url",
         redis_url,
+        "--no-fetch",
         timeout=150,
         RAY_AUTH_TOKEN=ray_head.token,
     )
@@ -358,6 +240,7 @@ def test_an_explicit_model_wins_over_the_clusters(ray_head: RayHead, redis_url: 
     rows = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
     assert rows["model"].startswith("sim")
     assert rows["model"].endswith("from --model")
+    assert rows["fetch"].startswith("swarmlab fetch ")  # how to bring it home later
     assert len(ray_head.model.chat_posts()) == asked_before
     # A run that fails on the cluster exits 1; after the streamed log, one line says why.
     failed = swarmlab(
