@@ -74,6 +74,7 @@ from ._similarity import (
 from ._vocabulary import (
     ALIASES,
     CAPABILITIES,
+    CLOCK_KIND,
     ESCAPE_KIND,
     EVENT_KINDS,
     LIFECYCLE_KINDS,
@@ -91,6 +92,7 @@ from ._vocabulary import (
 __all__ = [
     "ALIASES",
     "CAPABILITIES",
+    "CLOCK_KIND",
     "ESCAPE_KIND",
     "EVENT_KINDS",
     "LIFECYCLE_KINDS",

@@ -24,6 +24,7 @@ from typing import Any
 
 from swarmlab.core import (
     ALIASES,
+    CLOCK_KIND,
     ESCAPE_KIND,
     UNKNOWN_NAME_KIND,
     WORLD_ACTIONS,
@@ -44,7 +45,7 @@ from swarmlab.records import Event, ProgramRecord
 from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
 from ._model_calls import program_model_call
 from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv, runner_slots
-from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
+from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, clock_function, sim_datetime
 from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
@@ -58,6 +59,8 @@ MAX_CODE_BYTES = 64_000
 MAX_PROMPT_CHARS = 100_000
 MAX_KEYS_LISTED = 1_000
 MAX_LOG_CHARS = 500
+MAX_CLOCKS = 32
+"""Distinct clock functions recorded per program (Monty knows fewer)."""
 FLUSH_EVENTS = 64
 """Events a program may have waiting for its next transition before they are sent."""
 CAPABILITY_NAMES: frozenset[str] = frozenset(ALIASES)
@@ -199,6 +202,7 @@ class Capabilities(ProgramHost):
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         self.raised = self.refused = None
         clock = self.state.clock_h
+        self._clock_read(clock_function(name, args))
         if name == "time.time":
             return SIM_EPOCH.timestamp() + clock * 3600
         if name == "datetime.now":
@@ -224,6 +228,16 @@ class Capabilities(ProgramHost):
             self._span = None
         self.refused = f"os_call {name[:100]}"
         return NOT_HANDLED
+
+    def _clock_read(self, function: str | None) -> None:
+        """The first read of each clock function is an event (and a span): a program that asks
+        the time is seen asking, under whatever alias; later reads add nothing to the record."""
+        read = self.state.clocks_read
+        if function is None or function in read or len(read) >= MAX_CLOCKS:
+            return
+        self.state.clocks_read.append(function)
+        self.event(CLOCK_KIND, "info", detail={"clock": function})
+        self.tel.tool_span(self.program_ctx, CLOCK_KIND).end()
 
     def on_import(self, module: str) -> None:
         self.raised, self.refused = None, None

@@ -111,6 +111,8 @@ class HostState:
     """What the program last parked in: 'wait', 'gate' or 'model'."""
     stepped: int = 0
     """The last call whose clock step was taken (a call asked again after a park steps once)."""
+    clocks_read: list[str] = field(default_factory=list)
+    """Clock functions the program has read (each recorded once, `CLOCK_KIND`)."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))

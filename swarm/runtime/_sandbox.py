@@ -338,6 +338,23 @@ def sim_datetime(clock_h: float) -> _dt.datetime:
     return SIM_EPOCH + _dt.timedelta(hours=clock_h)
 
 
+CLOCK_OS_CALLS = frozenset({"time.time", "datetime.now", "date.today"})
+"""The OS calls by which Monty reads the clock: every `time` function (`perf_counter`,
+`monotonic`, `time_ns`, `localtime`, ...) comes as `time.time`, naming itself in its first
+argument; `datetime.now` and `date.today` under any alias of the module or class."""
+
+
+def clock_function(name: str, args: tuple[Any, ...]) -> str | None:
+    """The clock function a program called, as Python names it (`time.perf_counter`), for an
+    OS call that reads the clock; None for any other OS call."""
+    if name not in CLOCK_OS_CALLS:
+        return None
+    called = args[0] if name == "time.time" and args else None
+    if isinstance(called, str) and called.startswith("time.") and len(called) <= 40:
+        return called
+    return name
+
+
 def _with(outcome: SandboxOutcome, output: str, counts: _Slice) -> SandboxOutcome:
     return SandboxOutcome(
         outcome.status,
