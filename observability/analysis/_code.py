@@ -13,7 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from swarmlab.core import LINE_MARK, CodeShape, code_shape, read_program, shape_of_words
+from swarmlab.core import (
+    LINE_MARK,
+    CodeShape,
+    code_shape,
+    read_program,
+    shape_of_words,
+    with_carried,
+)
 
 from ._flow import flow_form
 
@@ -55,7 +62,7 @@ def read_code(code: str) -> CodeFacts:
         if after == "(" and before not in ("def", "class")
     }
     return CodeFacts(
-        shape=shape_of_words(words, identity),
+        shape=with_carried(shape_of_words(words, identity), code),
         identity=identity,
         calls=frozenset(w for w in called if _NAME.fullmatch(w)),
         imports=_imports(words) if {"import", "from"} & distinct else frozenset(),

@@ -69,6 +69,7 @@ from ._similarity import (
     shape_of_words,
     shape_recreation,
     shape_similarity,
+    with_carried,
     word_role,
 )
 from ._vocabulary import (
@@ -160,6 +161,7 @@ __all__ = [
     "shape_recreation",
     "shape_similarity",
     "text_lines",
+    "with_carried",
     "word_role",
     "world_kind",
     "write_bytes",
