@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from swarmlab.core import (
     CLOCK_KIND,
     ESCAPE_KIND,
+    RECREATION_THRESHOLD,
     WORLD_ACTIONS,
     id_sort_key,
     names_with_role,
@@ -26,7 +27,7 @@ from ._code import CodeFacts, CodeReader
 from ._data import Call, RunData
 from ._tree import Tree
 
-QUINE_THRESHOLD = 0.6
+QUINE_THRESHOLD = RECREATION_THRESHOLD
 """Default share of an ancestor's shape a program must re-create to count as its quine."""
 
 GOAL_CALLS = frozenset(world_kind(a) for a in WORLD_ACTIONS if a != "inventory")

@@ -56,6 +56,7 @@ from ._reading import (
 from ._similarity import (
     LINE_MARK,
     MAX_CODE_CHARS,
+    RECREATION_THRESHOLD,
     STRING_MARK,
     CodeShape,
     ProgramText,
@@ -105,6 +106,7 @@ __all__ = [
     "MAX_SMALL_BYTES",
     "MAX_TABLE_BYTES",
     "MAX_TEXT_BYTES",
+    "RECREATION_THRESHOLD",
     "REQUIRED",
     "ROOT_ID",
     "STRING_MARK",

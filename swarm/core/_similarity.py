@@ -64,6 +64,10 @@ SMALL_SHAPE = 12
 (equal `normalize_code`): its shape is too small to judge, and a tiny program's job often lives
 in its string literals, which shapes do not see."""
 
+RECREATION_THRESHOLD = 0.6
+"""The share of an ancestor a program must re-create to count as its quine: the one threshold of
+the analysis's quines, the quine tripwire's default and the trial tables (validated on labelled
+programs, docs/metrics.md)."""
 CARRIED_MIN = 4
 """Carried-code features below this are too few to judge a program's job by."""
 CARRIED_SHARE = 0.5
