@@ -125,3 +125,17 @@ def test_clock_reads_are_events_and_introspection_reads_them(
     ]
     metrics = analyze_run(result.out_dir)
     assert metrics.introspecting_programs == 4
+    # a replay reads the same clocks: the same events, the same metrics, no divergence
+    again = run_experiment(
+        load_spec("paperclips", ["caps.children=20", f"model=replay:{result.out_dir}"]),
+        RunOptions(program=root, run_id="again", out_dir=tmp_path / "again", redis_url=redis_url,
+                   progress=Progress(quiet=True)),
+    )  # fmt: skip
+    replayed = (again.out_dir / "events.jsonl").read_text().split("\n")
+    assert [json.loads(x)["detail"] for x in replayed if f'"{CLOCK_KIND}"' in x] == [
+        e["detail"] for e in reads
+    ]
+    assert analyze_run(again.out_dir).introspecting_programs == 4
+    check = again.summary().replay
+    assert check is not None
+    assert check.identical, check
