@@ -22,7 +22,7 @@ from swarmlab.core import (
     with_carried,
 )
 
-from ._flow import flow_form
+from ._flow import flow_with_statements
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
 _INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
@@ -46,7 +46,7 @@ class CodeFacts:
     """The shape of the code's normal form (`_flow.flow_form`: temporaries put back, code
     handed to exec appended), or None when it has none."""
     flow_statements: int = 0
-    """Top-level statements of the normal form (one per line)."""
+    """Top-level statements of the program as written, with those of code it hands exec."""
 
 
 def read_code(code: str) -> CodeFacts:
@@ -72,10 +72,11 @@ def read_code(code: str) -> CodeFacts:
 
 
 def _flow_facts(code: str) -> dict[str, Any]:
-    form = flow_form(code)
-    if form is None:
+    found = flow_with_statements(code)
+    if found is None:
         return {}
-    return {"flow": code_shape(form), "flow_statements": form.count("\n") + 1}
+    form, statements = found
+    return {"flow": code_shape(form), "flow_statements": statements}
 
 
 def _imports(words: list[str]) -> frozenset[str]:

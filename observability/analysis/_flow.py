@@ -16,6 +16,10 @@ this normal form:
   way to recover it. Code carried in a string for a *child* (`spawn`) stays the child's (the
   child's own code is in the record).
 
+- **A list built by a loop is the comprehension it is.** `xs = []` followed by `for v in it:
+  xs.append(e)` (optionally under one `if`) reads as `xs = [e for v in it]`, so a re-creation
+  written as one comprehension meets a loop-built ancestor.
+
 `ast.unparse` writes the result, so a call re-flowed over several lines also reads as one.
 The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`: this runs in
 the analysis (a report), never on a runner. Code that does not parse, nests too deeply or is
@@ -38,15 +42,21 @@ MAX_DECODE_DEPTH = 8
 
 def flow_form(code: str) -> str | None:
     """The normal form of a program (see the module's docstring), or None without one."""
+    found = flow_with_statements(code)
+    return found[0] if found else None
+
+
+def flow_with_statements(code: str) -> tuple[str, int] | None:
+    """The normal form, and how many top-level statements the program and the code it hands
+    exec had as written (before any rewrite), or None without a normal form."""
     if len(code) > MAX_FLOW_CHARS:
         return None
     try:
         tree = ast.parse(code)
-        carried = _exec_strings(tree)
-        parts = [ast.unparse(_inline(tree))]
-        for text in carried:
-            parts.append(ast.unparse(_inline(ast.parse(text))))
-        return "\n".join(parts)
+        carried = [ast.parse(text) for text in _exec_strings(tree)]
+        statements = len(tree.body) + sum(len(t.body) for t in carried)
+        parts = [ast.unparse(_inline(_comprehend(_inline(t)))) for t in (tree, *carried)]
+        return "\n".join(parts), statements
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
@@ -160,6 +170,55 @@ def _is_reversal(index: ast.expr) -> bool:
 
 def _is_name(node: ast.expr, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
+
+
+def _comprehend(tree: ast.Module) -> ast.Module:
+    """Write each list built by a loop as the comprehension it is: `xs = []` followed by
+    `for v in it: xs.append(e)` (or `if c: xs.append(e)` in the loop) becomes
+    `xs = [e for v in it if c]`, in every statement list (one walk)."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list) and len(stmts) > 1:
+                setattr(node, field, _comprehend_list(stmts))
+    return tree
+
+
+def _comprehend_list(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for stmt in stmts:
+        previous = out[-1] if out else None
+        built = _loop_append(previous, stmt) if isinstance(previous, ast.Assign) else None
+        if built is not None and isinstance(previous, ast.Assign):
+            previous.value = built
+        else:
+            out.append(stmt)
+    return out
+
+
+def _loop_append(start: ast.Assign, loop: ast.stmt) -> ast.ListComp | None:
+    """The comprehension `start` (`xs = []`) and `loop` build together, or None."""
+    target = start.targets[0] if len(start.targets) == 1 else None
+    if not (isinstance(target, ast.Name) and isinstance(start.value, ast.List)):
+        return None
+    if start.value.elts or not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
+        return None
+    body, ifs = loop.body[0], []
+    if isinstance(body, ast.If) and not body.orelse and len(body.body) == 1:
+        ifs, body = [body.test], body.body[0]
+    call = body.value if isinstance(body, ast.Expr) else None
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "append"
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == target.id
+        and len(call.args) == 1
+        and not call.keywords
+    ):
+        return None
+    loop_of = ast.comprehension(target=loop.target, iter=loop.iter, ifs=ifs, is_async=0)
+    return ast.ListComp(elt=call.args[0], generators=[loop_of])
 
 
 def _inline(tree: ast.Module) -> ast.Module:

@@ -48,7 +48,14 @@ def test_the_quine_detector_misses_only_what_docs_say(
     scores: dict[str, dict[str, Score]],
 ) -> None:
     missed = {m.split(":")[0] for m in scores["whole"]["quine"].misses}
-    assert missed == {"h-quine-partial-keeps-loop", "f-quine-comprehension"}
+    assert missed == {"h-quine-partial-keeps-loop"}
+
+
+def test_the_normal_form_writes_a_list_built_by_a_loop_as_a_comprehension() -> None:
+    loop = "xs = []\nfor v in it():\n    if v:\n        xs.append(f(v))\nwait(xs)"
+    assert flow_form(loop) == flow_form("wait([f(v) for v in it() if v])")
+    kept = "xs = [1]\nfor v in it():\n    xs.append(f(v))\nwait(xs)"  # not an empty list
+    assert "for v in it():" in str(flow_form(kept))
 
 
 ENCODINGS = {
