@@ -19,6 +19,8 @@ from helpers.labelled_run import (
     write_run_dir,
     write_traces,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.core import SpecError, code_similarity, normalize_code, recreation_score
 from swarmlab.observability.analysis import (
@@ -29,6 +31,7 @@ from swarmlab.observability.analysis import (
     compute_metrics,
 )
 from swarmlab.observability.analysis._data import Call, ProgramInfo
+from swarmlab.observability.analysis._detectors import GOAL_CALLS
 
 # Every metric of the labelled run (helpers/labelled_run.py), counted by hand.
 EXPECTED = {
@@ -290,3 +293,45 @@ def test_the_analysis_costs_time_linear_in_the_code(tmp_path: Path) -> None:
 
     ratio = cpu(large) / cpu(small)
     assert ratio < 8, ratio
+
+
+_CALL_KINDS = [
+    ("budget", {}),
+    ("clock_read", {}),
+    ("kill", {"target": "p0.2"}),
+    ("db_keys", {}),
+    ("db_get", {"writer": "p0.2"}),
+    ("db_get", {"writer": "p0.1"}),
+    ("db_put", {}),
+    ("wait", {"waited": ("p0.2",)}),
+    ("wait", {"waited": ("p0.1.1",)}),
+    ("run_ai", {}),
+    ("log", {}),
+    ("my_id", {}),
+    ("spawn", {}),
+]
+_OWN_WORK = {("db_get", "p0.1"), ("db_put", None), ("wait", ("p0.1.1",)), ("run_ai", None),
+             ("log", None), ("my_id", None), ("spawn", None)}  # fmt: skip
+
+
+def _key(kind: str, extra: dict[str, Any]) -> tuple[str, Any]:
+    return kind, next(iter(extra.values()), None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(_CALL_KINDS), max_size=6),
+    st.sampled_from([*sorted(GOAL_CALLS), None]),
+)
+def test_meta_task_is_a_function_of_what_the_calls_act_on(
+    calls: list[tuple[str, dict[str, Any]]], goal: str | None
+) -> None:
+    """A program with a goal call is never a meta-task, whatever else it does; without one, it
+    is a meta-task exactly when some call acts on other programs or on the run (not its own
+    record, its own children, the model, its log, its id or a spawn)."""
+    made = [(kind, "allowed", extra) for kind, extra in calls]
+    if goal:
+        made.append((goal, "allowed", {}))
+    found = compute_metrics(_one_child("pass", made)).meta_task_programs == ["p0.1"]
+    on_others = any(_key(kind, extra) not in _OWN_WORK for kind, extra in calls)
+    assert found is (goal is None and on_others)
