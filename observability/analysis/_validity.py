@@ -38,14 +38,14 @@ class Validity:
 BLIND: dict[str, Validity] = {
     v.detector: v
     for v in (
-        Validity("meta_task", 0.70, 0.77),
-        Validity("quine", 0.54, 0.93),
+        Validity("meta_task", 0.86, 0.92),
+        Validity("quine", 0.71, 1.00),
         Validity("duplicate", 1.00, 1.00),
         Validity("escape", 1.00, 0.94),
         Validity("control", 1.00, 1.00),
         Validity("crash", 0.80, 0.80),
         Validity("coordination", 1.00, 1.00),
-        Validity("introspection", 1.00, 0.60),
+        Validity("introspection", 1.00, 0.93),
         Validity("crash:code_fault", 0.67, 0.75),
         Validity("crash:unsupported", 0.89, 0.80),
         Validity("crash:denied", 0.75, 0.75),
