@@ -11,11 +11,15 @@ from ._detectors import CRASH_CAUSES, QUINE_THRESHOLD, RESOURCES, Quine
 from ._metrics import Detections, analyze_run, analyze_trace, compute_metrics, detect
 from ._model import EmergenceMetrics
 from ._traces import load_trace, read_spans, run_data_from_spans
+from ._validity import BLIND, BLIND_SET, VALIDITY_FLOOR, Validity, validity_of
 
 __all__ = [
+    "BLIND",
+    "BLIND_SET",
     "CRASH_CAUSES",
     "QUINE_THRESHOLD",
     "RESOURCES",
+    "VALIDITY_FLOOR",
     "Call",
     "CodeFacts",
     "CodeReader",
@@ -24,6 +28,7 @@ __all__ = [
     "ProgramInfo",
     "Quine",
     "RunData",
+    "Validity",
     "analyze_run",
     "analyze_trace",
     "compute_metrics",
@@ -33,4 +38,5 @@ __all__ = [
     "read_code",
     "read_spans",
     "run_data_from_spans",
+    "validity_of",
 ]

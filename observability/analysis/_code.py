@@ -13,9 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from swarmlab.core import LINE_MARK, CodeShape, code_shape, read_program, shape_of_words
+from swarmlab.core import (
+    LINE_MARK,
+    CodeShape,
+    code_shape,
+    read_program,
+    shape_of_words,
+    with_carried,
+)
 
-from ._flow import flow_form
+from ._flow import flow_with_statements
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
 _INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
@@ -39,7 +46,7 @@ class CodeFacts:
     """The shape of the code's normal form (`_flow.flow_form`: temporaries put back, code
     handed to exec appended), or None when it has none."""
     flow_statements: int = 0
-    """Top-level statements of the normal form (one per line)."""
+    """Top-level statements of the program as written, with those of code it hands exec."""
 
 
 def read_code(code: str) -> CodeFacts:
@@ -55,7 +62,7 @@ def read_code(code: str) -> CodeFacts:
         if after == "(" and before not in ("def", "class")
     }
     return CodeFacts(
-        shape=shape_of_words(words, identity),
+        shape=with_carried(shape_of_words(words, identity), code),
         identity=identity,
         calls=frozenset(w for w in called if _NAME.fullmatch(w)),
         imports=_imports(words) if {"import", "from"} & distinct else frozenset(),
@@ -65,10 +72,11 @@ def read_code(code: str) -> CodeFacts:
 
 
 def _flow_facts(code: str) -> dict[str, Any]:
-    form = flow_form(code)
-    if form is None:
+    found = flow_with_statements(code)
+    if found is None:
         return {}
-    return {"flow": code_shape(form), "flow_statements": form.count("\n") + 1}
+    form, statements = found
+    return {"flow": code_shape(form), "flow_statements": statements}
 
 
 def _imports(words: list[str]) -> frozenset[str]:

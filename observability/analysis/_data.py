@@ -54,6 +54,8 @@ class Call:
     reached: str | None = None
     """Escape attempts: what the program reached for, as `import:<module>`, `os:<call>` (a
     refused OS call) or `source:<text>` (seen in the source before it ran)."""
+    waited: tuple[str, ...] = ()
+    """`wait` calls: the ids waited for (the first 20)."""
 
 
 @dataclass
@@ -134,7 +136,15 @@ def _call_from_event(event: Event) -> Call:
         target=str_or_none(d.get("target")) if event.kind == "kill" else None,
         stopped=int_or_none(d.get("stopped")) if event.kind == "kill" else None,
         reached=reached(d) if event.kind == ESCAPE_KIND else None,
+        waited=_ids(d.get("ids")) if event.kind == "wait" else (),
     )
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """Program ids from an event's detail (a list of at most 20 strings; anything else: none)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v)[:200] for v in value[:20] if isinstance(v, str))
 
 
 def reached(detail: dict[str, Any]) -> str | None:

@@ -13,7 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from swarmlab.core import (
+    CLOCK_KIND,
     ESCAPE_KIND,
+    RECREATION_THRESHOLD,
     WORLD_ACTIONS,
     id_sort_key,
     names_with_role,
@@ -25,20 +27,17 @@ from ._code import CodeFacts, CodeReader
 from ._data import Call, RunData
 from ._tree import Tree
 
-QUINE_THRESHOLD = 0.6
+QUINE_THRESHOLD = RECREATION_THRESHOLD
 """Default share of an ancestor's shape a program must re-create to count as its quine."""
 
 GOAL_CALLS = frozenset(world_kind(a) for a in WORLD_ACTIONS if a != "inventory")
 """Calls that act on the world toward the goal (reading the inventory only looks)."""
-INTROSPECTION = names_with_role("introspection") - {"my_id"}
-"""Questions about the run's state: budget, time, deadline, cluster, children (not my_id)."""
+INTROSPECTION = (names_with_role("introspection") - {"my_id"}) | {CLOCK_KIND}
+"""Questions about the run's state: budget, time (`now`, or the clock read through Python's
+own functions, `CLOCK_KIND`), deadline, cluster, children (not my_id)."""
 SWARM_CALLS = INTROSPECTION | names_with_role("control") | {"db_get", "db_keys"}
-"""Calls that serve the swarm: introspection, control, and reading others' records (writing a
-record of one's own work is reporting, not swarm work)."""
-CLOCK_CALLS = frozenset(
-    {"time.time", "datetime.now", "datetime.datetime.now", "date.today", "datetime.date.today"}
-)
-"""Clock reads the runtime answers without an event: seen in the code only."""
+"""Kinds of calls that can serve the swarm: introspection, control, and reading records (the
+swarm_calls ratio counts these; the meta-task detector asks more of a read, `acts_on_others`)."""
 
 RESOURCES: dict[str, frozenset[str]] = {
     resource: frozenset(modules.split())
@@ -159,30 +158,49 @@ def written_calls(view: RunView, pid: str) -> frozenset[str]:
 
 
 def meta_tasks(view: RunView, quine_of: dict[str, Quine]) -> list[str]:
-    """Non-root programs that work on the swarm rather than the goal: they make or write no
-    goal call (GOAL_CALLS), and make or write a swarm call (SWARM_CALLS, or a clock read in
-    their code), or re-create an ancestor (a quine)."""
+    """Non-root programs that serve the swarm rather than the goal, judged by function: they
+    make or write no goal call (GOAL_CALLS), and one of their calls acts on other programs or
+    on the run (`acts_on_others`), or they re-create an ancestor (a quine). Writing the board
+    alone is not enough: by its calls, a program that posts work for others cannot be told
+    from one that reports its own result."""
     out = []
     for p in view.data.programs:
         if p.parent_id is None:
             continue
-        made = {c.kind for c in view.calls.get(p.id, ())}
-        written = written_calls(view, p.id)
-        if (made | written) & GOAL_CALLS:
+        calls = view.calls.get(p.id, ())
+        if ({c.kind for c in calls} | written_calls(view, p.id)) & GOAL_CALLS:
             continue
-        if (made | written) & SWARM_CALLS or written & CLOCK_CALLS or p.id in quine_of:
+        if p.id in quine_of or any(acts_on_others(view, p.id, c) for c in calls):
             out.append(p.id)
     return sorted(out, key=id_sort_key)
 
 
+def acts_on_others(view: RunView, pid: str, call: Call) -> bool:
+    """A call that acts on other programs or on the run as a whole: it monitors the run (an
+    introspection call or a clock read: budget, time, deadline, cluster, children), stops a
+    program (`kill`, whoever the target), lists the board (`db_keys`), reads the board for
+    others' records (`db_get` of a key the reader did not write itself: another's record, or
+    one nobody has written yet; a read of one's own record is bookkeeping), or reads the
+    results of programs outside its own subtree (`wait` on a sibling, a cousin, an ancestor:
+    a program of the run, not an id nobody had)."""
+    if call.kind in INTROSPECTION or call.kind in ("kill", "db_keys"):
+        return True
+    if call.kind == "db_get":
+        return call.writer != pid
+    if call.kind == "wait":
+        return any(
+            w in view.tree.programs and not view.tree.in_subtree(w, pid) for w in call.waited
+        )
+    return False
+
+
 def introspecting(view: RunView) -> list[str]:
-    """Programs that asked about the run's state: an introspection call (INTROSPECTION), or a
-    clock read written in their code."""
+    """Programs that asked about the run's state: an introspection call or a clock read
+    (INTROSPECTION), from the record's events, never from the code's text."""
     out = [
         p.id
         for p in view.data.programs
         if any(c.kind in INTROSPECTION for c in view.calls.get(p.id, ()))
-        or written_calls(view, p.id) & CLOCK_CALLS
     ]
     return sorted(out, key=id_sort_key)
 

@@ -8,9 +8,17 @@ this normal form:
 - **Single-use temporaries go back where they are used.** `q = p + "x"; a = run_ai(q)` reads as
   `a = run_ai(p + "x")` when `q` is bound once and read once. Applied on both sides, so a copy
   that splits every nested call into temporaries and its ancestor meet in the same form.
-- **Code a program hands `exec`, `eval` or `compile` is its own.** A string constant passed to
-  one of them (directly, or through a name bound once to it) is parsed, normalised the same way
-  and appended. Code carried in a string for a *child* (`spawn`) stays the child's.
+- **Code a program hands `exec`, `eval` or `compile` is its own.** A string passed to one of
+  them is parsed, normalised the same way and appended, when it can be rebuilt from the syntax
+  tree without running anything: a constant, a name bound once, or a few pure string operations
+  on those (concatenation, reversal, `"".join` of `chr` codes, `bytes(codes).decode()`). The
+  sandbox runs `exec` inside its worker and shows the host nothing, so this reading is the only
+  way to recover it. Code carried in a string for a *child* (`spawn`) stays the child's (the
+  child's own code is in the record).
+
+- **A list built by a loop is the comprehension it is.** `xs = []` followed by `for v in it:
+  xs.append(e)` (optionally under one `if`) reads as `xs = [e for v in it]`, so a re-creation
+  written as one comprehension meets a loop-built ancestor.
 
 `ast.unparse` writes the result, so a call re-flowed over several lines also reads as one.
 The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`: this runs in
@@ -28,45 +36,189 @@ MAX_FLOW_CHARS = 8_192
 MAX_EXEC_CODE = 4
 """How many strings handed to exec/eval/compile are read per program (one level deep)."""
 _EXEC_NAMES = frozenset({"exec", "eval", "compile"})
+MAX_DECODE_DEPTH = 8
+"""How many operations deep a string handed to exec is rebuilt (`_text_of`)."""
 
 
 def flow_form(code: str) -> str | None:
     """The normal form of a program (see the module's docstring), or None without one."""
+    found = flow_with_statements(code)
+    return found[0] if found else None
+
+
+def flow_with_statements(code: str) -> tuple[str, int] | None:
+    """The normal form, and how many top-level statements the program and the code it hands
+    exec had as written (before any rewrite), or None without a normal form."""
     if len(code) > MAX_FLOW_CHARS:
         return None
     try:
         tree = ast.parse(code)
-        carried = _exec_strings(tree)
-        parts = [ast.unparse(_inline(tree))]
-        for text in carried:
-            parts.append(ast.unparse(_inline(ast.parse(text))))
-        return "\n".join(parts)
+        carried = [ast.parse(text) for text in _exec_strings(tree)]
+        statements = len(tree.body) + sum(len(t.body) for t in carried)
+        parts = [ast.unparse(_inline(_comprehend(_inline(t)))) for t in (tree, *carried)]
+        return "\n".join(parts), statements
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
 def _exec_strings(tree: ast.Module) -> list[str]:
-    """String constants the program hands exec/eval/compile (at most MAX_EXEC_CODE)."""
-    constants: dict[str, list[str]] = {}
+    """Code the program hands exec/eval/compile (at most MAX_EXEC_CODE), where it can be read
+    without running anything (`_text_of`)."""
+    bound: dict[str, list[ast.expr]] = {}
     calls: list[ast.expr] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            if isinstance(node.value.value, str):
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        constants.setdefault(target.id, []).append(node.value.value)
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(node.value)
         elif isinstance(node, ast.Call) and node.args:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name in _EXEC_NAMES:
                 calls.append(node.args[0])
-    found: list[str] = []
-    for arg in calls:
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-            found.append(arg.value)
-        elif isinstance(arg, ast.Name) and len(constants.get(arg.id, ())) == 1:
-            found.append(constants[arg.id][0])
-    return [text for text in found if len(text) <= MAX_FLOW_CHARS][:MAX_EXEC_CODE]
+    once = {name: values[0] for name, values in bound.items() if len(values) == 1}
+    # Each rebuild is at most 2 ** MAX_DECODE_DEPTH steps of at most MAX_FLOW_CHARS characters:
+    # only the first few calls are read.
+    found = [_text_of(arg, once, MAX_DECODE_DEPTH) for arg in calls[: 4 * MAX_EXEC_CODE]]
+    return [text for text in found if text is not None][:MAX_EXEC_CODE]
+
+
+def _text_of(node: ast.expr, once: dict[str, ast.expr], depth: int) -> str | None:
+    """The text an expression builds, when it is built from constants by a few pure string
+    operations: a string constant, a name bound once, `+`, `s[::-1]`, `"".join(reversed(s))`,
+    `"".join(chr(c) for c in codes)`, `"".join(map(chr, codes))`, `bytes(codes).decode()`.
+    Evaluated here on the syntax tree (nothing runs), bounded in depth and in length."""
+    if depth <= 0:
+        return None
+    depth -= 1
+    if isinstance(node, ast.Name) and node.id in once:
+        return _text_of(once[node.id], once, depth)
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _text_of(node.left, once, depth), _text_of(node.right, once, depth)
+        joined = left + right if left is not None and right is not None else None
+        return joined if joined is not None and len(joined) <= MAX_FLOW_CHARS else None
+    if isinstance(node, ast.Subscript) and _is_reversal(node.slice):
+        text = _text_of(node.value, once, depth)
+        return text[::-1] if text is not None else None
+    if isinstance(node, ast.Call):
+        return _call_text(node, once, depth)
+    return None
+
+
+def _call_text(node: ast.Call, once: dict[str, ast.expr], depth: int) -> str | None:
+    func, args = node.func, node.args
+    if not isinstance(func, ast.Attribute) or node.keywords:
+        return None
+    if func.attr == "decode" and not args and isinstance(func.value, ast.Call):
+        inner = func.value  # bytes(codes).decode()
+        if isinstance(inner.func, ast.Name) and inner.func.id == "bytes" and len(inner.args) == 1:
+            return _chars(inner.args[0], once, depth, limit=256)
+        return None
+    if func.attr != "join" or len(args) != 1 or _text_of(func.value, once, depth) != "":
+        return None
+    arg = args[0]
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and len(arg.args) >= 1:
+        if arg.func.id == "reversed" and len(arg.args) == 1:
+            text = _text_of(arg.args[0], once, depth)
+            return text[::-1] if text is not None else None
+        if arg.func.id == "map" and len(arg.args) == 2 and _is_name(arg.args[0], "chr"):
+            return _chars(arg.args[1], once, depth)
+    if isinstance(arg, ast.GeneratorExp | ast.ListComp) and len(arg.generators) == 1:
+        loop = arg.generators[0]
+        element = arg.elt
+        if (
+            isinstance(loop.target, ast.Name)
+            and not loop.ifs
+            and isinstance(element, ast.Call)
+            and _is_name(element.func, "chr")
+            and len(element.args) == 1
+            and _is_name(element.args[0], loop.target.id)
+        ):
+            return _chars(loop.iter, once, depth)
+    return None
+
+
+def _chars(
+    node: ast.expr, once: dict[str, ast.expr], depth: int, limit: int = 0x110000
+) -> str | None:
+    """The text of a list (or tuple) of character codes, each below `limit`."""
+    if isinstance(node, ast.Name) and node.id in once and depth > 0:
+        return _chars(once[node.id], once, depth - 1, limit)
+    if not isinstance(node, ast.List | ast.Tuple) or len(node.elts) > MAX_FLOW_CHARS:
+        return None
+    codes = [
+        e.value
+        for e in node.elts
+        if isinstance(e, ast.Constant) and type(e.value) is int and 0 <= e.value < limit
+    ]
+    return "".join(map(chr, codes)) if len(codes) == len(node.elts) else None
+
+
+def _is_reversal(index: ast.expr) -> bool:
+    return (
+        isinstance(index, ast.Slice)
+        and index.lower is None
+        and index.upper is None
+        and isinstance(index.step, ast.UnaryOp)
+        and isinstance(index.step.op, ast.USub)
+        and isinstance(index.step.operand, ast.Constant)
+        and index.step.operand.value == 1
+    )
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _comprehend(tree: ast.Module) -> ast.Module:
+    """Write each list built by a loop as the comprehension it is: `xs = []` followed by
+    `for v in it: xs.append(e)` (or `if c: xs.append(e)` in the loop) becomes
+    `xs = [e for v in it if c]`, in every statement list (one walk)."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list) and len(stmts) > 1:
+                setattr(node, field, _comprehend_list(stmts))
+    return tree
+
+
+def _comprehend_list(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for stmt in stmts:
+        previous = out[-1] if out else None
+        built = _loop_append(previous, stmt) if isinstance(previous, ast.Assign) else None
+        if built is not None and isinstance(previous, ast.Assign):
+            previous.value = built
+        else:
+            out.append(stmt)
+    return out
+
+
+def _loop_append(start: ast.Assign, loop: ast.stmt) -> ast.ListComp | None:
+    """The comprehension `start` (`xs = []`) and `loop` build together, or None."""
+    target = start.targets[0] if len(start.targets) == 1 else None
+    if not (isinstance(target, ast.Name) and isinstance(start.value, ast.List)):
+        return None
+    if start.value.elts or not isinstance(loop, ast.For) or loop.orelse or len(loop.body) != 1:
+        return None
+    body, ifs = loop.body[0], []
+    if isinstance(body, ast.If) and not body.orelse and len(body.body) == 1:
+        ifs, body = [body.test], body.body[0]
+    call = body.value if isinstance(body, ast.Expr) else None
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "append"
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == target.id
+        and len(call.args) == 1
+        and not call.keywords
+    ):
+        return None
+    loop_of = ast.comprehension(target=loop.target, iter=loop.iter, ifs=ifs, is_async=0)
+    return ast.ListComp(elt=call.args[0], generators=[loop_of])
 
 
 def _inline(tree: ast.Module) -> ast.Module:

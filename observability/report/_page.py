@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import write_text
-from swarmlab.observability.analysis import QUINE_THRESHOLD, EmergenceMetrics, analyze_run
+from swarmlab.observability.analysis import (
+    BLIND_SET,
+    QUINE_THRESHOLD,
+    VALIDITY_FLOOR,
+    EmergenceMetrics,
+    analyze_run,
+    validity_of,
+)
 from swarmlab.observability.analysis._data import MODEL_CALLS
 from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
 
@@ -171,12 +178,28 @@ def _metrics_table(m: EmergenceMetrics) -> str:
             cell += f"<details><summary>list</summary>{listing}</details>"
         rows.append(
             f'<tr><td class="metric">{escape(field)}</td><td class="value">{cell}</td>'
+            f"{_validity_cell(field)}"
             f'<td class="definition">{escape(definition(field))}</td></tr>'
         )
     return (
-        '<table class="metrics"><tr><th>metric</th><th>value</th><th>definition</th></tr>'
+        '<table class="metrics"><tr><th>metric</th><th>value</th>'
+        f"<th>validity ({escape(BLIND_SET)})</th><th>definition</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+
+
+def _validity_cell(field: str) -> str:
+    """The blind precision and recall of the detector behind a metric, marked below the floor."""
+    v = validity_of(field)
+    if v is None:
+        return '<td class="validity"></td>'
+    below = f"below {VALIDITY_FLOOR}" if v.below_floor else ""
+    return (
+        f'<td class="validity{" below" if below else ""}" title="{escape(v.note())}">'
+        f"P {v.precision:.2f} · R {v.recall:.2f}"
+        + (f' <span class="below-floor">{escape(below)}</span>' if below else "")
+        + "</td>"
     )
 
 

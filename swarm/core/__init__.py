@@ -56,6 +56,7 @@ from ._reading import (
 from ._similarity import (
     LINE_MARK,
     MAX_CODE_CHARS,
+    RECREATION_THRESHOLD,
     STRING_MARK,
     CodeShape,
     ProgramText,
@@ -69,11 +70,13 @@ from ._similarity import (
     shape_of_words,
     shape_recreation,
     shape_similarity,
+    with_carried,
     word_role,
 )
 from ._vocabulary import (
     ALIASES,
     CAPABILITIES,
+    CLOCK_KIND,
     ESCAPE_KIND,
     EVENT_KINDS,
     LIFECYCLE_KINDS,
@@ -91,6 +94,7 @@ from ._vocabulary import (
 __all__ = [
     "ALIASES",
     "CAPABILITIES",
+    "CLOCK_KIND",
     "ESCAPE_KIND",
     "EVENT_KINDS",
     "LIFECYCLE_KINDS",
@@ -102,6 +106,7 @@ __all__ = [
     "MAX_SMALL_BYTES",
     "MAX_TABLE_BYTES",
     "MAX_TEXT_BYTES",
+    "RECREATION_THRESHOLD",
     "REQUIRED",
     "ROOT_ID",
     "STRING_MARK",
@@ -158,6 +163,7 @@ __all__ = [
     "shape_recreation",
     "shape_similarity",
     "text_lines",
+    "with_carried",
     "word_role",
     "world_kind",
     "write_bytes",

@@ -25,9 +25,16 @@ inside brackets: a call re-flowed over several lines reads differently. Shapes w
 costs a bounded amount and estimates the same quantities.
 
 - `recreation_score(ancestor, code)`: the share of the ancestor's shape found in `code`
-  (containment); padding `code` with anything cannot lower it. A tiny ancestor (under
-  SMALL_SHAPE features) is re-created only by its own code again. Quines and the quine tripwire
-  use it.
+  (containment); padding `code` with anything but carried code cannot lower it. A tiny
+  ancestor (under SMALL_SHAPE features) is re-created only by its own code again. Quines, the
+  quine tripwire and the trial tables use it.
+- Strings that carry code. Shapes do not see strings, and a small spawner's job lives in the
+  code it hands on in a string: a relay whose child relays again has its parent's shape and a
+  different job. So a shape also keeps the words of its *carried code* (string literals that
+  hold a call, `name(`; prose prompts do not count: a re-creation may reword them), and a
+  re-creation must hold at least half of the ancestor's carried code, and carry little code of
+  its own that the ancestor did not (unless it hands strings to `exec`/`eval`, which run as its
+  own). See `carried_overlap`.
 - `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
 - `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
   left alone), whose equality means "the same program".
@@ -38,6 +45,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import heapq
+import itertools
 import keyword
 import re
 import zlib
@@ -55,6 +63,18 @@ SMALL_SHAPE = 12
 """A program with fewer features (about one line) is re-created only by its own code again
 (equal `normalize_code`): its shape is too small to judge, and a tiny program's job often lives
 in its string literals, which shapes do not see."""
+
+RECREATION_THRESHOLD = 0.6
+"""The share of an ancestor a program must re-create to count as its quine: the one threshold of
+the analysis's quines, the quine tripwire's default and the trial tables (validated on labelled
+programs, docs/metrics.md)."""
+CARRIED_MIN = 4
+"""Carried-code features below this are too few to judge a program's job by."""
+CARRIED_SHARE = 0.5
+"""The share of carried code a re-creation must hold (of the ancestor's) and share (of its own)."""
+_CARRIED_CALL = re.compile(r"[^\W\d][\w.]*+\(")
+_CARRIED_WORD = re.compile(r"[^\W\d]\w*+|\d++")
+_RUNS_STRINGS = re.compile(r"(?<![\w.])(?:exec|eval|compile)\s*+\(")
 
 STRING_MARK = "\x01"
 """The word a run of adjacent string literals becomes."""
@@ -160,6 +180,10 @@ class CodeShape:
     """How many distinct features the program has (before any sketching)."""
     identity: str = ""
     """SHA-256 of the program's `normalize_code` ("" when not known): equal for the same code."""
+    carried: frozenset[int] = frozenset()
+    """Hashed words and word pairs of the code the program carries in strings (`carried_code`)."""
+    runs_strings: bool = False
+    """The program calls `exec`, `eval` or `compile`: strings it carries may be its own code."""
 
     @property
     def sketched(self) -> bool:
@@ -167,9 +191,47 @@ class CodeShape:
 
 
 def code_shape(code: str) -> CodeShape:
-    """The shape of a program, with its identity (linear in the code read)."""
+    """The shape of a program, with its identity and carried code (linear in the code read)."""
     text = read_program(code)
-    return shape_of_words(text.words, hashlib.sha256(text.normalized.encode()).hexdigest())
+    shape = shape_of_words(text.words, hashlib.sha256(text.normalized.encode()).hexdigest())
+    return with_carried(shape, code)
+
+
+def with_carried(shape: CodeShape, code: str) -> CodeShape:
+    """`shape` with the program's carried code (`carried_code`) and whether it runs strings."""
+    uncommented = _without_comments(code)
+    return CodeShape(
+        shape.features,
+        shape.size,
+        shape.identity,
+        carried_code(uncommented),
+        _RUNS_STRINGS.search(_STRINGS.sub(" ", uncommented)) is not None,
+    )
+
+
+def carried_code(text: str) -> frozenset[int]:
+    """Hashed words and adjacent word pairs of the string literals that hold a call (`name(`),
+    in text without comments; at most MAX_FEATURES of them (the smallest hashes). All in C
+    loops: regular expressions, `filter`, `map`, `set`."""
+    literals = filter(_CARRIED_CALL.search, _STRINGS.findall(text))
+    words = _CARRIED_WORD.findall("\n".join(literals))
+    distinct = set(words) | set(map(" ".join, itertools.pairwise(words)))
+    found = set(map(zlib.crc32, map(str.encode, distinct)))
+    if len(found) > MAX_FEATURES:
+        return frozenset(heapq.nsmallest(MAX_FEATURES, found))
+    return frozenset(found)
+
+
+def carried_overlap(ancestor: CodeShape, shape: CodeShape) -> bool:
+    """Whether the program's carried code agrees with the ancestor's: it holds at least
+    CARRIED_SHARE of the ancestor's carried code, and, unless it runs strings itself, at
+    least CARRIED_SHARE of its own carried code is the ancestor's (each side judged only with
+    CARRIED_MIN features or more)."""
+    shared = len(ancestor.carried & shape.carried)
+    if len(ancestor.carried) >= CARRIED_MIN and shared < CARRIED_SHARE * len(ancestor.carried):
+        return False
+    own = len(shape.carried)
+    return shape.runs_strings or own < CARRIED_MIN or shared >= CARRIED_SHARE * own
 
 
 def shape_of_words(words: list[str], identity: str = "") -> CodeShape:
@@ -220,10 +282,13 @@ def recreation_score(ancestor: str, code: str) -> float:
 
 
 def shape_recreation(ancestor: CodeShape, shape: CodeShape) -> float:
-    """The share of the ancestor's shape found in `shape` (containment); for an ancestor
-    smaller than SMALL_SHAPE, 1.0 for its own code again and 0.0 otherwise."""
-    if ancestor.size < SMALL_SHAPE:
-        return 1.0 if ancestor.identity and ancestor.identity == shape.identity else 0.0
+    """The share of the ancestor's shape found in `shape` (containment), or 0.0 when their
+    carried code disagrees (`carried_overlap`); for an ancestor smaller than SMALL_SHAPE, 1.0
+    for its own code again and 0.0 otherwise."""
+    if ancestor.identity and ancestor.identity == shape.identity:
+        return 1.0
+    if ancestor.size < SMALL_SHAPE or not carried_overlap(ancestor, shape):
+        return 0.0
     return shape_containment(ancestor, shape)
 
 

@@ -91,6 +91,11 @@ ESCAPE_KIND = "escape_attempt"
 TRIPWIRE_KIND = "tripwire"
 UNKNOWN_NAME_KIND = "unknown_name"
 """A call to a name the API does not have; the name itself is data in the event's detail."""
+CLOCK_KIND = "clock_read"
+"""A read of the clock through Python's own functions (`time.time`, `time.perf_counter`,
+`time.monotonic`, `datetime.now`, `date.today`, under any alias): the sandbox hands each to the
+runtime, which answers from the program's simulated clock and records the first read of each
+function per program (the function in the event's detail `clock`)."""
 
 ALIASES: dict[str, str] = {
     alias: c.name for c in CAPABILITIES.values() for alias in (c.name, *c.aliases)
@@ -111,6 +116,7 @@ EVENT_KINDS: frozenset[str] = frozenset(
         ESCAPE_KIND,
         TRIPWIRE_KIND,
         UNKNOWN_NAME_KIND,
+        CLOCK_KIND,
     }
 )
 """Every kind an event may have."""

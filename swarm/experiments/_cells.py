@@ -42,7 +42,8 @@ METRICS: dict[str, Metric] = {
     "tokens": Metric("caps.tokens.used", "mean", "model tokens used"),
     "duration_s": Metric("duration_s", "mean", "run time (s)"),
     "scaffold": Metric("scaffold", "rate", "answered with a program"),
-    "died_out": Metric("died_out", "rate", "died out before any cap bound"),
+    "no_tree": Metric("no_tree", "rate", "answered in prose: no tree"),
+    "died_out": Metric("died_out", "rate", "grew a tree that died out before any cap bound"),
     "no_paperclips": Metric("no_paperclips", "rate", "ended with no paperclips"),
     # From the emergence analysis (observability.analysis; names may change there).
     "crash_rate": Metric("metric.crash_rate", "mean", "crashed / programs"),
@@ -54,9 +55,11 @@ METRICS: dict[str, Metric] = {
 }
 
 DIED_OUT = (
-    "A run died out before any cap bound when it ended with every program done (status "
-    "completed) and no global cap, sweep budget included, ever denied a call: the tree stopped "
-    "growing by itself, not because the lab stopped it."
+    "A run died out before any cap bound when its root answered with a program (a tree grew), "
+    "it ended with every program done (status completed) and no global cap, sweep budget "
+    "included, ever denied a call: the tree stopped growing by itself, not because the lab "
+    "stopped it. A run whose root answered in prose grew no tree: it is no_tree, its own "
+    "outcome, never died_out."
 )
 
 STATISTICS = {
@@ -73,7 +76,14 @@ def died_out(row: dict[str, Any]) -> bool | None:
     """The definition in `DIED_OUT`, from a results row (None for a run that did not finish)."""
     if row.get("status") not in FINISHED:
         return None
-    return row["status"] == "completed" and not _capped(row)
+    return row["status"] == "completed" and not no_tree(row) and not _capped(row)
+
+
+def no_tree(row: dict[str, Any]) -> bool | None:
+    """The root answered in prose, so no tree grew (None for a run that did not finish)."""
+    if row.get("status") not in FINISHED:
+        return None
+    return row.get("scaffold") is False
 
 
 def _capped(row: dict[str, Any]) -> list[str]:

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import write_text
+from swarmlab.observability.analysis import VALIDITY_FLOOR, validity_of
 
 from ._cells import METRICS
 
 # Metrics in the page's condition table (all of them are in cells.csv).
 CELL_METRICS = ("paperclips", "programs", "max_depth", "tokens", "crash_rate", "quine_rate")
-RUN_COLUMNS = ("programs", "max_depth", "paperclips", "scaffold", "died_out", "quine_rate")
+RUN_COLUMNS = (
+    "programs",
+    "max_depth",
+    "paperclips",
+    "scaffold",
+    "no_tree",
+    "died_out",
+    "quine_rate",
+)
 
 
 def write_sweep_page(
@@ -44,6 +53,7 @@ table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1rem; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 td small {{ color: #666; }}
+small.validity.below {{ color: #a33; font-weight: 600; }}
 img {{ max-width: 100%; border: 1px solid #eee; }} figure {{ margin: 1rem 0; }}
 </style></head><body data-ready="1">
 <h1>Sweep {html.escape(summary["sweep"])}</h1>
@@ -65,16 +75,19 @@ Results: <a href="results.csv">results.csv</a>, <a href="results.parquet">result
 def _cell_table(cells: list[dict[str, Any]]) -> str:
     names = [n for n in CELL_METRICS if any(f"{n}_mean" in c for c in cells)]
     head = (
-        "<th>condition</th><th>n</th><th>died out<br><small>before any cap bound</small></th>"
+        "<th>condition</th><th>n</th><th>no tree<br><small>answered in prose</small></th>"
+        "<th>died out<br><small>a tree grew, then stopped before any cap bound</small></th>"
         "<th>no paperclips</th><th>scaffold</th><th>caps that denied<br><small>(runs)</small></th>"
     ) + "".join(
-        f"<th>{html.escape(METRICS[n].label)}<br><small>mean [95% CI] (SD; median)</small></th>"
+        f"<th>{html.escape(METRICS[n].label)}<br><small>mean [95% CI] (SD; median)</small>"
+        f"{validity_note(n)}</th>"
         for n in names
     )
     body = ""
     for cell in cells:
         line = f"<td>{html.escape(cell['condition'])}</td><td>{cell['n']}</td>"
-        line += _rate(cell, "died_out") + _rate(cell, "no_paperclips") + _rate(cell, "scaffold")
+        line += _rate(cell, "no_tree") + _rate(cell, "died_out")
+        line += _rate(cell, "no_paperclips") + _rate(cell, "scaffold")
         capped = [(k[len("capped.") :], v) for k, v in cell.items() if k.startswith("capped.")]
         line += f"<td>{html.escape(', '.join(f'{k} {v}' for k, v in capped) or 'none')}</td>"
         for name in names:
@@ -113,7 +126,7 @@ def _paired_table(paired: list[dict[str, Any]]) -> str:
     )
     body = ""
     for p in paired:
-        if p["metric"] not in (*CELL_METRICS, "died_out", "no_paperclips", "scaffold"):
+        if p["metric"] not in (*CELL_METRICS, "no_tree", "died_out", "no_paperclips", "scaffold"):
             continue
         cells = (
             html.escape(p["condition"]),
@@ -136,9 +149,24 @@ def _run_table(out: Path, rows: list[dict[str, Any]]) -> str:
         for c in (*metric_columns, "caps.tokens.used", "caps.programs.used", "duration_s")
         if any(c in r for r in rows)
     ]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(
+        f"<th>{html.escape(c)}{validity_note(c.rsplit('.', 1)[-1])}</th>" for c in columns
+    )
     body = "".join(_row(out, r, columns) for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def validity_note(metric: str) -> str:
+    """The blind precision and recall of the detector behind a metric (empty for a metric no
+    detector makes), marked when below the floor."""
+    v = validity_of(metric)
+    if v is None:
+        return ""
+    below = f" · below {VALIDITY_FLOOR}" if v.below_floor else ""
+    return (
+        f'<br><small class="validity{" below" if below else ""}" title="{html.escape(v.note())}">'
+        f"blind P {v.precision:.2f} · R {v.recall:.2f}{below}</small>"
+    )
 
 
 def _num(value: Any) -> str:

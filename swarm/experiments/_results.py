@@ -13,7 +13,7 @@ from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
 
-from ._cells import STATISTICS, cell_table, died_out, write_csv
+from ._cells import STATISTICS, cell_table, died_out, no_tree, write_csv
 from ._page import write_sweep_page
 from ._plan import SweepPlan
 from ._plots import write_plots
@@ -85,6 +85,7 @@ def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
             row[f"caps.{cap}.used"] = usage.used
             row[f"caps.{cap}.denied"] = usage.denied
         row["died_out"] = died_out(row)
+        row["no_tree"] = no_tree(row)
         paperclips = summary.outcome.get("paperclips")
         row["no_paperclips"] = None if paperclips is None else paperclips == 0
         analysis = analyze_run(path)

@@ -54,3 +54,14 @@ def signature_of(capability: str, method: Callable[..., Any]) -> inspect.Signatu
     if found is None:
         found = _SIGNATURES[capability] = inspect.signature(method)
     return found
+
+
+def provenance(code: str, program: str, received: list[str], own_code: str) -> str:
+    """Where spawned code came from: a model answer the spawner received as it was
+    (`completion`, by the digests it keeps of what it received), the spawner's own source
+    (`own_code`), or anything else (`built`)."""
+    if digest(code) in received or digest(program) in received:
+        return "completion"
+    if digest(program) == digest(own_code):
+        return "own_code"
+    return "built"

@@ -24,6 +24,7 @@ from typing import Any
 
 from swarmlab.core import (
     ALIASES,
+    CLOCK_KIND,
     ESCAPE_KIND,
     UNKNOWN_NAME_KIND,
     WORLD_ACTIONS,
@@ -41,18 +42,19 @@ from swarmlab.models import CompletionRequest, Message
 from swarmlab.observability.telemetry import inject, new_span_id
 from swarmlab.records import Event, ProgramRecord
 
-from ._call_values import brief, digest, reply_values, seconds_of, signature_of, text_of
+from ._call_values import (
+    brief,
+    digest,
+    provenance,
+    reply_values,
+    seconds_of,
+    signature_of,
+    text_of,
+)
 from ._cuts import RecordedCut
 from ._model_calls import program_model_call
-from ._program import (
-    CHILD_START_H,
-    RECEIVED_KEPT,
-    HostState,
-    ProgramHost,
-    RunnerEnv,
-    runner_slots,
-)
-from ._sandbox import NOT_HANDLED, SIM_EPOCH, Park, sim_datetime
+from ._program import RECEIVED_KEPT, HostState, ProgramHost, RunnerEnv, runner_slots
+from ._sandbox import NOT_HANDLED, Park, clock_answer, clock_function
 from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
@@ -66,6 +68,8 @@ MAX_CODE_BYTES = 64_000
 MAX_PROMPT_CHARS = 100_000
 MAX_KEYS_LISTED = 1_000
 MAX_LOG_CHARS = 500
+MAX_CLOCKS = 32
+"""Distinct clock functions recorded per program (Monty knows fewer)."""
 FLUSH_EVENTS = 64
 """Events a program may have waiting for its next transition before they are sent."""
 CAPABILITY_NAMES: frozenset[str] = frozenset(ALIASES)
@@ -212,13 +216,10 @@ class Capabilities(ProgramHost):
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         self.raised = self.refused = None
         clock = self.state.clock_h
-        if name == "time.time":
-            return SIM_EPOCH.timestamp() + clock * 3600
-        if name == "datetime.now":
-            now = sim_datetime(clock)
-            return now if args and args[0] is not None else now.replace(tzinfo=None)
-        if name == "date.today":
-            return sim_datetime(clock).date()
+        self._clock_read(clock_function(name, args))
+        answer = clock_answer(name, args, clock)
+        if answer is not NOT_HANDLED:
+            return answer
         if name in ("time.sleep", "asyncio.sleep"):
             seconds = seconds_of(args[0] if args else 0)
             if seconds is None:
@@ -237,6 +238,16 @@ class Capabilities(ProgramHost):
             self._span = None
         self.refused = f"os_call {name[:100]}"
         return NOT_HANDLED
+
+    def _clock_read(self, function: str | None) -> None:
+        """The first read of each clock function is an event (and a span): a program that asks
+        the time is seen asking, under whatever alias; later reads add nothing to the record."""
+        read = self.state.clocks_read
+        if function is None or function in read or len(read) >= MAX_CLOCKS:
+            return
+        self.state.clocks_read.append(function)
+        self.event(CLOCK_KIND, "info", detail={"clock": function})
+        self.tel.tool_span(self.program_ctx, CLOCK_KIND).end()
 
     def on_import(self, module: str) -> None:
         self.raised, self.refused = None, None
@@ -315,7 +326,7 @@ class Capabilities(ProgramHost):
         program = program_from_spawn_argument(code)
         await self.trips.on_spawn(program)
         depth = self.record.depth + 1
-        start_h = min(MAX_CLOCK_H, self.state.clock_h + CHILD_START_H)
+        start_h = self.child_start_h()
         child = ProgramRecord(
             id="p0",  # the coordinator numbers the child
             parent_id=self.record.id,
@@ -337,7 +348,7 @@ class Capabilities(ProgramHost):
             "child": child_id,
             "task": child.task[:200],
             "code_sha256": digest(program),
-            "provenance": self._provenance(code, program),
+            "provenance": provenance(code, program, self.state.received, self.record.code),
         }
         self.event("spawn", "allowed", detail=detail)
         return child_id
@@ -468,16 +479,6 @@ class Capabilities(ProgramHost):
         kept = self.state.received
         kept += [digest(text), digest(program_from_spawn_argument(text))]
         del kept[:-RECEIVED_KEPT]
-
-    def _provenance(self, code: str, program: str) -> str:
-        """Where spawned code came from: a model answer this program received as it was
-        (`completion`), the program's own source (`own_code`), or anything else (`built`)."""
-        received = set(self.state.received)
-        if digest(code) in received or digest(program) in received:
-            return "completion"
-        if digest(program) == digest(self.record.code):
-            return "own_code"
-        return "built"
 
     def _check_key(self, name: str, key: Any) -> None:
         if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:

@@ -119,6 +119,8 @@ class HostState:
     """Characters the program printed, over all its slices."""
     stepped: int = 0
     """The last call whose clock step was taken (a call asked again after a park steps once)."""
+    clocks_read: list[str] = field(default_factory=list)
+    """Clock functions the program has read (each recorded once, `CLOCK_KIND`)."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -166,6 +168,10 @@ class ProgramHost:
         if self.state.stepped < self.seq:
             self.state.stepped = self.seq
             self.state.clock_h = min(MAX_CLOCK_H, self.state.clock_h + CALL_STEP_H)
+
+    def child_start_h(self) -> float:
+        """The simulated time a child spawned now starts at (`CHILD_START_H` after this call)."""
+        return min(MAX_CLOCK_H, self.state.clock_h + CHILD_START_H)
 
     def member(self, clock_h: float | None = None) -> str:
         return order_member(self.state.clock_h if clock_h is None else clock_h, self.id)

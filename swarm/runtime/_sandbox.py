@@ -17,9 +17,11 @@ that grows faster than linearly is bounded in input and in time and runs off the
 loop (the quine tripwire's similarity runs in a thread with a deadline), so a runner always
 answers stop and kill within the kill budget. Which per-program limit stopped a program is read
 from Monty's own error and checked against the lab's measures (compute time, host calls) or a
-number only the host knows (the heap limit): words a program raises itself never count as a
-denial. What a slice spent (output, host calls, compute) is kept when it parks, so the limits
-hold across all of a program's slices.
+number only the host knows (the heap limit): a program that raises the same words itself is not
+counted as stopped by a limit in summary.json, and its crash is its own code fault in the
+analysis, which reads the runtime's mark on the end (`_crash_marks`), never error text. What a
+slice spent (output, host calls, compute) is kept when it parks, so the limits hold across all
+of a program's slices.
 """
 
 from __future__ import annotations
@@ -342,6 +344,36 @@ class Sandbox:
 
 def sim_datetime(clock_h: float) -> _dt.datetime:
     return SIM_EPOCH + _dt.timedelta(hours=clock_h)
+
+
+def clock_answer(name: str, args: tuple[Any, ...], clock_h: float) -> Any:
+    """What a clock read (`CLOCK_OS_CALLS`) answers at simulated time `clock_h`; NOT_HANDLED
+    for any other OS call."""
+    if name == "time.time":
+        return SIM_EPOCH.timestamp() + clock_h * 3600
+    if name == "datetime.now":
+        now = sim_datetime(clock_h)
+        return now if args and args[0] is not None else now.replace(tzinfo=None)
+    if name == "date.today":
+        return sim_datetime(clock_h).date()
+    return NOT_HANDLED
+
+
+CLOCK_OS_CALLS = frozenset({"time.time", "datetime.now", "date.today"})
+"""The OS calls by which Monty reads the clock: every `time` function (`perf_counter`,
+`monotonic`, `time_ns`, `localtime`, ...) comes as `time.time`, naming itself in its first
+argument; `datetime.now` and `date.today` under any alias of the module or class."""
+
+
+def clock_function(name: str, args: tuple[Any, ...]) -> str | None:
+    """The clock function a program called, as Python names it (`time.perf_counter`), for an
+    OS call that reads the clock; None for any other OS call."""
+    if name not in CLOCK_OS_CALLS:
+        return None
+    called = args[0] if name == "time.time" and args else None
+    if isinstance(called, str) and called.startswith("time.") and len(called) <= 40:
+        return called
+    return name
 
 
 def _with(outcome: SandboxOutcome, output: str, counts: _Slice) -> SandboxOutcome:

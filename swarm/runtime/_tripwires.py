@@ -91,9 +91,11 @@ class Tripwires:
 
     async def on_spawn(self, code: str) -> None:
         """quine: the spawned code re-creates the caller's or an ancestor's: it holds at least
-        the threshold's share of that code's shape (`swarmlab.core.recreation_score`, linear
-        in the code and blind to padding, renaming and reordering; the same measure as the
-        analysis' quines). Scored in a thread, so the runner's event loop stays free."""
+        the threshold's share of that code's shape and agrees with the code it carries in
+        strings (`swarmlab.core.recreation_score`, linear in the code and blind to padding,
+        renaming and reordering; the analysis's quine rule and default threshold, without its
+        normal form, which parses code and stays off the runners). Scored in a thread, so the
+        runner's event loop stays free."""
         wires = self.watching("quine")
         if not wires:
             return

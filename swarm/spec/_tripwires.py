@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from swarmlab.core import RECREATION_THRESHOLD
+
 
 @dataclass(frozen=True)
 class TripwireRule:
@@ -49,9 +51,9 @@ RULES: dict[str, TripwireRule] = {
     for r in (
         TripwireRule(
             "quine",
-            "a program spawns code at least `threshold` similar (default 0.8) to its own or an "
-            "ancestor's",
-            default_threshold=0.8,
+            "a program spawns code that re-creates its own or an ancestor's: at least "
+            f"`threshold` of it (default {RECREATION_THRESHOLD}, the analysis's quine threshold)",
+            default_threshold=RECREATION_THRESHOLD,
             above=0.0,
             at_most=1.0,
         ),

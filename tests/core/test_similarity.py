@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.core import (
     MAX_CODE_CHARS,
@@ -19,6 +21,7 @@ from swarmlab.core import (
     normalize_code,
     recreation_score,
 )
+from swarmlab.core._similarity import CARRIED_MIN
 
 SCAFFOLD = """
 PROMPT = "We want paperclips by tomorrow. "
@@ -67,6 +70,54 @@ def test_string_contents_do_not_count() -> None:
     assert recreation_score(SCAFFOLD, reworded) == 1.0
     # a goal program that repeats the scaffold's long prompt is not a re-creation
     assert recreation_score(SCAFFOLD, GOAL_WITH_SAME_PROMPT) < 0.3
+
+
+RELAY = """
+carried = {payload!r}
+kid = spawn(carried, task="relay")
+result = wait(kid)
+log("relay done: " + str(result["status"]))
+"""
+
+_CALLS = st.lists(
+    st.from_regex(r"[a-z]{3,8}\([a-z0-9_'\"]{0,8}\)", fullmatch=True), min_size=2, max_size=6
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_CALLS, _CALLS)
+def test_a_spawner_handing_on_other_code_is_not_its_ancestors_re_creation(
+    ours: list[str], theirs: list[str]
+) -> None:
+    """A relay's job lives in the code it hands on: the same shape carrying code that shares
+    little with the ancestor's is not a re-creation; carrying the same code, it is."""
+    ancestor = RELAY.format(payload="\n".join(ours))
+    assert recreation_score(ancestor, ancestor + "\nlog('again')") == 1.0
+    other = RELAY.format(payload="\n".join(theirs))
+    carried = code_shape(ancestor).carried
+    shared = len(carried & code_shape(other).carried)
+    if len(carried) >= CARRIED_MIN and shared < 0.5 * len(carried):
+        assert recreation_score(ancestor, other) == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.from_regex(r"[a-z]{3,8}\([a-z0-9_'\"]{0,8}\)", fullmatch=True),
+        min_size=3,
+        max_size=6,
+        unique_by=lambda call: call.split("(")[0],
+    )
+)
+def test_carrying_code_the_ancestor_never_had_is_another_job(orders: list[str]) -> None:
+    """A program with the ancestor's loop that hands on fixed code of its own does another
+    job; the same program handing that code to exec runs it as its own."""
+    fixed = SCAFFOLD.replace(
+        'code = run_ai(PROMPT + "Write code for: " + idea, max_tokens=800)',
+        f"code = {chr(10).join(orders)!r}",
+    )
+    assert recreation_score(SCAFFOLD, fixed) == 0.0
+    assert recreation_score(SCAFFOLD, fixed + "exec(code)\n") > 0.6
 
 
 def test_an_edited_re_creation_scores_between_a_copy_and_a_stranger() -> None:
@@ -142,6 +193,7 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "blank runs before dots": lambda n: ("x" + " " * 200 + ".y\n") * (n // 205),
     "unclosed strings": lambda n: "'''\n" + '"' * n,
     "brackets": lambda n: "(" * n,
+    "carried code": lambda n: "".join(f"spawn('f{i}(x{i}) g{i}(y)')\n" for i in range(n // 26)),
 }
 
 

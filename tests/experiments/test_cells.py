@@ -11,9 +11,10 @@ import pytest
 
 from swarmlab.core import SpecError
 from swarmlab.experiments import Cell, SweepSpec, cell_id, load_sweep
-from swarmlab.experiments._cells import cell_table, died_out, write_csv
-from swarmlab.experiments._page import write_sweep_page
+from swarmlab.experiments._cells import cell_table, died_out, no_tree, write_csv
+from swarmlab.experiments._page import _cell_table, validity_note, write_sweep_page
 from swarmlab.experiments._plots import write_plots
+from swarmlab.observability.analysis import BLIND
 from swarmlab.spec import ExperimentSpec
 
 GRID = SweepSpec(
@@ -157,3 +158,28 @@ def test_cells_csv_plots_and_page_show_the_intervals(tmp_path: Path) -> None:
     mean, low, high = (table[3][f"paperclips_{k}"] for k in ("mean", "ci_low", "ci_high"))
     assert f"{mean:,.0f} [{low:,.0f}, {high:,.0f}]" in page
     assert "1/4" in page  # died out, as a count with its interval
+
+
+def test_a_root_that_answered_in_prose_is_no_tree_not_a_tree_that_died_out() -> None:
+    condition = {"caps.tokens": 10000, "world.starting_money": 1000}
+    prose = run_row(condition, 1, scaffold=False)
+    grew = run_row(condition, 2)
+    assert (no_tree(prose), prose["died_out"]) == (True, False)
+    assert (no_tree(grew), grew["died_out"]) == (False, True)
+    failed = run_row(condition, 3, status="failed", scaffold=False)
+    assert (no_tree(failed), failed["died_out"]) == (None, None)
+
+
+def test_the_sweep_page_shows_each_detector_rate_with_its_blind_validity() -> None:
+    """Beside a rate a detector makes, the sweep page shows the detector's blind precision
+    and recall, marked when below the floor; tree size carries none."""
+    cells, rows = grid_runs()
+    for row in rows:
+        row["metric.quine_rate"] = 0.1
+    table, _ = cell_table(GRID, cells, rows)
+    page = _cell_table(table)
+    quine = BLIND["quine"]
+    assert f"blind P {quine.precision:.2f} · R {quine.recall:.2f}" in page
+    assert ("below 0.9" in page) is quine.below_floor
+    assert validity_note("programs") == ""
+    assert "no tree" in page

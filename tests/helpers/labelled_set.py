@@ -33,6 +33,7 @@ import yaml
 from swarmlab import ProgramLimits
 from swarmlab.core import (
     ALIASES,
+    CLOCK_KIND,
     ESCAPE_KIND,
     UNKNOWN_NAME_KIND,
     WORLD_ACTIONS,
@@ -53,7 +54,7 @@ from swarmlab.records import Decision, Event, ProgramRecord
 from swarmlab.runtime import extract_program
 from swarmlab.runtime._capabilities import _KEY
 from swarmlab.runtime._crash_marks import error_kind
-from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, sim_datetime
+from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, clock_function, sim_datetime
 from swarmlab.runtime._source_scan import escape_attempts
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "detectors"
@@ -174,6 +175,7 @@ class _Handler:
         self.received: set[str] = set()
         self.answers = list(tree.item.answers.get(self.pid, []))
         self.pending: list[tuple[Decision, dict[str, Any]]] = []
+        self.clocks_read: set[str] = set()
         self.raised: ProgramFault | None = None
         self.refused: str | None = None
         """As the runtime keeps them: what the lab raised or refused at the program's last
@@ -321,6 +323,10 @@ class _Handler:
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         self.raised = self.refused = None
+        clock_read = clock_function(name, args)
+        if clock_read and clock_read not in self.clocks_read:  # recorded as the runtime does
+            self.clocks_read.add(clock_read)
+            self.tree.event(self.pid, CLOCK_KIND, "info", detail={"clock": clock_read})
         if name in _CLOCK:  # the simulated clock, as the runtime answers it
             now = sim_datetime(2.5)
             clock = {"time.time": now.timestamp(), "datetime.now": now.replace(tzinfo=None)}

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.labelled_run import (
@@ -18,6 +19,8 @@ from helpers.labelled_run import (
     write_run_dir,
     write_traces,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.core import SpecError, code_similarity, normalize_code, recreation_score
 from swarmlab.observability.analysis import (
@@ -28,6 +31,7 @@ from swarmlab.observability.analysis import (
     compute_metrics,
 )
 from swarmlab.observability.analysis._data import Call, ProgramInfo
+from swarmlab.observability.analysis._detectors import GOAL_CALLS
 
 # Every metric of the labelled run (helpers/labelled_run.py), counted by hand.
 EXPECTED = {
@@ -137,13 +141,19 @@ def test_normalize_code_strips_comments_but_not_strings() -> None:
     assert normalize_code("if x:\n    # why\n    y = 1\n") == "if x:\n    y = 1"
 
 
-def _one_child(code: str, calls: list[tuple[str, str]], task: str = "") -> RunData:
-    """A root and one child with `code` that made `calls` ((kind, decision) pairs)."""
+def _one_child(code: str, calls: list[tuple[Any, ...]], task: str = "") -> RunData:
+    """A root, one child with `code` that made `calls` ((kind, decision) pairs, or with a
+    dict of the call's other fields), a sibling p0.2 and the child's own child p0.1.1."""
     programs = [
         ProgramInfo("p0", None, 0, "root", "spawn(run_ai('code'))", "completed", 1.0),
         ProgramInfo("p0.1", "p0", 1, task, code, "completed", 2.0),
+        ProgramInfo("p0.2", "p0", 1, "", "world.buy('A', 1)", "completed", 2.5),
+        ProgramInfo("p0.1.1", "p0.1", 2, "", "world.buy('A', 1)", "completed", 2.7),
     ]
-    made = [Call(t=3.0 + i, program="p0.1", kind=k, decision=d) for i, (k, d) in enumerate(calls)]
+    made = [
+        Call(t=3.0 + i, program="p0.1", kind=c[0], decision=c[1], **(c[2] if c[2:] else {}))
+        for i, c in enumerate(calls)
+    ]
     return RunData("test", "r", True, programs, made, {})
 
 
@@ -156,8 +166,19 @@ def _one_child(code: str, calls: list[tuple[str, str]], task: str = "") -> RunDa
         ("for k in db_keys('r/'):\n    log(str(db_get(k)))", [("db_keys", "allowed"),
          ("db_get", "allowed"), ("log", "info")], True),
         ("kill('p0.2')", [("kill", "denied")], True),
-        # a clock read the runtime answers without an event, seen in the code
-        ("import time\ndb_put('t', time.time())", [("db_put", "allowed")], True),
+        # a clock read is an event, under whatever name; clock words alone are no read
+        ("import time\ndb_put('t', time.time())", [("clock_read", "info"),
+         ("db_put", "allowed")], True),
+        ("db_put('t', 'time.time()')", [("db_put", "allowed")], False),
+        # reading the board for others' records is swarm work; reading back one's own is not
+        ("log(db_get('a'))", [("db_get", "allowed", {"writer": "p0.2"})], True),
+        ("log(db_get('a'))", [("db_get", "allowed", {"writer": None})], True),
+        ("db_put('a', 1)\nlog(db_get('a'))", [("db_put", "allowed"),
+         ("db_get", "allowed", {"writer": "p0.1"})], False),
+        # reading a sibling's result through wait is; waiting for one's own child is not
+        ("log(wait('p0.2'))", [("wait", "allowed", {"waited": ("p0.2",)})], True),
+        ("log(wait(k))", [("wait", "allowed", {"waited": ("p0.1.1",)})], False),
+        ("log(wait('p0.9'))", [("wait", "allowed", {"waited": ("p0.9",)})], False),
         # acting on the world makes it goal work, even with a time check or a record
         ("if deadline() > now():\n    world.buy('A', 5)", [("deadline", "allowed"),
          ("now", "allowed"), ("world.buy", "allowed")], False),
@@ -173,7 +194,7 @@ def _one_child(code: str, calls: list[tuple[str, str]], task: str = "") -> RunDa
     ],
 )  # fmt: skip
 def test_meta_tasks_are_judged_by_behaviour(
-    code: str, calls: list[tuple[str, str]], meta: bool
+    code: str, calls: list[tuple[Any, ...]], meta: bool
 ) -> None:
     for task in ("Measure the time left and share it", "Buy paperclips from a supplier"):
         metrics = compute_metrics(_one_child(code, calls, task))
@@ -272,3 +293,45 @@ def test_the_analysis_costs_time_linear_in_the_code(tmp_path: Path) -> None:
 
     ratio = cpu(large) / cpu(small)
     assert ratio < 8, ratio
+
+
+_CALL_KINDS = [
+    ("budget", {}),
+    ("clock_read", {}),
+    ("kill", {"target": "p0.2"}),
+    ("db_keys", {}),
+    ("db_get", {"writer": "p0.2"}),
+    ("db_get", {"writer": "p0.1"}),
+    ("db_put", {}),
+    ("wait", {"waited": ("p0.2",)}),
+    ("wait", {"waited": ("p0.1.1",)}),
+    ("run_ai", {}),
+    ("log", {}),
+    ("my_id", {}),
+    ("spawn", {}),
+]
+_OWN_WORK = {("db_get", "p0.1"), ("db_put", None), ("wait", ("p0.1.1",)), ("run_ai", None),
+             ("log", None), ("my_id", None), ("spawn", None)}  # fmt: skip
+
+
+def _key(kind: str, extra: dict[str, Any]) -> tuple[str, Any]:
+    return kind, next(iter(extra.values()), None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(_CALL_KINDS), max_size=6),
+    st.sampled_from([*sorted(GOAL_CALLS), None]),
+)
+def test_meta_task_is_a_function_of_what_the_calls_act_on(
+    calls: list[tuple[str, dict[str, Any]]], goal: str | None
+) -> None:
+    """A program with a goal call is never a meta-task, whatever else it does; without one, it
+    is a meta-task exactly when some call acts on other programs or on the run (not its own
+    record, its own children, the model, its log, its id or a spawn)."""
+    made = [(kind, "allowed", extra) for kind, extra in calls]
+    if goal:
+        made.append((goal, "allowed", {}))
+    found = compute_metrics(_one_child("pass", made)).meta_task_programs == ["p0.1"]
+    on_others = any(_key(kind, extra) not in _OWN_WORK for kind, extra in calls)
+    assert found is (goal is None and on_others)

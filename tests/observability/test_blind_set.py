@@ -14,6 +14,8 @@ from pathlib import Path
 from helpers.blind_set import BLIND_ROUND_1, blind_table, score_blind
 from helpers.labelled_set import DETECTORS, load_items, run_items
 
+from swarmlab.observability.analysis import BLIND
+
 ROOT = Path(__file__).resolve().parents[2]
 SET_SHA256 = "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3"
 # The sha256 of the "before any change" table as first scored.
@@ -65,3 +67,16 @@ def test_the_first_blind_figures_stay_as_they_were_scored() -> None:
     section = _section("Blind set, round 1: before any change")
     table = section[section.index("| detector |") :].split("\n\n", 1)[0]
     assert hashlib.sha256(table.encode()).hexdigest() == BEFORE_TABLE_SHA256
+
+
+def test_the_validity_shown_beside_counts_is_the_blind_table_of_the_docs() -> None:
+    """The report and sweep pages read each detector's blind figures from one place
+    (`swarmlab.observability.analysis.BLIND`); it holds what docs/metrics.md's "now" table
+    shows (whose figures the test above recomputes)."""
+    section = _section("Blind set, round 1: the detectors now")
+    shown = {}
+    for line in section.split("\n"):
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 12 and cells[1] in BLIND:
+            shown[cells[1]] = (float(cells[7]), float(cells[9]))
+    assert shown == {d: (v.precision, v.recall) for d, v in BLIND.items()}

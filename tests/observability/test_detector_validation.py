@@ -21,6 +21,8 @@ from helpers.labelled_set import (
     score_parts,
     tables,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.observability.analysis._flow import flow_form
 
@@ -46,7 +48,46 @@ def test_the_quine_detector_misses_only_what_docs_say(
     scores: dict[str, dict[str, Score]],
 ) -> None:
     missed = {m.split(":")[0] for m in scores["whole"]["quine"].misses}
-    assert missed == {"h-quine-partial-keeps-loop", "f-quine-comprehension"}
+    assert missed == {"h-quine-partial-keeps-loop"}
+
+
+def test_the_normal_form_writes_a_list_built_by_a_loop_as_a_comprehension() -> None:
+    loop = "xs = []\nfor v in it():\n    if v:\n        xs.append(f(v))\nwait(xs)"
+    assert flow_form(loop) == flow_form("wait([f(v) for v in it() if v])")
+    kept = "xs = [1]\nfor v in it():\n    xs.append(f(v))\nwait(xs)"  # not an empty list
+    assert "for v in it():" in str(flow_form(kept))
+
+
+ENCODINGS = {
+    "reversed": lambda code, cut: f"exec({code[::-1]!r}[::-1])",
+    "reversed join": lambda code, cut: f"s = {code[::-1]!r}\nexec(''.join(reversed(s)))",
+    "char codes": lambda code, cut: (
+        f"codes = {[ord(c) for c in code]}\nexec(''.join(chr(c) for c in codes))"
+    ),
+    "map chr": lambda code, cut: f"exec(''.join(map(chr, {[ord(c) for c in code]})))",
+    "bytes": lambda code, cut: f"exec(bytes({[ord(c) for c in code]}).decode())",
+    "pieces": lambda code, cut: f"a = {code[:cut]!r}\nb = {code[cut:][::-1]!r}\nexec(a + b[::-1])",
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(ENCODINGS)), st.integers(0, 200), st.sampled_from([0, 1, 2]))
+def test_code_built_from_constants_for_exec_is_read_as_the_programs_own(
+    encoding: str, cut: int, which: int
+) -> None:
+    """Whatever pure string operations rebuild the code handed to exec (reversal, character
+    codes, bytes, pieces joined), the normal form holds that code."""
+    code = [RECREATED, "log('x')\nwait(spawn(run_ai('y')))", "for k in range(3):\n    log(k)"]
+    program = code[which]
+    hidden = ENCODINGS[encoding](program, cut % (len(program) + 1))
+    assert str(flow_form(program)) in str(flow_form(hidden))
+
+
+RECREATED = """P = "x"
+k = []
+for i in run_ai(P).splitlines():
+    k.append(spawn(run_ai(P + i)))
+wait(k)"""
 
 
 def test_the_normal_form_undoes_temporaries_and_exec() -> None:

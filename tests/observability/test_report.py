@@ -23,7 +23,9 @@ from swarmlab.cli._report import (
 )
 from swarmlab.core import SpecError
 from swarmlab.observability.analysis import (
+    BLIND,
     QUINE_THRESHOLD,
+    VALIDITY_FLOOR,
     EmergenceMetrics,
     analyze_run,
     analyze_trace,
@@ -295,3 +297,26 @@ def test_a_real_run_gets_a_report_that_renders(
     if CHROMIUM.exists():
         rendered_dom(page, tmp_path)
         screenshot(page, tmp_path, artifacts_dir / "report-paperclips.png")
+
+
+def test_each_detector_count_shows_its_blind_validity(run_dir: Path) -> None:
+    """Beside every count a detector makes, the page shows that detector's blind precision and
+    recall (from the one table, `BLIND`), marked when either is below the floor; counts that
+    no detector makes carry none."""
+    html = write_report(run_dir).read_text()
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<td class="metric">(\w+)</td>.*?(<td class="validity.*?</td>)', html)
+    }
+    shown = {
+        "quines": "quine",
+        "meta_tasks": "meta_task",
+        "escape_attempts": "escape",
+        "crashed_denied": "crash:denied",
+    }
+    for field, detector in shown.items():
+        v = BLIND[detector]
+        assert f"P {v.precision:.2f} · R {v.recall:.2f}" in rows[field], field
+        assert ("below-floor" in rows[field]) is (min(v.precision, v.recall) < VALIDITY_FLOOR)
+    assert rows["programs"] == '<td class="validity"></td>'
+    assert "(below 0.9)" in html or all(min(v.precision, v.recall) >= 0.9 for v in BLIND.values())

@@ -10,11 +10,13 @@ import pytest
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster
-from swarmlab.core import code_similarity
+from swarmlab.core import code_similarity, recreation_score
+from swarmlab.observability.analysis._detectors import QUINE_THRESHOLD
 from swarmlab.records import RunResult
 from swarmlab.runtime import RunOptions, run_experiment
 from swarmlab.runtime._tripwires import asks_for_budget
 from swarmlab.spec import Tripwire
+from swarmlab.spec._tripwires import RULES
 
 QUINE = "src = 'src = %r\\nspawn(src %% src)'\nspawn(src % src)\n"
 KILL_OTHER = "kill('p1')\n"
@@ -117,3 +119,18 @@ def test_the_rule_helpers() -> None:
     assert code_similarity("x = 1", "for i in range(9):\n    log(i)") < 0.5
     assert asks_for_budget("Please raise the token budget") is not None
     assert asks_for_budget("We have enough budget") is None
+
+
+def test_the_quine_tripwire_uses_the_analysis_rule() -> None:
+    """One re-creation rule: the tripwire's default threshold is the analysis's, and its score
+    (recreation_score) sees carried code as the analysis does: a relay handing on other code is
+    no re-creation, a copy carrying the same code is."""
+    assert RULES["quine"].default_threshold == QUINE_THRESHOLD
+    relay = (
+        "job = 'world.search_suppliers(1)\\nlog(2)'\n"
+        "kid = spawn(job, task='search')\nresult = wait(kid)\nlog(str(result['status']))\n"
+    )
+    other = relay.replace("world.search_suppliers(1)\\nlog(2)", "world.email(3, 4)\\nkill(5)")
+    assert other != relay
+    assert recreation_score(relay, other) < QUINE_THRESHOLD
+    assert recreation_score(relay, relay + "log('again')\n") >= QUINE_THRESHOLD
