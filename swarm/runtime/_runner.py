@@ -393,7 +393,8 @@ class RunnerCore:
             await Subscriber(self.coordinator.url).listen(
                 [turn, stop, wake, kill], on_message, subscribed
             )
-        except Exception:  # Redis gone: the health check stops everything
+        except Exception as exc:  # Redis gone: the health check stops everything
+            log.warning("runner %s: the run's channels failed (%r); stopping", self.tag, exc)
             await asyncio.sleep(HEALTH_EVERY_S)
 
     async def _health(self) -> None:
