@@ -63,7 +63,22 @@ class RunnerCore:
         telemetry_json: str = "{}",
         sweep_id: str | None = None,
     ) -> None:
+        self._bind(index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
+        self.sandbox = Sandbox(max_workers=self.slots)
+
+    def _bind(
+        self,
+        index: int,
+        run_id: str,
+        spec_json: str,
+        redis_url: str,
+        telemetry_json: str,
+        sweep_id: str | None,
+    ) -> None:
+        """Take up a run: its spec, coordinator, telemetry and slots."""
         self.index = index
+        self.run_id = run_id
+        self.bound_as = (index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
         self.tag = f"{index}.0"
         self.spec = ExperimentSpec.model_validate_json(spec_json)
         self.coordinator = Coordinator(redis_url, run_id, sweep_id)
@@ -75,7 +90,6 @@ class RunnerCore:
             {"swarmlab.run_id": run_id, "swarmlab.runner": str(index)},
         )
         self.slots = runner_slots(self.spec)[index]
-        self.sandbox = Sandbox(max_workers=self.slots)
         self.env: RunnerEnv | None = None
         self._slices: dict[str, asyncio.Task[None]] = {}
         self._signals: dict[str, asyncio.Event] = {}
@@ -84,6 +98,28 @@ class RunnerCore:
         self._wake = asyncio.Event()
         self._stopping: str | None = None
         self._started = False
+
+    async def bind(
+        self,
+        index: int,
+        run_id: str,
+        spec_json: str,
+        redis_url: str,
+        telemetry_json: str = "{}",
+        sweep_id: str | None = None,
+    ) -> int:
+        """Serve this run from now on (the one it serves, if another, is released first). A
+        sweep's cells share runners this way: the sandbox's workers stay when the slots are the
+        same (they hold nothing of a run between slices)."""
+        args = (index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
+        if args != self.bound_as:
+            await self.release()
+            slots = self.slots
+            self._bind(*args)
+            if self.slots != slots:
+                await self.sandbox.close()
+                self.sandbox = Sandbox(max_workers=self.slots)
+        return await self.start()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -180,15 +216,21 @@ class RunnerCore:
         await asyncio.to_thread(self.telemetry.flush)
 
     async def close(self) -> None:
+        await self.release()
+        await self.sandbox.close()
+
+    async def release(self) -> None:
+        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays."""
         await self.stop_all("runner closed")
         for task in list(self._model_calls):
             task.cancel()
-        await self.sandbox.close()
         if self.env:
             await self.env.backend.aclose()
+            self.env = None
         await asyncio.to_thread(self.telemetry.shutdown)
         self.sink.close()
         await self.coordinator.close()
+        self._started = False
 
     # --- what programs ask of their runner ---------------------------------------------------
 
