@@ -98,6 +98,7 @@ class RunnerCore:
         self._wake = asyncio.Event()
         self._stopping: str | None = None
         self._started = False
+        self._released = False
 
     async def bind(
         self,
@@ -221,6 +222,9 @@ class RunnerCore:
 
     async def release(self) -> None:
         """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays."""
+        if self._released:
+            return
+        self._released = True
         await self.stop_all("runner closed")
         for task in list(self._model_calls):
             task.cancel()
