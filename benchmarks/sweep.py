@@ -2,14 +2,14 @@
 
     .venv/bin/python benchmarks/sweep.py [--cells-seeds 3] [--programs 20] [--rounds 1]
 
-Both conditions run the same small grid (2 affordances x N seeds, 2 cells at a time) on one Ray
-instance and one private redis-server, alternating (before, shared, ...) so drift on a noisy
-machine hits both. "before": each cell creates its own runner actors and every cell is analysed
-after the last tree; "shared": the cells borrow one pool of runners (one set per cell running at
-once) and each finished cell is analysed in a thread while the next ones run. Start-up is the
-sweep's own (Redis, Ray, the shared runners); trees is from the first cell's start to the last
-cell's end; analysis is what is left after the trees (results, plots, pages, waiting for the
-analysis thread).
+Both conditions run the same small grid (2 affordances x N seeds, 2 cells at a time), each sweep
+on its own local Ray and private redis-server as `swarmlab sweep` starts them, alternating
+(before, shared, ...) so drift on a noisy machine hits both. "before": each cell creates its own
+runner actors and every cell is analysed after the last tree; "shared": the cells borrow one
+pool of runners (one set per cell running at once) and each finished cell is analysed in a
+thread while the next ones run. Start-up is the sweep's own (Redis, Ray, creating the shared
+runners); trees is from the first cell's start to the last cell's end; analysis is what is left
+after the trees (results, plots, pages, waiting for the analysis thread).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from swarmlab.cli._progress import Progress
-from swarmlab.cluster import RayCluster, RedisServer
 from swarmlab.experiments import SweepRunner
 
 GRID = """
@@ -38,15 +37,12 @@ parallel: 2
 """
 
 
-def one_sweep(
-    base: Path, name: str, redis_url: str, reuse: bool, seeds: int, programs: int
-) -> dict[str, float]:
+def one_sweep(base: Path, name: str, reuse: bool, seeds: int, programs: int) -> dict[str, float]:
     path = base / f"{name}.yaml"
     path.write_text(GRID.format(seeds=seeds, programs=programs))
     runner = SweepRunner(
         str(path),
         out_dir=base / name,
-        redis_url=redis_url,
         progress=Progress(quiet=True),
         reuse=reuse,
     )
@@ -66,23 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, float]]] = {"before": [], "shared": []}
     with tempfile.TemporaryDirectory(prefix="swl-bench-sweep-") as tmp:
         base = Path(tmp)
-        ray = RayCluster().start_local(base / "ray")
-        try:
-            with RedisServer(base / "redis") as redis_server:
-                for i in range(args.rounds):
-                    for mode, reuse in (("before", False), ("shared", True)):
-                        results[mode].append(
-                            one_sweep(
-                                base,
-                                f"{mode}-{i}",
-                                redis_server.url,
-                                reuse,
-                                args.cells_seeds,
-                                args.programs,
-                            )
-                        )
-        finally:
-            ray.shutdown()
+        for i in range(args.rounds):  # each sweep starts its own Ray and Redis, as the CLI does
+            for mode, reuse in (("before", False), ("shared", True)):
+                row = one_sweep(base, f"{mode}-{i}", reuse, args.cells_seeds, args.programs)
+                results[mode].append(row)
     cells = 2 * args.cells_seeds
     print(
         f"sweep: {cells} cells (2 conditions x {args.cells_seeds} seeds, 2 at a time), "
