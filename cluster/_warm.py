@@ -32,6 +32,8 @@ from ._redis import RedisServer, free_port
 WARM_REDIS_BYTES = 2 << 30
 """`maxmemory` of the warm Redis: every run on it shares this bound (noeviction: fail closed)."""
 STOP_GRACE_S = 5.0
+PRELOAD = "swarmlab.runtime._runner"
+"""What the warm Ray's workers import on start: a run's runner actors skip those seconds."""
 
 
 class WarmState(BaseModel):
@@ -179,6 +181,8 @@ def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, st
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_ADDRESS")}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    # Every worker process imports the runner's modules when it starts, before a run asks for it.
+    env.setdefault("RAY_preload_python_modules", PRELOAD)
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=300, check=False, env=env
     )
