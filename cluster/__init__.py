@@ -18,6 +18,7 @@ from ._ray import RayCluster
 from ._reaper import Reaper, pid_alive
 from ._redis import RedisServer, free_port
 from ._serve import build_llm_app
+from ._warm import WarmState, WarmUp, process_age_s, warm_dir, warm_down, warm_instance, warm_up
 
 __all__ = [
     "MAX_RUN_BYTES",
@@ -27,11 +28,18 @@ __all__ = [
     "Reaper",
     "RedisServer",
     "Unpacked",
+    "WarmState",
+    "WarmUp",
     "build_llm_app",
     "decode_archive",
     "encode_archive",
     "free_port",
     "pack_run_dir",
     "pid_alive",
+    "process_age_s",
     "unpack_run_archive",
+    "warm_dir",
+    "warm_down",
+    "warm_instance",
+    "warm_up",
 ]

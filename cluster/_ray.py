@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import logging
 import os
 import socket
@@ -86,8 +87,11 @@ class RayCluster:
         self.started_here = True
         return self
 
-    def connect(self, address: str) -> RayCluster:
-        """Join a running cluster, or fail within seconds with one line saying why."""
+    def connect(self, address: str, auth_token_path: str | None = None) -> RayCluster:
+        """Join a running cluster, or fail within seconds with one line saying why.
+        `auth_token_path`: the cluster's token file (the warm instance's own)."""
+        if auth_token_path is not None:
+            _use_token(auth_token_path)
         ray = _ray()
         if ray.is_initialized():
             return self
@@ -137,6 +141,17 @@ class RayCluster:
         if self._link is not None:
             self._link.unlink(missing_ok=True)
             self._link = None
+
+
+def _use_token(path: str) -> None:
+    """This process (and what it starts) authenticates to Ray with the token in `path`. Ray
+    reads its mode once: where it was read already, it is told to read it again."""
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=path)
+    with contextlib.suppress(Exception):  # Ray's own internals: absent in another version
+        setup = importlib.import_module("ray._private.authentication.authentication_token_setup")
+        importlib.import_module("ray._raylet").Config.initialize("")
+        setup.AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _probe(address: str) -> None:

@@ -85,7 +85,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _marked(markers: list[str]) -> list[int]:
+def marked_pids(markers: list[str]) -> list[int]:
+    """Processes whose command line holds one of `markers` (this process apart)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -103,7 +104,7 @@ def reap(watched: dict[str, list[Any]]) -> None:
         for pgid in watched.get("groups", []):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pgid), sig)
-        for pid in [*watched.get("pids", []), *_marked(watched.get("markers", []))]:
+        for pid in [*watched.get("pids", []), *marked_pids(watched.get("markers", []))]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid), sig)
         if sig == signal.SIGTERM:

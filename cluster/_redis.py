@@ -40,12 +40,18 @@ class RedisServer:
     """`with RedisServer(workdir) as server: server.url` - no persistence, loopback only."""
 
     def __init__(
-        self, workdir: Path, binary: str | None = None, maxmemory: int | None = None
+        self,
+        workdir: Path,
+        binary: str | None = None,
+        maxmemory: int | None = None,
+        outlive_parent: bool = False,
     ) -> None:
         """`maxmemory`: bytes the server may hold; past them it refuses writes and never evicts
-        a key (`noeviction`), so a run that outgrows its bound fails closed."""
+        a key (`noeviction`), so a run that outgrows its bound fails closed. `outlive_parent`:
+        the server keeps running when the process that started it ends (`swarmlab up`)."""
         self.workdir = Path(workdir)
         self.maxmemory = maxmemory
+        self.outlive_parent = outlive_parent
         self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -86,7 +92,7 @@ class RedisServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=None if self.outlive_parent else _die_with_parent,
         )
         log.close()
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)

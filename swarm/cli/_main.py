@@ -40,6 +40,7 @@ from ._serve import add_serve_parser, serve_command
 from ._submit import add_submit_parser, submit_command
 from ._text import terminal_text
 from ._trials import add_trials_parser, trials_command
+from ._warm import add_warm_parsers, down_command, up_command, warm_status_line
 
 EXIT_BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer whose reader went away (SIGPIPE), e.g. `swarmlab list |
@@ -94,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--redis-url", help="also list runs on this Redis (env SWARMLAB_REDIS_URL)")
     status.add_argument("--json", action="store_true")
 
+    _add_sweep_parser(sub)
+    add_submit_parser(sub)
+    add_fetch_parser(sub)
+    add_report_parser(sub)
+    add_traces_parser(sub)
+    add_serve_parser(sub)
+    add_trials_parser(sub)
+    add_warm_parsers(sub)
+    sub.add_parser("list", help="built-in experiments and sweeps")
+    return parser
+
+
+def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="run a series of experiments (conditions x seeds)")
     sweep.add_argument("sweep", help="a built-in sweep (see `list`) or a sweep YAML file")
     sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
@@ -102,15 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
     sweep.add_argument("--json", action="store_true", help="print the sweep summary as JSON")
     sweep.add_argument("--quiet", action="store_true", help="no progress output")
-
-    add_submit_parser(sub)
-    add_fetch_parser(sub)
-    add_report_parser(sub)
-    add_traces_parser(sub)
-    add_serve_parser(sub)
-    add_trials_parser(sub)
-    sub.add_parser("list", help="built-in experiments and sweeps")
-    return parser
+    sweep.add_argument(
+        "--seeds", type=int, metavar="N", help="seeds 1..N instead of the sweep's (a quick look)"
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a spec field in every cell, e.g. --set caps.programs=20 (repeatable; default "
+        "directory sweeps/<name>-set-<hash>)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +289,13 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    _print_status(rows)
+    return 0
+
+
+def _print_status(rows: list[dict[str, Any]]) -> None:
+    if (warm := warm_status_line()) is not None:
+        print(warm)
     if not rows:
         print("no live runs")
     for row in rows:
@@ -288,7 +312,6 @@ def _status(args: argparse.Namespace) -> int:
                 + " ".join(parts)
             )
         )
-    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -306,6 +329,8 @@ def _sweep(args: argparse.Namespace) -> int:
         ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
+        seeds=args.seeds,
+        overrides=args.overrides,
     )
     summary = runner.run()
     if args.json:
@@ -375,4 +400,6 @@ _COMMANDS = {
     "serve-model": serve_command,
     "trials": trials_command,
     "list": _list,
+    "up": up_command,
+    "down": down_command,
 }

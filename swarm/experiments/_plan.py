@@ -244,17 +244,47 @@ class SweepPlan:
 
     @classmethod
     def load(
-        cls, source: str, out_dir: Path | None = None, seeds: list[int] | None = None
+        cls,
+        source: str,
+        out_dir: Path | None = None,
+        seeds: int | list[int] | None = None,
+        overrides: list[str] | None = None,
     ) -> SweepPlan:
-        """`seeds` replaces the sweep's own (a quick look at a long sweep)."""
+        """`seeds` replaces the sweep's own (a count n means 1..n), and `overrides` (`key=value`)
+        set spec fields in every cell: a quick look at a long sweep. With overrides, the sweep
+        writes to its own directory by default, so no cell of the full sweep is taken for one of
+        the changed sweep's (resuming skips cells by their directory)."""
         sweep, path = load_sweep(source)
-        if seeds is not None:  # validated again: the seeds' and the size's rules hold too
+        changes: dict[str, Any] = {}
+        if seeds is not None:
+            changes["seeds"] = seeds
+        if overrides:
+            changes["set"] = {**sweep.set, **_parse_overrides(sweep, overrides)}
+        if changes:  # validated again: the seeds' and the size's rules hold too
             try:
-                sweep = SweepSpec.model_validate({**sweep.model_dump(), "seeds": list(seeds)})
+                sweep = SweepSpec.model_validate({**sweep.model_dump(), **changes})
             except ValidationError as exc:
                 raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
-        out = Path(out_dir or Path("sweeps") / sweep.name)
-        return cls(sweep, path, plan_cells(sweep, path), out)
+        default = Path("sweeps") / sweep.name
+        if overrides:
+            tag = hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:8]
+            default = default.with_name(f"{sweep.name}-set-{tag}")
+        return cls(sweep, path, plan_cells(sweep, path), Path(out_dir or default))
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
+
+
+def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, str]:
+    """`key=value` items for every cell; a field the grid sweeps is refused (the grid would win)."""
+    swept = {k for condition in sweep.conditions() for k in condition}
+    out: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected key=value, e.g. --set caps.programs=50")
+        if key in swept or key == "seed":
+            raise SpecError(f"--set {key}: the sweep sets it in each cell; change the sweep file")
+        out[key] = value
+    return out

@@ -15,7 +15,7 @@ from swarmlab.records import RunDir
 
 from ._cells import STATISTICS, cell_table, died_out, no_tree, write_csv
 from ._page import write_sweep_page
-from ._plan import SweepPlan
+from ._plan import Cell, SweepPlan
 from ._plots import write_plots
 
 _SKIP_METRICS = {
@@ -49,58 +49,64 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def result_rows(plan: SweepPlan) -> list[dict[str, Any]]:
-    rows = []
-    for cell in plan.cells:
-        path = plan.cell_dir(cell)
-        row: dict[str, Any] = {"cell": cell.id, "seed": cell.seed}
-        row.update({f"condition.{k}": v for k, v in cell.condition.items()})
-        row.update(flatten(cell.spec.model_dump(exclude={"persona"}), "spec."))
-        row["spec.persona"] = cell.spec.persona[:80]
-        summary = RunDir(path).summary()
-        if summary is None:
-            row["error"] = RunDir(path).failure()
-            row["status"] = "failed" if row["error"] is not None else "not run"
-            rows.append(row)
-            continue
-        row.update(
-            {
-                "status": summary.status,
-                "ended_because": summary.ended_because,
-                "run_id": summary.run_id,
-                "duration_s": summary.duration_s,
-                "error": None,
-            }
-        )
-        row.update(
-            {
-                "tree.size": summary.tree.size,
-                "tree.max_depth": summary.tree.max_depth,
-                "scaffold": summary.scaffold,
-            }
-        )
-        for key, value in summary.outcome.items():
-            row[f"outcome.{key}"] = value
-        for cap, usage in summary.caps.items():
-            row[f"caps.{cap}.used"] = usage.used
-            row[f"caps.{cap}.denied"] = usage.denied
-        row["died_out"] = died_out(row)
-        row["no_tree"] = no_tree(row)
-        paperclips = summary.outcome.get("paperclips")
-        row["no_paperclips"] = None if paperclips is None else paperclips == 0
-        analysis = analyze_run(path)
-        try:
-            write_report(path, metrics=analysis)
-        except Exception as exc:  # a page that cannot be drawn must not lose the table
-            row["error"] = f"report: {exc}"
-        metrics = analysis.model_dump()
-        for key, value in metrics.items():
-            if key not in _SKIP_METRICS:
-                row[f"metric.{key}"] = value
-        for cap, count in (metrics.get("denials_by_cap") or {}).items():
-            row[f"denials.{cap}"] = count
-        rows.append(row)
-    return rows
+def result_rows(
+    plan: SweepPlan, ready: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per cell; `ready` holds rows already made (a sweep analyses cells as they end)."""
+    ready = ready or {}
+    return [ready[c.id] if c.id in ready else cell_row(plan, c) for c in plan.cells]
+
+
+def cell_row(plan: SweepPlan, cell: Cell) -> dict[str, Any]:
+    """A cell's results row: its summary and the analysis of its run (which also writes the
+    run's report page)."""
+    path = plan.cell_dir(cell)
+    row: dict[str, Any] = {"cell": cell.id, "seed": cell.seed}
+    row.update({f"condition.{k}": v for k, v in cell.condition.items()})
+    row.update(flatten(cell.spec.model_dump(exclude={"persona"}), "spec."))
+    row["spec.persona"] = cell.spec.persona[:80]
+    summary = RunDir(path).summary()
+    if summary is None:
+        row["error"] = RunDir(path).failure()
+        row["status"] = "failed" if row["error"] is not None else "not run"
+        return row
+    row.update(
+        {
+            "status": summary.status,
+            "ended_because": summary.ended_because,
+            "run_id": summary.run_id,
+            "duration_s": summary.duration_s,
+            "error": None,
+        }
+    )
+    row.update(
+        {
+            "tree.size": summary.tree.size,
+            "tree.max_depth": summary.tree.max_depth,
+            "scaffold": summary.scaffold,
+        }
+    )
+    for key, value in summary.outcome.items():
+        row[f"outcome.{key}"] = value
+    for cap, usage in summary.caps.items():
+        row[f"caps.{cap}.used"] = usage.used
+        row[f"caps.{cap}.denied"] = usage.denied
+    row["died_out"] = died_out(row)
+    row["no_tree"] = no_tree(row)
+    paperclips = summary.outcome.get("paperclips")
+    row["no_paperclips"] = None if paperclips is None else paperclips == 0
+    analysis = analyze_run(path)
+    try:
+        write_report(path, metrics=analysis)
+    except Exception as exc:  # a page that cannot be drawn must not lose the table
+        row["error"] = f"report: {exc}"
+    metrics = analysis.model_dump()
+    for key, value in metrics.items():
+        if key not in _SKIP_METRICS:
+            row[f"metric.{key}"] = value
+    for cap, count in (metrics.get("denials_by_cap") or {}).items():
+        row[f"denials.{cap}"] = count
+    return row
 
 
 def write_table(rows: list[dict[str, Any]], out: Path) -> None:
@@ -122,9 +128,11 @@ def _cell_value(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
-def write_results(plan: SweepPlan) -> dict[str, Any]:
+def write_results(
+    plan: SweepPlan, ready: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     out = plan.out
-    rows = result_rows(plan)
+    rows = result_rows(plan, ready)
     write_table(rows, out)
     cells, paired = cell_table(plan.sweep, plan.cells, rows)
     write_csv(cells, out / "cells.csv")

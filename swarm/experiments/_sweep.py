@@ -13,26 +13,39 @@ import hashlib
 import json
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from swarmlab.cluster import ClusterError, RayCluster, RedisServer
+from swarmlab.cluster import ClusterError, RayCluster, RedisServer, warm_instance
 from swarmlab.core import write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
-from swarmlab.runtime import ProgressSink, RunOptions, init_sweep, run_experiment, silent
+from swarmlab.runtime import (
+    ProgressSink,
+    RunOptions,
+    init_sweep,
+    run_experiment,
+    runner_fleet,
+    silent,
+)
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
 from ._plan import BUDGET_CAPS, Cell, SweepPlan
-from ._results import write_results
+from ._results import cell_row, write_results
 
 
 def run_cell(
-    spec_json: str, out_dir: str, run_id: str, redis_url: str, sweep_id: str
+    spec_json: str,
+    out_dir: str,
+    run_id: str,
+    redis_url: str,
+    sweep_id: str,
+    runners: list[Any] | None = None,
 ) -> RunSummary:
-    """One cell, inside a Ray task: the ordinary run path, quiet."""
+    """One cell, inside a Ray task: the ordinary run path, quiet, on the sweep's runners."""
     spec = ExperimentSpec.model_validate_json(spec_json)
     options = RunOptions(
         run_id=run_id,
@@ -40,6 +53,7 @@ def run_cell(
         redis_url=redis_url,
         sweep_id=sweep_id,
         telemetry=TelemetryConfig.from_env(),
+        runners=runners,
     )
     return run_experiment(spec, options).summary()
 
@@ -55,14 +69,25 @@ class SweepRunner:
         ray_address: str | None = None,
         parallel: int | None = None,
         progress: ProgressSink | None = None,
-        seeds: list[int] | None = None,
+        seeds: int | list[int] | None = None,
+        overrides: list[str] | None = None,
+        reuse: bool = True,
     ) -> None:
-        self.plan = SweepPlan.load(source, out_dir, seeds)
+        """`reuse`: cells share one set of runner actors per parallel slot, and each finished
+        cell is analysed in a thread while the next run; False: each cell creates its own
+        runners and every cell is analysed at the end (the way before, kept to measure)."""
+        self.plan = SweepPlan.load(source, out_dir, seeds, overrides)
         self.sweep, self.cells, self.out = self.plan.sweep, self.plan.cells, self.plan.out
         self.redis_url = redis_url
         self.ray_address = ray_address
         self.parallel = parallel or self.sweep.parallel
         self.progress = progress or silent()
+        self.reuse = reuse
+        self.timing: dict[str, float] = {}
+        """Seconds of the last `run`: start_up_s, trees_s, analysis_s (after the trees)."""
+        self.runner_actors = 0
+        """Runner actors the sweep created for its cells to share (0 without `reuse`)."""
+        self._ready: dict[str, dict[str, Any]] = {}
         self.sweep_id = (
             f"{self.sweep.name}-{hashlib.sha1(str(self.out.resolve()).encode()).hexdigest()[:8]}"
         )
@@ -81,13 +106,23 @@ class SweepRunner:
             self.progress.note(
                 f"resuming sweep {self.sweep.name}: {done} of {len(self.cells)} cells already done"
             )
+        self._ready = {}
+        self.timing = dict.fromkeys(("start_up_s", "trees_s", "analysis_s"), 0.0)
         if todo:
             self._run_todo(todo)
-        return write_results(self.plan)
+        began = time.monotonic()
+        summary = write_results(self.plan, self._ready)
+        self.timing["analysis_s"] += time.monotonic() - began
+        return summary
 
     def _run_todo(self, todo: list[Cell]) -> None:
-        server = None
+        server, began = None, time.monotonic()
         ray = RayCluster()
+        fleet: list[list[Any]] = []
+        warm = None if self.redis_url and self.ray_address else warm_instance()
+        if warm is not None:  # `swarmlab up`'s Ray and Redis stand in for those not given
+            self.redis_url = self.redis_url or warm.redis_url
+            self.ray_address = self.ray_address or warm.ray_address
         try:
             if not self.redis_url:
                 bound = shared_redis_memory_bytes([c.spec.caps for c in todo], self.parallel)
@@ -96,24 +131,43 @@ class SweepRunner:
             limits = {k: v for k, v in self.sweep.budget.model_dump().items() if v is not None}
             asyncio.run(init_sweep(self.redis_url, self.sweep_id, limits, self._used_so_far()))
             if self.ray_address:
-                ray.connect(self.ray_address)
+                token = (
+                    warm.ray_token_path if warm and warm.ray_address == self.ray_address else None
+                )
+                ray.connect(self.ray_address, token)
             else:
                 ray.start_local(self.out / ".ray")
-            self._run_cells(ray, todo)
+            fleet = self._fleet(ray, todo)
+            self.timing["start_up_s"] = time.monotonic() - began
+            self._run_cells(ray, todo, fleet)
         finally:
+            for runner in [a for runners in fleet for a in runners]:
+                ray.kill(runner)
             ray.shutdown()
             if server is not None:
                 server.stop()
 
-    def _run_cells(self, ray: RayCluster, todo: list[Cell]) -> None:
+    def _fleet(self, ray: RayCluster, todo: list[Cell]) -> list[list[Any]]:
+        """One set of runners per cell running at once, lent to each cell in turn."""
+        if not self.reuse:
+            return []
+        assert self.redis_url is not None
+        sets = min(self.parallel, len(todo))
+        fleet = runner_fleet(ray, [c.spec for c in todo], self.redis_url, sets)
+        self.runner_actors = sum(len(runners) for runners in fleet)
+        return fleet
+
+    def _run_cells(self, ray: RayCluster, todo: list[Cell], fleet: list[list[Any]]) -> None:
         assert self.redis_url is not None
         task = ray.remote_function(run_cell, num_cpus=0, max_retries=0)
-        waiting = list(todo)
-        running: dict[Any, Cell] = {}
+        waiting, free = list(todo), list(fleet)
+        running: dict[Any, tuple[Cell, list[Any] | None]] = {}
         total, finished, started = len(self.cells), len(self.cells) - len(todo), time.monotonic()
+        analysis = ThreadPoolExecutor(1, thread_name_prefix="sweep-analysis")
+        rows: dict[str, Future[dict[str, Any]]] = {}
         while waiting or running:
             while waiting and len(running) < self.parallel:
-                cell = waiting.pop(0)
+                cell, runners = waiting.pop(0), (free.pop() if free else None)
                 (self.cell_dir(cell) / "failed.json").unlink(missing_ok=True)
                 ref = task.remote(
                     cell.spec.model_dump_json(),
@@ -121,23 +175,38 @@ class SweepRunner:
                     f"{self.sweep.name}-{cell.id}"[:120],
                     self.redis_url,
                     self.sweep_id,
+                    runners,
                 )
-                running[ref] = cell
+                running[ref] = (cell, runners)
             ready, _ = ray.wait(list(running), timeout=1.0)
             for ref in ready:
-                cell = running.pop(ref)
+                cell, runners = running.pop(ref)
+                if runners is not None:
+                    free.append(runners)
                 finished += 1
-                try:
-                    summary: RunSummary = ray.get(ref)
-                    what = (
-                        f"{summary.status}, {summary.tree.size} programs, "
-                        f"paperclips {summary.outcome.get('paperclips')}"
-                    )
-                except ClusterError as exc:
-                    self._record_failure(cell, exc)
-                    what = f"FAILED ({str(exc)[:120]})"
+                what = self._outcome(ray, ref, cell)
+                if self.reuse:  # off the critical path: the next cells run meanwhile
+                    rows[cell.id] = analysis.submit(cell_row, self.plan, cell)
                 elapsed = time.monotonic() - started
                 self.progress.note(f"[{finished}/{total} cells, {elapsed:.0f} s] {cell.id}: {what}")
+        self.timing["trees_s"] = time.monotonic() - started
+        began = time.monotonic()
+        analysis.shutdown(wait=True)
+        self.timing["analysis_s"] = time.monotonic() - began
+        for cell_id, row in rows.items():
+            if row.exception() is None:  # else made again at the end, where it fails as before
+                self._ready[cell_id] = row.result()
+
+    def _outcome(self, ray: RayCluster, ref: Any, cell: Cell) -> str:
+        try:
+            summary: RunSummary = ray.get(ref)
+        except ClusterError as exc:
+            self._record_failure(cell, exc)
+            return f"FAILED ({str(exc)[:120]})"
+        return (
+            f"{summary.status}, {summary.tree.size} programs, "
+            f"paperclips {summary.outcome.get('paperclips')}"
+        )
 
     def _record_failure(self, cell: Cell, exc: Exception) -> None:
         path = self.cell_dir(cell)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._coordinator import Coordinator, init_sweep, live_runs, sweep_usage
     from ._driver import RunOptions, new_run_id, run_experiment
     from ._live import registered_runs
+    from ._pool import runner_fleet
     from ._progress import BAR_CAPS, ProgressSink, Snapshot, silent
     from ._scenario import extract_program
 
@@ -26,6 +27,7 @@ _HOMES = {
     "._coordinator": ("Coordinator", "init_sweep", "live_runs", "sweep_usage"),
     "._driver": ("RunOptions", "new_run_id", "run_experiment"),
     "._live": ("registered_runs",),
+    "._pool": ("runner_fleet",),
     "._progress": ("BAR_CAPS", "ProgressSink", "Snapshot", "silent"),
     "._scenario": ("extract_program",),
 }
@@ -41,6 +43,7 @@ __all__ = [
     "new_run_id",
     "registered_runs",
     "run_experiment",
+    "runner_fleet",
     "silent",
     "sweep_usage",
 ]

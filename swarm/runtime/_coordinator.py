@@ -309,47 +309,52 @@ class TelemetrySink:
         self.client.close()
 
 
+async def _one_shot(url: str, op: Callable[[Any], Awaitable[T]]) -> T:
+    """One operation on a fresh client, closed after; a failure to reach Redis (connection,
+    timeout, a reply error) is `CoordinatorUnavailable`, as it is on the run's coordinator."""
+    client: Any = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    try:
+        return await op(client)
+    except (RedisError, OSError) as exc:
+        raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
+    finally:
+        await client.aclose()
+
+
 async def init_sweep(url: str, sweep_id: str, limits: dict[str, int], used: dict[str, int]) -> None:
     """Set a sweep's global caps, and what finished runs of it already used (on resume)."""
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
     limits_key, used_key = sweep_keys(sweep_id)
-    try:
+
+    async def op(client: Any) -> None:
         pipe = client.pipeline(transaction=True)
         pipe.delete(limits_key, used_key)
         if limits:
-            pipe.hset(limits_key, mapping=limits)  # type: ignore[arg-type]
+            pipe.hset(limits_key, mapping=limits)
             pipe.hset(used_key, mapping={cap: used.get(cap, 0) for cap in limits})
         await pipe.execute()
-    except (RedisError, OSError) as exc:
-        raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
-    finally:
-        await client.aclose()
+
+    await _one_shot(url, op)
 
 
 async def sweep_usage(url: str, sweep_id: str) -> dict[str, dict[str, int]]:
-    client: Any = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    """The sweep's caps: limit and use of each (a shared Redis is hostile: numbers checked)."""
     limits_key, used_key = sweep_keys(sweep_id)
-    try:
-        limits = await client.hgetall(limits_key)
-        used = await client.hgetall(used_key)
-    finally:
-        await client.aclose()
-    return {c: {"limit": int(v), "used": int(used.get(c, 0))} for c, v in limits.items()}
+
+    async def op(client: Any) -> tuple[dict[str, str], dict[str, str]]:
+        return await client.hgetall(limits_key), await client.hgetall(used_key)
+
+    limits, used = await _one_shot(url, op)
+    return {
+        c: {
+            "limit": int(parse_number(v, f"{limits_key} field {c!r}")),
+            "used": int(parse_number(used.get(c, 0), f"{used_key} field {c!r}")),
+        }
+        for c, v in limits.items()
+    }
 
 
 async def live_runs(url: str) -> list[str]:
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
-    try:
-        members = await client.smembers(RUNS_KEY)
-        return sorted(str(m) for m in members)
-    except (RedisError, OSError) as exc:
-        raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
-    finally:
-        await client.aclose()
+    async def op(client: Any) -> list[str]:
+        return sorted(str(m) for m in await client.smembers(RUNS_KEY))
 
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    return await _one_shot(url, op)

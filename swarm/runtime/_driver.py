@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarmlab.cluster import RayCluster, Reaper, RedisServer
+from swarmlab.cluster import RayCluster, Reaper, RedisServer, process_age_s, warm_instance
 from swarmlab.core import (
     ROOT_ID,
     CapExceeded,
@@ -76,6 +76,8 @@ class RunOptions:
     """Where spans and metrics go besides the run directory (default: OTEL_* variables)."""
     sweep_id: str | None = None
     """The sweep this run belongs to: its reservations also charge the sweep's caps."""
+    runners: list[Any] | None = None
+    """Runner actors to borrow (a sweep's, shared by its cells); None: the run creates its own."""
     extra_meta: dict[str, str] = field(default_factory=dict)
     no_runner_wait_s: float | None = None
     """How long the run waits for a runner once none serves, before it ends `failed` (default:
@@ -109,6 +111,13 @@ class _Run(RunState):
         if self.redis_url:
             check_redis_url(self.redis_url, "Redis URL")
         self.ray_address = options.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS")
+        # `swarmlab up`'s Ray and Redis, when running, stand in for those not given.
+        self.warm = None if self.redis_url and self.ray_address else warm_instance()
+        if self.warm is not None:
+            self.redis_url = self.redis_url or self.warm.redis_url
+            self.ray_address = self.ray_address or self.warm.ray_address
+        self.cold_s = 0.0
+        """Seconds spent starting a private Redis and Ray (a cold start), shown on their own."""
         self.status = "completed"
         self.ended_because = ""
         self.dialogue: RootDialogue | None = None
@@ -144,7 +153,9 @@ class _Run(RunState):
             if not self.redis_url:
                 self.progress.note("starting a private redis-server")
                 memory = redis_memory_bytes(self.spec.caps)
+                began = time.monotonic()
                 redis_server = RedisServer(self.out / ".redis", maxmemory=memory).start()
+                self.cold_s += time.monotonic() - began
                 reaper.watch_pid(redis_server.pid)
                 self.redis_url = redis_server.url
             coord = await self._open_coordinator(self.redis_url)
@@ -222,9 +233,12 @@ class _Run(RunState):
     ) -> RunnerPool:
         self.progress.note("starting Ray" if not self.ray_address else "connecting to Ray")
         if self.ray_address:
-            ray.connect(self.ray_address)
+            warm = self.warm if self.warm and self.warm.ray_address == self.ray_address else None
+            ray.connect(self.ray_address, warm.ray_token_path if warm else None)
         else:
+            began = time.monotonic()
             ray.start_local(self.out / ".ray")
+            self.cold_s += time.monotonic() - began
             if ray.temp_dir is not None:
                 reaper.watch_marker(str(ray.temp_dir))
         # One bound on requests in flight for the whole run, resolved here (the driver's
@@ -240,6 +254,7 @@ class _Run(RunState):
             sched,
             self.opts.sweep_id,
             self.no_runner_wait_s,
+            self.opts.runners,
         )
         await pool.start()
         return pool
@@ -306,6 +321,14 @@ class _Run(RunState):
         self.progress.note(
             f"start-up took {self.tree_started - self.started:.1f} s; "
             f"the wall clock ({wall:g} s) starts with the root program"
+        )
+        how = (
+            "warm: Ray and Redis were up"
+            if self.warm is not None
+            else f"cold start: starting Redis and Ray took {self.cold_s:.1f} s of it"
+        )
+        self.progress.note(
+            f"first program {process_age_s():.2f} s after the process started ({how})"
         )
 
     async def _dialogue_call(self, sched: Scheduler, backend: Any, request: Any) -> str:

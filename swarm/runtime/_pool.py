@@ -82,17 +82,27 @@ class RunnerPool:
         scheduler: Scheduler,
         sweep_id: str | None = None,
         no_runner_wait_s: float | None = None,
+        actors: list[Any] | None = None,
     ) -> None:
+        """`actors`: runners to borrow (a sweep's, see `runner_fleet`): bound to this run, and
+        released, not killed, at the end; None: the pool creates its own."""
         self.ray = ray
         self.no_runner_wait_s = no_runner_wait(no_runner_wait_s)
         """How long the run waits for a runner when none serves (then it fails)."""
         self.scheduler = scheduler
-        actor = ray.remote_class(RunnerCore, **runner_actor_options())
         spec_json, tel_json = spec.model_dump_json(), telemetry.model_dump_json()
-        self.actors: list[Any] = [
-            actor.remote(i, run_id, spec_json, redis_url, tel_json, sweep_id)
-            for i in range(len(runner_slots(spec)))
+        count = len(runner_slots(spec))
+        self._binding = [
+            (i, run_id, spec_json, redis_url, tel_json, sweep_id) for i in range(count)
         ]
+        self.borrowed = actors is not None
+        if actors is not None:
+            if len(actors) < count:
+                raise ClusterError(f"the run needs {count} runners; {len(actors)} were lent")
+            self.actors: list[Any] = list(actors[:count])
+        else:
+            actor = ray.remote_class(RunnerCore, **runner_actor_options())
+            self.actors = [actor.remote(*args) for args in self._binding]
         self.epochs = [0] * len(self.actors)
         self.lost = 0
         """Runner processes lost (and restarted) during the run."""
@@ -104,10 +114,11 @@ class RunnerPool:
         self._closing = False
 
     async def start(self) -> None:
-        """Start every runner, or fail in one line (within START_TIMEOUT_S when a runner
+        """Start (bind) every runner, or fail in one line (within START_TIMEOUT_S when a runner
         cannot be placed: no node offers the runner resource, say)."""
+        binds = [a.bind.remote(*self._binding[i]) for i, a in enumerate(self.actors)]
         try:
-            await self._all([a.start.remote() for a in self.actors], START_TIMEOUT_S)
+            await self._all(binds, START_TIMEOUT_S)
         except ClusterError as exc:
             resource = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
             where = f"; is there a node with the runner resource {resource!r}?" if resource else ""
@@ -144,7 +155,8 @@ class RunnerPool:
             if self._closing:
                 return
             try:
-                await asyncio.wait_for(self.actors[index].start.remote(), START_TIMEOUT_S)
+                bind = self.actors[index].bind.remote(*self._binding[index])
+                await asyncio.wait_for(bind, START_TIMEOUT_S)
             except Exception:  # still restarting
                 await asyncio.sleep(0.5)
                 continue
@@ -168,6 +180,9 @@ class RunnerPool:
         self._closing = True
         for task in self._serving.values():
             task.cancel()
+        if self.borrowed:  # the lender's: they serve its next run
+            await self._all([a.release.remote() for a in self.actors], 10.0)
+            return
         try:
             await self._all([a.close.remote() for a in self.actors], 10.0)
         finally:
@@ -182,3 +197,18 @@ class RunnerPool:
         except Exception as exc:  # Ray wraps actor failures in its own types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClusterError(f"a runner failed: {first}") from None
+
+
+def runner_fleet(
+    ray: RayCluster, specs: list[ExperimentSpec], redis_url: str, sets: int
+) -> list[list[Any]]:
+    """Runners for a sweep: `sets` sets, each enough for any of `specs`; a cell borrows a free
+    set (`RunOptions.runners`), so the sweep creates these and no others. Each runner is bound
+    to a cell's run when the cell starts (its constructor's run is a placeholder)."""
+    actor = ray.remote_class(RunnerCore, **runner_actor_options())
+    widest = max(specs, key=lambda spec: len(runner_slots(spec)))
+    spec_json = widest.model_dump_json()
+    return [
+        [actor.remote(i, "fleet", spec_json, redis_url) for i in range(len(runner_slots(widest)))]
+        for _ in range(sets)
+    ]

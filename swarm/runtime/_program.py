@@ -25,7 +25,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
-from ._sandbox import OUTPUT_LIMIT, Park, Spent
+from ._sandbox import OUTPUT_LIMIT, Park, SliceLimits, Spent
 from ._scheduler import MAX_CLOCK_H, Reply, Scheduler, clock_ms, order_member
 
 if TYPE_CHECKING:
@@ -308,3 +308,17 @@ def _num(text: str) -> float | None:
         return float(text) if text else None
     except ValueError:
         return None
+
+
+def slice_limits(spec: ExperimentSpec, state: HostState) -> SliceLimits:
+    """What a slice may use. Monty's compute clock runs on across a program's snapshots (a
+    resumed program's clock starts where the parked one stopped), so its limit is the whole
+    `cpu_s`: given what is left after the host's own sum of earlier slices, each second spent
+    before a park was counted twice and a program that parks often got about half its cpu_s."""
+    limits = spec.program_limits
+    return SliceLimits(
+        cpu_s=limits.cpu_s,
+        memory_bytes=limits.memory_bytes,
+        suspensions=max(0, limits.host_calls - state.suspensions),
+        spent_s=state.cpu_s,
+    )

@@ -33,8 +33,8 @@ from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._model_gate import ModelGate, in_flight_bound
-from ._program import HostState, RunnerEnv, restore_events, runner_slots
-from ._sandbox import Sandbox, SandboxOutcome, SliceLimits
+from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
+from ._sandbox import Sandbox, SandboxOutcome
 from ._scheduler import Scheduler, order_member
 from ._scripts import Subscriber
 from ._seeds import stable_seed
@@ -66,7 +66,22 @@ class RunnerCore:
         telemetry_json: str = "{}",
         sweep_id: str | None = None,
     ) -> None:
+        self._bind(index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
+        self.sandbox = Sandbox(max_workers=self.slots)
+
+    def _bind(
+        self,
+        index: int,
+        run_id: str,
+        spec_json: str,
+        redis_url: str,
+        telemetry_json: str,
+        sweep_id: str | None,
+    ) -> None:
+        """Take up a run: its spec, coordinator, telemetry and slots."""
         self.index = index
+        self.run_id = run_id
+        self.bound_as = (index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
         self.tag = f"{index}.0"
         self.spec = ExperimentSpec.model_validate_json(spec_json)
         self.coordinator = Coordinator(redis_url, run_id, sweep_id)
@@ -78,7 +93,6 @@ class RunnerCore:
             {"swarmlab.run_id": run_id, "swarmlab.runner": str(index)},
         )
         self.slots = runner_slots(self.spec)[index]
-        self.sandbox = Sandbox(max_workers=self.slots)
         self.env: RunnerEnv | None = None
         self._slices: dict[str, asyncio.Task[None]] = {}
         self._signals: dict[str, asyncio.Event] = {}
@@ -89,6 +103,29 @@ class RunnerCore:
         self._wake = asyncio.Event()
         self._stopping: str | None = None
         self._started = False
+        self._released = False
+
+    async def bind(
+        self,
+        index: int,
+        run_id: str,
+        spec_json: str,
+        redis_url: str,
+        telemetry_json: str = "{}",
+        sweep_id: str | None = None,
+    ) -> int:
+        """Serve this run from now on (the one it serves, if another, is released first). A
+        sweep's cells share runners this way: the sandbox's workers stay when the slots are the
+        same (they hold nothing of a run between slices)."""
+        args = (index, run_id, spec_json, redis_url, telemetry_json, sweep_id)
+        if args != self.bound_as:
+            await self.release()
+            slots = self.slots
+            self._bind(*args)
+            if self.slots != slots:
+                await self.sandbox.close()
+                self.sandbox = Sandbox(max_workers=self.slots)
+        return await self.start()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -187,15 +224,24 @@ class RunnerCore:
         await asyncio.to_thread(self.telemetry.flush)
 
     async def close(self) -> None:
+        await self.release()
+        await self.sandbox.close()
+
+    async def release(self) -> None:
+        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays."""
+        if self._released:
+            return
+        self._released = True
         await self.stop_all("runner closed")
         for task in list(self._model_calls):
             task.cancel()
-        await self.sandbox.close()
         if self.env:
             await self.env.backend.aclose()
+            self.env = None
         await asyncio.to_thread(self.telemetry.shutdown)
         self.sink.close()
         await self.coordinator.close()
+        self._started = False
 
     # --- what programs ask of their runner ---------------------------------------------------
 
@@ -247,7 +293,7 @@ class RunnerCore:
             if loaded.snapshot is None:
                 await self._begin(record, caps)
             caps.cut = RecordedCut.parse(loaded.cut)
-            limits = cut_limits(_remaining(self.spec, state), state, caps.cut)
+            limits = cut_limits(slice_limits(self.spec, state), state, caps.cut)
             state.resumes += loaded.snapshot is not None
             outcome = await self.sandbox.run_slice(
                 caps,
@@ -414,7 +460,8 @@ class RunnerCore:
             await Subscriber(self.coordinator.url).listen(
                 [turn, stop, wake, kill], on_message, subscribed
             )
-        except Exception:  # Redis gone: the health check stops everything
+        except Exception as exc:  # Redis gone: the health check stops everything
+            log.warning("runner %s: the run's channels failed (%r); stopping", self.tag, exc)
             await asyncio.sleep(HEALTH_EVERY_S)
 
     async def _health(self) -> None:
@@ -435,20 +482,6 @@ class RunnerCore:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-
-
-def _remaining(spec: ExperimentSpec, state: HostState) -> SliceLimits:
-    """What a slice may use. Monty's compute clock runs on across a program's snapshots (a
-    resumed program's clock starts where the parked one stopped), so its limit is the whole
-    `cpu_s`: given what is left after the host's own sum of earlier slices, each second spent
-    before a park was counted twice and a program that parks often got about half its cpu_s."""
-    limits = spec.program_limits
-    return SliceLimits(
-        cpu_s=limits.cpu_s,
-        memory_bytes=limits.memory_bytes,
-        suspensions=max(0, limits.host_calls - state.suspensions),
-        spent_s=state.cpu_s,
-    )
 
 
 async def _quietly(work: Awaitable[Any]) -> None:

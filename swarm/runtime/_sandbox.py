@@ -178,6 +178,8 @@ class Sandbox:
         self._started = False
 
     async def start(self) -> None:
+        if self._started:  # a runner bound to another run keeps its workers
+            return
         await self._pool.__aenter__()
         self._started = True
 

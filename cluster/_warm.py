@@ -1,0 +1,247 @@
+"""A warm start: a local Ray and a private Redis kept running between commands.
+
+`swarmlab up` starts them and writes what it started (addresses, process ids, Ray's temp dir)
+into the lab's state dir (`$SWARMLAB_STATE_DIR/warm/`); `swarmlab run` and `swarmlab sweep`
+without `--ray-address`/`--redis-url` then use them, so a run skips the seconds Ray and Redis take
+to start. `swarmlab down` stops them by process id. A state file whose processes are gone (a
+reboot, a kill) is stale: it is detected, what is left of it is stopped, and it is removed.
+Each run keeps its own Redis key namespace (`swarmlab:run:<run id>:`) and its own run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SwarmlabError, read_json, write_text
+
+from ._reaper import marked_pids, pid_alive
+from ._redis import RedisServer, free_port
+
+WARM_REDIS_BYTES = 2 << 30
+"""`maxmemory` of the warm Redis: every run on it shares this bound (noeviction: fail closed)."""
+STOP_GRACE_S = 5.0
+PRELOAD = "swarmlab.runtime._runner"
+"""What the warm Ray's workers import on start: a run's runner actors skip those seconds."""
+
+
+class WarmState(BaseModel):
+    """The state file `up` writes: what `run` connects to and what `down` stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redis_url: str = Field(description="The warm Redis.")
+    redis_pid: int = Field(ge=1, le=2**22, description="The redis-server's process id.")
+    ray_address: str = Field(description="The warm Ray's GCS address (host:port).")
+    ray_temp_dir: str = Field(description="Ray's temp dir as its processes name it.")
+    ray_pids: list[int] = Field(description="Ray's processes when `up` returned.")
+    ray_token_path: str = Field(description="The warm Ray's own authentication token (0600).")
+    started_at: float = Field(description="When `up` started them (Unix time).")
+
+
+def state_root() -> Path:
+    """The lab's state dir: $SWARMLAB_STATE_DIR, else $XDG_STATE_HOME/swarmlab (~/.local/state)."""
+    given = os.environ.get("SWARMLAB_STATE_DIR")
+    if given:
+        return Path(given)
+    base = os.environ.get("XDG_STATE_HOME")
+    return (Path(base) if base else Path.home() / ".local" / "state") / "swarmlab"
+
+
+def warm_dir() -> Path:
+    return state_root() / "warm"
+
+
+def _state_file() -> Path:
+    return warm_dir() / "warm.json"
+
+
+def _read_state() -> WarmState | None:
+    path = _state_file()
+    if not path.is_file():
+        return None
+    try:
+        return WarmState.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
+    except (SwarmlabError, ValidationError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _is_alive(state: WarmState) -> bool:
+    """Both still there, and still ours (a reused process id names someone else's process)."""
+    gcs = [p for p in state.ray_pids if "gcs_server" in _cmdline(p)]
+    return "redis-server" in _cmdline(state.redis_pid) and any(pid_alive(p) for p in gcs)
+
+
+def warm_instance() -> WarmState | None:
+    """The running warm Ray and Redis, or None (nothing up, or only a stale state file)."""
+    state = _read_state()
+    return state if state is not None and _is_alive(state) else None
+
+
+@dataclass
+class WarmUp:
+    state: WarmState
+    already_up: bool = False
+    stale_cleaned: list[int] = field(default_factory=list)
+    """Processes of a stale instance stopped before starting afresh."""
+    took_s: float = 0.0
+
+
+def warm_up(num_cpus: int | None = None) -> WarmUp:
+    """Start a warm Ray and Redis, unless they are up already (then nothing changes)."""
+    begun = time.monotonic()
+    if (current := warm_instance()) is not None:
+        return WarmUp(current, already_up=True)
+    stale = _stop(_read_state()) if _state_file().exists() else []
+    _state_file().unlink(missing_ok=True)
+    home = warm_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    redis_server = RedisServer(home / "redis", maxmemory=WARM_REDIS_BYTES, outlive_parent=True)
+    redis_server.start()
+    assert redis_server.pid is not None
+    try:
+        token = _write_token(home / "ray_auth_token")
+        temp_dir, address = _start_ray(home / "ray", num_cpus, token)
+    except ClusterError:
+        redis_server.stop()
+        raise
+    state = WarmState(
+        redis_url=redis_server.url,
+        redis_pid=redis_server.pid,
+        ray_address=address,
+        ray_temp_dir=temp_dir,
+        ray_pids=marked_pids([temp_dir]),
+        ray_token_path=str(token),
+        started_at=time.time(),
+    )
+    write_text(_state_file(), state.model_dump_json())
+    return WarmUp(state, stale_cleaned=stale, took_s=time.monotonic() - begun)
+
+
+def warm_down() -> tuple[bool, list[int]]:
+    """Stop the warm instance (or what is left of a stale one, or remove a state file that is
+    not one): whether there was a state file, and the processes stopped."""
+    existed = _state_file().exists()
+    stopped = _stop(_read_state())
+    _state_file().unlink(missing_ok=True)
+    return existed, stopped
+
+
+def _short_temp_dir(target: Path) -> str:
+    """Ray's socket paths must stay short: a link in the system temp dir names the state dir."""
+    target.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:10]
+    link = Path(tempfile.gettempdir()) / f"swlw-{tag}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target.resolve())
+    return str(link)
+
+
+def _write_token(path: Path) -> Path:
+    """A token of the warm Ray's own, readable by this user only (never through a symlink)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path
+
+
+def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, str]:
+    temp_dir, port = _short_temp_dir(target), free_port()
+    ray = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray),
+        "start",
+        "--head",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        f"--temp-dir={temp_dir}",
+        f"--num-cpus={num_cpus if num_cpus is not None else os.cpu_count()}",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_ADDRESS")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    # Every worker process imports the runner's modules when it starts, before a run asks for it.
+    env.setdefault("RAY_preload_python_modules", PRELOAD)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    if done.returncode != 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            _kill_all(marked_pids([temp_dir]))
+        last = (done.stderr or done.stdout).strip().split("\n")[-1:]
+        raise ClusterError(f"could not start a warm Ray: {' '.join(last)[:300]}")
+    return temp_dir, f"127.0.0.1:{port}"
+
+
+def _stop(state: WarmState | None) -> list[int]:
+    """Stop, by process id, what a state names: Ray's processes (those recorded, and the workers
+    started since, found by the temp dir on their command line) and the redis-server."""
+    if state is None:
+        return []
+    ours = set(marked_pids([state.ray_temp_dir]))
+    ours |= {p for p in state.ray_pids if state.ray_temp_dir in _cmdline(p)}
+    if "redis-server" in _cmdline(state.redis_pid):
+        ours.add(state.redis_pid)
+    _kill_all(sorted(ours))
+    with contextlib.suppress(OSError):
+        link = Path(state.ray_temp_dir)
+        if link.is_symlink():
+            link.unlink()
+    return sorted(ours)
+
+
+def _kill_all(pids: list[int]) -> None:
+    """SIGTERM, up to a grace for them to end, then SIGKILL for the rest."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        give_up = time.monotonic() + STOP_GRACE_S
+        while not all(_gone(p) for p in pids) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        if all(_gone(p) for p in pids):
+            return
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or one that only waits for its parent to collect it."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    if not pid_alive(pid):
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[:1] == ["Z"]
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere 0)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -1,0 +1,77 @@
+"""`swarmlab up` / `swarmlab down`: keep a local Ray and Redis running between commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from swarmlab.core import SpecError
+
+from ._text import terminal_text
+
+
+def add_warm_parsers(sub: Any) -> None:
+    up = sub.add_parser(
+        "up", help="keep a local Ray and Redis running: later runs start in about a second"
+    )
+    up.add_argument("--num-cpus", type=int, help="CPUs the warm Ray offers (default: all)")
+    up.add_argument("--json", action="store_true", help="print what is up as JSON")
+    down = sub.add_parser("down", help="stop the Ray and Redis `swarmlab up` started")
+    down.add_argument("--json", action="store_true", help="print what was stopped as JSON")
+
+
+def up_command(args: argparse.Namespace) -> int:
+    from swarmlab.cluster import warm_dir, warm_up
+
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise SpecError(f"--num-cpus {args.num_cpus}: must be at least 1")
+    result = warm_up(args.num_cpus)
+    state = result.state
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "already_up": result.already_up,
+                    "stale_cleaned": result.stale_cleaned,
+                    "took_s": round(result.took_s, 3),
+                    **state.model_dump(),
+                }
+            )
+        )
+        return 0
+    if result.stale_cleaned:
+        print(f"cleaned a stale instance (stopped {len(result.stale_cleaned)} leftover processes)")
+    where = f"Ray {state.ray_address}, Redis {state.redis_url}"
+    if result.already_up:
+        print(terminal_text(f"already up: {where}; nothing to do"))
+    else:
+        print(terminal_text(f"up in {result.took_s:.1f} s: {where} (state in {warm_dir()})"))
+    return 0
+
+
+def down_command(args: argparse.Namespace) -> int:
+    from swarmlab.cluster import warm_down, warm_instance
+
+    live = warm_instance() is not None
+    existed, stopped = warm_down()
+    stale = existed and not live
+    if args.json:
+        print(json.dumps({"was_up": live, "stale": stale, "stopped_pids": stopped}))
+    elif not existed:
+        print("nothing is up")
+    elif stale:
+        print(f"cleaned a stale instance (stopped {len(stopped)} leftover processes)")
+    else:
+        print(f"down: stopped {len(stopped)} processes")
+    return 0
+
+
+def warm_status_line() -> str | None:
+    """`status`'s line on the warm instance, when one is up."""
+    from swarmlab.cluster import warm_instance
+
+    state = warm_instance()
+    if state is None:
+        return None
+    return terminal_text(f"warm (swarmlab up): Ray {state.ray_address}, Redis {state.redis_url}")
