@@ -7,7 +7,6 @@ for the purpose (tests/data/detectors; precision and recall in docs/metrics.md).
 
 from __future__ import annotations
 
-import builtins
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -60,13 +59,6 @@ _SOURCE_SEEN = re.compile(r"^(?:import|from)\s+([\w.]+)|^(open)\b|(__\w+__)")
 
 CRASH_CAUSES = ("code_fault", "unsupported", "denied", "limit", "lab_fault")
 _LAB_TEXT = re.compile(r"^runner fault: |^sandbox worker died|^coordinator at .* unreachable")
-_UNSUPPORTED_TEXT = re.compile(
-    r"^NotImplementedError: The monty syntax parser does not yet support "
-    r"|is not supported in this environment|module '[\w.]+' has no attribute"
-)
-_MISSING_NAME = re.compile(r"^NameError: name '(\w+)' is not defined")
-PYTHON_BUILTINS = frozenset(dir(builtins))
-"""A NameError on one of these is the sandbox lacking a builtin, not the program's typo."""
 
 
 @dataclass(frozen=True)
@@ -292,9 +284,9 @@ def crash_causes(view: RunView) -> dict[str, str]:
     used (a module, files, the environment); `lab_fault` the lab failed it (runner fault,
     sandbox worker died, coordinator lost: words the runtime writes at the start of the record,
     where a program's error always starts with its exception's type); `code_fault` anything
-    else, its own exception whatever its message says. Unmarked, Monty's own refusals of a
-    language feature (its parser's `NotImplementedError`) or of a builtin it lacks (a NameError
-    on a Python builtin) are `unsupported`."""
+    else, its own exception whatever its message says. Monty's own refusals of a language
+    feature or of a builtin it lacks are marked `unsupported` by the runtime, when the program's
+    code never names the error's class (so it could not have raised the error itself)."""
     out = {}
     for p in view.data.programs:
         if p.status != "crashed":
@@ -306,17 +298,10 @@ def crash_causes(view: RunView) -> dict[str, str]:
             cause = p.error_kind
         elif _LAB_TEXT.search(error):
             cause = "lab_fault"
-        elif _UNSUPPORTED_TEXT.search(error) or _missing_builtin(error):
-            cause = "unsupported"
         else:
             cause = "code_fault"
         out[p.id] = cause
     return dict(sorted(out.items(), key=lambda kv: id_sort_key(kv[0])))
-
-
-def _missing_builtin(error: str) -> bool:
-    match = _MISSING_NAME.match(error)
-    return match is not None and match.group(1) in PYTHON_BUILTINS
 
 
 def cross_lineage_pairs(view: RunView) -> list[tuple[str, str]]:

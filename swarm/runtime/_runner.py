@@ -376,7 +376,11 @@ class RunnerCore:
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
         }
-        kind = error_kind(outcome, caps.raised, caps.refused) if status == "crashed" else None
+        kind = (
+            error_kind(outcome, caps.raised, caps.refused, record.code)
+            if status == "crashed"
+            else None
+        )
         if kind:
             detail["error_kind"] = kind
         if outcome.limit:

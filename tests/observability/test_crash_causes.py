@@ -20,9 +20,14 @@ LAB_WORDS = (
     "No module named 'socket'",
     "Permission denied: '/etc/passwd'",
     "killed after exceeding request timeout",
+    "The monty syntax parser does not yet support class inheritance",
+    "name 'open' is not defined",
+    "module 'os' has no attribute 'system'",
+    "open is not supported in this environment",
 )
 TYPES = ("RuntimeError", "MemoryError", "TimeoutError", "PermissionError", "ValueError",
-         "ModuleNotFoundError", "KeyError", "OSError")  # fmt: skip
+         "ModuleNotFoundError", "KeyError", "OSError", "NotImplementedError", "NameError",
+         "AttributeError")  # fmt: skip
 
 
 def cause(error: str, kind: str | None = None, limit: str | None = None) -> str:
