@@ -9,7 +9,6 @@ compute it recorded reaches its whole `cpu_s` (and not far past it).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from swarmlab.cluster import RayCluster
 pytestmark = pytest.mark.slow
 
 CPU_S = 1.5
-FEED = re.compile(r"exceeded: ([0-9.]+(?:ns|µs|us|ms|s)) > ([0-9.]+(?:ns|µs|us|ms|s))")
-UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
-def _seconds(text: str) -> float:
-    number = text.rstrip("nsµum")
-    return float(number) * UNITS[text[len(number) :]]
-
-
 # Each round computes a little, then waits for a child that computes longer, so the root parks
 # (its worker goes back to the pool) dozens of times before its cpu_s runs out.
 PARKER = """
@@ -63,10 +53,8 @@ def test_a_program_that_parks_often_gets_its_whole_cpu_s(
     assert end["detail"].get("limit") == "cpu_s", end
     parks = sum(1 for e in run.events() if e["program"] == "p0" and e["kind"] == "wait")
     assert parks >= 5, f"the root waited only {parks} times"
-    # The sandbox's own clock, as programs.jsonl shows it: "... exceeded: <took> > <limit>".
-    took, limit = (_seconds(t) for t in FEED.search(root["error"]).groups())  # type: ignore[union-attr]
-    assert limit >= 0.99 * CPU_S, f"the sandbox was given {limit:.3f} s of a {CPU_S} s cpu_s"
-    assert 0.99 * CPU_S <= took <= CPU_S + 0.25, f"cut after {took:.3f} s of compute"
+    # The error names the limit the program was held to: its whole cpu_s, not what was left.
+    assert root["error"] == f"TimeoutError: time limit exceeded: cpu_s = {CPU_S:g} s of compute"
     spent = end["detail"]["cpu_s"]  # the host's measure (wall time in the worker: at least it)
     assert spent >= 0.9 * CPU_S, f"cut after {spent:.2f} s of its {CPU_S} s (counted twice?)"
     assert run.summary()["program_limits"]["cpu_s"]["denied"] == 1
