@@ -208,10 +208,15 @@ def _check_string(text: str, where: str) -> None:
         raise SpecError(f"{where}: a string holds a lone surrogate (not Unicode text)") from None
 
 
+_JSON_SPACE = " \t\r\n"
+"""What JSON calls whitespace; a line of anything else (U+001C, say, which `str.strip` also
+drops) is not blank but not JSON either, and is refused naming its line."""
+
+
 def json_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, Any]]:
     """The JSON values of a JSONL file with their line numbers; blank lines are skipped."""
     for number, line in text_lines(path, max_bytes):
-        if line.strip():
+        if line.strip(_JSON_SPACE):
             yield number, parse_json(line, _where(path, number))
 
 
