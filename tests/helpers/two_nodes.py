@@ -21,17 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.cli import CLUSTER_ENV
+from helpers.ray_head import RAY_PORT_FLAGS
 from swarmlab.cluster import free_port
 
 RUNNER_RESOURCE = "sandbox_runner"
-NODE_PORT_FLAGS = (
-    "node-manager-port",
-    "object-manager-port",
-    "runtime-env-agent-port",
-    "dashboard-agent-grpc-port",
-    "dashboard-agent-listen-port",
-    "metrics-export-port",
-)
+NODE_PORT_FLAGS = tuple(f for f in RAY_PORT_FLAGS if f not in ("port", "ray-client-server-port"))
+"""The ports every node opens (the head's own two left out), each pinned to a free one."""
 
 
 @dataclass
