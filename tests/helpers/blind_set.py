@@ -20,7 +20,10 @@ from helpers.labelled_set import DATA, Score, load_items, score_set
 from swarmlab.experiments._stats import wilson_interval
 
 BLIND_ROUND_1 = DATA.parent / "detectors-blind" / "round-1"
-"""The first blind set: frozen before any detector change of issue 22."""
+"""The first blind set: frozen before any detector change of issue 22 (development data since
+the detectors were changed after scoring it)."""
+BLIND_ROUND_2 = DATA.parent / "detectors-blind" / "round-2"
+"""The second blind set: frozen before the detectors changed again."""
 CAUSES = 5
 """Crash causes a program can be given: code_fault, unsupported, denied, limit, lab_fault."""
 RESOURCES = 4

@@ -1,9 +1,9 @@
-"""The blind set is frozen: its files are the ones its SHA256SUMS names, byte for byte.
+"""The blind sets are frozen: their files are the ones their SHA256SUMS name, byte for byte.
 
-tests/data/detectors-blind/round-1 was written and committed, with its hashes, before any
-detector was changed for it (issue 22); its figures mean something only while the set stays the
-one that was frozen. `SET_SHA256` is the sha256 of SHA256SUMS itself, so editing an item and its
-line in SHA256SUMS together still fails here.
+Each round (tests/data/detectors-blind/round-N) was written and committed, with its hashes,
+before any detector was changed for it (issue 22); its figures mean something only while the set
+stays the one that was frozen. `FROZEN` holds the sha256 of each round's SHA256SUMS itself, so
+editing an item and its line in SHA256SUMS together still fails here.
 """
 
 from __future__ import annotations
@@ -11,20 +11,31 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from helpers.blind_set import BLIND_ROUND_1, blind_table, score_blind
+import pytest
+from helpers.blind_set import BLIND_ROUND_1, BLIND_ROUND_2, blind_table, score_blind
 from helpers.labelled_set import DETECTORS, load_items, run_items
 
 from swarmlab.observability.analysis import BLIND
 
 ROOT = Path(__file__).resolve().parents[2]
-SET_SHA256 = "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3"
-# The sha256 of the "before any change" table as first scored.
-BEFORE_TABLE_SHA256 = "b87da34ac12684ee6203f6a1394f1f345064cf7d04fd590f40d372ad83041626"
+FROZEN = {
+    BLIND_ROUND_1: "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3",
+    BLIND_ROUND_2: "e35f3074ad7a6ee93e257884691d80b7a81fe9a4f79abacd2cd3747ad866ad4a",
+}
+# The sha256 of each round's "before any change" table as first scored.
+BEFORE_TABLE_SHA256 = {
+    "Blind set, round 1: before any change": (
+        "b87da34ac12684ee6203f6a1394f1f345064cf7d04fd590f40d372ad83041626"
+    ),
+    "Blind set, round 2: before any change": (
+        "cb350a8220a056be9616703151f233db22c432df622e650db9fde4a0c6f4a93b"
+    ),
+}
 
 
-def _listed() -> dict[str, str]:
-    sums = (BLIND_ROUND_1 / "SHA256SUMS").read_bytes()
-    assert hashlib.sha256(sums).hexdigest() == SET_SHA256, "SHA256SUMS changed"
+def _listed(folder: Path) -> dict[str, str]:
+    sums = (folder / "SHA256SUMS").read_bytes()
+    assert hashlib.sha256(sums).hexdigest() == FROZEN[folder], "SHA256SUMS changed"
     listed = {}
     for line in sums.decode().split("\n"):
         if line:
@@ -33,16 +44,24 @@ def _listed() -> dict[str, str]:
     return listed
 
 
-def test_every_file_of_the_frozen_set_has_its_recorded_hash() -> None:
-    listed = _listed()
-    present = {p.name for p in BLIND_ROUND_1.iterdir()} - {"SHA256SUMS"}
+@pytest.mark.parametrize("folder", list(FROZEN), ids=lambda f: f.name)
+def test_every_file_of_a_frozen_set_has_its_recorded_hash(folder: Path) -> None:
+    listed = _listed(folder)
+    present = {p.name for p in folder.iterdir()} - {"SHA256SUMS"}
     assert present == set(listed), "files added to or removed from the frozen set"
     for name, digest in listed.items():
-        assert hashlib.sha256((BLIND_ROUND_1 / name).read_bytes()).hexdigest() == digest, name
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
 
 
-def test_the_frozen_set_is_big_enough_and_labels_every_detector(tmp_path: Path) -> None:
-    items = load_items(BLIND_ROUND_1)
+def test_every_blind_round_is_frozen_here() -> None:
+    """A new round's folder cannot go unchecked: each one has its hash in `FROZEN`."""
+    rounds = {p for p in BLIND_ROUND_1.parent.iterdir() if p.is_dir()}
+    assert rounds == set(FROZEN)
+
+
+@pytest.mark.parametrize("folder", list(FROZEN), ids=lambda f: f.name)
+def test_a_frozen_set_is_big_enough_and_labels_every_detector(folder: Path, tmp_path: Path) -> None:
+    items = load_items(folder)
     programs = sum(
         (d / "programs.jsonl").read_text().count("\n") for d in run_items(items, tmp_path).values()
     )
@@ -61,12 +80,13 @@ def test_docs_show_the_blind_figures_of_the_detectors_now(tmp_path: Path) -> Non
     assert blind_table(score_blind(BLIND_ROUND_1, tmp_path)) in section
 
 
-def test_the_first_blind_figures_stay_as_they_were_scored() -> None:
-    """The "before any change" table is the one scored once at the freeze (commit "Score the
-    frozen blind set once"); later rounds add tables, they never rewrite that one."""
-    section = _section("Blind set, round 1: before any change")
+@pytest.mark.parametrize("heading", list(BEFORE_TABLE_SHA256))
+def test_a_rounds_first_blind_figures_stay_as_they_were_scored(heading: str) -> None:
+    """Each round's "before any change" table is the one scored once after its freeze; later
+    rounds add tables, they never rewrite one."""
+    section = _section(heading)
     table = section[section.index("| detector |") :].split("\n\n", 1)[0]
-    assert hashlib.sha256(table.encode()).hexdigest() == BEFORE_TABLE_SHA256
+    assert hashlib.sha256(table.encode()).hexdigest() == BEFORE_TABLE_SHA256[heading]
 
 
 def test_the_validity_shown_beside_counts_is_the_blind_table_of_the_docs() -> None:
