@@ -35,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from swarmlab.spec import redis_url_problem
+from swarmlab.spec import REDIS_SCHEMES, redis_url_problem
 
 CONNECT_TIMEOUT_S = 5.0
 """The whole opening of a connection: TCP, the TLS handshake, AUTH and SELECT."""
@@ -238,7 +238,7 @@ class ScriptConnection:
 
     @staticmethod
     def usable(url: str) -> bool:
-        return url.startswith(("redis://", "rediss://", "unix://"))
+        return url.startswith(REDIS_SCHEMES)
 
     async def evalsha(self, sha: str, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a loaded script; a Redis that has lost it gets the whole script."""

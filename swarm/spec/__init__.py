@@ -19,6 +19,8 @@ from ._experiment import (
     spec_from_dict,
 )
 from ._names import (
+    REDIS_SCHEMES,
+    REDIS_TLS_OPTIONS,
     RUN_ID_RULE,
     check_redis_url,
     check_run_id,
@@ -45,6 +47,8 @@ __all__ = [
     "DEFAULT_QUESTION",
     "PERSONAS",
     "PERSONA_NOTES",
+    "REDIS_SCHEMES",
+    "REDIS_TLS_OPTIONS",
     "RULES",
     "RUN_ID_RULE",
     "SEED_MAX",
