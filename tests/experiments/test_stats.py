@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from swarmlab.experiments._stats import (
+from swarmlab.experiments.sweeps._stats import (
     bootstrap_mean_ci,
     describe,
     describe_rate,

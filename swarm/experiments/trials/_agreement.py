@@ -18,8 +18,8 @@ from typing import Any
 from swarmlab.core import SpecError, write_text
 
 from ._annotation import ANNOTATION_DIR, read_labels, read_sample
-from ._trials_measures import DETECTORS
-from ._trials_stats import cohen_kappa, wilson
+from ._measures import DETECTORS
+from ._stats import cohen_kappa, wilson
 
 
 def agreement(plan_out: Path, files: list[Path] | None = None) -> dict[str, Any]:
