@@ -92,12 +92,12 @@ def test_a_cycle_between_packages_is_found(copy: Path) -> None:
 def test_sweeps_and_trials_never_import_each_other(copy: Path) -> None:
     append(
         copy / "swarm" / "experiments" / "trials" / "_table.py",
-        "\ndef _late() -> None:\n    from swarmlab.experiments.sweeps._stats import describe\n",
+        "\ndef _late() -> None:\n    from swarmlab.experiments.sweeps._cells import METRICS\n",
     )
     done = check(copy)
     assert done.returncode == 1
     assert (
-        "layers: swarmlab.experiments.trials._table imports swarmlab.experiments.sweeps._stats "
+        "layers: swarmlab.experiments.trials._table imports swarmlab.experiments.sweeps._cells "
         "(same layer: independent)"
     ) in done.stdout
 

@@ -31,11 +31,11 @@ from swarmlab.core import (
     read_text,
     write_text,
 )
+from swarmlab.experiments.stats import stable_int
 from swarmlab.records import RunDir
 
 from ._measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
 from ._plan import TrialsPlan
-from ._stats import stable_int
 from ._table import COUNTED
 
 ANNOTATION_DIR = "annotation"
