@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import redis.asyncio as aioredis
 from helpers.cli import one_line_error, swarmlab
-from helpers.tls_redis import TlsRedis, make_certificates
+from helpers.tls_redis import Certificates, TlsRedis, make_certificates
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster
+from swarmlab.core import SpecError
 from swarmlab.records import RunResult
 from swarmlab.runtime import RunOptions, run_experiment
 from swarmlab.runtime._coordinator import Coordinator
@@ -149,14 +150,14 @@ def test_a_run_over_tls_grows_the_tree_it_grows_in_the_clear(
 
 # --- every option: applied as redis-py applies it, or refused ------------------------------
 
-_CERTS = make_certificates(Path(__import__("tempfile").mkdtemp(prefix="swarmlab-certs-")))
 _VALUES = {
     "db": st.sampled_from(["0", "3", "x", "-1", ""]),
     "ssl_cert_reqs": st.sampled_from(["none", "optional", "required", "REQUIRED", "", "maybe"]),
     "ssl_check_hostname": st.sampled_from(["true", "False", "no", "1", "0", "", "perhaps"]),
-    "ssl_ca_certs": st.just(str(_CERTS.ca)),
-    "ssl_certfile": st.just(str(_CERTS.client_cert)),
-    "ssl_keyfile": st.just(str(_CERTS.client_key)),
+    # The files are the `certs` fixture's: the test puts their paths in place of these names.
+    "ssl_ca_certs": st.just("ca"),
+    "ssl_certfile": st.just("client_cert"),
+    "ssl_keyfile": st.just("client_key"),
 }
 _OTHER_NAMES = st.sampled_from(
     ["socket_timeout", "protocol", "ssl_ciphers", "ssl_password", "ssl_min_version", "ssl_ca_path"]
@@ -169,14 +170,21 @@ def _queries(draw: st.DrawFn) -> list[tuple[str, str]]:
     return [(n, draw(_VALUES.get(n, st.text(max_size=5)))) for n in names]
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     scheme=st.sampled_from(["redis", "rediss", "unix"]),
     query=_queries(),
 )
 def test_every_url_option_is_applied_as_redis_py_applies_it_or_refused(
-    scheme: str, query: list[tuple[str, str]]
+    certs: Certificates, scheme: str, query: list[tuple[str, str]]
 ) -> None:
+    files = {n: str(getattr(certs, n)) for n in ("ca", "client_cert", "client_key")}
+    query = [(name, files.get(value, value)) for name, value in query]
     where = "/tmp/redis.sock" if scheme == "unix" else "127.0.0.1:6380/0"
     url = f"{scheme}://{where}?{urlencode(query)}"
     problem = redis_url_problem(url)
@@ -185,7 +193,7 @@ def test_every_url_option_is_applied_as_redis_py_applies_it_or_refused(
         with pytest.raises(ValueError, match="Redis URL: ") as caught:
             ScriptConnection(url)
         assert "\n" not in str(caught.value)
-        with pytest.raises(Exception, match="--redis-url: "):
+        with pytest.raises(SpecError, match="--redis-url: "):
             check_redis_url(url)
         return
     lean = ScriptConnection(url)
