@@ -1,6 +1,6 @@
 """The cost of one capability call seen from inside a program, next to its raw parts.
 
-    .venv/bin/python benchmarks/capability_calls.py [--calls 2000] [--rounds 3] [--json]
+    .venv/bin/python benchmarks/capability_calls.py [--calls 2000] [--rounds 3] [--tls] [--json]
 
 Measured in one run, on one private redis-server and one local Ray:
 
@@ -28,12 +28,18 @@ the median of `--rounds` rounds. Two more figures say what part of the gap no la
   one script, as runs must. For context, both raw parts are also measured inside a Ray
 actor, where runners run (on Ray's uvloop, next to Ray's own threads), and the calls are shown
 against that sum too.
+
+With `--tls`, a second redis-server that speaks only TLS (certificates made for the run, a
+client certificate required, as `rediss://` deployments have it) is measured in the same rounds:
+the raw EVALSHA over both clients and `db_get` in a run over `rediss://` (`*_tls`), shown against
+the same figures in the clear.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -225,11 +231,39 @@ def in_program(redis_url: str, work: Path, name: str, calls: int, telemetry: boo
     return (duration(CALLS[name], "calls") - duration(LOOP, "loop")) / calls
 
 
+def tls_server(work: Path) -> Any:
+    """A TLS-only redis-server with certificates made in `work` (the tests' helper)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from helpers.tls_redis import TlsRedis
+
+    return TlsRedis(work / "tls-redis")
+
+
+def tls_round(url: str, work: Path, calls: int, add: Any) -> None:
+    """One round of the figures over TLS."""
+    add("raw_evalsha_tls_us", asyncio.run(raw_evalsha(url, calls, "lab")))
+    add("raw_evalsha_tls_redis_py_us", asyncio.run(raw_evalsha(url, calls, "redis-py")))
+    add("db_get_tls_us", in_program(url, work, "db_get", calls, True))
+
+
+def print_tls(us: dict[str, float]) -> None:
+    if "raw_evalsha_tls_us" not in us:
+        return
+    print(
+        f"over TLS: raw EVALSHA {us['raw_evalsha_tls_us']:.1f} us over the lab's script "
+        f"connection (in the clear {us['raw_evalsha_us']:.1f} us), "
+        f"{us['raw_evalsha_tls_redis_py_us']:.1f} us over redis-py "
+        f"(in the clear {us['raw_evalsha_redis_py_us']:.1f} us); db_get "
+        f"{us['db_get_tls_us']:.1f} us (in the clear {us['db_get_us']:.1f} us)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tls", action="store_true", help="also measure over rediss://")
     args = parser.parse_args(argv)
     samples: dict[str, list[float]] = {}
 
@@ -238,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="swarmlab-calls-") as tmp:
         work = Path(tmp)
-        with RedisServer(work / "redis") as redis:
+        with RedisServer(work / "redis") as redis, contextlib.ExitStack() as stack:
+            tls = stack.enter_context(tls_server(work)) if args.tls else None
             ray = RayCluster().start_local(work / "ray")
             try:
                 for _ in range(args.rounds):
+                    if tls is not None:
+                        tls_round(tls.url(), work, args.calls, add)
                     add("raw_callback_us", asyncio.run(raw_callback(args.calls)))
                     add("raw_evalsha_us", asyncio.run(raw_evalsha(redis.url, args.calls, "lab")))
                     add(
@@ -287,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Redis's own time per EVALSHA: return 1 {us['redis_return_1_us']:.1f} us, "
         f"db_get's script {us['redis_db_get_us']:.1f} us"
     )
+    print_tls(us)
     for name, value in calls.items():
         print(
             f"{name:>22} {value:8.1f} us  = {ratios[name + '_vs_raw']:.2f}x raw, "

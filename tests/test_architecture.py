@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -88,6 +89,19 @@ def test_a_cycle_between_packages_is_found(copy: Path) -> None:
     assert "cycle between packages: swarmlab.records -> swarmlab.spec" in check(copy).stdout
 
 
+def test_sweeps_and_trials_never_import_each_other(copy: Path) -> None:
+    append(
+        copy / "swarm" / "experiments" / "trials" / "_table.py",
+        "\ndef _late() -> None:\n    from swarmlab.experiments.sweeps._cells import METRICS\n",
+    )
+    done = check(copy)
+    assert done.returncode == 1
+    assert (
+        "layers: swarmlab.experiments.trials._table imports swarmlab.experiments.sweeps._cells "
+        "(same layer: independent)"
+    ) in done.stdout
+
+
 @pytest.mark.parametrize(
     ("module", "dependency"),
     [
@@ -138,15 +152,33 @@ def test_the_wheel_installs_one_import_name(
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"swarmlab"}
-    # The data files travel with the code.
-    for data in (
-        "swarmlab/spec/experiments/paperclips.yaml",
-        "swarmlab/models/sim/templates.yaml",
-        "swarmlab/observability/report/assets/report.css",
-        "swarmlab/experiments/sweeps/pumping-curve.yaml",
-        "swarmlab/py.typed",
-    ):
-        assert data in names
+    # Every module and data file of the layout travels in the wheel: a sub-package or a data
+    # file the package list or the package data forgets is found, whichever it is.
+    missing = sorted(set(layout_files()) - set(names))
+    assert not missing, missing
+    assert "swarmlab/experiments/trials/datasheet.md" in names
+
+
+def layout_files() -> list[str]:
+    """The committed files of the installed layout, by their path inside the wheel."""
+    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ]
+    files = []
+    for package, folder in mapping.items():
+        listed = subprocess.run(
+            ["git", "ls-files", folder], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+        inside = package.replace(".", "/")
+        files += [inside + f.removeprefix(folder) for f in listed if f]
+    return files
+
+
+def test_the_layout_has_modules_and_data_to_check() -> None:
+    files = layout_files()
+    assert "swarmlab/experiments/sweeps/pumping-curve.yaml" in files
+    assert "swarmlab/experiments/trials/_runner.py" in files
+    assert "swarmlab/runtime/lua/claim.lua" in files
 
 
 def test_the_release_build_ignores_a_stale_build_folder(tmp_path: Path) -> None:

@@ -1,19 +1,40 @@
-"""Series of experiments: sweeps over conditions and seeds, with one global budget, summarised
-per condition with intervals and paired by seed against a baseline (`_stats`, `_cells`), and
-trial tables (N independent trials per model x persona x affordance) with their annotation
-round trip.
+"""Series of experiments, in two sub-packages that never import each other:
 
-Built on the runtime (each cell is an ordinary run) and the analysis (each cell's metrics).
+- `sweeps`: a base experiment over a grid of conditions and seeds, with one global budget,
+  summarised per condition with intervals and paired by seed against a baseline;
+- `trials`: N independent trials per model x persona x affordance, their tables, and their
+  annotation round trip.
+
+Built on the runtime (each cell or trial is an ordinary run) and the analysis (its metrics).
+The names below are the public surface of both, importable from here.
 """
 
-from ._annotation import export_sample
-from ._annotation_agreement import agreement, format_agreement
-from ._plan import Cell, SweepBudget, SweepPlan, SweepSpec, builtin_sweeps, cell_id, load_sweep
-from ._results import flatten, result_rows, write_results
-from ._sweep import SweepRunner, is_sweep_dir, report_sweep, run_cell
-from ._trials import TrialsRunner, finish_trials
-from ._trials_plan import TrialsPlan, TrialsSpec
-from ._trials_table import format_conditions
+from .sweeps import (
+    Cell,
+    SweepBudget,
+    SweepPlan,
+    SweepRunner,
+    SweepSpec,
+    builtin_sweeps,
+    cell_id,
+    flatten,
+    is_sweep_dir,
+    load_sweep,
+    report_sweep,
+    result_rows,
+    run_cell,
+    write_results,
+)
+from .trials import (
+    TrialsPlan,
+    TrialsRunner,
+    TrialsSpec,
+    agreement,
+    export_sample,
+    finish_trials,
+    format_agreement,
+    format_conditions,
+)
 
 __all__ = [
     "Cell",

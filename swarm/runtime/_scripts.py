@@ -10,9 +10,10 @@ order, so replies are matched first in, first out) and parses the few reply shap
 message goes from the parser straight to a callback, where redis-py's pub/sub would parse it
 through its general reader and hand it over through a task.
 
-Both speak to what `redis://` and `unix://` URLs name (with their user, password and database).
-`rediss://` keeps redis-py's client, which knows the TLS options a URL can carry
-(`ScriptConnection.usable`).
+Both speak to what `redis://`, `rediss://` and `unix://` URLs name (with their user, password
+and database). Over `rediss://` they speak TLS through asyncio's own `ssl` support, with the TLS
+options a URL may carry (`swarmlab.spec.REDIS_TLS_OPTIONS`) applied as redis-py applies them, so
+one URL connects, or is refused, the same way over every client of the run's Redis.
 
 Failures are redis-py's exceptions, so the coordinator's fail-closed handling is unchanged: a
 lost connection fails every call in flight with `ConnectionError` (the next call connects
@@ -23,19 +24,24 @@ reply is `ResponseError` (`NoScriptError` when Redis lost the script, which is t
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from swarmlab.spec import REDIS_SCHEMES, redis_url_problem
+
 CONNECT_TIMEOUT_S = 5.0
+"""The whole opening of a connection: TCP, the TLS handshake, AUTH and SELECT."""
 REPLY_TIMEOUT_S = 30.0
+FILES = ("_ca_certs", "_certfile", "_keyfile")
+"""The TLS options that name files."""
 MAX_REPLY_BYTES = 512 * 1024 * 1024
 """Redis's own limit on one bulk string: a longer length is a broken stream, not a reply."""
 
@@ -218,8 +224,13 @@ class ScriptConnection:
 
     def __init__(self, url: str, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
         if not self.usable(url):
-            raise ValueError(f"{url.split(':', 1)[0]}:// URLs keep redis-py's client")
+            raise ValueError(f"{url.split(':', 1)[0]}:// is not a Redis URL")
+        problem = redis_url_problem(url)
+        if problem is not None:
+            raise ValueError(f"Redis URL: {problem}")
         self.options = parse_url(url)
+        self.tls = url.startswith("rediss://")
+        self._tls_context: ssl.SSLContext | None = None
         self.reply_timeout_s = reply_timeout_s
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -227,7 +238,7 @@ class ScriptConnection:
 
     @staticmethod
     def usable(url: str) -> bool:
-        return url.startswith(("redis://", "unix://"))
+        return url.startswith(REDIS_SCHEMES)
 
     async def evalsha(self, sha: str, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a loaded script; a Redis that has lost it gets the whole script."""
@@ -265,8 +276,14 @@ class ScriptConnection:
         if "path" in options:
             _, protocol = await loop.create_unix_connection(make, options["path"])
         else:
+            host = options.get("host", "localhost")
+            tls = self._tls() if self.tls else None
             _, protocol = await loop.create_connection(
-                make, options.get("host", "localhost"), int(options.get("port", 6379))
+                make,
+                host,
+                int(options.get("port", 6379)),
+                ssl=tls,
+                server_hostname=host if tls is not None else None,
             )
         protocol.reply_timeout_s = self.reply_timeout_s
         hello: list[tuple[Any, ...]] = []
@@ -282,6 +299,18 @@ class ScriptConnection:
                 protocol.fail(RedisConnectionError(f"Redis refused {parts[0]}: {reply}"))
                 raise RedisConnectionError(f"Redis refused {parts[0]}: {reply}")
         return protocol
+
+    def _tls(self) -> ssl.SSLContext:
+        """The URL's TLS settings, built on first use (it reads the certificate files)."""
+        if self._tls_context is None:
+            try:
+                self._tls_context = tls_context(self.options)
+            except (OSError, ValueError) as exc:  # a missing or unreadable file
+                files = {k: v for k, v in self.options.items() if str(k).endswith(FILES)}
+                raise RedisConnectionError(
+                    f"cannot load the TLS files of the Redis URL {files}: {exc}"
+                ) from None
+        return self._tls_context
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -307,9 +336,6 @@ class Subscriber:
         """Subscribe and call `on_message(channel, data)` for each message, until the
         connection is lost (raises `ConnectionError`) or the caller is cancelled. `subscribed`
         is set once every channel is subscribed (no message sent after that is missed)."""
-        if not ScriptConnection.usable(self.url):
-            await self._listen_tls(channels, on_message, subscribed)
-            return
         loop = asyncio.get_running_loop()
         opener = ScriptConnection(self.url)
         try:
@@ -328,25 +354,23 @@ class Subscriber:
             if protocol.transport is not None:
                 protocol.transport.close()
 
-    async def _listen_tls(
-        self,
-        channels: Sequence[str],
-        on_message: Callable[[str, str], None],
-        subscribed: asyncio.Event | None,
-    ) -> None:
-        client = Redis.from_url(self.url, decode_responses=True)
-        pubsub = client.pubsub()
-        try:
-            await pubsub.subscribe(*channels)
-            if subscribed is not None:
-                subscribed.set()
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    on_message(str(message["channel"]), str(message["data"]))
-            raise RedisConnectionError("subscription ended")
-        finally:
-            await pubsub.aclose()
-            await client.aclose()
+
+def tls_context(options: Mapping[str, Any]) -> ssl.SSLContext:
+    """A `rediss://` URL's TLS settings (`parse_url`'s options), as redis-py's client applies
+    them: the server's certificate checked against the system's CAs and `ssl_ca_certs`, its name
+    checked, a client certificate sent when `ssl_certfile` names one."""
+    required = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+    verify = required[options.get("ssl_cert_reqs", "required")]
+    context = ssl.create_default_context()
+    context.check_hostname = bool(options.get("ssl_check_hostname", True)) and (
+        verify != ssl.CERT_NONE
+    )
+    context.verify_mode = verify
+    if options.get("ssl_certfile"):
+        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+    if options.get("ssl_ca_certs"):
+        context.load_verify_locations(cafile=options["ssl_ca_certs"])
+    return context
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -18,7 +18,16 @@ from ._experiment import (
     read_text_file,
     spec_from_dict,
 )
-from ._names import RUN_ID_RULE, check_redis_url, check_run_id, is_redis_url, is_run_id
+from ._names import (
+    REDIS_SCHEMES,
+    REDIS_TLS_OPTIONS,
+    RUN_ID_RULE,
+    check_redis_url,
+    check_run_id,
+    is_redis_url,
+    is_run_id,
+    redis_url_problem,
+)
 from ._personas import (
     AFFORDANCE_NOTES,
     PERSONA_NOTES,
@@ -38,6 +47,8 @@ __all__ = [
     "DEFAULT_QUESTION",
     "PERSONAS",
     "PERSONA_NOTES",
+    "REDIS_SCHEMES",
+    "REDIS_TLS_OPTIONS",
     "RULES",
     "RUN_ID_RULE",
     "SEED_MAX",
@@ -65,6 +76,7 @@ __all__ = [
     "persona_text",
     "read_text_file",
     "redis_memory_bytes",
+    "redis_url_problem",
     "shared_redis_memory_bytes",
     "spec_from_dict",
     "system_prompt",

@@ -9,7 +9,7 @@ digits and `. _ = -`, starting with a letter or a digit, at most 128 characters.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from swarmlab.core import SpecError
 
@@ -28,6 +28,18 @@ NAME_RULE = (
 )
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_TLS_OPTIONS = (
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_check_hostname",
+)
+"""The TLS options a `rediss://` URL may carry (as redis-py reads them); every client of the
+lab's Redis honours them, so any other option is refused rather than quietly ignored by one."""
+REDIS_URL_OPTIONS = ("db", *REDIS_TLS_OPTIONS)
+CERT_REQS = ("none", "optional", "required")
+BOOLEANS = ("true", "false", "yes", "no", "1", "0")
 
 
 def is_run_id(value: object) -> bool:
@@ -48,7 +60,32 @@ def is_redis_url(value: object) -> bool:
         urlsplit(value).port  # noqa: B018 - a bad host or port raises
     except ValueError:
         return False
-    return True
+    return redis_url_problem(value) is None
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL's options (`?name=value&...`), in one phrase naming the
+    option; None when every client of the lab's Redis can honour them all."""
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    for name, values in query.items():
+        if name not in REDIS_URL_OPTIONS:
+            return f"option {name!r} is not supported (supported: {', '.join(REDIS_URL_OPTIONS)})"
+        if len(values) > 1:
+            return f"option {name!r} is given {len(values)} times"
+        value = values[0]
+        if not value:
+            return f"option {name!r} has no value"
+        if name in REDIS_TLS_OPTIONS and not url.startswith("rediss://"):
+            return f"option {name!r} is a TLS option: it needs a rediss:// URL"
+        if name == "ssl_cert_reqs" and value not in CERT_REQS:
+            return f"ssl_cert_reqs {value!r}: expected one of {', '.join(CERT_REQS)}"
+        if name == "ssl_check_hostname" and value.lower() not in BOOLEANS:
+            return f"ssl_check_hostname {value!r}: expected one of {', '.join(BOOLEANS)}"
+        if name == "db" and not value.isdigit():
+            return f"db {value!r}: expected a database number"
+    if "ssl_keyfile" in query and "ssl_certfile" not in query:
+        return "option 'ssl_keyfile' needs 'ssl_certfile' (the client certificate it signs for)"
+    return None
 
 
 def check_redis_url(value: str, what: str = "--redis-url") -> str:
@@ -62,4 +99,7 @@ def check_redis_url(value: str, what: str = "--redis-url") -> str:
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as exc:
         raise SpecError(f"{what} {value!r}: not a valid URL ({exc})") from None
+    problem = redis_url_problem(value)
+    if problem is not None:
+        raise SpecError(f"{what}: {problem}")
     return value

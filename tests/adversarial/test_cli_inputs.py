@@ -67,6 +67,30 @@ def test_an_unknown_redis_url_scheme_is_one_line_exit_2(command: list[str], tmp_
     one_line_error(done, 2, "--redis-url", "foo://")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "paperclips"],
+        ["kill", "some-run"],
+        ["status"],
+        ["sweep", "masks"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("url", "part"),
+    [
+        ("redis://127.0.0.1:1/0?socket_timeout=1", "'socket_timeout' is not supported"),
+        ("redis://127.0.0.1:1/0?ssl_ca_certs=/ca.crt", "needs a rediss:// URL"),
+        ("rediss://127.0.0.1:1/0?ssl_cert_reqs=maybe", "ssl_cert_reqs 'maybe'"),
+    ],
+)
+def test_a_redis_url_option_no_client_honours_alike_is_one_line_exit_2(
+    command: list[str], url: str, part: str, tmp_path: Path
+) -> None:
+    done = swarmlab(*command, "--redis-url", url, cwd=tmp_path)
+    one_line_error(done, 2, "--redis-url", part)
+
+
 def test_an_unknown_redis_url_scheme_from_the_environment_is_one_line_exit_2() -> None:
     done = swarmlab("run", "paperclips", SWARMLAB_REDIS_URL="http://127.0.0.1:6379")
     one_line_error(done, 2, "SWARMLAB_REDIS_URL", "http://")

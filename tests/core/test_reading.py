@@ -224,7 +224,7 @@ SPLITLINES_ALLOWED = {
     "swarm/runtime/_pool.py": "the first line of an exception's message",
     "swarm/records/_rundir.py": "the first line of an error message",
     "swarm/cli/_submit.py": "a Ray job's log text and an error message, shown to the user",
-    "swarm/experiments/_trials.py": "the first line of an error message",
+    "swarm/experiments/trials/_runner.py": "the first line of an error message",
     "models/sim/_policy.py": "the sim policy's own prompt and code templates",
     "models/_local.py": "a subprocess's output, shown to the user",
     "cluster/_jobs.py": "the first line of an error message",

@@ -11,9 +11,9 @@ import pytest
 
 from swarmlab.core import SpecError
 from swarmlab.experiments import Cell, SweepSpec, cell_id, load_sweep
-from swarmlab.experiments._cells import cell_table, died_out, no_tree, write_csv
-from swarmlab.experiments._page import _cell_table, validity_note, write_sweep_page
-from swarmlab.experiments._plots import write_plots
+from swarmlab.experiments.sweeps._cells import cell_table, died_out, no_tree, write_csv
+from swarmlab.experiments.sweeps._page import _cell_table, validity_note, write_sweep_page
+from swarmlab.experiments.sweeps._plots import write_plots
 from swarmlab.observability.analysis import BLIND
 from swarmlab.spec import ExperimentSpec
 

@@ -40,8 +40,8 @@ class FakeServer:
 @pytest.fixture
 def fake_server(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
     FakeServer.asked = []
-    monkeypatch.setattr("swarmlab.experiments._sweep.RedisServer", FakeServer)
-    monkeypatch.setattr("swarmlab.experiments._trials.RedisServer", FakeServer)
+    monkeypatch.setattr("swarmlab.experiments.sweeps._runner.RedisServer", FakeServer)
+    monkeypatch.setattr("swarmlab.experiments.trials._runner.RedisServer", FakeServer)
     return FakeServer.asked
 
 

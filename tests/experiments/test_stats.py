@@ -6,13 +6,16 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from swarmlab.experiments._stats import (
+from swarmlab.experiments.stats import (
     bootstrap_mean_ci,
     describe,
     describe_rate,
     paired_difference,
     seed_for,
+    wilson,
     wilson_interval,
 )
 
@@ -41,6 +44,20 @@ def test_a_rate_of_all_or_nothing_still_has_an_interval() -> None:
     assert every.ci_high == 1.0
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(3, 2)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(1, 10**6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_a_wilson_interval_holds_the_rate_and_touches_0_or_1_only_at_the_ends(
+    counts: tuple[int, int],
+) -> None:
+    k, n = counts
+    low, high = wilson_interval(k, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    assert (low == 0.0) == (k == 0)
+    assert (high == 1.0) == (k == n)
+    rate = wilson(k, n)  # the trials' form: the same interval, with the rate
+    assert (rate.value, rate.low, rate.high) == (k / n, low, high)
 
 
 def test_a_summary_gives_n_mean_sd_and_median() -> None:

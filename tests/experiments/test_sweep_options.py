@@ -9,7 +9,7 @@ import pytest
 from helpers.cli import one_line_error, swarmlab
 
 from swarmlab.core import SpecError
-from swarmlab.experiments._plan import SweepPlan
+from swarmlab.experiments.sweeps._plan import SweepPlan
 
 SWEEP = """
 name: quick

@@ -26,9 +26,9 @@ from swarmlab.experiments import (
     agreement,
     export_sample,
 )
-from swarmlab.experiments._trials_export import STEP_COLUMNS
-from swarmlab.experiments._trials_measures import DETECTORS
-from swarmlab.experiments._trials_table import TRIAL_COLUMNS
+from swarmlab.experiments.trials._export import STEP_COLUMNS
+from swarmlab.experiments.trials._measures import DETECTORS
+from swarmlab.experiments.trials._table import TRIAL_COLUMNS
 from swarmlab.records import RunDir
 
 pytestmark = pytest.mark.slow

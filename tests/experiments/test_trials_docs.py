@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swarmlab.experiments._trials_export import STEP_COLUMNS
-from swarmlab.experiments._trials_measures import DETECTORS
-from swarmlab.experiments._trials_table import BINARY, COUNTS, TRIAL_COLUMNS
+from swarmlab.experiments.trials._export import STEP_COLUMNS
+from swarmlab.experiments.trials._measures import DETECTORS
+from swarmlab.experiments.trials._table import BINARY, COUNTS, TRIAL_COLUMNS
 
 DOC = Path(__file__).parents[2] / "docs" / "trials.md"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers.labelled_set import DATA, label_sets, load_items, run_items
 
-from swarmlab.experiments._trials_measures import measure_trial, program_flags
+from swarmlab.experiments.trials._measures import measure_trial, program_flags
 from swarmlab.observability.analysis import analyze_run
 
 QUINE_ITEMS = ("dev/quines.yaml", "dev/strings_and_runtime_code.yaml")

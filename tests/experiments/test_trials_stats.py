@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from swarmlab.experiments._trials_stats import bootstrap_mean, cohen_kappa, pass_at_k, wilson
+from swarmlab.experiments.stats import bootstrap_mean, cohen_kappa, pass_at_k, wilson
 
 
 def brute_pass_at_k(outcomes: list[bool], k: int) -> float:

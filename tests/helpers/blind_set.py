@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.labelled_set import DATA, Score, load_items, score_set
-from swarmlab.experiments._stats import wilson_interval
+from swarmlab.experiments.stats import wilson_interval
 
 BLIND_ROUND_1 = DATA.parent / "detectors-blind" / "round-1"
 """The first blind set: frozen before any detector change of issue 22 (development data since

@@ -245,12 +245,6 @@ def test_one_connection_serves_event_loops_one_after_the_other(redis_url: str) -
     run(lean.close())
 
 
-def test_tls_urls_keep_redis_py() -> None:
-    assert not ScriptConnection.usable("rediss://127.0.0.1:6380/0")
-    with pytest.raises(ValueError, match="rediss"):
-        ScriptConnection("rediss://127.0.0.1:6380/0")
-
-
 async def _subscribed(
     url: str, channels: list[str], publish: Any
 ) -> tuple[list[tuple[str, str]], BaseException | None]:

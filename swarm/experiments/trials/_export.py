@@ -17,8 +17,8 @@ from typing import Any
 from swarmlab.core import write_text
 from swarmlab.records import RunDir
 
-from ._trials_plan import Trial, TrialsPlan
-from ._trials_table import CONDITION_COLUMNS, TRIAL_COLUMNS, write_rows
+from ._plan import Trial, TrialsPlan
+from ._table import CONDITION_COLUMNS, TRIAL_COLUMNS, write_rows
 
 TEXT_CHARS = 8000
 DETAIL_CHARS = 2000
@@ -165,4 +165,4 @@ _SIM_NOTE = (
     "not the behaviour of any model.**"
 )
 
-_DATASHEET = (Path(__file__).parent / "trials" / "datasheet.md").read_text()
+_DATASHEET = (Path(__file__).parent / "datasheet.md").read_text()

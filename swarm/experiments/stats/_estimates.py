@@ -1,4 +1,4 @@
-"""Small statistics for trial tables: pass@k, Wilson and bootstrap intervals, Cohen's kappa.
+"""Statistics for few trials: pass@k, Wilson and bootstrap intervals, Cohen's kappa.
 
 Trials are few (5-20 per condition), so every estimate carries an interval:
 - a rate (k of n trials) gets the Wilson score interval, which stays inside [0, 1] and is
@@ -8,8 +8,8 @@ Trials are few (5-20 per condition), so every estimate carries an interval:
 - pass@k is the unbiased estimator of Chen et al. (2021): the chance that at least one of k
   trials drawn without replacement from the n run succeeds, 1 - C(n-c, k) / C(n, k).
 
-These are kept here, in the trials' own module, on purpose: the sweeps may get shared helpers
-later; until then nothing else depends on these.
+A rate's interval is the one Wilson interval of this package (`wilson_interval`), the one sweeps
+use: here it comes with the rate, and as None when there were no trials.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Z95 = 1.959963984540054
+from ._summaries import LEVEL, wilson_interval
+
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -44,15 +45,12 @@ def pass_at_k(n: int, c: int, k: int) -> float | None:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> Interval:
+def wilson(successes: int, n: int, level: float = LEVEL) -> Interval:
     """The rate successes/n with its Wilson score interval."""
     if n == 0:
         return Interval(None, None, None)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    low, high = wilson_interval(successes, n, level=level)
+    return Interval(successes / n, low, high)
 
 
 def bootstrap_mean(

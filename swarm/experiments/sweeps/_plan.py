@@ -26,7 +26,8 @@ from swarmlab.spec import (
     load_spec,
 )
 
-SWEEPS_DIR = Path(__file__).parent / "sweeps"
+SWEEPS_DIR = Path(__file__).parent
+"""The built-in sweeps: the YAML files beside this module (package data)."""
 
 
 BUDGET_CAPS = ("tokens", "programs", "model_calls", "world_actions")

@@ -96,7 +96,11 @@ def wilson_interval(successes: int, n: int, *, level: float = LEVEL) -> tuple[fl
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0/n the lower end is 0 and at n/n the upper end is 1 exactly; in floating point the
+    # subtraction can leave a few 1e-17 (0/10 did), which a table would show as not zero.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def bootstrap_mean_ci(

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import write_bytes
+from swarmlab.experiments.stats import wilson_interval
 
 from ._cells import FINISHED, METRICS, condition_label, metric_value
 from ._plan import SweepSpec
-from ._stats import wilson_interval
 
 PANELS = ("paperclips", "programs")
 INTERVAL = "mean and 95% interval over seeds (dots: runs)"

@@ -31,9 +31,9 @@ from swarmlab.records import RunDir
 from swarmlab.runtime import ProgressSink, RunOptions, run_experiment, silent
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
-from ._trials_export import write_exports
-from ._trials_plan import Trial, TrialsPlan
-from ._trials_table import COUNTED, trial_row, write_tables
+from ._export import write_exports
+from ._plan import Trial, TrialsPlan
+from ._table import COUNTED, trial_row, write_tables
 
 PROBE_TIMEOUT_S = 10.0
 

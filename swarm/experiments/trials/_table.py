@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import write_bytes, write_text
+from swarmlab.experiments.stats import Interval, bootstrap_mean, pass_at_k, wilson
 from swarmlab.records import RunDir
 
-from ._trials_measures import measure_trial
-from ._trials_plan import Condition, Trial, TrialsPlan
-from ._trials_stats import Interval, bootstrap_mean, pass_at_k, wilson
+from ._measures import measure_trial
+from ._plan import Condition, Trial, TrialsPlan
 
 COUNTED = ("completed", "halted")
 """Statuses of trials that count: the run ended on its own or at a cap. A failed run (the

@@ -31,12 +31,12 @@ from swarmlab.core import (
     read_text,
     write_text,
 )
+from swarmlab.experiments.stats import stable_int
 from swarmlab.records import RunDir
 
-from ._trials_measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
-from ._trials_plan import TrialsPlan
-from ._trials_stats import stable_int
-from ._trials_table import COUNTED
+from ._measures import DETECTORS, PROGRAM_DETECTORS, measure_trial, program_flags
+from ._plan import TrialsPlan
+from ._table import COUNTED
 
 ANNOTATION_DIR = "annotation"
 CELL_CHARS = 30_000  # spreadsheets hold at most 32,767 characters in a cell

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import SpecError, write_text
+from swarmlab.experiments.stats import cohen_kappa, wilson
 
 from ._annotation import ANNOTATION_DIR, read_labels, read_sample
-from ._trials_measures import DETECTORS
-from ._trials_stats import cohen_kappa, wilson
+from ._measures import DETECTORS
 
 
 def agreement(plan_out: Path, files: list[Path] | None = None) -> dict[str, Any]:

@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swarmlab.core import write_text
+from swarmlab.experiments.stats import (
+    LEVEL,
+    RESAMPLES,
+    Summary,
+    describe,
+    describe_rate,
+    paired_difference,
+    seed_for,
+)
 
 from ._plan import Cell, SweepSpec
-from ._stats import LEVEL, RESAMPLES, Summary, describe, describe_rate, paired_difference, seed_for
 
 FINISHED = ("completed", "halted", "killed")
 
