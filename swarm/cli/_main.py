@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, SwarmlabError
+from swarmlab.spec import shown_redis_url
 
 from ._common import (
     add_spec_arguments,
@@ -241,7 +242,7 @@ def _kill(args: argparse.Namespace) -> int:
         coord = Coordinator(url, args.run_id)
         try:
             if not await coord.exists():
-                raise SpecError(f"no live run '{args.run_id}' at {url}")
+                raise SpecError(f"no live run '{args.run_id}' at {shown_redis_url(url)}")
             return await coord.kill("swarmlab kill")
         finally:
             await coord.close()

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from swarmlab.core import SpecError
+from swarmlab.spec import shown_redis_url
 
 from ._text import terminal_text
 
@@ -42,7 +43,7 @@ def up_command(args: argparse.Namespace) -> int:
         return 0
     if result.stale_cleaned:
         print(f"cleaned a stale instance (stopped {len(result.stale_cleaned)} leftover processes)")
-    where = f"Ray {state.ray_address}, Redis {state.redis_url}"
+    where = f"Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}"
     if result.already_up:
         print(terminal_text(f"already up: {where}; nothing to do"))
     else:
@@ -74,4 +75,6 @@ def warm_status_line() -> str | None:
     state = warm_instance()
     if state is None:
         return None
-    return terminal_text(f"warm (swarmlab up): Ray {state.ray_address}, Redis {state.redis_url}")
+    return terminal_text(
+        f"warm (swarmlab up): Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}"
+    )

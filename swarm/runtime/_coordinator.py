@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from swarmlab.core import CoordinatorUnavailable, parse_number
 from swarmlab.records import Event, ProgramRecord
-from swarmlab.spec import Caps
+from swarmlab.spec import Caps, shown_redis_url
 
 from ._scripts import ScriptConnection
 
@@ -74,8 +74,8 @@ class Coordinator:
             return await op()
         except (RedisError, OSError) as exc:
             raise CoordinatorUnavailable(
-                f"coordinator at {self.url} unreachable ({type(exc).__name__}: {exc}); "
-                "nothing proceeds without it"
+                f"coordinator at {shown_redis_url(self.url)} unreachable "
+                f"({type(exc).__name__}: {exc}); nothing proceeds without it"
             ) from None
 
     async def ping(self) -> None:
@@ -316,7 +316,9 @@ async def _one_shot(url: str, op: Callable[[Any], Awaitable[T]]) -> T:
     try:
         return await op(client)
     except (RedisError, OSError) as exc:
-        raise CoordinatorUnavailable(f"coordinator at {url} unreachable ({exc})") from None
+        raise CoordinatorUnavailable(
+            f"coordinator at {shown_redis_url(url)} unreachable ({exc})"
+        ) from None
     finally:
         await client.aclose()
 

@@ -27,6 +27,7 @@ from ._names import (
     is_redis_url,
     is_run_id,
     redis_url_problem,
+    shown_redis_url,
 )
 from ._personas import (
     AFFORDANCE_NOTES,
@@ -78,6 +79,7 @@ __all__ = [
     "redis_memory_bytes",
     "redis_url_problem",
     "shared_redis_memory_bytes",
+    "shown_redis_url",
     "spec_from_dict",
     "system_prompt",
 ]

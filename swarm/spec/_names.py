@@ -66,7 +66,13 @@ def is_redis_url(value: object) -> bool:
 def redis_url_problem(url: str) -> str | None:
     """What is wrong with a Redis URL's options (`?name=value&...`), in one phrase naming the
     option; None when every client of the lab's Redis can honour them all."""
-    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    parts = urlsplit(url)
+    if "@" in parts.path + parts.query + parts.fragment:
+        return (
+            "its user name or password holds '/', '?' or '#' unescaped: percent-encode them "
+            "(%2F, %3F, %23)"
+        )
+    query = parse_qs(parts.query, keep_blank_values=True)
     for name, values in query.items():
         if name not in REDIS_URL_OPTIONS:
             return f"option {name!r} is not supported (supported: {', '.join(REDIS_URL_OPTIONS)})"
@@ -88,17 +94,33 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
+def shown_redis_url(url: str) -> str:
+    """A Redis URL as a message shows it: everything between the scheme and the host's last
+    `@` (user and password) is `***`. A message never prints a credential, whatever the URL's
+    shape (an unescaped `@`, `/` or `?` in a password included)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest
+
+
 def check_redis_url(value: str, what: str = "--redis-url") -> str:
     """A URL redis-py can open; anything else is the user's to fix (exit 2), not a crash."""
     if not isinstance(value, str) or not value.startswith(REDIS_SCHEMES):
         raise SpecError(
-            f"{what} {value!r}: expected redis://host:port/db, rediss://... or unix:///path"
+            f"{what} {shown_redis_url(value)!r}: expected redis://host:port/db, rediss://... or "
+            "unix:///path"
         )
     try:  # what redis-py would fail on later, with a traceback: a bad host or port
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise SpecError(f"{what} {value!r}: not a valid URL ({exc})") from None
+        if "@" not in parts.path + parts.query + parts.fragment:  # else refused below
+            parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:  # its text can quote the netloc, password included: never shown
+        raise SpecError(
+            f"{what} {shown_redis_url(value)!r}: not a valid URL (its host or port cannot be read)"
+        ) from None
     problem = redis_url_problem(value)
     if problem is not None:
         raise SpecError(f"{what}: {problem}")
