@@ -42,11 +42,11 @@ class ProgramAPI(Protocol):
 
     @capability("spawn", charges=("programs",), scripts=("spawn",))
     def spawn(self, code: str, task: str = "") -> str:
-        """Run code as a child program; returns the child's id.
+        """Run code (or an answer holding a fenced python block) as a child; returns its id.
 
         `code` may be a raw program (run whole, as written) or a model's answer: leading prose is
-        skipped, and if a fenced block (```python) comes first, its block is the program. The
-        child is denied when a cap (`programs`, `depth`, `children`, `concurrent`) is reached.
+        skipped, and if a fenced block comes first, its block is the program. The child is
+        denied when a cap (`programs`, `depth`, `children`, `concurrent`) is reached.
         """
 
     @capability("spawn", scripts=("wait",))
