@@ -4,7 +4,7 @@ and the one reader (and writer) of files the lab did not just write itself.
 Nothing here imports any other part of swarmlab.
 """
 
-from ._api import CAPABILITIES, WORLD_ACTIONS, ProgramAPI, WorldAPI
+from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, ProgramAPI, WorldAPI
 from ._bounds import json_safe
 from ._declaring import REQUIRED, Capability, Role, WorldAction, call_text
 from ._errors import (
@@ -102,6 +102,7 @@ __all__ = [
     "MAX_SMALL_BYTES",
     "MAX_TABLE_BYTES",
     "MAX_TEXT_BYTES",
+    "RECORD_CAPS",
     "RECREATION_THRESHOLD",
     "REQUIRED",
     "ROOT_ID",

@@ -151,5 +151,8 @@ class WorldAPI(Protocol):
         "machines"}."""
 
 
+RECORD_CAPS = ("record_bytes", "parked_bytes")
+"""The record's caps: any call may charge them for what the run keeps of it (its events and
+journaled answer; its snapshot while it is parked), so no declaration lists them."""
 CAPABILITIES: dict[str, Capability] = declared_capabilities(ProgramAPI)
 WORLD_ACTIONS: dict[str, WorldAction] = declared_world_actions(WorldAPI)
