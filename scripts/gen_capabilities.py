@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from swarmlab.core import CAPABILITIES, WORLD_ACTIONS, Capability, WorldAction
+from swarmlab.core import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, Capability, WorldAction
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "capabilities.md"
@@ -68,8 +68,9 @@ def reference_text() -> str:
         BEGIN,
         "Plain functions, available as bare names (no import needed) and also via",
         "`from lab import ...`. Each entry: the call with its declared types; its role (what the",
-        "analysis counts it as), the names models invent for it, the caps one call charges (every",
-        "call also charges the record's caps, below) and the Lua scripts that carry it",
+        "analysis counts it as), the names models invent for it, the caps one call charges (any",
+        "call may also charge [the record's caps](#the-records-caps),",
+        f"{_codes(RECORD_CAPS).replace(', ', ' and ')}) and the Lua scripts that carry it",
         "(`script:op` names one operation of a script).",
         "",
     ]
