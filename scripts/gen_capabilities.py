@@ -10,10 +10,18 @@ Usage: python scripts/gen_capabilities.py           # rewrite both
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
-from swarmlab.core import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, Capability, WorldAction
+from swarmlab.core import (
+    CAPABILITIES,
+    RECORD_CAPS,
+    WORLD_ACTIONS,
+    Capability,
+    WorldAction,
+    WorldAPI,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "capabilities.md"
@@ -25,6 +33,7 @@ PERSONA_HEAD = (
     "Programs you write run in a sandbox where these functions are available without import:"
 )
 PERSONA_WORLD = "The world is reached through `world` (no import needed either):"
+WORLD_DOC = inspect.getdoc(WorldAPI) or ""
 PERSONA_TAIL = "Every call may raise an exception when a limit is reached."
 
 
@@ -46,37 +55,44 @@ def _paragraphs(doc: str) -> list[str]:
     return [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
 
 
+def _entry(call: str, doc: str, facts: list[str]) -> list[str]:
+    return [f"### `{call}`", "", *(f"{p}\n" for p in _paragraphs(doc)), "; ".join(facts) + ".", ""]
+
+
 def _capability_entry(c: Capability) -> list[str]:
-    facts = [f"role `{c.role}`"]
+    facts = [f"Role `{c.role}`"]
     if c.aliases:
         facts.append(f"aliases {_codes(c.aliases)}")
-    facts.append(f"charges {_codes(c.charges)}")
-    facts.append(f"Lua {_codes(c.scripts)}")
-    head = f"- `{c.call_text(types=True)}`: {'; '.join(facts)}."
-    return [head, *(f"  {p}" for p in _paragraphs(c.doc))]
+    facts += [f"charges {_codes(c.charges)}", f"Lua {_codes(c.scripts)}"]
+    return _entry(c.call_text(types=True), c.doc, facts)
 
 
 def _world_entry(a: WorldAction) -> list[str]:
-    facts = f"{a.hours:g} simulated hours; charges {_codes(a.charges)}; Lua {_codes(a.scripts)}"
-    head = f"- `{a.call_text(types=True)}`: {facts}."
-    return [head, *(f"  {p}" for p in _paragraphs(a.doc))]
+    facts = [
+        f"{a.hours:g} simulated hours",
+        f"charges {_codes(a.charges)}",
+        f"Lua {_codes(a.scripts)}",
+    ]
+    return _entry(a.call_text(types=True), a.doc, facts)
 
 
 def reference_text() -> str:
     """The API reference of docs/capabilities.md, markers included."""
     lines = [
         BEGIN,
+        "## The functions",
+        "",
         "Plain functions, available as bare names (no import needed) and also via",
-        "`from lab import ...`. Each entry: the call with its declared types; its role (what the",
-        "analysis counts it as), the names models invent for it, the caps one call charges (any",
-        "call may also charge [the record's caps](#the-records-caps),",
+        "`from lab import ...`. Each is given with its declared types, then what it does, then its",
+        "role (what the analysis counts it as), the names models invent for it, the caps one call",
+        "charges (any call may also charge [the record's caps](#the-records-caps),",
         f"{_codes(RECORD_CAPS).replace(', ', ' and ')}) and the Lua scripts that carry it",
         "(`script:op` names one operation of a script).",
         "",
     ]
     for c in CAPABILITIES.values():
         lines += _capability_entry(c)
-    lines += ["", "The simulated world, as `world.<action>(...)` (`import world` also works):", ""]
+    lines += ["## The world", "", *_paragraphs(WORLD_DOC), ""]
     for a in WORLD_ACTIONS.values():
         lines += _world_entry(a)
     lines.append(END)

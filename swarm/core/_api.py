@@ -116,7 +116,8 @@ class ProgramAPI(Protocol):
 
 
 class WorldAPI(Protocol):
-    """The simulated world, as `world.<action>(...)`: nothing leaves the lab.
+    """The simulated world, as `world.<action>(...)` (no import needed; `import world` also
+    works): nothing leaves the lab.
 
     Every action is simulated, recorded, charged to `world_actions`, and moves the caller's
     simulated clock on by its hours. An action the world refuses raises ValueError.

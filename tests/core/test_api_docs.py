@@ -16,7 +16,7 @@ from swarmlab.spec import system_prompt
 
 REPO = Path(__file__).resolve().parents[2]
 # A call as the texts write it: a name (world actions with their prefix) and its parameters.
-CALL = re.compile(r"^- `?((?:world\.)?[a-z_]+)\(([^)]*)\)", re.MULTILINE)
+CALL = re.compile(r"^(?:- |### `)((?:world\.)?[a-z_]+)\(([^)]*)\)", re.MULTILINE)
 
 
 def _generator() -> ModuleType:
@@ -54,7 +54,7 @@ def test_the_reference_lists_every_declared_call_with_its_types_and_charges() ->
     text = (REPO / "docs" / "capabilities.md").read_text()
     assert dict(CALL.findall(text)) == _declared(types=True)
     for c in CAPABILITIES.values():
-        entry = text.split(f"- `{c.call_text(types=True)}`", 1)[1].split("\n- ", 1)[0]
+        entry = text.split(f"### `{c.call_text(types=True)}`", 1)[1].split("\n#", 1)[0]
         charged = "nothing" if not c.charges else ", ".join(f"`{n}`" for n in c.charges)
         assert f"charges {charged};" in entry, c.name
 
