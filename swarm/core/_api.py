@@ -31,7 +31,7 @@ class ProgramAPI(Protocol):
         "model",
         aliases=("RUN_AI", "query_model", "ask_model"),
         charges=("model_calls", "tokens"),
-        scripts=("reserve", "retry", "settle"),
+        scripts=("reserve", "retry", "slot", "complete", "settle"),
     )
     def run_ai(self, prompt: str, max_tokens: int = 256) -> str:
         """Ask the model a question and get its answer as text.
