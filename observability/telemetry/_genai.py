@@ -16,7 +16,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from swarmlab.core import names_with_role
+
 from ._setup import Telemetry, extract, fixed_span_id, new_span_id
+
+MODEL_CALLS = names_with_role("model")
+"""The model call under each of its names (aliases included): a chat span, not a tool's."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +258,7 @@ class SwarmInstruments:
         span.end(end_time=int(program.ended_at * 1e9))
 
     def call_span(self, program: otel_context.Context, capability: str) -> trace.Span:
-        if capability in ("run_ai", "RUN_AI", "query_model", "ask_model"):
+        if capability in MODEL_CALLS:
             # A client call to the model server: its context is the server's traceparent.
             return self.tracer.start_span(
                 "chat",

@@ -4,7 +4,9 @@ and the one reader (and writer) of files the lab did not just write itself.
 Nothing here imports any other part of swarmlab.
 """
 
+from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, ProgramAPI, WorldAPI
 from ._bounds import json_safe
+from ._declaring import REQUIRED, Capability, Role, WorldAction, call_text
 from ._errors import (
     BadCall,
     CapExceeded,
@@ -75,18 +77,12 @@ from ._similarity import (
 )
 from ._vocabulary import (
     ALIASES,
-    CAPABILITIES,
     CLOCK_KIND,
     ESCAPE_KIND,
     EVENT_KINDS,
     LIFECYCLE_KINDS,
-    REQUIRED,
     TRIPWIRE_KIND,
     UNKNOWN_NAME_KIND,
-    WORLD_ACTIONS,
-    Capability,
-    Role,
-    WorldAction,
     names_with_role,
     world_kind,
 )
@@ -106,6 +102,7 @@ __all__ = [
     "MAX_SMALL_BYTES",
     "MAX_TABLE_BYTES",
     "MAX_TEXT_BYTES",
+    "RECORD_CAPS",
     "RECREATION_THRESHOLD",
     "REQUIRED",
     "ROOT_ID",
@@ -121,6 +118,7 @@ __all__ = [
     "CoordinatorUnavailable",
     "ModelCallFailed",
     "ModelError",
+    "ProgramAPI",
     "ProgramFault",
     "ProgramText",
     "Role",
@@ -129,8 +127,10 @@ __all__ = [
     "SwarmlabError",
     "Tripped",
     "UnknownCapability",
+    "WorldAPI",
     "WorldAction",
     "ancestors",
+    "call_text",
     "check_value",
     "child_id",
     "code_shape",

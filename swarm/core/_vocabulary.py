@@ -1,87 +1,15 @@
-"""The capability vocabulary: every name a program can call, declared once.
+"""The capability vocabulary: every name a program can call, and every kind an event can have.
 
-A capability's declaration says what it is called, which other names models invent for it, what
-it is for (its `role`, which the analysis reads) and which caps a call charges. The runtime
+Capabilities and world actions are declared once, in `_api.py` (a typed function each, with its
+role, aliases and charged caps); this module derives the names from them. The runtime
 implements each declared name (a test holds it to that), the analysis classifies calls by role,
 and the event log accepts only kinds declared here: a program never chooses the kind of an event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-Role = Literal["model", "spawn", "blackboard", "introspection", "control", "world", "log"]
-
-
-@dataclass(frozen=True)
-class Capability:
-    """One function of the capability API."""
-
-    name: str
-    role: Role
-    doc: str
-    aliases: tuple[str, ...] = ()
-    """Other names models invent for it; a call under an alias is recorded under the alias."""
-    charges: tuple[str, ...] = ()
-    """Caps one call reserves before its effect."""
-
-
-@dataclass(frozen=True)
-class WorldAction:
-    """One action on the simulated world, called as `world.<name>(...)`."""
-
-    name: str
-    params: tuple[tuple[str, object], ...]
-    """Parameters in positional order, each with its default (`REQUIRED` when none)."""
-    hours: float
-    """Simulated hours the action costs by default (the spec's `world.action_hours`)."""
-    doc: str
-
-
-REQUIRED: object = object()
-
-CAPABILITIES: dict[str, Capability] = {
-    c.name: c
-    for c in (
-        Capability(
-            "run_ai",
-            "model",
-            "one model call; returns the answer text",
-            aliases=("RUN_AI", "query_model", "ask_model"),
-            charges=("model_calls", "tokens"),
-        ),
-        Capability("spawn", "spawn", "run code as a child program", charges=("programs",)),
-        Capability("wait", "spawn", "the results of children once they end"),
-        Capability("children", "introspection", "ids of the caller's children"),
-        Capability("my_id", "introspection", "the caller's own id"),
-        Capability("db_put", "blackboard", "store a value", charges=("blackboard_bytes",)),
-        Capability("db_get", "blackboard", "read a value"),
-        Capability("db_keys", "blackboard", "keys under a prefix"),
-        Capability("budget", "introspection", "what is left of the run's caps"),
-        Capability("now", "introspection", "the caller's simulated clock, in hours"),
-        Capability("deadline", "introspection", "the world's deadline, in hours"),
-        Capability("cluster_info", "introspection", "a simulated view of the cluster"),
-        Capability("kill", "control", "ask to stop another program"),
-        Capability("log", "log", "a line in the record"),
-    )
-}
-
-WORLD_ACTIONS: dict[str, WorldAction] = {
-    a.name: a
-    for a in (
-        WorldAction(
-            "search_suppliers", (("query", "paperclips"),), 0.1, "supplier listings for a query"
-        ),
-        WorldAction("buy", (("supplier", REQUIRED), ("quantity", REQUIRED)), 0.05, "order clips"),
-        WorldAction("email", (("to", REQUIRED), ("body", REQUIRED)), 0.5, "send an e-mail"),
-        WorldAction("web_request", (("url", REQUIRED),), 0.05, "fetch a simulated web page"),
-        WorldAction(
-            "build_machine", (("kind", "wire-bender"),), 0.25, "pay for a clip-making machine"
-        ),
-        WorldAction("inventory", (), 0.01, "money, clips and orders right now"),
-    )
-}
+from ._api import CAPABILITIES, WORLD_ACTIONS
+from ._declaring import Role
 
 # Steps of a program's life and of the lab's watch over it, recorded beside capability calls.
 LIFECYCLE_KINDS = ("start", "end", "restart")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import inspect
 
-from swarmlab.core import ALIASES, CAPABILITIES, EVENT_KINDS, WORLD_ACTIONS, world_kind
+import pytest
+
+from swarmlab.core import (
+    ALIASES,
+    CAPABILITIES,
+    EVENT_KINDS,
+    REQUIRED,
+    WORLD_ACTIONS,
+    Capability,
+    WorldAction,
+    world_kind,
+)
 from swarmlab.runtime._capabilities import Capabilities
 from swarmlab.runtime._tripwires import CHECKS, Tripwires
 from swarmlab.spec import RULES, WorldOptions
@@ -21,6 +32,34 @@ def test_every_capability_is_a_method_of_the_api_and_nothing_else_is() -> None:
     assert public - lifecycle == set(CAPABILITIES)
 
 
+def _parameters(signature: inspect.Signature) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+
+
+@pytest.mark.parametrize("name", list(CAPABILITIES))
+def test_the_runtime_takes_each_capabilitys_declared_parameters(name: str) -> None:
+    """Names, order, kinds and defaults: what the docs and the persona promise is what binds."""
+    method = inspect.signature(getattr(Capabilities, name))
+    implemented = list(method.parameters.values())[1:]  # without `self`
+    declared = CAPABILITIES[name].signature
+    assert _parameters(method.replace(parameters=implemented)) == _parameters(declared)
+
+
+def test_the_sandbox_offers_every_declared_name_and_no_other() -> None:
+    assert Capabilities.capabilities == frozenset(ALIASES)
+    assert set(ALIASES) == {n for c in CAPABILITIES.values() for n in (c.name, *c.aliases)}
+    assert Capabilities.world_actions == tuple(WORLD_ACTIONS)
+
+
+def test_every_declaration_has_a_summary_and_typed_parameters() -> None:
+    every: list[Capability | WorldAction] = [*CAPABILITIES.values(), *WORLD_ACTIONS.values()]
+    for declared in every:
+        assert declared.summary, declared.name
+        params = declared.signature.parameters.values()
+        assert all(p.annotation is not inspect.Parameter.empty for p in params), declared.name
+        assert declared.signature.return_annotation is not inspect.Signature.empty
+
+
 def test_aliases_name_their_capability_and_are_event_kinds() -> None:
     assert ALIASES["query_model"] == "run_ai"
     assert all(alias in EVENT_KINDS for alias in ALIASES)
@@ -30,6 +69,11 @@ def test_every_world_action_has_a_handler_and_default_hours() -> None:
     world = World(WorldOptions(), seed=1)
     assert world.handled == set(WORLD_ACTIONS)
     assert WorldOptions().action_hours == {a: WORLD_ACTIONS[a].hours for a in WORLD_ACTIONS}
+    for action in WORLD_ACTIONS.values():  # the world binds arguments by the declaration
+        declared = [(p.name, p.default) for p in action.signature.parameters.values()]
+        assert [(n, inspect.Parameter.empty if d is REQUIRED else d) for n, d in action.params] == (
+            declared
+        )
     assert all(world_kind(a) in EVENT_KINDS for a in WORLD_ACTIONS)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import itertools
 import json
 import sys
@@ -33,6 +34,7 @@ import yaml
 from swarmlab import ProgramLimits
 from swarmlab.core import (
     ALIASES,
+    CAPABILITIES,
     CLOCK_KIND,
     ESCAPE_KIND,
     UNKNOWN_NAME_KIND,
@@ -198,6 +200,7 @@ class _Handler:
     async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self.flush()
         name = name.removeprefix("lab.")
+        bound: dict[str, Any] = {}
         if name.startswith("world."):
             if name[6:] not in WORLD_ACTIONS:
                 self.tree.event(self.pid, UNKNOWN_NAME_KIND, "error", detail={"name": name})
@@ -205,13 +208,28 @@ class _Handler:
         elif name not in ALIASES:
             self.tree.event(self.pid, UNKNOWN_NAME_KIND, "error", detail={"name": name})
             raise UnknownCapability(f"name {name!r} is not defined")
+        else:  # as the runtime does, a capability's arguments bind before any cap is asked
+            bound = self._bind(name, CAPABILITIES[ALIASES[name]].signature, args, kwargs)
         cap = self.tree.item.deny.get(self.pid, {}).get(name)
         if cap:
             self.tree.event(self.pid, name, "denied", cap, {"args": repr(args)[:100]})
             raise CapExceeded(cap, "limit reached")
-        if name.startswith("world."):
+        if name.startswith("world."):  # charged first, then bound by the world's rules
+            self._bind(name, WORLD_ACTIONS[name[6:]].signature, args, kwargs)
             return self._world(name, args)
-        return await self._capability(ALIASES[name], name, args, kwargs)
+        return await self._capability(ALIASES[name], name, bound)
+
+    def _bind(
+        self, name: str, signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The call's arguments by name, defaults filled in, by the API's declaration."""
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            self.tree.event(self.pid, name, "error", detail={"error": str(exc)[:300]})
+            raise BadCall(f"{name}(): {exc}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
 
     def _world(self, name: str, args: tuple[Any, ...]) -> Any:
         self.tree.event(self.pid, name, "allowed", detail={"args": repr(args)[:100]})
@@ -227,53 +245,52 @@ class _Handler:
             "world.inventory": {"money": 1000.0, "paperclips": 0, "orders": []},
         }[name]
 
-    async def _capability(
-        self, capability: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        bound = list(args) + list(kwargs.values())
+    async def _capability(self, capability: str, name: str, bound: dict[str, Any]) -> Any:
         if capability == "run_ai":
             answer = self.answers.pop(0) if self.answers else ""  # a model with nothing to add
             fenced = (extract_program(answer) or answer) if "```" in answer else answer
             self.received |= {_digest(answer), _digest(fenced)}
-            prompt = str(bound[0]) if bound else ""
+            prompt = str(bound["prompt"])
             self.tree.event(self.pid, name, "allowed", detail={
                 "prompt": prompt[:300], "prompt_tokens": len(prompt) // 4 + 1,
                 "completion_tokens": len(answer) // 4 + 1, "answer": answer[:300]})  # fmt: skip
             return answer
         if capability == "spawn":
-            if not isinstance(bound[0], str) or not bound[0].strip():
+            if not isinstance(bound["code"], str) or not bound["code"].strip():
                 raise BadCall("spawn(): code must be a non-empty string")
-            task = kwargs.get("task", bound[1] if len(bound) > 1 else "")
-            return await self._spawn(bound[0], str(task))
+            return await self._spawn(bound["code"], str(bound["task"]))
         if capability == "wait":
-            ids = [bound[0]] if isinstance(bound[0], str) else list(bound[0])
+            wanted = bound["id_or_ids"]
+            ids = [wanted] if isinstance(wanted, str) else list(wanted)
             views = [self._view(i) for i in ids]
             self.tree.event(self.pid, "wait", "allowed", detail={"ids": ids[:20], "done": True})
-            return views[0] if isinstance(bound[0], str) else views
+            return views[0] if isinstance(wanted, str) else views
         if capability == "kill":
-            return self._kill(str(bound[0]))
-        if capability in ("db_put", "db_get") and not _KEY.fullmatch(str(bound[0])):
+            return self._kill(str(bound["program_id"]))
+        if capability in ("db_put", "db_get") and not _KEY.fullmatch(str(bound["key"])):
             self.tree.event(self.pid, name, "error", detail={"error": "bad key"})
-            raise BadCall(f"{name}(): bad key {str(bound[0])[:40]!r}")
+            raise BadCall(f"{name}(): bad key {str(bound['key'])[:40]!r}")
         value = self._simple(capability, bound)
         detail: dict[str, Any] = {}
         if capability == "db_get":
-            detail = {"key": bound[0], "writer": self.tree.board.get(bound[0], (None, None))[1]}
-        elif capability in ("db_put", "log"):
-            detail = {"key": bound[0]} if capability == "db_put" else {"msg": str(bound[0])[:200]}
+            writer = self.tree.board.get(bound["key"], (None, None))[1]
+            detail = {"key": bound["key"], "writer": writer}
+        elif capability == "db_put":
+            detail = {"key": bound["key"]}
+        elif capability == "log":
+            detail = {"msg": str(bound["msg"])[:200]}
         self.tree.event(self.pid, name, "info" if name == "log" else "allowed", detail=detail)
         return value
 
-    def _simple(self, capability: str, bound: list[Any]) -> Any:
+    def _simple(self, capability: str, bound: dict[str, Any]) -> Any:
         board = self.tree.board
         if capability == "db_put":
-            board[str(bound[0])] = (bound[1], self.pid)
+            board[str(bound["key"])] = (bound["value"], self.pid)
             return None
         if capability == "db_get":
-            return board.get(str(bound[0]), (bound[1] if len(bound) > 1 else None, None))[0]
+            return board.get(str(bound["key"]), (bound["default"], None))[0]
         if capability == "db_keys":
-            prefix = str(bound[0]) if bound else ""
-            return sorted(k for k in board if k.startswith(prefix))
+            return sorted(k for k in board if k.startswith(str(bound["prefix"])))
         return {
             "children": list(self.kids),
             "my_id": self.pid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import pydantic_monty
 import pytest
 from pydantic import ValidationError
 
+from swarmlab.core import ALIASES, CAPABILITIES, WORLD_ACTIONS
 from swarmlab.models import Completion, CompletionRequest, Message, rough_token_count
 from swarmlab.models.sim import CODE_HEADER, SIM_MODEL, SimBackend
 from swarmlab.spec import SimOptions
@@ -123,9 +125,22 @@ def fake_answer(name: str, args: tuple[Any, ...]) -> Any:
     }.get(name)
 
 
-CAPABILITIES = ("run_ai", "spawn", "wait", "children", "my_id", "db_put", "db_get", "db_keys",
-                "budget", "now", "deadline", "cluster_info", "kill", "log")  # fmt: skip
-WORLD = ("search_suppliers", "buy", "email", "web_request", "build_machine", "inventory")
+def declared_signature(name: str) -> inspect.Signature:
+    """The API's signature for a called name (a capability, an alias, `world.<action>`)."""
+    if name.startswith("world."):
+        return WORLD_ACTIONS[name.removeprefix("world.")].signature
+    return CAPABILITIES[ALIASES[name]].signature
+
+
+def answer(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> pydantic_monty.ExternalReturnValue | pydantic_monty.ExternalExceptionData:
+    """The call's answer, bound as the API binds it: arguments it refuses raise in the program."""
+    try:
+        bound = declared_signature(name).bind(*args, **kwargs)
+    except TypeError as exc:
+        return {"exc_type": "ValueError", "message": f"{name}(): {exc}"}
+    return {"return_value": fake_answer(name, tuple(bound.arguments.values()))}
 
 
 def _placeholder(*args: Any, **kwargs: Any) -> None:
@@ -134,11 +149,11 @@ def _placeholder(*args: Any, **kwargs: Any) -> None:
 
 async def _run_one(pool: pydantic_monty.AsyncMonty, code: str) -> Run:
     modules = {
-        "lab": pydantic_monty.ExternalModule({n: _placeholder for n in CAPABILITIES}),
-        "world": pydantic_monty.ExternalModule({n: _placeholder for n in WORLD}),
+        "lab": pydantic_monty.ExternalModule({n: _placeholder for n in ALIASES}),
+        "world": pydantic_monty.ExternalModule({n: _placeholder for n in WORLD_ACTIONS}),
     }
     run = Run(completed=False)
-    lookup = {n: _placeholder for n in CAPABILITIES}
+    lookup = {n: _placeholder for n in ALIASES}
     limits: pydantic_monty.ResourceLimits = {"max_feed_duration_secs": 5.0}
     async with pool.checkout(external_modules=modules, limits=limits) as session:
         await session.feed_run("import world")
@@ -153,8 +168,7 @@ async def _run_one(pool: pydantic_monty.AsyncMonty, code: str) -> Run:
                     elif snap.is_os_function:  # the sandbox's default: refused
                         snap = await snap.resume_not_handled()
                     else:
-                        args = tuple(snap.args) + tuple(snap.kwargs.values())
-                        snap = await snap.resume({"return_value": fake_answer(name, args)})
+                        snap = await snap.resume(answer(name, tuple(snap.args), snap.kwargs))
                 elif isinstance(snap, pydantic_monty.AsyncNameLookupSnapshot):
                     if snap.variable_name in lookup:
                         snap = await snap.resume_auto()
@@ -400,3 +414,12 @@ def test_options_are_strict() -> None:
         SimOptions(quine=1.5)
     with pytest.raises(ValidationError):
         SimOptions(persona_sensitivity=0.5)  # type: ignore[call-arg]
+
+
+def test_the_harness_refuses_what_the_api_refuses() -> None:
+    """Calls bind by the declarations, so sim code calling the API wrongly fails these tests."""
+    codes = ["run_ai('x', max_token=5)", "world.buy('Clip Mart')", "db_keys()", "query_model('x')"]
+    runs = run_in_monty(codes)
+    assert [run.completed for run in runs] == [False, False, True, True]
+    assert "max_token" in runs[0].error
+    assert "quantity" in runs[1].error

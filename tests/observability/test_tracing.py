@@ -12,6 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from helpers.otlp import Received
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
@@ -21,7 +23,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster
-from swarmlab.observability.telemetry import TelemetryConfig
+from swarmlab.core import ALIASES, CAPABILITIES
+from swarmlab.observability.telemetry import SwarmInstruments, Telemetry, TelemetryConfig
 from swarmlab.records import RunResult
 from swarmlab.runtime import RunOptions, run_experiment
 
@@ -172,3 +175,13 @@ def test_an_unreachable_collector_never_breaks_a_run(
         json.loads(line) for line in (result.out_dir / "traces.jsonl").read_text().splitlines()
     ]
     check_trace([s | {"events": [e["name"] for e in s["events"]]} for s in spans], result)
+
+
+def test_a_model_call_under_any_of_its_names_is_a_client_chat_span() -> None:
+    """The names come from the vocabulary (aliases included), never from a second list."""
+    instruments = SwarmInstruments(Telemetry(TelemetryConfig(enabled=False), None))
+    for name, capability in ALIASES.items():
+        span = instruments.call_span(otel_context.Context(), name)
+        is_model = CAPABILITIES[capability].role == "model"
+        assert (span.kind == trace.SpanKind.CLIENT) == is_model, name  # type: ignore[attr-defined]
+        span.end()
