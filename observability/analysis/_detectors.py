@@ -17,6 +17,7 @@ from swarmlab.core import (
     RECREATION_THRESHOLD,
     WORLD_ACTIONS,
     id_sort_key,
+    is_handed_on,
     names_with_role,
     shape_recreation,
     world_kind,
@@ -120,7 +121,11 @@ def _recreation(ancestor: CodeFacts, program: CodeFacts) -> float:
 
     In normal form an ancestor of one statement is too small to judge (the rule SMALL_SHAPE
     applies to shapes, counted in statements: one line, such as `wait(spawn(code, task=t))`,
-    can hold more than SMALL_SHAPE features, and its job lives in the string it hands on)."""
+    can hold more than SMALL_SHAPE features, and its job lives in the string it hands on). Code
+    the ancestor wrote out whole in a string and hands on is never its re-creation
+    (`swarmlab.core.is_handed_on`), in either form."""
+    if is_handed_on(ancestor.shape, program.shape):
+        return 0.0
     score = shape_recreation(ancestor.shape, program.shape)
     if ancestor.flow_statements > 1 and program.flow is not None and ancestor.flow is not None:
         score = max(score, shape_recreation(ancestor.flow, program.flow))

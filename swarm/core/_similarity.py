@@ -42,12 +42,15 @@ costs a bounded amount and estimates the same quantities.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import hashlib
 import heapq
 import itertools
 import keyword
 import re
+import textwrap
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -68,7 +71,7 @@ RECREATION_THRESHOLD = 0.6
 """The share of an ancestor a program must re-create to count as its quine: the one threshold of
 the analysis's quines, the quine tripwire's default and the trial tables (validated on labelled
 programs, docs/metrics.md)."""
-CARRIED_MIN = 4
+CARRIED_MIN = 3
 """Carried-code features below this are too few to judge a program's job by."""
 CARRIED_SHARE = 0.5
 """The share of carried code a re-creation must hold (of the ancestor's) and share (of its own)."""
@@ -184,6 +187,9 @@ class CodeShape:
     """Hashed words and word pairs of the code the program carries in strings (`carried_code`)."""
     runs_strings: bool = False
     """The program calls `exec`, `eval` or `compile`: strings it carries may be its own code."""
+    handed_on: frozenset[str] = frozenset()
+    """Identities (see `identity`) of the programs written out whole in its string literals
+    (`handed_on`): the code it hands on as it stands, never its own code again."""
 
     @property
     def sketched(self) -> bool:
@@ -206,6 +212,39 @@ def with_carried(shape: CodeShape, code: str) -> CodeShape:
         shape.identity,
         carried_code(uncommented),
         _RUNS_STRINGS.search(_STRINGS.sub(" ", uncommented)) is not None,
+        handed_on(uncommented),
+    )
+
+
+def handed_on(text: str) -> frozenset[str]:
+    """The identities (sha256 of `normalize_code`, dedented) of the string literals that hold
+    a call, in text without comments: programs written out whole, as a spawner hands them on.
+    A literal is read as Python reads it (`ast.literal_eval` of the literal alone: no code
+    runs), so escapes and nested quotes come out as the child receives them; at most
+    MAX_FEATURES literals, each read once (linear in the text)."""
+    found: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an invalid escape in a program's string is its own
+        for literal in itertools.islice(filter(_CARRIED_CALL.search, _STRINGS.findall(text)),
+                                        MAX_FEATURES):  # fmt: skip
+            try:
+                value = ast.literal_eval(literal.strip())
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if isinstance(value, str):
+                normal = normalize_code(textwrap.dedent(value))
+                found.add(hashlib.sha256(normal.encode()).hexdigest())
+    return frozenset(found)
+
+
+def is_handed_on(ancestor: CodeShape, shape: CodeShape) -> bool:
+    """The program is code its ancestor wrote out whole in a string and hands on (a relay's
+    child, a fixed order): part of the ancestor, not the ancestor again, unless the ancestor
+    runs strings itself (`exec`, `eval`: then a literal may be its own code)."""
+    return (
+        bool(shape.identity)
+        and shape.identity in ancestor.handed_on
+        and not (ancestor.runs_strings)
     )
 
 
@@ -287,6 +326,8 @@ def shape_recreation(ancestor: CodeShape, shape: CodeShape) -> float:
     for its own code again and 0.0 otherwise."""
     if ancestor.identity and ancestor.identity == shape.identity:
         return 1.0
+    if is_handed_on(ancestor, shape):
+        return 0.0
     if ancestor.size < SMALL_SHAPE or not carried_overlap(ancestor, shape):
         return 0.0
     return shape_containment(ancestor, shape)
