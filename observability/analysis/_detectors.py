@@ -59,7 +59,6 @@ _CLOCK_OS_CALLS = ("time.", "datetime.", "date.", "sleep", "asyncio.sleep")
 _SOURCE_SEEN = re.compile(r"^(?:import|from)\s+([\w.]+)|^(open)\b|(__\w+__)")
 
 CRASH_CAUSES = ("code_fault", "unsupported", "denied", "limit", "lab_fault")
-_LAB_TEXT = re.compile(r"^runner fault: |^sandbox worker died|^coordinator at .* unreachable")
 
 
 @dataclass(frozen=True)
@@ -282,27 +281,22 @@ def control_succeeded(view: RunView, pairs: list[tuple[str, str]]) -> int:
 
 def crash_causes(view: RunView) -> dict[str, str]:
     """Why each crashed program crashed (CRASH_CAUSES), from the lab's mark on its end
-    (`error_kind`, set by the runtime for the exceptions it raised into the program or the
-    refusals it made), never from text a program could have chosen: `limit` a per-program limit
-    (cpu_s, memory_bytes, host_calls, blackboard_value_bytes) stopped it; `denied` an uncaught
-    denial by the lab (a global cap, a tripwire); `unsupported` the sandbox refused what it
-    used (a module, files, the environment); `lab_fault` the lab failed it (runner fault,
-    sandbox worker died, coordinator lost: words the runtime writes at the start of the record,
-    where a program's error always starts with its exception's type); `code_fault` anything
-    else, its own exception whatever its message says. Monty's own refusals of a language
-    feature or of a builtin it lacks are marked `unsupported` by the runtime, when the program's
-    code never names the error's class (so it could not have raised the error itself)."""
+    (`error_kind`, set by the runtime: `swarmlab.runtime._crash_marks`), never from text a
+    program could have chosen: `limit` a per-program limit (cpu_s, memory_bytes, host_calls,
+    blackboard_value_bytes) stopped it; `denied` it ended on a denial by the lab (a global cap,
+    a tripwire), uncaught or passed on by a bare `raise`; `unsupported` it ended on the
+    sandbox's refusal of what it used (a module, files, the environment, a language feature, a
+    builtin or an attribute Python has); `lab_fault` the lab failed it (runner fault, sandbox
+    worker died); `code_fault` anything else: its own `raise`, whatever it raised and whatever
+    the words, or its own bug."""
     out = {}
     for p in view.data.programs:
         if p.status != "crashed":
             continue
-        error = (p.error or "").strip()
         if p.limit:
             cause = "limit"
         elif p.error_kind in CRASH_CAUSES:
             cause = p.error_kind
-        elif _LAB_TEXT.search(error):
-            cause = "lab_fault"
         else:
             cause = "code_fault"
         out[p.id] = cause

@@ -376,11 +376,7 @@ class RunnerCore:
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
         }
-        kind = (
-            error_kind(outcome, caps.raised, caps.refused, record.code)
-            if status == "crashed"
-            else None
-        )
+        kind = error_kind(outcome, caps.refused) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
         if outcome.limit:
@@ -429,7 +425,13 @@ class RunnerCore:
         record.status = "crashed"
         record.error = "runner fault: the lab failed to answer this program (see the runner's log)"
         record.ended_at = time.time()
+        detail = {"status": "crashed", "error": record.error, "error_kind": "lab_fault"}
+        caps.pending.append(  # the mark: the analysis reads the cause here, never the words
+            Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
+        )
         await self._finish(caps, record, gated=False)
+        if self.env is not None:
+            self.env.instruments.end_program(program_span(record, None, "lab_fault"))
 
     # --- channels --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from swarmlab.core import code_similarity, recreation_score
 
 _NAMES = st.sampled_from(["kid", "job", "order", "x", "plan"])
 _TEXTS = st.lists(
-    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    st.characters(codec="utf-8")
     | st.sampled_from(["'", '"', '"""', "\\", "\n", "\t", "%r", "{}", "f(", "x.y("]),
     max_size=12,
 ).map("".join)

@@ -142,7 +142,7 @@ class _Tree:
         detail = {"status": record.status, "error": (record.error or "")[:300]}
         if outcome.limit:
             detail["limit"] = outcome.limit
-        kind = error_kind(outcome, handler.raised, handler.refused, code)
+        kind = error_kind(outcome, handler.refused)
         if kind:
             detail["error_kind"] = kind
         self.event(pid, "end", "info", detail=detail)

@@ -42,7 +42,7 @@ EXPECTED = {
     "fake_module": "code_fault",
     "fake_lab": "code_fault",
     "denied": "denied",
-    "denied_reworded": "denied",
+    "denied_reworded": "code_fault",  # caught, then its own raise
     "value_limit": "limit",
     "memory": "limit",
     "refused": "unsupported",
