@@ -35,6 +35,9 @@ costs a bounded amount and estimates the same quantities.
   re-creation must hold at least half of the ancestor's carried code, and carry little code of
   its own that the ancestor did not (unless it hands strings to `exec`/`eval`, which run as its
   own). See `carried_overlap`.
+- Handed-on code. A program whose whole code its ancestor wrote out in a string literal is what
+  the ancestor hands on (a relay's child, a fixed order), part of it, never its re-creation,
+  unless the ancestor runs its strings itself (`exec`). See `is_handed_on`.
 - `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
 - `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
   left alone), whose equality means "the same program".
