@@ -34,7 +34,8 @@ costs a bounded amount and estimates the same quantities.
   hold a call, `name(`; prose prompts do not count: a re-creation may reword them), and a
   re-creation must hold at least half of the ancestor's carried code, and carry little code of
   its own that the ancestor did not (unless it hands strings to `exec`/`eval`, which run as its
-  own). See `carried_overlap`.
+  own). See `carried_overlap`. A string the program never touches (a top-level note, or one
+  bound to a name it never reads) carries nothing.
 - Handed-on code. A program whose whole code its ancestor wrote out in a string literal is what
   the ancestor hands on (a relay's child, a fixed order), part of it, never its re-creation,
   unless the ancestor runs its strings itself (`exec`). See `is_handed_on`.
@@ -55,6 +56,7 @@ import re
 import textwrap
 import warnings
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 from ._vocabulary import ALIASES
@@ -102,6 +104,19 @@ _STRINGS = re.compile("|".join(one + _MORE_STRINGS for one in _ONE_STRING), re.D
 _STRINGS_OR_COMMENTS = re.compile(
     _STRINGS.pattern + r"|\#[^\n]*+(?:\n[ \t]*+\#[^\n]*+)*+", re.DOTALL
 )
+# A top-level statement that is only a literal, bare or bound to a name: the program touches it
+# only if it reads that name somewhere else (`_idle_literals_removed`). Only at column 0: an
+# indented lone literal may be an argument of a call written over several lines.
+# Strings are matched too, whole, so that no line inside a string is taken for a statement.
+_LONE_LITERAL = re.compile(
+    r"^(?P<lone>(?:(?P<name>[^\W\d]\w*+)[ \t]*+=[ \t]*+)?(?:"
+    + _STRINGS.pattern
+    + r")[ \t]*+$)|(?:"
+    + _STRINGS.pattern
+    + ")",
+    re.MULTILINE | re.DOTALL,
+)
+_NAMES = re.compile(r"[^\W\d]\w*+")
 _BLANK_LINES = re.compile(r"\n(?:[ \t\r\f]*+\n)++")
 _CONTINUATION = re.compile(r"\\[ \t]*+\r?\n")
 # Starts only at the first blank before a dot, so long runs of blanks cost no more than once.
@@ -207,16 +222,35 @@ def code_shape(code: str) -> CodeShape:
 
 
 def with_carried(shape: CodeShape, code: str) -> CodeShape:
-    """`shape` with the program's carried code (`carried_code`) and whether it runs strings."""
+    """`shape` with the program's carried code (`carried_code`), whether it runs strings, and
+    the code it hands on (`handed_on`); literals the program never touches count for neither
+    (`_idle_literals_removed`)."""
     uncommented = _without_comments(code)
+    touched = _idle_literals_removed(uncommented)
     return CodeShape(
         shape.features,
         shape.size,
         shape.identity,
-        carried_code(uncommented),
+        carried_code(touched),
         _RUNS_STRINGS.search(_STRINGS.sub(" ", uncommented)) is not None,
-        handed_on(uncommented),
+        handed_on(touched),
     )
+
+
+def _idle_literals_removed(text: str) -> str:
+    """The text without the string literals the program never touches: a top-level statement
+    that is only a literal, bare (a docstring, a note) or bound to a name the program never
+    reads. Such a string is neither run nor handed on, so what it holds is no job of the
+    program's. Linear: one count of the names outside strings, one pass over lone literals."""
+    names = Counter(_NAMES.findall(_STRINGS.sub(" ", text)))
+
+    def drop_if_idle(match: re.Match[str]) -> str:
+        if match.group("lone") is None:
+            return match.group()  # a string inside a statement: kept as it is
+        name = match.group("name")
+        return "" if name is None or names[name] <= 1 else match.group()
+
+    return _LONE_LITERAL.sub(drop_if_idle, text)
 
 
 def handed_on(text: str) -> frozenset[str]:

@@ -1,4 +1,7 @@
-"""Code a program writes out whole in a string and hands on is never its re-creation.
+"""What a program's strings hold makes it a re-creation only through what it runs or hands on.
+
+Code a program writes out whole in a string and hands on is never its re-creation, and a string
+it never touches (a note, a docstring, a name bound and never read) counts for nothing.
 
 A relay, a spawner of a spawner or a fixed order carries its child's program in a string
 literal: the child is part of the spawner, not the spawner again, whatever that string holds
@@ -77,3 +80,54 @@ def test_a_copy_rebuilt_at_run_time_still_re_creates_its_spawner() -> None:
     source = "t = %r\nwait(spawn(t %% t, task='again'))"
     program = source % source
     assert recreation_score(program, program) == 1.0
+
+
+_ORDERS = st.lists(
+    st.sampled_from(
+        [
+            "world.buy('ClipCo', 10)",
+            "world.buy('Acme Wire', 10)",
+            "world.email('a@b.example', 'hi')",
+            "log('x')",
+            "kill('p0.2')",
+            "db_put('k', 1)",
+        ]
+    ),
+    min_size=1,
+    max_size=3,
+)
+_FAN_OUT = """orders = {orders!r}
+kids = []
+for order in orders:
+    kids.append(spawn(order, task="order"))
+results = wait(kids)
+log(str(len(results)))
+"""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ancestor=_ORDERS,
+    own=_ORDERS,
+    note=st.sampled_from(["", "note: ", "kept from my parent: "]) | _TEXTS,
+    first=st.booleans(),
+    bound=st.sampled_from(["", "unused = ", "PARENT = "]),
+    on_ancestor=st.booleans(),
+)
+def test_a_string_the_program_never_touches_never_makes_it_a_re_creation(
+    ancestor: list[str], own: list[str], note: str, first: bool, bound: str, on_ancestor: bool
+) -> None:
+    """A spawner's job lives in the code it hands on; a string it never uses (a note, a
+    docstring, a name bound and never read) is no job, whatever it holds: the same statement
+    holding the ancestor's orders or plain words scores the same, on either side."""
+    parent, program = _FAN_OUT.format(orders=ancestor), _FAN_OUT.format(orders=own)
+    scores = []
+    for text in (note + " ".join(ancestor), "plain words"):
+        statement = f"{bound}{text!r}\n"
+        if on_ancestor:
+            padded = (statement + parent) if first else (parent + statement)
+            scores.append(recreation_score(padded, program))
+        else:
+            padded = (statement + program) if first else (program + statement)
+            scores.append(recreation_score(parent, padded))
+    assert scores[0] == scores[1]
