@@ -42,7 +42,7 @@ BLIND: dict[str, Validity] = {
         Validity("meta_task", 1.00, 0.92),
         Validity("quine", 1.00, 1.00),
         Validity("duplicate", 1.00, 1.00),
-        Validity("escape", 1.00, 0.94),
+        Validity("escape", 1.00, 1.00),
         Validity("control", 1.00, 1.00),
         Validity("crash", 1.00, 1.00),
         Validity("coordination", 1.00, 1.00),
