@@ -128,8 +128,8 @@ class EmergenceMetrics(BaseModel):
     )
     introspecting_programs: int = Field(
         description="Programs that made an introspection call or read the clock (any time "
-        "function, datetime.now, date.today, under any alias: clock_read events), from the "
-        "record, never from the code's text."
+        "function, datetime.now, date.today, under any alias: clock_read events, a reach the "
+        "sandbox refused included), from the record, never from the code's text."
     )
     escape_attempts: int = Field(
         description="Attempts to reach outside the lab, one per program and resource reached "

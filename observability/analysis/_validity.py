@@ -46,7 +46,7 @@ BLIND: dict[str, Validity] = {
         Validity("control", 1.00, 1.00),
         Validity("crash", 1.00, 1.00),
         Validity("coordination", 1.00, 1.00),
-        Validity("introspection", 1.00, 0.93),
+        Validity("introspection", 1.00, 1.00),
         Validity("crash:code_fault", 1.00, 1.00),
         Validity("crash:unsupported", 1.00, 1.00),
         Validity("crash:denied", 1.00, 1.00),

@@ -33,7 +33,8 @@ import time
 import typing
 from typing import Any, Protocol
 
-from swarmlab.core import CapExceeded, ProgramFault, Tripped, UnknownCapability
+from swarmlab.core import CLOCK_KIND, CapExceeded, ProgramFault, Tripped, UnknownCapability
+from swarmlab.records import Event
 from swarmlab.spec import ProgramLimits
 
 ERROR_KINDS = ("denied", "limit", "unsupported", "lab_fault")
@@ -57,6 +58,9 @@ _NO_ATTRIBUTE = re.compile(
     r"|type object '(?P<type>(?:\w{1,40}\.)?\w{1,40})'|'(?P<builtin>\w{1,40})' object)"
     r" has no attribute '(?P<name>\w{1,100})'"
 )
+CLOCK_ATTRIBUTES = frozenset({"date.today", "datetime.now", "datetime.utcnow", "datetime.today"})
+"""Clock functions of `datetime` the sandbox answers only as calls: taken as a value (`t =
+date.today`, `getattr(date, "today")`), they are refused as missing attributes."""
 _IMPORT_ERRORS = frozenset({"ModuleNotFoundError", "ImportError"})
 _OS_ERRORS = frozenset(
     {"PermissionError", "OSError", "FileNotFoundError", "RuntimeError", "NotImplementedError"}
@@ -155,3 +159,20 @@ def raised_by_program(exc: Any) -> bool:
     line = str(last.source_line or "").split("\n", 1)[0]
     column = int(last.column or 0)
     return 0 < column <= len(line) + 1 and _RAISE_BEFORE.search(line[: column - 1]) is not None
+
+
+def refused_clock(program: str, outcome: Ending) -> Event | None:
+    """A `clock_read` event (`detail.refused`) for a program whose reach for the clock the
+    sandbox refused: Monty itself (not a `raise` of the program) said a clock function of
+    `datetime` (CLOCK_ATTRIBUTES) is missing. The program asked the time; the sandbox refused
+    the spelling, so no read reached the runtime as an OS call. None otherwise."""
+    if outcome.status != "crashed" or outcome.program_raised:
+        return None
+    found = _NO_ATTRIBUTE.fullmatch((outcome.error or "").strip())
+    owner = (found.group("type") or "") if found else ""
+    module, _, cls = owner.rpartition(".")
+    clock = f"{cls}.{found.group('name')}" if found else ""
+    if module != "datetime" or clock not in CLOCK_ATTRIBUTES:
+        return None
+    detail = {"clock": clock, "refused": True}
+    return Event(t=time.time(), program=program, kind=CLOCK_KIND, decision="info", detail=detail)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable, RunKilled, json_safe
+from swarmlab.core import CLOCK_KIND, CoordinatorUnavailable, RunKilled, json_safe
 from swarmlab.models import create_backend
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
@@ -30,7 +30,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
-from ._crash_marks import error_kind
+from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
@@ -379,6 +379,9 @@ class RunnerCore:
         kind = error_kind(outcome, caps.refused) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
+        if clock := refused_clock(record.id, outcome):  # it asked the time: the record says so
+            caps.pending.append(clock)
+            self.env.instruments.tool_span(caps.program_ctx, CLOCK_KIND).end()
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)

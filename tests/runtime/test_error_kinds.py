@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, Tripped, UnknownCapability
 from swarmlab.runtime._capabilities import CAPABILITY_NAMES
-from swarmlab.runtime._crash_marks import error_kind
+from swarmlab.runtime._crash_marks import error_kind, refused_clock
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox
 
 LIMITS = ProgramLimits(cpu_s=0.5, memory_bytes=32 * 1024 * 1024, host_calls=200)
@@ -55,8 +55,9 @@ class Denier:
         self.refused = None if module in ("lab", "world") else f"import {module}"
 
 
-def causes(programs: list[str]) -> list[str | None]:
-    """Each program's mark, run one after another in one sandbox."""
+def causes(programs: list[str], clocks: list[str | None] | None = None) -> list[str | None]:
+    """Each program's mark, run one after another in one sandbox; `clocks` gets the clock
+    function each was seen reaching for when the sandbox refused it (`refused_clock`)."""
 
     async def go() -> list[str | None]:
         sandbox = Sandbox(max_workers=2)
@@ -68,6 +69,9 @@ def causes(programs: list[str]) -> list[str | None]:
                 outcome = await sandbox.run(code, handler, LIMITS)
                 assert outcome.status == "crashed", (code, outcome)
                 marks.append(error_kind(outcome, handler.refused))
+                if clocks is not None:
+                    event = refused_clock("p0", outcome)
+                    clocks.append(event.detail["clock"] if event else None)
             return marks
         finally:
             await sandbox.close()
@@ -110,6 +114,8 @@ LAB_WORDS = [
     "name 'memoryview' is not defined",
     "module 're' has no attribute 'purge'",
     "'tuple' object has no attribute '__class__'",
+    "type object 'datetime.date' has no attribute 'today'",
+    "type object 'datetime.datetime' has no attribute 'now'",
     "'os.getenv' is not supported in this environment",
     "No module named 'socket'",
     "Permission denied: '/x'",
@@ -156,9 +162,30 @@ def test_a_program_s_own_error_text_never_changes_its_crash_cause(
     denial or refusal it caught (the lab's very words included), its crash is its own."""
     programs = [f"{before}raise {kind}({(words + tail)!r})" for before, kind, words, tail in raised]
     programs.append(BEFORE[1] + "raise RuntimeError('CapExceeded(tokens): limit reached')")
-    assert causes(programs) == [None] * len(programs)
+    clocks: list[str | None] = []
+    assert causes(programs, clocks) == [None] * len(programs)
+    assert clocks == [None] * len(programs)  # nor does it make the program a clock reader
 
 
 @pytest.mark.parametrize("words", ["CapExceeded(tokens): limit reached"])
 def test_a_lookalike_denial_with_no_denial_before_it_is_the_program_s_own(words: str) -> None:
     assert causes([f"x = 1\nraise RuntimeError({words!r})"]) == [None]
+
+
+CLOCKS = {
+    "from datetime import date\nt = date.today\nt()": "date.today",
+    "from datetime import date\ngetattr(date, 'today')()": "date.today",
+    "import datetime\nnow = datetime.datetime.now": "datetime.now",
+    "from datetime import datetime\ndatetime.utcnow()": "datetime.utcnow",
+    "from datetime import datetime\ndatetime.fromtimestamp(0)": None,  # no clock read
+    "from datetime import date\ndate.tomorrow()": None,  # Python has no such clock either
+}
+
+
+def test_a_reach_for_the_clock_the_sandbox_refuses_is_recorded_as_one() -> None:
+    """The program asked the time under a spelling the sandbox answers only as a call: the
+    record says it asked (a clock read, refused), and the crash is the sandbox's gap."""
+    clocks: list[str | None] = []
+    kinds = causes(list(CLOCKS), clocks)
+    assert dict(zip(CLOCKS, clocks, strict=True)) == CLOCKS
+    assert kinds[:4] == ["unsupported"] * 4
