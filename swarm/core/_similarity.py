@@ -237,12 +237,19 @@ def with_carried(shape: CodeShape, code: str) -> CodeShape:
     )
 
 
+def _f_string_kept(match: re.Match[str]) -> str:
+    """A string blanked out, unless it is an f-string (its prefix holds an `f`): the names in
+    its fields are read."""
+    prefix = match.string[max(0, match.start() - 2) : match.start()]
+    return match.group() if "f" in prefix.lower() else " "
+
+
 def _idle_literals_removed(text: str) -> str:
     """The text without the string literals the program never touches: a top-level statement
     that is only a literal, bare (a docstring, a note) or bound to a name the program never
     reads. Such a string is neither run nor handed on, so what it holds is no job of the
     program's. Linear: one count of the names outside strings, one pass over lone literals."""
-    names = Counter(_NAMES.findall(_STRINGS.sub(" ", text)))
+    names = Counter(_NAMES.findall(_STRINGS.sub(_f_string_kept, text)))
 
     def drop_if_idle(match: re.Match[str]) -> str:
         if match.group("lone") is None:
