@@ -152,7 +152,10 @@ def raised_by_program(exc: Any) -> bool:
     """Whether Monty's innermost frame of a runtime error is a `raise` statement with an
     expression: the program raised this error itself (a bare `raise` passes on the one it
     caught, and is not). `exc` is Monty's runtime error (its `traceback()` of frames)."""
-    frames = exc.traceback()
+    try:
+        frames = exc.traceback()
+    except Exception:  # no frames to read: not known to be the program's own raise
+        return False
     if not frames:
         return False
     last = frames[-1]
