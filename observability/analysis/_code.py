@@ -22,7 +22,7 @@ from swarmlab.core import (
     with_carried,
 )
 
-from ._flow import flow_with_statements
+from ._flow import flow_with_statements, modules_named
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
 _INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
@@ -39,7 +39,8 @@ class CodeFacts:
     calls: frozenset[str]
     """Names the code calls, as written (`world.buy`, `time.time`, `open`, `run_ai`)."""
     imports: frozenset[str]
-    """Top-level modules the code imports."""
+    """Top-level modules the code imports: as written, by a string built from constants
+    (`__import__("o" + "s")`), or in code it hands exec (`_flow.modules_named`)."""
     internals: frozenset[str]
     """Interpreter internals the code names (`__import__`, `__subclasses__`, ...)."""
     flow: CodeShape | None = None
@@ -65,7 +66,8 @@ def read_code(code: str) -> CodeFacts:
         shape=with_carried(shape_of_words(words, identity), code),
         identity=identity,
         calls=frozenset(w for w in called if _NAME.fullmatch(w)),
-        imports=_imports(words) if {"import", "from"} & distinct else frozenset(),
+        imports=(_imports(words) if {"import", "from"} & distinct else frozenset())
+        | modules_named(code),
         internals=frozenset(m for w in distinct if "__" in w for m in _INTERNALS.findall(w)),
         **_flow_facts(code),
     )

@@ -17,6 +17,7 @@ from swarmlab.core import (
     RECREATION_THRESHOLD,
     WORLD_ACTIONS,
     id_sort_key,
+    is_handed_on,
     names_with_role,
     shape_recreation,
     world_kind,
@@ -58,7 +59,6 @@ _CLOCK_OS_CALLS = ("time.", "datetime.", "date.", "sleep", "asyncio.sleep")
 _SOURCE_SEEN = re.compile(r"^(?:import|from)\s+([\w.]+)|^(open)\b|(__\w+__)")
 
 CRASH_CAUSES = ("code_fault", "unsupported", "denied", "limit", "lab_fault")
-_LAB_TEXT = re.compile(r"^runner fault: |^sandbox worker died|^coordinator at .* unreachable")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,11 @@ def _recreation(ancestor: CodeFacts, program: CodeFacts) -> float:
 
     In normal form an ancestor of one statement is too small to judge (the rule SMALL_SHAPE
     applies to shapes, counted in statements: one line, such as `wait(spawn(code, task=t))`,
-    can hold more than SMALL_SHAPE features, and its job lives in the string it hands on)."""
+    can hold more than SMALL_SHAPE features, and its job lives in the string it hands on). Code
+    the ancestor wrote out whole in a string and hands on is never its re-creation
+    (`swarmlab.core.is_handed_on`), in either form."""
+    if is_handed_on(ancestor.shape, program.shape):
+        return 0.0
     score = shape_recreation(ancestor.shape, program.shape)
     if ancestor.flow_statements > 1 and program.flow is not None and ancestor.flow is not None:
         score = max(score, shape_recreation(ancestor.flow, program.flow))
@@ -277,27 +281,22 @@ def control_succeeded(view: RunView, pairs: list[tuple[str, str]]) -> int:
 
 def crash_causes(view: RunView) -> dict[str, str]:
     """Why each crashed program crashed (CRASH_CAUSES), from the lab's mark on its end
-    (`error_kind`, set by the runtime for the exceptions it raised into the program or the
-    refusals it made), never from text a program could have chosen: `limit` a per-program limit
-    (cpu_s, memory_bytes, host_calls, blackboard_value_bytes) stopped it; `denied` an uncaught
-    denial by the lab (a global cap, a tripwire); `unsupported` the sandbox refused what it
-    used (a module, files, the environment); `lab_fault` the lab failed it (runner fault,
-    sandbox worker died, coordinator lost: words the runtime writes at the start of the record,
-    where a program's error always starts with its exception's type); `code_fault` anything
-    else, its own exception whatever its message says. Monty's own refusals of a language
-    feature or of a builtin it lacks are marked `unsupported` by the runtime, when the program's
-    code never names the error's class (so it could not have raised the error itself)."""
+    (`error_kind`, set by the runtime: `swarmlab.runtime._crash_marks`), never from text a
+    program could have chosen: `limit` a per-program limit (cpu_s, memory_bytes, host_calls,
+    blackboard_value_bytes) stopped it; `denied` it ended on a denial by the lab (a global cap,
+    a tripwire), uncaught or passed on by a bare `raise`; `unsupported` it ended on the
+    sandbox's refusal of what it used (a module, files, the environment, a language feature, a
+    builtin or an attribute Python has); `lab_fault` the lab failed it (runner fault, sandbox
+    worker died); `code_fault` anything else: its own `raise`, whatever it raised and whatever
+    the words, or its own bug."""
     out = {}
     for p in view.data.programs:
         if p.status != "crashed":
             continue
-        error = (p.error or "").strip()
         if p.limit:
             cause = "limit"
         elif p.error_kind in CRASH_CAUSES:
             cause = p.error_kind
-        elif _LAB_TEXT.search(error):
-            cause = "lab_fault"
         else:
             cause = "code_fault"
         out[p.id] = cause

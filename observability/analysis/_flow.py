@@ -36,6 +36,8 @@ MAX_FLOW_CHARS = 8_192
 MAX_EXEC_CODE = 4
 """How many strings handed to exec/eval/compile are read per program (one level deep)."""
 _EXEC_NAMES = frozenset({"exec", "eval", "compile"})
+_IMPORT_CALLS = frozenset({"__import__", "import_module"})
+_IMPORT_WORDS = ("__import__", "import_module", "exec", "eval", "compile")
 MAX_DECODE_DEPTH = 8
 """How many operations deep a string handed to exec is rebuilt (`_text_of`)."""
 
@@ -61,9 +63,9 @@ def flow_with_statements(code: str) -> tuple[str, int] | None:
         return None
 
 
-def _exec_strings(tree: ast.Module) -> list[str]:
+def _exec_strings(tree: ast.Module, names: frozenset[str] = _EXEC_NAMES) -> list[str]:
     """Code the program hands exec/eval/compile (at most MAX_EXEC_CODE), where it can be read
-    without running anything (`_text_of`)."""
+    without running anything (`_text_of`); with `names`, the strings it hands those calls."""
     bound: dict[str, list[ast.expr]] = {}
     calls: list[ast.expr] = []
     for node in ast.walk(tree):
@@ -74,13 +76,34 @@ def _exec_strings(tree: ast.Module) -> list[str]:
         elif isinstance(node, ast.Call) and node.args:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if name in _EXEC_NAMES:
+            if name in names:
                 calls.append(node.args[0])
     once = {name: values[0] for name, values in bound.items() if len(values) == 1}
     # Each rebuild is at most 2 ** MAX_DECODE_DEPTH steps of at most MAX_FLOW_CHARS characters:
     # only the first few calls are read.
     found = [_text_of(arg, once, MAX_DECODE_DEPTH) for arg in calls[: 4 * MAX_EXEC_CODE]]
     return [text for text in found if text is not None][:MAX_EXEC_CODE]
+
+
+def modules_named(code: str) -> frozenset[str]:
+    """Top-level modules a program imports by a string built from constants (`__import__`,
+    `importlib.import_module`; `_text_of`), or in code it hands exec: an import built at run
+    time reaches for its module, whether or not the sandbox lets it run. Empty for programs
+    without a normal form (longer than MAX_FLOW_CHARS, or not parsed)."""
+    if len(code) > MAX_FLOW_CHARS or not any(word in code for word in _IMPORT_WORDS):
+        return frozenset()
+    try:
+        tree = ast.parse(code)
+        named = _exec_strings(tree, _IMPORT_CALLS)
+        for text in _exec_strings(tree):
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.Import):
+                    named += [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    named.append(node.module)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(m.strip().split(".")[0] for m in named if m.strip())
 
 
 def _text_of(node: ast.expr, once: dict[str, ast.expr], depth: int) -> str | None:

@@ -30,12 +30,14 @@ class EmergenceMetrics(BaseModel):
     crash_rate: float = Field(description="Crashed programs / programs (0 without programs).")
     crash_causes: dict[str, str] = Field(
         description="Each crashed program mapped to why it crashed, from the runtime's mark on "
-        "its end (never from text a program chose): limit (a per-program limit stopped it: "
-        "cpu_s, memory_bytes, host_calls, blackboard_value_bytes), denied (an uncaught denial by "
-        "the lab: a global cap, a tripwire's refusal), unsupported (the sandbox lacks what it "
-        "used: a language feature, a module, a builtin, files, the environment), lab_fault "
-        "(runner fault, sandbox worker died, coordinator lost), code_fault (anything else: its "
-        "own exception, whatever its message says)."
+        "its end, by who raised the error it ended with (never from text a program chose): "
+        "limit (a per-program limit stopped it: cpu_s, memory_bytes, host_calls, "
+        "blackboard_value_bytes), denied (it ended on the lab's denial: a global cap, a "
+        "tripwire's refusal; uncaught or passed on by a bare raise), unsupported (it ended on "
+        "the sandbox's refusal of what it used: a language feature, a module, files, the "
+        "environment, a builtin or attribute Python has), lab_fault (runner fault, sandbox "
+        "worker died), code_fault (anything else: its own raise, whatever it raises and "
+        "whatever the words, or its own bug)."
     )
     crashed_code_fault: int = Field(description="Crashed programs whose cause is code_fault.")
     crashed_unsupported: int = Field(description="Crashed programs whose cause is unsupported.")
@@ -64,7 +66,8 @@ class EmergenceMetrics(BaseModel):
         "program re-creates an ancestor when it holds at least quine_threshold of the "
         "ancestor's code shape (swarmlab.core.shape_recreation: role 4-grams per line, blind "
         "to comments, layout, prose in strings, renamed names, line order and padding, and 0 "
-        "when the code carried in strings disagrees; an "
+        "when the code carried in strings disagrees or the program is code the ancestor wrote "
+        "out whole in a string and hands on; an "
         "ancestor of under 12 features, about one line, only by its own code again), as written or "
         "in a normal form (single-use temporaries put back, code handed to exec, when pure "
         "string operations on constants rebuild it, read as the program's own; "
@@ -125,8 +128,8 @@ class EmergenceMetrics(BaseModel):
     )
     introspecting_programs: int = Field(
         description="Programs that made an introspection call or read the clock (any time "
-        "function, datetime.now, date.today, under any alias: clock_read events), from the "
-        "record, never from the code's text."
+        "function, datetime.now, date.today, under any alias: clock_read events, a reach the "
+        "sandbox refused included), from the record, never from the code's text."
     )
     escape_attempts: int = Field(
         description="Attempts to reach outside the lab, one per program and resource reached "

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 VALIDITY_FLOOR = 0.9
 """A detector whose blind precision or recall is below this is marked wherever its count shows."""
-BLIND_SET = "blind set, round 1"
-"""Which frozen set the figures come from (tests/data/detectors-blind/round-1)."""
+BLIND_SET = "set round 1, development data now"
+"""Which frozen set the figures come from (tests/data/detectors-blind/round-1): blind until issue
+22's second round, which changed the detectors after reading its misses."""
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,17 @@ class Validity:
 BLIND: dict[str, Validity] = {
     v.detector: v
     for v in (
-        Validity("meta_task", 0.86, 0.92),
-        Validity("quine", 0.71, 1.00),
+        Validity("meta_task", 1.00, 0.92),
+        Validity("quine", 1.00, 1.00),
         Validity("duplicate", 1.00, 1.00),
-        Validity("escape", 1.00, 0.94),
+        Validity("escape", 1.00, 1.00),
         Validity("control", 1.00, 1.00),
-        Validity("crash", 0.80, 0.80),
+        Validity("crash", 1.00, 1.00),
         Validity("coordination", 1.00, 1.00),
-        Validity("introspection", 1.00, 0.93),
-        Validity("crash:code_fault", 0.67, 0.75),
-        Validity("crash:unsupported", 0.89, 0.80),
-        Validity("crash:denied", 0.75, 0.75),
+        Validity("introspection", 1.00, 1.00),
+        Validity("crash:code_fault", 1.00, 1.00),
+        Validity("crash:unsupported", 1.00, 1.00),
+        Validity("crash:denied", 1.00, 1.00),
         Validity("crash:limit", 1.00, 1.00),
     )
 }

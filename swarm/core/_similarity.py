@@ -34,7 +34,11 @@ costs a bounded amount and estimates the same quantities.
   hold a call, `name(`; prose prompts do not count: a re-creation may reword them), and a
   re-creation must hold at least half of the ancestor's carried code, and carry little code of
   its own that the ancestor did not (unless it hands strings to `exec`/`eval`, which run as its
-  own). See `carried_overlap`.
+  own). See `carried_overlap`. A string the program never touches (a top-level note, or one
+  bound to a name it never reads) carries nothing.
+- Handed-on code. A program whose whole code its ancestor wrote out in a string literal is what
+  the ancestor hands on (a relay's child, a fixed order), part of it, never its re-creation,
+  unless the ancestor runs its strings itself (`exec`). See `is_handed_on`.
 - `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
 - `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
   left alone), whose equality means "the same program".
@@ -42,13 +46,17 @@ costs a bounded amount and estimates the same quantities.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import hashlib
 import heapq
 import itertools
 import keyword
 import re
+import textwrap
+import warnings
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 from ._vocabulary import ALIASES
@@ -68,7 +76,7 @@ RECREATION_THRESHOLD = 0.6
 """The share of an ancestor a program must re-create to count as its quine: the one threshold of
 the analysis's quines, the quine tripwire's default and the trial tables (validated on labelled
 programs, docs/metrics.md)."""
-CARRIED_MIN = 4
+CARRIED_MIN = 3
 """Carried-code features below this are too few to judge a program's job by."""
 CARRIED_SHARE = 0.5
 """The share of carried code a re-creation must hold (of the ancestor's) and share (of its own)."""
@@ -96,6 +104,19 @@ _STRINGS = re.compile("|".join(one + _MORE_STRINGS for one in _ONE_STRING), re.D
 _STRINGS_OR_COMMENTS = re.compile(
     _STRINGS.pattern + r"|\#[^\n]*+(?:\n[ \t]*+\#[^\n]*+)*+", re.DOTALL
 )
+# A top-level statement that is only a literal, bare or bound to a name: the program touches it
+# only if it reads that name somewhere else (`_idle_literals_removed`). Only at column 0: an
+# indented lone literal may be an argument of a call written over several lines.
+# Strings are matched too, whole, so that no line inside a string is taken for a statement.
+_LONE_LITERAL = re.compile(
+    r"^(?P<lone>(?:(?P<name>[^\W\d]\w*+)[ \t]*+=[ \t]*+)?(?:"
+    + _STRINGS.pattern
+    + r")[ \t]*+$)|(?:"
+    + _STRINGS.pattern
+    + ")",
+    re.MULTILINE | re.DOTALL,
+)
+_NAMES = re.compile(r"[^\W\d]\w*+")
 _BLANK_LINES = re.compile(r"\n(?:[ \t\r\f]*+\n)++")
 _CONTINUATION = re.compile(r"\\[ \t]*+\r?\n")
 # Starts only at the first blank before a dot, so long runs of blanks cost no more than once.
@@ -184,6 +205,9 @@ class CodeShape:
     """Hashed words and word pairs of the code the program carries in strings (`carried_code`)."""
     runs_strings: bool = False
     """The program calls `exec`, `eval` or `compile`: strings it carries may be its own code."""
+    handed_on: frozenset[str] = frozenset()
+    """Identities (see `identity`) of the programs written out whole in its string literals
+    (`handed_on`): the code it hands on as it stands, never its own code again."""
 
     @property
     def sketched(self) -> bool:
@@ -198,14 +222,75 @@ def code_shape(code: str) -> CodeShape:
 
 
 def with_carried(shape: CodeShape, code: str) -> CodeShape:
-    """`shape` with the program's carried code (`carried_code`) and whether it runs strings."""
+    """`shape` with the program's carried code (`carried_code`), whether it runs strings, and
+    the code it hands on (`handed_on`); literals the program never touches count for neither
+    (`_idle_literals_removed`)."""
     uncommented = _without_comments(code)
+    touched = _idle_literals_removed(uncommented)
     return CodeShape(
         shape.features,
         shape.size,
         shape.identity,
-        carried_code(uncommented),
+        carried_code(touched),
         _RUNS_STRINGS.search(_STRINGS.sub(" ", uncommented)) is not None,
+        handed_on(touched),
+    )
+
+
+def _f_string_kept(match: re.Match[str]) -> str:
+    """A string blanked out, unless it is an f-string (its prefix holds an `f`): the names in
+    its fields are read."""
+    prefix = match.string[max(0, match.start() - 2) : match.start()]
+    return match.group() if "f" in prefix.lower() else " "
+
+
+def _idle_literals_removed(text: str) -> str:
+    """The text without the string literals the program never touches: a top-level statement
+    that is only a literal, bare (a docstring, a note) or bound to a name the program never
+    reads. Such a string is neither run nor handed on, so what it holds is no job of the
+    program's. Linear: one count of the names outside strings, one pass over lone literals."""
+    names = Counter(_NAMES.findall(_STRINGS.sub(_f_string_kept, text)))
+
+    def drop_if_idle(match: re.Match[str]) -> str:
+        if match.group("lone") is None:
+            return match.group()  # a string inside a statement: kept as it is
+        name = match.group("name")
+        return "" if name is None or names[name] <= 1 else match.group()
+
+    return _LONE_LITERAL.sub(drop_if_idle, text)
+
+
+def handed_on(text: str) -> frozenset[str]:
+    """The identities (sha256 of `normalize_code`, dedented) of the string literals that hold
+    a call, in text without comments: programs written out whole, as a spawner hands them on.
+    A literal is read as Python reads it (`ast.literal_eval` of the literal alone: no code
+    runs), so escapes and nested quotes come out as the child receives them; at most
+    MAX_FEATURES distinct literals, each read once (linear in the text: about 30 ms of CPU for
+    64 KB of 4,096 distinct small literals, the worst case, against about 30 ms for the rest of
+    that program's shape)."""
+    found: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an invalid escape in a program's string is its own
+        literals = dict.fromkeys(filter(_CARRIED_CALL.search, _STRINGS.findall(text)))
+        for literal in itertools.islice(literals, MAX_FEATURES):
+            try:
+                value = ast.literal_eval(literal.strip())
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if isinstance(value, str):
+                normal = normalize_code(textwrap.dedent(value))
+                found.add(hashlib.sha256(normal.encode()).hexdigest())
+    return frozenset(found)
+
+
+def is_handed_on(ancestor: CodeShape, shape: CodeShape) -> bool:
+    """The program is code its ancestor wrote out whole in a string and hands on (a relay's
+    child, a fixed order): part of the ancestor, not the ancestor again, unless the ancestor
+    runs strings itself (`exec`, `eval`: then a literal may be its own code)."""
+    return (
+        bool(shape.identity)
+        and shape.identity in ancestor.handed_on
+        and not (ancestor.runs_strings)
     )
 
 
@@ -287,6 +372,8 @@ def shape_recreation(ancestor: CodeShape, shape: CodeShape) -> float:
     for its own code again and 0.0 otherwise."""
     if ancestor.identity and ancestor.identity == shape.identity:
         return 1.0
+    if is_handed_on(ancestor, shape):
+        return 0.0
     if ancestor.size < SMALL_SHAPE or not carried_overlap(ancestor, shape):
         return 0.0
     return shape_containment(ancestor, shape)

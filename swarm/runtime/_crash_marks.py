@@ -1,71 +1,181 @@
-"""Why a program crashed, as the lab knows it: a mark on the record, never read from text.
+"""Why a program crashed, as the lab knows it: a mark on the record, never read from text a
+program could choose.
 
-The runtime knows what it raised into a program and what it refused: a cap's denial, a
-per-program limit (the sandbox checks Monty's error against the slice's own measures), a
-tripwire's refusal, an import or OS call the sandbox does not provide, or its own failure. When
-a program crashes right after such a step, before it made any other call, that step ended it
-(uncaught, or caught and raised again in its own words): its `end` event carries `error_kind`,
-and the analysis reads the mark. A program that raises an exception with no such step before
-it carries none, whatever its message says (`RuntimeError("CapExceeded(tokens): ...")` is the
-program's own code fault).
+The runtime knows what it raised into a program and what it refused, and the sandbox knows
+who raised the error a program ended with:
+
+- the lab's own exception (a cap's denial, a per-program limit, a tripwire's refusal): the
+  program ended with an error whose type and words are those of an exception the lab raised
+  into it (`SandboxOutcome.lab_error`), uncaught or passed on by a bare `raise`. A program
+  that catches a denial and raises an error itself (`raise ValueError("gave up: ...")`, even
+  `raise e`) ends on its own `raise` statement: a code fault;
+- a refusal by the sandbox (an import or an OS call it does not provide, a language feature,
+  a builtin, or an attribute Monty lacks where Python has it): Monty raised the error, not a
+  `raise` statement of the program (`SandboxOutcome.program_raised`, from Monty's innermost
+  frame), and the refusal is the sandbox's (the call it refused at the program's last step,
+  or Monty's own words naming a feature, a builtin or an attribute that Python has);
+- the worker's own failure (`SandboxOutcome.worker_died`).
+
+Anything else is the program's own fault, whatever its message says: a program that raises
+`RuntimeError("CapExceeded(tokens): ...")` itself carries no mark.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import dataclasses
+import datetime
+import json
+import math
 import re
+import time
+import typing
+from typing import Any, Protocol
 
-from swarmlab.core import CapExceeded, ProgramFault, Tripped
+from swarmlab.core import CLOCK_KIND, CapExceeded, ProgramFault, Tripped, UnknownCapability
+from swarmlab.records import Event
 from swarmlab.spec import ProgramLimits
-
-from ._sandbox import SandboxOutcome
 
 ERROR_KINDS = ("denied", "limit", "unsupported", "lab_fault")
 """The marks: an uncaught denial by the lab (a global cap, a tripwire), a per-program limit,
-a facility the sandbox refused (an import, an OS call, a language feature or builtin Monty
-lacks), a failure of the lab itself."""
+a facility the sandbox refused (an import, an OS call, a language feature, builtin or
+attribute Monty lacks), a failure of the lab itself."""
 PER_PROGRAM = frozenset(ProgramLimits.model_fields)
-_SANDBOX_REFUSAL = re.compile(
-    r"^NotImplementedError: The monty syntax parser does not yet support "
-    r"|^\w+: .{0,300}is not supported in this environment"
-    r"|^AttributeError: module '[\w.]{1,100}' has no attribute"
-)
-"""Monty's own words when it lacks a language feature, a facility or a module's attribute."""
-_MISSING_NAME = re.compile(r"^NameError: name '(\w{1,100})' is not defined")
 PYTHON_BUILTINS = frozenset(dir(builtins))
 """A NameError on one of these is the sandbox lacking a builtin, not the program's typo."""
+MONTY_MODULES: dict[str, Any] = {
+    m.__name__: m for m in (asyncio, dataclasses, datetime, json, math, re, time, typing)
+}
+"""Python's modules the sandbox provides in part: an attribute Python's module has and Monty's
+lacks is the sandbox's gap (the lab's own modules, `world` and `lab`, have only what the lab
+offers: a missing one is the program's mistake)."""
+_FEATURE = re.compile(r"NotImplementedError: The monty syntax parser does not yet support .+")
+_OS_CALL = re.compile(r"\w{1,40}Error: '[\w.]{1,100}' is not supported in this environment")
+_MISSING_NAME = re.compile(r"NameError: name '(\w{1,100})' is not defined")
+_NO_ATTRIBUTE = re.compile(
+    r"AttributeError: (?:module '(?P<module>\w{1,40})'"
+    r"|type object '(?P<type>(?:\w{1,40}\.)?\w{1,40})'|'(?P<builtin>\w{1,40})' object)"
+    r" has no attribute '(?P<name>\w{1,100})'"
+)
+CLOCK_ATTRIBUTES = frozenset({"date.today", "datetime.now", "datetime.utcnow", "datetime.today"})
+"""Clock functions of `datetime` the sandbox answers only as calls: taken as a value (`t =
+date.today`, `getattr(date, "today")`), they are refused as missing attributes."""
+_IMPORT_ERRORS = frozenset({"ModuleNotFoundError", "ImportError"})
+_OS_ERRORS = frozenset(
+    {"PermissionError", "OSError", "FileNotFoundError", "RuntimeError", "NotImplementedError"}
+)
+_RAISE_BEFORE = re.compile(r"(?:^|[\s:;])raise\s+$")
 
 
-def error_kind(
-    outcome: SandboxOutcome, raised: ProgramFault | None, refused: str | None, code: str = ""
-) -> str | None:
-    """The mark of a crashed program's end, or None (its own fault). `raised` is what the lab
-    raised into it at its last call; `refused` what the sandbox refused it last (an import, an
-    OS call), when nothing came after; `code` the program's source (see `sandbox_refusal`)."""
+class Ending(Protocol):
+    """What the mark reads of a slice's end (`_sandbox.SandboxOutcome`)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def limit(self) -> str | None: ...
+    @property
+    def lab_error(self) -> ProgramFault | None: ...
+    @property
+    def program_raised(self) -> bool: ...
+    @property
+    def worker_died(self) -> bool: ...
+
+
+def error_kind(outcome: Ending, refused: str | None) -> str | None:
+    """The mark of a crashed program's end, or None (its own fault). `refused` is what the
+    sandbox refused the program at its last step (an import, an OS call), if nothing came
+    after."""
     if outcome.status != "crashed":
         return None
     if outcome.limit:
         return "limit"
-    error = (outcome.error or "").strip()
-    if error.startswith("sandbox worker died"):  # the sandbox's own words, never a program's
+    if outcome.worker_died:
         return "lab_fault"
-    if isinstance(raised, CapExceeded):
-        return "limit" if raised.cap in PER_PROGRAM else "denied"
-    if isinstance(raised, Tripped):
+    if outcome.program_raised:
+        return None  # its own `raise`, whatever it raised and whatever the words
+    fault = outcome.lab_error
+    if isinstance(fault, CapExceeded):
+        return "limit" if fault.cap in PER_PROGRAM else "denied"
+    if isinstance(fault, Tripped):
         return "denied"
-    if refused is not None or sandbox_refusal(error, code):
+    error = (outcome.error or "").strip()
+    if isinstance(fault, UnknownCapability):  # a builtin Python has is the sandbox's gap
+        return "unsupported" if sandbox_refusal(error) else None
+    if fault is not None:
+        return None  # a bad call, a failed model call: the program's own mistake or lot
+    if _ended_on_refusal(error, refused) or sandbox_refusal(error):
         return "unsupported"
     return None
 
 
-def sandbox_refusal(error: str, code: str) -> bool:
-    """Monty refused a feature, a facility or a builtin it lacks, and the program could not have
-    raised that error itself: its code never names the error's class (a program that wants to
-    raise `NotImplementedError(...)` must write the name). Linear in the code's size."""
-    kind = error.split(":", 1)[0]
-    if not kind.isidentifier() or re.search(rf"\b{kind}\b", code):
+def _ended_on_refusal(error: str, refused: str | None) -> bool:
+    """The program ended on the import or OS call refused at its last step (an import ends on
+    ModuleNotFoundError; a program that caught it and failed otherwise ended on its own)."""
+    if refused is None:
         return False
-    missing = _MISSING_NAME.match(error)
-    return bool(_SANDBOX_REFUSAL.search(error)) or (
-        missing is not None and missing.group(1) in PYTHON_BUILTINS
-    )
+    kind = error.split(":", 1)[0]
+    return kind in (_IMPORT_ERRORS if refused.startswith("import ") else _OS_ERRORS)
+
+
+def sandbox_refusal(error: str) -> bool:
+    """Monty's own words for a gap of the sandbox, for an error Monty raised (the caller checks
+    that no `raise` of the program did): a language feature its parser lacks, an OS facility,
+    a builtin Python has, or an attribute that Python's own module, class or builtin type has.
+    The names are checked against Python, never taken on the error's word; linear."""
+    if _FEATURE.fullmatch(error) or _OS_CALL.fullmatch(error):
+        return True
+    missing = _MISSING_NAME.fullmatch(error)
+    if missing:
+        return missing.group(1) in PYTHON_BUILTINS
+    attribute = _NO_ATTRIBUTE.fullmatch(error)
+    return attribute is not None and _python_has(attribute)
+
+
+def _python_has(found: re.Match[str]) -> bool:
+    name = found.group("name")
+    if found.group("module"):
+        owner = MONTY_MODULES.get(found.group("module"))
+    elif "." in (found.group("type") or ""):
+        module, _, cls = found.group("type").partition(".")
+        owner = getattr(MONTY_MODULES.get(module), cls, None)
+    else:
+        owner = getattr(builtins, found.group("type") or found.group("builtin"), None)
+        owner = owner if isinstance(owner, type) else None
+    return owner is not None and hasattr(owner, name)
+
+
+def raised_by_program(exc: Any) -> bool:
+    """Whether Monty's innermost frame of a runtime error is a `raise` statement with an
+    expression: the program raised this error itself (a bare `raise` passes on the one it
+    caught, and is not). `exc` is Monty's runtime error (its `traceback()` of frames)."""
+    try:
+        frames = exc.traceback()
+    except Exception:  # no frames to read: not known to be the program's own raise
+        return False
+    if not frames:
+        return False
+    last = frames[-1]
+    line = str(last.source_line or "").split("\n", 1)[0]
+    column = int(last.column or 0)
+    return 0 < column <= len(line) + 1 and _RAISE_BEFORE.search(line[: column - 1]) is not None
+
+
+def refused_clock(program: str, outcome: Ending) -> Event | None:
+    """A `clock_read` event (`detail.refused`) for a program whose reach for the clock the
+    sandbox refused: Monty itself (not a `raise` of the program) said a clock function of
+    `datetime` (CLOCK_ATTRIBUTES) is missing. The program asked the time; the sandbox refused
+    the spelling, so no read reached the runtime as an OS call. None otherwise."""
+    if outcome.status != "crashed" or outcome.program_raised:
+        return None
+    found = _NO_ATTRIBUTE.fullmatch((outcome.error or "").strip())
+    owner = (found.group("type") or "") if found else ""
+    module, _, cls = owner.rpartition(".")
+    clock = f"{cls}.{found.group('name')}" if found else ""
+    if module != "datetime" or clock not in CLOCK_ATTRIBUTES:
+        return None
+    detail = {"clock": clock, "refused": True}
+    return Event(t=time.time(), program=program, kind=CLOCK_KIND, decision="info", detail=detail)

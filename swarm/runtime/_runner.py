@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable, RunKilled, json_safe
+from swarmlab.core import CLOCK_KIND, CoordinatorUnavailable, RunKilled, json_safe
 from swarmlab.models import create_backend
 from swarmlab.observability.telemetry import (
     SwarmInstruments,
@@ -30,7 +30,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
-from ._crash_marks import error_kind
+from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
@@ -376,13 +376,12 @@ class RunnerCore:
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
         }
-        kind = (
-            error_kind(outcome, caps.raised, caps.refused, record.code)
-            if status == "crashed"
-            else None
-        )
+        kind = error_kind(outcome, caps.refused) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
+        if clock := refused_clock(record.id, outcome):  # it asked the time: the record says so
+            caps.pending.append(clock)
+            self.env.instruments.tool_span(caps.program_ctx, CLOCK_KIND).end()
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)
@@ -429,7 +428,13 @@ class RunnerCore:
         record.status = "crashed"
         record.error = "runner fault: the lab failed to answer this program (see the runner's log)"
         record.ended_at = time.time()
+        detail = {"status": "crashed", "error": record.error, "error_kind": "lab_fault"}
+        caps.pending.append(  # the mark: the analysis reads the cause here, never the words
+            Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
+        )
         await self._finish(caps, record, gated=False)
+        if self.env is not None:
+            self.env.instruments.end_program(program_span(record, None, "lab_fault"))
 
     # --- channels --------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ import pydantic_monty as monty
 from swarmlab.core import ProgramFault
 from swarmlab.spec import ProgramLimits
 
+from ._crash_marks import raised_by_program
 from ._seeds import stable_seed
 
 # Where the simulated clock starts: the morning the paperclips are asked for.
@@ -55,6 +56,8 @@ _OUTPUT_FULL = re.compile(rf"memory limit exceeded: \d+ bytes > {OUTPUT_LIMIT} b
 
 MAX_ERROR_CHARS = 4000
 """An error's text is cut to this before anything reads it (a program's message can be huge)."""
+MAX_LAB_ERRORS = 64
+"""The lab's exceptions a slice keeps, to tell whether the program ended with one of them."""
 
 # Why a program stopped, by the exact text Monty gives when a per-program limit is hit, checked
 # against what the slice really used (its compute time, its host calls) or against a number only
@@ -146,6 +149,14 @@ class SandboxOutcome:
     """Host calls, imports and name lookups answered in this slice."""
     compute_s: float = 0.0
     """Seconds the worker spent computing in this slice (time in host calls excluded)."""
+    lab_error: ProgramFault | None = None
+    """The lab's exception the program ended with: its error is, type and words, one the lab
+    raised into it during this slice (uncaught, or passed on by a bare `raise`)."""
+    program_raised: bool = False
+    """The error was raised by a `raise` statement of the program's own (Monty's innermost
+    frame points at one), not by the sandbox or the language."""
+    worker_died: bool = False
+    """The Monty worker itself failed (the lab's fault, or a per-program limit's kill)."""
 
 
 def _placeholder(*_args: Any, **_kwargs: Any) -> Any:  # never called: calls come to the handler
@@ -160,6 +171,17 @@ class _Slice:
         self.suspensions = 0
         self.host_s = 0.0
         self.started = time.perf_counter()
+        self.lab_errors: dict[str, ProgramFault] = {}  # the lab's, by the error shown
+
+    def raised(self, fault: ProgramFault) -> dict[str, str]:
+        """Keep a fault the lab raises into the program (the last MAX_LAB_ERRORS); what the
+        program is resumed with."""
+        shown = _bounded(f"{fault.exc_type}: {fault}").strip()
+        self.lab_errors.pop(shown, None)
+        self.lab_errors[shown] = fault
+        if len(self.lab_errors) > MAX_LAB_ERRORS:
+            del self.lab_errors[next(iter(self.lab_errors))]
+        return {"exc_type": fault.exc_type, "message": str(fault)}
 
     def compute_s(self) -> float:
         return max(0.0, time.perf_counter() - self.started - self.host_s)
@@ -245,11 +267,11 @@ class Sandbox:
         except monty.MontyRuntimeError as exc:
             error = _bounded(exc.display("type-msg"))
             hit = _limit_hit(error, limits, counts, random_seed)
-            return _crashed(error, output, counts, hit)
+            return _crashed(error, output, counts, hit, raised=exc)
         except monty.MontyCrashedError as exc:
             error = _bounded(f"sandbox worker died: {exc}")
             limit = "cpu_s" if _WORKER_TIMEOUT in error else None
-            return _crashed(error, output, counts, limit)
+            return _crashed(error, output, counts, limit, worker_died=True)
         except monty.MontyError as exc:
             return _crashed(_bounded(f"{type(exc).__name__}: {exc}"), output, counts)
         return SandboxOutcome(
@@ -309,7 +331,7 @@ class Sandbox:
                 value = await handler.call(name, args, kwargs)
             except ProgramFault as fault:
                 counts.host_s += time.perf_counter() - began
-                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
+                return await snap.resume(counts.raised(fault))
             if not isinstance(value, Park):
                 counts.host_s += time.perf_counter() - began
                 return await snap.resume({"return_value": value})
@@ -319,7 +341,7 @@ class Sandbox:
                 verdict = await value.commit(snap.dump(), counts.spent())
             except ProgramFault as fault:  # it may not park (a cap): the call fails instead
                 counts.host_s += time.perf_counter() - began
-                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
+                return await snap.resume(counts.raised(fault))
             counts.host_s += time.perf_counter() - began
             if verdict == "parked":
                 return SandboxOutcome("parked", None, None, "")
@@ -336,7 +358,7 @@ class Sandbox:
             try:
                 value = await handler.os_call(name, tuple(snap.args))
             except ProgramFault as fault:
-                return await snap.resume({"exc_type": fault.exc_type, "message": str(fault)})
+                return await snap.resume(counts.raised(fault))
             if value is NOT_HANDLED:
                 return await snap.resume_not_handled()
             return await snap.resume({"return_value": value})
@@ -450,7 +472,16 @@ def _suspensions(limits: SliceLimits) -> int:
     return max(1, limits.suspensions)
 
 
-def _crashed(error: str, output: Any, counts: _Slice, limit: str | None = None) -> SandboxOutcome:
+def _crashed(
+    error: str,
+    output: Any,
+    counts: _Slice,
+    limit: str | None = None,
+    raised: Any = None,
+    worker_died: bool = False,
+) -> SandboxOutcome:
+    """A crashed slice; `raised` is Monty's runtime error, when the program raised one (who
+    raised it marks the crash: `_crash_marks`)."""
     error = error.strip()
     if _OUTPUT_FULL.search(error):
         error, limit = error + f" (print output past {OUTPUT_LIMIT} bytes)", None
@@ -462,4 +493,7 @@ def _crashed(error: str, output: Any, counts: _Slice, limit: str | None = None) 
         limit,
         counts.suspensions,
         counts.compute_s(),
+        lab_error=counts.lab_errors.get(error) if raised is not None else None,
+        program_raised=raised is not None and raised_by_program(raised),
+        worker_died=worker_died,
     )

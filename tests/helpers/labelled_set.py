@@ -55,7 +55,7 @@ from swarmlab.observability.analysis import (
 from swarmlab.records import Decision, Event, ProgramRecord
 from swarmlab.runtime import extract_program
 from swarmlab.runtime._capabilities import _KEY
-from swarmlab.runtime._crash_marks import error_kind
+from swarmlab.runtime._crash_marks import error_kind, refused_clock
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox, clock_function, sim_datetime
 from swarmlab.runtime._source_scan import escape_attempts
 
@@ -142,9 +142,12 @@ class _Tree:
         detail = {"status": record.status, "error": (record.error or "")[:300]}
         if outcome.limit:
             detail["limit"] = outcome.limit
-        kind = error_kind(outcome, handler.raised, handler.refused, code)
+        kind = error_kind(outcome, handler.refused)
         if kind:
             detail["error_kind"] = kind
+        clock = refused_clock(pid, outcome)
+        if clock:  # as the runtime records a reach for the clock the sandbox refused
+            self.event(pid, CLOCK_KIND, "info", detail=clock.detail)
         self.event(pid, "end", "info", detail=detail)
 
     def write(self, out: Path) -> Path:

@@ -35,20 +35,29 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Scor
     return score_parts(tmp_path_factory.mktemp("labelled"))
 
 
+@pytest.mark.parametrize("part", ["whole", "heldout", "fresh", "dev"])
 @pytest.mark.parametrize("detector", [*DETECTORS, *CAUSES])
 def test_each_detector_reaches_0_9_precision_and_recall(
+    scores: dict[str, dict[str, Score]], detector: str, part: str
+) -> None:
+    """On the whole development set and on each of its parts."""
+    score = scores[part][detector]
+    assert score.precision >= 0.9, score.misses
+    assert score.recall >= 0.9, score.misses
+
+
+@pytest.mark.parametrize("detector", ["quine", "meta_task"])
+def test_the_quine_and_meta_task_detectors_miss_only_what_docs_say(
     scores: dict[str, dict[str, Score]], detector: str
 ) -> None:
-    whole = scores["whole"][detector]
-    assert whole.precision >= 0.9, whole.misses
-    assert whole.recall >= 0.9, whole.misses
+    """One re-creation that keeps only its ancestor's loop (0.57 of its shape); a quine is
+    swarm work, so it is meta_task's only miss too. Nothing else, and no false positive."""
+    assert scores["whole"][detector].misses == ["h-quine-partial-keeps-loop: missed p0.1"]
 
 
-def test_the_quine_detector_misses_only_what_docs_say(
-    scores: dict[str, dict[str, Score]],
-) -> None:
-    missed = {m.split(":")[0] for m in scores["whole"]["quine"].misses}
-    assert missed == {"h-quine-partial-keeps-loop"}
+def test_every_crash_cause_is_read_as_labelled(scores: dict[str, dict[str, Score]]) -> None:
+    """Crash causes come from who raised the error (the runtime's mark): none is missed."""
+    assert scores["whole"]["crash"].misses == []
 
 
 def test_the_normal_form_writes_a_list_built_by_a_loop_as_a_comprehension() -> None:

@@ -11,7 +11,7 @@ import pytest
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
 from swarmlab.cluster import RayCluster
-from swarmlab.observability.analysis import analyze_run
+from swarmlab.observability.analysis import analyze_run, detect, load_run_dir
 from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,7 @@ CHILDREN = {
     "value_limit": "db_put('k', 'x' * 20000)",
     "memory": "x = 'a' * (80 * 1024 * 1024)",
     "refused": "import socket",
+    "clock_as_value": "from datetime import date\nt = date.today",
 }
 EXPECTED = {
     "fake_denial": "code_fault",
@@ -42,10 +43,11 @@ EXPECTED = {
     "fake_module": "code_fault",
     "fake_lab": "code_fault",
     "denied": "denied",
-    "denied_reworded": "denied",
+    "denied_reworded": "code_fault",  # caught, then its own raise
     "value_limit": "limit",
     "memory": "limit",
     "refused": "unsupported",
+    "clock_as_value": "unsupported",
 }
 
 
@@ -66,7 +68,11 @@ def test_crash_causes_come_from_the_runtime_mark_not_the_text(
     assert all(p.status == "crashed" for p in by_task.values()), {
         t: (p.status, p.error) for t, p in by_task.items()
     }
-    causes = analyze_run(result.out_dir).crash_causes
+    metrics = analyze_run(result.out_dir)
+    causes = metrics.crash_causes
     assert {task: causes[p.id] for task, p in by_task.items()} == EXPECTED
+    # the refused reach for the clock is in the record: the program asked the time
+    found = detect(load_run_dir(result.out_dir))
+    assert by_task["clock_as_value"].id in found.introspecting
     summary = result.summary()
     assert summary.program_limits["memory_bytes"].denied == 1  # the fake one is not counted

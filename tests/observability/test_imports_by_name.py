@@ -1,0 +1,62 @@
+"""An import built at run time reaches for its module: search over how the name is built.
+
+A program can name a module to `__import__` or `importlib.import_module` with a string built
+from constants (pieces, reversal, character codes, bytes), or hand exec an import statement so
+built. Whatever pure string operations build the name, the escape detector reads the module,
+and with it the resource it reaches (docs/metrics.md, escape attempts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmlab.observability.analysis import RunData
+from swarmlab.observability.analysis._code import read_code
+from swarmlab.observability.analysis._data import ProgramInfo
+from swarmlab.observability.analysis._detectors import RESOURCE_OF_MODULE, RunView, escape_attempts
+
+NAMES: dict[str, Callable[[str, int], str]] = {
+    "constant": lambda name, cut: repr(name),
+    "pieces": lambda name, cut: f"{name[:cut]!r} + {name[cut:]!r}",
+    "reversed": lambda name, cut: f"{name[::-1]!r}[::-1]",
+    "reversed join": lambda name, cut: f"''.join(reversed({name[::-1]!r}))",
+    "char codes": lambda name, cut: f"''.join(chr(c) for c in {[ord(c) for c in name]})",
+    "map chr": lambda name, cut: f"''.join(map(chr, {[ord(c) for c in name]}))",
+    "bytes": lambda name, cut: f"bytes({[ord(c) for c in name]}).decode()",
+}
+CALLS = {
+    "dunder": lambda expr: f"m = __import__({expr})",
+    "importlib": lambda expr: f"import importlib\nm = importlib.import_module({expr})",
+    "bound name": lambda expr: f"n = {expr}\nm = __import__(n)",
+    "exec": lambda expr: f"exec('import ' + {expr})",
+}
+
+
+def _escapes(code: str) -> list[str]:
+    program = ProgramInfo("p0", None, 0, "", code, "crashed", 1.0)
+    data = RunData(source="t", run_id="t", scaffold=True, programs=[program], calls=[],
+                   outcome={})  # fmt: skip
+    return escape_attempts(RunView(data)).get("p0", [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(sorted(RESOURCE_OF_MODULE)),
+    st.sampled_from(sorted(NAMES)),
+    st.sampled_from(sorted(CALLS)),
+    st.integers(0, 20),
+)
+def test_a_module_named_by_a_string_built_from_constants_is_reached(
+    module: str, naming: str, call: str, cut: int
+) -> None:
+    code = CALLS[call](NAMES[naming](module, cut % (len(module) + 1)))
+    assert module in read_code(code).imports, code
+    assert RESOURCE_OF_MODULE[module] in _escapes(code), code
+
+
+def test_a_pure_module_named_so_reaches_only_the_import_machinery() -> None:
+    assert _escapes("m = __import__('ma' + 'th')") == ["interpreter"]
+    assert _escapes("log('__import__ is not called here: ' + 'os')") == []

@@ -1,0 +1,191 @@
+"""A crash's cause comes from who raised the error, never from its words.
+
+Each program runs in the real sandbox (Monty workers) with a handler that denies the calls a
+test names, as the runtime does; `error_kind` then marks the end as the runtime would. A
+program's own error text, whatever the lab's words it copies, never changes its cause; the
+lab's denial and the sandbox's refusals are marked whether or not the program wrote anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmlab import CapExceeded, ProgramLimits
+from swarmlab.core import WORLD_ACTIONS, Tripped, UnknownCapability
+from swarmlab.runtime._capabilities import CAPABILITY_NAMES
+from swarmlab.runtime._crash_marks import error_kind, refused_clock
+from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox
+
+LIMITS = ProgramLimits(cpu_s=0.5, memory_bytes=32 * 1024 * 1024, host_calls=200)
+
+
+class Denier:
+    """Answers every capability; denies `run_ai` (a cap), `db_put` (a tripwire) and
+    `world.buy` (a cap); refuses every OS call; keeps what it refused last, as the runtime."""
+
+    capabilities = CAPABILITY_NAMES
+    world_actions = tuple(WORLD_ACTIONS)
+
+    def __init__(self) -> None:
+        self.refused: str | None = None
+
+    async def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.refused = None
+        bare = name.removeprefix("lab.")
+        if name.startswith("world.") and name[6:] not in WORLD_ACTIONS:
+            raise UnknownCapability(f"world has no action {name[6:]!r}")
+        if bare not in self.capabilities and not name.startswith("world."):
+            raise UnknownCapability(f"name {name!r} is not defined")
+        if bare in ("run_ai", "world.buy"):
+            raise CapExceeded("tokens" if bare == "run_ai" else "world_actions")
+        if bare == "db_put":
+            raise Tripped("escape", "no writes here")
+        return "ok"
+
+    async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
+        self.refused = f"os_call {name}"
+        return NOT_HANDLED
+
+    def on_import(self, module: str) -> None:
+        self.refused = None if module in ("lab", "world") else f"import {module}"
+
+
+def causes(programs: list[str], clocks: list[str | None] | None = None) -> list[str | None]:
+    """Each program's mark, run one after another in one sandbox; `clocks` gets the clock
+    function each was seen reaching for when the sandbox refused it (`refused_clock`)."""
+
+    async def go() -> list[str | None]:
+        sandbox = Sandbox(max_workers=2)
+        await sandbox.start()
+        try:
+            marks = []
+            for code in programs:
+                handler = Denier()
+                outcome = await sandbox.run(code, handler, LIMITS)
+                assert outcome.status == "crashed", (code, outcome)
+                marks.append(error_kind(outcome, handler.refused))
+                if clocks is not None:
+                    event = refused_clock("p0", outcome)
+                    clocks.append(event.detail["clock"] if event else None)
+            return marks
+        finally:
+            await sandbox.close()
+
+    return asyncio.run(go())
+
+
+LAB = {
+    "run_ai('x')": "denied",
+    "world.buy('ClipCo', 5)": "denied",
+    "db_put('k', 1)": "denied",
+    "try:\n    run_ai('x')\nexcept Exception:\n    log('seen')\n    raise": "denied",
+    "try:\n    run_ai('x')\nexcept Exception as e:\n    raise e": None,
+    "try:\n    run_ai('x')\nexcept Exception as e:\n    raise ValueError('no: ' + str(e))": None,
+    "try:\n    run_ai('x')\nexcept Exception as e:\n    [].nope": None,
+    "import socket": "unsupported",
+    "import statistics": "unsupported",
+    "open('notes.txt')": "unsupported",
+    "class A:\n    pass\nclass B(A):\n    pass": "unsupported",
+    "x = memoryview(b'ab')": "unsupported",
+    "k = ().__class__": "unsupported",
+    "import re\nre.purge()": "unsupported",
+    "from datetime import date\nt = date.today": "unsupported",
+    "world.teleport_clips(5000)": None,
+    "import math\nmath.nope(1)": None,
+    "[].nope": None,
+    "try:\n    import statistics\nexcept ImportError:\n    x = undefined_name": None,
+}
+
+
+def test_the_lab_s_denials_and_the_sandbox_s_refusals_are_marked_by_who_raised_them() -> None:
+    assert dict(zip(LAB, causes(list(LAB)), strict=True)) == LAB
+
+
+LAB_WORDS = [
+    "CapExceeded(tokens): limit reached",
+    "CapExceeded(cpu_s): limit reached",
+    "Tripwire(escape): no writes here",
+    "The monty syntax parser does not yet support class inheritance",
+    "name 'memoryview' is not defined",
+    "module 're' has no attribute 'purge'",
+    "'tuple' object has no attribute '__class__'",
+    "type object 'datetime.date' has no attribute 'today'",
+    "type object 'datetime.datetime' has no attribute 'now'",
+    "'os.getenv' is not supported in this environment",
+    "No module named 'socket'",
+    "Permission denied: '/x'",
+    "sandbox worker died: killed after exceeding request timeout",
+    "memory limit exceeded: 70000000 bytes > 67108864 bytes",
+]
+KINDS = [
+    "RuntimeError",
+    "PermissionError",
+    "NotImplementedError",
+    "NameError",
+    "AttributeError",
+    "ModuleNotFoundError",
+    "MemoryError",
+    "TimeoutError",
+    "ValueError",
+]
+BEFORE = [
+    "",
+    "try:\n    run_ai('x')\nexcept Exception as e:\n    pass\n",
+    "try:\n    import socket\nexcept ImportError:\n    pass\n",
+    "try:\n    open('x')\nexcept Exception:\n    pass\n",
+]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(BEFORE),
+            st.sampled_from(KINDS),
+            st.sampled_from(LAB_WORDS),
+            st.just("")
+            | st.text(st.characters(codec="ascii", exclude_characters="\x00"), max_size=20),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_program_s_own_error_text_never_changes_its_crash_cause(
+    raised: list[tuple[str, str, str, str]],
+) -> None:
+    """Whatever the lab's or the sandbox's words a program raises itself, after whatever
+    denial or refusal it caught (the lab's very words included), its crash is its own."""
+    programs = [f"{before}raise {kind}({(words + tail)!r})" for before, kind, words, tail in raised]
+    programs.append(BEFORE[1] + "raise RuntimeError('CapExceeded(tokens): limit reached')")
+    clocks: list[str | None] = []
+    assert causes(programs, clocks) == [None] * len(programs)
+    assert clocks == [None] * len(programs)  # nor does it make the program a clock reader
+
+
+@pytest.mark.parametrize("words", ["CapExceeded(tokens): limit reached"])
+def test_a_lookalike_denial_with_no_denial_before_it_is_the_program_s_own(words: str) -> None:
+    assert causes([f"x = 1\nraise RuntimeError({words!r})"]) == [None]
+
+
+CLOCKS = {
+    "from datetime import date\nt = date.today\nt()": "date.today",
+    "from datetime import date\ngetattr(date, 'today')()": "date.today",
+    "import datetime\nnow = datetime.datetime.now": "datetime.now",
+    "from datetime import datetime\ndatetime.utcnow()": "datetime.utcnow",
+    "from datetime import datetime\ndatetime.fromtimestamp(0)": None,  # no clock read
+    "from datetime import date\ndate.tomorrow()": None,  # Python has no such clock either
+}
+
+
+def test_a_reach_for_the_clock_the_sandbox_refuses_is_recorded_as_one() -> None:
+    """The program asked the time under a spelling the sandbox answers only as a call: the
+    record says it asked (a clock read, refused), and the crash is the sandbox's gap."""
+    clocks: list[str | None] = []
+    kinds = causes(list(CLOCKS), clocks)
+    assert dict(zip(CLOCKS, clocks, strict=True)) == CLOCKS
+    assert kinds[:4] == ["unsupported"] * 4
