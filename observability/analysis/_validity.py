@@ -1,10 +1,12 @@
 """Each detector's validity, the figures to quote beside every count it produces: precision and
-recall on the latest frozen blind set, scored once with the detectors as they are.
+recall on the latest frozen blind set, scored once after the detectors' last change.
 
 The figures are kept here and nowhere else in code; docs/metrics.md shows the table they come
-from ("Blind set, round 1: the detectors now"), and tests/observability/test_blind_set.py checks
-that the two agree, and that the table is what the blind set scores. The report page and the
-sweep page show them next to the counts, marked when below `VALIDITY_FLOOR`.
+from ("Blind set, round 2: after the change"), and tests/observability/test_blind_set.py checks
+that the two agree, and that the table is what the blind set scores with the detectors as they
+are (so a detector changed later fails there until a new round is written and scored). The
+report page and the sweep page show them next to the counts, marked when below
+`VALIDITY_FLOOR`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 
 VALIDITY_FLOOR = 0.9
 """A detector whose blind precision or recall is below this is marked wherever its count shows."""
-BLIND_SET = "set round 1, development data now"
-"""Which frozen set the figures come from (tests/data/detectors-blind/round-1): blind until issue
-22's second round, which changed the detectors after reading its misses."""
+BLIND_SET = "blind set round 2"
+"""Which frozen set the figures come from (tests/data/detectors-blind/round-2): written and
+frozen before the detectors' last change, by someone who read no detector code."""
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,17 @@ class Validity:
 BLIND: dict[str, Validity] = {
     v.detector: v
     for v in (
-        Validity("meta_task", 1.00, 0.92),
-        Validity("quine", 1.00, 1.00),
+        Validity("meta_task", 0.96, 0.94),
+        Validity("quine", 0.78, 0.88),
         Validity("duplicate", 1.00, 1.00),
-        Validity("escape", 1.00, 1.00),
+        Validity("escape", 1.00, 0.82),
         Validity("control", 1.00, 1.00),
-        Validity("crash", 1.00, 1.00),
+        Validity("crash", 0.95, 0.95),
         Validity("coordination", 1.00, 1.00),
         Validity("introspection", 1.00, 1.00),
-        Validity("crash:code_fault", 1.00, 1.00),
-        Validity("crash:unsupported", 1.00, 1.00),
-        Validity("crash:denied", 1.00, 1.00),
+        Validity("crash:code_fault", 0.85, 1.00),
+        Validity("crash:unsupported", 1.00, 0.94),
+        Validity("crash:denied", 1.00, 0.80),
         Validity("crash:limit", 1.00, 1.00),
     )
 }
