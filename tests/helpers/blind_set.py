@@ -23,7 +23,10 @@ BLIND_ROUND_1 = DATA.parent / "detectors-blind" / "round-1"
 """The first blind set: frozen before any detector change of issue 22 (development data since
 the detectors were changed after scoring it)."""
 BLIND_ROUND_2 = DATA.parent / "detectors-blind" / "round-2"
-"""The second blind set: frozen before the detectors changed again."""
+"""The second blind set: frozen before the detectors changed again (development data since its
+misses were read)."""
+BLIND_ROUND_3 = DATA.parent / "detectors-blind" / "round-3"
+"""The third blind set: frozen before the detectors' third change."""
 CAUSES = 5
 """Crash causes a program can be given: code_fault, unsupported, denied, limit, lab_fault."""
 RESOURCES = 4

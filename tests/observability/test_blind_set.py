@@ -12,7 +12,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from helpers.blind_set import BLIND_ROUND_1, BLIND_ROUND_2, blind_table, score_blind
+from helpers.blind_set import (
+    BLIND_ROUND_1,
+    BLIND_ROUND_2,
+    BLIND_ROUND_3,
+    blind_table,
+    score_blind,
+)
 from helpers.labelled_set import DETECTORS, load_items, run_items
 
 from swarmlab.observability.analysis import BLIND
@@ -21,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FROZEN = {
     BLIND_ROUND_1: "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3",
     BLIND_ROUND_2: "e35f3074ad7a6ee93e257884691d80b7a81fe9a4f79abacd2cd3747ad866ad4a",
+    BLIND_ROUND_3: "ab1bddef811700c60d523fda6c5739c188d4f38693ac6c655164f2f2de61a397",
 }
 # The sha256 of each round's "before any change" table as first scored.
 BEFORE_TABLE_SHA256 = {
@@ -29,6 +36,9 @@ BEFORE_TABLE_SHA256 = {
     ),
     "Blind set, round 2: before any change": (
         "cb350a8220a056be9616703151f233db22c432df622e650db9fde4a0c6f4a93b"
+    ),
+    "Blind set, round 3: before any change": (
+        "ee8567905a4a1b1a705f0ac06253b257d82cfbfc6176fce35dd6693a01cf5447"
     ),
 }
 
