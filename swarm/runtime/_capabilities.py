@@ -46,7 +46,6 @@ from ._call_values import (
     brief,
     digest,
     provenance,
-    reply_values,
     seconds_of,
     signature_of,
     text_of,
@@ -59,6 +58,7 @@ from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
 from ._source_scan import escape_attempts
+from ._transitions import BlackboardArgs, SpawnArgs, StopArgs, TurnArgs
 from ._tripwires import Tripwires
 from ._wait_calls import wait_call
 from ._world_calls import world_call
@@ -198,7 +198,7 @@ class Capabilities(ProgramHost):
         pile up in the runner's memory; charged to the record like any (a `Park` when the turn
         is not coming soon)."""
         try:
-            reply = await self.transition("turn")
+            reply = await self.transition(TurnArgs())
         except CapExceeded as exc:
             self.event(name[:200], "denied", cap=exc.cap)
             raise self._done_fault(exc) from None
@@ -339,7 +339,9 @@ class Capabilities(ProgramHost):
             span_id=new_span_id(),
         )
         admission = self.env.spec.admission
-        reply = await self.transition("spawn", depth, clock_ms(start_h), child.to_json(), admission)
+        reply = await self.transition(
+            SpawnArgs(depth, clock_ms(start_h), child.to_json(), admission)
+        )
         if isinstance(reply, Park):
             return reply
         child_id = reply.values[0]
@@ -380,21 +382,19 @@ class Capabilities(ProgramHost):
             self.state.denied_limit = "blackboard_value_bytes"
             await self.env.coordinator.note_denial("blackboard_value_bytes")
             raise CapExceeded("blackboard_value_bytes", limit=limit, asked=len(text))
-        reply = await self.transition("blackboard", "put", key, text)
+        reply = await self.transition(BlackboardArgs("put", key, text))
         if isinstance(reply, Park):
             return reply
-        charged = (
-            int(json.loads(reply.values[0])[1]) if reply.kind == "dup" else int(reply.values[0])
-        )
+        charged = int(reply.values[0])
         self.event("db_put", "allowed", detail={"key": key, "bytes": len(text), "charged": charged})
         return None
 
     async def db_get(self, key: Any, default: Any = None) -> Any:
         self._check_key("db_get", key)
-        reply = await self.transition("blackboard", "get", key)
+        reply = await self.transition(BlackboardArgs("get", key))
         if isinstance(reply, Park):
             return reply
-        value, writer, edges = reply_values(reply, 3)
+        value, writer, edges = (*reply.values, "", "", "")[:3]
         self.event("db_get", "allowed", detail={"key": key, "writer": writer or None})
         if writer and int(edges or 0):
             await self.trips.on_cross_edges(int(edges), f"read {key!r} of {writer}")
@@ -403,18 +403,18 @@ class Capabilities(ProgramHost):
     async def db_keys(self, prefix: Any = "") -> Any:
         if not isinstance(prefix, str) or len(prefix) > 200:
             raise BadCall("db_keys(): prefix must be a string of at most 200 characters")
-        reply = await self.transition("blackboard", "keys", prefix, MAX_KEYS_LISTED)
+        reply = await self.transition(BlackboardArgs("keys", prefix, MAX_KEYS_LISTED))
         if isinstance(reply, Park):
             return reply
-        keys = list(json.loads(reply.values[0])[1:] if reply.kind == "dup" else reply.values)
+        keys = list(reply.values)
         self.event("db_keys", "allowed", detail={"prefix": prefix, "count": len(keys)})
         return keys
 
     async def budget(self) -> Any:
-        reply = await self.transition("blackboard", "budget", *BUDGET_CAPS)
+        reply = await self.transition(BlackboardArgs("budget", ",".join(BUDGET_CAPS)))
         if isinstance(reply, Park):
             return reply
-        values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
+        values = reply.values
         self.event("budget", "allowed")
         return {
             values[i]: max(0.0, float(values[i + 1]) - float(values[i + 2]))
@@ -461,10 +461,10 @@ class Capabilities(ProgramHost):
             self.event("kill", "denied", cap="kill_policy", detail=detail)
             return False
         reason = f"stopped by kill() from {self.record.id}"
-        reply = await self.transition("stop", program_id, reason, time.time())
+        reply = await self.transition(StopArgs(program_id, reason, time.time()))
         if isinstance(reply, Park):
             return reply
-        stopped = int(json.loads(reply.values[0])[1] if reply.kind == "dup" else reply.values[0])
+        stopped = int(reply.values[0])
         self.event("kill", "allowed", detail=detail | {"stopped": stopped})
         return stopped > 0
 

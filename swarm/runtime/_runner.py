@@ -32,13 +32,15 @@ from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
+from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
 from ._sandbox import Sandbox, SandboxOutcome
-from ._scheduler import Scheduler, order_member
+from ._scheduler import Scheduler
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
+from ._transitions import CompleteArgs, FinishArgs
 from ._wait_calls import wait_view
 
 log = logging.getLogger("swarmlab.runner")
@@ -136,7 +138,7 @@ class RunnerCore:
         world = World(self.spec.world, self.spec.world_seed)
         ledger = RedisLedger(
             self.coordinator.client,
-            self.coordinator.prefix + "world:",
+            run_key(self.coordinator.prefix, "world:"),
             self.spec.world.starting_money,
         )
         await ledger.init()
@@ -267,7 +269,7 @@ class RunnerCore:
         def done(finished: asyncio.Task[str]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
-            keep = self.scheduler.run("complete", program_id, seq, finished.result())
+            keep = self.scheduler.run(CompleteArgs(program_id, seq, finished.result()))
             asyncio.get_running_loop().create_task(_quietly(keep))
 
         task.add_done_callback(done)
@@ -405,18 +407,19 @@ class RunnerCore:
             signal.clear()
             events = caps.take_events()
             reply = await self.scheduler.run(
-                "finish",
-                record.id,
-                member,
-                record.status,
-                record.to_json(),
-                round(caps.state.clock_h * 3_600_000),
-                events,
-                self.tag,
-                gated,
-                caps.state.calls + 1,
-                cut,
-                wait_view(record),
+                FinishArgs(
+                    id=record.id,
+                    member=member,
+                    status=record.status,
+                    record=record.to_json(),
+                    clock_ms=clock_ms(caps.state.clock_h),
+                    events=events,
+                    tag=self.tag,
+                    gated=gated,
+                    seq=caps.state.calls + 1,
+                    cut=cut,
+                    view=wait_view(record),
+                )
             )
             if reply.kind != "wait":
                 return
@@ -437,10 +440,10 @@ class RunnerCore:
         """Turn notices, stops, wakes and the run's kill, from the run's Redis channels."""
         prefix = self.coordinator.prefix
         turn, stop, wake, kill = (
-            prefix + "turn:" + self.tag,
-            prefix + "stop:" + self.tag,
-            prefix + "wake:" + self.tag,
-            prefix + "kill-signal",
+            run_key(prefix, "turn:", self.tag),
+            run_key(prefix, "stop:", self.tag),
+            run_key(prefix, "wake:", self.tag),
+            run_key(prefix, "kill-signal"),
         )
 
         def on_message(channel: str, data: str) -> None:

@@ -22,7 +22,9 @@ from swarmlab.core import (
 from swarmlab.world import ActionContext, WorldActionError
 
 from ._program import ProgramHost
+from ._replies import Dup
 from ._sandbox import Park
+from ._transitions import RecordArgs, ReserveArgs
 
 
 async def world_call(
@@ -51,11 +53,11 @@ async def _act(
     host: ProgramHost, name: str, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     started = json.dumps({"phase": "started", "world_calls": host.state.world_calls + 1})
-    reply = await host.transition("reserve", "", started, 0, "world_actions", 1)
+    reply = await host.transition(ReserveArgs("", started, 0, (("world_actions", 1),)))
     if isinstance(reply, Park):
         return reply
-    if reply.kind == "dup":
-        done = json.loads(reply.values[0])
+    if isinstance(reply, Dup):
+        done = reply.record()
         if done.get("phase") != "started":
             return _replayed(host, name, done, args)
         # Charged before a runner's loss, perhaps applied: the world's changes are keyed by
@@ -91,13 +93,9 @@ async def _act(
 
 async def _record(host: ProgramHost, done: dict[str, Any], clock_h: float) -> None:
     """Journal the action's answer and move the program on to its clock after it."""
-    await host.sched.run(
-        "record",
-        host.id,
-        host.seq,
-        json.dumps(done, separators=(",", ":")),
-        host.take_events(),
-        host.member(clock_h),
+    entry = json.dumps(done, separators=(",", ":"))
+    await host.scripts.run(
+        RecordArgs(host.id, host.seq, entry, host.take_events(), host.member(clock_h))
     )
 
 

@@ -36,22 +36,22 @@ async def in_a_run(redis_url: str, steps: Any) -> Any:
 async def family(sched: Scheduler) -> ProgramRecord:
     """p0 with three children: p0.1 ends with a result, p0.2 is killed, p0.3 runs on."""
     root = ProgramRecord(id="p0", code="pass", task="root")
-    assert (await sched.run("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")).kind == "ok"
+    assert (await sched.raw("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")).kind == "ok"
     for seq in (1, 2, 3):
         kid = ProgramRecord(id="p0", parent_id="p0", depth=1, code="pass").to_json()
-        assert (await sched.run("spawn", "p0", seq, "", "", 1, 0, kid, "queue")).kind == "ok"
+        assert (await sched.raw("spawn", "p0", seq, "", "", 1, 0, kid, "queue")).kind == "ok"
     ended = ProgramRecord(id="p0.1", parent_id="p0", depth=1, code="pass")
     ended.status, ended.result, ended.error = "completed", {"clips": [1, 2.5]}, None
     args = ("p0.1", "", "completed", ended.to_json(), 0, "", "", "0", 1, "", wait_view(ended))
-    assert (await sched.run("finish", *args)).kind == "ok"
-    assert (await sched.run("stop", "p0", 4, "", "", "p0.2", "enough", 1.0)).kind == "ok"
+    assert (await sched.raw("finish", *args)).kind == "ok"
+    assert (await sched.raw("stop", "p0", 4, "", "", "p0.2", "enough", 1.0)).kind == "ok"
     return ended
 
 
 def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        reply = await sched.run("wait", "p0", 5, "", "", "1", "p0.1", "p0.2", "p0.3")
+        reply = await sched.raw("wait", "p0", 5, "", "", "1", "p0.1", "p0.2", "p0.3")
         return reply, await sched.journal("p0", 5)
 
     reply, journal = asyncio.run(in_a_run(redis_url, steps))
@@ -69,8 +69,8 @@ def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
 def test_an_unknown_id_is_journaled_as_the_error_the_program_gets(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        first = await sched.run("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
-        again = await sched.run("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
+        first = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
+        again = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
         return first, again, await sched.journal("p0", 5)
 
     first, again, journal = asyncio.run(in_a_run(redis_url, steps))
