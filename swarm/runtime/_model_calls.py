@@ -46,7 +46,7 @@ PARK_AFTER_S = 0.02
 
 
 def entry(phase: str, **fields: Any) -> str:
-    """A model call's journal entry (compact JSON: the scripts look for its markers)."""
+    """A model call's journal entry (compact JSON, as the record keeps it; scripts decode it)."""
     return json.dumps({"phase": phase, **fields}, separators=(",", ":"))
 
 

@@ -160,3 +160,34 @@ def test_a_member_that_is_not_one_is_refused(text: str) -> None:
 
 def test_every_declared_record_is_an_args() -> None:
     assert all(issubclass(cls, Args) and name == cls.SCRIPT for name, cls in DECLARED.items())
+
+
+MARKER_SEARCH = re.compile(
+    r"string\.(?:find|match|gmatch)\([^\n]*'[^'\n]*\"[^'\n]*'"  # a quoted JSON key searched for
+    r"|string\.sub\([^\n]*\)\s*[~=]=\s*'[{\[]\""  # a JSON prefix compared
+)
+CHARGED = "local function charged(s)"
+"""lib.lua's `charged` reads numbers under host keys of any record line (what a line costs the
+record, kept byte for byte); it searches text on purpose, and is the one place that does."""
+
+
+@pytest.mark.parametrize("script", ["lib", *sorted(DECLARED)])
+def test_no_script_searches_json_text_for_a_marker(script: str) -> None:
+    """JSON written by Python is read by decoding it (lib.lua's `model_entry`), never by a
+    substring that holds only while Python writes compact JSON in one key order."""
+    lines = _code(LIB if script == "lib" else source(script)).split("\n")
+    found = [line for line in lines if MARKER_SEARCH.search(line)]
+    if script == "lib":
+        start = lines.index(CHARGED)
+        charged = lines[start : lines.index("end", start)]
+        found = [line for line in found if line not in charged]
+    assert found == []
+
+
+def test_the_marker_search_finds_the_searches_it_forbids() -> None:
+    old = [
+        """if string.find(old, '"settled":true', 1, true) then return {'dup'} end""",
+        """local was = tonumber(string.match(old, '"attempt":(%d+)') or '1')""",
+        """if string.sub(old, 1, 19) ~= '{"phase":"reserved"' then return {'dup', old} end""",
+    ]
+    assert all(MARKER_SEARCH.search(line) for line in old)
