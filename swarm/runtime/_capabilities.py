@@ -136,6 +136,7 @@ class Capabilities(ProgramHost):
         try:
             value = await self._call(name, args, kwargs)
         except ProgramFault as fault:
+            self.state.calls = self.seq  # answered, with an error: the next call is the next
             self.raised = fault
             if not self.turned:
                 told = {"error": f"{fault.exc_type}: {fault}"[:MAX_LOG_CHARS]}
@@ -143,6 +144,8 @@ class Capabilities(ProgramHost):
                 if parked is not None:
                     return parked
             raise
+        if not isinstance(value, Park):
+            self.state.calls = self.seq  # answered: the next call is the next
         if not self.turned and not isinstance(value, Park):
             answer = {"value": value} if ALIASES.get(name) in HOST_ANSWERS else None
             parked = await self.take_turn(mark, answer, ordered_only=answer is None)
@@ -154,18 +157,16 @@ class Capabilities(ProgramHost):
         if name.startswith("lab."):
             name = name[4:]
         if name.startswith("world."):
-            return await self._done(await world_call(self, name[6:], args, kwargs))
+            return await world_call(self, name[6:], args, kwargs)
         capability = ALIASES.get(name)
         if capability is None:
             self.event(UNKNOWN_NAME_KIND, "error", detail={"name": name[:200]})
-            self.state.calls = self.seq
             raise UnknownCapability(f"name {name[:200]!r} is not defined")
         method: Callable[..., Awaitable[Any]] = getattr(self, capability)
         try:
             signature_of(capability, method).bind(*args, **kwargs)
         except TypeError as exc:
             self.event(name, "error", detail={"error": str(exc)[:300]})
-            self.state.calls = self.seq
             raise BadCall(f"{name}(): {exc}") from None
         if capability == "run_ai":  # its span is the parent of the model server's
             self._span = self.tel.chat_span(self.program_ctx, name)
@@ -179,19 +180,17 @@ class Capabilities(ProgramHost):
                 value = await method(*args, **kwargs)
         except CapExceeded as exc:
             self.event(name, "denied", cap=exc.cap, detail=brief(args))
-            raise self._done_fault(exc) from None
+            raise
         except RunKilled as exc:
             self.stopped = exc.reason
             self.event(name, "denied", cap="killed", detail=brief(args))
-            raise self._done_fault(exc) from None
-        except ProgramFault as exc:
-            raise self._done_fault(exc) from None
+            raise
         finally:
             # A model call parked on its answer has one span, written by the slice it ends in.
             if capability != "run_ai" or not isinstance(value, Park):
                 self._span.end()
             self._span = None
-        return await self._done(value)
+        return value
 
     async def _flush_events(self, name: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they
@@ -201,17 +200,9 @@ class Capabilities(ProgramHost):
             reply = await self.transition(TurnArgs())
         except CapExceeded as exc:
             self.event(name[:200], "denied", cap=exc.cap)
-            raise self._done_fault(exc) from None
+            self.state.calls = self.seq  # refused before it began: counted all the same
+            raise
         return reply if isinstance(reply, Park) else None
-
-    async def _done(self, value: Any) -> Any:
-        if not isinstance(value, Park):
-            self.state.calls = self.seq
-        return value
-
-    def _done_fault(self, fault: ProgramFault) -> ProgramFault:
-        self.state.calls = self.seq
-        return fault
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         self.raised = self.refused = None

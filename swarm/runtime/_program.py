@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -215,18 +216,35 @@ class ProgramHost:
         """Run a call's script at this program's turn: the script's reply, or a `Park` when the
         turn is not coming soon (the program then waits at the gate without a worker)."""
         self.turned = True
-        signal = self.env.runner.turn_signal(self.id)
         member = self.member()
+
+        def send(events: str) -> Awaitable[Reply]:
+            return self.scripts.run(args, Head(self.id, self.seq, member, events))
+
+        reply = await self.at_turn(send, self._await_turn)
+        if reply is None:
+            return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+        return self.settle_reply(reply)
+
+    async def at_turn(
+        self,
+        send: Callable[[str], Awaitable[Reply]],
+        wait: Callable[[asyncio.Event], Awaitable[bool]],
+    ) -> Reply | None:
+        """Send a script with the pending events until it is not told to wait for the turn:
+        its reply, or None when `wait` (for the turn notice) gives up. Events the script did
+        not add (refused, or answered from the journal) go back to pending."""
+        signal = self.env.runner.turn_signal(self.id)
         while True:
             signal.clear()
             events = self.take_events()
-            reply = await self.scripts.run(args, Head(self.id, self.seq, member, events))
-            if not reply.applied:  # refused, or answered from the journal: not added
+            reply = await send(events)
+            if not reply.applied:
                 self.pending[:0] = restore_events(events)
             if reply.kind != "wait":
-                return self.settle_reply(reply)
-            if not await self._await_turn(signal):
-                return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+                return reply
+            if not await wait(signal):
+                return None
 
     async def take_turn(
         self, mark: int, answer: dict[str, Any] | None, ordered_only: bool
@@ -305,6 +323,17 @@ class ProgramHost:
         state.suspensions += spent.suspensions
         state.cpu_s += spent.compute_s
         return state
+
+
+def noticed_within(seconds: float) -> Callable[[asyncio.Event], Awaitable[bool]]:
+    """A wait for the turn notice that asks again after `seconds` at most (and never parks)."""
+
+    async def wait(signal: asyncio.Event) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signal.wait(), seconds)
+        return True
+
+    return wait
 
 
 def restore_events(lines: str) -> list[Event]:

@@ -34,7 +34,8 @@ from ._crash_marks import error_kind
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
-from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
+from ._program import HostState, RunnerEnv, noticed_within, runner_slots, slice_limits
+from ._replies import Reply
 from ._sandbox import Sandbox, SandboxOutcome
 from ._scheduler import Scheduler
 from ._scripts import Subscriber
@@ -278,7 +279,7 @@ class RunnerCore:
 
     async def _slice(self, program_id: str, fields: tuple[str, ...]) -> None:
         assert self.env is not None
-        caps: Capabilities | None = None
+        api: Capabilities | None = None
         try:
             loaded = self.scheduler.loaded(program_id, fields)
             record, state = loaded.record, HostState.from_record(loaded.record, loaded.host)
@@ -286,19 +287,19 @@ class RunnerCore:
             if state.parked_in == "wait" and loaded.place_h is not None:
                 state.clock_h = max(state.clock_h, loaded.place_h)  # the wait took this long
             state.parked_in = ""
-            caps = Capabilities(record, self.env, state, loaded.resume)
-            caps.program_ctx = self.env.instruments.program_context(
+            api = Capabilities(record, self.env, state, loaded.resume)
+            api.program_ctx = self.env.instruments.program_context(
                 record.traceparent, record.span_id or "0" * 16
             )
             if loaded.restarts > state.restarts:
-                self._restarted(caps, loaded.restarts, from_snapshot=loaded.snapshot is not None)
+                self._restarted(api, loaded.restarts, from_snapshot=loaded.snapshot is not None)
             if loaded.snapshot is None:
-                await self._begin(record, caps)
-            caps.cut = RecordedCut.parse(loaded.cut)
-            limits = cut_limits(slice_limits(self.spec, state), state, caps.cut)
+                await self._begin(record, api)
+            api.cut = RecordedCut.parse(loaded.cut)
+            limits = cut_limits(slice_limits(self.spec, state), state, api.cut)
             state.resumes += loaded.snapshot is not None
             outcome = await self.sandbox.run_slice(
-                caps,
+                api,
                 limits,
                 code=record.code if loaded.snapshot is None else None,
                 snapshot=loaded.snapshot,
@@ -310,30 +311,30 @@ class RunnerCore:
             state.suspensions += outcome.suspensions
             state.cpu_s += outcome.compute_s
             if outcome.status != "parked":
-                await self._end(record, caps, outcome)
+                await self._end(record, api, outcome)
         except asyncio.CancelledError:
-            if caps is not None and self._stopping is None:  # stopped by a kill(): say what it did
-                await _quietly(self.coordinator.emit(*caps.pending))
+            if api is not None and self._stopping is None:  # stopped by a kill(): say what it did
+                await _quietly(self.coordinator.emit(*api.pending))
         except (CoordinatorUnavailable, RunKilled):
             pass  # the run is over or the program was stopped: the record says so
         except Exception:  # a fault of the lab, not of the program: record it
             log.exception("program %s failed in the runner", program_id)
-            if caps is not None:
-                await _quietly(self._fault(caps))
+            if api is not None:
+                await _quietly(self._fault(api))
         finally:
             self._slices.pop(program_id, None)
             self._signals.pop(program_id, None)
             self._free.release()
 
-    async def _begin(self, record: ProgramRecord, caps: Capabilities) -> None:
+    async def _begin(self, record: ProgramRecord, api: Capabilities) -> None:
         """A program's first slice (or its start again, when it had no snapshot)."""
         assert self.env is not None
         first = record.started_at is None
         record.status = "running"
         record.runner = self.index
-        record.started_at = caps.state.started_at = record.started_at or time.time()
+        record.started_at = api.state.started_at = record.started_at or time.time()
         if first:
-            caps.pending.append(
+            api.pending.append(
                 Event(
                     t=time.time(),
                     program=record.id,
@@ -343,27 +344,25 @@ class RunnerCore:
                 )
             )
             self.env.instruments.program_started()
-            caps.scan_source()
+            api.scan_source()
 
-    def _restarted(self, caps: Capabilities, restarts: int, from_snapshot: bool) -> None:
+    def _restarted(self, api: Capabilities, restarts: int, from_snapshot: bool) -> None:
         """The runner that computed this program was lost: it starts again (recorded)."""
-        caps.state.restarts = restarts
+        api.state.restarts = restarts
         detail = {"restart": restarts, "from": "snapshot" if from_snapshot else "start"}
-        caps.pending.append(
-            Event(t=time.time(), program=caps.id, kind="restart", decision="info", detail=detail)
+        api.pending.append(
+            Event(t=time.time(), program=api.id, kind="restart", decision="info", detail=detail)
         )
 
-    async def _end(
-        self, record: ProgramRecord, caps: Capabilities, outcome: SandboxOutcome
-    ) -> None:
+    async def _end(self, record: ProgramRecord, api: Capabilities, outcome: SandboxOutcome) -> None:
         """Record how the program ended, at its turn."""
         assert self.env is not None
-        state = caps.state
-        outcome = settle_cut(outcome, state, caps.cut, self.spec.program_limits.cpu_s)
+        state = api.state
+        outcome = settle_cut(outcome, state, api.cut, self.spec.program_limits.cpu_s)
         status = outcome.status if outcome.status in ("completed", "crashed") else "killed"
         error = outcome.error
-        if caps.stopped and status == "crashed":
-            status, error = "killed", f"run stopped: {caps.stopped}"
+        if api.stopped and status == "crashed":
+            status, error = "killed", f"run stopped: {api.stopped}"
         record.status = status
         record.result = json_safe(outcome.result, limit=MAX_RESULT_CHARS)
         record.error = (error or None) and error[:MAX_ERROR_CHARS]
@@ -379,7 +378,7 @@ class RunnerCore:
             "cpu_s": round(state.cpu_s, 3),
         }
         kind = (
-            error_kind(outcome, caps.raised, caps.refused, record.code)
+            error_kind(outcome, api.raised, api.refused, record.code)
             if status == "crashed"
             else None
         )
@@ -388,51 +387,48 @@ class RunnerCore:
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)
-        caps.pending.append(
+        api.pending.append(
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
         cut = cut_entry(state) if outcome.limit == "cpu_s" else ""
-        await self._finish(caps, record, gated=True, cut=cut)
+        await self._finish(api, record, gated=True, cut=cut)
         self.env.instruments.end_program(program_span(record, limit, kind))
 
     async def _finish(
-        self, caps: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
+        self, api: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
     ) -> None:
         """The end transition (gated: at the program's turn, which it waits for without a worker
         — its worker is free already); `cut`: a `cpu_s` cut's entry, journaled with the end at
         the call number the program would have made next."""
-        signal = self.turn_signal(record.id)
-        member = order_member(caps.state.clock_h, record.id)
-        while True:
-            signal.clear()
-            events = caps.take_events()
-            reply = await self.scheduler.run(
+        member = order_member(api.state.clock_h, record.id)
+        at = clock_ms(api.state.clock_h)
+        seq, text, view = api.state.calls + 1, record.to_json(), wait_view(record)
+
+        def send(events: str) -> Awaitable[Reply]:
+            return api.scripts.run(
                 FinishArgs(
                     id=record.id,
                     member=member,
                     status=record.status,
-                    record=record.to_json(),
-                    clock_ms=clock_ms(caps.state.clock_h),
+                    record=text,
+                    clock_ms=at,
                     events=events,
                     tag=self.tag,
                     gated=gated,
-                    seq=caps.state.calls + 1,
+                    seq=seq,
                     cut=cut,
-                    view=wait_view(record),
+                    view=view,
                 )
             )
-            if reply.kind != "wait":
-                return
-            caps.pending[:0] = restore_events(events)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), IDLE_POLL_S)
 
-    async def _fault(self, caps: Capabilities) -> None:
-        record = caps.record
+        await api.at_turn(send, noticed_within(IDLE_POLL_S))  # an ended program has no worker
+
+    async def _fault(self, api: Capabilities) -> None:
+        record = api.record
         record.status = "crashed"
         record.error = "runner fault: the lab failed to answer this program (see the runner's log)"
         record.ended_at = time.time()
-        await self._finish(caps, record, gated=False)
+        await self._finish(api, record, gated=False)
 
     # --- channels --------------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ async def world_call(
 ) -> Any:
     if action not in WORLD_ACTIONS:
         host.event(UNKNOWN_NAME_KIND, "error", detail={"name": f"world.{action[:200]}"})
-        host.state.calls = host.seq
         raise BadCall(f"world has no action {action[:200]!r} (actions: {', '.join(WORLD_ACTIONS)})")
     name = world_kind(action)
     tel = host.env.instruments
@@ -43,7 +42,6 @@ async def world_call(
         cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
         host.event(name, "denied", cap=cap, detail=_brief(args))
         tel.denial(span, cap)
-        host.state.calls = host.seq
         raise
     finally:
         span.end()
@@ -76,7 +74,6 @@ async def _act(
         done = {"error": str(exc)[:500], "world_calls": host.state.world_calls}
         host.event(name, "error", detail={"error": str(exc)[:300], **_brief(args)})
         await _record(host, done, host.state.clock_h)
-        host.state.calls = host.seq
         raise BadCall(str(exc)) from None
     done = {
         "value": result.value,
@@ -87,7 +84,6 @@ async def _act(
     host.event(name, "allowed", detail={"note": result.note, **_brief(args)})
     await _record(host, done, result.clock_h)
     host.state.clock_h = result.clock_h
-    host.state.calls = host.seq
     return result.value
 
 
@@ -102,7 +98,6 @@ async def _record(host: ProgramHost, done: dict[str, Any], clock_h: float) -> No
 def _replayed(host: ProgramHost, name: str, done: dict[str, Any], args: tuple[Any, ...]) -> Any:
     """An action made before a runner's loss: its journaled answer, not a second effect."""
     host.state.world_calls = int(done.get("world_calls", host.state.world_calls + 1))
-    host.state.calls = host.seq
     if "error" in done:
         host.event(name, "error", detail={"error": str(done["error"])[:300], **_brief(args)})
         raise BadCall(str(done["error"]))
