@@ -59,6 +59,9 @@ class Args:
     VARIADIC: ClassVar[bool] = False
     REPLAYS: ClassVar[str] = ""
     """How a `dup` comes back (`_replies.decode`): '' as a `Dup`; 'reply', 'value', 'done'."""
+    KEYS: ClassVar[frozenset[str]]
+    """The run's keys the script reads or writes (names of `_keys.RUN_KEYS`), with those of
+    the lib.lua functions it calls."""
 
     def argv(self) -> list[Any]:
         out: list[Any] = []
@@ -70,11 +73,33 @@ class Args:
 BEGIN = frozenset({"dup", "killed", "denied", "wait"})
 """What lib.lua's `begin` may answer for any call script (a journaled denial among them)."""
 
+ORDER_KEYS = frozenset(
+    {"meta", "state", "nstate", "used", "lb", "lbm", "ready", "rdym", "idle", "resume"}
+    | {"pending:", "waiters:", "wake:"}
+)
+"""What keeping the run's order and its ready queue touches (lib.lua's `make_ready`, ...)."""
+RECORD_KEYS = ORDER_KEYS | {"journal:", "events", "turn:"}
+"""... and journaling a call's answer and adding its events at its turn."""
+CALL_KEYS = RECORD_KEYS | {"kill", "limits", "denied", "blobs"}
+"""... and what lib.lua's `begin` reads for every call (the journal, the kill, the caps)."""
+ENDING_KEYS = frozenset({"programs", "records", "snap", "host", "psize", "counts", "views"})
+"""What a program's end changes (its record, its parked state, the counts, its view)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimArgs(Args):
     SCRIPT = "claim"
     REPLIES = frozenset({"go", "skip", "none"})
+    KEYS = frozenset({"meta", "state", "nstate", "used", "ready", "rdym", "idle", "lbm"}) | {
+        "resume",
+        "kill",
+        "running:",
+        "programs",
+        "snap",
+        "host",
+        "restarts",
+        "cuts",
+    }
     tag: str
     free: int
 
@@ -82,12 +107,14 @@ class ClaimArgs(Args):
 @dataclass(frozen=True, slots=True)
 class TurnArgs(Args):
     SCRIPT, CALL, REPLIES = "turn", True, BEGIN | {"go"}
+    KEYS = CALL_KEYS
     answer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class SpawnArgs(Args):
     SCRIPT, CALL, REPLIES, REPLAYS = "spawn", True, BEGIN | {"ok"}, "value"
+    KEYS = CALL_KEYS | {"kids:", "nchildren", "programs", "records"}
     depth: int
     clock_ms: int
     record: str
@@ -97,6 +124,7 @@ class SpawnArgs(Args):
 @dataclass(frozen=True, slots=True)
 class ReserveArgs(Args):
     SCRIPT, CALL, REPLIES, VARIADIC = "reserve", True, BEGIN | {"ok", "room"}, True
+    KEYS = CALL_KEYS
     after: str
     entry: str
     fit: int
@@ -106,6 +134,7 @@ class ReserveArgs(Args):
 @dataclass(frozen=True, slots=True)
 class SettleArgs(Args):
     SCRIPT, CALL, REPLIES = "settle", True, frozenset({"ok", "dup", "killed", "wait"})
+    KEYS = RECORD_KEYS | {"kill", "completions"}
     entry: str
     delta: int
     completion: str
@@ -115,6 +144,7 @@ class SettleArgs(Args):
 class RetryArgs(Args):
     SCRIPT, CALL, VARIADIC = "retry", True, True
     REPLIES = frozenset({"ok", "dup", "killed", "denied"})
+    KEYS = frozenset({"meta", "state", "used", "journal:", "events", "kill", "limits", "denied"})
     attempt: int
     entry: str
     charges: tuple[tuple[str, int], ...]
@@ -123,6 +153,7 @@ class RetryArgs(Args):
 @dataclass(frozen=True, slots=True)
 class SlotArgs(Args):
     SCRIPT, REPLIES = "slot", frozenset({"ok", "full"})
+    KEYS = frozenset({"meta", "inflight"})
     op: str
     token: str
     bound: int
@@ -135,6 +166,7 @@ class BlackboardArgs(Args):
     budget (key: the caps, comma-separated)."""
 
     SCRIPT, CALL, REPLIES, REPLAYS = "blackboard", True, BEGIN | {"ok"}, "reply"
+    KEYS = CALL_KEYS | {"bb", "bbw", "edges"}
     op: str
     key: str = ""
     value: str | int = ""
@@ -144,6 +176,7 @@ class BlackboardArgs(Args):
 class WaitArgs(Args):
     SCRIPT, CALL, VARIADIC, REPLAYS = "wait", True, True, "done"
     REPLIES = BEGIN | {"done", "park", "unknown"}
+    KEYS = CALL_KEYS | {"views"}
     timed_out: bool
     ids: tuple[str, ...]
 
@@ -151,6 +184,7 @@ class WaitArgs(Args):
 @dataclass(frozen=True, slots=True)
 class StopArgs(Args):
     SCRIPT, CALL, REPLIES, REPLAYS = "stop", True, BEGIN | {"ok"}, "reply"
+    KEYS = CALL_KEYS | ENDING_KEYS | {"kids:", "pclock", "running:", "stop:"}
     target: str
     reason: str
     ended_at: float
@@ -163,6 +197,11 @@ class ParkArgs(Args):
 
     SCRIPT, VARIADIC = "park", True
     REPLIES = frozenset({"parked", "go", "killed", "denied"})
+    KEYS = (
+        RECORD_KEYS
+        | {"kill", "limits", "denied", "snap", "host", "psize", "pclock"}
+        | {"running:", "modeltag"}
+    )
     id: str
     kind: str
     member: str
@@ -178,6 +217,7 @@ class ParkArgs(Args):
 @dataclass(frozen=True, slots=True)
 class CompleteArgs(Args):
     SCRIPT, REPLIES = "complete", frozenset({"ok", "dup"})
+    KEYS = ORDER_KEYS | {"journal:", "modeltag"}
     id: str
     seq: int
     entry: str
@@ -186,6 +226,7 @@ class CompleteArgs(Args):
 @dataclass(frozen=True, slots=True)
 class FinishArgs(Args):
     SCRIPT, REPLIES = "finish", frozenset({"ok", "wait", "gone"})
+    KEYS = RECORD_KEYS | ENDING_KEYS | {"kill", "running:", "pclock"}
     id: str
     member: str
     status: str
@@ -202,6 +243,7 @@ class FinishArgs(Args):
 @dataclass(frozen=True, slots=True)
 class RecordArgs(Args):
     SCRIPT, REPLIES = "record", frozenset({"ok"})
+    KEYS = RECORD_KEYS
     id: str
     seq: int
     entry: str
@@ -214,6 +256,13 @@ class RequeueArgs(Args):
     """Its answer is the ids it put back (`Transitions.requeue`), not a kind."""
 
     SCRIPT, REPLIES = "requeue", frozenset()
+    KEYS = frozenset({"meta", "state", "nstate", "used", "ready", "rdym", "idle", "lbm"}) | {
+        "wake:",
+        "running:",
+        "modeltag",
+        "restarts",
+        "snap",
+    }
     tag: str
 
 

@@ -191,3 +191,49 @@ def test_the_marker_search_finds_the_searches_it_forbids() -> None:
         """if string.sub(old, 1, 19) ~= '{"phase":"reserved"' then return {'dup', old} end""",
     ]
     assert all(MARKER_SEARCH.search(line) for line in old)
+
+
+def lib_functions() -> dict[str, str]:
+    """lib.lua's functions by name, with their bodies."""
+    code, found = _code(LIB), {}
+    for match in re.finditer(r"local function (\w+)\(", code):
+        start = match.end()
+        line_end = code.find("\n", start)
+        if code[start:line_end].rstrip().endswith(" end"):  # a one-line function
+            found[match.group(1)] = code[start:line_end]
+        else:
+            found[match.group(1)] = code[start : code.find("\nend", start)]
+    return found
+
+
+def keys_touched(text: str) -> set[str]:
+    """The keys a script's code builds, with those of the lib.lua functions it calls (and
+    those they call), and lib.lua's head (which reads `meta` for every script)."""
+    functions = lib_functions()
+    keys, seen = {"meta"}, set()
+    todo = [text]
+    while todo:
+        body = todo.pop()
+        keys |= {name.strip("'") for name in KEY.findall(body)}
+        for name, inner in functions.items():
+            if name not in seen and re.search(rf"(?<![\w.]){name}\(", body):
+                seen.add(name)
+                todo.append(inner)
+    return keys
+
+
+@pytest.mark.parametrize("script", sorted(DECLARED))
+def test_a_script_touches_the_keys_it_declares(script: str) -> None:
+    assert keys_touched(_code(source(script))) == set(DECLARED[script].KEYS)
+
+
+def test_a_key_python_names_is_in_the_schema() -> None:
+    """`run_key` refuses an unknown name at run time; this finds one before anything runs."""
+    folder = resources.files("swarmlab.runtime")
+    named = re.compile(r"(?:\b_key|\bself\.key|\brun_key)\((?:[^,()]+,\s*)?\"([^\"]+)\"")
+    found = set()
+    for path in folder.iterdir():
+        if path.name.endswith(".py"):
+            found |= set(named.findall(path.read_text()))
+    assert found
+    assert found <= set(RUN_KEYS)
