@@ -12,7 +12,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable
+from swarmlab.core import SwarmlabError
+
+
+class ReplyError(SwarmlabError):
+    """A script's answer the lab cannot decode: a kind its declaration does not list, or a
+    journal entry that is not what its call wrote. A fault of the lab, not of the program: the
+    program it answers ends as a runner fault, in the record, and the run goes on (it is not
+    `CoordinatorUnavailable`, which stops a program quietly, the run being over)."""
+
 
 MAX_ENTRY_CHARS = 64 * 1024 * 1024
 """A journal entry read back longer than this is refused (Redis is read back as hostile)."""
@@ -78,7 +86,7 @@ class Dup(Reply):
         """The journal entry as the JSON object the call wrote."""
         found = _json(self.entry)
         if not isinstance(found, dict):
-            raise CoordinatorUnavailable("a journal entry is not the object its call wrote")
+            raise ReplyError("a journal entry is not the object its call wrote")
         return found
 
 
@@ -132,7 +140,7 @@ def decode(script: str, declared: frozenset[str], raw: Any, replays: str = "") -
     items = tuple(str(v) for v in (raw or []))
     kind = items[0] if items else "none"
     if kind not in declared:
-        raise CoordinatorUnavailable(f"the {script} script answered {kind[:40]!r}, not declared")
+        raise ReplyError(f"the {script} script answered {kind[:40]!r}, not declared")
     values = items[1:]
     if kind == "dup" and replays:
         return _replayed(script, values[0] if values else "", replays)
@@ -146,17 +154,17 @@ def _replayed(script: str, entry: str, replays: str) -> Reply:
         return Done("done", (entry,), replayed=True)
     found = _json(entry)
     if not isinstance(found, list) or not found or found[0] != "ok":
-        raise CoordinatorUnavailable(f"the {script} script's journal holds no answer it gave")
+        raise ReplyError(f"the {script} script's journal holds no answer it gave")
     return Reply("ok", tuple(str(v) for v in found[1:]), replayed=True)
 
 
 def _json(text: str) -> Any:
     if len(text) > MAX_ENTRY_CHARS:
-        raise CoordinatorUnavailable("a journal entry read back is larger than any call writes")
+        raise ReplyError("a journal entry read back is larger than any call writes")
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise CoordinatorUnavailable("a journal entry read back is not JSON") from None
+        raise ReplyError("a journal entry read back is not JSON") from None
 
 
 def _number(text: str) -> float | None:

@@ -8,8 +8,8 @@ the answer once into a `Reply` of the declared kinds, the replayed form included
 again after a runner's loss is answered from the journal (`dup`), and a script whose journal
 holds its own answer (blackboard, stop, spawn, wait) gives that answer back as it was first
 given, marked `replayed`, so callers have one branch for both. A kind no script declares is a
-coordinator fault (fail closed). tests/runtime/test_transitions_declared.py checks every
-declaration against the Lua source.
+fault of the lab (`ReplyError`): the program it answers ends as a runner fault.
+tests/runtime/test_transitions_declared.py checks every declaration against the Lua source.
 """
 
 from __future__ import annotations

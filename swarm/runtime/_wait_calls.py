@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swarmlab.core import BadCall, CoordinatorUnavailable, is_program_id
+from swarmlab.core import BadCall, is_program_id
 from swarmlab.records import TERMINAL, ProgramRecord
 
 from ._call_values import seconds_of
 from ._program import ProgramHost
-from ._replies import Done, Unknown
+from ._replies import Done, ReplyError, Unknown
 from ._sandbox import Park
 from ._transitions import WaitArgs
 
@@ -53,7 +53,7 @@ async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: 
     if isinstance(reply, Unknown):
         raise BadCall(f"wait(): no program with id {reply.program_id!r}")
     if not isinstance(reply, Done):
-        raise CoordinatorUnavailable(f"wait() was answered {reply.kind!r}")
+        raise ReplyError(f"wait() was answered {reply.kind!r}")
     views = reply.views()  # asked again after a runner's loss: the views it got then
     if views is None:  # a journaled refusal (an unknown id), asked again
         raise BadCall(reply.error().removeprefix("ValueError: "))

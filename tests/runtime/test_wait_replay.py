@@ -24,8 +24,8 @@ from swarmlab.runtime import RunOptions, run_experiment
 
 pytestmark = pytest.mark.slow
 
-LOOP = 4_000_000
-"""Long enough (seconds of compute, no call) for the test to kill the runner inside it."""
+LOOP = 40_000_000
+"""Seconds of compute without a call (about 4 s here; 4M took 0.4 s): the window for the kill."""
 
 RESUMES_THEN_COMPUTES = f"""
 kid = spawn("21 * 2", task="answers")
