@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -34,11 +33,6 @@ def text_of(value: Any, limit: int) -> str:
     if isinstance(value, str):
         return value[:limit]
     return str(json_safe(value, limit=limit))[:limit]
-
-
-def reply_values(reply: Any, n: int) -> list[str]:
-    values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
-    return (list(values) + [""] * n)[:n]
 
 
 def brief(args: tuple[Any, ...]) -> dict[str, Any]:

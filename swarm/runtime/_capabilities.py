@@ -46,7 +46,6 @@ from ._call_values import (
     brief,
     digest,
     provenance,
-    reply_values,
     seconds_of,
     signature_of,
     text_of,
@@ -59,6 +58,7 @@ from ._scenario import program_from_spawn_argument
 from ._scheduler import MAX_CLOCK_H, clock_ms
 from ._seeds import stable_seed
 from ._source_scan import escape_attempts
+from ._transitions import BlackboardArgs, SpawnArgs, StopArgs, TurnArgs
 from ._tripwires import Tripwires
 from ._wait_calls import wait_call
 from ._world_calls import world_call
@@ -136,6 +136,7 @@ class Capabilities(ProgramHost):
         try:
             value = await self._call(name, args, kwargs)
         except ProgramFault as fault:
+            self.state.calls = self.seq  # answered, with an error: the next call is the next
             self.raised = fault
             if not self.turned:
                 told = {"error": f"{fault.exc_type}: {fault}"[:MAX_LOG_CHARS]}
@@ -143,6 +144,8 @@ class Capabilities(ProgramHost):
                 if parked is not None:
                     return parked
             raise
+        if not isinstance(value, Park):
+            self.state.calls = self.seq  # answered: the next call is the next
         if not self.turned and not isinstance(value, Park):
             answer = {"value": value} if ALIASES.get(name) in HOST_ANSWERS else None
             parked = await self.take_turn(mark, answer, ordered_only=answer is None)
@@ -154,18 +157,16 @@ class Capabilities(ProgramHost):
         if name.startswith("lab."):
             name = name[4:]
         if name.startswith("world."):
-            return await self._done(await world_call(self, name[6:], args, kwargs))
+            return await world_call(self, name[6:], args, kwargs)
         capability = ALIASES.get(name)
         if capability is None:
             self.event(UNKNOWN_NAME_KIND, "error", detail={"name": name[:200]})
-            self.state.calls = self.seq
             raise UnknownCapability(f"name {name[:200]!r} is not defined")
         method: Callable[..., Awaitable[Any]] = getattr(self, capability)
         try:
             signature_of(capability, method).bind(*args, **kwargs)
         except TypeError as exc:
             self.event(name, "error", detail={"error": str(exc)[:300]})
-            self.state.calls = self.seq
             raise BadCall(f"{name}(): {exc}") from None
         if capability == "run_ai":  # its span is the parent of the model server's
             self._span = self.tel.chat_span(self.program_ctx, name)
@@ -179,39 +180,29 @@ class Capabilities(ProgramHost):
                 value = await method(*args, **kwargs)
         except CapExceeded as exc:
             self.event(name, "denied", cap=exc.cap, detail=brief(args))
-            raise self._done_fault(exc) from None
+            raise
         except RunKilled as exc:
             self.stopped = exc.reason
             self.event(name, "denied", cap="killed", detail=brief(args))
-            raise self._done_fault(exc) from None
-        except ProgramFault as exc:
-            raise self._done_fault(exc) from None
+            raise
         finally:
             # A model call parked on its answer has one span, written by the slice it ends in.
             if capability != "run_ai" or not isinstance(value, Park):
                 self._span.end()
             self._span = None
-        return await self._done(value)
+        return value
 
     async def _flush_events(self, name: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they
         pile up in the runner's memory; charged to the record like any (a `Park` when the turn
         is not coming soon)."""
         try:
-            reply = await self.transition("turn")
+            reply = await self.transition(TurnArgs())
         except CapExceeded as exc:
             self.event(name[:200], "denied", cap=exc.cap)
-            raise self._done_fault(exc) from None
+            self.state.calls = self.seq  # refused before it began: counted all the same
+            raise
         return reply if isinstance(reply, Park) else None
-
-    async def _done(self, value: Any) -> Any:
-        if not isinstance(value, Park):
-            self.state.calls = self.seq
-        return value
-
-    def _done_fault(self, fault: ProgramFault) -> ProgramFault:
-        self.state.calls = self.seq
-        return fault
 
     async def os_call(self, name: str, args: tuple[Any, ...]) -> Any:
         self.raised = self.refused = None
@@ -339,7 +330,9 @@ class Capabilities(ProgramHost):
             span_id=new_span_id(),
         )
         admission = self.env.spec.admission
-        reply = await self.transition("spawn", depth, clock_ms(start_h), child.to_json(), admission)
+        reply = await self.transition(
+            SpawnArgs(depth, clock_ms(start_h), child.to_json(), admission)
+        )
         if isinstance(reply, Park):
             return reply
         child_id = reply.values[0]
@@ -380,21 +373,19 @@ class Capabilities(ProgramHost):
             self.state.denied_limit = "blackboard_value_bytes"
             await self.env.coordinator.note_denial("blackboard_value_bytes")
             raise CapExceeded("blackboard_value_bytes", limit=limit, asked=len(text))
-        reply = await self.transition("blackboard", "put", key, text)
+        reply = await self.transition(BlackboardArgs("put", key, text))
         if isinstance(reply, Park):
             return reply
-        charged = (
-            int(json.loads(reply.values[0])[1]) if reply.kind == "dup" else int(reply.values[0])
-        )
+        charged = int(reply.values[0])
         self.event("db_put", "allowed", detail={"key": key, "bytes": len(text), "charged": charged})
         return None
 
     async def db_get(self, key: Any, default: Any = None) -> Any:
         self._check_key("db_get", key)
-        reply = await self.transition("blackboard", "get", key)
+        reply = await self.transition(BlackboardArgs("get", key))
         if isinstance(reply, Park):
             return reply
-        value, writer, edges = reply_values(reply, 3)
+        value, writer, edges = (*reply.values, "", "", "")[:3]
         self.event("db_get", "allowed", detail={"key": key, "writer": writer or None})
         if writer and int(edges or 0):
             await self.trips.on_cross_edges(int(edges), f"read {key!r} of {writer}")
@@ -403,18 +394,18 @@ class Capabilities(ProgramHost):
     async def db_keys(self, prefix: Any = "") -> Any:
         if not isinstance(prefix, str) or len(prefix) > 200:
             raise BadCall("db_keys(): prefix must be a string of at most 200 characters")
-        reply = await self.transition("blackboard", "keys", prefix, MAX_KEYS_LISTED)
+        reply = await self.transition(BlackboardArgs("keys", prefix, MAX_KEYS_LISTED))
         if isinstance(reply, Park):
             return reply
-        keys = list(json.loads(reply.values[0])[1:] if reply.kind == "dup" else reply.values)
+        keys = list(reply.values)
         self.event("db_keys", "allowed", detail={"prefix": prefix, "count": len(keys)})
         return keys
 
     async def budget(self) -> Any:
-        reply = await self.transition("blackboard", "budget", *BUDGET_CAPS)
+        reply = await self.transition(BlackboardArgs("budget", ",".join(BUDGET_CAPS)))
         if isinstance(reply, Park):
             return reply
-        values = json.loads(reply.values[0])[1:] if reply.kind == "dup" else list(reply.values)
+        values = reply.values
         self.event("budget", "allowed")
         return {
             values[i]: max(0.0, float(values[i + 1]) - float(values[i + 2]))
@@ -461,10 +452,10 @@ class Capabilities(ProgramHost):
             self.event("kill", "denied", cap="kill_policy", detail=detail)
             return False
         reason = f"stopped by kill() from {self.record.id}"
-        reply = await self.transition("stop", program_id, reason, time.time())
+        reply = await self.transition(StopArgs(program_id, reason, time.time()))
         if isinstance(reply, Park):
             return reply
-        stopped = int(json.loads(reply.values[0])[1] if reply.kind == "dup" else reply.values[0])
+        stopped = int(reply.values[0])
         self.event("kill", "allowed", detail=detail | {"stopped": stopped})
         return stopped > 0
 

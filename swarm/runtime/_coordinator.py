@@ -22,6 +22,7 @@ from swarmlab.core import CoordinatorUnavailable, parse_number
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import Caps, shown_redis_url
 
+from ._keys import run_key
 from ._scripts import ScriptConnection
 
 RUNS_KEY = "swarmlab:runs"
@@ -65,8 +66,8 @@ class Coordinator:
         self.scripts = ScriptConnection(url) if ScriptConnection.usable(url) else None
         """The programs' scripts go over this connection (`_scripts.py`); None: over `client`."""
 
-    def _key(self, name: str) -> str:
-        return self.prefix + name
+    def _key(self, name: str, suffix: str = "") -> str:
+        return run_key(self.prefix, name, suffix)
 
     async def call(self, op: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis operation; any failure to reach Redis is `CoordinatorUnavailable`."""
@@ -189,7 +190,7 @@ class Coordinator:
         async def op() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             for program_id in ids:
-                pipe.hgetall(self._key("journal:" + program_id))
+                pipe.hgetall(self._key("journal:", program_id))
             return list(await pipe.execute())
 
         raws = await self.call(op) if ids else []
@@ -273,7 +274,7 @@ class Coordinator:
 
     async def telemetry_lines(self, stream: str) -> list[str]:
         """Every JSON line a stream of telemetry received ('spans', 'metrics')."""
-        key = self._key("telemetry:" + stream)
+        key = self._key("telemetry:", stream)
         return list(await self.call(lambda: self.client.lrange(key, 0, -1)))
 
     async def delete_run(self) -> None:
@@ -298,12 +299,12 @@ class TelemetrySink:
     threads, so it is synchronous); the driver writes them to the run directory."""
 
     def __init__(self, url: str, run_id: str) -> None:
-        self.prefix = run_prefix(run_id) + "telemetry:"
+        self.prefix = run_prefix(run_id)
         self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
 
     def __call__(self, stream: str, lines: list[str]) -> None:
         if lines:
-            self.client.rpush(self.prefix + stream, *lines)
+            self.client.rpush(run_key(self.prefix, "telemetry:", stream), *lines)
 
     def close(self) -> None:
         self.client.close()

@@ -53,6 +53,7 @@ from ._scenario import extract_program, first_request, follow_up_request
 from ._scheduler import Scheduler, refusal
 from ._seeds import stable_seed
 from ._state import RunState
+from ._transitions import NO_CALL, SpawnArgs
 from ._watch import watch
 
 DIALOGUE_MAX_TOKENS = 1024
@@ -358,7 +359,7 @@ class _Run(RunState):
             span_id=new_span_id(),
         )
         await self._start_clock(coord)
-        reply = await sched.run("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")
+        reply = await sched.run(SpawnArgs(0, 0, root.to_json(), "queue"), NO_CALL)
         if reply.kind != "ok":
             self.status = "killed" if reply.kind == "killed" else "halted"
             self.ended_because = f"the root program was refused: {refusal(reply)}"

@@ -29,6 +29,7 @@ from swarmlab.records import (
 from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator
+from ._keys import run_key
 from ._spans import program_span, write_missing
 from ._state import RunState
 
@@ -84,7 +85,8 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
     if run.mirror is not None:
         await run.mirror.catch_up(most=10_000)
     world = World(run.spec.world, run.spec.world_seed)
-    ledger = RedisLedger(coord.client, coord.prefix + "world:", run.spec.world.starting_money)
+    world_prefix = run_key(coord.prefix, "world:")
+    ledger = RedisLedger(coord.client, world_prefix, run.spec.world.starting_money)
     programs = await coord.all_programs()
     return {
         "programs": programs,

@@ -32,9 +32,12 @@ from swarmlab.core import CapExceeded, ModelCallFailed, ModelError, RunKilled
 from swarmlab.models import Completion, CompletionRequest, ModelBackend, request_headers
 from swarmlab.observability.telemetry import LaterSpan
 
+from ._keys import member_clock_h
 from ._program import ProgramHost
+from ._replies import Denied, Dup, Killed, Reply, Room
 from ._sandbox import Park
-from ._scheduler import Reply, Scheduler
+from ._scheduler import Scheduler
+from ._transitions import NO_CALL, CompleteArgs, ReserveArgs, RetryArgs, SettleArgs
 
 MODEL_CALL_HOURS = 1 / 60
 """Each model call costs a simulated minute."""
@@ -43,7 +46,7 @@ PARK_AFTER_S = 0.02
 
 
 def entry(phase: str, **fields: Any) -> str:
-    """A model call's journal entry (compact JSON: the scripts look for its markers)."""
+    """A model call's journal entry (compact JSON, as the record keeps it; scripts decode it)."""
     return json.dumps({"phase": phase, **fields}, separators=(",", ":"))
 
 
@@ -75,7 +78,7 @@ async def program_model_call(
     host.attempts = int(journaled.get("attempt") or 1)
     _adopt(span, journaled)
     after = str(journaled.get("after") or after)  # where a first run of this call put it
-    after_clock = int(after[:16]) / 3_600_000
+    after_clock = member_clock_h(after)
     if journaled["phase"] == "settled":
         host.state.clock_h = after_clock
         return _outcome(journaled)
@@ -135,17 +138,16 @@ async def _reserve(
             after=after,
             **_span_fields(span),
         )
-        reply = await host.transition(
-            "reserve", after, made, estimate + 1, "model_calls", 1, "tokens", reserved
-        )
+        charges = (("model_calls", 1), ("tokens", reserved))
+        reply = await host.transition(ReserveArgs(after, made, estimate + 1, charges))
         if isinstance(reply, Park):
             return reply
-        if reply.kind == "room":
-            max_tokens = min(max_tokens - 1, int(reply.values[0]) - estimate)  # fit what is left
+        if isinstance(reply, Room):
+            max_tokens = min(max_tokens - 1, reply.tokens - estimate)  # fit what is left
             continue
-        if reply.kind != "dup":
+        if not isinstance(reply, Dup):
             return dict(json.loads(made))
-        journaled = dict(json.loads(reply.values[0]))
+        journaled = reply.record()
         # Reserved but never answered: the runner that sent it was lost with the answer.
         return {**journaled, "lost": journaled["phase"] == "reserved"}
 
@@ -165,11 +167,12 @@ async def _retry(host: ProgramHost, lost: dict[str, Any]) -> dict[str, Any] | Pa
     resent = [*(resent if isinstance(resent, list) else [])[:100], time.time_ns()]
     made = entry("reserved", **{**answered_fields(lost), "attempt": attempt + 1, "resent": resent})
     reserved = int(lost["reserved"])
-    reply = await host.transition("retry", attempt, made, "model_calls", 1, "tokens", reserved)
+    charges = (("model_calls", 1), ("tokens", reserved))
+    reply = await host.transition(RetryArgs(attempt, made, charges))
     if isinstance(reply, Park):
         return reply
-    if reply.kind == "dup":
-        journaled = dict(json.loads(reply.values[0]))
+    if isinstance(reply, Dup):
+        journaled = reply.record()
         return journaled if journaled.get("phase") != "reserved" else await _retry(host, journaled)
     return dict(json.loads(made))
 
@@ -222,18 +225,17 @@ async def _settle(
     )
     line = completion_line(request, completion) if completion else ""
     saved = host.state.clock_h
-    host.state.clock_h = int(after[:16]) / 3_600_000  # the settlement's place in the order
+    host.state.clock_h = member_clock_h(after)  # the settlement's place in the order
     try:
-        reply = await host.transition("settle", settled, delta, line)
+        reply = await host.transition(SettleArgs(settled, delta, line))
     finally:
         host.state.clock_h = saved
     if isinstance(reply, Park):
         # Keep the answer before giving up the worker: the resumed program settles it.
-        await host.sched.run(
-            "complete", host.id, host.seq, entry("answered", **answered_fields(answered))
-        )
+        answer_entry = entry("answered", **answered_fields(answered))
+        await host.scripts.run(CompleteArgs(host.id, host.seq, answer_entry))
         return reply
-    return dict(json.loads(reply.values[0])) if reply.kind == "dup" else json.loads(settled)
+    return reply.record() if isinstance(reply, Dup) else dict(json.loads(settled))
 
 
 def answered_fields(answered: dict[str, Any]) -> dict[str, Any]:
@@ -252,25 +254,21 @@ async def charge_model_call(
 ) -> Completion:
     """A model call outside any program (the root dialogue): reserve, call, settle."""
     reserved = backend.estimate_prompt_tokens(request) + request.max_tokens
-    reply = await sched.run(
-        "reserve", "", "", "", "", "", "", 0, "model_calls", 1, "tokens", reserved
-    )
+    charges = (("model_calls", 1), ("tokens", reserved))
+    reply = await sched.run(ReserveArgs("", "", 0, charges), NO_CALL)
     _refused(reply)
     try:
         completion = await backend.generate(request)
     except ModelError as exc:
-        await sched.run("settle", "", "", "", "", "", -reserved, "")
+        await sched.run(SettleArgs("", -reserved, ""), NO_CALL)
         raise ModelCallFailed(f"model call failed: {exc}") from None
     line = completion_line(request, completion)
-    await sched.run("settle", "", "", "", "", "", completion.usage.total_tokens - reserved, line)
+    await sched.run(SettleArgs("", completion.usage.total_tokens - reserved, line), NO_CALL)
     return completion
 
 
 def _refused(reply: Reply) -> None:
-    if reply.kind == "denied":
-        cap, limit, asked = ([*list(reply.values), "", "", ""])[:3]
-        raise CapExceeded(
-            cap, limit=float(limit) if limit else None, asked=float(asked) if asked else None
-        )
-    if reply.kind == "killed":
-        raise RunKilled(reply.values[0] if reply.values else "the run was stopped")
+    if isinstance(reply, Denied):
+        raise CapExceeded(reply.cap, limit=reply.limit, asked=reply.asked)
+    if isinstance(reply, Killed):
+        raise RunKilled(reply.reason)

@@ -21,6 +21,7 @@ from typing import TypeVar
 from swarmlab.core import SpecError
 
 from ._scheduler import Scheduler
+from ._transitions import SlotArgs
 
 T = TypeVar("T")
 
@@ -83,5 +84,5 @@ class ModelGate:
                 await self._slot("renew", token)
 
     async def _slot(self, op: str, token: str) -> str:
-        reply = await self.sched.run("slot", op, token, self.bound, int(LEASE_S * 1000))
+        reply = await self.sched.run(SlotArgs(op, token, self.bound, int(LEASE_S * 1000)))
         return reply.kind

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -25,8 +26,11 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
+from ._keys import MAX_CLOCK_H, clock_ms, order_member
+from ._replies import Denied, Killed, Reply
 from ._sandbox import OUTPUT_LIMIT, Park, SliceLimits, Spent
-from ._scheduler import MAX_CLOCK_H, Reply, Scheduler, clock_ms, order_member
+from ._scheduler import Scheduler
+from ._transitions import Args, Head, ParkArgs, ScriptPath, TurnArgs
 
 if TYPE_CHECKING:
     from ._coordinator import Coordinator
@@ -92,6 +96,8 @@ class RunnerEnv:
     ledger: WorldLedger
     instruments: SwarmInstruments
     runner: Runner
+    scripts: ScriptPath | None = None
+    """Where programs' transitions run: None for the scheduler's (Redis)."""
 
 
 @dataclass
@@ -162,6 +168,11 @@ class ProgramHost:
     def id(self) -> str:
         return self.record.id
 
+    @property
+    def scripts(self) -> ScriptPath:
+        """Where the program's transitions run (Redis; in tests, scripted answers)."""
+        return self.env.scripts or self.env.scheduler.transitions
+
     def step(self) -> None:
         """Move the clock on by the call's step (once per call, however often it is asked)."""
         self.turned = False
@@ -201,22 +212,39 @@ class ProgramHost:
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def transition(self, script: str, *args: Any) -> Reply | Park:
+    async def transition(self, args: Args) -> Reply | Park:
         """Run a call's script at this program's turn: the script's reply, or a `Park` when the
         turn is not coming soon (the program then waits at the gate without a worker)."""
         self.turned = True
-        signal = self.env.runner.turn_signal(self.id)
         member = self.member()
+
+        def send(events: str) -> Awaitable[Reply]:
+            return self.scripts.run(args, Head(self.id, self.seq, member, events))
+
+        reply = await self.at_turn(send, self._await_turn)
+        if reply is None:
+            return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+        return self.settle_reply(reply)
+
+    async def at_turn(
+        self,
+        send: Callable[[str], Awaitable[Reply]],
+        wait: Callable[[asyncio.Event], Awaitable[bool]],
+    ) -> Reply | None:
+        """Send a script with the pending events until it is not told to wait for the turn:
+        its reply, or None when `wait` (for the turn notice) gives up. Events the script did
+        not add (refused, or answered from the journal) go back to pending."""
+        signal = self.env.runner.turn_signal(self.id)
         while True:
             signal.clear()
             events = self.take_events()
-            reply = await self.sched.run(script, self.id, self.seq, member, events, *args)
-            if reply.kind not in ("ok", "done", "go"):
-                self.pending[:0] = restore_events(events)  # refused before they were added
+            reply = await send(events)
+            if not reply.applied:
+                self.pending[:0] = restore_events(events)
             if reply.kind != "wait":
-                return self.settle_reply(reply)
-            if not await self._await_turn(signal):
-                return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+                return reply
+            if not await wait(signal):
+                return None
 
     async def take_turn(
         self, mark: int, answer: dict[str, Any] | None, ordered_only: bool
@@ -228,7 +256,7 @@ class ProgramHost:
             return None
         entry = "" if answer is None else json.dumps(json_safe(answer, limit=JOURNALED_CHARS))
         try:
-            reply = await self.transition("turn", entry)
+            reply = await self.transition(TurnArgs(entry))
         except (CapExceeded, RunKilled):
             return None  # the run is stopping: the call's own answer stands, the next is refused
         if not isinstance(reply, Park):
@@ -253,35 +281,36 @@ class ProgramHost:
 
     def settle_reply(self, reply: Reply) -> Reply:
         """Raise what a refusal means inside the program."""
-        if reply.kind == "killed":
-            raise RunKilled(reply.values[0] if reply.values else "the run was stopped")
-        if reply.kind == "denied":
-            cap, limit, asked = ([*list(reply.values), "", "", ""])[:3]
-            raise CapExceeded(cap, limit=_num(limit), asked=_num(asked))
+        if isinstance(reply, Killed):
+            raise RunKilled(reply.reason)
+        if isinstance(reply, Denied):
+            raise CapExceeded(reply.cap, limit=reply.limit, asked=reply.asked)
         return reply
 
-    async def park(self, kind: str, member: str, snapshot: bytes, spent: Spent, *extra: Any) -> str:
+    async def park(
+        self, kind: str, member: str, snapshot: bytes, spent: Spent, ids: tuple[str, ...] = ()
+    ) -> str:
         """Keep the program's snapshot and host state (with what this slice spent); 'parked',
-        'go' or 'killed'."""
+        'go' or 'killed'. `ids`: for a wait, the programs it waits on."""
         events = self.take_events()
-        reply = await self.sched.run(
-            "park",
-            self.id,
-            kind,
-            member,
-            base64.b64encode(snapshot).decode(),
-            self.parked_state(kind, spent).to_json(),
-            events,
-            self.env.runner.tag,
-            clock_ms(self.state.clock_h),
-            self.seq,
-            *extra,
+        args = ParkArgs(
+            id=self.id,
+            kind=kind,
+            member=member,
+            snapshot=base64.b64encode(snapshot).decode(),
+            host=self.parked_state(kind, spent).to_json(),
+            events=events,
+            tag=self.env.runner.tag,
+            clock_ms=clock_ms(self.state.clock_h),
+            seq=self.seq,
+            ids=ids,
         )
+        reply = await self.scripts.run(args)
         if reply.kind != "parked":
             self.pending[:0] = restore_events(events)  # not parked: they go with the next step
-        if reply.kind == "denied":  # parked programs hold all the bytes they may: the call fails
+        if isinstance(reply, Denied):  # parked programs hold all the bytes they may: it fails
             self.state.calls = self.seq
-            self.event(self.calling, "denied", cap=reply.values[0], detail={"parked_in": kind})
+            self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": kind})
             self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
@@ -296,18 +325,22 @@ class ProgramHost:
         return state
 
 
+def noticed_within(seconds: float) -> Callable[[asyncio.Event], Awaitable[bool]]:
+    """A wait for the turn notice that asks again after `seconds` at most (and never parks)."""
+
+    async def wait(signal: asyncio.Event) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signal.wait(), seconds)
+        return True
+
+    return wait
+
+
 def restore_events(lines: str) -> list[Event]:
     """Events back from the JSON lines `take_events` made. Split on `\n` only: JSON leaves
     U+2028, U+2029 and U+0085 unescaped, and `str.splitlines()` would cut an event (a program's
     log text, a model's answer) in two."""
     return [Event.model_validate_json(line) for line in lines.split("\n") if line]
-
-
-def _num(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
 
 
 def slice_limits(spec: ExperimentSpec, state: HostState) -> SliceLimits:

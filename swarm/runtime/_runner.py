@@ -32,13 +32,16 @@ from ._capabilities import Capabilities
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
+from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
-from ._program import HostState, RunnerEnv, restore_events, runner_slots, slice_limits
+from ._program import HostState, RunnerEnv, noticed_within, runner_slots, slice_limits
+from ._replies import Reply
 from ._sandbox import Sandbox, SandboxOutcome
-from ._scheduler import Scheduler, order_member
+from ._scheduler import Scheduler
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
+from ._transitions import CompleteArgs, FinishArgs
 from ._wait_calls import wait_view
 
 log = logging.getLogger("swarmlab.runner")
@@ -136,7 +139,7 @@ class RunnerCore:
         world = World(self.spec.world, self.spec.world_seed)
         ledger = RedisLedger(
             self.coordinator.client,
-            self.coordinator.prefix + "world:",
+            run_key(self.coordinator.prefix, "world:"),
             self.spec.world.starting_money,
         )
         await ledger.init()
@@ -267,7 +270,7 @@ class RunnerCore:
         def done(finished: asyncio.Task[str]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
-            keep = self.scheduler.run("complete", program_id, seq, finished.result())
+            keep = self.scheduler.run(CompleteArgs(program_id, seq, finished.result()))
             asyncio.get_running_loop().create_task(_quietly(keep))
 
         task.add_done_callback(done)
@@ -276,7 +279,7 @@ class RunnerCore:
 
     async def _slice(self, program_id: str, fields: tuple[str, ...]) -> None:
         assert self.env is not None
-        caps: Capabilities | None = None
+        api: Capabilities | None = None
         try:
             loaded = self.scheduler.loaded(program_id, fields)
             record, state = loaded.record, HostState.from_record(loaded.record, loaded.host)
@@ -284,19 +287,19 @@ class RunnerCore:
             if state.parked_in == "wait" and loaded.place_h is not None:
                 state.clock_h = max(state.clock_h, loaded.place_h)  # the wait took this long
             state.parked_in = ""
-            caps = Capabilities(record, self.env, state, loaded.resume)
-            caps.program_ctx = self.env.instruments.program_context(
+            api = Capabilities(record, self.env, state, loaded.resume)
+            api.program_ctx = self.env.instruments.program_context(
                 record.traceparent, record.span_id or "0" * 16
             )
             if loaded.restarts > state.restarts:
-                self._restarted(caps, loaded.restarts, from_snapshot=loaded.snapshot is not None)
+                self._restarted(api, loaded.restarts, from_snapshot=loaded.snapshot is not None)
             if loaded.snapshot is None:
-                await self._begin(record, caps)
-            caps.cut = RecordedCut.parse(loaded.cut)
-            limits = cut_limits(slice_limits(self.spec, state), state, caps.cut)
+                await self._begin(record, api)
+            api.cut = RecordedCut.parse(loaded.cut)
+            limits = cut_limits(slice_limits(self.spec, state), state, api.cut)
             state.resumes += loaded.snapshot is not None
             outcome = await self.sandbox.run_slice(
-                caps,
+                api,
                 limits,
                 code=record.code if loaded.snapshot is None else None,
                 snapshot=loaded.snapshot,
@@ -308,30 +311,30 @@ class RunnerCore:
             state.suspensions += outcome.suspensions
             state.cpu_s += outcome.compute_s
             if outcome.status != "parked":
-                await self._end(record, caps, outcome)
+                await self._end(record, api, outcome)
         except asyncio.CancelledError:
-            if caps is not None and self._stopping is None:  # stopped by a kill(): say what it did
-                await _quietly(self.coordinator.emit(*caps.pending))
+            if api is not None and self._stopping is None:  # stopped by a kill(): say what it did
+                await _quietly(self.coordinator.emit(*api.pending))
         except (CoordinatorUnavailable, RunKilled):
             pass  # the run is over or the program was stopped: the record says so
         except Exception:  # a fault of the lab, not of the program: record it
             log.exception("program %s failed in the runner", program_id)
-            if caps is not None:
-                await _quietly(self._fault(caps))
+            if api is not None:
+                await _quietly(self._fault(api))
         finally:
             self._slices.pop(program_id, None)
             self._signals.pop(program_id, None)
             self._free.release()
 
-    async def _begin(self, record: ProgramRecord, caps: Capabilities) -> None:
+    async def _begin(self, record: ProgramRecord, api: Capabilities) -> None:
         """A program's first slice (or its start again, when it had no snapshot)."""
         assert self.env is not None
         first = record.started_at is None
         record.status = "running"
         record.runner = self.index
-        record.started_at = caps.state.started_at = record.started_at or time.time()
+        record.started_at = api.state.started_at = record.started_at or time.time()
         if first:
-            caps.pending.append(
+            api.pending.append(
                 Event(
                     t=time.time(),
                     program=record.id,
@@ -341,27 +344,25 @@ class RunnerCore:
                 )
             )
             self.env.instruments.program_started()
-            caps.scan_source()
+            api.scan_source()
 
-    def _restarted(self, caps: Capabilities, restarts: int, from_snapshot: bool) -> None:
+    def _restarted(self, api: Capabilities, restarts: int, from_snapshot: bool) -> None:
         """The runner that computed this program was lost: it starts again (recorded)."""
-        caps.state.restarts = restarts
+        api.state.restarts = restarts
         detail = {"restart": restarts, "from": "snapshot" if from_snapshot else "start"}
-        caps.pending.append(
-            Event(t=time.time(), program=caps.id, kind="restart", decision="info", detail=detail)
+        api.pending.append(
+            Event(t=time.time(), program=api.id, kind="restart", decision="info", detail=detail)
         )
 
-    async def _end(
-        self, record: ProgramRecord, caps: Capabilities, outcome: SandboxOutcome
-    ) -> None:
+    async def _end(self, record: ProgramRecord, api: Capabilities, outcome: SandboxOutcome) -> None:
         """Record how the program ended, at its turn."""
         assert self.env is not None
-        state = caps.state
-        outcome = settle_cut(outcome, state, caps.cut, self.spec.program_limits.cpu_s)
+        state = api.state
+        outcome = settle_cut(outcome, state, api.cut, self.spec.program_limits.cpu_s)
         status = outcome.status if outcome.status in ("completed", "crashed") else "killed"
         error = outcome.error
-        if caps.stopped and status == "crashed":
-            status, error = "killed", f"run stopped: {caps.stopped}"
+        if api.stopped and status == "crashed":
+            status, error = "killed", f"run stopped: {api.stopped}"
         record.status = status
         record.result = json_safe(outcome.result, limit=MAX_RESULT_CHARS)
         record.error = (error or None) and error[:MAX_ERROR_CHARS]
@@ -376,63 +377,61 @@ class RunnerCore:
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
         }
-        kind = error_kind(outcome, caps.refused) if status == "crashed" else None
+        kind = error_kind(outcome, api.refused) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
         if clock := refused_clock(record.id, outcome):  # it asked the time: the record says so
-            caps.pending.append(clock)
-            self.env.instruments.tool_span(caps.program_ctx, CLOCK_KIND).end()
+            api.pending.append(clock)
+            self.env.instruments.tool_span(api.program_ctx, CLOCK_KIND).end()
         if outcome.limit:
             detail["limit"] = outcome.limit
             await self.coordinator.note_denial(outcome.limit)
-        caps.pending.append(
+        api.pending.append(
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
         cut = cut_entry(state) if outcome.limit == "cpu_s" else ""
-        await self._finish(caps, record, gated=True, cut=cut)
+        await self._finish(api, record, gated=True, cut=cut)
         self.env.instruments.end_program(program_span(record, limit, kind))
 
     async def _finish(
-        self, caps: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
+        self, api: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
     ) -> None:
         """The end transition (gated: at the program's turn, which it waits for without a worker
         — its worker is free already); `cut`: a `cpu_s` cut's entry, journaled with the end at
         the call number the program would have made next."""
-        signal = self.turn_signal(record.id)
-        member = order_member(caps.state.clock_h, record.id)
-        while True:
-            signal.clear()
-            events = caps.take_events()
-            reply = await self.scheduler.run(
-                "finish",
-                record.id,
-                member,
-                record.status,
-                record.to_json(),
-                round(caps.state.clock_h * 3_600_000),
-                events,
-                self.tag,
-                gated,
-                caps.state.calls + 1,
-                cut,
-                wait_view(record),
-            )
-            if reply.kind != "wait":
-                return
-            caps.pending[:0] = restore_events(events)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), IDLE_POLL_S)
+        member = order_member(api.state.clock_h, record.id)
+        at = clock_ms(api.state.clock_h)
+        seq, text, view = api.state.calls + 1, record.to_json(), wait_view(record)
 
-    async def _fault(self, caps: Capabilities) -> None:
-        record = caps.record
+        def send(events: str) -> Awaitable[Reply]:
+            return api.scripts.run(
+                FinishArgs(
+                    id=record.id,
+                    member=member,
+                    status=record.status,
+                    record=text,
+                    clock_ms=at,
+                    events=events,
+                    tag=self.tag,
+                    gated=gated,
+                    seq=seq,
+                    cut=cut,
+                    view=view,
+                )
+            )
+
+        await api.at_turn(send, noticed_within(IDLE_POLL_S))  # an ended program has no worker
+
+    async def _fault(self, api: Capabilities) -> None:
+        record = api.record
         record.status = "crashed"
         record.error = "runner fault: the lab failed to answer this program (see the runner's log)"
         record.ended_at = time.time()
         detail = {"status": "crashed", "error": record.error, "error_kind": "lab_fault"}
-        caps.pending.append(  # the mark: the analysis reads the cause here, never the words
+        api.pending.append(  # the mark: the analysis reads the cause here, never the words
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
-        await self._finish(caps, record, gated=False)
+        await self._finish(api, record, gated=False)
         if self.env is not None:
             self.env.instruments.end_program(program_span(record, None, "lab_fault"))
 
@@ -442,10 +441,10 @@ class RunnerCore:
         """Turn notices, stops, wakes and the run's kill, from the run's Redis channels."""
         prefix = self.coordinator.prefix
         turn, stop, wake, kill = (
-            prefix + "turn:" + self.tag,
-            prefix + "stop:" + self.tag,
-            prefix + "wake:" + self.tag,
-            prefix + "kill-signal",
+            run_key(prefix, "turn:", self.tag),
+            run_key(prefix, "stop:", self.tag),
+            run_key(prefix, "wake:", self.tag),
+            run_key(prefix, "kill-signal"),
         )
 
         def on_message(channel: str, data: str) -> None:

@@ -18,84 +18,26 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
 from swarmlab.core import RunKilled
 from swarmlab.records import ProgramRecord
 
 from ._coordinator import Coordinator
+from ._keys import MAX_CLOCK_H, clock_ms, member_clock_h, order_member, run_key
+from ._replies import Reply, refusal
+from ._transitions import Args, ClaimArgs, Head, Transitions
 
-MAX_CLOCK_H = 1_000_000.0
-"""Simulated clocks are bounded (a program sleeping for ages must not overflow the order)."""
-
-SCRIPTS = (
-    "claim",
-    "turn",
-    "spawn",
-    "reserve",
-    "settle",
-    "retry",
-    "slot",
-    "blackboard",
-    "wait",
-    "park",
-    "complete",
-    "finish",
-    "stop",
-    "requeue",
-    "record",
-)
-
-
-@cache
-def _lua(name: str) -> str:
-    folder = resources.files(__package__).joinpath("lua")
-    return (
-        folder.joinpath("lib.lua").read_text() + "\n" + folder.joinpath(f"{name}.lua").read_text()
-    )
-
-
-def clock_ms(clock_h: float) -> int:
-    return round(max(0.0, min(clock_h, MAX_CLOCK_H)) * 3_600_000)
-
-
-def order_member(clock_h: float, program_id: str) -> str:
-    """A program's place in the run's order at a simulated time (as lua/lib.lua's `member`)."""
-    return f"{clock_ms(clock_h):016d}!{_order_id(program_id)}"
-
-
-@lru_cache(maxsize=65_536)
-def _order_id(program_id: str) -> str:
-    parts = ".".join(f"{int(p):06d}" for p in program_id[1:].split("."))
-    return f"{parts}!{program_id}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A script's answer: `kind` ('ok', 'go', 'dup', 'wait', 'denied', 'killed', ...) and values."""
-
-    kind: str
-    values: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, raw: Any) -> Reply:
-        items = [str(v) for v in (raw or [])]
-        return cls(items[0] if items else "none", tuple(items[1:]))
-
-
-def refusal(reply: Reply) -> str:
-    """Why a script refused, as a sentence (`cap wall_clock_s reached`), never its raw values."""
-    values = [" ".join(v.split())[:200] for v in reply.values]
-    if reply.kind == "denied":
-        cap, limit = ([*values, "", ""])[:2]
-        if not cap:
-            return "denied by a cap"
-        return f"cap {cap} reached" + (f" (limit {limit})" if limit else "")
-    if reply.kind == "killed":
-        return f"the run was stopped ({values[0]})" if values and values[0] else "the run stopped"
-    return f"the coordinator answered {reply.kind[:40]}"
+__all__ = [
+    "MAX_CLOCK_H",
+    "Claimed",
+    "Loaded",
+    "Reply",
+    "Scheduler",
+    "clock_ms",
+    "order_member",
+    "refusal",
+]
 
 
 @dataclass(frozen=True)
@@ -130,21 +72,18 @@ class Scheduler:
 
     def __init__(self, coord: Coordinator) -> None:
         self.coord = coord
-        client = coord.client
-        self._scripts = {name: client.register_script(_lua(name)) for name in SCRIPTS}
-        self._keys = [coord.prefix, *coord.sweep_keys]
+        self.transitions = Transitions(coord)
 
-    def key(self, name: str) -> str:
-        return self.coord.prefix + name
+    def key(self, name: str, suffix: str = "") -> str:
+        return run_key(self.coord.prefix, name, suffix)
 
-    async def run(self, script: str, *args: Any) -> Reply:
-        return Reply.of(await self.coord.call(lambda: self._eval(script, [_arg(a) for a in args])))
+    async def run(self, args: Args, head: Head | None = None) -> Reply:
+        """Run a script (`_transitions.py`): its answer, decoded."""
+        return await self.transitions.run(args, head)
 
-    async def _eval(self, name: str, args: list[Any]) -> Any:
-        script = self._scripts[name]
-        if self.coord.scripts is None:
-            return await script(keys=self._keys, args=args)
-        return await self.coord.scripts.evalsha(script.sha, script.script, self._keys, args)
+    async def raw(self, script: str, *argv: Any) -> Reply:
+        """A script run with positional ARGV (for tests of the Lua scripts themselves)."""
+        return await self.transitions.raw(script, *argv)
 
     # --- runners ---------------------------------------------------------------------------
 
@@ -152,7 +91,7 @@ class Scheduler:
         """The first ready program, now computing on runner `tag`, which will have `free`
         workers left; None when there is none (the runner is then idle, to be woken)."""
         while True:
-            reply = await self.run("claim", tag, free)
+            reply = await self.run(ClaimArgs(tag, free))
             if reply.kind == "go":
                 program_id, previous, more, *fields = reply.values
                 return Claimed(program_id, previous, more == "1", tuple(fields))
@@ -171,13 +110,13 @@ class Scheduler:
             host=json.loads(host) if host else None,
             resume=json.loads(resume) if resume else None,
             restarts=int(restarts or 0),
-            place_h=int(place[:16]) / 3_600_000 if place else None,
+            place_h=member_clock_h(place) if place else None,
             cut=cut,
         )
 
     async def journal(self, program_id: str, seq: int | None = None) -> dict[int, str]:
         """Journal entries of a program: all of them, or the one of call `seq`."""
-        key = self.key("journal:" + program_id)
+        key = self.key("journal:", program_id)
         if seq is not None:
             entry = await self.coord.call(lambda: self.coord.client.hget(key, str(seq)))
             return {seq: entry} if entry is not None else {}
@@ -186,8 +125,7 @@ class Scheduler:
 
     async def requeue(self, tag: str) -> list[str]:
         """Put back what a lost runner was computing; returns the program ids."""
-        raw = await self.coord.call(lambda: self._eval("requeue", [tag]))
-        return [str(v) for v in raw or []]
+        return await self.transitions.requeue(tag)
 
     async def states(self) -> dict[str, int]:
         """How many programs wait for a worker, compute, or are parked."""
@@ -198,11 +136,3 @@ class Scheduler:
         if not ids:
             return []
         return list(await self.coord.call(lambda: self.coord.client.hmget(self.key("state"), ids)))
-
-
-def _arg(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if value is None:
-        return ""
-    return value

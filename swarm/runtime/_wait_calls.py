@@ -22,11 +22,11 @@ from swarmlab.records import TERMINAL, ProgramRecord
 
 from ._call_values import seconds_of
 from ._program import ProgramHost
+from ._replies import Done, ReplyError, Unknown
 from ._sandbox import Park
+from ._transitions import WaitArgs
 
 MAX_WAIT_IDS = 1_000
-VIEWS = "views"
-"""The key of a journal entry that holds the views a wait answered."""
 
 
 async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: bool) -> Any:
@@ -43,22 +43,22 @@ async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: 
     seconds = None if timeout is None else seconds_of(timeout)
     if timeout is not None and seconds is None:
         raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
-    ids = list(ids)
-    reply = await host.transition("wait", "1" if timed_out else "0", *ids)
+    ids = tuple(ids)
+    reply = await host.transition(WaitArgs(timed_out, ids))
     if isinstance(reply, Park):
         return reply
     if reply.kind == "park":
         member = "" if seconds is None else host.member(host.state.clock_h + seconds / 3600)
-        return Park("wait", lambda blob, spent: host.park("wait", member, blob, spent, *ids))
-    if reply.kind == "unknown":
-        raise BadCall(f"wait(): no program with id {reply.values[0]!r}")
-    entry = json.loads(reply.values[0])
-    views = entry.get(VIEWS) if isinstance(entry, dict) else None
-    if not isinstance(views, list):  # a journaled refusal (an unknown id), asked again
-        told = str(entry.get("error", "") if isinstance(entry, dict) else entry)
-        raise BadCall(told.removeprefix("ValueError: "))
-    done = all(v["status"] in TERMINAL for v in views)
-    host.event("wait", "allowed", detail={"ids": ids[:20], "done": done})
+        return Park("wait", lambda blob, spent: host.park("wait", member, blob, spent, ids))
+    if isinstance(reply, Unknown):
+        raise BadCall(f"wait(): no program with id {reply.program_id!r}")
+    if not isinstance(reply, Done):
+        raise ReplyError(f"wait() was answered {reply.kind!r}")
+    views = reply.views()  # asked again after a runner's loss: the views it got then
+    if views is None:  # a journaled refusal (an unknown id), asked again
+        raise BadCall(reply.error().removeprefix("ValueError: "))
+    done = all(isinstance(v, dict) and v.get("status") in TERMINAL for v in views)
+    host.event("wait", "allowed", detail={"ids": list(ids[:20]), "done": done})
     return views[0] if single else views
 
 

@@ -22,7 +22,9 @@ from swarmlab.core import (
 from swarmlab.world import ActionContext, WorldActionError
 
 from ._program import ProgramHost
+from ._replies import Dup
 from ._sandbox import Park
+from ._transitions import RecordArgs, ReserveArgs
 
 
 async def world_call(
@@ -30,7 +32,6 @@ async def world_call(
 ) -> Any:
     if action not in WORLD_ACTIONS:
         host.event(UNKNOWN_NAME_KIND, "error", detail={"name": f"world.{action[:200]}"})
-        host.state.calls = host.seq
         raise BadCall(f"world has no action {action[:200]!r} (actions: {', '.join(WORLD_ACTIONS)})")
     name = world_kind(action)
     tel = host.env.instruments
@@ -41,7 +42,6 @@ async def world_call(
         cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
         host.event(name, "denied", cap=cap, detail=_brief(args))
         tel.denial(span, cap)
-        host.state.calls = host.seq
         raise
     finally:
         span.end()
@@ -51,11 +51,11 @@ async def _act(
     host: ProgramHost, name: str, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     started = json.dumps({"phase": "started", "world_calls": host.state.world_calls + 1})
-    reply = await host.transition("reserve", "", started, 0, "world_actions", 1)
+    reply = await host.transition(ReserveArgs("", started, 0, (("world_actions", 1),)))
     if isinstance(reply, Park):
         return reply
-    if reply.kind == "dup":
-        done = json.loads(reply.values[0])
+    if isinstance(reply, Dup):
+        done = reply.record()
         if done.get("phase") != "started":
             return _replayed(host, name, done, args)
         # Charged before a runner's loss, perhaps applied: the world's changes are keyed by
@@ -74,7 +74,6 @@ async def _act(
         done = {"error": str(exc)[:500], "world_calls": host.state.world_calls}
         host.event(name, "error", detail={"error": str(exc)[:300], **_brief(args)})
         await _record(host, done, host.state.clock_h)
-        host.state.calls = host.seq
         raise BadCall(str(exc)) from None
     done = {
         "value": result.value,
@@ -85,26 +84,20 @@ async def _act(
     host.event(name, "allowed", detail={"note": result.note, **_brief(args)})
     await _record(host, done, result.clock_h)
     host.state.clock_h = result.clock_h
-    host.state.calls = host.seq
     return result.value
 
 
 async def _record(host: ProgramHost, done: dict[str, Any], clock_h: float) -> None:
     """Journal the action's answer and move the program on to its clock after it."""
-    await host.sched.run(
-        "record",
-        host.id,
-        host.seq,
-        json.dumps(done, separators=(",", ":")),
-        host.take_events(),
-        host.member(clock_h),
+    entry = json.dumps(done, separators=(",", ":"))
+    await host.scripts.run(
+        RecordArgs(host.id, host.seq, entry, host.take_events(), host.member(clock_h))
     )
 
 
 def _replayed(host: ProgramHost, name: str, done: dict[str, Any], args: tuple[Any, ...]) -> Any:
     """An action made before a runner's loss: its journaled answer, not a second effect."""
     host.state.world_calls = int(done.get("world_calls", host.state.world_calls + 1))
-    host.state.calls = host.seq
     if "error" in done:
         host.event(name, "error", detail={"error": str(done["error"])[:300], **_brief(args)})
         raise BadCall(str(done["error"]))

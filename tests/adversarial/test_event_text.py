@@ -68,7 +68,7 @@ def test_events_reach_the_stream_whole_whatever_their_text(redis_url: str, msgs:
             sched = Scheduler(coord)
             # Refused, then sent again (as a parked program's events are): every event once.
             lines = as_lines(restore_events(as_lines(events_of("p0", msgs))))
-            await sched.run("record", "p0", 1, "", lines, "")
+            await sched.raw("record", "p0", 1, "", lines, "")
             return await coord.all_events()
         finally:
             await coord.delete_run()

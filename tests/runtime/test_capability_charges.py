@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import swarmlab.runtime._transitions as transitions
 from swarmlab.core import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, Capability, WorldAction
 from swarmlab.spec import Caps
 
@@ -79,18 +80,47 @@ def _script_text(script: str) -> str:
     raise AssertionError(f"{name}.lua has no op {op!r}")
 
 
+def _args_classes(script: str) -> set[str]:
+    """The argument records (`swarmlab.runtime._transitions`) that run `script`."""
+    return {
+        name
+        for name, value in vars(transitions).items()
+        if isinstance(value, type) and getattr(value, "SCRIPT", None) == script
+    }
+
+
+def _caps_in(node: ast.AST, bound: dict[str, ast.AST]) -> frozenset[str]:
+    """Cap names written as constants in `node`, through names bound in the same function."""
+    found: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            found.add(sub.value)
+        elif isinstance(sub, ast.Name) and sub.id in bound:
+            found |= _caps_in(bound[sub.id], {})
+    return frozenset(found) & CAP_NAMES
+
+
 @cache
 def _call_sites(script: str) -> list[frozenset[str]]:
-    """The cap names each runtime call of `script` passes it."""
+    """The cap names each runtime call of `script` passes it (the `charges` of its record)."""
     script = script.partition(":")[0]
+    classes = _args_classes(script)
+    assert classes, f"no argument record declares the {script!r} script"
     sites = []
     for path in sorted(RUNTIME.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call):
+        for func in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
-            names = [a.value for a in node.args if isinstance(a, ast.Constant)]
-            if script in names:
-                sites.append(frozenset(n for n in names if isinstance(n, str)) & CAP_NAMES)
+            bound = {
+                t.id: a.value
+                for a in ast.walk(func)
+                if isinstance(a, ast.Assign)
+                for t in a.targets
+                if isinstance(t, ast.Name)
+            }
+            for call in ast.walk(func):
+                if isinstance(call, ast.Call) and getattr(call.func, "id", None) in classes:
+                    sites.append(_caps_in(call, bound))
     assert sites, f"no call of the {script!r} script found in swarm/runtime"
     return sites
 

@@ -41,8 +41,8 @@ async def scripted(redis_url: str, caps: Caps, steps: Any) -> Any:
 def test_a_wall_clock_denial_is_journaled_and_given_again_once(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await coord.set_meta(deadline_ms="1")  # the run's time is up
-        first = await sched.run("blackboard", "p0", 3, "", "", "get", "k")
-        again = await sched.run("blackboard", "p0", 3, "", "", "get", "k")
+        first = await sched.raw("blackboard", "p0", 3, "", "", "get", "k")
+        again = await sched.raw("blackboard", "p0", 3, "", "", "get", "k")
         return first, again, await sched.journal("p0"), await coord.usage()
 
     first, again, journal, usage = asyncio.run(scripted(redis_url, Caps(), steps))
@@ -55,10 +55,10 @@ def test_cap_denials_in_spawn_and_park_are_journaled(redis_url: str) -> None:
     root = ProgramRecord(id="p0", code="pass", task="root").to_json()
 
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
-        assert (await sched.run("spawn", "", "", "", "", 0, 0, root, "queue")).kind == "ok"
-        spawned = await sched.run("spawn", "p0", 2, "", "", 1, 0, root, "queue")
+        assert (await sched.raw("spawn", "", "", "", "", 0, 0, root, "queue")).kind == "ok"
+        spawned = await sched.raw("spawn", "p0", 2, "", "", 1, 0, root, "queue")
         await coord.client.hset(coord.prefix + "state", "p0", "run:r1")
-        parked = await sched.run("park", "p0", "gate", "", "x" * 2048, "{}", "", "r1", 0, 5)
+        parked = await sched.raw("park", "p0", "gate", "", "x" * 2048, "{}", "", "r1", 0, 5)
         return spawned, parked, await sched.journal("p0")
 
     caps = Caps(programs=1, parked_bytes=1024)
@@ -72,7 +72,7 @@ def test_cap_denials_in_spawn_and_park_are_journaled(redis_url: str) -> None:
 def test_a_turn_call_out_of_time_journals_the_answer_it_kept(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await coord.set_meta(deadline_ms="1")
-        reply = await sched.run("turn", "p0", 4, "", "", '{"value":1.5}')
+        reply = await sched.raw("turn", "p0", 4, "", "", '{"value":1.5}')
         return reply, await sched.journal("p0")
 
     reply, journal = asyncio.run(scripted(redis_url, Caps(), steps))

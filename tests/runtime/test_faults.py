@@ -18,6 +18,15 @@ from typing import Any
 import pytest
 from helpers.cli import CLUSTER_ENV
 from helpers.fake_endpoint import FakeEndpoint
+from helpers.runner_loss import (
+    alive,
+    blackboard_keys,
+    descendants,
+    in_thread,
+    pids_with,
+    runner_pids,
+    until,
+)
 
 from swarmlab import load_spec
 from swarmlab.cli._progress import Progress
@@ -64,86 +73,6 @@ def run(
         progress=Progress(quiet=True),
     )
     return run_experiment(spec, options)
-
-
-def in_thread(target: Callable[[], RunResult]) -> tuple[threading.Thread, dict[str, Any]]:
-    holder: dict[str, Any] = {}
-
-    def go() -> None:
-        try:
-            holder["result"] = target()
-        except BaseException as exc:  # handed to the test
-            holder["error"] = exc
-
-    thread = threading.Thread(target=go)
-    thread.start()
-    return thread, holder
-
-
-def until(check: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
-    give_up = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < give_up, f"gave up waiting for {what}"
-        time.sleep(0.1)
-
-
-def pids_with(marker: str) -> list[int]:
-    """Processes whose command line holds `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if marker in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
-def runner_pids(temp_dir: object) -> list[int]:
-    """The runner actors' processes of the Ray instance in `temp_dir` (its raylet's children)."""
-    raylets = {p for p in pids_with(str(temp_dir)) if b"raylet" in _cmdline(p)}
-    return [p for p in pids_with("ray::RunnerCore") if _parent(p) in raylets]
-
-
-def descendants(pids: list[int]) -> list[int]:
-    """Every process below `pids` (the runners' sandbox workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
-    found: list[int] = []
-    todo = list(pids)
-    while todo:
-        below = children.get(todo.pop(), [])
-        found += below
-        todo += below
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def blackboard_keys(redis_url: str, run_id: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return int(client.hlen(f"swarmlab:run:{run_id}:bb"))
-    finally:
-        client.close()
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
@@ -225,7 +154,7 @@ def test_calls_in_flight_on_a_lost_runner_are_charged_for_every_request_the_serv
     runners = runner_pids(ray_cluster.temp_dir)
     assert len(runners) == 2
     os.kill(runners[0], signal.SIGKILL)
-    until(lambda: not _alive(runners[0]), what="the runner to die")
+    until(lambda: not alive(runners[0]), what="the runner to die")
     hold.set()
     thread.join(timeout=300)
     assert not thread.is_alive()
@@ -431,20 +360,12 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(timeout=10)
     until(
-        lambda: not [p for p in started if _alive(p)],
+        lambda: not [p for p in started if alive(p)],
         timeout=30,
         what="every process the driver started to end",
     )
     assert not pids_with(marker)
     assert not runner_pids(marker)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 KILLED_BEFORE_START = """

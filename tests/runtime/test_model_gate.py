@@ -98,8 +98,8 @@ def test_a_dead_runners_slots_come_back_with_their_leases(
     async def go() -> None:
         coord, sched = await _run(redis_url)
         for token in ("dead:1", "dead:2"):  # taken by a runner that never gives them back
-            assert (await sched.run("slot", "take", token, 2, 300)).kind == "ok"
-        assert (await sched.run("slot", "take", "live:1", 2, 300)).kind == "full"
+            assert (await sched.raw("slot", "take", token, 2, 300)).kind == "ok"
+        assert (await sched.raw("slot", "take", "live:1", 2, 300)).kind == "full"
         began = time.monotonic()
         assert await ModelGate(sched, 2).run(lambda: asyncio.sleep(0, "answered")) == "answered"
         assert 0.2 < time.monotonic() - began < 5

@@ -36,7 +36,7 @@ class Client(Coordinator):
 async def _retry(client: Client, attempt: int) -> str:
     made = reserved(attempt + 1)
     args = ("p0", 1, "", "", attempt, made, "model_calls", 1, "tokens", RESERVED)
-    return str((await client.sched.run("retry", *args)).kind)
+    return str((await client.sched.raw("retry", *args)).kind)
 
 
 @settings(
@@ -51,7 +51,7 @@ def test_each_attempt_of_a_lost_call_is_charged_once(
         main, clients = Client(redis_url, run_id), [Client(redis_url, run_id) for _ in range(4)]
         caps = Caps(programs=10, model_calls=100, tokens=10_000)
         await main.init_run(caps, {"status": "running"}, ordered=False)
-        first = await main.sched.run(
+        first = await main.sched.raw(
             "reserve", "p0", 1, "", "", "", reserved(1), 0, "model_calls", 1, "tokens", RESERVED
         )
         assert first.kind == "ok"
@@ -62,7 +62,7 @@ def test_each_attempt_of_a_lost_call_is_charged_once(
             assert sorted(kinds) == ["dup"] * (racers - 1) + ["ok"]
         if answered:
             done = entry("answered", reserved=RESERVED, after="", attempt=losses + 1, answer={})
-            assert (await main.sched.run("complete", "p0", 1, done)).kind == "ok"
+            assert (await main.sched.raw("complete", "p0", 1, done)).kind == "ok"
             assert await _retry(clients[0], losses + 1) == "dup"  # never sent again
         usage = await main.usage()
         assert usage["model_calls"]["used"] == 1 + losses
@@ -96,7 +96,7 @@ def test_a_call_answered_before_its_program_parks_on_it_resumes_at_once(
         await client.client.hset(client._key("state"), "p0", "run:r.0")
         await client.client.hset(client._key("journal:") + "p0", "1", journaled)
         args = ("p0", "model", "", "c25hcA==", "{}", "", "r.0", 0, 1)
-        reply = await client.sched.run("park", *args)
+        reply = await client.sched.raw("park", *args)
         assert reply.kind == ("parked" if parks else "go")
         await client.delete_run()
         await client.close()

@@ -54,10 +54,10 @@ async def charges(redis_url: str, parts: dict[str, str]) -> tuple[int, int]:
     sched = Scheduler(coord)
     try:
         await coord.init_run(Caps(), {}, ordered=False)
-        await sched.run("record", "p0", 1, parts["entry"], parts["events"], "")
-        await sched.run("settle", "", "", "", "", "", 0, parts["completion"])
+        await sched.raw("record", "p0", 1, parts["entry"], parts["events"], "")
+        await sched.raw("settle", "", "", "", "", "", 0, parts["completion"])
         await coord.client.hset(coord.prefix + "state", "p0", "run:r1")
-        parked = await sched.run(
+        parked = await sched.raw(
             "park", "p0", "gate", "", "c25hcA==", parts["host"], "", "r1", 0, 1
         )
         assert parked.kind == "parked", parked

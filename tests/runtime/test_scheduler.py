@@ -30,7 +30,7 @@ class Client(Coordinator):
     async def step(self, script: str, *args: Any, program: str = "p0") -> Reply:
         self.seq += 1
         seq = f"{secrets.token_hex(3)}{self.seq}"  # distinct calls, never answered from a journal
-        reply = await self.sched.run(script, program, seq, "", "", *args)
+        reply = await self.sched.raw(script, program, seq, "", "", *args)
         if reply.kind == "denied":
             raise CapExceeded(reply.values[0])
         if reply.kind == "killed":
@@ -40,7 +40,7 @@ class Client(Coordinator):
     async def admit(self, parent: str | None, depth: int, admission: str = "deny") -> str:
         record = ProgramRecord(id="p0", code="1").to_json()
         if parent is None:
-            reply = await self.sched.run("spawn", "", "", "", "", depth, 0, record, admission)
+            reply = await self.sched.raw("spawn", "", "", "", "", depth, 0, record, admission)
             if reply.kind == "denied":
                 raise CapExceeded(reply.values[0])
             if reply.kind == "killed":
@@ -54,7 +54,7 @@ class Client(Coordinator):
 
     async def settle(self, cap: str, delta: int) -> None:
         assert cap == "tokens"
-        await self.sched.run("settle", "", "", "", "", "", delta, "")
+        await self.sched.raw("settle", "", "", "", "", "", delta, "")
 
     async def bb_put(self, key: str, value: str, writer: str) -> None:
         await self.step("blackboard", "put", key, value, program=writer)
@@ -282,8 +282,8 @@ def test_a_call_made_again_answers_from_its_journal_and_is_charged_once(redis_ur
     async def go() -> None:
         main, clients = await init(redis_url, programs=10)
         record = ProgramRecord(id="p0", code="1").to_json()
-        first = await main.sched.run("spawn", "p0", 7, "", "", 1, 0, record, "queue")
-        again = await clients[0].sched.run("spawn", "p0", 7, "", "", 1, 0, record, "queue")
+        first = await main.sched.raw("spawn", "p0", 7, "", "", 1, 0, record, "queue")
+        again = await clients[0].sched.raw("spawn", "p0", 7, "", "", 1, 0, record, "queue")
         assert (first.kind, first.values) == ("ok", ("p0.1",))
         assert (again.kind, again.values) == ("dup", ("p0.1",))
         assert (await main.usage())["programs"]["used"] == 1
@@ -297,10 +297,10 @@ async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
     main, _ = await init(url, ordered=True)
     sched = main.sched
     record = ProgramRecord(id="p0", code="1").to_json()
-    await sched.run("spawn", "", "", "", "", 0, 0, record, "queue")
+    await sched.raw("spawn", "", "", "", "", 0, 0, record, "queue")
     kids = []
     for hour in (1, 2):
-        reply = await sched.run("spawn", "p0", hour, "", "", 1, hour * 3_600_000, record, "queue")
+        reply = await sched.raw("spawn", "p0", hour, "", "", 1, hour * 3_600_000, record, "queue")
         kids.append(reply.values[0])
     return main, sched, kids
 
@@ -314,14 +314,14 @@ async def claim(sched: Scheduler, tag: str) -> tuple[str, str] | None:
 def test_in_an_ordered_run_only_the_first_in_simulated_time_may_act(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
-        late = await sched.run("turn", b, 1, order_member(2.0, b))
+        late = await sched.raw("turn", b, 1, order_member(2.0, b))
         assert late.kind == "wait"  # p0 (hour 0) and a (hour 1) come first
-        await sched.run("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
-        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "wait"
-        assert (await sched.run("turn", a, 1, order_member(1.0, a))).kind == "go"
+        await sched.raw("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
+        assert (await sched.raw("turn", b, 1, order_member(2.0, b))).kind == "wait"
+        assert (await sched.raw("turn", a, 1, order_member(1.0, a))).kind == "go"
         # a moves on past b: now b's turn
-        assert (await sched.run("turn", a, 2, order_member(3.0, a))).kind == "wait"
-        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "go"
+        assert (await sched.raw("turn", a, 2, order_member(3.0, a))).kind == "wait"
+        assert (await sched.raw("turn", b, 1, order_member(2.0, b))).kind == "go"
         await main.delete_run()
 
     asyncio.run(go())
@@ -331,11 +331,11 @@ def test_a_waiting_program_wakes_where_its_last_child_ended(redis_url: str) -> N
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
-        parked = await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a, b)
+        parked = await sched.raw("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a, b)
         assert parked.kind == "parked"
         assert await sched.state_of(["p0"]) == ["parked"]
         for kid, hour in ((a, 1.5), (b, 4.0)):
-            done = await sched.run(
+            done = await sched.raw(
                 "finish",
                 kid,
                 order_member(hour, kid),
@@ -380,8 +380,8 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
-        await sched.run("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
-        killer = await sched.run("stop", b, 9, "", "", a, "stopped by a test", 1.0)
+        await sched.raw("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
+        killer = await sched.raw("stop", b, 9, "", "", a, "stopped by a test", 1.0)
         assert killer.kind == "ok"
         assert killer.values[0] == "1"
         assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
@@ -403,13 +403,13 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
         assert await claim(sched, "r.1") == (a, "queued")
-        assert (await sched.run("stop", "p0", 3, "", "", a, "stopped by p0", 1.0)).kind == "ok"
-        late = await sched.run("turn", a, 1, order_member(1.0, a))
+        assert (await sched.raw("stop", "p0", 3, "", "", a, "stopped by p0", 1.0)).kind == "ok"
+        late = await sched.raw("turn", a, 1, order_member(1.0, a))
         assert late.kind == "killed"
-        await sched.run("record", a, 2, "", "", order_member(1.5, a))
+        await sched.raw("record", a, 2, "", "", order_member(1.5, a))
         assert a not in await main.call(lambda: main.client.hkeys(sched.key("lbm")))
-        await sched.run("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
-        assert (await sched.run("turn", b, 1, order_member(2.0, b))).kind == "go"
+        await sched.raw("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
+        assert (await sched.raw("turn", b, 1, order_member(2.0, b))).kind == "go"
         await main.delete_run()
 
     asyncio.run(go())
@@ -432,7 +432,7 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         assert await sched.claim("r1.0", 1) is None
         assert await sched.claim("r2.0", 1) is None  # both idle
         record = ProgramRecord(id="p0", code="1").to_json()
-        await sched.run("spawn", "", "", "", "", 0, 0, record, "queue")
+        await sched.raw("spawn", "", "", "", "", 0, 0, record, "queue")
         await asyncio.sleep(0.2)
         assert len(heard) == 1  # one runner woken for one program
         woken = heard[0][0].rsplit(":", 1)[1]
@@ -442,7 +442,7 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         # It still has a worker free: it is idle again, and the other runner still is.
         kids: list[str] = []
         for _ in range(3):
-            reply = await sched.run("spawn", "p0", len(kids) + 1, "", "", 1, 0, record, "queue")
+            reply = await sched.raw("spawn", "p0", len(kids) + 1, "", "", 1, 0, record, "queue")
             kids.append(reply.values[0])
         await asyncio.sleep(0.2)
         assert sorted(ch.rsplit(":", 1)[1] for ch, _ in heard[1:]) == ["r1.0", "r2.0"]
@@ -453,7 +453,7 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         taken = [await sched.claim("r1.0", 0), await sched.claim("r1.0", 0)]
         assert all(t is not None and t.id in kids for t in taken)
         assert len(heard) == 3
-        await sched.run("spawn", "p0", 9, "", "", 1, 0, record, "queue")
+        await sched.raw("spawn", "p0", 9, "", "", 1, 0, record, "queue")
         await asyncio.sleep(0.2)
         assert len(heard) == 3  # nobody is idle
         listening.cancel()

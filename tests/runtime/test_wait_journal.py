@@ -9,13 +9,16 @@ The script now answers the views, as each program's end left them, and journals 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 from typing import Any
 
 from swarmlab.records import ProgramRecord
 from swarmlab.runtime._coordinator import Coordinator
+from swarmlab.runtime._replies import Done
 from swarmlab.runtime._scheduler import Scheduler
+from swarmlab.runtime._transitions import NO_CALL, FinishArgs, Head, SpawnArgs, StopArgs, WaitArgs
 from swarmlab.runtime._wait_calls import wait_view
 from swarmlab.spec import Caps
 
@@ -36,27 +39,34 @@ async def in_a_run(redis_url: str, steps: Any) -> Any:
 async def family(sched: Scheduler) -> ProgramRecord:
     """p0 with three children: p0.1 ends with a result, p0.2 is killed, p0.3 runs on."""
     root = ProgramRecord(id="p0", code="pass", task="root")
-    assert (await sched.run("spawn", "", "", "", "", 0, 0, root.to_json(), "queue")).kind == "ok"
+    assert (await sched.run(SpawnArgs(0, 0, root.to_json(), "queue"), NO_CALL)).kind == "ok"
     for seq in (1, 2, 3):
         kid = ProgramRecord(id="p0", parent_id="p0", depth=1, code="pass").to_json()
-        assert (await sched.run("spawn", "p0", seq, "", "", 1, 0, kid, "queue")).kind == "ok"
+        spawned = await sched.run(SpawnArgs(1, 0, kid, "queue"), Head("p0", seq, "", ""))
+        assert spawned.kind == "ok"
     ended = ProgramRecord(id="p0.1", parent_id="p0", depth=1, code="pass")
     ended.status, ended.result, ended.error = "completed", {"clips": [1, 2.5]}, None
-    args = ("p0.1", "", "completed", ended.to_json(), 0, "", "", "0", 1, "", wait_view(ended))
-    assert (await sched.run("finish", *args)).kind == "ok"
-    assert (await sched.run("stop", "p0", 4, "", "", "p0.2", "enough", 1.0)).kind == "ok"
+    end = FinishArgs("p0.1", "", "completed", ended.to_json(), 0, "", "", False, 1, "")
+    assert (await sched.run(dataclasses.replace(end, view=wait_view(ended)))).kind == "ok"
+    stop = StopArgs("p0.2", "enough", 1.0)
+    assert (await sched.run(stop, Head("p0", 4, "", ""))).kind == "ok"
     return ended
 
 
 def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        reply = await sched.run("wait", "p0", 5, "", "", "1", "p0.1", "p0.2", "p0.3")
-        return reply, await sched.journal("p0", 5)
+        wait = WaitArgs(True, ("p0.1", "p0.2", "p0.3"))
+        reply = await sched.run(wait, Head("p0", 5, "", ""))
+        again = await sched.run(wait, Head("p0", 5, "", ""))  # asked again: from the journal
+        return reply, again, await sched.journal("p0", 5)
 
-    reply, journal = asyncio.run(in_a_run(redis_url, steps))
-    assert reply.kind == "done"
-    assert json.loads(journal[5]) == json.loads(reply.values[0])
+    reply, again, journal = asyncio.run(in_a_run(redis_url, steps))
+    assert isinstance(reply, Done)
+    assert isinstance(again, Done)
+    assert (reply.replayed, again.replayed) == (False, True)
+    assert again.views() == reply.views()
+    assert json.loads(journal[5]) == json.loads(reply.entry)
     assert json.loads(journal[5]) == {
         "views": [
             {"id": "p0.1", "status": "completed", "result": {"clips": [1, 2.5]}, "error": None},
@@ -69,8 +79,8 @@ def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
 def test_an_unknown_id_is_journaled_as_the_error_the_program_gets(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        first = await sched.run("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
-        again = await sched.run("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
+        first = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
+        again = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
         return first, again, await sched.journal("p0", 5)
 
     first, again, journal = asyncio.run(in_a_run(redis_url, steps))

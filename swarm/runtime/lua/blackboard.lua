@@ -1,9 +1,9 @@
 -- The blackboard and other shared reads, at the caller's turn.
 -- ARGV: id, seq, member, events, op, then per op:
---   put  key, value (JSON), limit of one value  -> {'ok', bytes charged}
+--   put  key, value (JSON)                      -> {'ok', bytes charged}
 --   get  key                                    -> {'ok', value or '', writer or '', edges}
 --   keys prefix, most                           -> {'ok', key...}
---   budget                                      -> {'ok', cap, limit, used, ...}
+--   budget caps (comma-separated)               -> {'ok', cap, limit, used, ...}
 -- Every answer is journaled, so a program re-run after a runner's loss reads what it read; a
 -- large answer is kept once however often it is given (lib.lua's journal_shared).
 local id, seq, m, events, op = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -45,10 +45,10 @@ elseif op == 'keys' then
   for i = 1, math.min(#found, most) do reply[#reply + 1] = found[i] end
 elseif op == 'budget' then
   reply = {'ok'}
-  for i = 6, #ARGV do
-    reply[#reply + 1] = ARGV[i]
-    reply[#reply + 1] = tostring(limit(ARGV[i]) or 0)
-    reply[#reply + 1] = tostring(used(ARGV[i]))
+  for cap in string.gmatch(ARGV[6], '[^,]+') do
+    reply[#reply + 1] = cap
+    reply[#reply + 1] = tostring(limit(cap) or 0)
+    reply[#reply + 1] = tostring(used(cap))
   end
 else
   return redis.error_reply('unknown blackboard op ' .. op)

@@ -21,6 +21,6 @@ local st = redis.call('HGET', k('state'), id)
 if st ~= 'queued' and st ~= 'ready' then return {'skip'} end
 set_state(id, 'run:' .. tag)
 redis.call('SADD', k('running:') .. tag, id)
-local function get(name) return redis.call('HGET', k(name), id) or '' end
-return {'go', id, st, more and '1' or '0', get('programs'), get('snap'), get('host'), get('resume'),
-  get('restarts'), get('lbm'), get('cuts')}
+local function get(key) return redis.call('HGET', key, id) or '' end
+return {'go', id, st, more and '1' or '0', get(k('programs')), get(k('snap')), get(k('host')),
+  get(k('resume')), get(k('restarts')), get(k('lbm')), get(k('cuts'))}

@@ -193,6 +193,15 @@ local function journaled(id, seq)
   if sha then return redis.call('HGET', k('blobs'), sha) end
   return entry
 end
+-- A model call's journal entry (JSON written by Python) as a table; nil for anything else (an
+-- empty entry, a journaled denial, a blob reference, text that is not a JSON object). Its fields
+-- are read from the decoded object, never found by searching its text.
+local function model_entry(text)
+  if not text or string.sub(text, 1, 1) ~= '{' then return nil end
+  local ok, found = pcall(cjson.decode, text)
+  if ok and type(found) == 'table' and type(found['phase']) == 'string' then return found end
+  return nil
+end
 local function journal(id, seq, reply)
   local key = k('journal:') .. id
   local old = redis.call('HGET', key, seq)

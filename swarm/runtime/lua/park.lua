@@ -12,8 +12,9 @@ if redis.call('HGET', k('state'), id) ~= 'run:' .. tag then return {'killed', 's
 if kind == 'gate' and ORDERED and first() == m then return {'go'} end
 if kind == 'model' then
   local entry = redis.call('HGET', k('journal:') .. id, ARGV[9]) or ''
+  local call = model_entry(entry)
   -- Answered (with an answer or a failure) or settled: nothing to wait for.
-  if string.sub(entry, 1, 19) ~= '{"phase":"reserved"' and entry ~= '' then return {'go'} end
+  if entry ~= '' and not (call and call['phase'] == 'reserved') then return {'go'} end
 end
 local held = tonumber(redis.call('HGET', k('psize'), id) or '0')
 local size = #snap + charged(host)

@@ -6,8 +6,10 @@
 -- attempt already, or the call was answered) | {'killed', reason} | denial.
 local id, seq, m, events, attempt, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local old = redis.call('HGET', k('journal:') .. id, seq) or ''
-local was = tonumber(string.match(old, '"attempt":(%d+)') or '1')
-if string.sub(old, 1, 19) ~= '{"phase":"reserved"' or was ~= tonumber(attempt) then
+local entry_was = model_entry(old)
+local was = 1
+if entry_was and type(entry_was['attempt']) == 'number' then was = entry_was['attempt'] end
+if not entry_was or entry_was['phase'] ~= 'reserved' or was ~= tonumber(attempt) then
   return {'dup', old}
 end
 if killed() then return {'killed', redis.call('GET', k('kill'))} end

@@ -3,9 +3,8 @@
 -- Reply: {'ok', used after} | {'dup', entry} | {'wait'} | {'killed'}.
 local id, seq, m, events, entry, delta = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local done = redis.call('HGET', k('journal:') .. id, seq)
-if done and string.sub(done, 1, 1) == '{' and string.find(done, '"settled":true', 1, true) then
-  return {'dup', done}
-end
+local was = model_entry(done)
+if was and was['settled'] == true then return {'dup', done} end
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
 if not holds_turn(id, m) then return {'wait'} end
 if delta ~= 0 then

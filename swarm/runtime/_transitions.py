@@ -1,0 +1,368 @@
+"""The one call path from Python to the Lua scripts: what each script takes, what it answers.
+
+Each script (`lua/<name>.lua`, after `lua/lib.lua`) is declared once here: its arguments as a
+typed record whose fields are its ARGV in order (a program's call scripts take the call's `Head`
+first: id, seq, member, events), the reply kinds it may answer, and whether it reads a variadic
+tail. `Transitions.run` is the only place that sends a script to Redis (EVALSHA); it decodes
+the answer once into a `Reply` of the declared kinds, the replayed form included: a call asked
+again after a runner's loss is answered from the journal (`dup`), and a script whose journal
+holds its own answer (blackboard, stop, spawn, wait) gives that answer back as it was first
+given, marked `replayed`, so callers have one branch for both. A kind no script declares is a
+fault of the lab (`ReplyError`): the program it answers ends as a runner fault.
+tests/runtime/test_transitions_declared.py checks every declaration against the Lua source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
+from typing import Any, ClassVar, Protocol
+
+from ._coordinator import Coordinator
+from ._replies import Reply, decode
+
+
+@cache
+def lua_source(name: str) -> str:
+    """A script as Redis runs it: lib.lua, then the script."""
+    folder = resources.files(__package__).joinpath("lua")
+    lib, script = folder.joinpath("lib.lua"), folder.joinpath(f"{name}.lua")
+    return lib.read_text() + "\n" + script.read_text()
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The head of a program's call script: who calls, which call, where it stands in the run's
+    order ('' for none), and its events to add to the stream (JSON lines)."""
+
+    id: str
+    seq: int | str
+    member: str
+    events: str
+
+
+NO_CALL = Head("", "", "", "")
+"""The head of a script run for no program's call (the root's admission, the root dialogue)."""
+
+
+class Args:
+    """A script's arguments; subclasses are frozen dataclasses whose fields are the ARGV in order
+    (after the `Head` when `CALL`). A tuple field, last, is the variadic tail (flattened)."""
+
+    SCRIPT: ClassVar[str]
+    CALL: ClassVar[bool] = False
+    REPLIES: ClassVar[frozenset[str]]
+    VARIADIC: ClassVar[bool] = False
+    REPLAYS: ClassVar[str] = ""
+    """How a `dup` comes back (`_replies.decode`): '' as a `Dup`; 'reply', 'value', 'done'."""
+    KEYS: ClassVar[frozenset[str]]
+    """The run's keys the script reads or writes (names of `_keys.RUN_KEYS`), with those of
+    the lib.lua functions it calls."""
+
+    def argv(self) -> list[Any]:
+        out: list[Any] = []
+        for name in field_names(type(self)):
+            _flatten(getattr(self, name), out)
+        return out
+
+
+BEGIN = frozenset({"dup", "killed", "denied", "wait"})
+"""What lib.lua's `begin` may answer for any call script (a journaled denial among them)."""
+
+ORDER_KEYS = frozenset(
+    {"meta", "state", "nstate", "used", "lb", "lbm", "ready", "rdym", "idle", "resume"}
+    | {"pending:", "waiters:", "wake:"}
+)
+"""What keeping the run's order and its ready queue touches (lib.lua's `make_ready`, ...)."""
+RECORD_KEYS = ORDER_KEYS | {"journal:", "events", "turn:"}
+"""... and journaling a call's answer and adding its events at its turn."""
+CALL_KEYS = RECORD_KEYS | {"kill", "limits", "denied", "blobs"}
+"""... and what lib.lua's `begin` reads for every call (the journal, the kill, the caps)."""
+ENDING_KEYS = frozenset({"programs", "records", "snap", "host", "psize", "counts", "views"})
+"""What a program's end changes (its record, its parked state, the counts, its view)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimArgs(Args):
+    SCRIPT = "claim"
+    REPLIES = frozenset({"go", "skip", "none"})
+    KEYS = frozenset({"meta", "state", "nstate", "used", "ready", "rdym", "idle", "lbm"}) | {
+        "resume",
+        "kill",
+        "running:",
+        "programs",
+        "snap",
+        "host",
+        "restarts",
+        "cuts",
+    }
+    tag: str
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnArgs(Args):
+    SCRIPT, CALL, REPLIES = "turn", True, BEGIN | {"go"}
+    KEYS = CALL_KEYS
+    answer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnArgs(Args):
+    SCRIPT, CALL, REPLIES, REPLAYS = "spawn", True, BEGIN | {"ok"}, "value"
+    KEYS = CALL_KEYS | {"kids:", "nchildren", "programs", "records"}
+    depth: int
+    clock_ms: int
+    record: str
+    admission: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveArgs(Args):
+    SCRIPT, CALL, REPLIES, VARIADIC = "reserve", True, BEGIN | {"ok", "room"}, True
+    KEYS = CALL_KEYS
+    after: str
+    entry: str
+    fit: int
+    charges: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SettleArgs(Args):
+    SCRIPT, CALL, REPLIES = "settle", True, frozenset({"ok", "dup", "killed", "wait"})
+    KEYS = RECORD_KEYS | {"kill", "completions"}
+    entry: str
+    delta: int
+    completion: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryArgs(Args):
+    SCRIPT, CALL, VARIADIC = "retry", True, True
+    REPLIES = frozenset({"ok", "dup", "killed", "denied"})
+    KEYS = frozenset({"meta", "state", "used", "journal:", "events", "kill", "limits", "denied"})
+    attempt: int
+    entry: str
+    charges: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotArgs(Args):
+    SCRIPT, REPLIES = "slot", frozenset({"ok", "full"})
+    KEYS = frozenset({"meta", "inflight"})
+    op: str
+    token: str
+    bound: int
+    lease_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlackboardArgs(Args):
+    """`op`: put (key, value), get (key), keys (key: the prefix, value: how many at most),
+    budget (key: the caps, comma-separated)."""
+
+    SCRIPT, CALL, REPLIES, REPLAYS = "blackboard", True, BEGIN | {"ok"}, "reply"
+    KEYS = CALL_KEYS | {"bb", "bbw", "edges"}
+    op: str
+    key: str = ""
+    value: str | int = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitArgs(Args):
+    SCRIPT, CALL, VARIADIC, REPLAYS = "wait", True, True, "done"
+    REPLIES = BEGIN | {"done", "park", "unknown"}
+    KEYS = CALL_KEYS | {"views"}
+    timed_out: bool
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StopArgs(Args):
+    SCRIPT, CALL, REPLIES, REPLAYS = "stop", True, BEGIN | {"ok"}, "reply"
+    KEYS = CALL_KEYS | ENDING_KEYS | {"kids:", "pclock", "running:", "stop:"}
+    target: str
+    reason: str
+    ended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParkArgs(Args):
+    """`member`: wait: where a timed wait fires ('' for none); gate: its call's; model: where
+    the call ends. `ids`: for a wait, the programs waited on."""
+
+    SCRIPT, VARIADIC = "park", True
+    REPLIES = frozenset({"parked", "go", "killed", "denied"})
+    KEYS = (
+        RECORD_KEYS
+        | {"kill", "limits", "denied", "snap", "host", "psize", "pclock"}
+        | {"running:", "modeltag"}
+    )
+    id: str
+    kind: str
+    member: str
+    snapshot: str
+    host: str
+    events: str
+    tag: str
+    clock_ms: int
+    seq: int
+    ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteArgs(Args):
+    SCRIPT, REPLIES = "complete", frozenset({"ok", "dup"})
+    KEYS = ORDER_KEYS | {"journal:", "modeltag"}
+    id: str
+    seq: int
+    entry: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishArgs(Args):
+    SCRIPT, REPLIES = "finish", frozenset({"ok", "wait", "gone"})
+    KEYS = RECORD_KEYS | ENDING_KEYS | {"kill", "running:", "pclock"}
+    id: str
+    member: str
+    status: str
+    record: str
+    clock_ms: int
+    events: str
+    tag: str
+    gated: bool
+    seq: int | str = ""
+    cut: str = ""
+    view: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordArgs(Args):
+    SCRIPT, REPLIES = "record", frozenset({"ok"})
+    KEYS = RECORD_KEYS
+    id: str
+    seq: int
+    entry: str
+    events: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueArgs(Args):
+    """Its answer is the ids it put back (`Transitions.requeue`), not a kind."""
+
+    SCRIPT, REPLIES = "requeue", frozenset()
+    KEYS = frozenset({"meta", "state", "nstate", "used", "ready", "rdym", "idle", "lbm"}) | {
+        "wake:",
+        "running:",
+        "modeltag",
+        "restarts",
+        "snap",
+    }
+    tag: str
+
+
+DECLARED: dict[str, type[Args]] = {
+    cls.SCRIPT: cls
+    for cls in (
+        ClaimArgs,
+        TurnArgs,
+        SpawnArgs,
+        ReserveArgs,
+        SettleArgs,
+        RetryArgs,
+        SlotArgs,
+        BlackboardArgs,
+        WaitArgs,
+        StopArgs,
+        ParkArgs,
+        CompleteArgs,
+        FinishArgs,
+        RecordArgs,
+        RequeueArgs,
+    )
+}
+"""Every script, by name, with its argument record."""
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A record's field names in order (asked on every call: worked out once)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _flatten(value: Any, out: list[Any]) -> None:
+    if isinstance(value, tuple):
+        for item in value:
+            _flatten(item, out)
+    elif isinstance(value, bool):
+        out.append("1" if value else "0")
+    elif value is None:
+        out.append("")
+    else:
+        out.append(value)
+
+
+def argv_count(cls: type[Args]) -> int:
+    """How many ARGV a script's declaration fixes (the variadic tail not counted)."""
+    names = field_names(cls)
+    fixed = len(names) - (1 if cls.VARIADIC else 0)
+    return fixed + (len(field_names(Head)) if cls.CALL else 0)
+
+
+# --- the path -------------------------------------------------------------------------------
+
+
+class ScriptPath(Protocol):
+    """What runs a script: `Transitions` over Redis, or an in-memory stand-in in tests."""
+
+    async def run(self, args: Args, head: Head | None = None) -> Reply:
+        """Run `args`'s script (a call script after `head`), its answer decoded."""
+
+
+class Transitions:
+    """The run's scripts over the coordinator's Redis connection: the only caller of EVALSHA."""
+
+    def __init__(self, coord: Coordinator) -> None:
+        self.coord = coord
+        client = coord.client
+        self._scripts = {name: client.register_script(lua_source(name)) for name in DECLARED}
+        self._keys = [coord.prefix, *coord.sweep_keys]
+
+    async def run(self, args: Args, head: Head | None = None) -> Reply:
+        if (head is not None) != args.CALL:
+            raise TypeError(f"{args.SCRIPT}: a call's head is given if and only if it is a call")
+        argv = args.argv() if head is None else [*_flat_head(head), *args.argv()]
+        raw = await self.coord.call(lambda: self._eval(args.SCRIPT, argv))
+        return decode(args.SCRIPT, args.REPLIES, raw, args.REPLAYS)
+
+    async def requeue(self, tag: str) -> list[str]:
+        """Put back what a lost runner was computing; the program ids."""
+        raw = await self.coord.call(lambda: self._eval("requeue", RequeueArgs(tag).argv()))
+        return [str(v) for v in raw or []]
+
+    async def raw(self, script: str, *argv: Any) -> Reply:
+        """A script run with positional ARGV, its answer undecoded: for tests of the Lua
+        scripts themselves (a declaration's own checks are in its argument record)."""
+        flat: list[Any] = []
+        _flatten(argv, flat)
+        return Reply.of(await self.coord.call(lambda: self._eval(script, flat)))
+
+    async def _eval(self, name: str, argv: list[Any]) -> Any:
+        script = self._scripts[name]
+        if self.coord.scripts is None:
+            return await script(keys=self._keys, args=argv)
+        return await self.coord.scripts.evalsha(script.sha, script.script, self._keys, argv)
+
+
+def _flat_head(head: Head) -> tuple[Any, ...]:
+    return (head.id, head.seq, head.member, head.events)
