@@ -47,17 +47,19 @@ def flow_form(code: str) -> str | None:
     return found[0] if found else None
 
 
-def flow_with_statements(code: str) -> tuple[str, int] | None:
-    """The normal form, and how many top-level statements the program and the code it hands
-    exec had as written (before any rewrite), or None without a normal form."""
+def flow_with_statements(code: str) -> tuple[str, int, int] | None:
+    """The normal form; how many top-level statements the program and the code it hands exec
+    had as written (before any rewrite); and how many the normal form has (temporaries put
+    back: `lead = run_ai(p)` then `wait(spawn(lead))` is one). None without a normal form."""
     if len(code) > MAX_FLOW_CHARS:
         return None
     try:
         tree = ast.parse(code)
         carried = [ast.parse(text) for text in _exec_strings(tree)]
         statements = len(tree.body) + sum(len(t.body) for t in carried)
-        parts = [ast.unparse(_inline(_comprehend(_inline(t)))) for t in (tree, *carried)]
-        return "\n".join(parts), statements
+        normal = [_inline(_comprehend(_inline(t))) for t in (tree, *carried)]
+        parts = [ast.unparse(t) for t in normal]
+        return "\n".join(parts), statements, sum(len(t.body) for t in normal)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
