@@ -5,7 +5,7 @@ from constant pieces. Where every piece is a constant of the program and every s
 string operation, the text is known without running anything, and the detectors read it:
 
 - a string constant, or a name bound once to an expression that builds one;
-- `a + b`; reversal `s[::-1]`, `"".join(reversed(s))`;
+- `a + b + ...` (a chain of any length); reversal `s[::-1]`, `"".join(reversed(s))`;
 - character codes: `"".join(chr(c) for c in codes)`, `"".join(map(chr, codes))`,
   `bytes(codes).decode()`;
 - joins: `sep.join(pieces)` over a list or tuple of texts (`"\\n".join(lines)`);
@@ -89,8 +89,7 @@ def _text(node: ast.expr, once: Bound, depth: int) -> str | None:
     if isinstance(node, ast.Constant):
         return node.value if isinstance(node.value, str) else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _text(node.left, once, depth), _text(node.right, once, depth)
-        return _bounded(left + right) if left is not None and right is not None else None
+        return _sum(node, once, depth)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         return _percent(node, once, depth)
     if isinstance(node, ast.JoinedStr):
@@ -100,6 +99,25 @@ def _text(node: ast.expr, once: Bound, depth: int) -> str | None:
     if isinstance(node, ast.Call):
         return _call_text(node, once, depth)
     return None
+
+
+def _sum(node: ast.BinOp, once: Bound, depth: int) -> str | None:
+    """`a + b + c + ...`: a chain of any length is one step deep (read without recursion);
+    it stops at the first unknown part or once the text passes MAX_FLOW_CHARS."""
+    terms: list[ast.expr] = [node.right]
+    left = node.left
+    while isinstance(left, ast.BinOp) and isinstance(left.op, ast.Add):
+        terms.append(left.right)
+        left = left.left
+    terms.append(left)
+    parts, size = [], 0
+    for term in reversed(terms):
+        part = _text(term, once, depth)
+        if part is None or size + len(part) > MAX_FLOW_CHARS:
+            return None
+        parts.append(part)
+        size += len(part)
+    return "".join(parts)
 
 
 def _bounded(text: str) -> str | None:
