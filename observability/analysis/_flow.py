@@ -20,6 +20,9 @@ this normal form:
 - **A list built by a loop is the comprehension it is.** `xs = []` followed by `for v in it:
   xs.append(e)` (optionally under one `if`) reads as `xs = [e for v in it]`, so a re-creation
   written as one comprehension meets a loop-built ancestor.
+- **Helpers are written out** (`_unfold`): a dispatch table called over its keys is its calls
+  in order, a procedure called once is its body in place, a dict used as a namespace reads as
+  names; a pipeline of helpers meets the same steps written as straight code.
 
 `ast.unparse` writes the result, so a call re-flowed over several lines also reads as one.
 The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`: this runs in
@@ -33,6 +36,7 @@ import ast
 from collections import Counter
 
 from ._texts import MAX_DECODE_DEPTH, MAX_FLOW_CHARS, text_of, texts_of
+from ._unfold import unfold
 
 MAX_EXEC_CODE = 4
 """How many strings handed to exec/eval/compile are read per program (one level deep)."""
@@ -57,7 +61,7 @@ def flow_with_statements(code: str) -> tuple[str, int, int] | None:
         tree = ast.parse(code)
         carried = [ast.parse(text) for text in _exec_strings(tree)]
         statements = len(tree.body) + sum(len(t.body) for t in carried)
-        normal = [_inline(_comprehend(_inline(t))) for t in (tree, *carried)]
+        normal = [_inline(unfold(_comprehend(_inline(t)))) for t in (tree, *carried)]
         parts = [ast.unparse(t) for t in normal]
         return "\n".join(parts), statements, sum(len(t.body) for t in normal)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

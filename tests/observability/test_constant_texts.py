@@ -1,4 +1,5 @@
-"""The text a program builds from constants is read on the syntax tree, exactly and bounded.
+"""The text a program builds from constants is read on the syntax tree, exactly and bounded;
+helpers are written out (the normal form's `_unfold`) within bounds too.
 
 `observability/analysis/_texts.py` reads what a program hands `exec` or an import function
 when it is built from constants (joins, templates, lookups, reversal, concatenation). A search
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swarmlab.observability.analysis._flow import flow_form
 from swarmlab.observability.analysis._texts import MAX_FLOW_CHARS, text_of
+from swarmlab.observability.analysis._unfold import MAX_UNROLL
 
 Built = tuple[str, str, int]
 """(expression as written, the text it builds, how deep it nests)."""
@@ -102,3 +105,25 @@ def test_hostile_builds_stay_bounded_and_linear() -> None:
     text, _ = _read_s("a3", doubling)
     assert text is not None
     assert len(text) == 8 * 1000 <= MAX_FLOW_CHARS
+
+
+def test_unfolding_helpers_stays_bounded() -> None:
+    """A dispatch loop over more keys than MAX_UNROLL is left as it is (each unrolled call is a
+    copy of its arguments), and a program of many one-call procedures unfolds in linear time."""
+    keys = [f"k{i}" for i in range(MAX_UNROLL + 1)]
+    table = "T = {" + ", ".join(f"{k!r}: f" for k in keys) + "}\n"
+    loop = f"for s in {keys!r}:\n    T[s](1)\n"
+    assert "for s in" in str(flow_form("def f(x):\n    log(x)\n" + table + loop))
+
+    def procedures(n: int) -> str:
+        return "".join(f"def p{i}(s):\n    s['v{i}'] = {i}\n" for i in range(n)) + "".join(
+            f"p{i}(box)\n" for i in range(n)
+        )
+
+    small, big = procedures(40), procedures(160)  # 160: within MAX_FLOW_CHARS
+    start = time.process_time()
+    assert "def " not in str(flow_form(small))
+    small_s = time.process_time() - start
+    start = time.process_time()
+    assert "def " not in str(flow_form(big))
+    assert time.process_time() - start < 8 * small_s + 0.05

@@ -167,3 +167,53 @@ def test_a_delegator_s_idiom_under_a_program_s_own_work_is_no_re_creation(
     root = ancestor.format(job="clips by tomorrow")
     assert not _quine(root, work + idiom.format(job=job))
     assert _quine(root, ancestor.format(job=job))
+
+
+STEPS = [
+    ("ideas", 'run_ai("Clips by tomorrow: ideas, one per line.").split("\\n")', []),
+    ("ranked", "sorted({ideas}, key=len)", ["ideas"]),
+    ("code", '[run_ai("Code for: " + i, max_tokens=700) for i in {ranked}]', ["ranked"]),
+    ("ids", "[spawn(c, task='step') for c in {code}]", ["code"]),
+    ("results", "wait({ids})", ["ids"]),
+]
+
+
+def _straight(steps: list[int]) -> str:
+    lines = []
+    for i in steps:
+        name, value, reads = STEPS[i]
+        lines.append(f"{name} = " + value.format(**{r: r for r in reads}))
+    return "\n".join(lines) + '\nlog("done")\n'
+
+
+def _as_table(steps: list[int], namespace: bool, through_table: bool) -> str:
+    defs, keys = [], []
+    for i in steps:
+        name, value, reads = STEPS[i]
+        where = {r: f'state["{r}"]' if namespace else r for r in reads}
+        target = f'state["{name}"]' if namespace else name
+        body = f"    {target} = " + value.format(**where)
+        glob = "" if namespace else f"    global {name}\n"
+        defs.append(f"def step_{name}(state):\n{glob}{body}\n")
+        keys.append(name)
+    table = "STEPS = {" + ", ".join(f'"{k}": step_{k}' for k in keys) + "}\n"
+    if through_table:
+        run = f"for s in {keys!r}:\n    STEPS[s](state)\n"
+    else:
+        table, run = "", "".join(f"step_{k}(state)\n" for k in keys)
+    return "\n".join(defs) + table + "state = {}\n" + run + 'log("done")\n'
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.booleans(), st.booleans(), st.booleans())
+def test_a_pipeline_of_helpers_and_the_same_steps_written_straight_re_create_each_other(
+    namespace: bool, through_table: bool, table_is_the_ancestor: bool
+) -> None:
+    """Helper functions called once or through a dispatch table over their keys, with results
+    in a dict or in names, read as the straight code they run, either way round."""
+    steps = [0, 1, 2, 3, 4]
+    straight, table = _straight(steps), _as_table(steps, namespace, through_table)
+    ancestor, child = (table, straight) if table_is_the_ancestor else (straight, table)
+    assert _quine(ancestor, child), (ancestor, child)
+    partial = _as_table([0, 1], namespace, through_table)  # ideas and ranking, no launch
+    assert not _quine(_straight(steps), partial)
