@@ -39,6 +39,10 @@ costs a bounded amount and estimates the same quantities.
 - Handed-on code. A program whose whole code its ancestor wrote out in a string literal is what
   the ancestor hands on (a relay's child, a fixed order), part of it, never its re-creation,
   unless the ancestor runs its strings itself (`exec`). See `is_handed_on`.
+- The ancestor's job. A re-creation does the ancestor's job, so it keeps what the ancestor
+  acts with: a launcher (it names `spawn` and nothing acting on the world or the run) is
+  re-created only by a program that names `spawn`, and every world action toward the goal the
+  ancestor names is named again (`_jobs`, `keeps_the_job`).
 - `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
 - `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
   left alone), whose equality means "the same program".
