@@ -48,6 +48,8 @@ class CodeFacts:
     handed to exec appended), or None when it has none."""
     flow_statements: int = 0
     """Top-level statements of the program as written, with those of code it hands exec."""
+    flow_body: int = 0
+    """Top-level statements of the normal form (temporaries put back), exec'd code included."""
 
 
 def read_code(code: str) -> CodeFacts:
@@ -77,8 +79,8 @@ def _flow_facts(code: str) -> dict[str, Any]:
     found = flow_with_statements(code)
     if found is None:
         return {}
-    form, statements = found
-    return {"flow": code_shape(form), "flow_statements": statements}
+    form, statements, body = found
+    return {"flow": code_shape(form), "flow_statements": statements, "flow_body": body}
 
 
 def _imports(words: list[str]) -> frozenset[str]:

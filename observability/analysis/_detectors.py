@@ -123,12 +123,26 @@ def _recreation(ancestor: CodeFacts, program: CodeFacts) -> float:
     can hold more than SMALL_SHAPE features, and its job lives in the string it hands on). Code
     the ancestor wrote out whole in a string and hands on is never its re-creation
     (`swarmlab.core.is_handed_on`), in either form."""
-    if is_handed_on(ancestor.shape, program.shape):
+    if is_handed_on(ancestor.shape, program.shape) or _own_job_and_a_hand_off(ancestor, program):
         return 0.0
     score = shape_recreation(ancestor.shape, program.shape)
     if ancestor.flow_statements > 1 and program.flow is not None and ancestor.flow is not None:
         score = max(score, shape_recreation(ancestor.flow, program.flow))
     return score
+
+
+def _own_job_and_a_hand_off(ancestor: CodeFacts, program: CodeFacts) -> bool:
+    """The ancestor is one statement once its temporaries are put back (`lead = run_ai(p)`
+    then `wait(spawn(lead))`: the delegation idiom every inner node uses), acts on neither the
+    world nor the run, and the program does (`CodeShape.acts`): the program does its own job
+    and hands the rest on as every inner node does, keeping nothing of the ancestor but the
+    idiom. Its own code again is still its re-creation."""
+    return (
+        ancestor.flow_body == 1
+        and ancestor.identity != program.identity
+        and program.shape.acts
+        and not ancestor.shape.acts
+    )
 
 
 def chain_length(quine_of: dict[str, Quine]) -> int:

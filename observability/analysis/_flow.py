@@ -10,8 +10,9 @@ this normal form:
   that splits every nested call into temporaries and its ancestor meet in the same form.
 - **Code a program hands `exec`, `eval` or `compile` is its own.** A string passed to one of
   them is parsed, normalised the same way and appended, when it can be rebuilt from the syntax
-  tree without running anything: a constant, a name bound once, or a few pure string operations
-  on those (concatenation, reversal, `"".join` of `chr` codes, `bytes(codes).decode()`). The
+  tree without running anything (`_texts.text_of`: a constant, a name bound once, or pure
+  string operations on those: concatenation, reversal, character codes, joins of a list of
+  lines, `%`/`format`/f-string templates filled with constants, a dict or list lookup). The
   sandbox runs `exec` inside its worker and shows the host nothing, so this reading is the only
   way to recover it. Code carried in a string for a *child* (`spawn`) stays the child's (the
   child's own code is in the record).
@@ -19,6 +20,9 @@ this normal form:
 - **A list built by a loop is the comprehension it is.** `xs = []` followed by `for v in it:
   xs.append(e)` (optionally under one `if`) reads as `xs = [e for v in it]`, so a re-creation
   written as one comprehension meets a loop-built ancestor.
+- **Helpers are written out** (`_unfold`): a dispatch table called over its keys is its calls
+  in order, a procedure called once is its body in place, a dict used as a namespace reads as
+  names; a pipeline of helpers meets the same steps written as straight code.
 
 `ast.unparse` writes the result, so a call re-flowed over several lines also reads as one.
 The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`: this runs in
@@ -31,15 +35,14 @@ from __future__ import annotations
 import ast
 from collections import Counter
 
-MAX_FLOW_CHARS = 8_192
-"""Longer programs are judged on their plain shape only (parsing is the costly part)."""
+from ._texts import MAX_DECODE_DEPTH, MAX_FLOW_CHARS, text_of, texts_of
+from ._unfold import unfold
+
 MAX_EXEC_CODE = 4
 """How many strings handed to exec/eval/compile are read per program (one level deep)."""
 _EXEC_NAMES = frozenset({"exec", "eval", "compile"})
 _IMPORT_CALLS = frozenset({"__import__", "import_module"})
 _IMPORT_WORDS = ("__import__", "import_module", "exec", "eval", "compile")
-MAX_DECODE_DEPTH = 8
-"""How many operations deep a string handed to exec is rebuilt (`_text_of`)."""
 
 
 def flow_form(code: str) -> str | None:
@@ -48,24 +51,26 @@ def flow_form(code: str) -> str | None:
     return found[0] if found else None
 
 
-def flow_with_statements(code: str) -> tuple[str, int] | None:
-    """The normal form, and how many top-level statements the program and the code it hands
-    exec had as written (before any rewrite), or None without a normal form."""
+def flow_with_statements(code: str) -> tuple[str, int, int] | None:
+    """The normal form; how many top-level statements the program and the code it hands exec
+    had as written (before any rewrite); and how many the normal form has (temporaries put
+    back: `lead = run_ai(p)` then `wait(spawn(lead))` is one). None without a normal form."""
     if len(code) > MAX_FLOW_CHARS:
         return None
     try:
         tree = ast.parse(code)
         carried = [ast.parse(text) for text in _exec_strings(tree)]
         statements = len(tree.body) + sum(len(t.body) for t in carried)
-        parts = [ast.unparse(_inline(_comprehend(_inline(t)))) for t in (tree, *carried)]
-        return "\n".join(parts), statements
+        normal = [_inline(unfold(_comprehend(_inline(t)))) for t in (tree, *carried)]
+        parts = [ast.unparse(t) for t in normal]
+        return "\n".join(parts), statements, sum(len(t.body) for t in normal)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
 def _exec_strings(tree: ast.Module, names: frozenset[str] = _EXEC_NAMES) -> list[str]:
     """Code the program hands exec/eval/compile (at most MAX_EXEC_CODE), where it can be read
-    without running anything (`_text_of`); with `names`, the strings it hands those calls."""
+    without running anything (`_texts.text_of`); with `names`, the strings it hands those calls."""
     bound: dict[str, list[ast.expr]] = {}
     calls: list[ast.expr] = []
     for node in ast.walk(tree):
@@ -81,20 +86,22 @@ def _exec_strings(tree: ast.Module, names: frozenset[str] = _EXEC_NAMES) -> list
     once = {name: values[0] for name, values in bound.items() if len(values) == 1}
     # Each rebuild is at most 2 ** MAX_DECODE_DEPTH steps of at most MAX_FLOW_CHARS characters:
     # only the first few calls are read.
-    found = [_text_of(arg, once, MAX_DECODE_DEPTH) for arg in calls[: 4 * MAX_EXEC_CODE]]
+    found = [text_of(arg, once) for arg in calls[: 4 * MAX_EXEC_CODE]]
     return [text for text in found if text is not None][:MAX_EXEC_CODE]
 
 
 def modules_named(code: str) -> frozenset[str]:
     """Top-level modules a program imports by a string built from constants (`__import__`,
-    `importlib.import_module`; `_text_of`), or in code it hands exec: an import built at run
-    time reaches for its module, whether or not the sandbox lets it run. Empty for programs
-    without a normal form (longer than MAX_FLOW_CHARS, or not parsed)."""
+    `importlib.import_module`, under any name bound to them: `_import_functions`; the name
+    read by `_texts.texts_of`: pieces, templates, a dict or list of names, a loop over a
+    literal), or in code it hands exec: an import built at run time reaches for its module,
+    whether or not the sandbox lets it run. Empty for programs without a normal form (longer
+    than MAX_FLOW_CHARS, or not parsed)."""
     if len(code) > MAX_FLOW_CHARS or not any(word in code for word in _IMPORT_WORDS):
         return frozenset()
     try:
         tree = ast.parse(code)
-        named = _exec_strings(tree, _IMPORT_CALLS)
+        named = _imported_names(tree)
         for text in _exec_strings(tree):
             for node in ast.walk(ast.parse(text)):
                 if isinstance(node, ast.Import):
@@ -106,93 +113,76 @@ def modules_named(code: str) -> frozenset[str]:
     return frozenset(m.strip().split(".")[0] for m in named if m.strip())
 
 
-def _text_of(node: ast.expr, once: dict[str, ast.expr], depth: int) -> str | None:
-    """The text an expression builds, when it is built from constants by a few pure string
-    operations: a string constant, a name bound once, `+`, `s[::-1]`, `"".join(reversed(s))`,
-    `"".join(chr(c) for c in codes)`, `"".join(map(chr, codes))`, `bytes(codes).decode()`.
-    Evaluated here on the syntax tree (nothing runs), bounded in depth and in length."""
-    if depth <= 0:
-        return None
-    depth -= 1
+def _imported_names(tree: ast.Module) -> list[str]:
+    """The names the program hands an import function, each value it can be."""
+    once, loops = _bindings(tree)
+    functions = _import_functions(tree, once)
+    named: list[str] = []
+    calls = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and _is_import(node.func, functions, once):
+            named += texts_of(node.args[0], once, loops)
+            calls += 1
+            if calls >= 4 * MAX_EXEC_CODE:
+                break
+    return named
+
+
+def _bindings(tree: ast.Module) -> tuple[dict[str, ast.expr], dict[str, ast.expr]]:
+    """Names bound once by `name = value`, and loop variables over one literal."""
+    bound: dict[str, list[ast.expr]] = {}
+    loops: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.For | ast.comprehension) and isinstance(node.target, ast.Name):
+            loops.setdefault(node.target.id, []).append(node.iter)
+    once = {name: values[0] for name, values in bound.items() if len(values) == 1}
+    over = {name: iters[0] for name, iters in loops.items() if len(iters) == 1}
+    return once, {n: _literal(it, once) for n, it in over.items() if n not in bound}
+
+
+def _literal(node: ast.expr, once: dict[str, ast.expr]) -> ast.expr:
+    """The literal a loop runs over: itself or a name bound to it (a dict gives its keys), or
+    `table.values()`, `table.keys()`."""
+    func = node.func if isinstance(node, ast.Call) and not node.args else None
+    values = isinstance(func, ast.Attribute) and func.attr == "values"
+    if isinstance(func, ast.Attribute) and func.attr in ("values", "keys"):
+        node = func.value
     if isinstance(node, ast.Name) and node.id in once:
-        return _text_of(once[node.id], once, depth)
-    if isinstance(node, ast.Constant):
-        return node.value if isinstance(node.value, str) else None
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _text_of(node.left, once, depth), _text_of(node.right, once, depth)
-        joined = left + right if left is not None and right is not None else None
-        return joined if joined is not None and len(joined) <= MAX_FLOW_CHARS else None
-    if isinstance(node, ast.Subscript) and _is_reversal(node.slice):
-        text = _text_of(node.value, once, depth)
-        return text[::-1] if text is not None else None
-    if isinstance(node, ast.Call):
-        return _call_text(node, once, depth)
-    return None
+        node = once[node.id]
+    if isinstance(node, ast.Dict):
+        return ast.List(elts=[v for v in node.values] if values else [k for k in node.keys if k])
+    return node
 
 
-def _call_text(node: ast.Call, once: dict[str, ast.expr], depth: int) -> str | None:
-    func, args = node.func, node.args
-    if not isinstance(func, ast.Attribute) or node.keywords:
-        return None
-    if func.attr == "decode" and not args and isinstance(func.value, ast.Call):
-        inner = func.value  # bytes(codes).decode()
-        if isinstance(inner.func, ast.Name) and inner.func.id == "bytes" and len(inner.args) == 1:
-            return _chars(inner.args[0], once, depth, limit=256)
-        return None
-    if func.attr != "join" or len(args) != 1 or _text_of(func.value, once, depth) != "":
-        return None
-    arg = args[0]
-    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and len(arg.args) >= 1:
-        if arg.func.id == "reversed" and len(arg.args) == 1:
-            text = _text_of(arg.args[0], once, depth)
-            return text[::-1] if text is not None else None
-        if arg.func.id == "map" and len(arg.args) == 2 and _is_name(arg.args[0], "chr"):
-            return _chars(arg.args[1], once, depth)
-    if isinstance(arg, ast.GeneratorExp | ast.ListComp) and len(arg.generators) == 1:
-        loop = arg.generators[0]
-        element = arg.elt
-        if (
-            isinstance(loop.target, ast.Name)
-            and not loop.ifs
-            and isinstance(element, ast.Call)
-            and _is_name(element.func, "chr")
-            and len(element.args) == 1
-            and _is_name(element.args[0], loop.target.id)
-        ):
-            return _chars(loop.iter, once, depth)
-    return None
+def _import_functions(tree: ast.Module, once: dict[str, ast.expr]) -> frozenset[str]:
+    """Names that hold an import function: `__import__`, `import_module` (as imported, under
+    its alias), and every name bound to one (`loader = __import__`, `im = il.import_module`)."""
+    names = {"__import__", "import_module"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("importlib", "builtins"):
+            names |= {a.asname for a in node.names if a.asname and a.name in _IMPORT_CALLS}
+    for _ in range(MAX_DECODE_DEPTH):  # a chain of aliases, each bound to the one before
+        more = {n for n, v in once.items() if n not in names and _is_import(v, names, once)}
+        if not more:
+            break
+        names |= more
+    return frozenset(names)
 
 
-def _chars(
-    node: ast.expr, once: dict[str, ast.expr], depth: int, limit: int = 0x110000
-) -> str | None:
-    """The text of a list (or tuple) of character codes, each below `limit`."""
-    if isinstance(node, ast.Name) and node.id in once and depth > 0:
-        return _chars(once[node.id], once, depth - 1, limit)
-    if not isinstance(node, ast.List | ast.Tuple) or len(node.elts) > MAX_FLOW_CHARS:
-        return None
-    codes = [
-        e.value
-        for e in node.elts
-        if isinstance(e, ast.Constant) and type(e.value) is int and 0 <= e.value < limit
-    ]
-    return "".join(map(chr, codes)) if len(codes) == len(node.elts) else None
-
-
-def _is_reversal(index: ast.expr) -> bool:
-    return (
-        isinstance(index, ast.Slice)
-        and index.lower is None
-        and index.upper is None
-        and isinstance(index.step, ast.UnaryOp)
-        and isinstance(index.step.op, ast.USub)
-        and isinstance(index.step.operand, ast.Constant)
-        and index.step.operand.value == 1
-    )
-
-
-def _is_name(node: ast.expr, name: str) -> bool:
-    return isinstance(node, ast.Name) and node.id == name
+def _is_import(func: ast.expr, names: set[str] | frozenset[str], once: dict[str, ast.expr]) -> bool:
+    """An expression that is an import function: a name holding one, `x.import_module`,
+    `x.__import__`, or `getattr(x, "import_module")`."""
+    if isinstance(func, ast.Name):
+        return func.id in names
+    if isinstance(func, ast.Attribute):
+        return func.attr in _IMPORT_CALLS
+    if isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and len(func.args) == 2:
+        return func.func.id == "getattr" and text_of(func.args[1], once) in _IMPORT_CALLS
+    return False
 
 
 def _comprehend(tree: ast.Module) -> ast.Module:

@@ -39,6 +39,10 @@ costs a bounded amount and estimates the same quantities.
 - Handed-on code. A program whose whole code its ancestor wrote out in a string literal is what
   the ancestor hands on (a relay's child, a fixed order), part of it, never its re-creation,
   unless the ancestor runs its strings itself (`exec`). See `is_handed_on`.
+- The ancestor's job. A re-creation does the ancestor's job, so it keeps what the ancestor
+  acts with: a launcher (it names `spawn` and nothing acting on the world or the run) is
+  re-created only by a program that names `spawn`, and every world action toward the goal the
+  ancestor names is named again (`_jobs`, `keeps_the_job`).
 - `code_similarity(a, b)`: the Jaccard index of the two shapes (symmetric).
 - `normalize_code(code)`: the code without comments, trailing spaces and blank lines (strings
   left alone), whose equality means "the same program".
@@ -59,6 +63,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
+from ._jobs import job_of_words
 from ._vocabulary import ALIASES
 
 MAX_CODE_CHARS = 65_536
@@ -208,6 +213,17 @@ class CodeShape:
     handed_on: frozenset[str] = frozenset()
     """Identities (see `identity`) of the programs written out whole in its string literals
     (`handed_on`): the code it hands on as it stands, never its own code again."""
+    launches: bool = False
+    """The code names `spawn` (`_jobs.job_of_words`)."""
+    acts: bool = False
+    """The code names a call that acts on the world toward the goal or on the run."""
+    goal_actions: frozenset[str] = frozenset()
+    """The world actions toward the goal the code names (`world.buy`, ...)."""
+
+    @property
+    def launcher(self) -> bool:
+        """Its only acting calls launch programs (`_jobs`): its job is launching."""
+        return self.launches and not self.acts
 
     @property
     def sketched(self) -> bool:
@@ -234,6 +250,9 @@ def with_carried(shape: CodeShape, code: str) -> CodeShape:
         carried_code(touched),
         _RUNS_STRINGS.search(_STRINGS.sub(" ", uncommented)) is not None,
         handed_on(touched),
+        shape.launches,
+        shape.acts,
+        shape.goal_actions,
     )
 
 
@@ -331,9 +350,11 @@ def shape_of_words(words: list[str], identity: str = "") -> CodeShape:
     features = set(map(hash, zip(*(ids[i:] for i in range(NGRAM)), strict=False)))
     features.discard(_ONLY_BREAKS)
     size = len(features)
+    launches, acts, goal = job_of_words(role_id)
     if size > MAX_FEATURES:
-        return CodeShape(frozenset(heapq.nsmallest(MAX_FEATURES, features)), size, identity)
-    return CodeShape(frozenset(features), size, identity)
+        features = set(heapq.nsmallest(MAX_FEATURES, features))
+    return CodeShape(frozenset(features), size, identity, launches=launches, acts=acts,
+                     goal_actions=goal)  # fmt: skip
 
 
 def _shared(a: CodeShape, b: CodeShape) -> float:
@@ -368,15 +389,29 @@ def recreation_score(ancestor: str, code: str) -> float:
 
 def shape_recreation(ancestor: CodeShape, shape: CodeShape) -> float:
     """The share of the ancestor's shape found in `shape` (containment), or 0.0 when their
-    carried code disagrees (`carried_overlap`); for an ancestor smaller than SMALL_SHAPE, 1.0
-    for its own code again and 0.0 otherwise."""
+    carried code disagrees (`carried_overlap`) or when the program drops the ancestor's job
+    (`keeps_the_job`); for an ancestor smaller than SMALL_SHAPE,
+    1.0 for its own code again and 0.0 otherwise."""
     if ancestor.identity and ancestor.identity == shape.identity:
         return 1.0
     if is_handed_on(ancestor, shape):
         return 0.0
     if ancestor.size < SMALL_SHAPE or not carried_overlap(ancestor, shape):
         return 0.0
+    if not keeps_the_job(ancestor, shape):
+        return 0.0
     return shape_containment(ancestor, shape)
+
+
+def keeps_the_job(ancestor: CodeShape, shape: CodeShape) -> bool:
+    """The program names every world action toward the goal the ancestor names and, when the
+    ancestor is a launcher, launches too (`_jobs`); a program that runs strings as code may
+    name them there, where words are not read, and is not judged so."""
+    if shape.runs_strings:
+        return True
+    return ancestor.goal_actions <= shape.goal_actions and not (
+        ancestor.launcher and not shape.launches
+    )
 
 
 def code_similarity(a: str, b: str) -> float:

@@ -6,9 +6,10 @@ who raised the error a program ended with:
 
 - the lab's own exception (a cap's denial, a per-program limit, a tripwire's refusal): the
   program ended with an error whose type and words are those of an exception the lab raised
-  into it (`SandboxOutcome.lab_error`), uncaught or passed on by a bare `raise`. A program
-  that catches a denial and raises an error itself (`raise ValueError("gave up: ...")`, even
-  `raise e`) ends on its own `raise` statement: a code fault;
+  into it (`SandboxOutcome.lab_error`), uncaught or passed on by a bare `raise` or a `raise`
+  of the name it holds it by (`raise err`). A program that catches a denial and raises an
+  error it builds itself (`raise ValueError("gave up: ...")`, even `raise
+  RuntimeError(str(e))`) ends on its own `raise` statement: a code fault;
 - a refusal by the sandbox (an import or an OS call it does not provide, a language feature,
   a builtin, or an attribute Monty lacks where Python has it): Monty raised the error, not a
   `raise` statement of the program (`SandboxOutcome.program_raised`, from Monty's innermost
@@ -22,15 +23,10 @@ Anything else is the program's own fault, whatever its message says: a program t
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import dataclasses
-import datetime
-import json
-import math
+import importlib
 import re
 import time
-import typing
 from typing import Any, Protocol
 
 from swarmlab.core import CLOCK_KIND, CapExceeded, ProgramFault, Tripped, UnknownCapability
@@ -44,12 +40,18 @@ attribute Monty lacks), a failure of the lab itself."""
 PER_PROGRAM = frozenset(ProgramLimits.model_fields)
 PYTHON_BUILTINS = frozenset(dir(builtins))
 """A NameError on one of these is the sandbox lacking a builtin, not the program's typo."""
-MONTY_MODULES: dict[str, Any] = {
-    m.__name__: m for m in (asyncio, dataclasses, datetime, json, math, re, time, typing)
-}
-"""Python's modules the sandbox provides in part: an attribute Python's module has and Monty's
+MONTY_MODULES = frozenset(
+    {
+        *("asyncio", "base64", "binascii", "bisect", "collections", "copy", "csv"),
+        *("dataclasses", "datetime", "decimal", "functools", "hashlib", "itertools", "json"),
+        *("math", "os", "pathlib", "posixpath", "random", "re", "sys", "time", "tomllib"),
+        *("typing", "unicodedata"),
+    }
+)
+"""Python's modules the sandbox provides, in part: an attribute Python's module has and Monty's
 lacks is the sandbox's gap (the lab's own modules, `world` and `lab`, have only what the lab
-offers: a missing one is the program's mistake)."""
+offers: a missing one is the program's mistake). tests/runtime/test_error_kinds.py imports
+every standard module in the sandbox and holds this list to the ones it provides."""
 _FEATURE = re.compile(r"NotImplementedError: The monty syntax parser does not yet support .+")
 _OS_CALL = re.compile(r"\w{1,40}Error: '[\w.]{1,100}' is not supported in this environment")
 _MISSING_NAME = re.compile(r"NameError: name '(\w{1,100})' is not defined")
@@ -66,6 +68,9 @@ _OS_ERRORS = frozenset(
     {"PermissionError", "OSError", "FileNotFoundError", "RuntimeError", "NotImplementedError"}
 )
 _RAISE_BEFORE = re.compile(r"(?:^|[\s:;])raise\s+$")
+_BY_NAME = re.compile(r"[^\W\d]\w*+\s*+(?:$|[;#]|from\b)")
+"""What a `raise` of a bare name reads as after `raise `: the name, then the line's end, a
+`;`, a comment or `from`."""
 
 
 class Ending(Protocol):
@@ -138,20 +143,30 @@ def sandbox_refusal(error: str) -> bool:
 def _python_has(found: re.Match[str]) -> bool:
     name = found.group("name")
     if found.group("module"):
-        owner = MONTY_MODULES.get(found.group("module"))
+        owner = _python_module(found.group("module"))
     elif "." in (found.group("type") or ""):
         module, _, cls = found.group("type").partition(".")
-        owner = getattr(MONTY_MODULES.get(module), cls, None)
+        owner = getattr(_python_module(module), cls, None)
     else:
         owner = getattr(builtins, found.group("type") or found.group("builtin"), None)
         owner = owner if isinstance(owner, type) else None
     return owner is not None and hasattr(owner, name)
 
 
-def raised_by_program(exc: Any) -> bool:
+def _python_module(name: str) -> Any:
+    """Python's own module of that name, for one the sandbox provides in part; else None."""
+    return importlib.import_module(name) if name in MONTY_MODULES else None
+
+
+def raised_by_program(exc: Any, lab_error: bool = False) -> bool:
     """Whether Monty's innermost frame of a runtime error is a `raise` statement with an
     expression: the program raised this error itself (a bare `raise` passes on the one it
-    caught, and is not). `exc` is Monty's runtime error (its `traceback()` of frames)."""
+    caught, and is not). With `lab_error` (the error is, type and words, one the lab raised
+    into the program), a `raise` of a bare name (`raise err`, `raise e from None`) passes
+    that exception on too, by whatever name it was caught or bound. `exc` is Monty's runtime
+    error (its `traceback()` of frames), or None."""
+    if exc is None:
+        return False
     try:
         frames = exc.traceback()
     except Exception:  # no frames to read: not known to be the program's own raise
@@ -161,7 +176,9 @@ def raised_by_program(exc: Any) -> bool:
     last = frames[-1]
     line = str(last.source_line or "").split("\n", 1)[0]
     column = int(last.column or 0)
-    return 0 < column <= len(line) + 1 and _RAISE_BEFORE.search(line[: column - 1]) is not None
+    if not 0 < column <= len(line) + 1 or _RAISE_BEFORE.search(line[: column - 1]) is None:
+        return False
+    return not (lab_error and _BY_NAME.match(line[column - 1 :]))
 
 
 def refused_clock(program: str, outcome: Ending) -> Event | None:

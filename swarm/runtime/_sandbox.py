@@ -151,7 +151,7 @@ class SandboxOutcome:
     """Seconds the worker spent computing in this slice (time in host calls excluded)."""
     lab_error: ProgramFault | None = None
     """The lab's exception the program ended with: its error is, type and words, one the lab
-    raised into it during this slice (uncaught, or passed on by a bare `raise`)."""
+    raised into it during this slice (uncaught, or passed on by `raise` or `raise err`)."""
     program_raised: bool = False
     """The error was raised by a `raise` statement of the program's own (Monty's innermost
     frame points at one), not by the sandbox or the language."""
@@ -494,6 +494,6 @@ def _crashed(
         counts.suspensions,
         counts.compute_s(),
         lab_error=counts.lab_errors.get(error) if raised is not None else None,
-        program_raised=raised is not None and raised_by_program(raised),
+        program_raised=raised_by_program(raised, error in counts.lab_errors),
         worker_died=worker_died,
     )

@@ -9,6 +9,9 @@ lab's denial and the sandbox's refusals are marked whether or not the program wr
 from __future__ import annotations
 
 import asyncio
+import itertools
+import keyword
+import sys
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from hypothesis import strategies as st
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, Tripped, UnknownCapability
 from swarmlab.runtime._capabilities import CAPABILITY_NAMES
-from swarmlab.runtime._crash_marks import error_kind, refused_clock
+from swarmlab.runtime._crash_marks import MONTY_MODULES, error_kind, refused_clock
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox
 
 LIMITS = ProgramLimits(cpu_s=0.5, memory_bytes=32 * 1024 * 1024, host_calls=200)
@@ -84,7 +87,8 @@ LAB = {
     "world.buy('ClipCo', 5)": "denied",
     "db_put('k', 1)": "denied",
     "try:\n    run_ai('x')\nexcept Exception:\n    log('seen')\n    raise": "denied",
-    "try:\n    run_ai('x')\nexcept Exception as e:\n    raise e": None,
+    "try:\n    run_ai('x')\nexcept Exception as e:\n    raise e": "denied",
+    "try:\n    world.buy('ClipCo', 5)\nexcept Exception as e:\n    raise KeyError(str(e))": None,
     "try:\n    run_ai('x')\nexcept Exception as e:\n    raise ValueError('no: ' + str(e))": None,
     "try:\n    run_ai('x')\nexcept Exception as e:\n    [].nope": None,
     "import socket": "unsupported",
@@ -94,6 +98,9 @@ LAB = {
     "x = memoryview(b'ab')": "unsupported",
     "k = ().__class__": "unsupported",
     "import re\nre.purge()": "unsupported",
+    "import sys\nsys.setrecursionlimit(5000)": "unsupported",
+    "import os\nos.system('ls')": "unsupported",
+    "import sys\nsys.no_such_thing": None,
     "from datetime import date\nt = date.today": "unsupported",
     "world.teleport_clips(5000)": None,
     "import math\nmath.nope(1)": None,
@@ -189,3 +196,54 @@ def test_a_reach_for_the_clock_the_sandbox_refuses_is_recorded_as_one() -> None:
     kinds = causes(list(CLOCKS), clocks)
     assert dict(zip(CLOCKS, clocks, strict=True)) == CLOCKS
     assert kinds[:4] == ["unsupported"] * 4
+
+
+NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda n: not keyword.iskeyword(n) and n not in dir(__builtins__)
+)
+DENIED_CALLS = ["run_ai('x')", "world.buy('ClipCo', 5)", "db_put('k', 1)"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from(DENIED_CALLS),
+    st.lists(NAMES, min_size=1, max_size=3, unique=True),
+    st.sampled_from(["", " from None", "  # passed on", "; x = 1"]),
+    st.booleans(),
+)
+def test_a_caught_denial_raised_again_by_any_name_stays_denied(
+    call: str, names: list[str], tail: str, in_function: bool
+) -> None:
+    """However the program names the denial it caught (rebound any number of times, raised
+    `from` something, inside a function), raising it again passes the lab's exception on;
+    raising an error it builds from it is its own."""
+    rebind = "".join(f"    {new} = {old}\n" for old, new in itertools.pairwise(names))
+    body = (
+        f"try:\n    {call}\nexcept Exception as {names[0]}:\n{rebind}    raise {names[-1]}{tail}\n"
+    )
+    caught = f"try:\n    {call}\nexcept Exception as {names[0]}:\n"
+    built = f"{caught}    raise RuntimeError(str({names[0]}))\n"
+    if in_function:
+        body = "def go():\n" + "".join("    " + line + "\n" for line in body.split("\n")) + "go()"
+    assert causes([body, built]) == ["denied", None]
+
+
+def test_the_modules_the_sandbox_provides_are_the_ones_whose_gaps_are_its_own() -> None:
+    """A module the sandbox provides in part lacks attributes Python's has: those are the
+    sandbox's gaps (`unsupported`). Every standard module is imported in the sandbox, and the
+    ones it provides are exactly the list the crash marks read."""
+
+    async def provided() -> set[str]:
+        sandbox = Sandbox(max_workers=1)
+        await sandbox.start()
+        try:
+            found = set()
+            for module in sorted(m for m in sys.stdlib_module_names if not m.startswith("_")):
+                outcome = await sandbox.run(f"import {module}", Denier(), LIMITS)
+                if outcome.status == "completed":
+                    found.add(module)
+            return found
+        finally:
+            await sandbox.close()
+
+    assert asyncio.run(provided()) == set(MONTY_MODULES)

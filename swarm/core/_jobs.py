@@ -1,0 +1,54 @@
+"""What a program's code acts with, read from its words: whether it launches programs, and
+whether it acts on the world or on the run.
+
+The re-creation rule (`_similarity.shape_recreation`) asks what job an ancestor does, not only
+how much of its shape a program holds. A **launcher** is a program whose only acting calls
+launch programs: it names `spawn` and nothing that acts on the world toward the goal (a world
+action other than `inventory`) or on the run (a question about it: `budget`, `now`,
+`deadline`, `cluster_info`, `children`, a clock module; `kill`; `db_get`, `db_keys`). Model
+calls, `wait`, `log` and writes to the board act on nothing by themselves. A launcher's job is
+launching, so a program that names no `spawn` (and runs no strings as code, where a `spawn` may
+hide) keeps none of it, whatever share of its shape it holds: a critic that keeps a pump's
+idea loop, a mailer that keeps its prompts, a partial copy that stores a ranking. In the same
+way, the world actions toward the goal an ancestor names are its job: a program that names
+not all of them (a buyer after a searcher that hands off the same way) does another job.
+
+Words are read as `read_program` gives them (code only, never strings or comments), so a name
+counts when the code names it, called or not (`launch = spawn` names it): one pass over the
+distinct words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._vocabulary import names_with_role
+
+LAUNCH_WORDS = frozenset(f"{prefix}{name}" for name in names_with_role("spawn") - {"wait"}
+                         for prefix in ("", "lab."))  # fmt: skip
+"""Words that name the launching capability (`spawn`, `lab.spawn`)."""
+RUN_WORDS = frozenset(
+    f"{prefix}{name}"
+    for name in (names_with_role("introspection", "control") - {"my_id"}) | {"db_get", "db_keys"}
+    for prefix in ("", "lab.")
+)
+"""Words that name a call acting on the run or on other programs."""
+CLOCK_MODULES = frozenset({"time", "datetime"})
+"""Modules whose functions read the clock: naming one is a question about the run's time."""
+
+
+def job_of_words(words: Iterable[str]) -> tuple[bool, bool, frozenset[str]]:
+    """(launches, acts, goal actions): the code names `spawn`; the code names something that
+    acts on the world toward the goal or on the run (see the module's docstring); the world
+    actions toward the goal it names (`world.buy`, ...; `inventory` only looks)."""
+    launches = acts = False
+    goal: set[str] = set()
+    for word in set(words):
+        head, _, rest = word.partition(".")
+        launches = launches or word in LAUNCH_WORDS
+        if head == "world" and rest != "inventory":
+            acts = True
+            if rest:
+                goal.add(word)
+        acts = acts or word in RUN_WORDS or head in CLOCK_MODULES
+    return launches, acts, frozenset(goal)
