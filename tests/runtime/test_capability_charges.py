@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def _args_classes(script: str) -> set[str]:
     }
 
 
-def _caps_in(node: ast.AST, bound: dict[str, ast.AST]) -> frozenset[str]:
+def _caps_in(node: ast.AST, bound: Mapping[str, ast.AST]) -> frozenset[str]:
     """Cap names written as constants in `node`, through names bound in the same function."""
     found: set[str] = set()
     for sub in ast.walk(node):
