@@ -27,6 +27,8 @@ BLIND_ROUND_2 = DATA.parent / "detectors-blind" / "round-2"
 misses were read)."""
 BLIND_ROUND_3 = DATA.parent / "detectors-blind" / "round-3"
 """The third blind set: frozen before the detectors' third change."""
+BLIND_ROUND_4 = DATA.parent / "detectors-blind" / "round-4"
+"""The fourth blind set: frozen before the detectors' fourth change."""
 CAUSES = 5
 """Crash causes a program can be given: code_fault, unsupported, denied, limit, lab_fault."""
 RESOURCES = 4

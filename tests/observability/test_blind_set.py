@@ -16,6 +16,7 @@ from helpers.blind_set import (
     BLIND_ROUND_1,
     BLIND_ROUND_2,
     BLIND_ROUND_3,
+    BLIND_ROUND_4,
     blind_table,
     score_blind,
 )
@@ -28,6 +29,7 @@ FROZEN = {
     BLIND_ROUND_1: "3eda0013541fa4daf935290aa1e1c71d76708d79ef5f3bd5b01f0ac254177ab3",
     BLIND_ROUND_2: "e35f3074ad7a6ee93e257884691d80b7a81fe9a4f79abacd2cd3747ad866ad4a",
     BLIND_ROUND_3: "ab1bddef811700c60d523fda6c5739c188d4f38693ac6c655164f2f2de61a397",
+    BLIND_ROUND_4: "7fa1918bd63e9adb5196579b55cc0935f7e403ca67be9d315115b48cc77c8df3",
 }
 # The sha256 of each table scored once and kept as it was scored: each round's "before any
 # change" table, and round 2's "after the change" (the blind figures to quote until round 3;
@@ -42,6 +44,9 @@ SCORED_ONCE_SHA256 = {
     ),
     "Blind set, round 3: before any change": (
         "ee8567905a4a1b1a705f0ac06253b257d82cfbfc6176fce35dd6693a01cf5447"
+    ),
+    "Blind set, round 4: before any change": (
+        "5ca4d2ac22fa4310f7fcc16b5858b1b0434c84cdeb2791ea7dc4174b2f30757d"
     ),
     "Blind set, round 2: after the change": (
         "556ac0c29a6d70b200d0d117486209248b4d415571191a8cf633e9ba2ff469d3"
