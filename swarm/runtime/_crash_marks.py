@@ -10,11 +10,14 @@ who raised the error a program ended with:
   of the name it holds it by (`raise err`). A program that catches a denial and raises an
   error it builds itself (`raise ValueError("gave up: ...")`, even `raise
   RuntimeError(str(e))`) ends on its own `raise` statement: a code fault;
+- a bound of the sandbox itself (its recursion depth, the print output it keeps, the size of
+  code it compiles), raised by Monty, not by a `raise` of the program: a limit;
 - a refusal by the sandbox (an import or an OS call it does not provide, a language feature,
-  a builtin, or an attribute Monty lacks where Python has it): Monty raised the error, not a
-  `raise` statement of the program (`SandboxOutcome.program_raised`, from Monty's innermost
-  frame), and the refusal is the sandbox's (the call it refused at the program's last step,
-  or Monty's own words naming a feature, a builtin or an attribute that Python has);
+  a call it cannot suspend, a builtin, or an attribute Monty lacks where Python has it): Monty
+  raised the error, not a `raise` statement of the program (`SandboxOutcome.program_raised`,
+  from Monty's innermost frame), and the refusal is the sandbox's (the call it refused at the
+  program's last step, or Monty's own words naming a feature, a builtin or an attribute that
+  Python has);
 - the worker's own failure (`SandboxOutcome.worker_died`).
 
 Anything else is the program's own fault, whatever its message says: a program that raises
@@ -54,6 +57,32 @@ offers: a missing one is the program's mistake). tests/runtime/test_error_kinds.
 every standard module in the sandbox and holds this list to the ones it provides."""
 _FEATURE = re.compile(r"NotImplementedError: The monty syntax parser does not yet support .+")
 _OS_CALL = re.compile(r"\w{1,40}Error: '[\w.]{1,100}' is not supported in this environment")
+_NO_SUSPEND = re.compile(
+    r"NotImplementedError: (?:external|OS) function '[\w.]{1,100}'"
+    r" cannot suspend in this synchronous context"
+)
+"""A capability, world action or clock read called where Monty cannot pause the program
+(inside a `lambda` or function handed to `map`, `filter`, `sorted`, ...)."""
+_SANDBOX_LIMITS = (
+    re.compile(r"RecursionError: maximum recursion depth exceeded(?: while [a-z ]{1,60})?"),
+    re.compile(
+        r"json\.JSONDecodeError: recursion limit exceeded: line \d+ column \d+ \(char \d+\)"
+    ),
+    re.compile(
+        r"MemoryError: memory limit exceeded: \d+ bytes > \d+ bytes \(print output past \d+ bytes\)"
+    ),
+    re.compile(r"SyntaxError: function too large: [\w :]{1,80}"),
+    re.compile(r"SyntaxError: more than 255 [a-z ]{1,40}"),
+    re.compile(
+        r"\w{1,40}Error: (?:function bytecode too large|function has too many constants"
+        r"|too many inline finally copies|too many distinct names in scope"
+        r"|session defines too many functions|call has too many keyword arguments)"
+        r"; maximum is \d+[^\n]{0,80}"
+    ),
+)
+"""Monty's words for a bound of the sandbox itself that Python does not have: its recursion depth
+(the program's calls, `json`'s nesting), the print output it keeps, the size of code it
+compiles. A program stopped by one was stopped by the lab's limit, not by its own mistake."""
 _MISSING_NAME = re.compile(r"NameError: name '(\w{1,100})' is not defined")
 _NO_ATTRIBUTE = re.compile(
     r"AttributeError: (?:module '(?P<module>\w{1,40})'"
@@ -114,7 +143,7 @@ def error_kind(outcome: Ending, refused: str | None) -> str | None:
         return None  # a bad call, a failed model call: the program's own mistake or lot
     if _ended_on_refusal(error, refused) or sandbox_refusal(error):
         return "unsupported"
-    return None
+    return "limit" if any(bound.fullmatch(error) for bound in _SANDBOX_LIMITS) else None
 
 
 def _ended_on_refusal(error: str, refused: str | None) -> bool:
@@ -128,10 +157,11 @@ def _ended_on_refusal(error: str, refused: str | None) -> bool:
 
 def sandbox_refusal(error: str) -> bool:
     """Monty's own words for a gap of the sandbox, for an error Monty raised (the caller checks
-    that no `raise` of the program did): a language feature its parser lacks, an OS facility,
+    that no `raise` of the program did): a language feature its parser lacks, a call it cannot
+    suspend (a capability inside a `lambda` handed to `map`), an OS facility,
     a builtin Python has, or an attribute that Python's own module, class or builtin type has.
     The names are checked against Python, never taken on the error's word; linear."""
-    if _FEATURE.fullmatch(error) or _OS_CALL.fullmatch(error):
+    if _FEATURE.fullmatch(error) or _OS_CALL.fullmatch(error) or _NO_SUSPEND.fullmatch(error):
         return True
     missing = _MISSING_NAME.fullmatch(error)
     if missing:

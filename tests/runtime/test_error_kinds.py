@@ -106,6 +106,18 @@ LAB = {
     "import math\nmath.nope(1)": None,
     "[].nope": None,
     "try:\n    import statistics\nexcept ImportError:\n    x = undefined_name": None,
+    # the sandbox's own bounds and the calls it cannot suspend, raised by Monty itself
+    "s = ['clip' * 1000] * 10\nwhile True:\n    s = s + s": "limit",
+    "x = [0] * (10**9)": "limit",
+    "def f(n):\n    return f(n + 1)\nf(0)": "limit",
+    "import json\njson.loads('[' * 100000)": "limit",
+    "print('x' * 100000)": "limit",
+    "x = [" + ", ".join(f"{i}.5" for i in range(70000)) + "]": "limit",
+    "r = list(map(lambda q: world.buy('ClipCo', q), [1, 2]))": "unsupported",
+    "r = sorted([1, 2], key=lambda q: log(q))": "unsupported",
+    "import time\nr = sorted([1, 2], key=lambda q: time.time())": "unsupported",
+    "try:\n    list(map(lambda q: log(q), [1]))\nexcept Exception as e:\n    raise e": None,
+    "x = int('1' * 5000)": None,  # Python has the same bound: the program's own mistake
 }
 
 
@@ -128,6 +140,14 @@ LAB_WORDS = [
     "Permission denied: '/x'",
     "sandbox worker died: killed after exceeding request timeout",
     "memory limit exceeded: 70000000 bytes > 67108864 bytes",
+    "the worker exceeded its memory limit and was terminated",
+    "maximum recursion depth exceeded",
+    "recursion limit exceeded: line 1 column 201 (char 200)",
+    "external function 'world.buy' cannot suspend in this synchronous context",
+    "OS function 'time.time' cannot suspend in this synchronous context",
+    "function too large: required stack exceeds u16::MAX",
+    "more than 255 keyword arguments in function call",
+    "memory limit exceeded: 24576 bytes > 16384 bytes",
 ]
 KINDS = [
     "RuntimeError",
@@ -139,6 +159,8 @@ KINDS = [
     "MemoryError",
     "TimeoutError",
     "ValueError",
+    "RecursionError",
+    "SyntaxError",
 ]
 BEFORE = [
     "",
