@@ -73,8 +73,8 @@ def limit_hit(error: str, limits: SliceLimits, used: Used, seed: int, exc: Any) 
         return "cpu_s" if _ran_out_of_time(cpu, limits, used, seed) else None
     memory = _MEMORY_TEXT.fullmatch(error)
     if memory:
-        used, limit = int(memory.group(1)), int(memory.group(2))
-        reached = limit == heap_bytes(limits, seed) and used > limit
+        heap, limit = int(memory.group(1)), int(memory.group(2))
+        reached = limit == heap_bytes(limits, seed) and heap > limit
         return "memory_bytes" if reached else None
     calls = _CALLS_TEXT.fullmatch(error)
     if calls:
