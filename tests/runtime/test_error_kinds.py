@@ -269,3 +269,37 @@ def test_the_modules_the_sandbox_provides_are_the_ones_whose_gaps_are_its_own() 
             await sandbox.close()
 
     assert asyncio.run(provided()) == set(MONTY_MODULES)
+
+
+SUSPENDING_CALLS = [
+    "log(v)",
+    "db_get('k')",
+    "world.inventory()",
+    "budget()",
+    "now()",
+    "my_id()",
+    "time.time()",
+    "time.perf_counter()",
+]
+HANDED_TO = [
+    "list(map(lambda v: {call}, [1, 2]))",
+    "list(filter(lambda v: {call}, [1, 2]))",
+    "sorted([1, 2], key=lambda v: {call})",
+    "max([1, 2], key=lambda v: {call})",
+    "def f(v):\n    return {call}\nlist(map(f, [1, 2]))",
+]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(SUSPENDING_CALLS), st.sampled_from(HANDED_TO), st.booleans())
+def test_a_call_the_sandbox_cannot_suspend_is_its_refusal(
+    call: str, handed_to: str, caught_and_reworded: bool
+) -> None:
+    """Any capability, world action or clock read called where Monty cannot pause the program
+    (inside a function handed to a builtin) is the sandbox's refusal, `unsupported`; caught and
+    replaced by an error of the program's own, the crash is the program's."""
+    body = "import time\n" + handed_to.format(call=call)
+    if caught_and_reworded:
+        indented = "".join("    " + line + "\n" for line in body.split("\n"))
+        body = f"try:\n{indented}except Exception as e:\n    raise ValueError('no: ' + str(e))"
+    assert causes([body]) == [None if caught_and_reworded else "unsupported"]
