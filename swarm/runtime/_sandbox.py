@@ -16,8 +16,9 @@ print output. Each is bounded in size (and depth) before the host uses it; any h
 that grows faster than linearly is bounded in input and in time and runs off the runner's event
 loop (the quine tripwire's similarity runs in a thread with a deadline), so a runner always
 answers stop and kill within the kill budget. Which per-program limit stopped a program is read
-from Monty's own error and checked against the lab's measures (compute time, host calls) or a
-number only the host knows (the heap limit): a program that raises the same words itself is not
+from Monty's own error and checked against the lab's measures (compute time, host calls), a
+number only the host knows (the heap limit), or an error with no frame (a worker terminated for
+its heap) (`_slice_limits`): a program that raises the same words itself is not
 counted as stopped by a limit in summary.json, and its crash is its own code fault in the
 analysis, which reads the runtime's mark on the end (`_crash_marks`), never error text. What a
 slice spent (output, host calls, compute) is kept when it parks, so the limits hold across all
