@@ -21,7 +21,10 @@ who raised the error a program ended with:
 - the worker's own failure (`SandboxOutcome.worker_died`).
 
 Anything else is the program's own fault, whatever its message says: a program that raises
-`RuntimeError("CapExceeded(tokens): ...")` itself carries no mark.
+`RuntimeError("CapExceeded(tokens): ...")` itself carries no mark. Monty's frame of a bare
+`raise` does not say where the error came from, so a program that has both a bare `raise` and
+a `raise` of something may pass on its own error in Monty's words: its crash is not read as
+the sandbox's refusal or bound (`may_pass_on_its_own`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,15 @@ MONTY_MODULES = frozenset(
 lacks is the sandbox's gap (the lab's own modules, `world` and `lab`, have only what the lab
 offers: a missing one is the program's mistake). tests/runtime/test_error_kinds.py imports
 every standard module in the sandbox and holds this list to the ones it provides."""
-_FEATURE = re.compile(r"NotImplementedError: The monty syntax parser does not yet support .+")
+_FEATURE = re.compile(
+    r"NotImplementedError: (?:The monty syntax parser|\w{1,40}\(\)) does not yet support .+"
+    r"|ValueError: exclusive creation mode is not supported"
+)
+_NO_NAME_IN = re.compile(
+    r"ImportError: cannot import name '(?P<name>\w{1,100})' from '(?P<module>\w{1,40})'"
+    r"(?: \(unknown location\))?"
+)
+_NO_INSTANCES = re.compile(r"TypeError: cannot create '(\w{1,40})' instances")
 _OS_CALL = re.compile(r"\w{1,40}Error: '[\w.]{1,100}' is not supported in this environment")
 _NO_SUSPEND = re.compile(
     r"NotImplementedError: (?:external|OS) function '[\w.]{1,100}'"
@@ -97,6 +108,8 @@ _OS_ERRORS = frozenset(
     {"PermissionError", "OSError", "FileNotFoundError", "RuntimeError", "NotImplementedError"}
 )
 _RAISE_BEFORE = re.compile(r"(?:^|[\s:;])raise\s+$")
+_BARE_RAISE = re.compile(r"\braise\b[ \t]*+(?:$|[;#)\"'\\])", re.MULTILINE)
+_RAISE_OF = re.compile(r"\braise[ \t]++[\w(\[]")
 _BY_NAME = re.compile(r"[^\W\d]\w*+\s*+(?:$|[;#]|from\b)")
 """What a `raise` of a bare name reads as after `raise `: the name, then the line's end, a
 `;`, a comment or `from`."""
@@ -119,10 +132,10 @@ class Ending(Protocol):
     def worker_died(self) -> bool: ...
 
 
-def error_kind(outcome: Ending, refused: str | None) -> str | None:
+def error_kind(outcome: Ending, refused: str | None, code: str = "") -> str | None:
     """The mark of a crashed program's end, or None (its own fault). `refused` is what the
     sandbox refused the program at its last step (an import, an OS call), if nothing came
-    after."""
+    after; `code` the program's code (`may_pass_on_its_own`)."""
     if outcome.status != "crashed":
         return None
     if outcome.limit:
@@ -141,9 +154,20 @@ def error_kind(outcome: Ending, refused: str | None) -> str | None:
         return "unsupported" if sandbox_refusal(error) else None
     if fault is not None:
         return None  # a bad call, a failed model call: the program's own mistake or lot
+    if may_pass_on_its_own(code):
+        return None  # Monty's words, maybe the program's own error passed on by a bare `raise`
     if _ended_on_refusal(error, refused) or sandbox_refusal(error):
         return "unsupported"
     return "limit" if any(bound.fullmatch(error) for bound in _SANDBOX_LIMITS) else None
+
+
+def may_pass_on_its_own(code: str) -> bool:
+    """Whether the program may have passed on an error of its own by a bare `raise`: its text
+    (strings included, which `exec` may run) has a bare `raise` and a `raise` of something.
+    Monty's frame of a bare `raise` does not say where the error came from, so an error in
+    Monty's own words that ended such a program is not known to be Monty's (`code_fault`).
+    Linear in the code."""
+    return _BARE_RAISE.search(code) is not None and _RAISE_OF.search(code) is not None
 
 
 def _ended_on_refusal(error: str, refused: str | None) -> bool:
@@ -166,12 +190,17 @@ def sandbox_refusal(error: str) -> bool:
     missing = _MISSING_NAME.fullmatch(error)
     if missing:
         return missing.group(1) in PYTHON_BUILTINS
-    attribute = _NO_ATTRIBUTE.fullmatch(error)
+    instances = _NO_INSTANCES.fullmatch(error)
+    if instances:  # a builtin type Python makes instances of
+        return isinstance(getattr(builtins, instances.group(1), None), type)
+    attribute = _NO_ATTRIBUTE.fullmatch(error) or _NO_NAME_IN.fullmatch(error)
     return attribute is not None and _python_has(attribute)
 
 
 def _python_has(found: re.Match[str]) -> bool:
     name = found.group("name")
+    if "type" not in found.re.groupindex:  # `from module import name`
+        return hasattr(_python_module(found.group("module")), name)
     if found.group("module"):
         owner = _python_module(found.group("module"))
     elif "." in (found.group("type") or ""):
@@ -211,12 +240,12 @@ def raised_by_program(exc: Any, lab_error: bool = False) -> bool:
     return not (lab_error and _BY_NAME.match(line[column - 1 :]))
 
 
-def refused_clock(program: str, outcome: Ending) -> Event | None:
+def refused_clock(program: str, outcome: Ending, code: str = "") -> Event | None:
     """A `clock_read` event (`detail.refused`) for a program whose reach for the clock the
     sandbox refused: Monty itself (not a `raise` of the program) said a clock function of
     `datetime` (CLOCK_ATTRIBUTES) is missing. The program asked the time; the sandbox refused
     the spelling, so no read reached the runtime as an OS call. None otherwise."""
-    if outcome.status != "crashed" or outcome.program_raised:
+    if outcome.status != "crashed" or outcome.program_raised or may_pass_on_its_own(code):
         return None
     found = _NO_ATTRIBUTE.fullmatch((outcome.error or "").strip())
     owner = (found.group("type") or "") if found else ""
