@@ -20,6 +20,10 @@ this normal form:
 - **A list built by a loop is the comprehension it is.** `xs = []` followed by `for v in it:
   xs.append(e)` (optionally under one `if`) reads as `xs = [e for v in it]`, so a re-creation
   written as one comprehension meets a loop-built ancestor.
+- **`map` and `filter` over a `lambda` are the comprehensions they are.** `map(lambda v: e,
+  it)` reads as `[e for v in it]`, `filter(lambda v: c, it)` as `[v for v in it if c]`, and
+  `list(...)` around a comprehension as the comprehension, so a pipeline written in a functional
+  style meets the same steps written as comprehensions or loops.
 - **Helpers are written out** (`_unfold`): a dispatch table called over its keys is its calls
   in order, a procedure called once is its body in place, a dict used as a namespace reads as
   names; a pipeline of helpers meets the same steps written as straight code.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from collections.abc import Callable
 
 from ._texts import MAX_DECODE_DEPTH, MAX_FLOW_CHARS, text_of, texts_of
 from ._unfold import unfold
@@ -61,11 +66,18 @@ def flow_with_statements(code: str) -> tuple[str, int, int] | None:
         tree = ast.parse(code)
         carried = [ast.parse(text) for text in _exec_strings(tree)]
         statements = len(tree.body) + sum(len(t.body) for t in carried)
-        normal = [_inline(unfold(_comprehend(_inline(t)))) for t in (tree, *carried)]
+        steps = (_Functional().visit, _inline, _comprehend, unfold, _inline)
+        normal = [_apply(steps, t) for t in (tree, *carried)]
         parts = [ast.unparse(t) for t in normal]
         return "\n".join(parts), statements, sum(len(t.body) for t in normal)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _apply(steps: tuple[Callable[[ast.Module], ast.Module], ...], tree: ast.Module) -> ast.Module:
+    for step in steps:
+        tree = step(tree)
+    return tree
 
 
 def _exec_strings(tree: ast.Module, names: frozenset[str] = _EXEC_NAMES) -> list[str]:
@@ -232,6 +244,34 @@ def _loop_append(start: ast.Assign, loop: ast.stmt) -> ast.ListComp | None:
         return None
     loop_of = ast.comprehension(target=loop.target, iter=loop.iter, ifs=ifs, is_async=0)
     return ast.ListComp(elt=call.args[0], generators=[loop_of])
+
+
+class _Functional(ast.NodeTransformer):
+    """`map`/`filter` over a one-argument `lambda` as a comprehension; `list(comprehension)` as
+    the comprehension (inner calls first, so `list(filter(f, map(g, it)))` nests both)."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func.id if isinstance(node.func, ast.Name) else ""
+        if node.keywords:
+            return node
+        if func in ("list", "tuple") and len(node.args) == 1:
+            only = node.args[0]
+            return only if isinstance(only, ast.ListComp) else node
+        lam = node.args[0] if func in ("map", "filter") and len(node.args) == 2 else None
+        if not isinstance(lam, ast.Lambda) or not _one_argument(lam.args):
+            return node
+        var = ast.Name(id=lam.args.args[0].arg, ctx=ast.Store())
+        loop = ast.comprehension(target=var, iter=node.args[1], ifs=[], is_async=0)
+        if func == "map":
+            return ast.ListComp(elt=lam.body, generators=[loop])
+        loop.ifs = [lam.body]
+        return ast.ListComp(elt=ast.Name(id=var.id, ctx=ast.Load()), generators=[loop])
+
+
+def _one_argument(args: ast.arguments) -> bool:
+    plain = len(args.args) == 1 and not args.posonlyargs and not args.kwonlyargs
+    return plain and args.vararg is None and args.kwarg is None and not args.defaults
 
 
 def _inline(tree: ast.Module) -> ast.Module:

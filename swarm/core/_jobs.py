@@ -13,6 +13,12 @@ idea loop, a mailer that keeps its prompts, a partial copy that stores a ranking
 way, the world actions toward the goal an ancestor names are its job: a program that names
 not all of them (a buyer after a searcher that hands off the same way) does another job.
 
+A name one slip of the keyboard from `spawn` (a letter swapped with its neighbour, added or
+typed wrong: `spwan`, `spawm`, `sppawn`; never `spawn` with more after it, such as `spawned`,
+nor one letter short, which makes words of their own: `span`, `pawn`) names it too: a
+beginner's copy of a launcher that misspells its launch still does the launcher's job, and
+crashes doing it (the sandbox finds no such name).
+
 Words are read as `read_program` gives them (code only, never strings or comments), so a name
 counts when the code names it, called or not (`launch = spawn` names it): one pass over the
 distinct words.
@@ -45,10 +51,30 @@ def job_of_words(words: Iterable[str]) -> tuple[bool, bool, frozenset[str]]:
     goal: set[str] = set()
     for word in set(words):
         head, _, rest = word.partition(".")
-        launches = launches or word in LAUNCH_WORDS
+        launches = launches or word in LAUNCH_WORDS or misspelt_launch(word)
         if head == "world" and rest != "inventory":
             acts = True
             if rest:
                 goal.add(word)
         acts = acts or word in RUN_WORDS or head in CLOCK_MODULES
     return launches, acts, frozenset(goal)
+
+
+def misspelt_launch(word: str) -> bool:
+    """`word` is one edit from `spawn` (a swap of neighbours, a letter added or replaced), is
+    not `spawn` itself, and does not start with it (`spawned`, `spawns` are other names);
+    `lab.` before it counts as before `spawn`. Linear in the word."""
+    word = word.removeprefix("lab.")
+    if word.startswith(_LAUNCH) or len(word) not in (len(_LAUNCH), len(_LAUNCH) + 1):
+        return False
+    if len(word) == len(_LAUNCH):
+        differ = [i for i, (a, b) in enumerate(zip(word, _LAUNCH, strict=True)) if a != b]
+        if len(differ) == 1:
+            return True
+        i = differ[0]
+        swapped = differ == [i, i + 1] and word[i] == _LAUNCH[i + 1] and word[i + 1] == _LAUNCH[i]
+        return swapped
+    return any(word[:i] + word[i + 1 :] == _LAUNCH for i in range(len(word)))
+
+
+_LAUNCH = "spawn"

@@ -377,10 +377,10 @@ class RunnerCore:
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
         }
-        kind = error_kind(outcome, api.refused) if status == "crashed" else None
+        kind = error_kind(outcome, api.refused, record.code) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind
-        if clock := refused_clock(record.id, outcome):  # it asked the time: the record says so
+        if clock := refused_clock(record.id, outcome, record.code):  # it asked the time
             api.pending.append(clock)
             self.env.instruments.tool_span(api.program_ctx, CLOCK_KIND).end()
         if outcome.limit:

@@ -16,8 +16,9 @@ print output. Each is bounded in size (and depth) before the host uses it; any h
 that grows faster than linearly is bounded in input and in time and runs off the runner's event
 loop (the quine tripwire's similarity runs in a thread with a deadline), so a runner always
 answers stop and kill within the kill budget. Which per-program limit stopped a program is read
-from Monty's own error and checked against the lab's measures (compute time, host calls) or a
-number only the host knows (the heap limit): a program that raises the same words itself is not
+from Monty's own error and checked against the lab's measures (compute time, host calls), a
+number only the host knows (the heap limit), or an error with no frame (a worker terminated for
+its heap) (`_slice_limits`): a program that raises the same words itself is not
 counted as stopped by a limit in summary.json, and its crash is its own code fault in the
 analysis, which reads the runtime's mark on the end (`_crash_marks`), never error text. What a
 slice spent (output, host calls, compute) is kept when it parks, so the limits hold across all
@@ -39,7 +40,8 @@ from swarmlab.core import ProgramFault
 from swarmlab.spec import ProgramLimits
 
 from ._crash_marks import raised_by_program
-from ._seeds import stable_seed
+from ._slice_limits import WORKER_TIMEOUT, cut_here, feed_s, heap_bytes, limit_hit, suspensions
+from ._slice_limits import SliceLimits as SliceLimits
 
 # Where the simulated clock starts: the morning the paperclips are asked for.
 SIM_EPOCH = _dt.datetime(2030, 1, 1, 8, 0, tzinfo=_dt.UTC)
@@ -58,21 +60,6 @@ MAX_ERROR_CHARS = 4000
 """An error's text is cut to this before anything reads it (a program's message can be huge)."""
 MAX_LAB_ERRORS = 64
 """The lab's exceptions a slice keeps, to tell whether the program ended with one of them."""
-
-# Why a program stopped, by the exact text Monty gives when a per-program limit is hit, checked
-# against what the slice really used (its compute time, its host calls) or against a number only
-# the host knows (its heap limit): a program that raises `MemoryError('memory limit exceeded:
-# ...')` itself was not stopped by its memory limit, and is not counted as a denial of it
-# (summary.json's denials are the lab's, never a program's).
-_DURATION = r"([0-9]+(?:\.[0-9]+)?)(ns|µs|us|ms|s)"
-_CPU_TEXT = re.compile(rf"TimeoutError: feed time limit exceeded: {_DURATION} > {_DURATION}")
-_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_MEMORY_TEXT = re.compile(r"MemoryError: memory limit exceeded: (\d+) bytes > (\d+) bytes")
-_CALLS_TEXT = re.compile(r"RuntimeError: suspension limit (\d+) exceeded")
-# A worker the pool kills for outlasting its feed (cpu_s plus a grace) is the cpu_s limit too.
-_WORKER_TIMEOUT = "killed after exceeding request timeout"
-_CPU_SHARE = 0.9
-"""A first slice's timeout counts when it computed at least this share of its cpu_s."""
 
 
 @dataclass(frozen=True)
@@ -114,26 +101,6 @@ class CallHandler(Protocol):
 
     def on_import(self, module: str) -> None:
         """A module import the sandbox does not provide itself."""
-
-
-@dataclass(frozen=True)
-class SliceLimits:
-    """What is left of a program's per-program limits for one slice.
-
-    Each slice is held to the limits given here, counted from the slice's start, except for
-    compute time: Monty's compute clock runs on across a program's snapshots (a slice that
-    loads one starts from the time of every slice before it), so `cpu_s` is the program's whole
-    budget, never what is left of it.
-    """
-
-    cpu_s: float
-    memory_bytes: int
-    suspensions: int
-    spent_s: float = 0.0
-    """Compute time the program spent in its earlier slices."""
-    cut_after: int | None = None
-    """A replay's recorded `cpu_s` cut: the slice stops the program when it asks for more
-    suspensions than this (a loaded snapshot's parked call not counted) (`_cuts.py`)."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +222,7 @@ class Sandbox:
                     )
                 resumed = 0 if snapshot is None else 1
                 while not isinstance(snap, monty.MontyComplete):
-                    if _cut_here(limits, counts.suspensions + 1 - resumed):
+                    if cut_here(limits, counts.suspensions + 1 - resumed):
                         return _crashed("TimeoutError: cut where recorded", output, counts, "cpu_s")
                     counts.suspensions += 1
                     snap = await self._answer(snap, handler, counts)
@@ -263,14 +230,15 @@ class Sandbox:
                         return _with(snap, output.output, counts)
                 result = snap.output
         except monty.MontySyntaxError as exc:
-            return _crashed(_bounded(f"SyntaxError: {exc.display('msg')}"), output, counts)
+            error = _bounded(f"SyntaxError: {exc.display('msg')}")
+            return _crashed(error, output, counts, raised=exc)  # `raise SyntaxError(...)` too
         except monty.MontyRuntimeError as exc:
             error = _bounded(exc.display("type-msg"))
-            hit = _limit_hit(error, limits, counts, random_seed)
+            hit = limit_hit(error, limits, counts, random_seed, exc)
             return _crashed(error, output, counts, hit, raised=exc)
         except monty.MontyCrashedError as exc:
             error = _bounded(f"sandbox worker died: {exc}")
-            limit = "cpu_s" if _WORKER_TIMEOUT in error else None
+            limit = "cpu_s" if WORKER_TIMEOUT in error else None
             return _crashed(error, output, counts, limit, worker_died=True)
         except monty.MontyError as exc:
             return _crashed(_bounded(f"{type(exc).__name__}: {exc}"), output, counts)
@@ -294,9 +262,9 @@ class Sandbox:
         return self._pool.checkout(
             script_name=script_name,
             limits={
-                "max_feed_duration_secs": _feed_s(limits, random_seed),
-                "max_memory": _heap_bytes(limits, random_seed),
-                "max_suspensions": _suspensions(limits),
+                "max_feed_duration_secs": feed_s(limits, random_seed),
+                "max_memory": heap_bytes(limits, random_seed),
+                "max_suspensions": suspensions(limits),
                 "max_recursion_depth": 200,
             },
             os_policy={
@@ -417,59 +385,6 @@ def _bounded(error: str) -> str:
     if len(error) <= MAX_ERROR_CHARS:
         return error
     return error[:MAX_ERROR_CHARS] + f"...(cut: {len(error)} characters)"
-
-
-def _limit_hit(error: str, limits: SliceLimits, counts: _Slice, seed: int) -> str | None:
-    """The per-program limit Monty stopped the program at, if the error is one and the slice
-    really reached it (the program's own `raise` of the same words is not)."""
-    error = error.strip()
-    cpu = _CPU_TEXT.fullmatch(error)
-    if cpu:
-        return "cpu_s" if _ran_out_of_time(cpu, limits, counts, seed) else None
-    memory = _MEMORY_TEXT.fullmatch(error)
-    if memory:
-        used, limit = int(memory.group(1)), int(memory.group(2))
-        reached = limit == _heap_bytes(limits, seed) and used > limit
-        return "memory_bytes" if reached else None
-    calls = _CALLS_TEXT.fullmatch(error)
-    if calls:
-        allowed = _suspensions(limits)
-        reached = int(calls.group(1)) == allowed and counts.suspensions >= allowed - 1
-        return "host_calls" if reached else None
-    return None
-
-
-def _ran_out_of_time(text: re.Match[str], limits: SliceLimits, counts: _Slice, seed: int) -> bool:
-    """Whether a feed timeout is Monty's. It names the limit it was given: the program's cpu_s
-    less a few microseconds drawn from its seed, a number the program does not know (as the
-    heap limit). A first slice is also checked by its measure (Monty's clock runs on across
-    snapshots, so a later slice's is not)."""
-    took = float(text.group(1)) * _UNITS[text.group(2)]
-    limit = float(text.group(3)) * _UNITS[text.group(4)]
-    feed = _feed_s(limits, seed)
-    if took <= limit or abs(limit - feed) > 4e-7:
-        return False
-    return limits.spent_s > 0 or counts.compute_s() >= _CPU_SHARE * feed
-
-
-def _cut_here(limits: SliceLimits, steps: int) -> bool:
-    return limits.cut_after is not None and steps > limits.cut_after
-
-
-def _heap_bytes(limits: SliceLimits, seed: int) -> int:
-    """The heap limit given to Monty: `memory_bytes` less a few bytes (1 to 4096) drawn from the
-    program's seed, which the program does not know. Monty's error names the limit, so only a
-    real memory-limit error names this number: one the program raises itself cannot."""
-    return limits.memory_bytes - 1 - stable_seed(seed, "heap") % 4096
-
-
-def _feed_s(limits: SliceLimits, seed: int) -> float:
-    """Monty's feed limit: cpu_s less 1 to 1024 microseconds drawn from the program's seed."""
-    return max(0.05, limits.cpu_s) - (1 + stable_seed(seed, "feed") % 1024) * 1e-6
-
-
-def _suspensions(limits: SliceLimits) -> int:
-    return max(1, limits.suspensions)
 
 
 def _crashed(

@@ -221,3 +221,38 @@ def test_hostile_code_costs_time_linear_in_its_size(kind: str) -> None:
         lambda: recreation_score(small, small)
     )
     assert ratio < 9, ratio
+
+
+PUMP = (
+    "ideas = run_ai('ideas, one per line').split('\\n')\n"
+    "kids = []\n"
+    "for idea in ideas:\n"
+    "    kids.append({launch}(run_ai('code for ' + idea), task=idea))\n"
+    "wait(kids)\n"
+)
+
+
+def _slips(word: str = "spawn", letters: str = "abcdefghijklmnopqrstuvwxyzS_") -> list[str]:
+    """`word` with one slip of the keyboard: neighbours swapped, a letter added or replaced
+    (never `word` itself, nor a name that starts with it)."""
+    found = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    for i in range(len(word) + 1):
+        found |= {word[:i] + c + word[i + 1 :] for c in letters} if i < len(word) else set()
+        found |= {word[:i] + c + word[i:] for c in letters}
+    return sorted(s for s in found if s != word and not s.startswith(word))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_copy_of_a_launcher_with_its_launch_mistyped_keeps_the_job(data: st.DataObject) -> None:
+    """Any one slip of the keyboard in `spawn` still names the launch: the copy re-creates its
+    ancestor. Names that start with `spawn` or drop a letter of it (`spawns`, `span`) do not:
+    a copy that only counts into them does another job."""
+    slip = data.draw(st.sampled_from(_slips()))
+    ancestor = PUMP.format(launch="spawn")
+    assert recreation_score(ancestor, PUMP.format(launch=slip)) >= 0.6
+    other = data.draw(
+        st.sampled_from(["spawns", "spawned", "spawner", "span", "pawn", "spwn", "spaw"])
+    )
+    counted = PUMP.format(launch=other).replace("kids.append(", "kids.append(len(")
+    assert recreation_score(ancestor, counted.replace("task=idea)", "task=idea))")) == 0.0

@@ -142,10 +142,10 @@ class _Tree:
         detail = {"status": record.status, "error": (record.error or "")[:300]}
         if outcome.limit:
             detail["limit"] = outcome.limit
-        kind = error_kind(outcome, handler.refused)
+        kind = error_kind(outcome, handler.refused, code)
         if kind:
             detail["error_kind"] = kind
-        clock = refused_clock(pid, outcome)
+        clock = refused_clock(pid, outcome, code)
         if clock:  # as the runtime records a reach for the clock the sandbox refused
             self.event(pid, CLOCK_KIND, "info", detail=clock.detail)
         self.event(pid, "end", "info", detail=detail)

@@ -7,6 +7,8 @@ holds the page to them.
 
 from __future__ import annotations
 
+import builtins
+import keyword
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,37 @@ def test_the_normal_form_writes_a_list_built_by_a_loop_as_a_comprehension() -> N
     assert flow_form(loop) == flow_form("wait([f(v) for v in it() if v])")
     kept = "xs = [1]\nfor v in it():\n    xs.append(f(v))\nwait(xs)"  # not an empty list
     assert "for v in it():" in str(flow_form(kept))
+
+
+IDENTS = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True).filter(
+    lambda n: (
+        not keyword.iskeyword(n)
+        and n not in {"xs", "made", "w", "p", "wait", "spawn", "run_ai", *dir(builtins)}
+    )
+)
+BODIES = ["{v}.strip()", "len({v}) > 2", "run_ai(p + {v})", "{v}['status']", "spawn({v}, task={v})"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(IDENTS, IDENTS, st.sampled_from(BODIES), st.sampled_from(BODIES), st.booleans())
+def test_map_and_filter_over_a_lambda_read_as_the_comprehension_they_are(
+    v: str, source: str, kept: str, made: str, as_tuple: bool
+) -> None:
+    """A pipeline of `filter` over `map` over any lambdas, under any names, has the normal form
+    of the same steps written as comprehensions, or as a loop that builds the list."""
+    keep, make = kept.format(v=v), made.format(v=v)
+    wrap = "tuple" if as_tuple else "list"
+    functional = (
+        f"xs = {wrap}(filter(lambda {v}: {keep}, map(lambda {v}: {make}, {source}())))\nwait(xs)"
+    )
+    comprehension = f"xs = [{v} for {v} in [{make} for {v} in {source}()] if {keep}]\nwait(xs)"
+    looped = (
+        f"made = []\nfor {v} in {source}():\n    made.append({make})\n"
+        f"xs = [{v} for {v} in made if {keep}]\nwait(xs)"
+    )
+    assert flow_form(functional) == flow_form(comprehension) == flow_form(looped)
+    two = f"xs = list(map(lambda {v}, w: {make}, {source}(), {source}()))\nwait(xs)"
+    assert "lambda" in str(flow_form(two))  # a lambda of two arguments is left as it is
 
 
 ENCODINGS = {

@@ -24,6 +24,10 @@ CHILDREN = {
     "fake_trip": "raise PermissionError('Tripwire(escape): import socket')",
     "fake_module": "raise ModuleNotFoundError(\"No module named 'socket'\")",
     "fake_lab": "raise RuntimeError('sandbox worker died: killed after exceeding request timeout')",
+    "fake_recursion_passed_on": (
+        "try:\n    raise RecursionError('maximum recursion depth exceeded')\n"
+        "except RecursionError:\n    raise"
+    ),
     # the lab's own
     "denied": "run_ai('x' * 4000, max_tokens=900)",
     "denied_reworded": (
@@ -34,6 +38,8 @@ CHILDREN = {
     "memory": "x = 'a' * (80 * 1024 * 1024)",
     "refused": "import socket",
     "clock_as_value": "from datetime import date\nt = date.today",
+    "cannot_suspend": "list(map(lambda q: log(q), [1, 2]))",
+    "recursion": "def f(n):\n    return f(n + 1)\nf(0)",
 }
 EXPECTED = {
     "fake_denial": "code_fault",
@@ -42,12 +48,15 @@ EXPECTED = {
     "fake_trip": "code_fault",
     "fake_module": "code_fault",
     "fake_lab": "code_fault",
+    "fake_recursion_passed_on": "code_fault",
     "denied": "denied",
     "denied_reworded": "code_fault",  # caught, then its own raise
     "value_limit": "limit",
     "memory": "limit",
     "refused": "unsupported",
     "clock_as_value": "unsupported",
+    "cannot_suspend": "unsupported",
+    "recursion": "limit",
 }
 
 

@@ -106,6 +106,16 @@ def test_a_denial_is_an_exception_the_program_can_catch() -> None:
             "memory_bytes",
         ),
         ("for i in range(100000):\n    log(i)", "suspension limit", "host_calls"),
+        (  # the pool terminates the worker mid-allocation: an error with no frame
+            "s = ['clip' * 1000] * 10\nwhile True:\n    s = s + s",
+            "worker exceeded its memory limit",
+            "memory_bytes",
+        ),
+        (  # the same words raised by the program: no limit was reached
+            "raise MemoryError('the worker exceeded its memory limit and was terminated')",
+            "worker exceeded its memory limit",
+            None,
+        ),
         ("def f(n):\n    return f(n + 1)\nf(0)", "RecursionError", None),
         ("class A:\n    pass\nclass B(A):\n    pass", "NotImplementedError", None),
         ("def gen():\n    yield 1", "NotImplementedError", None),
