@@ -29,6 +29,8 @@ BLIND_ROUND_3 = DATA.parent / "detectors-blind" / "round-3"
 """The third blind set: frozen before the detectors' third change."""
 BLIND_ROUND_4 = DATA.parent / "detectors-blind" / "round-4"
 """The fourth blind set: frozen before the detectors' fourth change."""
+BLIND_ROUND_5 = DATA.parent / "detectors-blind" / "round-5"
+"""The fifth blind set: frozen before the detectors' fifth change."""
 CAUSES = 5
 """Crash causes a program can be given: code_fault, unsupported, denied, limit, lab_fault."""
 RESOURCES = 4

@@ -17,6 +17,7 @@ from helpers.blind_set import (
     BLIND_ROUND_2,
     BLIND_ROUND_3,
     BLIND_ROUND_4,
+    BLIND_ROUND_5,
     blind_table,
     score_blind,
 )
@@ -30,6 +31,7 @@ FROZEN = {
     BLIND_ROUND_2: "e35f3074ad7a6ee93e257884691d80b7a81fe9a4f79abacd2cd3747ad866ad4a",
     BLIND_ROUND_3: "ab1bddef811700c60d523fda6c5739c188d4f38693ac6c655164f2f2de61a397",
     BLIND_ROUND_4: "7fa1918bd63e9adb5196579b55cc0935f7e403ca67be9d315115b48cc77c8df3",
+    BLIND_ROUND_5: "5a97f5a56582f2882f610713b763c3c93b7a9e735c5befb259372e7cfc4eb786",
 }
 # The sha256 of each table scored once and kept as it was scored: each round's "before any
 # change" table, and each "after the change" (round 3's is the blind figures to quote until
@@ -47,6 +49,9 @@ SCORED_ONCE_SHA256 = {
     ),
     "Blind set, round 4: before any change": (
         "5ca4d2ac22fa4310f7fcc16b5858b1b0434c84cdeb2791ea7dc4174b2f30757d"
+    ),
+    "Blind set, round 5: before any change": (
+        "a9253746ab49ff7341da1e929d9e7e85aba2253a812ef0aa4b71dc36c353f4f1"
     ),
     "Blind set, round 2: after the change": (
         "556ac0c29a6d70b200d0d117486209248b4d415571191a8cf633e9ba2ff469d3"
