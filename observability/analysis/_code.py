@@ -25,6 +25,7 @@ from swarmlab.core import (
 from ._flow import flow_with_statements, modules_named
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
+_LOOP_WORDS = frozenset({"for", "while"})
 _INTERNALS = re.compile(r"__(?:import|builtins|subclasses|globals|code)__")
 
 
@@ -50,6 +51,9 @@ class CodeFacts:
     """Top-level statements of the program as written, with those of code it hands exec."""
     flow_body: int = 0
     """Top-level statements of the normal form (temporaries put back), exec'd code included."""
+    flow_loops: bool = False
+    """The normal form holds a loop (`for`, `while`, a comprehension): the code fans out or
+    repeats, so one statement of it is no single delegation."""
 
 
 def read_code(code: str) -> CodeFacts:
@@ -80,7 +84,13 @@ def _flow_facts(code: str) -> dict[str, Any]:
     if found is None:
         return {}
     form, statements, body = found
-    return {"flow": code_shape(form), "flow_statements": statements, "flow_body": body}
+    loops = bool(_LOOP_WORDS.intersection(read_program(form).words))
+    return {
+        "flow": code_shape(form),
+        "flow_statements": statements,
+        "flow_body": body,
+        "flow_loops": loops,
+    }
 
 
 def _imports(words: list[str]) -> frozenset[str]:

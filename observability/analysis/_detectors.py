@@ -133,12 +133,16 @@ def _recreation(ancestor: CodeFacts, program: CodeFacts) -> float:
 
 def _own_job_and_a_hand_off(ancestor: CodeFacts, program: CodeFacts) -> bool:
     """The ancestor is one statement once its temporaries are put back (`lead = run_ai(p)`
-    then `wait(spawn(lead))`: the delegation idiom every inner node uses), acts on neither the
-    world nor the run, and the program does (`CodeShape.acts`): the program does its own job
-    and hands the rest on as every inner node does, keeping nothing of the ancestor but the
-    idiom. Its own code again is still its re-creation."""
+    then `wait(spawn(lead))`: the delegation idiom every inner node uses) without a loop,
+    acts on neither the world nor the run, and the program does (`CodeShape.acts`): the
+    program does its own job and hands the rest on as every inner node does, keeping nothing
+    of the ancestor but the idiom. Its own code again is still its re-creation, and so is a
+    copy of a fan-out whose temporaries fold into one loop (`for r in wait([spawn(...) for i
+    in ideas]): ...`): a loop is more than the idiom, and an action added to it (a `kill`)
+    extends the ancestor's job rather than replacing it."""
     return (
         ancestor.flow_body == 1
+        and not ancestor.flow_loops
         and ancestor.identity != program.identity
         and program.shape.acts
         and not ancestor.shape.acts
