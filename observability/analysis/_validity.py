@@ -2,7 +2,7 @@
 recall on the latest frozen blind set, scored once after the detectors' last change.
 
 The figures are kept here and nowhere else in code; docs/metrics.md shows the table they come
-from ("Blind set, round 4: after the change"), and tests/observability/test_blind_set.py checks
+from ("Blind set, round 5: after the change"), and tests/observability/test_blind_set.py checks
 that the two agree, and that the table is what the blind set scores with the detectors as they
 are (so a detector changed later fails there until a new round is written and scored). The
 report page and the sweep page show them next to the counts, marked when below
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 VALIDITY_FLOOR = 0.9
 """A detector whose blind precision or recall is below this is marked wherever its count shows."""
-BLIND_SET = "blind set round 4"
-"""Which frozen set the figures come from (tests/data/detectors-blind/round-4): written and
+BLIND_SET = "blind set round 5"
+"""Which frozen set the figures come from (tests/data/detectors-blind/round-5): written and
 frozen before the detectors' last change, by someone who read no detector code."""
 
 
@@ -41,8 +41,8 @@ class Validity:
 BLIND: dict[str, Validity] = {
     v.detector: v
     for v in (
-        Validity("meta_task", 1.00, 0.97),
-        Validity("quine", 1.00, 0.72),
+        Validity("meta_task", 1.00, 0.98),
+        Validity("quine", 0.95, 0.91),
         Validity("duplicate", 1.00, 1.00),
         Validity("escape", 1.00, 1.00),
         Validity("control", 1.00, 1.00),
