@@ -85,7 +85,7 @@ CARRIED_MIN = 3
 """Carried-code features below this are too few to judge a program's job by."""
 CARRIED_SHARE = 0.5
 """The share of carried code a re-creation must hold (of the ancestor's) and share (of its own)."""
-_CARRIED_CALL = re.compile(r"[^\W\d][\w.]*+\(")
+_CARRIED_CALL = re.compile(r"(?<![\w.])[^\W\d][\w.]*+\(")
 _CARRIED_WORD = re.compile(r"[^\W\d]\w*+|\d++")
 _RUNS_STRINGS = re.compile(r"(?<![\w.])(?:exec|eval|compile)\s*+\(")
 
