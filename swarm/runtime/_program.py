@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -323,17 +322,6 @@ class ProgramHost:
         state.suspensions += spent.suspensions
         state.cpu_s += spent.compute_s
         return state
-
-
-def noticed_within(seconds: float) -> Callable[[asyncio.Event], Awaitable[bool]]:
-    """A wait for the turn notice that asks again after `seconds` at most (and never parks)."""
-
-    async def wait(signal: asyncio.Event) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), seconds)
-        return True
-
-    return wait
 
 
 def restore_events(lines: str) -> list[Event]:

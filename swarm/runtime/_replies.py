@@ -26,7 +26,7 @@ MAX_ENTRY_CHARS = 64 * 1024 * 1024
 """A journal entry read back longer than this is refused (Redis is read back as hostile)."""
 
 
-APPLIED = frozenset({"ok", "done", "go"})
+APPLIED = frozenset({"ok", "done", "go", "held"})
 
 
 @dataclass(frozen=True)

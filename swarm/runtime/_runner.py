@@ -34,7 +34,7 @@ from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
-from ._program import HostState, RunnerEnv, noticed_within, runner_slots, slice_limits
+from ._program import HostState, RunnerEnv, runner_slots, slice_limits
 from ._replies import Reply
 from ._sandbox import Sandbox, SandboxOutcome
 from ._scheduler import Scheduler
@@ -396,9 +396,9 @@ class RunnerCore:
     async def _finish(
         self, api: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
     ) -> None:
-        """The end transition (gated: at the program's turn, which it waits for without a worker
-        — its worker is free already); `cut`: a `cpu_s` cut's entry, journaled with the end at
-        the call number the program would have made next."""
+        """The end transition (gated: at the program's turn; before it, Redis holds the end
+        and records it when the turn comes, and the worker is freed at once); `cut`: a `cpu_s`
+        cut's entry, journaled with the end at the call number the program would have made next."""
         member = order_member(api.state.clock_h, record.id)
         at = clock_ms(api.state.clock_h)
         seq, text, view = api.state.calls + 1, record.to_json(), wait_view(record)
@@ -420,7 +420,7 @@ class RunnerCore:
                 )
             )
 
-        await api.at_turn(send, noticed_within(IDLE_POLL_S))  # an ended program has no worker
+        await send(api.take_events())  # 'gone' drops them: the program had ended
 
     async def _fault(self, api: Capabilities) -> None:
         record = api.record

@@ -78,12 +78,16 @@ ORDER_KEYS = frozenset(
     | {"pending:", "waiters:", "wake:"}
 )
 """What keeping the run's order and its ready queue touches (lib.lua's `make_ready`, ...)."""
-RECORD_KEYS = ORDER_KEYS | {"journal:", "events", "turn:"}
-"""... and journaling a call's answer and adding its events at its turn."""
+ENDING_KEYS = frozenset(
+    {"programs", "records", "snap", "host", "psize", "pclock", "counts", "views", "ending"}
+    | {"running:"}
+)
+"""What a program's end changes (its record, its parked state, the counts, its view)."""
+RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | {"journal:", "events", "turn:"}
+"""... and journaling a call's answer and adding its events at its turn, and handing the turn on
+(lib.lua's `handoff`: an end held for its turn is recorded then)."""
 CALL_KEYS = RECORD_KEYS | {"kill", "limits", "denied", "blobs"}
 """... and what lib.lua's `begin` reads for every call (the journal, the kill, the caps)."""
-ENDING_KEYS = frozenset({"programs", "records", "snap", "host", "psize", "counts", "views"})
-"""What a program's end changes (its record, its parked state, the counts, its view)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +229,7 @@ class CompleteArgs(Args):
 
 @dataclass(frozen=True, slots=True)
 class FinishArgs(Args):
-    SCRIPT, REPLIES = "finish", frozenset({"ok", "wait", "gone"})
+    SCRIPT, REPLIES = "finish", frozenset({"ok", "held", "gone"})
     KEYS = RECORD_KEYS | ENDING_KEYS | {"kill", "running:", "pclock"}
     id: str
     member: str

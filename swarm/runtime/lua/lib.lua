@@ -43,12 +43,12 @@ local function member_id(m) return string.match(m, '!([^!]+)$') end
 local function member_clock(m) return tonumber(string.sub(m, 1, 16)) end
 
 -- Program states: queued (admitted, never ran), ready (to resume), run:<runner> (computing),
--- parked (in wait), gate (waiting for its turn), model (waiting for a model's answer), or the
--- end status. Counts of each class (waiting for a worker, computing, parked, calling) are kept
--- for the progress display and the driver.
+-- parked (in wait), gate (waiting for its turn), ending (its end held until its turn: finish.lua),
+-- model (waiting for a model's answer), or the end status. Counts of each class (waiting for a
+-- worker, computing, parked, calling) are kept for the progress display and the driver.
 local function class(st)
   if st == 'queued' or st == 'ready' then return 'waiting' end
-  if st == 'parked' or st == 'gate' then return 'parked' end
+  if st == 'parked' or st == 'gate' or st == 'ending' then return 'parked' end
   if st == 'model' then return 'calling' end
   if st and string.sub(st, 1, 4) == 'run:' then return 'computing' end
   return nil
@@ -132,30 +132,6 @@ local function wake_waiters(id, clock_ms)
   end
   redis.call('DEL', k('waiters:') .. id)
 end
--- Whoever is first now may go: a program parked at the gate or in a timed wait is made ready,
--- a computing one is told on its runner's channel.
-local function handoff()
-  if not ORDERED then return end
-  local m = first()
-  if not m then return end
-  local id = member_id(m)
-  local st = redis.call('HGET', k('state'), id) or ''
-  if st == 'gate' then
-    make_ready(id, m, nil)
-  elseif st == 'parked' then
-    make_ready(id, m, '{"timed_out":true}')
-  elseif string.sub(st, 1, 4) == 'run:' then
-    redis.call('PUBLISH', k('turn:') .. string.sub(st, 5), id)
-  end
-end
-local function holds_turn(id, m)
-  if not ORDERED or m == '' then return true end
-  lb_set(id, m)
-  if first() == m then return true end
-  handoff()
-  return false
-end
-
 -- The record's budget: every byte the run keeps of its record (events, journal entries, shared
 -- answers) is charged to `record_bytes` as it is written. A call is refused once the record is
 -- full, and an answer that would not fit is refused before it is kept.
@@ -248,6 +224,62 @@ local function emit(lines)
     redis.call('XADD', k('events'), '*', 'e', line)
     record_charge(charged(line))
   end
+end
+-- A program's end (`e`: finish.lua's arguments, by name): its record and state, its parked state
+-- freed, the programs waiting on it woken, its events added. The caller hands the turn on.
+local function end_program(e)
+  local id = e.id
+  if e.cut ~= '' then journal(id, e.seq, e.cut) end
+  if e.view ~= '' then redis.call('HSET', k('views'), id, e.view) end
+  redis.call('HSET', k('programs'), id, e.record)
+  redis.call('XADD', k('records'), '*', 'r', e.record)
+  set_state(id, e.status)
+  if e.tag ~= '' then redis.call('SREM', k('running:') .. e.tag, id) end
+  redis.call('HDEL', k('ending'), id)
+  lb_del(id)
+  clear_wait(id)
+  ready_del(id)
+  redis.call('HDEL', k('snap'), id)
+  parked_release(id)
+  redis.call('HDEL', k('host'), id)
+  redis.call('HDEL', k('resume'), id)
+  redis.call('HINCRBY', k('used'), 'live', -1)
+  redis.call('HINCRBY', k('counts'), e.status, 1)
+  wake_waiters(id, tonumber(e.clock_ms))
+  emit(e.events)
+end
+-- Whoever is first now may go: an end held for its turn is recorded (and the next is looked at),
+-- a program parked at the gate or in a timed wait is made ready, a computing one is told on its
+-- runner's channel.
+local function handoff()
+  if not ORDERED then return end
+  while true do
+    local m = first()
+    if not m then return end
+    local id = member_id(m)
+    local st = redis.call('HGET', k('state'), id) or ''
+    if st ~= 'ending' then
+      if st == 'gate' then
+        make_ready(id, m, nil)
+      elseif st == 'parked' then
+        make_ready(id, m, '{"timed_out":true}')
+      elseif string.sub(st, 1, 4) == 'run:' then
+        redis.call('PUBLISH', k('turn:') .. string.sub(st, 5), id)
+      end
+      return
+    end
+    local held = redis.call('HGET', k('ending'), id)
+    if held then end_program(cjson.decode(held)) else lb_del(id) end
+  end
+end
+-- Whether it is this program's turn (at `m`); when it is not, whoever is first is handed the turn,
+-- which may be this program once the ends held before it are recorded.
+local function holds_turn(id, m)
+  if not ORDERED or m == '' then return true end
+  lb_set(id, m)
+  if first() == m then return true end
+  handoff()
+  return first() == m
 end
 -- The common head of a program's transition: a committed call answers from the journal; a stopped
 -- run or an exhausted wall clock refuses; a call that is not its turn waits.

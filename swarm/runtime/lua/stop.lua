@@ -30,6 +30,7 @@ while #todo > 0 do
     clear_wait(x)
     ready_del(x)
     redis.call('HDEL', k('snap'), x)
+    redis.call('HDEL', k('ending'), x)
     parked_release(x)
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
