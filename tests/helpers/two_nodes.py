@@ -66,13 +66,16 @@ class TwoNodes:
             " log_to_driver=False)\n"
             "print(sum(1 for n in ray.nodes() if n['Alive']))\n"
         )
-        done = subprocess.run(
-            [sys.executable, "-c", probe],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", probe],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:  # a head still starting (a busy host): not up yet
+            return 0
         lines = done.stdout.strip().split("\n")
         return int(lines[-1]) if done.returncode == 0 and lines[-1].isdigit() else 0
 
