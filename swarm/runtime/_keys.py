@@ -29,6 +29,7 @@ RUN_KEYS: dict[str, str] = {
     "events": "stream: the run's events (JSON lines)",
     "state": "hash: program id -> queued|ready|run:<tag>|parked|gate|ending|model|its end",
     "ending": "hash: program id -> its end, held until its turn (finish.lua's arguments, JSON)",
+    "calls": "hash: program id -> its call, kept until its turn (script name, ARGV; JSON)",
     "nstate": "hash: state class -> programs",
     "restarts": "hash: program id -> times it started again after a runner's loss",
     "nchildren": "hash: program id -> children spawned",

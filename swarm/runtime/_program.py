@@ -26,7 +26,7 @@ from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
 from ._keys import MAX_CLOCK_H, clock_ms, order_member
-from ._replies import Denied, Killed, Reply
+from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SliceLimits, Spent
 from ._scheduler import Scheduler
 from ._transitions import Args, Head, ParkArgs, ScriptPath, TurnArgs
@@ -69,6 +69,10 @@ class Runner(Protocol):
 
     def turn_signal(self, program_id: str) -> asyncio.Event:
         """Set when the run's order may have come to this program."""
+
+    def answered(self, program_id: str) -> str | None:
+        """The last answer heard for a call of this program kept for its turn and applied
+        there (`seq`, newline, the reply as JSON), taken once; None when none was heard."""
 
     def worker_free(self) -> bool:
         """Whether a program that waits may keep its worker: the runner has one free, and few
@@ -153,6 +157,8 @@ class ProgramHost:
         """The sequence number of the call being answered."""
         self.pending: list[Event] = []
         """Events not yet in the run's stream: they go with the next transition."""
+        self.kept = False
+        """Whether Redis keeps the call asked last for its turn (`at_turn`)."""
         self.calling = ""
         """The name of the call being answered (as the program called it)."""
         self.program_ctx: Any = None
@@ -217,33 +223,47 @@ class ProgramHost:
         self.turned = True
         member = self.member()
 
-        def send(events: str) -> Awaitable[Reply]:
-            return self.scripts.run(args, Head(self.id, self.seq, member, events))
-
-        reply = await self.at_turn(send, self._await_turn)
-        if reply is None:
-            return Park("gate", lambda blob, spent: self.park("gate", member, blob, spent))
+        reply = await self.at_turn(args, member)
+        if reply is None:  # at the gate; a call Redis keeps is dropped there ('turn')
+            gate = "turn" if self.kept else "gate"
+            return Park("gate", lambda blob, spent: self.park(gate, member, blob, spent))
         return self.settle_reply(reply)
 
-    async def at_turn(
-        self,
-        send: Callable[[str], Awaitable[Reply]],
-        wait: Callable[[asyncio.Event], Awaitable[bool]],
-    ) -> Reply | None:
-        """Send a script with the pending events until it is not told to wait for the turn:
-        its reply, or None when `wait` (for the turn notice) gives up. Events the script did
-        not add (refused, or answered from the journal) go back to pending."""
+    async def at_turn(self, args: Args, member: str) -> Reply | None:
+        """Send the call's script with the pending events until it is not told to wait for the
+        turn: its reply, or None when the program should wait at the gate without its worker.
+        A call Redis keeps for its turn (`kept`) went with its events: the script that hands
+        the turn to it applies it and its answer comes on the runner's channel. Events a script
+        did not add (refused, or answered from the journal) go back to pending."""
         signal = self.env.runner.turn_signal(self.id)
+        self.env.runner.answered(self.id)  # one heard for an earlier asking is no answer now
+        self.kept = False
         while True:
             signal.clear()
             events = self.take_events()
-            reply = await send(events)
+            reply = await self.scripts.run(args, Head(self.id, self.seq, member, events))
+            if reply.kind == "wait" and reply.values[:1] == ("kept",):
+                self.kept = True
+                return await self._kept_answer(args, signal)
             if not reply.applied:
                 self.pending[:0] = restore_events(events)
             if reply.kind != "wait":
                 return reply
-            if not await wait(signal):
+            if not await self._await_turn(signal):
                 return None
+
+    async def _kept_answer(self, args: Args, signal: asyncio.Event) -> Reply | None:
+        """The answer of this call, kept in Redis for its turn: heard on the runner's channel,
+        or None (to wait at the gate) when the worker is wanted or nothing came in time."""
+        while await self._await_turn(signal):
+            heard = self.env.runner.answered(self.id)
+            seq, _, raw = (heard or "").partition("\n")
+            if seq == str(self.seq):
+                return decode(args.SCRIPT, args.REPLIES, json.loads(raw), args.REPLAYS)
+            if not signal.is_set():
+                return None  # waited long: the gate finds out whether it was applied
+            signal.clear()
+        return None
 
     async def take_turn(
         self, mark: int, answer: dict[str, Any] | None, ordered_only: bool
@@ -297,7 +317,7 @@ class ProgramHost:
             kind=kind,
             member=member,
             snapshot=base64.b64encode(snapshot).decode(),
-            host=self.parked_state(kind, spent).to_json(),
+            host=self.parked_state("gate" if kind == "turn" else kind, spent).to_json(),
             events=events,
             tag=self.env.runner.tag,
             clock_ms=clock_ms(self.state.clock_h),
@@ -309,7 +329,8 @@ class ProgramHost:
             self.pending[:0] = restore_events(events)  # not parked: they go with the next step
         if isinstance(reply, Denied):  # parked programs hold all the bytes they may: it fails
             self.state.calls = self.seq
-            self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": kind})
+            shown = "gate" if kind == "turn" else kind  # the gate, for a kept call
+            self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": shown})
             self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 

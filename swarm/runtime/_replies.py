@@ -26,7 +26,9 @@ MAX_ENTRY_CHARS = 64 * 1024 * 1024
 """A journal entry read back longer than this is refused (Redis is read back as hostile)."""
 
 
-APPLIED = frozenset({"ok", "done", "go", "held"})
+APPLIED = frozenset({"ok", "done", "go", "held", "unknown"})
+"""Replies whose script added the events sent with it (wait's `unknown` among them: it is
+answered, as an error the program can catch)."""
 
 
 @dataclass(frozen=True)

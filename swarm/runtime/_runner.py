@@ -35,7 +35,6 @@ from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, runner_slots, slice_limits
-from ._replies import Reply
 from ._sandbox import Sandbox, SandboxOutcome
 from ._scheduler import Scheduler
 from ._scripts import Subscriber
@@ -99,6 +98,7 @@ class RunnerCore:
         self.env: RunnerEnv | None = None
         self._slices: dict[str, asyncio.Task[None]] = {}
         self._signals: dict[str, asyncio.Event] = {}
+        self._answers: dict[str, str] = {}  # kept calls' answers heard (`answered`)
         self._model_calls: set[asyncio.Task[str]] = set()
         self._gate: ModelGate | None = None
         """The run's bound on requests in flight at the model server (HTTP models only)."""
@@ -254,6 +254,9 @@ class RunnerCore:
             signal = self._signals[program_id] = asyncio.Event()
         return signal
 
+    def answered(self, program_id: str) -> str | None:
+        return self._answers.pop(program_id, None)
+
     def start_model_call(
         self, program_id: str, seq: int, call: Callable[[], Awaitable[str]]
     ) -> asyncio.Task[str]:
@@ -324,6 +327,7 @@ class RunnerCore:
         finally:
             self._slices.pop(program_id, None)
             self._signals.pop(program_id, None)
+            self._answers.pop(program_id, None)
             self._free.release()
 
     async def _begin(self, record: ProgramRecord, api: Capabilities) -> None:
@@ -399,28 +403,20 @@ class RunnerCore:
         """The end transition (gated: at the program's turn; before it, Redis holds the end
         and records it when the turn comes, and the worker is freed at once); `cut`: a `cpu_s`
         cut's entry, journaled with the end at the call number the program would have made next."""
-        member = order_member(api.state.clock_h, record.id)
-        at = clock_ms(api.state.clock_h)
-        seq, text, view = api.state.calls + 1, record.to_json(), wait_view(record)
-
-        def send(events: str) -> Awaitable[Reply]:
-            return api.scripts.run(
-                FinishArgs(
-                    id=record.id,
-                    member=member,
-                    status=record.status,
-                    record=text,
-                    clock_ms=at,
-                    events=events,
-                    tag=self.tag,
-                    gated=gated,
-                    seq=seq,
-                    cut=cut,
-                    view=view,
-                )
-            )
-
-        await send(api.take_events())  # 'gone' drops them: the program had ended
+        args = FinishArgs(
+            id=record.id,
+            member=order_member(api.state.clock_h, record.id),
+            status=record.status,
+            record=record.to_json(),
+            clock_ms=clock_ms(api.state.clock_h),
+            events=api.take_events(),  # 'gone' drops them: the program had ended
+            tag=self.tag,
+            gated=gated,
+            seq=api.state.calls + 1,
+            cut=cut,
+            view=wait_view(record),
+        )
+        await api.scripts.run(args)
 
     async def _fault(self, api: Capabilities) -> None:
         record = api.record
@@ -448,8 +444,11 @@ class RunnerCore:
         )
 
         def on_message(channel: str, data: str) -> None:
-            if channel == turn:
-                self.turn_signal(data).set()
+            if channel == turn:  # an id, or an id and a kept call's answer (lib.lua's handoff)
+                program, _, answer = data.partition("\n")
+                if answer:
+                    self._answers[program] = answer
+                self.turn_signal(program).set()
             elif channel == stop:
                 task = self._slices.get(data)
                 if task is not None:

@@ -22,13 +22,24 @@ from typing import Any, ClassVar, Protocol
 from ._coordinator import Coordinator
 from ._replies import Reply, decode
 
+KEPT_CALLS = ("turn", "spawn", "reserve", "settle", "blackboard", "wait", "stop")
+"""The call scripts that may be told to wait for the turn: such a call is kept in Redis and
+applied by the script that hands the turn to it (lib.lua's `handoff`), so every script carries
+them, each as a function of its ARGV in `CALLS`."""
+
 
 @cache
 def lua_source(name: str) -> str:
-    """A script as Redis runs it: lib.lua, then the script."""
+    """A script as Redis runs it: lib.lua, the kept call scripts as functions, then the script
+    (a kept one through lib.lua's `call`)."""
     folder = resources.files(__package__).joinpath("lua")
-    lib, script = folder.joinpath("lib.lua"), folder.joinpath(f"{name}.lua")
-    return lib.read_text() + "\n" + script.read_text()
+    parts = [folder.joinpath("lib.lua").read_text()]
+    for kept in KEPT_CALLS:
+        body = folder.joinpath(f"{kept}.lua").read_text()
+        parts.append(f"CALLS['{kept}'] = function(ARGV)\n{body}\nend")
+    own = folder.joinpath(f"{name}.lua").read_text()
+    parts.append(f"return call('{name}', ARGV)" if name in KEPT_CALLS else own)
+    return "\n".join(parts)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -83,9 +94,14 @@ ENDING_KEYS = frozenset(
     | {"running:"}
 )
 """What a program's end changes (its record, its parked state, the counts, its view)."""
-RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | {"journal:", "events", "turn:"}
+KEPT_KEYS = frozenset(
+    {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "edges", "kids:", "nchildren"}
+    | {"stop:", "completions"}
+)
+"""What applying a kept call may touch: the keys of every kept call script (`KEPT_CALLS`)."""
+RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | KEPT_KEYS | {"journal:", "events", "turn:"}
 """... and journaling a call's answer and adding its events at its turn, and handing the turn on
-(lib.lua's `handoff`: an end held for its turn is recorded then)."""
+(lib.lua's `handoff`: an end held for its turn is recorded then, a call kept for it applied)."""
 CALL_KEYS = RECORD_KEYS | {"kill", "limits", "denied", "blobs"}
 """... and what lib.lua's `begin` reads for every call (the journal, the kill, the caps)."""
 
@@ -196,8 +212,9 @@ class StopArgs(Args):
 
 @dataclass(frozen=True, slots=True)
 class ParkArgs(Args):
-    """`member`: wait: where a timed wait fires ('' for none); gate: its call's; model: where
-    the call ends. `ids`: for a wait, the programs waited on."""
+    """`kind`: wait, gate, turn (the gate for a call kept for its turn) or model. `member`:
+    wait: where a timed wait fires ('' for none); gate, turn: its call's; model: where the call
+    ends. `ids`: for a wait, the programs waited on."""
 
     SCRIPT, VARIADIC = "park", True
     REPLIES = frozenset({"parked", "go", "killed", "denied"})
@@ -266,6 +283,7 @@ class RequeueArgs(Args):
         "modeltag",
         "restarts",
         "snap",
+        "calls",
     }
     tag: str
 

@@ -78,7 +78,9 @@ def test_huge_error_messages_and_waits_on_many_ids_stay_bounded(
         "except ValueError as e:\n    print('refused:', e)\n"
         "len(wait([kid] * 1_000))"
     )
-    root = _spawning({**shouting, "waiter": waiter})
+    # Its first call carries its start event: refused after adding it, it is added once.
+    nobody = "try:\n    wait('p0.999')\nexcept ValueError as e:\n    print('refused:', e)\n1"
+    root = _spawning({**shouting, "waiter": waiter, "nobody": nobody})
     run = run_hostile(tmp_path, redis_url, root, ["caps.children=20", "caps.wall_clock_s=60"])
     assert run.summary()["status"] == "completed"
     metrics = assert_promises_kept(run)
@@ -91,6 +93,7 @@ def test_huge_error_messages_and_waits_on_many_ids_stay_bounded(
     waiting = children["waiter"]
     assert waiting["status"] == "completed", waiting["error"]
     assert waiting["output"].count("refused: wait(): at most 1000 ids at once") == 2
+    assert children["nobody"]["output"].startswith("refused: wait(): no program with id")
     assert waiting["result"] == 1_000
     assert metrics["crashed"] == 8
     sizes = {name: (run.out / name).stat().st_size for name in ("programs.jsonl", "events.jsonl")}

@@ -111,6 +111,9 @@ def assert_promises_kept(run: HostileRun) -> dict[str, Any]:
     faults = [p["id"] for p in programs if RUNNER_FAULT in (p["error"] or "")]
     assert not faults, f"runner fault in {faults}"
     assert_caps_honest(run, summary, programs)
+    recorded = Counter(json.dumps(e, sort_keys=True) for e in run.events())
+    twice = [line for line, n in recorded.items() if n > 1]
+    assert not twice, f"an event recorded {recorded[twice[0]]} times: {twice[0][:300]}"
     return report_metrics(run.out)
 
 

@@ -58,6 +58,9 @@ class _Runner:
     def turn_signal(self, program_id: str) -> asyncio.Event:
         return self.signals.setdefault(program_id, asyncio.Event())
 
+    def answered(self, program_id: str) -> str | None:
+        return None
+
     def worker_free(self) -> bool:
         return True
 

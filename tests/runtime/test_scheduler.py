@@ -461,3 +461,53 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         await main.close()
 
     asyncio.run(go())
+
+
+def test_a_call_kept_for_its_turn_is_applied_by_the_script_that_hands_it_the_turn(
+    redis_url: str,
+) -> None:
+    """A waiting call is kept in Redis and applied at its turn, its answer sent to its runner:
+    the program does not ask again. Parked at the gate, a kept call is dropped, its events kept;
+    one applied already is not parked ('go': its answer is on the way)."""
+
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        for _ in range(3):
+            await sched.claim("r.0")
+        heard: list[str] = []
+        listening = asyncio.ensure_future(
+            Subscriber(redis_url).listen([main.prefix + "turn:r.0"], lambda _, d: heard.append(d))
+        )
+        await asyncio.sleep(0.2)
+        event = '{"t":1.0,"program":"%s","kind":"log","decision":"info","detail":{}}'
+        kept = await sched.raw("turn", b, 1, order_member(2.0, b), event % b, '{"value":"b"}')
+        assert (kept.kind, kept.values) == ("wait", ("kept",))
+        assert (await sched.raw("turn", a, 1, order_member(1.0, a), "", "")).values == ("kept",)
+        p0_end = order_member(0.0, "p0")
+        assert (
+            await sched.raw("finish", "p0", p0_end, "completed", "{}", 0, "", "r.0", 1)
+        ).kind == "ok"
+        # a's turn came: its call was applied and answered; b's is still kept (a is first)
+        assert (
+            await sched.raw("park", b, "turn", order_member(2.0, b), "", "{}", "", "r.0", 0, 1)
+        ).kind == "parked"
+        assert await sched.state_of([b]) == ["gate"]
+        assert (await sched.raw("turn", a, 2, order_member(3.0, a), "", "")).values == ("kept",)
+        # a moved past b: b is made ready from the gate, and a's kept call is not applied yet
+        assert await sched.state_of([b]) == ["ready"]
+        assert await claim(sched, "r.0") == (b, "ready")
+        assert (await sched.raw("turn", b, 1, order_member(2.0, b), "", "")).kind == "go"
+        assert (await sched.raw("turn", b, 2, order_member(4.0, b), "", "")).values == ("kept",)
+        # b moved past a: a's kept call was applied; at the gate it is told to go on
+        a_gate = order_member(3.0, a)
+        assert (await sched.raw("park", a, "turn", a_gate, "", "{}", "", "r.0", 0, 2)).kind == "go"
+        await asyncio.sleep(0.2)
+        listening.cancel()
+        assert f'{a}\n1\n["go"]' in heard  # answered on its runner's channel
+        assert f'{a}\n2\n["go"]' in heard
+        assert b not in [h.split("\n")[0] for h in heard]
+        events = [e for _, e in await main.events()]
+        assert [e.program for e in events if e.kind == "log"] == [b]  # added once, by the park
+        await main.delete_run()
+
+    asyncio.run(go())

@@ -23,7 +23,15 @@ from swarmlab.runtime._keys import (
     order_member,
     run_key,
 )
-from swarmlab.runtime._transitions import DECLARED, Args, Head, argv_count, field_names
+from swarmlab.runtime._replies import APPLIED
+from swarmlab.runtime._transitions import (
+    DECLARED,
+    KEPT_CALLS,
+    Args,
+    Head,
+    argv_count,
+    field_names,
+)
 
 LUA = resources.files("swarmlab.runtime").joinpath("lua")
 LIB = LUA.joinpath("lib.lua").read_text()
@@ -51,14 +59,25 @@ def answered_kinds(text: str) -> set[str]:
     """The reply kinds a script's code can answer: its literal replies, what lib.lua's
     `begin` answers when it calls it, 'denied' when it can deny, 'none' for an empty reply."""
     code = _code(text)
-    kinds = set(KIND.findall(code))
+    kinds = set(KIND.findall(code)) | _returned_kinds(code)
     if re.search(r"return\s*\{\s*\}", code):
         kinds.add("none")
     if "begin(" in code:
-        kinds |= set(KIND.findall(_begin())) | {"denied"}  # a journaled denial, decoded
+        begin = _begin()
+        kinds |= set(KIND.findall(begin)) | _returned_kinds(begin) | {"denied"}  # journaled
     if "deny(" in code:
         kinds.add("denied")
     return kinds
+
+
+def _returned_kinds(code: str) -> set[str]:
+    """The kinds of lib.lua's functions whose answer `code` returns (`return wait_turn(id)`)."""
+    functions = lib_functions()
+    found: set[str] = set()
+    for name in re.findall(r"return\s+(\w+)\(", code):
+        if name in functions and name != "begin":
+            found |= set(KIND.findall(functions[name]))
+    return found
 
 
 def test_every_lua_script_is_declared_once() -> None:
@@ -219,6 +238,8 @@ def keys_touched(text: str) -> set[str]:
             if name not in seen and re.search(rf"(?<![\w.]){name}\(", body):
                 seen.add(name)
                 todo.append(inner)
+                if name == "call":  # applies a kept call: any kept call script's keys
+                    todo += [_code(source(kept)) for kept in KEPT_CALLS]
     return keys
 
 
@@ -237,3 +258,25 @@ def test_a_key_python_names_is_in_the_schema() -> None:
             found |= set(named.findall(path.read_text()))
     assert found
     assert found <= set(RUN_KEYS)
+
+
+def test_lua_and_python_agree_on_which_replies_added_the_calls_events() -> None:
+    """A kept call applied at its turn whose reply is not one of these has its events added by
+    lib.lua's `handoff`; Python adds them again later (`Reply.applied`) for the same replies."""
+    table = re.search(r"local APPLIED = \{([^}]*)\}", _code(LIB))
+    assert table is not None
+    in_lua = set(re.findall(r"(\w+) = true", table.group(1)))
+    assert in_lua == APPLIED - {"held"}  # `held` is finish's, which is never kept
+
+
+@pytest.mark.parametrize("script", sorted(DECLARED))
+def test_a_reply_given_after_the_events_are_added_counts_as_applied(script: str) -> None:
+    """Events added to the stream and then refused would be added twice (Python keeps a
+    refused call's events for the next step)."""
+    code = _code(source(script))
+    for after in re.findall(r"emit\(events[^\n]*\n\s*(return[^\n]*)", code):
+        kinds = KIND.findall(after)
+        if after.strip() == "return reply":  # blackboard: its reply is built as {'ok', ...}
+            kinds = re.findall(r"reply = \{'([a-z]+)'", code)
+        assert kinds, f"{script}: {after!r}"
+        assert set(kinds) <= APPLIED | {"parked"}, f"{script}: {after!r}"

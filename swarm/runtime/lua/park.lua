@@ -1,7 +1,10 @@
 -- Park a program: its snapshot and host state are kept here, its worker goes back to the pool.
--- ARGV: id, kind ('wait' | 'gate' | 'model'), member (wait: where a timed wait fires, '' for
--- none; gate: its call's; model: where the call ends), snapshot (base64), host state (JSON),
--- events, runner tag, clock_ms, the call's seq, then for a wait the ids waited on.
+-- ARGV: id, kind ('wait' | 'gate' | 'turn' | 'model'), member (wait: where a timed wait fires,
+-- '' for none; gate, turn: its call's; model: where the call ends), snapshot (base64), host state
+-- (JSON), events, runner tag, clock_ms, the call's seq, then for a wait the ids waited on.
+-- 'turn' is the gate for a call kept for its turn (lib.lua's `wait_turn`): the kept call is
+-- dropped (its events added) and the program parks at the gate; a kept call already applied has
+-- its answer on the way to the program: {'go'}.
 -- Reply: {'parked'} | {'go'} (no need: resume at once) | {'killed'} | a `parked_bytes` denial
 -- (what Redis would then hold of parked programs is more than the cap: the call is refused).
 local id, kind, m, snap, host, events, tag, clock_ms =
@@ -9,6 +12,13 @@ local id, kind, m, snap, host, events, tag, clock_ms =
 CALL_ID, CALL_SEQ = id, ARGV[9]
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
 if redis.call('HGET', k('state'), id) ~= 'run:' .. tag then return {'killed', 'stopped'} end
+if kind == 'turn' then
+  local kept = redis.call('HGET', k('calls'), id)
+  if not kept then return {'go'} end
+  redis.call('HDEL', k('calls'), id)
+  emit(cjson.decode(kept).a[4])
+  kind = 'gate'
+end
 if kind == 'gate' and ORDERED and first() == m then return {'go'} end
 if kind == 'model' then
   local entry = redis.call('HGET', k('journal:') .. id, ARGV[9]) or ''

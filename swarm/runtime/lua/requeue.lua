@@ -15,6 +15,7 @@ for i = 1, #flat, 2 do
   end
 end
 for _, id in ipairs(again) do
+  redis.call('HDEL', k('calls'), id)
   local had = redis.call('HEXISTS', k('snap'), id) == 1
   local m = redis.call('HGET', k('lbm'), id) or member(0, id)
   redis.call('HINCRBY', k('restarts'), id, 1)

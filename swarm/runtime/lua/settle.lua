@@ -6,7 +6,7 @@ local done = redis.call('HGET', k('journal:') .. id, seq)
 local was = model_entry(done)
 if was and was['settled'] == true then return {'dup', done} end
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
-if not holds_turn(id, m) then return {'wait'} end
+if not holds_turn(id, m) then return wait_turn(id) end
 if delta ~= 0 then
   redis.call('HINCRBY', k('used'), 'tokens', delta)
   sweep_charge('tokens', delta)

@@ -31,6 +31,7 @@ while #todo > 0 do
     ready_del(x)
     redis.call('HDEL', k('snap'), x)
     redis.call('HDEL', k('ending'), x)
+    redis.call('HDEL', k('calls'), x)
     parked_release(x)
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
