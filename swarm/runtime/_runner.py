@@ -49,9 +49,11 @@ IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
 SUBSCRIBE_WAIT_S = 5.0
 """How long a runner waits for its channels before it takes work anyway (it then polls)."""
-WAIT_WITH_WORKER_BELOW = 32
+WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
-than this (and has a worker free): waiting never holds more worker processes than that."""
+than this (and has a worker free): waiting never holds more worker processes than that (a
+waiting worker is about 1 MiB of PSS; a park at the gate costs a snapshot, two scripts and a
+resume: docs/benchmarks.md)."""
 MAX_ERROR_CHARS = 2000
 MAX_RESULT_CHARS = 4000
 
