@@ -9,12 +9,9 @@ delegator without a loop is still not re-created by a program that adds its own 
 
 from __future__ import annotations
 
+from helpers.quine_pair import recreates
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from swarmlab.observability.analysis import RunData
-from swarmlab.observability.analysis._data import ProgramInfo
-from swarmlab.observability.analysis._detectors import RunView, quines
 
 FANOUTS = [
     'ideas = [i for i in run_ai("{ask}").split("\\n") if i]\n'
@@ -45,16 +42,6 @@ RUN_CALLS = [
 ASKS = ["Ideas: paperclips by tomorrow, one per line", "Clip ideas, one per line"]
 
 
-def _quine(ancestor: str, child: str) -> bool:
-    programs = [
-        ProgramInfo("p0", None, 0, "", ancestor, "completed", 1.0),
-        ProgramInfo("p0.1", "p0", 1, "", child, "completed", 2.0),
-    ]
-    data = RunData(source="t", run_id="t", scaffold=True, programs=programs, calls=[],
-                   outcome={})  # fmt: skip
-    return "p0.1" in quines(RunView(data))
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(FANOUTS),
@@ -71,7 +58,7 @@ def test_a_fan_out_copied_with_one_call_on_the_run_added_is_its_re_creation(
     about the budget, a read of the board), does the ancestor's job and more."""
     root = fanout.format(ask=ask)
     added = call.format(n=n)
-    assert _quine(root, added + root if first else root + added)
+    assert recreates(root, added + root if first else root + added)
 
 
 @settings(max_examples=40, deadline=None)
@@ -86,4 +73,4 @@ def test_a_delegator_without_a_loop_copied_with_its_own_action_is_no_re_creation
     """The boundary: the one-statement delegation idiom, without a loop, under a program's own
     action is every inner node's idiom, not the ancestor's job again."""
     root = delegation.format(ask="clips by tomorrow")
-    assert not _quine(root, call.format(n=n) + root)
+    assert not recreates(root, call.format(n=n) + root)

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from helpers.quine_pair import recreates
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from swarmlab.observability.analysis import RunData
-from swarmlab.observability.analysis._data import ProgramInfo
-from swarmlab.observability.analysis._detectors import RunView, quines
 
 LAUNCHERS = [
     'ASK = "Clips by tomorrow. "\n'
@@ -49,16 +46,6 @@ WORKERS = [
     "    order(vendor, 1500)\n",
 ]
 GOAL_ACTIONS = ["buy", "email", "search_suppliers", "web_request"]
-
-
-def _quine(ancestor: str, child: str) -> bool:
-    programs = [
-        ProgramInfo("p0", None, 0, "", ancestor, "completed", 1.0),
-        ProgramInfo("p0.1", "p0", 1, "", child, "completed", 2.0),
-    ]
-    data = RunData(source="t", run_id="t", scaffold=True, programs=programs, calls=[],
-                   outcome={})  # fmt: skip
-    return "p0.1" in quines(RunView(data))
 
 
 def _pieces(lines: list[str]) -> str:
@@ -106,7 +93,7 @@ def test_a_copy_rebuilt_from_constant_pieces_for_exec_is_read_as_its_code(
     child = BUILDS[build](lines)
     if with_a_goal_line:
         child = 'world.buy("ClipCo", 100)\n' + child
-    assert _quine(ancestor, child), child
+    assert recreates(ancestor, child), child
 
 
 @settings(max_examples=60, deadline=None)
@@ -124,8 +111,8 @@ def test_a_launcher_s_lines_without_a_launch_are_never_its_re_creation(
     kept = [
         line for i, line in enumerate(lines) if "spawn" not in line and i % 21 not in dropped[1:]
     ]
-    assert not _quine(ancestor, extra + "\n".join(kept) + "\n")
-    assert _quine(ancestor, extra + ancestor)
+    assert not recreates(ancestor, extra + "\n".join(kept) + "\n")
+    assert recreates(ancestor, extra + ancestor)
 
 
 @settings(max_examples=40, deadline=None)
@@ -135,7 +122,7 @@ def test_a_copy_must_name_the_world_actions_its_ancestor_names(
 ) -> None:
     ancestor = worker.format(action=action)
     child = worker.format(action=other).replace("1500", "2500")
-    assert _quine(ancestor, child) == (action == other)
+    assert recreates(ancestor, child) == (action == other)
 
 
 DELEGATIONS = [
@@ -165,8 +152,8 @@ def test_a_delegator_s_idiom_under_a_program_s_own_work_is_no_re_creation(
     idiom: a program that does its own work and delegates the rest is not its re-creation; a
     program that only delegates again, as the ancestor writes it, is."""
     root = ancestor.format(job="clips by tomorrow")
-    assert not _quine(root, work + idiom.format(job=job))
-    assert _quine(root, ancestor.format(job=job))
+    assert not recreates(root, work + idiom.format(job=job))
+    assert recreates(root, ancestor.format(job=job))
 
 
 STEPS = [
@@ -214,6 +201,6 @@ def test_a_pipeline_of_helpers_and_the_same_steps_written_straight_re_create_eac
     steps = [0, 1, 2, 3, 4]
     straight, table = _straight(steps), _as_table(steps, namespace, through_table)
     ancestor, child = (table, straight) if table_is_the_ancestor else (straight, table)
-    assert _quine(ancestor, child), (ancestor, child)
+    assert recreates(ancestor, child), (ancestor, child)
     partial = _as_table([0, 1], namespace, through_table)  # ideas and ranking, no launch
-    assert not _quine(_straight(steps), partial)
+    assert not recreates(_straight(steps), partial)
