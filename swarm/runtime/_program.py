@@ -311,13 +311,14 @@ class ProgramHost:
     ) -> str:
         """Keep the program's snapshot and host state (with what this slice spent); 'parked',
         'go' or 'killed'. `ids`: for a wait, the programs it waits on."""
+        shown = "gate" if kind == "turn" else kind  # a kept call's gate is the gate
         events = self.take_events()
         args = ParkArgs(
             id=self.id,
             kind=kind,
             member=member,
             snapshot=base64.b64encode(snapshot).decode(),
-            host=self.parked_state("gate" if kind == "turn" else kind, spent).to_json(),
+            host=self.parked_state(shown, spent).to_json(),
             events=events,
             tag=self.env.runner.tag,
             clock_ms=clock_ms(self.state.clock_h),
@@ -329,7 +330,6 @@ class ProgramHost:
             self.pending[:0] = restore_events(events)  # not parked: they go with the next step
         if isinstance(reply, Denied):  # parked programs hold all the bytes they may: it fails
             self.state.calls = self.seq
-            shown = "gate" if kind == "turn" else kind  # the gate, for a kept call
             self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": shown})
             self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
