@@ -80,7 +80,9 @@ def test_losing_a_node_mid_run_loses_no_program_and_charges_what_the_server_coun
                 "--ray-address", cluster.address, "--redis-url", redis_url, "--quiet",
                 "--model", f"openai:{server.url}",
                 "--set", "model_name=fake-model", "--set", "runners=4",
-                "--set", "caps.concurrent=100", "--set", "caps.wall_clock_s=150",
+                # one worker a runner: each child woken goes to an idle runner, so the first
+                # children take the runners the root does not hold, both of the second node's
+                "--set", "caps.concurrent=4", "--set", "caps.wall_clock_s=150",
             ],
             env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,
