@@ -330,9 +330,7 @@ class Capabilities(ProgramHost):
             span_id=new_span_id(),
         )
         admission = self.env.spec.admission
-        reply = await self.transition(
-            SpawnArgs(depth, clock_ms(start_h), child.to_json(), admission)
-        )
+        reply = await self.transition(SpawnArgs.of(depth, clock_ms(start_h), child, admission))
         if isinstance(reply, Park):
             return reply
         child_id = reply.values[0]
@@ -452,7 +450,7 @@ class Capabilities(ProgramHost):
             self.event("kill", "denied", cap="kill_policy", detail=detail)
             return False
         reason = f"stopped by kill() from {self.record.id}"
-        reply = await self.transition(StopArgs(program_id, reason, time.time()))
+        reply = await self.transition(StopArgs.of(program_id, reason, time.time(), self.record.id))
         if isinstance(reply, Park):
             return reply
         stopped = int(reply.values[0])

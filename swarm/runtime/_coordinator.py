@@ -24,6 +24,7 @@ from swarmlab.spec import Caps, shown_redis_url
 
 from ._keys import run_key
 from ._scripts import ScriptConnection
+from ._stored import stored_record
 
 RUNS_KEY = "swarmlab:runs"
 MAX_CONNECTIONS = 48
@@ -172,17 +173,17 @@ class Coordinator:
 
     async def get_program(self, program_id: str) -> ProgramRecord | None:
         raw = await self.call(lambda: self.client.hget(self._key("programs"), program_id))
-        return ProgramRecord.from_json(raw) if raw else None
+        return stored_record(raw) if raw else None
 
     async def get_programs(self, ids: list[str]) -> list[ProgramRecord | None]:
         if not ids:
             return []
         raws = await self.call(lambda: self.client.hmget(self._key("programs"), ids))
-        return [ProgramRecord.from_json(r) if r else None for r in raws]
+        return [stored_record(r) if r else None for r in raws]
 
     async def all_programs(self) -> list[ProgramRecord]:
         raws = await self.call(lambda: self.client.hgetall(self._key("programs")))
-        return [ProgramRecord.from_json(r) for r in raws.values()]
+        return [stored_record(r) for r in raws.values()]
 
     async def journals(self, ids: list[str]) -> dict[str, dict[int, str]]:
         """Each program's journal: the answer of every call it made, by sequence number."""

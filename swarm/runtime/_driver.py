@@ -359,7 +359,7 @@ class _Run(RunState):
             span_id=new_span_id(),
         )
         await self._start_clock(coord)
-        reply = await sched.run(SpawnArgs(0, 0, root.to_json(), "queue"), NO_CALL)
+        reply = await sched.run(SpawnArgs.of(0, 0, root, "queue"), NO_CALL)
         if reply.kind != "ok":
             self.status = "killed" if reply.kind == "killed" else "halted"
             self.ended_because = f"the root program was refused: {refusal(reply)}"

@@ -15,6 +15,7 @@ from swarmlab.core import CoordinatorUnavailable
 from swarmlab.records import Event, ProgramRecord
 
 from ._coordinator import Coordinator
+from ._stored import stored_record
 
 BATCH = 5000
 BATCH_S = 0.05
@@ -81,7 +82,7 @@ class Mirror:
     def _take_records(self, rows: list[tuple[str, str]]) -> None:
         for rid, text in rows:
             if _after(rid, self._last_record):
-                record = ProgramRecord.from_json(text)
+                record = stored_record(text)
                 self.programs[record.id] = record
                 self._last_record = rid
 

@@ -40,8 +40,8 @@ from ._scheduler import Scheduler
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
+from ._stored import wait_view
 from ._transitions import CompleteArgs, FinishArgs
-from ._wait_calls import wait_view
 
 log = logging.getLogger("swarmlab.runner")
 

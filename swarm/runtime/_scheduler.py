@@ -26,6 +26,7 @@ from swarmlab.records import ProgramRecord
 from ._coordinator import Coordinator
 from ._keys import MAX_CLOCK_H, clock_ms, member_clock_h, order_member, run_key
 from ._replies import Reply, refusal
+from ._stored import stored_record
 from ._transitions import Args, ClaimArgs, Head, Transitions
 
 __all__ = [
@@ -105,7 +106,7 @@ class Scheduler:
         if not record:
             raise RunKilled(f"program {program_id} is gone")
         return Loaded(
-            record=ProgramRecord.from_json(record),
+            record=stored_record(record),
             snapshot=base64.b64decode(snap) if snap else None,
             host=json.loads(host) if host else None,
             resume=json.loads(resume) if resume else None,

@@ -19,8 +19,11 @@ from functools import cache
 from importlib import resources
 from typing import Any, ClassVar, Protocol
 
+from swarmlab.records import ProgramRecord
+
 from ._coordinator import Coordinator
 from ._replies import Reply, decode
+from ._stored import WAIT_PIECES, killed_pieces, record_pieces
 
 KEPT_CALLS = ("turn", "spawn", "reserve", "settle", "blackboard", "wait", "stop")
 """The call scripts that may be told to wait for the turn: such a call is kept in Redis and
@@ -133,12 +136,19 @@ class TurnArgs(Args):
 
 @dataclass(frozen=True, slots=True)
 class SpawnArgs(Args):
+    """The child's record comes in pieces around its id (`_stored.record_pieces`)."""
+
     SCRIPT, CALL, REPLIES, REPLAYS = "spawn", True, BEGIN | {"ok"}, "value"
     KEYS = CALL_KEYS | {"kids:", "nchildren", "programs", "records"}
     depth: int
     clock_ms: int
-    record: str
+    record_before: str
+    record_after: str
     admission: str
+
+    @classmethod
+    def of(cls, depth: int, clock_ms: int, child: ProgramRecord, admission: str) -> SpawnArgs:
+        return cls(depth, clock_ms, *record_pieces(child), admission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,20 +204,45 @@ class BlackboardArgs(Args):
 
 @dataclass(frozen=True, slots=True)
 class WaitArgs(Args):
+    """`pieces`: `_stored.WAIT_PIECES`, nine of them."""
+
     SCRIPT, CALL, VARIADIC, REPLAYS = "wait", True, True, "done"
     REPLIES = BEGIN | {"done", "park", "unknown"}
     KEYS = CALL_KEYS | {"views"}
     timed_out: bool
+    run1: str
+    run2: str
+    end1: str
+    end2: str
+    end3: str
+    entry1: str
+    entry2: str
+    unknown1: str
+    unknown2: str
     ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, timed_out: bool, ids: tuple[str, ...]) -> WaitArgs:
+        return cls(timed_out, *WAIT_PIECES, ids)  # type: ignore[arg-type, call-arg]
 
 
 @dataclass(frozen=True, slots=True)
 class StopArgs(Args):
+    """What it writes of each program it ends comes in pieces (`_stored.killed_pieces`)."""
+
     SCRIPT, CALL, REPLIES, REPLAYS = "stop", True, BEGIN | {"ok"}, "reply"
     KEYS = CALL_KEYS | ENDING_KEYS | {"kids:", "pclock", "running:", "stop:"}
     target: str
-    reason: str
-    ended_at: float
+    kill_head: str
+    kill_tail: str
+    end_before: str
+    end_after: str
+    view_before: str
+    view_after: str
+
+    @classmethod
+    def of(cls, target: str, reason: str, ended_at: float, by: str) -> StopArgs:
+        return cls(target, *killed_pieces(reason, ended_at, by))
 
 
 @dataclass(frozen=True, slots=True)

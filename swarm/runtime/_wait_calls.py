@@ -14,11 +14,10 @@ the wall clock.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from swarmlab.core import BadCall, is_program_id
-from swarmlab.records import TERMINAL, ProgramRecord
+from swarmlab.records import TERMINAL
 
 from ._call_values import seconds_of
 from ._program import ProgramHost
@@ -44,7 +43,7 @@ async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: 
     if timeout is not None and seconds is None:
         raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")
     ids = tuple(ids)
-    reply = await host.transition(WaitArgs(timed_out, ids))
+    reply = await host.transition(WaitArgs.of(timed_out, ids))
     if isinstance(reply, Park):
         return reply
     if reply.kind == "park":
@@ -60,9 +59,3 @@ async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: 
     done = all(isinstance(v, dict) and v.get("status") in TERMINAL for v in views)
     host.event("wait", "allowed", detail={"ids": list(ids[:20]), "done": done})
     return views[0] if single else views
-
-
-def wait_view(record: ProgramRecord) -> str:
-    """What wait() shows of an ended program (kept with its end by the `finish` script)."""
-    view = {"id": record.id, "status": record.status, "result": record.result}
-    return json.dumps(view | {"error": record.error})

@@ -61,7 +61,7 @@ def test_a_wait_asked_again_answers_the_views_its_journal_holds() -> None:
     journaled = json.dumps({"views": [VIEW]})
     caps, scripts = scripted_capabilities({"wait": [["dup", journaled]]})
     assert call(caps, "wait", "p0.1") == VIEW
-    assert scripts.asked[0][0] == WaitArgs(False, ("p0.1",))
+    assert scripts.asked[0][0] == WaitArgs.of(False, ("p0.1",))
     assert [(e.kind, e.detail["done"]) for e in caps.pending] == [("wait", True)]
 
 

@@ -21,6 +21,7 @@ from swarmlab.cluster import RayCluster
 from swarmlab.records import ProgramRecord
 from swarmlab.runtime._coordinator import Coordinator
 from swarmlab.runtime._scheduler import Reply, Scheduler
+from swarmlab.runtime._stored import record_pieces
 from swarmlab.spec import Caps
 
 _runs = itertools.count()
@@ -52,11 +53,11 @@ def test_a_wall_clock_denial_is_journaled_and_given_again_once(redis_url: str) -
 
 
 def test_cap_denials_in_spawn_and_park_are_journaled(redis_url: str) -> None:
-    root = ProgramRecord(id="p0", code="pass", task="root").to_json()
+    root = record_pieces(ProgramRecord(id="p0", code="pass", task="root"))
 
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
-        assert (await sched.raw("spawn", "", "", "", "", 0, 0, root, "queue")).kind == "ok"
-        spawned = await sched.raw("spawn", "p0", 2, "", "", 1, 0, root, "queue")
+        assert (await sched.raw("spawn", "", "", "", "", 0, 0, *root, "queue")).kind == "ok"
+        spawned = await sched.raw("spawn", "p0", 2, "", "", 1, 0, *root, "queue")
         await coord.client.hset(coord.prefix + "state", "p0", "run:r1")
         parked = await sched.raw("park", "p0", "gate", "", "x" * 2048, "{}", "", "r1", 0, 5)
         return spawned, parked, await sched.journal("p0")

@@ -17,6 +17,7 @@ from swarmlab.records import ProgramRecord
 from swarmlab.runtime import Coordinator
 from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
 from swarmlab.runtime._scripts import Subscriber
+from swarmlab.runtime._stored import killed_pieces, record_pieces
 
 
 class Client(Coordinator):
@@ -38,15 +39,15 @@ class Client(Coordinator):
         return reply
 
     async def admit(self, parent: str | None, depth: int, admission: str = "deny") -> str:
-        record = ProgramRecord(id="p0", code="1").to_json()
+        record = record_pieces(ProgramRecord(id="p0", code="1"))
         if parent is None:
-            reply = await self.sched.raw("spawn", "", "", "", "", depth, 0, record, admission)
+            reply = await self.sched.raw("spawn", "", "", "", "", depth, 0, *record, admission)
             if reply.kind == "denied":
                 raise CapExceeded(reply.values[0])
             if reply.kind == "killed":
                 raise RunKilled(reply.values[0])
             return reply.values[0]
-        return (await self.step("spawn", depth, 0, record, admission, program=parent)).values[0]
+        return (await self.step("spawn", depth, 0, *record, admission, program=parent)).values[0]
 
     async def reserve(self, **amounts: int) -> None:
         pairs = [x for cap, n in amounts.items() for x in (cap, n)]
@@ -281,9 +282,9 @@ def test_a_sweep_cap_holds_across_the_runs_of_the_sweep(redis_url: str) -> None:
 def test_a_call_made_again_answers_from_its_journal_and_is_charged_once(redis_url: str) -> None:
     async def go() -> None:
         main, clients = await init(redis_url, programs=10)
-        record = ProgramRecord(id="p0", code="1").to_json()
-        first = await main.sched.raw("spawn", "p0", 7, "", "", 1, 0, record, "queue")
-        again = await clients[0].sched.raw("spawn", "p0", 7, "", "", 1, 0, record, "queue")
+        record = record_pieces(ProgramRecord(id="p0", code="1"))
+        first = await main.sched.raw("spawn", "p0", 7, "", "", 1, 0, *record, "queue")
+        again = await clients[0].sched.raw("spawn", "p0", 7, "", "", 1, 0, *record, "queue")
         assert (first.kind, first.values) == ("ok", ("p0.1",))
         assert (again.kind, again.values) == ("dup", ("p0.1",))
         assert (await main.usage())["programs"]["used"] == 1
@@ -296,11 +297,11 @@ async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
     """An ordered run with three programs queued at simulated hours 0, 1 and 2."""
     main, _ = await init(url, ordered=True)
     sched = main.sched
-    record = ProgramRecord(id="p0", code="1").to_json()
-    await sched.raw("spawn", "", "", "", "", 0, 0, record, "queue")
+    record = record_pieces(ProgramRecord(id="p0", code="1"))
+    await sched.raw("spawn", "", "", "", "", 0, 0, *record, "queue")
     kids = []
     for hour in (1, 2):
-        reply = await sched.raw("spawn", "p0", hour, "", "", 1, hour * 3_600_000, record, "queue")
+        reply = await sched.raw("spawn", "p0", hour, "", "", 1, hour * 3_600_000, *record, "queue")
         kids.append(reply.values[0])
     return main, sched, kids
 
@@ -381,7 +382,9 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
         await sched.raw("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
-        killer = await sched.raw("stop", b, 9, "", "", a, "stopped by a test", 1.0)
+        killer = await sched.raw(
+            "stop", b, 9, "", "", a, *killed_pieces("stopped by a test", 1.0, b)
+        )
         assert killer.kind == "ok"
         assert killer.values[0] == "1"
         assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
@@ -403,7 +406,9 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
         assert await claim(sched, "r.1") == (a, "queued")
-        assert (await sched.raw("stop", "p0", 3, "", "", a, "stopped by p0", 1.0)).kind == "ok"
+        assert (
+            await sched.raw("stop", "p0", 3, "", "", a, *killed_pieces("stopped by p0", 1.0, "p0"))
+        ).kind == "ok"
         late = await sched.raw("turn", a, 1, order_member(1.0, a))
         assert late.kind == "killed"
         await sched.raw("record", a, 2, "", "", order_member(1.5, a))
@@ -431,8 +436,8 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         await asyncio.sleep(0.2)
         assert await sched.claim("r1.0", 1) is None
         assert await sched.claim("r2.0", 1) is None  # both idle
-        record = ProgramRecord(id="p0", code="1").to_json()
-        await sched.raw("spawn", "", "", "", "", 0, 0, record, "queue")
+        record = record_pieces(ProgramRecord(id="p0", code="1"))
+        await sched.raw("spawn", "", "", "", "", 0, 0, *record, "queue")
         await asyncio.sleep(0.2)
         assert len(heard) == 1  # one runner woken for one program
         woken = heard[0][0].rsplit(":", 1)[1]
@@ -442,7 +447,7 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         # It still has a worker free: it is idle again, and the other runner still is.
         kids: list[str] = []
         for _ in range(3):
-            reply = await sched.raw("spawn", "p0", len(kids) + 1, "", "", 1, 0, record, "queue")
+            reply = await sched.raw("spawn", "p0", len(kids) + 1, "", "", 1, 0, *record, "queue")
             kids.append(reply.values[0])
         await asyncio.sleep(0.2)
         assert sorted(ch.rsplit(":", 1)[1] for ch, _ in heard[1:]) == ["r1.0", "r2.0"]
@@ -453,7 +458,7 @@ def test_a_ready_program_wakes_one_idle_runner_on_its_own_channel(redis_url: str
         taken = [await sched.claim("r1.0", 0), await sched.claim("r1.0", 0)]
         assert all(t is not None and t.id in kids for t in taken)
         assert len(heard) == 3
-        await sched.raw("spawn", "p0", 9, "", "", 1, 0, record, "queue")
+        await sched.raw("spawn", "p0", 9, "", "", 1, 0, *record, "queue")
         await asyncio.sleep(0.2)
         assert len(heard) == 3  # nobody is idle
         listening.cancel()

@@ -18,8 +18,8 @@ from swarmlab.records import ProgramRecord
 from swarmlab.runtime._coordinator import Coordinator
 from swarmlab.runtime._replies import Done
 from swarmlab.runtime._scheduler import Scheduler
+from swarmlab.runtime._stored import wait_view
 from swarmlab.runtime._transitions import NO_CALL, FinishArgs, Head, SpawnArgs, StopArgs, WaitArgs
-from swarmlab.runtime._wait_calls import wait_view
 from swarmlab.spec import Caps
 
 _runs = itertools.count()
@@ -39,16 +39,16 @@ async def in_a_run(redis_url: str, steps: Any) -> Any:
 async def family(sched: Scheduler) -> ProgramRecord:
     """p0 with three children: p0.1 ends with a result, p0.2 is killed, p0.3 runs on."""
     root = ProgramRecord(id="p0", code="pass", task="root")
-    assert (await sched.run(SpawnArgs(0, 0, root.to_json(), "queue"), NO_CALL)).kind == "ok"
+    assert (await sched.run(SpawnArgs.of(0, 0, root, "queue"), NO_CALL)).kind == "ok"
     for seq in (1, 2, 3):
-        kid = ProgramRecord(id="p0", parent_id="p0", depth=1, code="pass").to_json()
-        spawned = await sched.run(SpawnArgs(1, 0, kid, "queue"), Head("p0", seq, "", ""))
+        kid = ProgramRecord(id="p0", parent_id="p0", depth=1, code="pass")
+        spawned = await sched.run(SpawnArgs.of(1, 0, kid, "queue"), Head("p0", seq, "", ""))
         assert spawned.kind == "ok"
     ended = ProgramRecord(id="p0.1", parent_id="p0", depth=1, code="pass")
     ended.status, ended.result, ended.error = "completed", {"clips": [1, 2.5]}, None
     end = FinishArgs("p0.1", "", "completed", ended.to_json(), 0, "", "", False, 1, "")
     assert (await sched.run(dataclasses.replace(end, view=wait_view(ended)))).kind == "ok"
-    stop = StopArgs("p0.2", "enough", 1.0)
+    stop = StopArgs.of("p0.2", "enough", 1.0, "p0")
     assert (await sched.run(stop, Head("p0", 4, "", ""))).kind == "ok"
     return ended
 
@@ -56,7 +56,7 @@ async def family(sched: Scheduler) -> ProgramRecord:
 def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        wait = WaitArgs(True, ("p0.1", "p0.2", "p0.3"))
+        wait = WaitArgs.of(True, ("p0.1", "p0.2", "p0.3"))
         reply = await sched.run(wait, Head("p0", 5, "", ""))
         again = await sched.run(wait, Head("p0", 5, "", ""))  # asked again: from the journal
         return reply, again, await sched.journal("p0", 5)
@@ -79,13 +79,15 @@ def test_the_wait_script_journals_the_views_it_answers(redis_url: str) -> None:
 def test_an_unknown_id_is_journaled_as_the_error_the_program_gets(redis_url: str) -> None:
     async def steps(coord: Coordinator, sched: Scheduler) -> tuple[Any, ...]:
         await family(sched)
-        first = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
-        again = await sched.raw("wait", "p0", 5, "", "", "0", "p0.1", "p0.9")
+        wait = WaitArgs.of(False, ("p0.1", "p0.9"))
+        first = await sched.run(wait, Head("p0", 5, "", ""))
+        again = await sched.run(wait, Head("p0", 5, "", ""))
         return first, again, await sched.journal("p0", 5)
 
     first, again, journal = asyncio.run(in_a_run(redis_url, steps))
     assert (first.kind, first.values) == ("unknown", ("p0.9",))
     told = {"error": "ValueError: wait(): no program with id 'p0.9'"}
     assert json.loads(journal[5]) == told
-    assert again.kind == "dup"
-    assert json.loads(again.values[0]) == told
+    assert isinstance(again, Done)
+    assert again.replayed
+    assert json.loads(again.entry) == told

@@ -1,8 +1,9 @@
 -- spawn(): admit a child under the caps. ARGV: parent id ('' for the root program), seq, member,
--- events, depth, clock_ms, child record (JSON, without its id), admission ('queue' | 'deny').
+-- events, depth, clock_ms, the child's record in two pieces (Python's JSON, split where its id
+-- goes: `_stored.py`), admission ('queue' | 'deny').
 -- Reply: {'ok', child id} | {'dup', child id} | denial.
 local id, seq, m, events = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local depth, clock_ms, record, admission = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local depth, clock_ms, admission = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[9]
 local stop = begin(id, seq, m)
 if stop then return stop end
 if depth > limit('depth') then return deny('depth', limit('depth'), depth) end
@@ -33,10 +34,9 @@ if id ~= '' then
   child = id .. '.' .. (kids + 1)
   redis.call('SADD', k('kids:') .. id, child)
 end
-local rec = cjson.decode(record)
-rec['id'] = child
-redis.call('HSET', k('programs'), child, cjson.encode(rec))
-redis.call('XADD', k('records'), '*', 'r', cjson.encode(rec))
+local rec = ARGV[7] .. child .. ARGV[8]
+redis.call('HSET', k('programs'), child, rec)
+redis.call('XADD', k('records'), '*', 'r', rec)
 set_state(child, 'queued')
 local cm = member(clock_ms, child)
 if ORDERED then lb_set(child, cm) end

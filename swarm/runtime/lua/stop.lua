@@ -1,8 +1,10 @@
 -- kill(target) from a program: at its turn, the target and its descendants end as killed.
--- ARGV: id, seq, member, events, target, reason, ended_at (unix seconds).
+-- ARGV: id, seq, member, events, target, then Python's JSON in pieces (`_stored.py`): the killed
+-- envelope's head and tail (around the record as it was), the end event's and the view's two
+-- pieces each (around the id).
 -- Reply: {'ok', stopped, runner tag, id, ...} (the programs that were computing, for their
 -- runners to stop) | refusals. Programs parked, queued or ready end here and now.
-local id, seq, m, events, target, reason, ended_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local id, seq, m, events, target = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local stop = begin(id, seq, m)
 if stop then return stop end
 local todo, stopped, computing = {target}, 0, {}
@@ -11,20 +13,16 @@ while #todo > 0 do
   for _, kid in ipairs(redis.call('SMEMBERS', k('kids:') .. x)) do todo[#todo + 1] = kid end
   local st = redis.call('HGET', k('state'), x)
   if st and not terminal(st) then
-    local rec = cjson.decode(redis.call('HGET', k('programs'), x))
-    rec['status'] = 'killed'
-    rec['error'] = reason
-    rec['ended_at'] = tonumber(ended_at)
+    local rec = ARGV[6] .. redis.call('HGET', k('programs'), x) .. ARGV[7]
     local clock = member_clock(redis.call('HGET', k('lbm'), x) or member(0, x))
     if string.sub(st, 1, 4) == 'run:' then
       computing[#computing + 1] = string.sub(st, 5)
       computing[#computing + 1] = x
       redis.call('SREM', k('running:') .. string.sub(st, 5), x)
     end
-    redis.call('HSET', k('programs'), x, cjson.encode(rec))
-    redis.call('HSET', k('views'), x, '{"id":"' .. x .. '","status":"killed","result":'
-      .. cjson.encode(rec['result']) .. ',"error":' .. cjson.encode(reason) .. '}')
-    redis.call('XADD', k('records'), '*', 'r', cjson.encode(rec))
+    redis.call('HSET', k('programs'), x, rec)
+    redis.call('HSET', k('views'), x, ARGV[10] .. x .. ARGV[11])
+    redis.call('XADD', k('records'), '*', 'r', rec)
     set_state(x, 'killed')
     lb_del(x)
     clear_wait(x)
@@ -36,9 +34,7 @@ while #todo > 0 do
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
     redis.call('HINCRBY', k('counts'), 'killed', 1)
-    redis.call('XADD', k('events'), '*', 'e', cjson.encode({
-      t = tonumber(ended_at), program = x, kind = 'end', decision = 'info', cap = cjson.null,
-      detail = {status = 'killed', error = reason, by = id}}))
+    redis.call('XADD', k('events'), '*', 'e', ARGV[8] .. x .. ARGV[9])
     wake_waiters(x, clock)
     stopped = stopped + 1
   end
