@@ -29,7 +29,8 @@ from swarmlab.cluster import RayCluster
 from swarmlab.core import MAX_CODE_CHARS, code_shape, recreation_score
 from swarmlab.models import CompletionRequest, Message, create_backend
 from swarmlab.runtime import Coordinator
-from swarmlab.runtime._capabilities import _KEY, MAX_CODE_BYTES, MAX_PROMPT_CHARS
+from swarmlab.runtime._adapter import MAX_PROMPT_CHARS
+from swarmlab.runtime._capabilities import _KEY, MAX_CODE_BYTES
 from swarmlab.runtime._sandbox import _OUTPUT_FULL, MAX_ERROR_CHARS
 from swarmlab.runtime._scenario import program_from_spawn_argument
 from swarmlab.runtime._slice_limits import _CALLS_TEXT, _CPU_TEXT, _MEMORY_TEXT

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, Tripped, UnknownCapability
-from swarmlab.runtime._capabilities import CAPABILITY_NAMES
+from swarmlab.runtime._adapter import CAPABILITY_NAMES
 from swarmlab.runtime._crash_marks import MONTY_MODULES, error_kind, refused_clock
 from swarmlab.runtime._sandbox import NOT_HANDLED, Sandbox
 

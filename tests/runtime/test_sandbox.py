@@ -11,7 +11,7 @@ import pytest
 
 from swarmlab import CapExceeded, ProgramLimits
 from swarmlab.core import WORLD_ACTIONS, UnknownCapability
-from swarmlab.runtime._capabilities import CAPABILITY_NAMES
+from swarmlab.runtime._adapter import CAPABILITY_NAMES
 from swarmlab.runtime._sandbox import (
     NOT_HANDLED,
     Park,
