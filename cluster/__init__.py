@@ -18,7 +18,17 @@ from ._ray import RayCluster
 from ._reaper import Reaper, pid_alive
 from ._redis import RedisServer, free_port
 from ._serve import build_llm_app
-from ._warm import WarmState, WarmUp, process_age_s, warm_dir, warm_down, warm_instance, warm_up
+from ._warm import (
+    WarmState,
+    WarmUp,
+    age_counted_for_a_client,
+    count_age_from,
+    process_age_s,
+    warm_dir,
+    warm_down,
+    warm_instance,
+    warm_up,
+)
 
 __all__ = [
     "MAX_RUN_BYTES",
@@ -30,7 +40,9 @@ __all__ = [
     "Unpacked",
     "WarmState",
     "WarmUp",
+    "age_counted_for_a_client",
     "build_llm_app",
+    "count_age_from",
     "decode_archive",
     "encode_archive",
     "free_port",

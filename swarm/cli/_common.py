@@ -6,8 +6,12 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from swarmlab.core import SpecError
+
+RUNNER_LENDER: Any = None
+"""In the warm lab process (`_warm_server`): spec -> the runners a run borrows; else None."""
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:

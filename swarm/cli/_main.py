@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from swarmlab.core import SpecError, SwarmlabError
 from swarmlab.spec import shown_redis_url
 
+from . import _common
 from ._common import (
     add_spec_arguments,
     check_out_dir,
@@ -42,6 +43,7 @@ from ._submit import add_submit_parser, submit_command
 from ._text import terminal_text
 from ._trials import add_trials_parser, trials_command
 from ._warm import add_warm_parsers, down_command, up_command, warm_status_line
+from ._warm_server import LAB_COMMAND, run_on_server, serve_lab
 
 EXIT_BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer whose reader went away (SIGPIPE), e.g. `swarmlab list |
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trials_parser(sub)
     add_warm_parsers(sub)
     sub.add_parser("list", help="built-in experiments and sweeps")
+    sub.metavar = "{" + ",".join(name for name in sub.choices if name != LAB_COMMAND) + "}"
     return parser
 
 
@@ -133,6 +136,7 @@ def _add_sweep_parser(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code = int(_COMMANDS[args.command](args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
@@ -172,6 +176,9 @@ def _run(args: argparse.Namespace) -> int:
     from ._progress import Progress
 
     check_run_arguments(args)
+    served = _on_warm_server(args)
+    if served is not None:
+        return served
     redis_url = redis_url_argument(args.redis_url)
     choice = choose_model(load_spec(args.experiment, spec_overrides(args)), args.model, os.environ)
     spec = choice.spec
@@ -200,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         redis_url=redis_url,
         progress=Progress.for_terminal(quiet=args.quiet),
+        runners=_common.RUNNER_LENDER(spec) if _common.RUNNER_LENDER else None,
     )
     result = run_experiment(spec, options)
     if args.report:
@@ -213,6 +221,17 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"run {result.run_id}: replay failed: {result.replay.unreadable}")
         return 2
     return 0
+
+
+def _on_warm_server(args: argparse.Namespace) -> int | None:
+    """The run handed to `swarmlab up`'s lab process, when it takes it: its exit code."""
+    given = args.ray_address or args.redis_url
+    env = ("SWARMLAB_NO_WARM_SERVER", "SWARMLAB_REDIS_URL", "SWARMLAB_RAY_ADDRESS")
+    if given or any(os.environ.get(name) for name in env) or _common.RUNNER_LENDER:
+        return None
+    from swarmlab.cluster import warm_dir
+
+    return run_on_server(args.argv, warm_dir())
 
 
 def _write_report(run_dir: Path) -> None:
@@ -402,5 +421,6 @@ _COMMANDS = {
     "trials": trials_command,
     "list": _list,
     "up": up_command,
+    LAB_COMMAND: lambda args: serve_lab(Path(args.home), main),
     "down": down_command,
 }

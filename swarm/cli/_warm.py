@@ -10,6 +10,7 @@ from swarmlab.core import SpecError
 from swarmlab.spec import shown_redis_url
 
 from ._text import terminal_text
+from ._warm_server import LAB_COMMAND
 
 
 def add_warm_parsers(sub: Any) -> None:
@@ -20,15 +21,20 @@ def add_warm_parsers(sub: Any) -> None:
     up.add_argument("--json", action="store_true", help="print what is up as JSON")
     down = sub.add_parser("down", help="stop the Ray and Redis `swarmlab up` started")
     down.add_argument("--json", action="store_true", help="print what was stopped as JSON")
+    lab = sub.add_parser(LAB_COMMAND)  # `up` starts it; not listed in the help
+    lab.add_argument("home", help="the warm instance's state dir")
 
 
 def up_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import warm_dir, warm_up
 
+    from ._warm_server import start_server
+
     if args.num_cpus is not None and args.num_cpus < 1:
         raise SpecError(f"--num-cpus {args.num_cpus}: must be at least 1")
     result = warm_up(args.num_cpus)
     state = result.state
+    server = start_server(warm_dir())
     if args.json:
         print(
             json.dumps(
@@ -36,6 +42,7 @@ def up_command(args: argparse.Namespace) -> int:
                     "already_up": result.already_up,
                     "stale_cleaned": result.stale_cleaned,
                     "took_s": round(result.took_s, 3),
+                    "server_pid": server.pid,
                     **state.model_dump(),
                 }
             )
@@ -52,10 +59,14 @@ def up_command(args: argparse.Namespace) -> int:
 
 
 def down_command(args: argparse.Namespace) -> int:
-    from swarmlab.cluster import warm_down, warm_instance
+    from swarmlab.cluster import warm_dir, warm_down, warm_instance
+
+    from ._warm_server import stop_server
 
     live = warm_instance() is not None
+    served = stop_server(warm_dir())
     existed, stopped = warm_down()
+    stopped = sorted(set(stopped) | set(served))
     stale = existed and not live
     if args.json:
         print(json.dumps({"was_up": live, "stale": stale, "stopped_pids": stopped}))

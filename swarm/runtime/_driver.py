@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarmlab.cluster import RayCluster, Reaper, RedisServer, process_age_s, warm_instance
+from swarmlab.cluster import (
+    RayCluster,
+    Reaper,
+    RedisServer,
+    age_counted_for_a_client,
+    process_age_s,
+    warm_instance,
+)
 from swarmlab.core import (
     ROOT_ID,
     CapExceeded,
@@ -324,7 +331,9 @@ class _Run(RunState):
             f"the wall clock ({wall:g} s) starts with the root program"
         )
         how = (
-            "warm: Ray and Redis were up"
+            "warm: run by the lab process of `swarmlab up`"
+            if age_counted_for_a_client()
+            else "warm: Ray and Redis were up"
             if self.warm is not None
             else f"cold start: starting Redis and Ray took {self.cold_s:.1f} s of it"
         )

@@ -4,17 +4,22 @@ from a dead instance is found and cleaned."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
+import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from helpers.cli import swarmlab
 
+from swarmlab.cli._warm_server import code_fingerprint
 from swarmlab.cluster import pid_alive
 
 FIRST = re.compile(r"first program ([0-9.]+) s after the process started \(([^)]*)\)")
@@ -64,7 +69,7 @@ def test_runs_on_a_warm_instance_start_fast_and_down_stops_everything(tmp_path: 
     up = cli(env, "up", "--num-cpus", "2", "--json")
     assert up.returncode == 0, up.stderr
     info = json.loads(up.stdout)
-    pids = [info["redis_pid"], *info["ray_pids"]]
+    pids = [info["redis_pid"], *info["ray_pids"], info["server_pid"]]
     stopped: list[int] = []
     try:
         assert not info["already_up"]
@@ -79,7 +84,7 @@ def test_runs_on_a_warm_instance_start_fast_and_down_stops_everything(tmp_path: 
         assert all(s["status"] == "completed" and s["tree"]["size"] >= 1 for s in summaries)
         for i, done in enumerate(warm):
             warm_s, how = _first_program(done)
-            assert how.startswith("warm"), how
+            assert how == "warm: run by the lab process of `swarmlab up`", how
             assert warm_s < cold_s, (warm_s, cold_s)
             assert not (tmp_path / f"warm{i}" / ".redis").exists()  # no private Redis started
         print(f"first program: cold {cold_s:.2f} s, warm {_first_program(warm[1])[0]:.2f} s")
@@ -139,3 +144,98 @@ def test_a_state_file_naming_dead_processes_is_not_an_instance(tmp_path: Path) -
     assert "warm" not in cli(env, "status").stdout
     assert "stale" in cli(env, "down").stdout
     assert not state.exists()
+
+
+LONG = 'kids = [spawn("while True:\\n    db_get(\\"x\\")\\n") for i in range(2)]\nwait(kids)\n'
+"""A root whose children call forever (until the run is stopped)."""
+LONG_SETS = ("program_limits.cpu_s=60", "program_limits.host_calls=1000000", "caps.wall_clock_s=60")
+
+
+def _ask(sock: Path, data: bytes) -> list[dict[str, object]]:
+    """Send raw bytes to the lab process's socket; its frames until it closes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(30)
+        conn.connect(str(sock))
+        with contextlib.suppress(OSError):
+            conn.sendall(data)
+        return [json.loads(line) for line in conn.makefile("rb") if line.strip()]
+
+
+def _request(tmp_path: Path, **change: object) -> bytes:
+    base: dict[str, object] = {
+        "argv": ["run", "paperclips", "--out", str(tmp_path / "never")],
+        "cwd": str(tmp_path),
+        "env": {},
+        "code": code_fingerprint(),
+        "started_boot_s": 0.0,
+    }
+    return json.dumps(base | change).encode() + b"\n"
+
+
+def _long_run(tmp_path: Path, name: str, env: str) -> subprocess.Popen[str]:
+    program = tmp_path / "long.py"
+    program.write_text(LONG)
+    sets = [x for pair in zip(["--set"] * 3, LONG_SETS, strict=True) for x in pair]
+    command = [sys.executable, "-m", "swarmlab.cli", "run", "paperclips", "--program"]
+    return subprocess.Popen(
+        [*command, str(program), "--out", str(tmp_path / name), *sets],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SWARMLAB_STATE_DIR": env},
+    )
+
+
+def _until_started(process: subprocess.Popen[str]) -> str:
+    """The run's first lines, up to the one that says its first program started."""
+    assert process.stderr is not None
+    seen = ""
+    while "first program" not in seen:
+        line = process.stderr.readline()
+        assert line, seen
+        seen += line
+    return seen
+
+
+@pytest.mark.slow
+def test_the_lab_process_refuses_bad_requests_hands_on_ctrl_c_and_lets_a_busy_run_go(
+    tmp_path: Path,
+) -> None:
+    """Hostile requests are refused in one frame and the lab process serves on; Ctrl-C at the
+    client stops the run in the lab process; a run that finds it busy runs by itself."""
+    env = str(tmp_path / "state")
+    up = cli(env, "up", "--num-cpus", "2", "--json")
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout)
+    sock = tmp_path / "state" / "warm" / "lab.sock"
+    try:
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        refused = [
+            _ask(sock, b"not json\n"),
+            _ask(sock, b"x" * 300_000),  # no newline within the bound
+            _ask(sock, _request(tmp_path, argv=["down"])),
+            _ask(sock, _request(tmp_path, argv=["run"] * 401)),
+            _ask(sock, _request(tmp_path, cwd=str(tmp_path / "nowhere"))),
+            _ask(sock, _request(tmp_path, extra=1)),
+        ]
+        assert all(len(r) == 1 and "error" in r[0] for r in refused), refused
+        assert "`run` only" in str(refused[2][0]["error"])
+        assert _ask(sock, _request(tmp_path, code="0" * 32)) == [{"stale": True}]
+        long = _long_run(tmp_path, "long", env)
+        started = _until_started(long)
+        assert "run by the lab process" in started
+        busy = _run(tmp_path, "beside", env)  # while the long run holds the lab process
+        assert "the warm lab process is busy with another run: running here" in busy.stderr
+        assert _first_program(busy)[1] == "warm: Ray and Redis were up"
+        long.send_signal(signal.SIGINT)
+        _, rest = long.communicate(timeout=60)
+        summary = json.loads((tmp_path / "long" / "summary.json").read_text())
+        assert summary["status"] == "killed", rest
+        assert "interrupted" in summary["ended_because"]
+        after = _run(tmp_path, "after", env)  # the lab process serves on
+        assert _first_program(after)[1] == "warm: run by the lab process of `swarmlab up`"
+        assert _alive([info["server_pid"]], within_s=0) == [info["server_pid"]]
+    finally:
+        down = json.loads(cli(env, "down", "--json").stdout)
+    assert info["server_pid"] in down["stopped_pids"]
+    assert _alive(down["stopped_pids"]) == []
+    assert not sock.exists()

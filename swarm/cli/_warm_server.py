@@ -1,0 +1,484 @@
+"""The warm lab process: `swarmlab up` keeps one, and `swarmlab run` hands its run to it.
+
+A run started as a new process pays, before its first program, for Python's imports, a Ray
+connection and its runner actors (a worker process each, and the runtime's imports in it): a few
+seconds, even with `swarmlab up`'s Ray and Redis already running. The lab process pays those once:
+it stays connected to the warm Ray and keeps runner actors that each run borrows (as a sweep's
+cells do), released, not killed, when the run ends.
+
+`swarmlab run` (on the warm instance: no `--ray-address`/`--redis-url`, no
+`SWARMLAB_NO_WARM_SERVER`) sends its arguments, its working directory and its `SWARMLAB_*` and
+`OTEL_*` environment over a Unix socket in the state dir (mode 0600); the lab process runs the
+same command and sends back what it prints and its exit code. Ctrl-C (or the client going away)
+interrupts the run there as it would here. One run at a time: a run that finds the process
+busy, or running other code than its own (the package changed since `up`), runs the usual way.
+
+Every request is hostile input: one line, at most `MAX_REQUEST_BYTES`, read within
+`REQUEST_TIMEOUT_S`, and validated before use; only `run` is served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._text import terminal_text
+
+LAB_COMMAND = "lab-process"
+"""The hidden command that runs the lab process."""
+MAX_REQUEST_BYTES = 256 * 1024
+REQUEST_TIMEOUT_S = 5.0
+READY_TIMEOUT_S = 180.0
+ENV_PREFIXES = ("SWARMLAB_", "OTEL_")
+KEPT_ENV = ("SWARMLAB_STATE_DIR",)
+"""The lab process's own, never replaced by a client's."""
+
+
+class Request(BaseModel):
+    """What a client sends, as one JSON line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    argv: list[str] = Field(min_length=1, max_length=400)
+    cwd: str = Field(max_length=4096)
+    env: dict[str, str] = Field(max_length=200)
+    code: str = Field(max_length=64, description="The client's package fingerprint.")
+    started_boot_s: float = Field(ge=0, description="The client's start (CLOCK_BOOTTIME).")
+
+
+class ServerInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pid: int = Field(ge=1, le=2**22)
+    socket: str
+    code: str
+    instance: float = Field(description="The warm instance it serves (its `started_at`).")
+    started_at: float
+
+
+def code_fingerprint() -> str:
+    """The installed package's files (names, sizes, modification times), hashed: a lab process
+    started before the code changed must not run a newer client's command."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".lua", ".yaml", ".md") and path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _info_file(home: Path) -> Path:
+    return home / "server.json"
+
+
+def server_info(home: Path) -> ServerInfo | None:
+    """The running lab process of the running warm instance, or None (none, one that is gone,
+    or one left from an instance that is gone)."""
+    from swarmlab.cluster import warm_instance
+
+    info = _live_server(home)
+    state = warm_instance() if info is not None else None
+    return info if state is not None and info and state.started_at == info.instance else None
+
+
+def _live_server(home: Path) -> ServerInfo | None:
+    """The lab process the state dir names, if it still runs (whichever instance it serves)."""
+    from swarmlab.cluster import pid_alive
+    from swarmlab.core import MAX_SMALL_BYTES, SwarmlabError, read_json
+
+    path = _info_file(home)
+    if not path.is_file():
+        return None
+    try:
+        info = ServerInfo.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
+    except (SwarmlabError, ValidationError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    if not pid_alive(info.pid) or LAB_COMMAND.encode() not in cmdline:
+        return None
+    return info
+
+
+# --- the lab process ---------------------------------------------------------------------
+
+
+class _Frames(io.TextIOBase):
+    """A text stream whose writes go to the client as frames (`{"o": ...}` or `{"e": ...}`)."""
+
+    def __init__(self, conn: socket.socket, key: str, lock: threading.Lock) -> None:
+        self.conn, self.key, self.lock = conn, key, lock
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if text:
+            _send(self.conn, {self.key: text}, self.lock)
+        return len(text)
+
+
+def _send(conn: socket.socket, frame: dict[str, Any], lock: threading.Lock) -> None:
+    with lock, contextlib.suppress(OSError):
+        conn.sendall(json.dumps(frame).encode() + b"\n")
+
+
+def _drain(conn: socket.socket) -> None:
+    """Read what is left of a refused request (a bounded amount, briefly), so that closing does
+    not reset the connection before the client reads the refusal."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.2)
+        for _ in range(64):
+            if not conn.recv(65536):
+                break
+
+
+def _read_line(conn: socket.socket, limit: int, timeout: float) -> bytes:
+    """One line (without its newline), or ValueError: too long, too slow, or cut short."""
+    conn.settimeout(timeout)
+    data = b""
+    give_up = time.monotonic() + timeout
+    while b"\n" not in data:
+        if len(data) > limit or time.monotonic() > give_up:
+            raise ValueError(f"a request is one line of at most {limit} bytes, within {timeout} s")
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            raise ValueError(f"no request within {timeout} s") from None
+        if not chunk:
+            raise ValueError("the request ended before its newline")
+        data += chunk
+    line = data.split(b"\n", 1)[0]
+    if len(line) > limit:
+        raise ValueError(f"a request is one line of at most {limit} bytes")
+    return line
+
+
+class LabServer:
+    """Serves runs, one at a time, on a Unix socket; see the module's docstring."""
+
+    def __init__(self, home: Path, command: Callable[[list[str]], int]) -> None:
+        self.home = home
+        self.command = command
+        """The CLI's `main`, which runs each request's arguments."""
+        self.code = code_fingerprint()
+        self.fleets: dict[int, list[Any]] = {}
+        self.ray: Any = None
+        self.redis_url = ""
+        self.instance = 0.0
+        self.work: queue.Queue[socket.socket] = queue.Queue(maxsize=1)
+        self.busy = threading.Event()
+
+    def prepare(self) -> None:
+        """Connect to the warm Ray, import the runtime and start the default runners."""
+        from swarmlab.cluster import RayCluster, warm_instance
+        from swarmlab.spec import load_spec
+
+        state = warm_instance()
+        if state is None:
+            raise SystemExit("swarmlab lab process: no warm Ray and Redis (run `swarmlab up`)")
+        self.instance = state.started_at
+        self.redis_url = state.redis_url
+        self.ray = RayCluster().connect(state.ray_address, state.ray_token_path)
+        import swarmlab.runtime._driver  # noqa: F401  (the run's imports, paid now)
+
+        self.lend(load_spec("paperclips"))
+
+    def lend(self, spec: Any) -> list[Any]:
+        """Runners enough for `spec`, the same ones for every run of that width."""
+        from swarmlab.runtime import runner_fleet
+        from swarmlab.runtime._program import runner_slots
+
+        width = len(runner_slots(spec))
+        if width not in self.fleets:
+            self.fleets[width] = runner_fleet(self.ray, [spec], self.redis_url, 1)[0]
+        return self.fleets[width]
+
+    def serve(self, path: Path) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.unlink(missing_ok=True)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(path))
+        finally:
+            os.umask(old)
+        listener.listen(8)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        info = ServerInfo(
+            pid=os.getpid(),
+            socket=str(path),
+            code=self.code,
+            instance=self.instance,
+            started_at=time.time(),
+        )
+        from swarmlab.core import write_text
+
+        write_text(_info_file(self.home), info.model_dump_json())
+        while True:
+            conn = self.work.get()
+            try:
+                self._handle(conn)
+            except KeyboardInterrupt:  # an interrupt that came as the run ended
+                pass
+            finally:
+                self.busy.clear()
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            conn, _ = listener.accept()
+            if self.busy.is_set():
+                _send(conn, {"busy": True}, threading.Lock())
+                conn.close()
+                continue
+            self.busy.set()
+            self.work.put(conn)
+
+    def _handle(self, conn: socket.socket) -> None:
+        lock = threading.Lock()
+        try:
+            request = Request.model_validate_json(
+                _read_line(conn, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S)
+            )
+            if request.argv[0] != "run":
+                raise ValueError(f"the lab process serves `run` only, not {request.argv[0]!r}")
+            if request.code != self.code:
+                _send(conn, {"stale": True}, lock)
+                return
+            if not Path(request.cwd).is_dir():
+                raise ValueError("the request's working directory does not exist")
+        except (ValueError, ValidationError) as exc:
+            _send(conn, {"error": str(exc).split("\n", 1)[0][:300]}, lock)
+            _drain(conn)
+            return
+        _send(conn, {"accepted": True}, lock)
+        code = self._run(conn, request, lock)
+        _send(conn, {"exit": code}, lock)
+
+    def _run(self, conn: socket.socket, request: Request, lock: threading.Lock) -> int:
+        from swarmlab.cluster import count_age_from
+
+        from . import _common
+
+        done = threading.Event()
+        threading.Thread(target=_watch_client, args=(conn, done), daemon=True).start()
+        saved_env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+        saved_cwd = os.getcwd()
+        out, err = sys.stdout, sys.stderr
+        try:
+            for key in saved_env:
+                if key not in KEPT_ENV:
+                    del os.environ[key]
+            os.environ.update(
+                {
+                    k: v
+                    for k, v in request.env.items()
+                    if k.startswith(ENV_PREFIXES) and k not in KEPT_ENV and "\0" not in k + v
+                }
+            )
+            os.chdir(request.cwd)
+            sys.stdout, sys.stderr = _Frames(conn, "o", lock), _Frames(conn, "e", lock)
+            _common.RUNNER_LENDER = self.lend
+            count_age_from(request.started_boot_s)
+            try:
+                return self.command(request.argv)
+            except KeyboardInterrupt:
+                return 1
+        finally:
+            done.set()
+            _common.RUNNER_LENDER = None
+            count_age_from(None)
+            sys.stdout, sys.stderr = out, err
+            os.chdir(saved_cwd)
+            for key in [k for k in os.environ if k.startswith(ENV_PREFIXES)]:
+                if key not in KEPT_ENV:
+                    del os.environ[key]
+            os.environ.update(saved_env)
+
+
+def _watch_client(conn: socket.socket, done: threading.Event) -> None:
+    """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run."""
+    conn.settimeout(0.5)
+    while not done.is_set():
+        try:
+            chunk = conn.recv(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            chunk = b""
+        if not done.is_set() and (not chunk or b"interrupt" in chunk):
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C here: the run's own handler
+            return
+
+
+def serve_lab(home: Path, command: Callable[[list[str]], int]) -> int:
+    """`swarmlab lab-process STATE_DIR` (hidden; `up` starts it): run the lab process."""
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    server = LabServer(home, command)
+    server.prepare()
+    server.serve(home / "lab.sock")
+    return 0
+
+
+# --- `up` and `down` ---------------------------------------------------------------------
+
+
+def start_server(home: Path) -> ServerInfo:
+    """Start the lab process (unless one runs the current code already) and wait until it
+    serves; its output goes to `home/lab.log`."""
+    import subprocess
+
+    from swarmlab.core import ClusterError
+
+    running = server_info(home)
+    if running is not None and running.code == code_fingerprint():
+        return running
+    stop_server(home)
+    log = (home / "lab.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "swarmlab.cli", LAB_COMMAND, str(home)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    give_up = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < give_up:
+        info = server_info(home)
+        if info is not None and info.pid == process.pid:
+            return info
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    raise ClusterError(f"the warm lab process did not start; see {home / 'lab.log'}")
+
+
+def stop_server(home: Path) -> list[int]:
+    """Stop the lab process by its process id (SIGTERM, then SIGKILL); its runners end with the
+    warm Ray."""
+    from swarmlab.cluster import pid_alive
+
+    info = _live_server(home)
+    _info_file(home).unlink(missing_ok=True)
+    if info is None:
+        return []
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, sig)
+        give_up = time.monotonic() + wait
+        while pid_alive(info.pid) and time.monotonic() < give_up:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(info.pid, os.WNOHANG)
+            time.sleep(0.05)
+        if not pid_alive(info.pid):
+            break
+    Path(info.socket).unlink(missing_ok=True)
+    return [info.pid]
+
+
+# --- the client --------------------------------------------------------------------------
+
+
+def run_on_server(argv: list[str], home: Path) -> int | None:
+    """Hand `swarmlab run ARGV` to the lab process: its exit code, or None when it cannot take
+    the run (none, busy, other code): then the caller runs it itself."""
+    from swarmlab.cluster import process_age_s
+
+    info = server_info(home)
+    if info is None:
+        return None
+    request = Request(
+        argv=argv,
+        cwd=os.getcwd(),
+        env={k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)},
+        code=code_fingerprint(),
+        started_boot_s=max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - process_age_s()),
+    )
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        conn.connect(info.socket)
+        conn.sendall(request.model_dump_json().encode() + b"\n")
+        return _follow(conn)
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def _follow(conn: socket.socket) -> int | None:
+    """Print the run's output as it comes; Ctrl-C is sent on as an interrupt."""
+    reader = conn.makefile("rb")
+    accepted = False
+    while True:
+        try:
+            line = reader.readline(MAX_REQUEST_BYTES)
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError):
+                conn.sendall(b'{"interrupt": true}\n')
+            continue
+        except TimeoutError:
+            if accepted:
+                continue
+            return None
+        try:
+            frame = json.loads(line) if line else None
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            return 1 if accepted else None  # the lab process went away mid-run
+        if frame.get("accepted"):
+            accepted = True
+            conn.settimeout(None)
+            continue
+        ended, code = _shown(frame)
+        if ended:
+            return code
+
+
+def _shown(frame: dict[str, Any]) -> tuple[bool, int | None]:
+    """Show an output frame (False, None); else (True, the exit code, or None when the run was
+    not taken: busy, stale code, refused)."""
+    for key, stream in (("o", sys.stdout), ("e", sys.stderr)):
+        if isinstance(frame.get(key), str):
+            stream.write(frame[key])
+            stream.flush()
+            return False, None
+    if isinstance(frame.get("exit"), int):
+        return True, frame["exit"]
+    why = {
+        "busy": "is busy with another run",
+        "stale": "runs older code than this swarmlab (`swarmlab up` starts it afresh)",
+    }
+    said = next((text for key, text in why.items() if frame.get(key)), None)
+    if "error" in frame:
+        said = f"refused the run ({str(frame['error'])[:300]})"
+    if said:
+        print(
+            terminal_text(f"swarmlab: the warm lab process {said}: running here"), file=sys.stderr
+        )
+    return True, None
