@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from swarmlab.core import SpecError
@@ -32,16 +33,18 @@ def up_command(args: argparse.Namespace) -> int:
 
     if args.num_cpus is not None and args.num_cpus < 1:
         raise SpecError(f"--num-cpus {args.num_cpus}: must be at least 1")
+    began = time.monotonic()
     result = warm_up(args.num_cpus)
     state = result.state
-    server = start_server(warm_dir())
+    server = start_server(warm_dir())  # a lab process of the current code, for this instance
+    took_s = time.monotonic() - began
     if args.json:
         print(
             json.dumps(
                 {
                     "already_up": result.already_up,
                     "stale_cleaned": result.stale_cleaned,
-                    "took_s": round(result.took_s, 3),
+                    "took_s": round(took_s, 3),
                     "server_pid": server.pid,
                     **state.model_dump(),
                 }
@@ -50,11 +53,14 @@ def up_command(args: argparse.Namespace) -> int:
         return 0
     if result.stale_cleaned:
         print(f"cleaned a stale instance (stopped {len(result.stale_cleaned)} leftover processes)")
-    where = f"Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}"
+    where = (
+        f"Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}, "
+        f"lab process {server.pid}"
+    )
     if result.already_up:
         print(terminal_text(f"already up: {where}; nothing to do"))
     else:
-        print(terminal_text(f"up in {result.took_s:.1f} s: {where} (state in {warm_dir()})"))
+        print(terminal_text(f"up in {took_s:.1f} s: {where} (state in {warm_dir()})"))
     return 0
 
 

@@ -187,6 +187,8 @@ class LabServer:
         self.ray: Any = None
         self.redis_url = ""
         self.instance = 0.0
+        self.interrupt: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGINT)
+        """What Ctrl-C at the client does here: Ctrl-C here, which the run handles as its own."""
         self.work: queue.Queue[socket.socket] = queue.Queue(maxsize=1)
         self.busy = threading.Event()
 
@@ -241,6 +243,8 @@ class LabServer:
                 self._handle(conn)
             except KeyboardInterrupt:  # an interrupt that came as the run ended
                 pass
+            except Exception as exc:  # a fault here ends one request, never the lab process
+                print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
             finally:
                 self.busy.clear()
                 with contextlib.suppress(OSError):
@@ -269,7 +273,7 @@ class LabServer:
                 return
             if not Path(request.cwd).is_dir():
                 raise ValueError("the request's working directory does not exist")
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, OSError) as exc:
             _send(conn, {"error": str(exc).split("\n", 1)[0][:300]}, lock)
             _drain(conn)
             return
@@ -283,7 +287,8 @@ class LabServer:
         from . import _common
 
         done = threading.Event()
-        threading.Thread(target=_watch_client, args=(conn, done), daemon=True).start()
+        watch = (conn, done, self.interrupt)
+        threading.Thread(target=_watch_client, args=watch, daemon=True).start()
         saved_env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
         saved_cwd = os.getcwd()
         out, err = sys.stdout, sys.stderr
@@ -318,9 +323,14 @@ class LabServer:
             os.environ.update(saved_env)
 
 
-def _watch_client(conn: socket.socket, done: threading.Event) -> None:
+def _watch_client(
+    conn: socket.socket, done: threading.Event, interrupt: Callable[[], None]
+) -> None:
     """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run."""
-    conn.settimeout(0.5)
+    try:
+        conn.settimeout(0.5)
+    except OSError:  # closed already: the run has ended
+        return
     while not done.is_set():
         try:
             chunk = conn.recv(4096)
@@ -329,7 +339,9 @@ def _watch_client(conn: socket.socket, done: threading.Event) -> None:
         except OSError:
             chunk = b""
         if not done.is_set() and (not chunk or b"interrupt" in chunk):
-            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C here: the run's own handler
+            interrupt()
+            return
+        if not chunk:
             return
 
 

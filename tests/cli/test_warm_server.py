@@ -1,0 +1,104 @@
+"""The lab process's socket takes hostile bytes: whatever arrives, one frame answers, and only a
+valid `run` request runs (in process, on a socket pair: no Ray, no warm instance)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmlab.cli._warm_server import LabServer, code_fingerprint
+
+CODE = code_fingerprint()
+
+
+def _answer(server: LabServer, data: bytes) -> list[dict[str, object]]:
+    """What the lab process answers `data` (sent by a client that stays until the end)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        sender = threading.Thread(target=lambda: _send_all(theirs, data), daemon=True)
+        sender.start()
+        server._handle(ours)
+        ours.close()
+        theirs.settimeout(5)
+        frames = [json.loads(line) for line in theirs.makefile("rb") if line.strip()]
+        sender.join(5)
+        return frames
+
+
+def _send_all(conn: socket.socket, data: bytes) -> None:
+    try:
+        conn.sendall(data)
+        if not data.endswith(b"\n"):  # a request cut short: the client stops sending
+            conn.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _server(tmp_path: Path, ran: list[list[str]]) -> LabServer:
+    def command(argv: list[str]) -> int:
+        ran.append(argv)
+        print("ran")
+        return 7
+
+    server = LabServer(tmp_path, command)
+    server.code = CODE
+    server.interrupt = lambda: ran.append(["interrupted"])
+    return server
+
+
+requests = st.fixed_dictionaries(
+    {},
+    optional={
+        "argv": st.lists(st.text(max_size=20), max_size=5),
+        "cwd": st.text(max_size=20),
+        "env": st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
+        "code": st.text(max_size=40),
+        "started_boot_s": st.floats(allow_nan=True, allow_infinity=True),
+        "other": st.integers(),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.one_of(st.binary(max_size=2000), requests.map(lambda r: json.dumps(r).encode())))
+def test_any_bytes_get_one_frame_and_run_nothing_unless_a_valid_run(
+    tmp_path_factory: object, data: bytes
+) -> None:
+    tmp_path = Path(tmp_path_factory.mktemp("lab"))  # type: ignore[attr-defined]
+    ran: list[list[str]] = []
+    frames = _answer(_server(tmp_path, ran), data + b"\n")
+    if ran:  # only a request that is valid in every field runs, and it ran once
+        assert len(ran) == 1
+        assert ran[0][0] == "run"
+        assert frames[0] == {"accepted": True}
+        assert frames[-1] == {"exit": 7}
+    else:
+        assert len(frames) == 1, frames
+        assert set(frames[0]) <= {"error", "stale"}, frames
+
+
+def test_a_valid_request_runs_with_its_directory_and_its_variables(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+    request = {
+        "argv": ["run", "paperclips"],
+        "cwd": str(tmp_path),
+        "env": {"SWARMLAB_MODEL_URL": "http://x:1/v1", "PATH": "/nowhere"},
+        "code": CODE,
+        "started_boot_s": 1.0,
+    }
+    frames = _answer(_server(tmp_path, ran), json.dumps(request).encode() + b"\n")
+    assert ran == [["run", "paperclips"]]
+    assert frames == [{"accepted": True}, {"o": "ran"}, {"o": "\n"}, {"exit": 7}]
+
+
+def test_a_request_too_long_or_too_slow_is_refused(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    assert "error" in _answer(server, b"x" * 300_000)[0]
+    assert "error" in _answer(server, b'{"argv": ["run"]')[0]  # no newline: ends unfinished
+    assert ran == []
