@@ -443,13 +443,17 @@ def run_on_server(argv: list[str], home: Path) -> int | None:
 
 
 def _follow(conn: socket.socket) -> int | None:
-    """Print the run's output as it comes; Ctrl-C is sent on as an interrupt."""
+    """Print the run's output as it comes; Ctrl-C is sent on as an interrupt (twice: this
+    command ends at once, and the run ends as interrupted in the lab process)."""
     reader = conn.makefile("rb")
-    accepted = False
+    accepted = interrupted = False
     while True:
         try:
             line = reader.readline(MAX_REQUEST_BYTES)
         except KeyboardInterrupt:
+            if interrupted:  # Ctrl-C twice: stop waiting (the lab process sees us go)
+                return 130
+            interrupted = True
             with contextlib.suppress(OSError):
                 conn.sendall(b'{"interrupt": true}\n')
             continue
