@@ -43,7 +43,8 @@ from ._submit import add_submit_parser, submit_command
 from ._text import terminal_text
 from ._trials import add_trials_parser, trials_command
 from ._warm import add_warm_parsers, down_command, up_command, warm_status_line
-from ._warm_server import LAB_COMMAND, run_on_server, serve_lab
+from ._warm_client import run_on_server
+from ._warm_server import LAB_COMMAND, serve_lab
 
 EXIT_BROKEN_PIPE = 128 + 13
 """What a shell reports for a writer whose reader went away (SIGPIPE), e.g. `swarmlab list |
