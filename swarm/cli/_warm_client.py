@@ -68,12 +68,20 @@ def _follow(conn: socket.socket) -> int | None:
             if accepted:
                 continue
             return None
+        except OSError:
+            line = b""
         try:
             frame = json.loads(line) if line else None
         except ValueError:
             frame = None
         if not isinstance(frame, dict):
-            return 1 if accepted else None  # the lab process went away mid-run
+            if not accepted:
+                return None  # not taken: this command runs it
+            print(
+                "swarmlab: the warm lab process went away mid-run (see its lab.log)",
+                file=sys.stderr,
+            )
+            return 1  # never run a second time here
         if frame.get("accepted"):
             accepted = True
             conn.settimeout(None)

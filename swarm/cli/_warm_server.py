@@ -141,6 +141,13 @@ def _send(conn: socket.socket, frame: dict[str, Any], lock: threading.Lock) -> N
         conn.sendall(json.dumps(frame).encode() + b"\n")
 
 
+def _refuse_busy(conn: socket.socket) -> None:
+    _send(conn, {"busy": True}, threading.Lock())
+    _drain(conn)
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
 def _drain(conn: socket.socket) -> None:
     """Read what is left of a refused request (a bounded amount, briefly), so that closing does
     not reset the connection before the client reads the refusal."""
@@ -252,8 +259,7 @@ class LabServer:
         while True:
             conn, _ = listener.accept()
             if self.busy.is_set():
-                _send(conn, {"busy": True}, threading.Lock())
-                conn.close()
+                threading.Thread(target=_refuse_busy, args=(conn,), daemon=True).start()
                 continue
             self.busy.set()
             self.work.put(conn)
