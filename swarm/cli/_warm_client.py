@@ -56,39 +56,50 @@ def _follow(conn: socket.socket) -> int | None:
     accepted = interrupted = False
     while True:
         try:
-            line = reader.readline(MAX_REQUEST_BYTES)
+            frame = _read_frame(reader)
         except KeyboardInterrupt:
             if interrupted:  # Ctrl-C twice: stop waiting (the lab process sees us go)
                 return 130
             interrupted = True
-            with contextlib.suppress(OSError):
-                conn.sendall(b'{"interrupt": true}\n')
+            if accepted:  # else it goes when the run begins
+                _interrupt(conn)
             continue
         except TimeoutError:
             if accepted:
                 continue
             return None
-        except OSError:
-            line = b""
-        try:
-            frame = json.loads(line) if line else None
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict):
+        if frame is None:
             if not accepted:
                 return None  # not taken: this command runs it
-            print(
-                "swarmlab: the warm lab process went away mid-run (see its lab.log)",
-                file=sys.stderr,
-            )
+            gone = "swarmlab: the warm lab process went away mid-run (see its lab.log)"
+            print(gone, file=sys.stderr)
             return 1  # never run a second time here
         if frame.get("accepted"):
             accepted = True
             conn.settimeout(None)
+            if interrupted:
+                _interrupt(conn)
             continue
         ended, code = _shown(frame)
         if ended:
             return code
+
+
+def _read_frame(reader: Any) -> dict[str, Any] | None:
+    """The next frame; None when the connection ended or sent something that is not one."""
+    try:
+        line = reader.readline(MAX_REQUEST_BYTES)
+        frame = json.loads(line) if line else None
+    except TimeoutError:
+        raise
+    except (ValueError, OSError):
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _interrupt(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(b'{"interrupt": true}\n')
 
 
 def _shown(frame: dict[str, Any]) -> tuple[bool, int | None]:

@@ -234,8 +234,20 @@ def test_the_lab_process_refuses_bad_requests_hands_on_ctrl_c_and_lets_a_busy_ru
         after = _run(tmp_path, "after", env)  # the lab process serves on
         assert _first_program(after)[1] == "warm: run by the lab process of `swarmlab up`"
         assert _alive([info["server_pid"]], within_s=0) == [info["server_pid"]]
+        orphan = _long_run(tmp_path, "orphan", env)
+        _until_started(orphan)
+        os.kill(info["server_pid"], signal.SIGKILL)  # the lab process dies mid-run
+        _, rest = orphan.communicate(timeout=60)
+        assert orphan.returncode == 1, rest
+        assert "the warm lab process went away mid-run" in rest
+        assert "first program" not in rest  # the run is not made a second time here
+        again = json.loads(cli(env, "up", "--json").stdout)  # up starts a new one
+        assert again["already_up"]
+        assert again["server_pid"] != info["server_pid"]
+        served = _run(tmp_path, "served-again", env)
+        assert _first_program(served)[1] == "warm: run by the lab process of `swarmlab up`"
     finally:
         down = json.loads(cli(env, "down", "--json").stdout)
-    assert info["server_pid"] in down["stopped_pids"]
+    assert again["server_pid"] in down["stopped_pids"]
     assert _alive(down["stopped_pids"]) == []
     assert not sock.exists()
