@@ -87,11 +87,16 @@ def down_command(args: argparse.Namespace) -> int:
 
 def warm_status_line() -> str | None:
     """`status`'s line on the warm instance, when one is up."""
-    from swarmlab.cluster import warm_instance
+    from swarmlab.cluster import warm_dir, warm_instance
+
+    from ._warm_server import server_info
 
     state = warm_instance()
     if state is None:
         return None
+    server = server_info(warm_dir())
+    lab = f"lab process {server.pid}" if server else "no lab process (`swarmlab up` starts one)"
     return terminal_text(
-        f"warm (swarmlab up): Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}"
+        f"warm (swarmlab up): Ray {state.ray_address}, Redis {shown_redis_url(state.redis_url)}, "
+        f"{lab}"
     )

@@ -91,6 +91,7 @@ def test_runs_on_a_warm_instance_start_fast_and_down_stops_everything(tmp_path: 
         status = cli(env, "status")
         assert status.returncode == 0, status.stderr
         assert info["ray_address"] in status.stdout, status.stdout
+        assert f"lab process {info['server_pid']}" in status.stdout, status.stdout
     finally:
         down = cli(env, "down", "--json")
         stopped = json.loads(down.stdout)["stopped_pids"] if down.returncode == 0 else []
