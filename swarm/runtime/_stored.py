@@ -36,14 +36,6 @@ def around_id(text: str, places: int = 1) -> tuple[str, ...]:
     return pieces
 
 
-def joined(pieces: tuple[str, ...], *values: str) -> str:
-    """What a script writes: the pieces with `values` in their places (as Lua joins them)."""
-    out = [pieces[0]]
-    for value, piece in zip(values, pieces[1:], strict=True):
-        out += [value, piece]
-    return "".join(out)
-
-
 class _Kill(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

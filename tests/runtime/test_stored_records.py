@@ -29,13 +29,21 @@ from swarmlab.runtime._replies import Done
 from swarmlab.runtime._scheduler import Scheduler
 from swarmlab.runtime._stored import (
     WAIT_PIECES,
-    joined,
     killed_pieces,
     record_pieces,
     stored_record,
 )
 from swarmlab.runtime._transitions import NO_CALL, Head, SpawnArgs, StopArgs, WaitArgs
 from swarmlab.spec import Caps
+
+
+def joined(pieces: tuple[str, ...], *values: str) -> str:
+    """What a script writes: the pieces with `values` in their places (as Lua joins them)."""
+    out = [pieces[0]]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        out += [value, piece]
+    return "".join(out)
+
 
 ids = st.from_regex(r"p0(\.[1-9][0-9]{0,3}){0,6}", fullmatch=True)
 texts = st.text(max_size=60)
