@@ -11,7 +11,7 @@ from swarmlab.core import SpecError
 from swarmlab.spec import shown_redis_url
 
 from ._text import terminal_text
-from ._warm_server import LAB_COMMAND
+from ._warm_server import LAB_COMMAND, server_info, start_server, stop_server
 
 
 def add_warm_parsers(sub: Any) -> None:
@@ -28,8 +28,6 @@ def add_warm_parsers(sub: Any) -> None:
 
 def up_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import warm_dir, warm_up
-
-    from ._warm_server import start_server
 
     if args.num_cpus is not None and args.num_cpus < 1:
         raise SpecError(f"--num-cpus {args.num_cpus}: must be at least 1")
@@ -67,8 +65,6 @@ def up_command(args: argparse.Namespace) -> int:
 def down_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import warm_dir, warm_down, warm_instance
 
-    from ._warm_server import stop_server
-
     live = warm_instance() is not None
     served = stop_server(warm_dir())
     existed, stopped = warm_down()
@@ -88,8 +84,6 @@ def down_command(args: argparse.Namespace) -> int:
 def warm_status_line() -> str | None:
     """`status`'s line on the warm instance, when one is up."""
     from swarmlab.cluster import warm_dir, warm_instance
-
-    from ._warm_server import server_info
 
     state = warm_instance()
     if state is None:
