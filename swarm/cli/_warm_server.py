@@ -41,6 +41,8 @@ LAB_COMMAND = "lab-process"
 MAX_REQUEST_BYTES = 256 * 1024
 REQUEST_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 180.0
+DRAIN_S = 2.0
+DRAIN_BYTES = 8 << 20
 ENV_PREFIXES = ("SWARMLAB_", "OTEL_")
 KEPT_ENV = ("SWARMLAB_STATE_DIR",)
 """The lab process's own, never replaced by a client's."""
@@ -149,14 +151,18 @@ def _refuse_busy(conn: socket.socket) -> None:
 
 
 def _drain(conn: socket.socket) -> None:
-    """Read what is left of a refused request (a bounded amount, briefly), so that closing does
-    not reset the connection before the client reads the refusal."""
+    """Read what is left of a refused request until the client closes (at most `DRAIN_BYTES`,
+    within `DRAIN_S`), so that closing does not reset the connection before the client reads
+    the refusal: a client still sending when it is refused (a request too long) would lose it."""
+    give_up, read = time.monotonic() + DRAIN_S, 0
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(0.2)
-        for _ in range(64):
-            if not conn.recv(65536):
+        while read < DRAIN_BYTES and (left := give_up - time.monotonic()) > 0:
+            conn.settimeout(left)
+            chunk = conn.recv(65536)
+            if not chunk:
                 break
+            read += len(chunk)
 
 
 def _read_line(conn: socket.socket, limit: int, timeout: float) -> bytes:

@@ -17,17 +17,23 @@ CODE = code_fingerprint()
 
 
 def _answer(server: LabServer, data: bytes) -> list[dict[str, object]]:
-    """What the lab process answers `data` (sent by a client that stays until the end)."""
+    """What the lab process answers `data`, from a client that reads every frame until the
+    lab process closes, then closes too (as `swarmlab run` does)."""
     ours, theirs = socket.socketpair()
-    with ours, theirs:
-        sender = threading.Thread(target=lambda: _send_all(theirs, data), daemon=True)
-        sender.start()
+    frames: list[dict[str, object]] = []
+
+    def client() -> None:
+        with theirs:
+            _send_all(theirs, data)
+            theirs.settimeout(10)
+            frames.extend(json.loads(line) for line in theirs.makefile("rb") if line.strip())
+
+    reader = threading.Thread(target=client, daemon=True)
+    reader.start()
+    with ours:
         server._handle(ours)
-        ours.close()
-        theirs.settimeout(5)
-        frames = [json.loads(line) for line in theirs.makefile("rb") if line.strip()]
-        sender.join(5)
-        return frames
+    reader.join(10)
+    return frames
 
 
 def _send_all(conn: socket.socket, data: bytes) -> None:
