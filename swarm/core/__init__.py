@@ -4,9 +4,17 @@ and the one reader (and writer) of files the lab did not just write itself.
 Nothing here imports any other part of swarmlab.
 """
 
-from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, ProgramAPI, WorldAPI
+from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, WorldAPI
 from ._bounds import json_safe
-from ._declaring import REQUIRED, Capability, Role, WorldAction, call_text
+from ._declaring import (
+    REQUIRED,
+    Capability,
+    Role,
+    WorldAction,
+    call_text,
+    capability,
+    declared_capabilities,
+)
 from ._errors import (
     BadCall,
     CapExceeded,
@@ -33,6 +41,7 @@ from ._lineage import (
     parent_id,
     related,
 )
+from ._program_api import ProgramAPI
 from ._reading import (
     MAX_INT_DIGITS,
     MAX_JSON_DEPTH,
@@ -132,12 +141,14 @@ __all__ = [
     "WorldAction",
     "ancestors",
     "call_text",
+    "capability",
     "check_value",
     "child_id",
     "code_shape",
     "code_similarity",
     "code_words",
     "csv_rows",
+    "declared_capabilities",
     "decode_text",
     "depth_of",
     "id_sort_key",

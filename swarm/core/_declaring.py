@@ -1,9 +1,10 @@
 """How a capability or a world action is declared: a typed function with a docstring, marked.
 
-A declaration is a method of a `Protocol` class (`swarmlab.core._api`): its name, parameters
-(names, defaults, order), types and docstring are what a program sees; the mark adds what the
-function cannot say (its role, its aliases, the caps a call charges, the Lua scripts its call
-runs, a world action's simulated hours). `declared_capabilities` and `declared_world_actions`
+A declaration is a marked method: of the runtime's `Capabilities`, of `ProgramAPI` (this
+layer's copy of those), or of `WorldAPI` (`swarmlab.core._api`). Its name, parameters (names,
+defaults, order), types and docstring are what a program sees; the mark adds what the function
+cannot say (its role, its aliases, the caps a call charges, the Lua scripts its call runs, a
+world action's simulated hours). `declared_capabilities` and `declared_world_actions`
 read a class's marked methods, in the order they are written, into the records below.
 """
 
@@ -97,16 +98,18 @@ def _mark(fields: dict[str, Any]) -> Callable[[F], F]:
 
 
 def _declared(cls: type) -> list[tuple[str, str, inspect.Signature, dict[str, Any]]]:
-    found = []
-    for name, member in vars(cls).items():
-        fields = getattr(member, _MARK, None)
-        if fields is None:
-            continue
-        signature = inspect.signature(member)
-        params = list(signature.parameters.values())[1:]  # without `self`
-        doc = inspect.getdoc(member) or ""
-        found.append((name, doc, signature.replace(parameters=params), fields))
-    return found
+    """A class's marked methods, its bases' first, each in the order written."""
+    found = {}
+    for klass in reversed(cls.__mro__):
+        for name, member in vars(klass).items():
+            fields = getattr(member, _MARK, None)
+            if fields is None:
+                continue
+            signature = inspect.signature(member)
+            params = list(signature.parameters.values())[1:]  # without `self`
+            doc = inspect.getdoc(member) or ""
+            found[name] = (name, doc, signature.replace(parameters=params), fields)
+    return list(found.values())
 
 
 def declared_capabilities(cls: type) -> dict[str, Capability]:

@@ -1,7 +1,7 @@
 """The capability vocabulary: every name a program can call, and every kind an event can have.
 
-Capabilities and world actions are declared once, in `_api.py` (a typed function each, with its
-role, aliases and charged caps); this module derives the names from them. The runtime
+Capabilities and world actions are declared once (a typed function each, with its role, aliases
+and charged caps) and read here from `_api.py`; this module derives the names from them. The runtime
 implements each declared name (a test holds it to that), the analysis classifies calls by role,
 and the event log accepts only kinds declared here: a program never chooses the kind of an event.
 """

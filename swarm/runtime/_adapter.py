@@ -233,7 +233,7 @@ class SandboxAdapter(ProgramHost):
         for found in escape_attempts(self.record.code):
             self.event(ESCAPE_KIND, "info", cap="sandbox", detail={"source": found})
 
-    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> Any:
+    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> str | Park:
         """A model call under any of its names (`Capabilities`)."""
         raise NotImplementedError
 

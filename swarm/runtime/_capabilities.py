@@ -1,17 +1,25 @@
 """The capability API: everything a generated program can touch, and the decision on each call.
 
-One `Capabilities` object serves one program for one slice. The names a program may call are
-declared once, in `swarmlab.core.CAPABILITIES`; this class implements each of them as a method of
-the same name, and its base (`SandboxAdapter`, `_adapter.py`) answers the sandbox: dispatch,
-spans, denials, events, the escape policy. An event's kind always comes from the declaration,
-never from the program.
+Each capability is declared here, once, as a method of `Capabilities`: its name, parameters,
+declared types and docstring are the API a program sees, and its mark (`@capability`) says what
+the function cannot: its role, the names models invent for it, the caps one call charges and the
+Lua scripts that carry it. `scripts/gen_capabilities.py` writes the bottom layer's copy of the
+declarations (`swarm/core/_program_api.py`, which the vocabulary, the analysis and the sandbox
+read), the reference in docs/capabilities.md and the persona's API text from them; a test holds
+all three to these methods. A method's declared return type leaves out `Park`, the runtime's
+own answer for a call that waits for its turn.
 
-Every value a program hands the host is hostile: each argument is checked for type and bounded
-in size and depth before use (prompts, code, tasks, keys, values, id lists, timeouts, sleeps);
-anything odd (a string for a number, an int too large for a float, a list nested thousands
-deep) is a `ValueError` inside the program, which it can catch, never a fault of the lab. Work
-here is linear in what the program sent; what is not (the quine tripwire's similarity) is
-bounded in input and time and runs in a thread, off the runner's event loop.
+One `Capabilities` object serves one program for one slice; its base (`SandboxAdapter`,
+`_adapter.py`) answers the sandbox: dispatch, spans, denials, events, the escape policy. An
+event's kind always comes from the declaration, never from the program.
+
+Every value a program hands the host is hostile whatever the declared types say: each argument
+is checked for type and bounded in size and depth before use (prompts, code, tasks, keys,
+values, id lists, timeouts, sleeps); anything odd (a string for a number, an int too large for
+a float, a list nested thousands deep) is a `ValueError` inside the program, which it can
+catch, never a fault of the lab. Work here is linear in what the program sent; what is not (the
+quine tripwire's similarity) is bounded in input and time and runs in a thread, off the
+runner's event loop.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from swarmlab.core import (
     BadCall,
     CapExceeded,
     ModelCallFailed,
+    capability,
     in_lineage,
     is_program_id,
     json_safe,
@@ -63,10 +72,21 @@ class Capabilities(SandboxAdapter):
 
     # --- capabilities: one method per name of swarmlab.core.CAPABILITIES -------------------
 
-    async def run_ai(self, prompt: Any, max_tokens: Any = 256) -> Any:
+    @capability(
+        "model",
+        aliases=("RUN_AI", "query_model", "ask_model"),
+        charges=("model_calls", "tokens"),
+        scripts=("reserve", "retry", "slot", "complete", "settle"),
+    )
+    async def run_ai(self, prompt: str, max_tokens: int = 256) -> str | Park:
+        """Ask the model a question and get its answer as text.
+
+        One model call. `tokens` is charged for the prompt and `max_tokens` before the call,
+        then settled to what the model really used; `max_tokens` is cut to the spec's limit.
+        """
         return await self._run_ai("run_ai", prompt, max_tokens)
 
-    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> Any:
+    async def _run_ai(self, called_as: str, prompt: Any, max_tokens: Any = 256) -> str | Park:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise BadCall(f"{called_as}(): max_tokens must be a positive integer")
         if not isinstance(prompt, str):
@@ -115,8 +135,15 @@ class Capabilities(SandboxAdapter):
         """A model call's attempts, when it was sent more than once (each one charged)."""
         return {"attempts": self.attempts} if self.attempts > 1 else {}
 
-    async def spawn(self, code: Any, task: Any = "") -> Any:
-        if not isinstance(code, str) or not code.strip():
+    @capability("spawn", charges=("programs",), scripts=("spawn",))
+    async def spawn(self, code: str, task: str = "") -> str | Park:
+        """Run code (or an answer holding a fenced python block) as a child; returns its id.
+
+        `code` may be a raw program (run whole, as written) or a model's answer: leading prose is
+        skipped, and if a fenced block comes first, its block is the program. The child is
+        denied when a cap (`programs`, `depth`, `children`, `concurrent`) is reached.
+        """
+        if not _is_text(code) or not code.strip():
             raise BadCall("spawn(): code must be a non-empty string")
         if len(code.encode(errors="replace")) > MAX_CODE_BYTES:
             raise BadCall(f"spawn(): code is larger than {MAX_CODE_BYTES} bytes")
@@ -150,21 +177,44 @@ class Capabilities(SandboxAdapter):
         self.event("spawn", "allowed", detail=detail)
         return child_id
 
-    async def wait(self, id_or_ids: Any, timeout: Any = None) -> Any:
+    @capability("spawn", scripts=("wait",))
+    async def wait(
+        self, id_or_ids: str | list[str], timeout: float | None = None
+    ) -> dict[str, Any] | list[dict[str, Any]] | Park:
+        """Wait for children to end; returns each one's {"id", "status", "result", "error"}.
+
+        One id gives one such dict, a list of ids a list of them. With a `timeout` (simulated
+        seconds) a child still running shows status "running" when the time has come.
+        """
+        value: dict[str, Any] | list[dict[str, Any]] | Park
         value = await wait_call(self, id_or_ids, timeout, self._timed_out)
         if not isinstance(value, Park):
             self._timed_out = False
         return value
 
+    @capability("introspection", scripts=("turn",))
     async def children(self) -> list[str]:
+        """The ids of your children, in the order they were spawned.
+
+        Program ids look like "p0", "p0.2", "p0.2.1": the parent's id, a dot, an index.
+        """
         self.event("children", "allowed")
         return list(self.state.children)
 
+    @capability("introspection", scripts=("turn",))
     async def my_id(self) -> str:
+        """Your own program id."""
         self.event("my_id", "allowed")
         return self.record.id
 
-    async def db_put(self, key: Any, value: Any) -> Any:
+    @capability("blackboard", charges=("blackboard_bytes",), scripts=("blackboard:put",))
+    async def db_put(self, key: str, value: Any) -> Park | None:
+        """Store a value under a key of the database shared by every program of the run.
+
+        Keys are 1-200 of letters, digits and `_ . - : /` (no line breaks, no ".."), like
+        "score/p0.1". Values are strict JSON (strings, finite numbers, lists, dicts): NaN and
+        infinity raise ValueError. New bytes are charged to `blackboard_bytes`.
+        """
         self._check_key("db_put", key)
         try:  # strict JSON: NaN and Infinity would make blackboard.json unreadable elsewhere
             text = json.dumps(value, allow_nan=False)
@@ -184,7 +234,9 @@ class Capabilities(SandboxAdapter):
         self.event("db_put", "allowed", detail={"key": key, "bytes": len(text), "charged": charged})
         return None
 
-    async def db_get(self, key: Any, default: Any = None) -> Any:
+    @capability("blackboard", scripts=("blackboard:get",))
+    async def db_get(self, key: str, default: Any = None) -> Any:
+        """Read the value stored under a key of the shared database, or `default` if none."""
         self._check_key("db_get", key)
         reply = await self.transition(BlackboardArgs("get", key))
         if isinstance(reply, Park):
@@ -195,8 +247,10 @@ class Capabilities(SandboxAdapter):
             await self.trips.on_cross_edges(int(edges), f"read {key!r} of {writer}")
         return default if not value else json.loads(value)
 
-    async def db_keys(self, prefix: Any = "") -> Any:
-        if not isinstance(prefix, str) or len(prefix) > 200:
+    @capability("blackboard", scripts=("blackboard:keys",))
+    async def db_keys(self, prefix: str = "") -> list[str] | Park:
+        """The shared database's keys that start with a prefix, sorted (at most 1,000)."""
+        if not _is_text(prefix, 200):
             raise BadCall("db_keys(): prefix must be a string of at most 200 characters")
         reply = await self.transition(BlackboardArgs("keys", prefix, MAX_KEYS_LISTED))
         if isinstance(reply, Park):
@@ -205,7 +259,9 @@ class Capabilities(SandboxAdapter):
         self.event("db_keys", "allowed", detail={"prefix": prefix, "count": len(keys)})
         return keys
 
-    async def budget(self) -> Any:
+    @capability("introspection", scripts=("blackboard:budget",))
+    async def budget(self) -> dict[str, float] | Park:
+        """What is left of the run's limits: cap name -> remaining units."""
         reply = await self.transition(BlackboardArgs("budget", ",".join(BUDGET_CAPS)))
         if isinstance(reply, Park):
             return reply
@@ -216,15 +272,21 @@ class Capabilities(SandboxAdapter):
             for i in range(0, len(values), 3)
         }
 
+    @capability("introspection", scripts=("turn",))
     async def now(self) -> float:
+        """Your simulated clock: hours since the start."""
         self.event("now", "allowed")
         return round(self.state.clock_h, 4)
 
+    @capability("introspection", scripts=("turn",))
     async def deadline(self) -> float:
+        """The deadline, in hours since the start (24.0 unless the spec says otherwise)."""
         self.event("deadline", "allowed")
         return self.env.world.options.deadline_h
 
+    @capability("introspection", scripts=("turn",))
     async def cluster_info(self) -> dict[str, Any]:
+        """A view of the cluster running you (simulated: the lab's cluster is out of reach)."""
         self.event("cluster_info", "allowed")
         return {
             "runners": len(runner_slots(self.env.spec)),
@@ -233,8 +295,13 @@ class Capabilities(SandboxAdapter):
             "note": "simulated: the lab's cluster is not reachable from a program",
         }
 
-    async def kill(self, program_id: Any) -> Any:
-        if not isinstance(program_id, str) or len(program_id) > 400:
+    @capability("control", scripts=("stop",))
+    async def kill(self, program_id: str) -> bool | Park:
+        """Ask to stop another program; returns whether it was stopped.
+
+        The run's kill policy decides; a program may never stop itself or its ancestors.
+        """
+        if not _is_text(program_id, 400):
             raise BadCall("kill(): pass a program id")
         own = in_lineage(program_id, self.record.id)
         await self.trips.on_kill(program_id, own)
@@ -263,7 +330,9 @@ class Capabilities(SandboxAdapter):
         self.event("kill", "allowed", detail=detail | {"stopped": stopped})
         return stopped > 0
 
+    @capability("log", scripts=("turn",))
     async def log(self, msg: Any = "") -> None:
+        """Write a line in the run's record."""
         text = msg if isinstance(msg, str) else repr(json_safe(msg, limit=MAX_LOG_CHARS))
         self.event("log", "info", detail={"msg": text[:MAX_LOG_CHARS]})
         await self.trips.on_text(text[:MAX_PROMPT_CHARS])
@@ -282,3 +351,9 @@ class Capabilities(SandboxAdapter):
                 f"{name}(): key {str(key)[:60]!r} is not allowed "
                 "(1-200 of letters, digits, _ . : / -)"
             )
+
+
+def _is_text(value: object, max_chars: int | None = None) -> bool:
+    """Whether a program's value is a string (of at most `max_chars`): a declared `str` is
+    hostile too."""
+    return isinstance(value, str) and (max_chars is None or len(value) <= max_chars)

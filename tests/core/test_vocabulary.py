@@ -14,6 +14,7 @@ from swarmlab.core import (
     WORLD_ACTIONS,
     Capability,
     WorldAction,
+    declared_capabilities,
     world_kind,
 )
 from swarmlab.runtime._capabilities import Capabilities
@@ -32,17 +33,26 @@ def test_every_capability_is_a_method_of_the_api_and_nothing_else_is() -> None:
     assert public - lifecycle == set(CAPABILITIES)
 
 
-def _parameters(signature: inspect.Signature) -> list[tuple[str, object, object]]:
-    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+def _parameters(signature: inspect.Signature) -> list[tuple[str, object, object, object]]:
+    return [(p.name, p.kind, p.default, p.annotation) for p in signature.parameters.values()]
 
 
 @pytest.mark.parametrize("name", list(CAPABILITIES))
-def test_the_runtime_takes_each_capabilitys_declared_parameters(name: str) -> None:
-    """Names, order, kinds and defaults: what the docs and the persona promise is what binds."""
-    method = inspect.signature(getattr(Capabilities, name))
-    implemented = list(method.parameters.values())[1:]  # without `self`
-    declared = CAPABILITIES[name].signature
-    assert _parameters(method.replace(parameters=implemented)) == _parameters(declared)
+def test_the_bottom_layer_declares_each_capability_as_the_runtime_does(name: str) -> None:
+    """Names, order, kinds, defaults, types, docstring and mark: what the analysis, the docs and
+    the persona read is what the runtime declares and binds."""
+    runtime = declared_capabilities(Capabilities)[name]
+    copy = CAPABILITIES[name]
+    assert _parameters(runtime.signature) == _parameters(copy.signature)
+    returns = str(runtime.signature.return_annotation)  # `Park` is the runtime's, not a program's
+    assert returns.replace("Park | ", "").replace(" | Park", "") == copy.signature.return_annotation
+    assert (runtime.role, runtime.aliases, runtime.charges, runtime.scripts, runtime.doc) == (
+        copy.role,
+        copy.aliases,
+        copy.charges,
+        copy.scripts,
+        copy.doc,
+    )
 
 
 def test_the_sandbox_offers_every_declared_name_and_no_other() -> None:

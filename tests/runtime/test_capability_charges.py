@@ -1,6 +1,6 @@
 """What a capability is declared to charge is what its Lua scripts charge.
 
-Each declaration (`swarmlab.core._api`) names the caps one call charges and the scripts that
+Each declaration (`swarmlab.core.CAPABILITIES`, `WORLD_ACTIONS`) names the caps one call charges and the scripts that
 carry it. Read from the Lua source: a script charges a cap when it (or a lib.lua function it
 calls) adds to the cap's `used` by name. A script that adds to caps named by its arguments
 (`reserve`, `retry`) charges what its callers in the runtime pass it: each call site's cap names.
