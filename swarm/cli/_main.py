@@ -52,9 +52,25 @@ head`: nothing is wrong and nothing more is said."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+        """The top-level parser's commands (`build_parser`), each by its name."""
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         said = terminal_text(message)
-        self.exit(2, f"swarmlab: {said} (see swarmlab {self.prog.split()[-1]} --help)\n")
+        self.exit(2, f"swarmlab: {said} (see {self.prog} --help)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but arguments a command does not know are reported by that command
+        (`see swarmlab run --help`), not by `swarmlab` itself."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = self.commands.get(getattr(parsed, "command", None) or "", self)
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_warm_parsers(sub)
     sub.add_parser("list", help="built-in experiments and sweeps")
     sub.metavar = "{" + ",".join(name for name in sub.choices if name != LAB_COMMAND) + "}"
+    parser.commands = dict(sub.choices)
     return parser
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from helpers.cli import one_line_error, swarmlab
 
+from swarmlab.cli._main import build_parser
+
 
 def test_a_bad_spec_exits_2_with_one_line() -> None:
     done = swarmlab("run", "paperclips", "--set", "caps.programs=-5")
@@ -26,6 +28,22 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
     )
     one_line_error(swarmlab("run"), 2, "experiment")
     one_line_error(swarmlab("run", "paperclips", "--model", "gpt9"), 2, "model", "gpt9")
+    one_line_error(
+        swarmlab("run", "paperclips", "--bogus"), 2, "--bogus", "(see swarmlab run --help)"
+    )
+
+
+@pytest.mark.parametrize("command", sorted(build_parser().commands))
+def test_an_unknown_option_names_the_help_of_its_command(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--no-such-option"])
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1
+    assert said.startswith("swarmlab: ")
+    assert f"(see swarmlab {command} --help)" in said
 
 
 def test_an_unreachable_redis_exits_1_with_one_line(closed_port: int) -> None:
