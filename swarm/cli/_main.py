@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog="swarmlab", description="Grow capped swarms of generated programs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
