@@ -106,6 +106,8 @@ def _declaration(c: Capability) -> list[str]:
     ]
     params = ["self"]
     for p in c.signature.parameters.values():
+        if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            raise SystemExit(f"{c.name}(): a capability's parameters are plain ({p.name} is not)")
         default = "" if p.default is inspect.Parameter.empty else f" = {_literal(p.default)}"
         params.append(f"{p.name}: {p.annotation}{default}")
     returns = c.signature.return_annotation

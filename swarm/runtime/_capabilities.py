@@ -70,7 +70,7 @@ BUDGET_CAPS = ("programs", "model_calls", "tokens", "world_actions", "blackboard
 class Capabilities(SandboxAdapter):
     """The capability API as one program sees it."""
 
-    # --- capabilities: one method per name of swarmlab.core.CAPABILITIES -------------------
+    # --- the capabilities, each declared here (swarmlab.core.CAPABILITIES is their copy) ----
 
     @capability(
         "model",
