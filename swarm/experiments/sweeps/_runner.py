@@ -33,6 +33,7 @@ from swarmlab.runtime import (
 )
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
+from ._order import CellOrder
 from ._plan import BUDGET_CAPS, Cell, SweepPlan
 from ._results import cell_row, write_results
 
@@ -160,14 +161,17 @@ class SweepRunner:
     def _run_cells(self, ray: RayCluster, todo: list[Cell], fleet: list[list[Any]]) -> None:
         assert self.redis_url is not None
         task = ray.remote_function(run_cell, num_cpus=0, max_retries=0)
-        waiting, free = list(todo), list(fleet)
-        running: dict[Any, tuple[Cell, list[Any] | None]] = {}
+        free = list(fleet)
+        running: dict[Any, tuple[Cell, list[Any] | None, float]] = {}
+        in_order = any(v is not None for v in self.sweep.budget.model_dump().values())
+        order = CellOrder(todo, in_order)  # the longest first, unless a budget is shared
         total, finished, started = len(self.cells), len(self.cells) - len(todo), time.monotonic()
         analysis = ThreadPoolExecutor(1, thread_name_prefix="sweep-analysis")
         rows: dict[str, Future[dict[str, Any]]] = {}
-        while waiting or running:
-            while waiting and len(running) < self.parallel:
-                cell, runners = waiting.pop(0), (free.pop() if free else None)
+        while order.waiting or running:
+            while order.waiting and len(running) < self.parallel:
+                began = time.monotonic()
+                cell, runners = order.take(began), (free.pop() if free else None)
                 (self.cell_dir(cell) / "failed.json").unlink(missing_ok=True)
                 ref = task.remote(
                     cell.spec.model_dump_json(),
@@ -177,10 +181,11 @@ class SweepRunner:
                     self.sweep_id,
                     runners,
                 )
-                running[ref] = (cell, runners)
+                running[ref] = (cell, runners, began)
             ready, _ = ray.wait(list(running), timeout=1.0)
             for ref in ready:
-                cell, runners = running.pop(ref)
+                cell, runners, began = running.pop(ref)
+                order.finished(cell, began, time.monotonic())
                 if runners is not None:
                     free.append(runners)
                 finished += 1
