@@ -1,12 +1,13 @@
 """What a capability is declared to charge is what its Lua scripts charge.
 
-Each declaration (`swarmlab.core.CAPABILITIES`, `WORLD_ACTIONS`) names the caps one call charges and the scripts that
-carry it. Read from the Lua source: a script charges a cap when it (or a lib.lua function it
-calls) adds to the cap's `used` by name. A script that adds to caps named by its arguments
-(`reserve`, `retry`) charges what its callers in the runtime pass it: each call site's cap names.
-A declaration matches when its charges are its scripts' named charges plus one call site's caps
-for each such script, and every call site's caps belong to some declaration. The record's caps
-(`RECORD_CAPS`) are charged by every call for what the run keeps of it, and declared by none.
+Each declaration (`swarmlab.core.CAPABILITIES`, `WORLD_ACTIONS`) names the caps one call charges
+and the scripts that carry it. Read from the Lua source: a script charges a cap when it (or a
+lib.lua function it calls) adds to the cap's `used` by name. A script that adds to caps named by
+its arguments (`reserve`, `retry`) charges what its callers in the runtime pass it: each call
+site's cap names. A declaration matches when its charges are its scripts' named charges plus one
+call site's caps for each such script, and every call site's caps belong to some declaration.
+The record's caps (`RECORD_CAPS`) are charged by every call for what the run keeps of it, and
+declared by none.
 """
 
 from __future__ import annotations
