@@ -33,7 +33,6 @@ from swarmlab.runtime import (
 )
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
-from ._order import CellOrder
 from ._plan import BUDGET_CAPS, Cell, SweepPlan
 from ._results import cell_row, write_results
 
@@ -161,17 +160,14 @@ class SweepRunner:
     def _run_cells(self, ray: RayCluster, todo: list[Cell], fleet: list[list[Any]]) -> None:
         assert self.redis_url is not None
         task = ray.remote_function(run_cell, num_cpus=0, max_retries=0)
-        free = list(fleet)
-        running: dict[Any, tuple[Cell, list[Any] | None, float]] = {}
-        in_order = any(v is not None for v in self.sweep.budget.model_dump().values())
-        order = CellOrder(todo, in_order)  # the longest first, unless a budget is shared
+        waiting, free = list(todo), list(fleet)
+        running: dict[Any, tuple[Cell, list[Any] | None]] = {}
         total, finished, started = len(self.cells), len(self.cells) - len(todo), time.monotonic()
         analysis = ThreadPoolExecutor(1, thread_name_prefix="sweep-analysis")
         rows: dict[str, Future[dict[str, Any]]] = {}
-        while order.waiting or running:
-            while order.waiting and len(running) < self.parallel:
-                began = time.monotonic()
-                cell, runners = order.take(began), (free.pop() if free else None)
+        while waiting or running:
+            while waiting and len(running) < self.parallel:
+                cell, runners = waiting.pop(0), (free.pop() if free else None)
                 (self.cell_dir(cell) / "failed.json").unlink(missing_ok=True)
                 ref = task.remote(
                     cell.spec.model_dump_json(),
@@ -181,11 +177,10 @@ class SweepRunner:
                     self.sweep_id,
                     runners,
                 )
-                running[ref] = (cell, runners, began)
+                running[ref] = (cell, runners)
             ready, _ = ray.wait(list(running), timeout=1.0)
             for ref in ready:
-                cell, runners, began = running.pop(ref)
-                order.finished(cell, began, time.monotonic())
+                cell, runners = running.pop(ref)
                 if runners is not None:
                     free.append(runners)
                 finished += 1
