@@ -51,6 +51,9 @@ EXIT_BROKEN_PIPE = 128 + 13
 head`: nothing is wrong and nothing more is said."""
 
 
+HELP = ("-h", "--help")
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -65,7 +68,11 @@ class _Parser(argparse.ArgumentParser):
         self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
         """As argparse's, but arguments a command does not know are reported by that command
-        (`see swarmlab run --help`), not by `swarmlab` itself."""
+        (`see swarmlab run --help`), not by `swarmlab` itself, and an option before any command
+        is reported as unknown (argparse would ask for the command)."""
+        words = sys.argv[1:] if args is None else args
+        if self.commands and words and words[0].startswith("-") and words[0] not in HELP:
+            self.error(f"unrecognized arguments: {words[0]}")
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             command = self.commands.get(getattr(parsed, "command", None) or "", self)

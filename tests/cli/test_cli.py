@@ -33,6 +33,17 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_an_option_before_any_command_is_reported_as_unknown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--bogus", "run"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "swarmlab: unrecognized arguments: --bogus (see swarmlab --help)\n"
+    )
+
+
 @pytest.mark.parametrize("command", sorted(build_parser().commands))
 def test_an_unknown_option_names_the_help_of_its_command(
     command: str, capsys: pytest.CaptureFixture[str]
