@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from swarmlab import load_spec
+from swarmlab.models import ModelBackend
 from swarmlab.observability.telemetry import SwarmInstruments, Telemetry, TelemetryConfig
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.runtime._capabilities import Capabilities
 from swarmlab.runtime._program import HostState, RunnerEnv
 from swarmlab.runtime._replies import Reply, decode
-from swarmlab.runtime._transitions import Args, Head
+from swarmlab.runtime._transitions import Args, Head, ScriptPath
+from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World
 
 Raw = list[str]
@@ -87,6 +89,32 @@ class _Coordinator:
         self.emitted.extend(events)
 
 
+def capabilities_on(
+    scripts: ScriptPath,
+    record: ProgramRecord,
+    spec: ExperimentSpec | None = None,
+    backend: ModelBackend | None = None,
+) -> Capabilities:
+    """A `Capabilities` for `record` (of `spec`, by default `paperclips`) whose transitions run
+    on `scripts` (no Redis, no Ray; with no `backend`, no model: a model call must then be
+    answered by its journal)."""
+    spec = spec or load_spec("paperclips")
+    world = World(spec.world, spec.world_seed)
+    telemetry = Telemetry(TelemetryConfig(enabled=False), None)
+    env = RunnerEnv(
+        spec=spec,
+        coordinator=cast(Any, _Coordinator()),
+        scheduler=cast(Any, None),
+        backend=cast(Any, backend),
+        world=world,
+        ledger=world.new_memory_ledger(),
+        instruments=SwarmInstruments(telemetry),
+        runner=_Runner(),
+        scripts=scripts,
+    )
+    return Capabilities(record, env, HostState())
+
+
 def scripted_capabilities(
     answers: dict[str, list[Raw]] | None = None,
     program_id: str = "p0",
@@ -94,25 +122,11 @@ def scripted_capabilities(
 ) -> tuple[Capabilities, ScriptedTransitions]:
     """A `Capabilities` for program `program_id` of the `paperclips` spec, on scripted
     transitions."""
-    spec = load_spec("paperclips", overrides or [])
     scripts = ScriptedTransitions(answers)
-    world = World(spec.world, spec.world_seed)
-    telemetry = Telemetry(TelemetryConfig(enabled=False), None)
-    env = RunnerEnv(
-        spec=spec,
-        coordinator=cast(Any, _Coordinator()),
-        scheduler=cast(Any, None),
-        backend=cast(Any, None),
-        world=world,
-        ledger=world.new_memory_ledger(),
-        instruments=SwarmInstruments(telemetry),
-        runner=_Runner(),
-        scripts=scripts,
-    )
     depth = program_id.count(".")
     parent = program_id.rsplit(".", 1)[0] if depth else None
     record = ProgramRecord(id=program_id, parent_id=parent, depth=depth, code="pass")
-    return Capabilities(record, env, HostState()), scripts
+    return capabilities_on(scripts, record, load_spec("paperclips", overrides or [])), scripts
 
 
 def call(caps: Capabilities, name: str, *args: Any, **kwargs: Any) -> Any:
