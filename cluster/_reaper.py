@@ -98,6 +98,20 @@ def marked_pids(markers: list[str]) -> list[int]:
     return found
 
 
+def environ_pids(entry: str) -> list[int]:
+    """Processes started with `entry` (`NAME=value`) in their environment (this process apart):
+    a process keeps the environment it was started with, whatever it calls itself later."""
+    wanted = entry.encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if wanted in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+    return found
+
+
 def reap(watched: dict[str, list[Any]]) -> None:
     """Stop everything named: SIGTERM, a grace, then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):

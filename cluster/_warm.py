@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SwarmlabError, read_json, write_text
 
-from ._reaper import marked_pids, pid_alive
+from ._reaper import environ_pids, marked_pids, pid_alive
 from ._redis import RedisServer, free_port
 
 WARM_REDIS_BYTES = 2 << 30
@@ -148,12 +148,16 @@ def warm_down() -> tuple[bool, list[int]]:
 def _short_temp_dir(target: Path) -> str:
     """Ray's socket paths must stay short: a link in the system temp dir names the state dir."""
     target.mkdir(parents=True, exist_ok=True)
-    tag = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:10]
-    link = Path(tempfile.gettempdir()) / f"swlw-{tag}"
+    link = Path(_link_for(target))
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(target.resolve())
     return str(link)
+
+
+def _link_for(target: Path) -> str:
+    tag = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:10]
+    return str(Path(tempfile.gettempdir()) / f"swlw-{tag}")
 
 
 def _write_token(path: Path) -> Path:
@@ -195,20 +199,41 @@ def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, st
 
 
 def _stop(state: WarmState | None) -> list[int]:
-    """Stop, by process id, what a state names: Ray's processes (those recorded, and the workers
-    started since, found by the temp dir on their command line) and the redis-server."""
+    """Stop, by process id, what this state dir started: Ray's processes (those recorded, the
+    workers started since, found by the temp dir on their command line; those that never name it,
+    such as its client server, found by the token the warm Ray was started with; its agents, which
+    rename themselves, by the raylet they were started for) and the redis-server.
+
+    The state file is read back, so it is not trusted to say which processes are ours: the temp
+    dir and the token are the ones this state dir's `up` gives Ray, a recorded process counts
+    only when it carries the temp dir, and the redis-server only when it runs in this state
+    dir's Redis dir. A state file that names other processes stops none of them."""
     if state is None:
         return []
-    ours = set(marked_pids([state.ray_temp_dir]))
-    ours |= {p for p in state.ray_pids if state.ray_temp_dir in _cmdline(p)}
-    if "redis-server" in _cmdline(state.redis_pid):
+    home = warm_dir()
+    temp_dir = _link_for(home / "ray")
+    ours = set(marked_pids([temp_dir]))
+    ours |= set(environ_pids(f"RAY_AUTH_TOKEN_PATH={home / 'ray_auth_token'}"))
+    ours |= {p for p in state.ray_pids if temp_dir in _cmdline(p)}
+    for raylet in [p for p in ours if "raylet" in _cmdline(p)]:  # its agents, by their parent
+        ours |= set(environ_pids(f"RAY_RAYLET_PID={raylet}"))
+    if "redis-server" in _cmdline(state.redis_pid) and _runs_in(state.redis_pid, home / "redis"):
         ours.add(state.redis_pid)
     _kill_all(sorted(ours))
     with contextlib.suppress(OSError):
-        link = Path(state.ray_temp_dir)
+        link = Path(temp_dir)
         if link.is_symlink():
             link.unlink()
     return sorted(ours)
+
+
+def _runs_in(pid: int, directory: Path) -> bool:
+    """Whether process `pid`'s working directory is `directory` (a redis-server works in its
+    `--dir`)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == directory.resolve()
+    except OSError:
+        return False
 
 
 def _kill_all(pids: list[int]) -> None:

@@ -112,8 +112,9 @@ def _live_server(home: Path) -> ServerInfo | None:
         cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
     except OSError:
         return None
-    if not pid_alive(info.pid) or LAB_COMMAND.encode() not in cmdline:
-        return None
+    ours = {LAB_COMMAND.encode(), str(home).encode()} <= set(cmdline.split(b"\0"))
+    if not pid_alive(info.pid) or not ours:
+        return None  # gone, or not this state dir's lab process (the file is read back)
     return info
 
 

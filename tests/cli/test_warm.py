@@ -15,12 +15,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.cli import swarmlab
 
 from swarmlab.cli._warm_server import code_fingerprint
-from swarmlab.cluster import pid_alive
+from swarmlab.cluster import RedisServer, pid_alive
+from swarmlab.cluster._reaper import environ_pids, marked_pids
 
 FIRST = re.compile(r"first program ([0-9.]+) s after the process started \(([^)]*)\)")
 
@@ -98,6 +100,7 @@ def test_runs_on_a_warm_instance_start_fast_and_down_stops_everything(tmp_path: 
     assert set(pids) <= set(stopped)
     assert _alive(stopped) == []
     assert _alive(pids) == []
+    assert _left_of(info) == []  # nor any process the warm Ray started (agents, client server)
     assert cli(env, "down").stdout.strip() == "nothing is up"
     assert "warm" not in cli(env, "status").stdout
 
@@ -116,6 +119,75 @@ def test_a_stale_instance_is_cleaned_and_started_afresh(tmp_path: Path) -> None:
     finally:
         down = json.loads(cli(env, "down", "--json").stdout)
     assert _alive([second["redis_pid"], *second["ray_pids"], *down["stopped_pids"]]) == []
+
+
+def _left_of(info: dict[str, Any], within_s: float = 5.0) -> list[int]:
+    """Processes the warm instance started still running: by its token, by the raylet they were
+    started for (Ray's agents rename themselves), or by its temp dir on their command line."""
+    raylets = [p for p in info["ray_pids"] if p in marked_pids(["raylet"])] or info["ray_pids"]
+    entries = [f"RAY_AUTH_TOKEN_PATH={info['ray_token_path']}"]
+    entries += [f"RAY_RAYLET_PID={p}" for p in raylets]
+    give_up = time.monotonic() + within_s
+    while True:
+        left = {p for e in entries for p in environ_pids(e)}
+        left |= set(marked_pids([info["ray_temp_dir"]]))
+        alive = sorted(p for p in left if pid_alive(p))
+        if not alive or time.monotonic() > give_up:
+            return alive
+        time.sleep(0.1)
+
+
+def test_a_state_file_naming_processes_not_its_own_stops_none_of_them(tmp_path: Path) -> None:
+    """The state file is read back: a damaged or edited one that names the user's other
+    processes (their ids, a temp dir or token path they carry) must not make `down` stop them."""
+    env = str(tmp_path / "state")
+    state = tmp_path / "state" / "warm" / "warm.json"
+    state.parent.mkdir(parents=True)
+    token = tmp_path / "their-token"
+    marker = str(tmp_path / "their-temp-dir")
+    theirs = subprocess.Popen(
+        ["sh", "-c", "sleep 60", marker], env={**os.environ, "RAY_AUTH_TOKEN_PATH": str(token)}
+    )
+    redis = RedisServer(tmp_path / "their-redis")
+    redis.start()
+    try:
+        assert redis.pid is not None
+        state.write_text(
+            json.dumps(
+                {
+                    "redis_url": redis.url,
+                    "redis_pid": redis.pid,
+                    "ray_address": "127.0.0.1:1",
+                    "ray_temp_dir": marker,
+                    "ray_pids": [theirs.pid],
+                    "ray_token_path": str(token),
+                    "started_at": 0.0,
+                }
+            )
+        )
+        another_lab = subprocess.Popen(["sh", "-c", "sleep 60", "lab-process", "/elsewhere"])
+        (state.parent / "server.json").write_text(
+            json.dumps(
+                {
+                    "pid": another_lab.pid,
+                    "socket": str(tmp_path / "lab.sock"),
+                    "code": "x",
+                    "instance": 0.0,
+                    "started_at": 0.0,
+                }
+            )
+        )
+        down = cli(env, "down", "--json")
+        assert json.loads(down.stdout)["stopped_pids"] == []
+        assert theirs.poll() is None
+        assert another_lab.poll() is None  # another state dir's lab process
+        assert pid_alive(redis.pid)
+        another_lab.kill()
+        another_lab.wait()
+    finally:
+        theirs.kill()
+        theirs.wait()
+        redis.stop()
 
 
 def test_a_state_file_naming_dead_processes_is_not_an_instance(tmp_path: Path) -> None:
