@@ -39,10 +39,11 @@ from ._report import (
     write_run_report,
 )
 from ._serve import add_serve_parser, serve_command
+from ._status import status_command
 from ._submit import add_submit_parser, submit_command
 from ._text import terminal_text
 from ._trials import add_trials_parser, trials_command
-from ._warm import add_warm_parsers, down_command, up_command, warm_status_line
+from ._warm import add_warm_parsers, down_command, up_command
 from ._warm_client import run_on_server
 from ._warm_server import LAB_COMMAND, serve_lab
 
@@ -296,69 +297,6 @@ def _kill(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    from swarmlab.runtime import Coordinator, live_runs, registered_runs
-    from swarmlab.spec import check_run_id, is_redis_url, is_run_id
-
-    if args.run_id is not None:
-        check_run_id(args.run_id, "run id")
-    extra = redis_url_argument(args.redis_url)
-    # Only run ids and Redis URLs: a registry file or a shared Redis may hold anything.
-    urls = {
-        str(r["run_id"]): str(r["redis_url"])
-        for r in registered_runs()
-        if is_run_id(r.get("run_id")) and is_redis_url(r.get("redis_url"))
-    }
-
-    async def collect() -> list[dict[str, Any]]:
-        if extra:
-            for run_id in await live_runs(extra):
-                if is_run_id(run_id):
-                    urls.setdefault(run_id, extra)
-        rows = []
-        for run_id, url in sorted(urls.items()):
-            if args.run_id and run_id != args.run_id:
-                continue
-            coord = Coordinator(url, run_id)
-            try:
-                meta = await coord.meta()
-                usage = await coord.usage()
-            finally:
-                await coord.close()
-            rows.append({"run_id": run_id, "status": meta.get("status", "?"), "caps": usage})
-        return rows
-
-    rows = asyncio.run(collect())
-    if args.run_id and not rows:
-        raise SpecError(f"no live run '{args.run_id}'")
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    _print_status(rows)
-    return 0
-
-
-def _print_status(rows: list[dict[str, Any]]) -> None:
-    if (warm := warm_status_line()) is not None:
-        print(warm)
-    if not rows:
-        print("no live runs")
-    for row in rows:
-        caps = row["caps"]
-        parts = [
-            f"{c}={int(v['used'])}/{int(v['limit'])}"
-            + (f" (denied {int(v['denied'])})" if v["denied"] else "")
-            for c, v in caps.items()
-            if c != "live"
-        ]
-        print(
-            terminal_text(
-                f"{row['run_id']}  {row['status']}  live={int(caps['live']['used'])}  "
-                + " ".join(parts)
-            )
-        )
-
-
 def _sweep(args: argparse.Namespace) -> int:
     from swarmlab.experiments import SweepRunner
 
@@ -435,7 +373,7 @@ def _registered_url(run_id: str) -> str | None:
 _COMMANDS = {
     "run": _run,
     "kill": _kill,
-    "status": _status,
+    "status": status_command,
     "sweep": _sweep,
     "submit": submit_command,
     "fetch": fetch_command,

@@ -160,6 +160,12 @@ class Coordinator:
             out[extra] = {"limit": 0.0, "used": number("used", extra), "denied": 0.0}
         return out
 
+    async def states(self) -> dict[str, int]:
+        """How many programs wait for a worker, compute, or are parked (read back: parsed)."""
+        raw = await self.call(lambda: self.client.hgetall(self._key("nstate")))
+        where = self._key("nstate")
+        return {k: int(parse_number(v, f"{where} field {k[:40]!r}")) for k, v in raw.items()}
+
     async def note_denial(self, cap: str) -> None:
         """Count a denial decided outside Redis (a per-program sandbox limit)."""
         await self.call(lambda: self.client.hincrby(self._key("denied"), cap, 1))

@@ -130,8 +130,7 @@ class Scheduler:
 
     async def states(self) -> dict[str, int]:
         """How many programs wait for a worker, compute, or are parked."""
-        raw = await self.coord.call(lambda: self.coord.client.hgetall(self.key("nstate")))
-        return {k: int(v) for k, v in raw.items()}
+        return await self.coord.states()
 
     async def state_of(self, ids: list[str]) -> list[str | None]:
         if not ids:

@@ -1,0 +1,133 @@
+"""`swarmlab status`: the live runs, each with its caps counted as its own progress line and
+summary.json count them (what the run's Redis holds is read back: numbers are parsed, never
+trusted)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from swarmlab.core import SpecError, parse_number
+
+from ._common import redis_url_argument
+from ._text import terminal_text
+from ._warm import warm_status_line
+
+NOT_CAPS = ("live", "computing_peak")
+"""Counts the coordinator keeps beside the caps' usage."""
+MAX_SPEC_CHARS = 1 << 20
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from swarmlab.runtime import Coordinator, live_runs, registered_runs
+    from swarmlab.spec import check_run_id, is_redis_url, is_run_id
+
+    if args.run_id is not None:
+        check_run_id(args.run_id, "run id")
+    extra = redis_url_argument(args.redis_url)
+    # Only run ids and Redis URLs: a registry file or a shared Redis may hold anything.
+    urls = {
+        str(r["run_id"]): str(r["redis_url"])
+        for r in registered_runs()
+        if is_run_id(r.get("run_id")) and is_redis_url(r.get("redis_url"))
+    }
+
+    async def collect() -> list[dict[str, Any]]:
+        if extra:
+            for run_id in await live_runs(extra):
+                if is_run_id(run_id):
+                    urls.setdefault(run_id, extra)
+        rows = []
+        for run_id, url in sorted(urls.items()):
+            if args.run_id and run_id != args.run_id:
+                continue
+            coord = Coordinator(url, run_id)
+            try:
+                meta = await coord.meta()
+                usage = await coord.usage()
+                states = await coord.states()
+            finally:
+                await coord.close()
+            rows.append(status_row(run_id, meta, usage, states, time.time()))
+        return rows
+
+    rows = asyncio.run(collect())
+    if args.run_id and not rows:
+        raise SpecError(f"no live run '{args.run_id}'")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    _print_status(rows)
+    return 0
+
+
+def status_row(
+    run_id: str,
+    meta: dict[str, str],
+    usage: dict[str, dict[str, float]],
+    states: dict[str, int],
+    now: float,
+) -> dict[str, Any]:
+    """One run's line: its caps as summary.json counts them (`concurrent` under `queue`
+    admission: the programs computing now; `wall_clock_s`: the seconds since the root program
+    started), the live programs, those computing now and the most that ever computed at once."""
+    caps = {cap: dict(value) for cap, value in usage.items() if cap not in NOT_CAPS}
+    if "concurrent" in caps and _admission(meta) == "queue":
+        caps["concurrent"]["used"] = float(states.get("computing", 0))
+    if "wall_clock_s" in caps:
+        caps["wall_clock_s"]["used"] = _tree_s(meta, caps["wall_clock_s"]["limit"], now)
+    return {
+        "run_id": run_id,
+        "status": meta.get("status", "?"),
+        "live": int(usage.get("live", {}).get("used", 0)),
+        "computing": int(states.get("computing", 0)),
+        "computing_peak": int(usage.get("computing_peak", {}).get("used", 0)),
+        "caps": caps,
+    }
+
+
+def _admission(meta: dict[str, str]) -> str:
+    text = meta.get("spec", "")
+    if len(text) > MAX_SPEC_CHARS:
+        return "?"
+    try:
+        spec = json.loads(text)
+    except (ValueError, RecursionError):
+        return "?"
+    found = spec.get("admission") if isinstance(spec, dict) else None
+    return found if isinstance(found, str) else "?"
+
+
+def _tree_s(meta: dict[str, str], limit: float, now: float) -> float:
+    """Seconds since the root program started: the run's deadline less its wall clock (0 before
+    the tree starts)."""
+    if "deadline_ms" not in meta:
+        return 0.0
+    deadline = parse_number(meta["deadline_ms"], "the run's deadline_ms") / 1000
+    return round(max(0.0, min(now - (deadline - limit), limit * 10)), 1)
+
+
+def _print_status(rows: list[dict[str, Any]]) -> None:
+    if (warm := warm_status_line()) is not None:
+        print(warm)
+    if not rows:
+        print("no live runs")
+    for row in rows:
+        parts = [
+            f"{c}={_shown(v['used'])}/{_shown(v['limit'])}"
+            + (f" (denied {int(v['denied'])})" if v["denied"] else "")
+            for c, v in row["caps"].items()
+        ]
+        print(
+            terminal_text(
+                f"{row['run_id']}  {row['status']}  live={row['live']}  "
+                f"computing={row['computing']} (peak {row['computing_peak']})  " + " ".join(parts)
+            )
+        )
+
+
+def _shown(value: float) -> str:
+    return f"{value:g}" if value != int(value) else str(int(value))
