@@ -315,6 +315,7 @@ def test_bad_trials_input_gives_one_line(tmp_path: Path, closed_port: int) -> No
         down,
         "does not answer",
     )
+    assert not (tmp_path / "t" / "trials.yaml").exists()  # nothing ran: no plan holds the dir
 
 
 def test_parallel_trials_overlap_and_count_the_same(

@@ -180,17 +180,20 @@ class TrialsPlan:
             raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
         return cls.create(spec, out)
 
-    def save(self) -> None:
-        """Write trials.yaml; a directory that holds another plan is refused."""
+    def refuse_another(self) -> None:
+        """A directory that holds another plan is refused."""
         path = self.out / PLAN_FILE
-        text = yaml.safe_dump(self.spec.model_dump(), sort_keys=False)
         if path.is_file() and read_yaml(path) != self.spec.model_dump():
             raise SpecError(
                 f"{self.out} holds trials of another plan ({path}); pass another --out "
                 "or repeat that plan to resume it"
             )
+
+    def save(self) -> None:
+        """Write trials.yaml; a directory that holds another plan is refused."""
+        self.refuse_another()
         self.out.mkdir(parents=True, exist_ok=True)
-        write_text(path, text)
+        write_text(self.out / PLAN_FILE, yaml.safe_dump(self.spec.model_dump(), sort_keys=False))
 
     def trial_dir(self, trial: Trial) -> Path:
         return self.out / "runs" / trial.condition.slug / f"t{trial.index:03d}"

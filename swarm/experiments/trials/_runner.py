@@ -61,8 +61,12 @@ class TrialsRunner:
         self.tag = hashlib.sha1(str(plan.out.resolve()).encode()).hexdigest()[:6]
 
     def run(self) -> dict[str, Any]:
-        self.plan.save()
+        self.plan.refuse_another()
         todo = [t for t in self.plan.trials if not self._done(t)]
+        # A server that does not answer stops the command before it writes anything: a plan
+        # left behind would refuse the next command's other plan in the same directory.
+        _probe_endpoints({t.condition.model for t in todo})
+        self.plan.save()
         done = len(self.plan.trials) - len(todo)
         if done:
             self.progress.note(f"resuming: {done} of {len(self.plan.trials)} trials already done")
@@ -80,7 +84,6 @@ class TrialsRunner:
         local: LocalServer | None = None
         ray = RayCluster()
         try:
-            _probe_endpoints({t.condition.model for t in todo})
             if any(t.condition.model == "local" for t in todo):
                 local = self._start_local_model()
             if not self.redis_url:
