@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             pass_k=_ks(args.pass_k),
         )
     except ValidationError as exc:
-        raise SpecError(f"trials: {describe_validation_error(exc)}") from None
+        raise SpecError(f"trials: {describe_validation_error(exc, TrialsSpec)}") from None
     out = args.out or Path("trials") / Path(args.experiment).stem
     runner = TrialsRunner(
         TrialsPlan.create(spec, out),

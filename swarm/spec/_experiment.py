@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -199,18 +200,19 @@ def spec_from_dict(data: dict[str, Any], origin: str = "spec") -> ExperimentSpec
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{origin}: {describe_validation_error(exc)}") from None
+        raise SpecError(f"{origin}: {describe_validation_error(exc, ExperimentSpec)}") from None
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line: the field, the bad value and what is allowed."""
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line: the field, the bad value and what is allowed (`model`: the model validated,
+    whose fields an unknown field's message lists)."""
     err = exc.errors()[0]
     if not err["loc"]:  # a rule over the whole document: its message says what is wrong
         return err["msg"].removeprefix("Value error, ")
     field = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        allowed = _allowed_fields(err["loc"][:-1])
-        return f"unknown field '{field}' (allowed here: {', '.join(allowed)})"
+        allowed = _allowed_fields(model, err["loc"][:-1])
+        return f"unknown field '{field}' (allowed here: {', '.join(allowed) or 'none'})"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
     shown = repr(err.get("input"))
@@ -218,14 +220,27 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{field} = {shown}: {msg}{more}"
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = ExperimentSpec
+def _allowed_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The fields of the model at `loc` in `model` (through optional fields, `X | None`, lists
+    of models, whose items' places are numbers, and mappings to models, whose are keys)."""
+    keyed = False
     for part in loc:
+        if keyed or isinstance(part, int):
+            keyed = False
+            continue  # an item of a list or a mapping: its model is the one found last
         field = model.model_fields.get(str(part))
-        if field is None or not hasattr(field.annotation, "model_fields"):
+        found = _model_in(field.annotation) if field is not None else None
+        if found is None:
             return []
-        model = field.annotation
+        keyed = typing.get_origin(field.annotation) is dict
+        model = found
     return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> Any:
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    return next((a for a in typing.get_args(annotation) if hasattr(a, "model_fields")), None)
 
 
 def _resolve(source: str) -> Path:

@@ -197,7 +197,7 @@ def load_sweep(source: str) -> tuple[SweepSpec, Path]:
     try:
         return SweepSpec.model_validate(data), path
     except ValidationError as exc:
-        raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
+        raise SpecError(f"{path}: {describe_validation_error(exc, SweepSpec)}") from None
 
 
 def plan_cells(sweep: SweepSpec, sweep_path: Path) -> list[Cell]:
@@ -265,7 +265,7 @@ class SweepPlan:
             try:
                 sweep = SweepSpec.model_validate({**sweep.model_dump(), **changes})
             except ValidationError as exc:
-                raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
+                raise SpecError(f"{path}: {describe_validation_error(exc, SweepSpec)}") from None
         default = Path("sweeps") / sweep.name
         if overrides:
             tag = hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:8]

@@ -177,7 +177,7 @@ class TrialsPlan:
         try:
             spec = TrialsSpec.model_validate(read_yaml(path) or {})
         except ValidationError as exc:
-            raise SpecError(f"{path}: {describe_validation_error(exc)}") from None
+            raise SpecError(f"{path}: {describe_validation_error(exc, TrialsSpec)}") from None
         return cls.create(spec, out)
 
     def refuse_another(self) -> None:
