@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swarmlab.core import ModelError, SpecError, json_lines
+from swarmlab.core import ModelError, SpecError, json_lines, present
 
 from ._base import Completion, CompletionRequest, ModelBackend
 
@@ -92,7 +92,7 @@ def _load(run_dir: Path) -> dict[int, tuple[int, RecordedCall]]:
     if not run_dir.is_dir():
         raise ModelError(f"replay: no run directory {run_dir}")
     path = run_dir / COMPLETIONS_FILE
-    if not path.is_file():
+    if not present(path):
         raise ModelError(
             f"replay: {path} is missing (only runs that recorded their model calls can be replayed)"
         )

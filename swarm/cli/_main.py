@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from swarmlab.core import SpecError, SwarmlabError
+from swarmlab.core import SpecError, SwarmlabError, present
 from swarmlab.spec import shown_redis_url
 
 from . import _common
@@ -212,12 +212,12 @@ def _run(args: argparse.Namespace) -> int:
         _say(describe_model(choice))
     if spec.model.startswith("replay:"):
         recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
-        if not recording.is_file():
+        if not present(recording):
             raise SpecError(f"model {spec.model}: no recording at {recording}")
     program = None
     if args.program:
         path = Path(args.program)
-        if not path.is_file():
+        if not present(path):
             raise SpecError(f"--program {args.program}: no such file")
         program = read_text_file(path, "--program")
         if not program.strip():

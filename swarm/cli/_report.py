@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import SpecError, write_text
+from swarmlab.core import SpecError, present, write_text
 
 from ._text import terminal_text
 
@@ -124,8 +124,8 @@ def traces_command(args: argparse.Namespace) -> int:
     if not run.exists():
         raise SpecError(f"{run}: no such run directory")
     path = run / "traces.jsonl" if run.is_dir() else run
-    if run.is_dir() and not path.is_file():
-        if not (run / "programs.jsonl").is_file():
+    if run.is_dir() and not present(path):
+        if not present(run / "programs.jsonl"):
             raise SpecError(f"{run}: not a run directory (no programs.jsonl)")
         raise SpecError(f"{run}: no traces.jsonl (the run recorded no trace)")
     spans = read_spans(path)

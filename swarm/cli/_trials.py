@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from swarmlab.core import SpecError
+from swarmlab.core import SpecError, present
 
 __all__ = ["add_trials_parser", "trials_command"]
 
@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise SpecError(f"--parallel {args.parallel}: must be at least 1")
     experiment = args.experiment
-    if experiment not in builtin_experiments() and Path(experiment).is_file():
+    if experiment not in builtin_experiments() and present(experiment):
         experiment = str(Path(experiment).resolve())  # `trials table` may run from elsewhere
     try:
         spec = TrialsSpec(
@@ -207,7 +207,7 @@ def _annotate(args: argparse.Namespace) -> int:
 def _agreement(args: argparse.Namespace) -> int:
     from swarmlab.experiments import agreement, format_agreement
 
-    if not (args.dir / "trials.yaml").is_file():
+    if not present(args.dir / "trials.yaml"):
         raise SpecError(f"{args.dir}: not a trials directory (no trials.yaml)")
     report = agreement(args.dir, args.labels)
     if args.json:

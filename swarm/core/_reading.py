@@ -77,6 +77,13 @@ def _where(path: Path | str, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
+def present(path: str | Path) -> bool:
+    """Whether anything is at `path` (a file, a directory, a FIFO, a broken link). A command
+    that needs a file asks this, not `is_file()`: what is there is then the reader's to refuse
+    as not a regular file, never said to be missing."""
+    return os.path.lexists(path)
+
+
 def _open_regular(path: Path, what: str) -> IO[bytes]:
     """`path` opened for reading if it is a regular file; never blocks on a FIFO."""
     label = f"{what} {path}" if what else str(path)

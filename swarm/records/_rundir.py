@@ -34,6 +34,7 @@ from swarmlab.core import (
     id_sort_key,
     json_lines,
     names_with_role,
+    present,
     read_json,
     write_text,
 )
@@ -231,14 +232,14 @@ class RunDir:
         """This directory, if it is a run directory; else `SpecError` saying what is wrong."""
         if not self.path.exists():
             raise SpecError(f"{self.path}: no such run directory")
-        if not self.path.is_dir() or not self.file("programs.jsonl").is_file():
+        if not self.path.is_dir() or not present(self.file("programs.jsonl")):
             raise SpecError(f"{self.path}: not a run directory (no programs.jsonl)")
         return self
 
     def summary(self) -> RunSummary | None:
         """summary.json, or None when the run wrote none."""
         path = self.file("summary.json")
-        if not path.is_file():
+        if not present(path):
             return None
         data = read_json(path)
         try:
@@ -287,7 +288,7 @@ class RunDir:
     def json(self, name: str) -> Any:
         """A JSON file of the run, None when absent."""
         path = self.file(name)
-        if not path.is_file():
+        if not present(path):
             return None
         return read_json(path)
 

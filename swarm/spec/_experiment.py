@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_yaml, read_text
+from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_yaml, present, read_text
 
 from ._backends import model_problem
 from ._caps import Caps, ProgramLimits
@@ -248,7 +248,7 @@ def _resolve(source: str) -> Path:
     if source in builtins:
         return builtins[source]
     path = Path(source)
-    if path.is_file():
+    if present(path):
         return path
     known = ", ".join(builtins) or "none"
     raise SpecError(f"no experiment named '{source}' and no such file (built-in: {known})")

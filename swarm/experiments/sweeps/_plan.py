@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swarmlab.core import SpecError, read_yaml
+from swarmlab.core import SpecError, present, read_yaml
 from swarmlab.spec import (
     RUN_ID_RULE,
     SEED_MAX,
@@ -188,7 +188,7 @@ def builtin_sweeps() -> dict[str, Path]:
 
 def load_sweep(source: str) -> tuple[SweepSpec, Path]:
     path = builtin_sweeps().get(source) or Path(source)
-    if not path.is_file():
+    if not present(path):
         known = ", ".join(builtin_sweeps()) or "none"
         raise SpecError(f"no sweep named '{source}' and no such file (built-in: {known})")
     data = read_yaml(path) or {}

@@ -27,6 +27,7 @@ from swarmlab.core import (
     SpecError,
     csv_rows,
     json_lines,
+    present,
     read_json,
     read_text,
     write_text,
@@ -171,7 +172,7 @@ def read_sample(plan_out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The manifest and the sampled units (with the detectors' output)."""
     out = plan_out / ANNOTATION_DIR
     manifest_path = out / "manifest.json"
-    if not manifest_path.is_file():
+    if not present(manifest_path):
         raise SpecError(
             f"{plan_out}: no annotation sample yet; run `swarmlab trials annotate {plan_out}`"
         )
@@ -224,7 +225,7 @@ def _first_error(exc: ValidationError) -> str:
 
 def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
     """A labeller's file (CSV or JSONL): unit id -> the labels given (blank and `-` skipped)."""
-    if not path.is_file():
+    if not present(path):
         raise SpecError(f"{path}: no such labels file")
     rows = _label_rows(path)
     labels: dict[str, dict[str, bool]] = {}

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from swarmlab.core import SpecError, read_yaml, write_text
+from swarmlab.core import SpecError, present, read_yaml, write_text
 from swarmlab.spec import (
     SEED_MAX,
     SEED_MIN,
@@ -156,7 +156,7 @@ class TrialsPlan:
     def create(cls, spec: TrialsSpec, out: Path) -> TrialsPlan:
         """Validate every trial's experiment now, so a bad condition stops nothing midway."""
         source = spec.experiment
-        if source not in builtin_experiments() and not Path(source).is_file():
+        if source not in builtin_experiments() and not present(source):
             known = ", ".join(builtin_experiments())
             raise SpecError(f"no experiment named '{source}' and no such file (built-in: {known})")
         base = load_spec(source, spec.overrides)
@@ -172,7 +172,7 @@ class TrialsPlan:
     def load(cls, out: Path) -> TrialsPlan:
         """The plan a trials directory was made with."""
         path = out / PLAN_FILE
-        if not path.is_file():
+        if not present(path):
             raise SpecError(f"{out}: not a trials directory (no {PLAN_FILE})")
         try:
             spec = TrialsSpec.model_validate(read_yaml(path) or {})
@@ -183,7 +183,7 @@ class TrialsPlan:
     def refuse_another(self) -> None:
         """A directory that holds another plan is refused."""
         path = self.out / PLAN_FILE
-        if path.is_file() and read_yaml(path) != self.spec.model_dump():
+        if present(path) and read_yaml(path) != self.spec.model_dump():
             raise SpecError(
                 f"{self.out} holds trials of another plan ({path}); pass another --out "
                 "or repeat that plan to resume it"
