@@ -52,3 +52,13 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
 def test_the_slug_rule_matches_a_heading_with_code_and_punctuation() -> None:
     heading = "## The run directory (`runs/<run-id>/` or `--out DIR`)"
     assert slug(heading.lstrip("#")) == "the-run-directory-runsrun-id-or---out-dir"
+
+
+def test_the_spec_page_names_every_field_of_the_spec() -> None:
+    """docs/spec.md's table names every field a spec file may hold, and every cap and limit."""
+    from swarmlab.spec import Caps, ExperimentSpec, ProgramLimits
+
+    page = (REPO / "docs" / "spec.md").read_text()
+    fields = [*ExperimentSpec.model_fields, *Caps.model_fields, *ProgramLimits.model_fields]
+    missing = [f for f in fields if f"`{f}`" not in page]
+    assert missing == []
