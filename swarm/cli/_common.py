@@ -56,7 +56,7 @@ def check_run_arguments(args: argparse.Namespace) -> None:
     from swarmlab.spec import check_run_id
 
     if args.run_id is not None:
-        check_run_id(args.run_id)
+        check_run_id(args.run_id, "--run-id")
     check_out_dir(args.out)
 
 

@@ -73,7 +73,7 @@ def fetch_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import JobServer
     from swarmlab.spec import check_run_id
 
-    run_id = check_run_id(args.run_id)
+    run_id = check_run_id(args.run_id, "run id")
     out = check_fetch_out(args.out, run_id)
     max_bytes = max_bytes_argument(args.max_mb)
     server = JobServer(job_server_address(args.address), token=auth_token())
@@ -94,7 +94,8 @@ def job_server_address(given: str | None) -> str:
     address = given or os.environ.get("RAY_ADDRESS") or os.environ.get("SWARMLAB_RAY_ADDRESS")
     if not address:
         raise SpecError(
-            "no cluster to submit to: pass --address http://<ray-head>:8265 or set RAY_ADDRESS"
+            "no cluster named: pass --address http://<ray-head>:8265 or set RAY_ADDRESS "
+            "(or SWARMLAB_RAY_ADDRESS)"
         )
     if "://" not in address and address != "auto":
         address = f"http://{address}"
@@ -159,7 +160,7 @@ def pack_command(args: argparse.Namespace) -> int:
     from swarmlab.cluster import encode_archive, pack_run_dir
     from swarmlab.spec import check_run_id
 
-    run_id = check_run_id(args.run_id)
+    run_id = check_run_id(args.run_id, "--run-id")
     run_dir: Path = args.run_dir
     if not run_dir.is_dir() or run_dir.is_symlink():
         raise ClusterError(f"no run {run_id} on this cluster (no directory {run_dir})")

@@ -68,6 +68,11 @@ def report_command(args: argparse.Namespace) -> int:
     for run in args.runs:
         RunDir(run).require()
     metrics = analyze_runs(args.runs, args.quine_threshold)
+    if args.out is not None:
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)  # as `traces --jaeger-json`
+        except OSError as exc:
+            raise SpecError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
     try:
         if len(args.runs) == 1:
             (only,) = metrics.values()

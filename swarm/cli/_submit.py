@@ -320,7 +320,7 @@ def _run_id(given: str | None, name: str) -> str:
     from swarmlab.spec import check_run_id
 
     if given is not None:
-        return check_run_id(given)
+        return check_run_id(given, "--run-id")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._") or "experiment"
     return f"{stem[:80]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
 

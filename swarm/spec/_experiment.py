@@ -184,7 +184,22 @@ def load_spec(source: str | Path, overrides: list[str] | None = None) -> Experim
         raise SpecError(f"{path}: the spec must be a mapping of fields, got {type(data).__name__}")
     for item in overrides or []:
         _apply_override(data, item)
-    return spec_from_dict(data, origin=str(path))
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        where = _blamed(exc, path, overrides or [])
+        raise SpecError(f"{where}: {describe_validation_error(exc, ExperimentSpec)}") from None
+
+
+def _blamed(exc: ValidationError, path: Path, overrides: list[str]) -> str:
+    """Where the first problem came from: the `--set` that set its field (the last one that
+    did, or set a field above it), else the file."""
+    loc = [str(p) for p in exc.errors()[0]["loc"]]
+    for item in reversed(overrides):
+        key = item.partition("=")[0].strip().split(".")
+        if loc[: len(key)] == key or key[: len(loc)] == loc:
+            return f"--set {item}"
+    return str(path)
 
 
 def read_text_file(path: Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> str:

@@ -46,7 +46,7 @@ def is_run_id(value: object) -> bool:
     return isinstance(value, str) and RUN_ID.fullmatch(value) is not None
 
 
-def check_run_id(value: str, what: str = "--run-id") -> str:
+def check_run_id(value: str, what: str) -> str:
     """The run id, or a `SpecError` naming `what` (the flag or field it came from)."""
     if not is_run_id(value):
         raise SpecError(f"{what} {value!r}: not a run id ({RUN_ID_RULE})")

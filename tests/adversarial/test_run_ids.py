@@ -96,8 +96,19 @@ def test_kill_and_status_refuse_a_run_id_that_is_not_a_safe_name(
 ) -> None:
     before = _keys(redis_url, other_run)
     done = swarmlab(command, run_id, "--redis-url", redis_url)
-    one_line_error(done, 2, "run id")
+    one_line_error(done, 2, f"run id {run_id!r}")
     assert _keys(redis_url, other_run) == before
+
+
+@pytest.mark.parametrize("run_id", ["*", "../../x"])
+def test_fetch_and_pack_refuse_a_run_id_that_is_not_a_safe_name(
+    run_id: str, closed_port: int, tmp_path: Path
+) -> None:
+    """Each names the run id as it was given: `fetch`'s argument, `pack-run`'s option."""
+    address = f"http://127.0.0.1:{closed_port}"
+    one_line_error(swarmlab("fetch", run_id, "--address", address), 2, f"run id {run_id!r}")
+    packed = swarmlab("pack-run", str(tmp_path), "--run-id", run_id)
+    one_line_error(packed, 2, f"--run-id {run_id!r}")
 
 
 @pytest.mark.parametrize("run_id", ["*", "../../x"])

@@ -204,12 +204,15 @@ def test_report_command_prints_the_table_and_writes_the_page(
     assert "report.html" in captured.err
 
     other = twin_run(tmp_path)
-    out_page = tmp_path / "pages" / "side-by-side.html"
-    out_page.parent.mkdir()
+    out_page = tmp_path / "pages" / "side-by-side.html"  # its folder is made, as traces' is
     args = cli("report", str(run_dir), str(other), "--out", str(out_page), "--json")
     assert report_command(args) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"labelled-run", "other-run"}
     assert out_page.is_file()
+
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(SpecError, match=r"taken/page\.html: cannot write"):
+        report_command(cli("report", str(run_dir), "--out", str(tmp_path / "taken" / "page.html")))
 
 
 def test_traces_command_writes_jaeger_json(

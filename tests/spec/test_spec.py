@@ -39,8 +39,17 @@ def test_a_bad_spec_gives_one_line_naming_field_value_and_allowed(
         load_spec("paperclips", [override])
     message = str(info.value)
     assert "\n" not in message
+    assert message.startswith(f"--set {override}: ")  # blamed on the --set, not the file
     for part in expect:
         assert part in message
+
+
+def test_a_bad_field_in_the_file_is_blamed_on_the_file_whatever_was_set(tmp_path: Path) -> None:
+    spec = tmp_path / "exp.yaml"
+    spec.write_text("name: e\ncaps: {programs: -1}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(str(spec), ["caps.depth=3", "seed=2"])
+    assert str(info.value).startswith(f"{spec}: caps.programs = -1")
 
 
 def test_bad_yaml_and_unknown_names_are_spec_errors(tmp_path: Path) -> None:
