@@ -12,6 +12,7 @@ from typing import Any
 
 from swarmlab.core import ESCAPE_KIND, names_with_role
 from swarmlab.records import Event, RunDir
+from swarmlab.spec import ProgramLimits
 
 MODEL_CALLS = names_with_role("model")
 
@@ -90,7 +91,7 @@ def load_run_dir(run_dir: Path) -> RunData:
             if child and origin:
                 provenance[child] = origin
         elif e.kind == "end":
-            if str_or_none(e.detail.get("limit")):
+            if e.detail.get("limit") in ProgramLimits.model_fields:  # only a limit there is
                 limits[e.program] = str(e.detail["limit"])
             if str_or_none(e.detail.get("error_kind")):
                 kinds[e.program] = str(e.detail["error_kind"])
@@ -124,7 +125,7 @@ def _call_from_event(event: Event) -> Call:
     d = event.detail
     tokens = 0
     if event.kind in MODEL_CALLS and event.decision == "allowed":
-        tokens = as_int(d.get("prompt_tokens")) + as_int(d.get("completion_tokens"))
+        tokens = event.count("prompt_tokens") + event.count("completion_tokens")
     return Call(
         t=event.t,
         program=event.program,

@@ -196,7 +196,9 @@ def _tokens(data: RunData) -> tuple[Counter[str], dict[int, int]]:
     for c in data.calls:
         if c.kind in MODEL_CALLS:
             tokens_by_program[c.program] += c.tokens
-    depth_of = {p.id: p.depth for p in data.programs}
+    # A tree of n programs is at most n - 1 deep: a depth read back beyond that is not counted
+    # (and never sizes the table).
+    depth_of = {p.id: p.depth for p in data.programs if 0 <= p.depth < len(data.programs)}
     max_depth = max(depth_of.values(), default=0)
     tokens_by_depth = {d: 0 for d in range(max_depth + 1)} if data.programs else {}
     for pid, tokens in tokens_by_program.items():

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.core import SpecError, id_sort_key, json_lines
+from swarmlab.records import detail_count
 
 from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, reached, str_or_none
 
@@ -141,6 +142,11 @@ class _SpanTree:
             d, parent = d + 1, self.parents.get(parent)
         return d
 
+    def _depth(self, pid: str, recorded: Any) -> int:
+        """The depth a program span records, when it is one the trace's tree allows."""
+        depth = as_int(recorded) if recorded is not None else -1
+        return depth if 0 <= depth <= len(self.parents) else self.depth(pid)
+
     def programs(self, provenance: dict[str, str]) -> list[ProgramInfo]:
         out = []
         for span in self.program_spans:
@@ -152,7 +158,7 @@ class _SpanTree:
                 ProgramInfo(
                     id=pid,
                     parent_id=self.parents[pid],
-                    depth=as_int(depth) if depth is not None else self.depth(pid),
+                    depth=self._depth(pid, depth),
                     task=str(a.get("swarmlab.program.task") or ""),
                     code=code if isinstance(code, str) else None,
                     status=str(a.get("swarmlab.program.status") or "unknown"),
@@ -179,7 +185,7 @@ def _call_from_span(span: dict[str, Any], op: str, pid: str) -> Call:
     cap = a.get("swarmlab.cap") or (denial and (denial.get("attributes") or {}).get("swarmlab.cap"))
     tokens = 0
     if op == "chat" and decision == "allowed":
-        tokens = as_int(a.get("gen_ai.usage.input_tokens")) + as_int(
+        tokens = detail_count(a.get("gen_ai.usage.input_tokens")) + detail_count(
             a.get("gen_ai.usage.output_tokens")
         )
     return Call(

@@ -24,9 +24,11 @@ class Tree:
             parts = pid.split(".")
             return tuple(".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
         out: list[str] = []
+        seen = {pid}  # a set: a deep chain costs its length, not its length squared
         parent = self.programs[pid].parent_id
-        while parent is not None and parent not in out and parent != pid:
+        while parent is not None and parent not in seen:
             out.append(parent)
+            seen.add(parent)
             parent = self.programs[parent].parent_id if parent in self.programs else None
         self._ancestors[pid] = tuple(out)
         return self._ancestors[pid]

@@ -51,5 +51,11 @@ def ancestors(program_id: str) -> list[str]:
 def id_sort_key(program_id: str) -> tuple[tuple[int, int, str], ...]:
     """Orders program ids as a tree is read: p0, p0.1, p0.1.1, p0.2, ..., p0.10."""
     return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in program_id.split(".")
+        (0, int(part), "") if _number(part) else (1, 0, part) for part in program_id.split(".")
     )
+
+
+def _number(part: str) -> bool:
+    """An id part read as a number: ASCII digits (`'²'.isdigit()` too), short enough that
+    reading it is cheap (a hostile file may give thousands of digits)."""
+    return part.isascii() and part.isdigit() and len(part) <= 18

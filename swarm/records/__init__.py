@@ -5,7 +5,7 @@ analysis, the sweeps and the CLI read through it.
 """
 
 from ._dialogue import RootDialogue
-from ._event import Decision, Event
+from ._event import Decision, Event, detail_count
 from ._inputs import (
     INPUTS_FILE,
     Divergence,
@@ -50,5 +50,6 @@ __all__ = [
     "TreeStats",
     "compare_ends",
     "compare_inputs",
+    "detail_count",
     "input_lines",
 ]

@@ -37,11 +37,8 @@ class Event(BaseModel):
 
     def count(self, key: str) -> int:
         """`detail[key]` as a count: a number read back from a file may be anything, so a
-        value that is not a finite number counts 0."""
-        value = self.detail.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return 0
-        return int(value) if math.isfinite(value) else 0
+        value that is not a count (a number from 0 to `MAX_DETAIL_COUNT`) counts 0."""
+        return detail_count(self.detail.get(key))
 
     @field_validator("kind")
     @classmethod
@@ -49,3 +46,17 @@ class Event(BaseModel):
         if value not in EVENT_KINDS:
             raise ValueError(f"{value[:60]!r} is not an event kind the lab declares")
         return value
+
+
+MAX_DETAIL_COUNT = 10**12
+"""The most a count in an event's detail may be (the caps' own bound)."""
+
+
+def detail_count(value: Any) -> int:
+    """A count read from an event's detail: 0 for anything not a number from 0 to
+    `MAX_DETAIL_COUNT` (a file may hold -5, 1e308 or text there)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not (math.isfinite(value) and 0 <= value <= MAX_DETAIL_COUNT):
+        return 0
+    return int(value)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ from ._dialogue import RootDialogue
 from ._event import Event
 from ._inputs import INPUTS_FILE, ProgramInput, ReplayCheck
 from ._program import ProgramRecord
+from ._read_back import duplicate_problem, event_problem, program_problem
 from ._summary import (
     CapUsage,
     LimitUsage,
@@ -248,13 +249,18 @@ class RunDir:
             raise SpecError(f"{path}: not a run summary ({_first_line(exc)})") from None
 
     def programs(self) -> list[ProgramRecord]:
-        """programs.jsonl in tree order."""
-        records = _read_rows(self.file("programs.jsonl"), ProgramRecord)
+        """programs.jsonl in tree order, each record one the runtime writes (`_read_back`)."""
+        seen: set[str] = set()
+
+        def problem(record: ProgramRecord) -> str | None:
+            return program_problem(record) or duplicate_problem(seen, record)
+
+        records = _read_rows(self.file("programs.jsonl"), ProgramRecord, check=problem)
         return sorted(records, key=lambda r: id_sort_key(r.id))
 
     def events(self) -> list[Event]:
-        """events.jsonl in time order."""
-        rows = _read_rows(self.file("events.jsonl"), Event, _event_row)
+        """events.jsonl in time order, each event one the runtime writes (`_read_back`)."""
+        rows = _read_rows(self.file("events.jsonl"), Event, _event_row, check=event_problem)
         return sorted(rows, key=lambda e: e.t)
 
     def dialogue(self) -> RootDialogue | None:
@@ -309,21 +315,27 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
         yield from json_lines(path)
 
 
-def _read_rows(path: Path, model: type[T], adapt: Any = None) -> list[T]:
-    """A JSONL file of records; fields this version does not know are ignored."""
+def _read_rows(
+    path: Path, model: type[T], adapt: Any = None, check: Callable[[T], str | None] | None = None
+) -> list[T]:
+    """A JSONL file of records; fields this version does not know are ignored; `check` says
+    why a record is not one the lab writes."""
     fields = model.model_fields
     rows: list[T] = []
     for number, row in _json_lines(path):
         if not isinstance(row, dict):
-            raise SpecError(f"{path}:{number}: not a {model.__name__} (not an object)")
+            raise SpecError(f"{path}:{number}: not {_a(model.__name__)} (not an object)")
         try:
             if adapt is not None:
                 row = adapt(row)
-            rows.append(model.model_validate({k: v for k, v in row.items() if k in fields}))
+            record = model.model_validate({k: v for k, v in row.items() if k in fields})
         except (ValueError, AttributeError, TypeError) as exc:
             raise SpecError(
-                f"{path}:{number}: not a {model.__name__} ({_first_line(exc)})"
+                f"{path}:{number}: not {_a(model.__name__)} ({_first_line(exc)})"
             ) from None
+        if check is not None and (problem := check(record)) is not None:
+            raise SpecError(f"{path}:{number}: not {_a(model.__name__)} ({problem})")
+        rows.append(record)
     return rows
 
 
@@ -335,6 +347,15 @@ def _num(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 3)
 
 
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1] in "AEIOU" else f"a {name}"
+
+
 def _first_line(exc: BaseException) -> str:
+    """One line on what is wrong: a validation error's first field and why, else the first line."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}"[:300] if where else str(first["msg"])[:300]
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, is_run_id
 
 from ._inputs import ReplayCheck
 
@@ -83,6 +83,15 @@ class RunSummary(BaseModel):
     run_id: str
     trace_id: str | None = None
     status: RunStatus
+
+    @field_validator("run_id")
+    @classmethod
+    def _a_run_id(cls, value: str) -> str:
+        # Read back, it names the run in tables and on the terminal: the rule ids are made by.
+        if not is_run_id(value):
+            raise ValueError(f"{value[:60]!r} is not a run id")
+        return value
+
     ended_because: str
     model: ModelInfo
     programs: ProgramCounts

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,16 @@ HOSTILE_VALUES = [
     '"a\u2028b"',
     "[" * 3000 + "]" * 3000,
     "true",
+    # Finite, but out of every range the lab writes: they must not size a table, sort ids by
+    # their digits' value, or draw a chart to them.
+    "1e308",
+    "-1e308",
+    str(2**63),
+    "-1",
+    "30000000",
+    '"p0.' + "9" * 5000 + '"',
+    '"p0.1"',
+    '"p0"',
 ]
 HOSTILE_BYTES = [b"\xff", b"\x00", b"\n", b"\xe2\x80\xa8", b"{", b'"', b"\r", b"\x85"]
 
@@ -117,11 +128,15 @@ def write_run(out: Path) -> Path:
 
 
 def tamper(path: Path, data: Any) -> None:
-    """Damage one line of `path`: a value replaced by a hostile one, or bytes put in."""
+    """Damage one line of `path`: a value replaced by a hostile one, bytes put in, or the line
+    written twice."""
     raw = path.read_bytes()
     lines = raw.split(b"\n")
     line = data.draw(st.integers(0, max(0, len(lines) - 2)))
-    if data.draw(st.booleans()) and b":" in lines[line]:
+    how = data.draw(st.sampled_from(["value", "bytes", "twice"]))
+    if how == "twice":
+        lines.insert(line, lines[line])
+    elif how == "value" and b":" in lines[line]:
         text = lines[line].decode("utf-8")
         colons = [i for i, c in enumerate(text) if c == ":"]
         at = data.draw(st.sampled_from(colons)) + 1
@@ -153,6 +168,35 @@ def test_report_on_a_tampered_run_is_a_page_or_one_line(name: str, data: Any) ->
         before = snapshot(root, run)
         assert_plain_outcome(cli("report", str(run)), (0, 2))
         assert snapshot(root, run) == before
+
+
+FOUND = [
+    ("programs.jsonl", '"depth":1', f'"depth":{2**63}'),  # a table as large as the number
+    ("programs.jsonl", '"depth":1', '"depth":-1'),
+    ("programs.jsonl", '"id":"p0.1"', '"id":"p0.' + "9" * 5000 + '"'),  # digits as a number
+    ("programs.jsonl", '"parent_id":null', '"parent_id":"p0.1"'),  # a cycle
+    ("programs.jsonl", '"id":"p0.1"', '"id":"p0"'),  # one program twice
+    ("events.jsonl", '"t":1.1', '"t":1e308'),  # a chart's axis to 1e308
+    ("events.jsonl", '"prompt_tokens":5', '"prompt_tokens":-1e308'),
+    ("programs.jsonl", '"ended_at":3.0', '"ended_at":1e308'),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new"), FOUND)
+def test_report_on_a_run_with_a_value_out_of_range_is_a_page_or_one_line(
+    tmp_path: Path, name: str, old: str, new: str
+) -> None:
+    """Cases found from outside, each once a hang, a traceback or a wrong count."""
+    run = write_run(tmp_path / "run")
+    text = (run / name).read_text()
+    assert old in text
+    (run / name).write_text(text.replace(old, new, 1))
+    result = cli("report", str(run), "--json")
+    assert_plain_outcome(result, (0, 2))
+    if result[0] == 0:  # counted as recorded, the value out of range not counted
+        metrics = json.loads(result[1])
+        assert metrics["programs"] == 2
+        assert 0 <= metrics["model_tokens"] <= 8
 
 
 @SEARCH

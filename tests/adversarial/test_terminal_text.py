@@ -168,16 +168,19 @@ def test_status_shows_hostile_run_ids_and_states_as_text(redis_url: str) -> None
     assert "\\x1b" not in good
 
 
-def test_report_shows_a_hostile_run_id_as_text(tmp_path: Path) -> None:
+def test_report_refuses_a_hostile_run_id_in_one_line_of_text(tmp_path: Path) -> None:
+    """The lab writes only run ids (letters, digits, `._=-`, at most 128): a summary.json that
+    holds anything else is refused, and the refusal quotes it as text."""
     run = write_run_dir(tmp_path / "run")
     summary_path = run / "summary.json"
     summary = json.loads(summary_path.read_text())
     summary["run_id"] = f"run{HOSTILE}[/]"
     summary_path.write_text(json.dumps(summary))
     done = swarmlab("report", str(run))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     _assert_shown_not_interpreted(done.stdout + done.stderr)
-    assert "[/]" in done.stdout
+    assert "is not a run id" in done.stderr
 
 
 def test_an_error_message_quoting_the_users_input_is_one_line_of_text() -> None:

@@ -254,7 +254,7 @@ def test_bad_run_directories_are_one_line_spec_errors(tmp_path: Path) -> None:
         analyze_run(tmp_path)
     broken = write_run_dir(tmp_path / "broken", with_traces=False)
     (broken / "events.jsonl").write_text('{"t": 1.0, "program": "p0"}\nnot json\n')
-    with pytest.raises(SpecError, match=r"events.jsonl:1: not a Event") as info:
+    with pytest.raises(SpecError, match=r"events.jsonl:1: not an Event") as info:
         analyze_run(broken)
     assert "\n" not in str(info.value)
 

@@ -1,0 +1,64 @@
+"""What the runtime guarantees of the records it writes, checked when a run directory is read
+back: a record file anyone may have edited must not make the analysis build a table as large as
+a number in it, sort ids by their digits' value, draw a chart to 1e308, or count a program twice.
+
+Each check answers why a record is not one the lab writes (one line) or None. The runtime's own
+records pass by construction: ids spell the tree (`p0.3`'s parent is `p0`, its depth 1), times
+are Unix seconds of this era, counts are below the caps' bound.
+"""
+
+from __future__ import annotations
+
+from swarmlab.core import is_program_id, parent_id
+
+from ._event import Event
+from ._program import ProgramRecord
+
+MAX_UNIX_S = 1e11
+"""A time read back is Unix seconds from 1970 to about the year 5000 (0: never set)."""
+MAX_COUNT = 10**12
+"""Counts read back (calls, sequence numbers) stay below the caps' own bound."""
+MAX_CLOCK_H = 1e9
+
+
+def program_problem(record: ProgramRecord) -> str | None:
+    if not is_program_id(record.id):
+        return f"id {record.id[:60]!r} is not a program id (p0, p0.1, p0.1.2, ...)"
+    if record.parent_id != parent_id(record.id):
+        return (
+            f"parent_id {str(record.parent_id)[:60]!r} is not the parent its id {record.id} names"
+        )
+    if record.depth != record.id.count("."):
+        return f"depth {record.depth} is not the depth its id {record.id} names"
+    for name in ("created_at", "started_at", "ended_at"):
+        if (problem := _time_problem(name, getattr(record, name))) is not None:
+            return problem
+    if not 0 <= record.calls <= MAX_COUNT:
+        return f"calls {record.calls} is not a count of calls"
+    if not 0 <= record.clock_h <= MAX_CLOCK_H:
+        return f"clock_h {record.clock_h} is not a simulated clock"
+    return None
+
+
+def event_problem(event: Event) -> str | None:
+    if event.program and not is_program_id(event.program):
+        return f"program {event.program[:60]!r} is not a program id"
+    if (problem := _time_problem("t", event.t)) is not None:
+        return problem
+    if event.seq is not None and not 0 <= event.seq <= MAX_COUNT:
+        return f"seq {event.seq} is not a call number"
+    return None
+
+
+def _time_problem(name: str, value: float | None) -> str | None:
+    if value is None or 0 <= value <= MAX_UNIX_S:
+        return None
+    return f"{name} {value:.6g} is not a Unix time"
+
+
+def duplicate_problem(seen: set[str], record: ProgramRecord) -> str | None:
+    """A program recorded a second time (each program has one line)."""
+    if record.id in seen:
+        return f"program {record.id} is recorded twice"
+    seen.add(record.id)
+    return None
