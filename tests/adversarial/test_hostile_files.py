@@ -394,3 +394,28 @@ def test_a_damaged_recording_fails_the_replay_in_one_line_and_the_record_is_kept
     assert (
         check.unreadable == f"{source / 'inputs.jsonl'}:2: not UTF-8 text (byte 0xff at offset 35)"
     )
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("no dialogue", "dialogue.json is missing"),
+        ("no events", "events.jsonl holds 0 events, summary.json says 7"),
+        ("a program less", "programs.jsonl holds 1 programs, summary.json says 2"),
+    ],
+)
+def test_a_run_directory_missing_what_its_summary_counts_is_refused(
+    tmp_path: Path, damage: str, said: str
+) -> None:
+    """A file removed, emptied or cut short would change the metrics without a word."""
+    run = write_run(tmp_path / "run")
+    if damage == "no dialogue":
+        (run / "dialogue.json").unlink()
+    elif damage == "no events":
+        (run / "events.jsonl").write_text("")
+    else:
+        lines = (run / "programs.jsonl").read_text().splitlines(keepends=True)
+        (run / "programs.jsonl").write_text("".join(lines[:1]))
+    result = cli("report", str(run))
+    assert_plain_outcome(result, (2,))
+    assert said in result[2]

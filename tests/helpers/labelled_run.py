@@ -290,6 +290,17 @@ def write_run_dir(out: Path, with_traces: bool = True) -> Path:
     return out
 
 
+def recount(run: Path) -> Path:
+    """summary.json made to count what programs.jsonl and events.jsonl hold now (a test that
+    rewrote them; the analysis refuses a run directory whose files its summary does not count)."""
+    summary = json.loads((run / "summary.json").read_text())
+    lines = {n: (run / n).read_text().count("\n") for n in ("programs.jsonl", "events.jsonl")}
+    summary["programs"]["total"] = summary["tree"]["size"] = lines["programs.jsonl"]
+    summary["events"] = lines["events.jsonl"]
+    (run / "summary.json").write_text(json.dumps(summary, indent=1))
+    return run
+
+
 def _event(
     t: float, program: str, kind: str, decision: str, cap: str | None, detail: dict[str, Any]
 ) -> dict[str, Any]:

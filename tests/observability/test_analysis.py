@@ -16,6 +16,7 @@ from helpers.labelled_run import (
     QUINE,
     SCAFFOLD,
     SCAFFOLD_AGAIN,
+    recount,
     write_run_dir,
     write_traces,
 )
@@ -208,7 +209,7 @@ def test_scaffold_follows_the_root_dialogue_or_a_root_file(tmp_path: Path) -> No
     )
     (prose / "programs.jsonl").write_text("")
     (prose / "events.jsonl").write_text("")
-    metrics = analyze_run(prose)
+    metrics = analyze_run(recount(prose))
     assert not metrics.scaffold
     assert metrics.programs == 0
     assert metrics.max_depth == 0
@@ -272,7 +273,7 @@ def _run_of(
         for i, pid in enumerate(ids)
     ]  # fmt: skip
     (run / "programs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return run
+    return recount(run)
 
 
 def test_the_analysis_costs_time_linear_in_the_code(tmp_path: Path) -> None:
