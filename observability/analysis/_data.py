@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import ESCAPE_KIND, SpecError, names_with_role
-from swarmlab.records import Event, RunDir, RunSummary
+from swarmlab.records import Event, RunDir, whole_problem
 from swarmlab.spec import ProgramLimits
 
 MODEL_CALLS = names_with_role("model")
@@ -75,8 +75,10 @@ def load_run_dir(run_dir: Path) -> RunData:
     dialogue = rundir.dialogue()
     records = rundir.programs()
     events = rundir.events()
-    if summary is not None:
-        _check_whole(rundir.path, summary, len(records), len(events), dialogue is not None)
+    if summary is not None and (
+        problem := whole_problem(summary, len(records), len(events), dialogue is not None)
+    ):
+        raise SpecError(f"{rundir.path}: {problem} (the run directory is incomplete or was edited)")
     root = summary.tree.root if summary is not None else None
     scaffold = bool(dialogue and dialogue.program) or root == "file"
     if dialogue is None and root is None:
@@ -121,24 +123,6 @@ def load_run_dir(run_dir: Path) -> RunData:
         calls=[_call_from_event(e) for e in events if e.program],
         outcome=summary.outcome if summary is not None else {},
     )
-
-
-def _check_whole(
-    run_dir: Path, summary: RunSummary, programs: int, events: int, dialogue: bool
-) -> None:
-    """The files hold what summary.json says the run recorded: a file emptied, cut short or
-    removed would change the metrics without a word."""
-    problem = None
-    if programs != summary.programs.total:
-        problem = (
-            f"programs.jsonl holds {programs} programs, summary.json says {summary.programs.total}"
-        )
-    elif events != summary.events:
-        problem = f"events.jsonl holds {events} events, summary.json says {summary.events}"
-    elif summary.tree.root == "dialogue" and summary.programs.total and not dialogue:
-        problem = "dialogue.json is missing, and summary.json says the root came from it"
-    if problem is not None:
-        raise SpecError(f"{run_dir}: {problem} (the run directory is incomplete or was edited)")
 
 
 def _call_from_event(event: Event) -> Call:

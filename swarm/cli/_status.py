@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from swarmlab.core import SpecError, parse_number
+from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_json, parse_number
 
 from ._common import redis_url_argument
 from ._text import terminal_text
@@ -18,7 +18,6 @@ from ._warm import warm_status_line
 
 NOT_CAPS = ("live", "computing_peak")
 """Counts the coordinator keeps beside the caps' usage."""
-MAX_SPEC_CHARS = 1 << 20
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -91,11 +90,11 @@ def status_row(
 
 def _admission(meta: dict[str, str]) -> str:
     text = meta.get("spec", "")
-    if len(text) > MAX_SPEC_CHARS:
+    if len(text) > MAX_TEXT_BYTES:  # a shared Redis may hold anything there
         return "?"
     try:
-        spec = json.loads(text)
-    except (ValueError, RecursionError):
+        spec = parse_json(text, "the run's spec")
+    except SpecError:
         return "?"
     found = spec.get("admission") if isinstance(spec, dict) else None
     return found if isinstance(found, str) else "?"

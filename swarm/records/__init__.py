@@ -16,6 +16,7 @@ from ._inputs import (
     input_lines,
 )
 from ._program import TERMINAL, ProgramRecord, ProgramStatus
+from ._read_back import whole_problem
 from ._rundir import PER_PROGRAM_LIMITS, RunDir, RunResult
 from ._summary import (
     CapUsage,
@@ -52,4 +53,5 @@ __all__ = [
     "compare_inputs",
     "detail_count",
     "input_lines",
+    "whole_problem",
 ]

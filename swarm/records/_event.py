@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from swarmlab.core import EVENT_KINDS
+from swarmlab.spec import MAX_COUNT
 
 Decision = Literal["allowed", "denied", "error", "info"]
 
@@ -37,7 +38,7 @@ class Event(BaseModel):
 
     def count(self, key: str) -> int:
         """`detail[key]` as a count: a number read back from a file may be anything, so a
-        value that is not a count (a number from 0 to `MAX_DETAIL_COUNT`) counts 0."""
+        value that is not a count (a number from 0 to `MAX_COUNT`) counts 0."""
         return detail_count(self.detail.get(key))
 
     @field_validator("kind")
@@ -48,15 +49,11 @@ class Event(BaseModel):
         return value
 
 
-MAX_DETAIL_COUNT = 10**12
-"""The most a count in an event's detail may be (the caps' own bound)."""
-
-
 def detail_count(value: Any) -> int:
     """A count read from an event's detail: 0 for anything not a number from 0 to
-    `MAX_DETAIL_COUNT` (a file may hold -5, 1e308 or text there)."""
+    `MAX_COUNT` (a file may hold -5, 1e308 or text there)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
-    if not (math.isfinite(value) and 0 <= value <= MAX_DETAIL_COUNT):
+    if not (math.isfinite(value) and 0 <= value <= MAX_COUNT):
         return 0
     return int(value)

@@ -10,15 +10,16 @@ are Unix seconds of this era, counts are below the caps' bound.
 from __future__ import annotations
 
 from swarmlab.core import is_program_id, parent_id
+from swarmlab.spec import MAX_COUNT
 
 from ._event import Event
 from ._program import ProgramRecord
+from ._summary import RunSummary
 
 MAX_UNIX_S = 1e11
 """A time read back is Unix seconds from 1970 to about the year 5000 (0: never set)."""
-MAX_COUNT = 10**12
-"""Counts read back (calls, sequence numbers) stay below the caps' own bound."""
 MAX_CLOCK_H = 1e9
+"""A simulated clock read back (hours); the runtime keeps clocks far below this."""
 
 
 def program_problem(record: ProgramRecord) -> str | None:
@@ -54,6 +55,20 @@ def _time_problem(name: str, value: float | None) -> str | None:
     if value is None or 0 <= value <= MAX_UNIX_S:
         return None
     return f"{name} {value:.6g} is not a Unix time"
+
+
+def whole_problem(summary: RunSummary, programs: int, events: int, dialogue: bool) -> str | None:
+    """Whether the files hold what summary.json says the run recorded: a file emptied, cut
+    short or removed would change the metrics without a word."""
+    if programs != summary.programs.total:
+        return (
+            f"programs.jsonl holds {programs} programs, summary.json says {summary.programs.total}"
+        )
+    if events != summary.events:
+        return f"events.jsonl holds {events} events, summary.json says {summary.events}"
+    if summary.tree.root == "dialogue" and summary.programs.total and not dialogue:
+        return "dialogue.json is missing, and summary.json says the root came from it"
+    return None
 
 
 def duplicate_problem(seen: set[str], record: ProgramRecord) -> str | None:

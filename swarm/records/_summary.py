@@ -84,14 +84,6 @@ class RunSummary(BaseModel):
     trace_id: str | None = None
     status: RunStatus
 
-    @field_validator("run_id")
-    @classmethod
-    def _a_run_id(cls, value: str) -> str:
-        # Read back, it names the run in tables and on the terminal: the rule ids are made by.
-        if not is_run_id(value):
-            raise ValueError(f"{value[:60]!r} is not a run id")
-        return value
-
     ended_because: str
     model: ModelInfo
     programs: ProgramCounts
@@ -122,6 +114,14 @@ class RunSummary(BaseModel):
     replay: ReplayCheck | None = Field(
         default=None, description="For a `replay:` run: whether every input matched the record."
     )
+
+    @field_validator("run_id")
+    @classmethod
+    def _a_run_id(cls, value: str) -> str:
+        # Read back, it names the run in tables and on the terminal: the rule ids are made by.
+        if not is_run_id(value):
+            raise ValueError(f"{value[:60]!r} is not a run id")
+        return value
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=1)

@@ -4,7 +4,13 @@ Below it sits only `swarmlab.core`; everything else reads the spec.
 """
 
 from ._backends import BACKENDS_GROUP, backend_entry_points, backend_kinds, model_problem
-from ._caps import Caps, ProgramLimits, redis_memory_bytes, shared_redis_memory_bytes
+from ._caps import (
+    MAX_COUNT,
+    Caps,
+    ProgramLimits,
+    redis_memory_bytes,
+    shared_redis_memory_bytes,
+)
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
     DEFAULT_QUESTION,
@@ -46,6 +52,7 @@ __all__ = [
     "BACKENDS_GROUP",
     "DEFAULT_FOLLOW_UP",
     "DEFAULT_QUESTION",
+    "MAX_COUNT",
     "PERSONAS",
     "PERSONA_NOTES",
     "REDIS_SCHEMES",
