@@ -16,7 +16,7 @@ from ._archive import (
 from ._jobs import JobServer
 from ._ray import RayCluster
 from ._reaper import Reaper, pid_alive
-from ._redis import RedisServer, free_port
+from ._redis import PORT_ATTEMPTS, PortTaken, RedisServer, free_port, port_taken
 from ._serve import build_llm_app
 from ._warm import (
     WarmState,
@@ -32,8 +32,10 @@ from ._warm import (
 
 __all__ = [
     "MAX_RUN_BYTES",
+    "PORT_ATTEMPTS",
     "ClusterError",
     "JobServer",
+    "PortTaken",
     "RayCluster",
     "Reaper",
     "RedisServer",
@@ -48,6 +50,7 @@ __all__ = [
     "free_port",
     "pack_run_dir",
     "pid_alive",
+    "port_taken",
     "process_age_s",
     "unpack_run_archive",
     "warm_dir",

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SwarmlabError, read_json, write_text
 
 from ._reaper import environ_pids, marked_pids, pid_alive
-from ._redis import RedisServer, free_port
+from ._redis import PORT_ATTEMPTS, RedisServer, free_port, port_taken
 
 WARM_REDIS_BYTES = 2 << 30
 """`maxmemory` of the warm Redis: every run on it shares this bound (noeviction: fail closed)."""
@@ -170,7 +170,27 @@ def _write_token(path: Path) -> Path:
 
 
 def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, str]:
-    temp_dir, port = _short_temp_dir(target), free_port()
+    """Start the warm Ray head on a free port. A port found free can be taken by another process
+    before Ray binds it (Ray then fails rather than pick another): such a start is made again on
+    another port, PORT_ATTEMPTS in all."""
+    temp_dir = _short_temp_dir(target)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        done = _ray_start(temp_dir, port, num_cpus, token)
+        if done.returncode == 0:
+            return temp_dir, f"127.0.0.1:{port}"
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            _kill_all(marked_pids([temp_dir]))
+        output = (done.stderr or "") + (done.stdout or "")
+        if not port_taken(output + _gcs_errors(temp_dir)) or attempt == PORT_ATTEMPTS:
+            last = (done.stderr or done.stdout).strip().split("\n")[-1:]
+            raise ClusterError(f"could not start a warm Ray: {' '.join(last)[:300]}")
+    raise AssertionError("unreachable")
+
+
+def _ray_start(
+    temp_dir: str, port: int, num_cpus: int | None, token: Path
+) -> subprocess.CompletedProcess[str]:
     ray = Path(sys.executable).with_name("ray")
     command = [
         str(ray),
@@ -187,15 +207,21 @@ def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, st
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
     # Every worker process imports the runner's modules when it starts, before a run asks for it.
     env.setdefault("RAY_preload_python_modules", PRELOAD)
-    done = subprocess.run(
+    return subprocess.run(
         command, capture_output=True, text=True, timeout=300, check=False, env=env
     )
-    if done.returncode != 0:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            _kill_all(marked_pids([temp_dir]))
-        last = (done.stderr or done.stdout).strip().split("\n")[-1:]
-        raise ClusterError(f"could not start a warm Ray: {' '.join(last)[:300]}")
-    return temp_dir, f"127.0.0.1:{port}"
+
+
+def _gcs_errors(temp_dir: str) -> str:
+    """The newest session's GCS error log, where Ray says a port was in use."""
+    sessions = sorted(Path(temp_dir).glob("session_2*"))
+    if not sessions:
+        return ""
+    try:
+        with (sessions[-1] / "logs" / "gcs_server.err").open("rb") as handle:
+            return handle.read(64 * 1024).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _stop(state: WarmState | None) -> list[int]:

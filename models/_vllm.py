@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swarmlab.cluster import build_llm_app, free_port
+from swarmlab.cluster import PORT_ATTEMPTS, PortTaken, build_llm_app, free_port, port_taken
 from swarmlab.core import ModelError, read_yaml
 
 __all__ = [
@@ -228,12 +228,32 @@ class VLLMServer:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> Self:
+        """Start the server (or reuse one serving the model on the configured port). With no
+        port configured, a free one is picked; one taken by another process before vLLM binds
+        it is picked again (PORT_ATTEMPTS in all)."""
         if self.config.port and self._serving():
             self._note(f"reusing the server already serving {self.model_name} at {self.url}")
             self._ready.set()
             return self
-        if not self.config.port:
-            self.config = self.config.model_copy(update={"port": free_port(self.config.host)})
+        picked = not self.config.port
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            if picked:
+                self.config = self.config.model_copy(update={"port": free_port(self.config.host)})
+            try:
+                self._launch(picked)
+                break
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise ModelError(
+                        f"vLLM found its port taken {PORT_ATTEMPTS} times; "
+                        "pass a port of its own in the server config"
+                    ) from None
+                self._note(f"port {self.config.port} was taken before vLLM bound it; again")
+        self._ready.set()
+        self._note(f"vLLM ready at {self.url} after {self._elapsed():.1f} s")
+        return self
+
+    def _launch(self, picked: bool) -> None:
         cmd, env = self.config.command(), {**os.environ, **self.config.environment()}
         self._started_at = time.monotonic()
         log: IO[bytes] | None = None
@@ -255,17 +275,15 @@ class VLLMServer:
                 log.close()
             raise ModelError(f"cannot start vLLM ({cmd[0]}): {exc.strerror or exc}") from None
         self.owned = True
+        self._tail.clear()
         self._reader = threading.Thread(target=self._drain, args=(log,), daemon=True)
         self._reader.start()
         self._note(f"starting vLLM for {self.model_name} on {self.url} (pid {self.process.pid})")
         try:
-            self._wait_healthy()
+            self._wait_healthy(picked)
         except BaseException:
             self.stop()
             raise
-        self._ready.set()
-        self._note(f"vLLM ready at {self.url} after {self._elapsed():.1f} s")
-        return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the server's process group (SIGTERM, then SIGKILL); a reused server is left up."""
@@ -300,7 +318,7 @@ class VLLMServer:
         models = endpoint_models(self.url)
         return models is not None and self.model_name in models
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, picked: bool) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -308,6 +326,8 @@ class VLLMServer:
             if code is not None:
                 if self._reader is not None:
                     self._reader.join(5)
+                if picked and port_taken("\n".join(self._tail)):
+                    raise PortTaken(self.config.port)
                 last = next((ln for ln in reversed(self._tail) if ln.strip()), "no output")
                 raise ModelError(
                     f"vLLM exited with code {code} before serving {self.url}: {last[-300:]}"

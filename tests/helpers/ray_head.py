@@ -68,13 +68,17 @@ def _stop_group(proc: subprocess.Popen[bytes], marker: str) -> None:
                 pass
 
 
+ATTEMPTS = 3
+"""Starts of the head, each on fresh ports: a port found free can be taken by another process
+before Ray binds it, and Ray then hangs or fails rather than pick another."""
+
+
 @contextlib.contextmanager
 def started_ray_head(tmp_path: Path, cluster_model: FakeEndpoint) -> Iterator[RayHead]:
     """A real local Ray head with its dashboard (the job server) and token authentication; its
     environment names the cluster's model the way k8s/base/settings.env does on a cluster."""
     temp = Path(tempfile.mkdtemp(prefix="swlj-", dir="/tmp"))  # Ray's socket paths must be short
     token = secrets.token_hex(16)
-    dashboard = free_port()
     runs = tmp_path / "runs"
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k not in CLUSTER_ENV}
@@ -87,11 +91,34 @@ def started_ray_head(tmp_path: Path, cluster_model: FakeEndpoint) -> Iterator[Ra
         SWARMLAB_MODEL_URL=cluster_model.url,
         SWARMLAB_MODEL_NAME=CLUSTER_MODEL_NAME,
     )
+    seen = []
+    for attempt in range(1, ATTEMPTS + 1):
+        log = tmp_path / f"ray-start.{attempt}.log"
+        proc, address = _start_head(temp, env, log)
+        ended = _until_answering(proc, address, token)
+        if ended is None:
+            break
+        _stop_group(proc, str(temp))
+        seen.append(f"attempt {attempt} ({ended}):\n{log.read_text()[-1500:]}")
+    else:
+        shutil.rmtree(temp, ignore_errors=True)
+        pytest.fail(f"the Ray head did not come up in {ATTEMPTS} attempts\n" + "\n".join(seen))
+    try:
+        yield RayHead(address, token, runs, cluster_model)
+    finally:
+        _stop_group(proc, str(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _start_head(temp: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`ray start --head --block` with its job server, every port pinned to a free one (so that
+    other Ray instances on this machine do not collide), and distinct, since the OS may hand
+    the same free port out twice in a row."""
+    dashboard = free_port()
+    bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "ray"), "start", "--head", "--block", f"--temp-dir={temp}"]
     command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--dashboard-host=127.0.0.1"]
     command.append(f"--dashboard-port={dashboard}")
-    # Free ports for everything, so that other Ray instances on this machine do not collide;
-    # distinct, since the OS may hand the same free port out twice in a row.
     taken = {dashboard}
     for flag in RAY_PORT_FLAGS:
         port = free_port()
@@ -99,30 +126,28 @@ def started_ray_head(tmp_path: Path, cluster_model: FakeEndpoint) -> Iterator[Ra
             port = free_port()
         taken.add(port)
         command.append(f"--{flag}={port}")
-    log = tmp_path / "ray-start.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    try:
-        address = f"http://127.0.0.1:{dashboard}"
-        request = urllib.request.Request(
-            f"{address}/api/version", headers={"Authorization": f"Bearer {token}"}
-        )
-        give_up = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ray start exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > give_up:
-                pytest.fail(f"the job server did not answer in 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield RayHead(address, token, runs, cluster_model)
-    finally:
-        _stop_group(proc, str(temp))
-        shutil.rmtree(temp, ignore_errors=True)
+    return proc, f"http://127.0.0.1:{dashboard}"
+
+
+def _until_answering(proc: subprocess.Popen[bytes], address: str, token: str) -> str | None:
+    """None once the job server answers; else why this start failed (it exited, or a minute
+    passed)."""
+    request = urllib.request.Request(
+        f"{address}/api/version", headers={"Authorization": f"Bearer {token}"}
+    )
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up:
+        if proc.poll() is not None:
+            return f"exited {proc.returncode}"
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return None
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return "not up in 60 s"

@@ -24,8 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from swarmlab.cluster import free_port
+from swarmlab.cluster import PORT_ATTEMPTS, PortTaken, free_port, port_taken
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,17 @@ class TlsRedis:
         return f"rediss://127.0.0.1:{self.port}/0?{urlencode(query)}"
 
     def __enter__(self) -> TlsRedis:
+        """Start the server on a free port; one taken by another process before the server
+        binds it is picked again, as the lab's own RedisServer does."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> TlsRedis:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         certs, self.port = self.certificates, free_port()
         options = {
@@ -151,17 +164,23 @@ class TlsRedis:
             "appendonly": "no",
             "dir": str(self.folder),
         }
-        self.process = subprocess.Popen(
-            [binary, *(part for k, v in options.items() for part in (f"--{k}", v))],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        log = self.folder / f"redis-{self.port}.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [binary, *(part for k, v in options.items() for part in (f"--{k}", v))],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        client = redis.Redis.from_url(  # each probe once, bounded: the loop is the retry
+            self.url(), socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
         )
-        client = redis.Redis.from_url(self.url(), socket_connect_timeout=0.5)
         give_up = time.monotonic() + 10
         try:
             while True:
                 if self.process.poll() is not None:
+                    if port_taken(log.read_text(errors="replace")):
+                        raise PortTaken(self.port)
                     raise RuntimeError(f"redis-server (TLS) exited with {self.process.returncode}")
                 try:
                     client.ping()

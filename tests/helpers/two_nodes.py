@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ NODE_PORT_FLAGS = tuple(f for f in RAY_PORT_FLAGS if f not in ("port", "ray-clie
 @dataclass
 class TwoNodes:
     address: str
-    """The head's GCS address (host:port)."""
+    """The head's GCS address (host:port), set when the head is started."""
     token: str
     temp: Path
     node_ports: list[int] = field(default_factory=list)
@@ -72,7 +72,7 @@ class TwoNodes:
                 env=self.env(),
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=30,
             )
         except subprocess.TimeoutExpired:  # a head still starting (a busy host): not up yet
             return 0
@@ -80,35 +80,65 @@ class TwoNodes:
         return int(lines[-1]) if done.returncode == 0 and lines[-1].isdigit() else 0
 
 
+ATTEMPTS = 3
+"""Starts of one node, each on fresh ports: a port found free can be taken by another process
+before Ray binds it, and Ray then hangs or fails rather than pick another."""
+
+
 @contextmanager
 def two_nodes(log_dir: Path) -> Iterator[TwoNodes]:
     temp = Path(tempfile.mkdtemp(prefix="swl2-", dir="/tmp"))  # Ray's socket paths must be short
-    gcs = free_port()
-    cluster = TwoNodes(f"127.0.0.1:{gcs}", secrets.token_hex(16), temp)
-    taken = {gcs}
+    cluster = TwoNodes("", secrets.token_hex(16), temp)
+    taken: set[int] = set()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        head = ["--head", f"--port={gcs}", "--include-dashboard=false", "--num-cpus=1"]
-        head.append(f"--ray-client-server-port={_fresh(taken)}")
-        procs.append(_start(cluster, head, taken, log_dir / "head.log"))
-        _until(lambda: cluster.alive_nodes() >= 1, 90, "the head")
-        procs.append(
-            _start(
-                cluster,
-                [f"--address={cluster.address}", "--num-cpus=1"],
-                taken,
-                log_dir / "node2.log",
-            )
-        )
-        _until(lambda: cluster.alive_nodes() >= 2, 90, "the second node")
+
+        def head() -> list[str]:
+            cluster.address = f"127.0.0.1:{_fresh(taken)}"
+            port = cluster.address.rsplit(":", 1)[1]
+            flags = ["--head", f"--port={port}", "--include-dashboard=false", "--num-cpus=1"]
+            return [*flags, f"--ray-client-server-port={_fresh(taken)}"]
+
+        def second() -> list[str]:
+            return [f"--address={cluster.address}", "--num-cpus=1"]
+
+        procs.append(_start_until_up(cluster, head, taken, log_dir / "head.log", 1))
+        procs.append(_start_until_up(cluster, second, taken, log_dir / "node2.log", 2))
         yield cluster
     finally:
         for proc in reversed(procs):
             _stop(proc)
-        for pid in _pids_with(str(temp)):  # what left the process groups, by the temp dir
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _kill_marked(str(temp))  # what left the process groups, by the temp dir
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _start_until_up(
+    cluster: TwoNodes,
+    flags: Callable[[], list[str]],
+    taken: set[int],
+    log: Path,
+    nodes: int,
+) -> subprocess.Popen[bytes]:
+    """Start a node and wait until the cluster has `nodes` alive; a start that exits or does not
+    come up in a minute is stopped and made again on fresh ports. Failing every attempt, the
+    error carries the end of each attempt's log."""
+    what = "the head" if nodes == 1 else "the second node"
+    seen = []
+    for attempt in range(1, ATTEMPTS + 1):
+        attempt_log = log.with_suffix(f".{attempt}.log")
+        proc = _start(cluster, flags(), taken, attempt_log)
+        give_up = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < give_up:
+            if cluster.alive_nodes() >= nodes:
+                return proc
+            time.sleep(0.5)
+        ended = "not up in 60 s" if proc.poll() is None else f"exited {proc.returncode}"
+        _stop(proc)
+        cluster.node_ports.pop()
+        if nodes == 1:  # nothing else runs yet: what left the head's group goes too
+            _kill_marked(str(cluster.temp))
+        seen.append(f"attempt {attempt} ({ended}):\n{attempt_log.read_text()[-1500:]}")
+    raise TimeoutError(f"{what} did not come up in {ATTEMPTS} attempts\n" + "\n".join(seen))
 
 
 def _start(
@@ -147,12 +177,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _until(check: object, timeout: float, what: str) -> None:
-    give_up = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"{what} did not come up in {timeout:g} s")
-        time.sleep(0.5)
+def _kill_marked(marker: str) -> None:
+    for pid in _pids_with(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _pids_with(marker: str) -> list[int]:
