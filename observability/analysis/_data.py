@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import ESCAPE_KIND, SpecError, names_with_role
-from swarmlab.records import Event, RunDir, whole_problem
+from swarmlab.core import ESCAPE_KIND, names_with_role
+from swarmlab.records import Event, RunDir, RunRecords
 from swarmlab.spec import ProgramLimits
 
 MODEL_CALLS = names_with_role("model")
@@ -69,16 +69,11 @@ class RunData:
     outcome: dict[str, Any]
 
 
-def load_run_dir(run_dir: Path) -> RunData:
-    rundir = RunDir(run_dir).require()
-    summary = rundir.summary()
-    dialogue = rundir.dialogue()
-    records = rundir.programs()
-    events = rundir.events()
-    if summary is not None and (
-        problem := whole_problem(summary, len(records), len(events), dialogue is not None)
-    ):
-        raise SpecError(f"{rundir.path}: {problem} (the run directory is incomplete or was edited)")
+def load_run_dir(run_dir: Path, read: RunRecords | None = None) -> RunData:
+    """A run directory's data for the analysis, from its records (`read`: already read)."""
+    if read is None:
+        read = RunDir(run_dir).require().records()
+    summary, dialogue, records, events = read.summary, read.dialogue, read.programs, read.events
     root = summary.tree.root if summary is not None else None
     scaffold = bool(dialogue and dialogue.program) or root == "file"
     if dialogue is None and root is None:

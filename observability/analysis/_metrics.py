@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import ESCAPE_KIND, LIFECYCLE_KINDS
+from swarmlab.records import RunRecords
 
 from ._code import CodeReader
 from ._data import MODEL_CALLS, Call, RunData, float_or_none, int_or_none, load_run_dir
@@ -83,9 +84,11 @@ def _detect(view: RunView, quine_threshold: float) -> Detections:
     )
 
 
-def analyze_run(run_dir: str | Path, quine_threshold: float = QUINE_THRESHOLD) -> EmergenceMetrics:
-    """The emergence metrics of one run directory."""
-    return compute_metrics(load_run_dir(Path(run_dir)), quine_threshold)
+def analyze_run(
+    run_dir: str | Path, quine_threshold: float = QUINE_THRESHOLD, read: RunRecords | None = None
+) -> EmergenceMetrics:
+    """The emergence metrics of one run directory (`read`: its records, already read)."""
+    return compute_metrics(load_run_dir(Path(run_dir), read), quine_threshold)
 
 
 def analyze_trace(path: str | Path, quine_threshold: float = QUINE_THRESHOLD) -> EmergenceMetrics:

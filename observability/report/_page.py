@@ -26,7 +26,7 @@ from swarmlab.observability.analysis import (
     validity_of,
 )
 from swarmlab.observability.analysis._data import MODEL_CALLS
-from swarmlab.records import Event, ProgramRecord, RunDir, RunSummary
+from swarmlab.records import Event, ProgramRecord, RunDir, RunRecords, RunSummary
 
 from ._charts import bar_chart, step_chart, timeline
 from ._format import TABLE_ROWS, definition, format_value, num
@@ -77,12 +77,16 @@ def write_report(
     out_path: str | Path | None = None,
     quine_threshold: float = QUINE_THRESHOLD,
     metrics: EmergenceMetrics | None = None,
+    read: RunRecords | None = None,
 ) -> Path:
-    """Write the run's report (default `<run_dir>/report.html`) and return its path."""
+    """Write the run's report (default `<run_dir>/report.html`) and return its path. `metrics`
+    and `read` (the run's records) are those already computed and read, if any: pass both, from
+    one reading, so that the page and its figures describe the same files."""
     rundir = RunDir(run_dir).require()
-    metrics = metrics or analyze_run(rundir.path, quine_threshold)
-    summary = rundir.summary()
-    programs, events = rundir.programs(), rundir.events()
+    if read is None:
+        read = rundir.records()
+    metrics = metrics or analyze_run(rundir.path, quine_threshold, read)
+    summary, programs, events = read.summary, read.programs, read.events
     # Time runs from the root program's creation: the cluster's start-up before it is not
     # the swarm's doing and would squeeze every chart to the right.
     starts = [p.created_at for p in programs if p.created_at] + [e.t for e in events]

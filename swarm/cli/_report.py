@@ -55,6 +55,7 @@ def add_report_parser(
 
 
 def report_command(args: argparse.Namespace) -> int:
+    from swarmlab.observability.analysis import analyze_run
     from swarmlab.observability.report import (
         analyze_runs,
         format_metrics_table,
@@ -67,7 +68,12 @@ def report_command(args: argparse.Namespace) -> int:
         raise SpecError(f"--quine-threshold {args.quine_threshold}: must be in (0, 1]")
     for run in args.runs:
         RunDir(run).require()
-    metrics = analyze_runs(args.runs, args.quine_threshold)
+    if len(args.runs) == 1:  # the page and the figures from one reading of the run
+        read = RunDir(args.runs[0]).records()
+        only = analyze_run(args.runs[0], args.quine_threshold, read)
+        metrics = {str(only.run_id or args.runs[0].name): only}
+    else:
+        metrics = analyze_runs(args.runs, args.quine_threshold)
     if args.out is not None:
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)  # as `traces --jaeger-json`
@@ -75,8 +81,7 @@ def report_command(args: argparse.Namespace) -> int:
             raise SpecError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
     try:
         if len(args.runs) == 1:
-            (only,) = metrics.values()
-            page = write_report(args.runs[0], args.out, metrics=only)
+            page = write_report(args.runs[0], args.out, metrics=only, read=read)
         else:
             out = args.out or Path("comparison.html")
             page = write_comparison(args.runs, out, metrics=metrics)
@@ -95,10 +100,9 @@ def report_command(args: argparse.Namespace) -> int:
 
 def write_run_report(run: Path, quine_threshold: float = 0.6) -> Path:
     """`swarmlab report RUN`'s page, written at RUN/report.html (no table printed)."""
-    from swarmlab.observability.report import analyze_runs, write_report
+    from swarmlab.observability.report import write_report
 
-    (metrics,) = analyze_runs([run], quine_threshold).values()
-    return write_report(run, None, metrics=metrics)
+    return write_report(run, None, quine_threshold)
 
 
 def add_traces_parser(

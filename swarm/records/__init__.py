@@ -17,7 +17,7 @@ from ._inputs import (
 )
 from ._program import TERMINAL, ProgramRecord, ProgramStatus
 from ._read_back import whole_problem
-from ._rundir import PER_PROGRAM_LIMITS, RunDir, RunResult
+from ._rundir import PER_PROGRAM_LIMITS, RunDir, RunRecords, RunResult
 from ._summary import (
     CapUsage,
     LimitUsage,
@@ -45,6 +45,7 @@ __all__ = [
     "ReplayCheck",
     "RootDialogue",
     "RunDir",
+    "RunRecords",
     "RunResult",
     "RunStatus",
     "RunSummary",

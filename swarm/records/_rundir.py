@@ -44,7 +44,7 @@ from ._dialogue import RootDialogue
 from ._event import Event
 from ._inputs import INPUTS_FILE, ProgramInput, ReplayCheck
 from ._program import ProgramRecord
-from ._read_back import duplicate_problem, event_problem, program_problem
+from ._read_back import duplicate_problem, event_problem, program_problem, whole_problem
 from ._summary import (
     CapUsage,
     LimitUsage,
@@ -192,6 +192,17 @@ class RunResult:
         return self.spec.model_name or self.spec.model
 
 
+@dataclass(frozen=True)
+class RunRecords:
+    """What a run directory records of its tree, read once and checked whole: the analysis and
+    the report page both work from one reading, so they see the same files."""
+
+    summary: RunSummary | None
+    dialogue: RootDialogue | None
+    programs: list[ProgramRecord]
+    events: list[Event]
+
+
 class RunDir:
     """A run directory on disk: `write(result)` creates it; the other methods read it."""
 
@@ -236,6 +247,19 @@ class RunDir:
         if not self.path.is_dir() or not present(self.file("programs.jsonl")):
             raise SpecError(f"{self.path}: not a run directory (no programs.jsonl)")
         return self
+
+    def records(self) -> RunRecords:
+        """summary.json, dialogue.json, programs.jsonl and events.jsonl, each read once; a
+        directory whose files do not hold what summary.json counts is refused."""
+        summary, dialogue = self.summary(), self.dialogue()
+        programs, events = self.programs(), self.events()
+        if summary is not None and (
+            problem := whole_problem(summary, len(programs), len(events), dialogue is not None)
+        ):
+            raise SpecError(
+                f"{self.path}: {problem} (the run directory is incomplete or was edited)"
+            )
+        return RunRecords(summary, dialogue, programs, events)
 
     def summary(self) -> RunSummary | None:
         """summary.json, or None when the run wrote none."""

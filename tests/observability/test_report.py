@@ -9,8 +9,10 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.labelled_run import PROGRAMS, write_run_dir
@@ -31,6 +33,7 @@ from swarmlab.observability.analysis import (
     analyze_trace,
 )
 from swarmlab.observability.report import format_metrics_table, write_comparison, write_report
+from swarmlab.records import RunDir
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -213,6 +216,28 @@ def test_report_command_prints_the_table_and_writes_the_page(
     (tmp_path / "taken").write_text("a file, not a folder")
     with pytest.raises(SpecError, match=r"taken/page\.html: cannot write"):
         report_command(cli("report", str(run_dir), "--out", str(tmp_path / "taken" / "page.html")))
+
+
+def test_report_reads_each_file_of_the_run_once(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The figures and the page come from one reading: a large run costs one parse of its
+    programs and events, and a file changed between two readings cannot make the page and the
+    table disagree."""
+    reads: Counter[str] = Counter()
+    for name in ("summary", "dialogue", "programs", "events"):
+        original = getattr(RunDir, name)
+
+        def counted(self: RunDir, _name: str = name, _original: Any = original) -> Any:
+            reads[_name] += 1
+            return _original(self)
+
+        monkeypatch.setattr(RunDir, name, counted)
+    for argv in (("report", str(run_dir)), ("report", str(run_dir), "--json")):
+        reads.clear()
+        assert report_command(cli(*argv)) == 0
+        assert reads == {"summary": 1, "dialogue": 1, "programs": 1, "events": 1}
+    capsys.readouterr()
 
 
 def test_traces_command_writes_jaeger_json(
