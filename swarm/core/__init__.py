@@ -5,7 +5,7 @@ Nothing here imports any other part of swarmlab.
 """
 
 from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, WorldAPI
-from ._bounds import json_safe
+from ._bounds import json_safe, short_repr
 from ._declaring import (
     REQUIRED,
     Capability,
@@ -177,6 +177,7 @@ __all__ = [
     "shape_of_words",
     "shape_recreation",
     "shape_similarity",
+    "short_repr",
     "text_lines",
     "with_carried",
     "word_role",

@@ -135,3 +135,61 @@ def _text(value: Any, budget: _Budget) -> str:
         budget.cut = True
         return text[:room]
     return text
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A program's value as Python would spell it, for a message: at most `limit` characters
+    (then "..."), reading no more of the value than that needs, and never raising. An int too
+    long to print is described by its number of digits."""
+    parts: list[str] = []
+    left = [limit + 1]
+
+    def put(text: str) -> None:
+        parts.append(text)
+        left[0] -= len(text)
+
+    _repr_into(value, MAX_DEPTH, put, left)
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
+
+
+def _repr_into(value: Any, depth: int, put: Any, left: list[int]) -> None:
+    if left[0] <= 0:
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_INT_BITS:
+            digits = int(value.bit_length() * math.log10(2)) + 1
+            put(f"<{'negative ' if value < 0 else ''}int of about {digits} digits>")
+        else:
+            put(repr(value))
+    elif isinstance(value, str | bytes | bytearray):
+        put(repr(value[: left[0]]))
+    elif isinstance(value, list | tuple | set | frozenset | dict):
+        _container_into(value, depth, put, left)
+    else:
+        put(_text(value, _Budget(left[0])))
+
+
+def _container_into(value: Any, depth: int, put: Any, left: list[int]) -> None:
+    opening, closing = (
+        "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+    )
+    if isinstance(value, set | frozenset) and not value:
+        put(f"{type(value).__name__}()")
+        return
+    if depth <= 0:
+        put(opening + "..." + closing)
+        return
+    put(opening)
+    items = value.items() if isinstance(value, dict) else value
+    for i, item in enumerate(items):
+        if left[0] <= 0:
+            return
+        if i:
+            put(", ")
+        if isinstance(value, dict):
+            _repr_into(item[0], depth - 1, put, left)
+            put(": ")
+            item = item[1]
+        _repr_into(item, depth - 1, put, left)
+    put(closing)

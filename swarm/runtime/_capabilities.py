@@ -37,6 +37,7 @@ from swarmlab.core import (
     in_lineage,
     is_program_id,
     json_safe,
+    short_repr,
 )
 from swarmlab.models import CompletionRequest, Message
 from swarmlab.observability.telemetry import inject, new_span_id
@@ -346,9 +347,9 @@ class Capabilities(SandboxAdapter):
 
     def _check_key(self, name: str, key: Any) -> None:
         if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
-            self.event(name, "error", detail={"error": "bad key", "key": repr(key)[:100]})
+            self.event(name, "error", detail={"error": "bad key", "key": short_repr(key, 100)})
             raise BadCall(
-                f"{name}(): key {str(key)[:60]!r} is not allowed "
+                f"{name}(): key {short_repr(key, 60)} is not allowed "
                 "(1-200 of letters, digits, _ . : / -)"
             )
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, TypeAlias
 
-from swarmlab.core import REQUIRED, WORLD_ACTIONS
+from swarmlab.core import REQUIRED, WORLD_ACTIONS, short_repr
 
 JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 MAX_TEXT = 10_000
 MAX_URL = 2_048
+MAX_COUNT = 10**12
+"""The largest count a world action takes (a program's number is checked before any use)."""
 
 
 class WorldActionError(ValueError):
@@ -22,8 +24,9 @@ class WorldActionError(ValueError):
 
 
 def short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """A program's value in a refusal: bounded, and never raising (an int too long to print, a
+    value nested deep, a string of megabytes)."""
+    return short_repr(value, 80)
 
 
 def bind_args(action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -69,5 +72,9 @@ def count_arg(action: str, name: str, value: Any) -> int:
             f"world.{action}: {name!r} must be a whole number, not {short(value)}"
         )
     if value <= 0:
-        raise WorldActionError(f"world.{action}: {name!r} must be positive, not {value}")
+        raise WorldActionError(f"world.{action}: {name!r} must be positive, not {short(value)}")
+    if value > MAX_COUNT:
+        raise WorldActionError(
+            f"world.{action}: {name!r} must be at most {MAX_COUNT:,}, not {short(value)}"
+        )
     return value

@@ -34,6 +34,10 @@ VALUES = {
     "deep-prompt": "x = []\nfor i in range(5000):\n    x = [x]\nrun_ai(x)\nrun_ai(10 ** 100000)",
     "deep-args": "x = []\nfor i in range(5000):\n    x = [x]\ntry:\n    world.email(x, x)\n"
     "except ValueError as e:\n    pass\ny = 1",
+    # A count too long for Python to print, in the world's refusal of it (a fault of the lab).
+    "huge-count": "name = world.search_suppliers()[0]['name']\n"
+    "for q in [10 ** 5000, -(10 ** 5000), [10 ** 5000], {'q': 10 ** 5000}]:\n"
+    "    try:\n        world.buy(name, q)\n    except ValueError as e:\n        pass\ny = 1",
 }
 
 

@@ -24,8 +24,10 @@ ALLOWED_KEY = re.compile(r"[A-Za-z0-9_.:/\-]{1,200}")
         st.text(max_size=220),
         st.from_regex(ALLOWED_KEY, fullmatch=True),
         st.integers(),
+        st.integers(min_value=10**4400, max_value=10**4500),  # too long for Python to print
         st.none(),
         st.lists(st.text(max_size=3), max_size=2),
+        st.just("k" * 100_000),
     )
 )
 def test_a_blackboard_key_reaches_the_script_only_when_it_is_allowed(key: object) -> None:
