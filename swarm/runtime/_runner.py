@@ -48,6 +48,7 @@ log = logging.getLogger("swarmlab.runner")
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
 SUBSCRIBE_WAIT_S = 5.0
+STOPPED_EMIT_S = 1.0  # a stopped program's unsent events: the stop waits this long for them
 """How long a runner waits for its channels before it takes work anyway (it then polls)."""
 WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
@@ -318,8 +319,8 @@ class RunnerCore:
             if outcome.status != "parked":
                 await self._end(record, api, outcome)
         except asyncio.CancelledError:
-            if api is not None and self._stopping is None:  # stopped by a kill(): say what it did
-                await _quietly(self.coordinator.emit(*api.pending))
+            if api is not None:  # stopped by a kill() or by the run's end: say what it did first
+                await _quietly(self.coordinator.emit(*api.pending), STOPPED_EMIT_S)
         except (CoordinatorUnavailable, RunKilled):
             pass  # the run is over or the program was stopped: the record says so
         except Exception:  # a fault of the lab, not of the program: record it
@@ -493,6 +494,6 @@ class RunnerCore:
             await asyncio.wait(tasks, timeout=5)
 
 
-async def _quietly(work: Awaitable[Any]) -> None:
-    with contextlib.suppress(CoordinatorUnavailable, RunKilled):
-        await work
+async def _quietly(work: Awaitable[Any], within_s: float | None = None) -> None:
+    with contextlib.suppress(CoordinatorUnavailable, RunKilled, TimeoutError):
+        await asyncio.wait_for(work, within_s)
