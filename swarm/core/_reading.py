@@ -285,11 +285,16 @@ def _bounded_loader() -> Any:
                 self.depth -= 1
 
     def bounded_int(loader: Any, node: Any) -> Any:
-        digits = sum(c.isdigit() for c in str(node.value))
-        if digits > MAX_INT_DIGITS:
-            line = node.start_mark.line + 1
-            raise _Refused(f"line {line}: an int of {digits} digits (at most {MAX_INT_DIGITS})")
-        return yaml.SafeLoader.construct_yaml_int(loader, node)
+        # Decimal, hex (0x), octal (0o) or binary (0b), with '_' between digits: bounded in
+        # characters before it is built (4 bits a binary digit), then in decimal digits.
+        text, line = str(node.value), node.start_mark.line + 1
+        too_long = _Refused(f"line {line}: an int of more than {MAX_INT_DIGITS} digits")
+        if sum(c.isalnum() for c in text) > 4 * MAX_INT_DIGITS:
+            raise too_long
+        value = yaml.SafeLoader.construct_yaml_int(loader, node)
+        if isinstance(value, int) and abs(value) >= 10**MAX_INT_DIGITS:
+            raise too_long
+        return value
 
     BoundedLoader.add_constructor("tag:yaml.org,2002:int", bounded_int)
     _LOADER = BoundedLoader

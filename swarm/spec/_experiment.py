@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_yaml, present, read_text
+from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_yaml, present, read_text, short_repr
 
 from ._backends import model_problem
 from ._caps import Caps, ProgramLimits
@@ -198,7 +198,7 @@ def _blamed(exc: ValidationError, path: Path, overrides: list[str]) -> str:
     for item in reversed(overrides):
         key = item.partition("=")[0].strip().split(".")
         if loc[: len(key)] == key or key[: len(loc)] == loc:
-            return f"--set {item}"
+            return f"--set {item if len(item) <= 100 else item[:97] + '...'}"
     return str(path)
 
 
@@ -230,9 +230,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
         return f"unknown field '{field}' (allowed here: {', '.join(allowed) or 'none'})"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    shown = repr(err.get("input"))
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return f"{field} = {shown}: {msg}{more}"
+    return f"{field} = {short_repr(err.get('input'), 80)}: {msg}{more}"
 
 
 def _allowed_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
@@ -272,7 +270,9 @@ def _resolve(source: str) -> Path:
 def _apply_override(data: dict[str, Any], item: str) -> None:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise SpecError(f"--set {item!r}: expected key=value, e.g. --set caps.programs=50")
+        raise SpecError(
+            f"--set {short_repr(item, 100)}: expected key=value, e.g. --set caps.programs=50"
+        )
     try:
         value = parse_yaml(raw, f"--set {key.strip()}") if raw.strip() else ""
     except SpecError:
@@ -282,6 +282,6 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise SpecError(f"--set {item!r}: '{part}' is not a section")
+            raise SpecError(f"--set {short_repr(item, 100)}: '{part}' is not a section")
         node = child
     node[parts[-1]] = value

@@ -157,6 +157,29 @@ def test_yaml_is_admitted_or_refused_in_one_line(text: str) -> None:
     assert time.monotonic() - started < 3.0  # a shared 2-core machine: generous
 
 
+YAML_INTS = st.tuples(
+    st.sampled_from(["", "0x", "0o", "0b", "-0x", "+"]),
+    st.integers(min_value=1, max_value=6000),
+    st.sampled_from(["1", "f", "7", "1_0", "5:"]),
+).map(lambda t: f"{t[0]}{t[2] * t[1]}".rstrip(":_"))
+
+
+@FAST
+@given(YAML_INTS)
+@example("0x" + "f" * 4000)  # a hex int counted no digits once, then broke its own refusal
+@example("0b" + "1" * 300)
+@example("1:" * 200 + "1")  # base 60 (YAML 1.1)
+def test_a_yaml_int_in_any_spelling_is_within_bounds_or_refused_in_one_line(text: str) -> None:
+    started = time.monotonic()
+    try:
+        value = parse_yaml(f"caps:\n  programs: {text}\n", "spec.yaml")
+    except SpecError as exc:
+        _one_line(exc, "spec.yaml")
+    else:
+        _admitted(value)
+    assert time.monotonic() - started < 3.0  # a shared 2-core machine: generous
+
+
 def test_yaml_aliases_are_refused_so_a_small_file_cannot_expand() -> None:
     laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"

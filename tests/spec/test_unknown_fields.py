@@ -59,3 +59,19 @@ def test_an_unknown_field_names_the_fields_allowed_there(
     assert f"unknown field '{'.'.join((*path, 'bogus_field'))}'" in said
     allowed = said.split("(allowed here: ", 1)[1].rstrip(")").split(", ")
     assert allowed == list(inner.model_fields)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5000, "x" * 100_000, [[[[]]]] * 10_000, {"k": 10**5000}, float("nan")],
+    ids=["huge-int", "long-text", "long-list", "huge-int-inside", "nan"],
+)
+def test_a_bad_value_is_quoted_short_however_large(value: Any) -> None:
+    """The value quoted in the message is bounded: an int too long for Python to print once
+    turned the refusal of a spec into a traceback."""
+    with pytest.raises(ValidationError) as raised:
+        ExperimentSpec.model_validate({"caps": {"programs": value}})
+    said = describe_validation_error(raised.value, ExperimentSpec)
+    assert said.startswith("caps.programs = ")
+    assert "\n" not in said
+    assert len(said) < 300

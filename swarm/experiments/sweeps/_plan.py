@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swarmlab.core import SpecError, present, read_yaml
+from swarmlab.core import SpecError, present, read_yaml, short_repr
 from swarmlab.spec import (
     RUN_ID_RULE,
     SEED_MAX,
@@ -284,7 +284,9 @@ def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SpecError(f"--set {item!r}: expected key=value, e.g. --set caps.programs=50")
+            raise SpecError(
+                f"--set {short_repr(item, 100)}: expected key=value, e.g. --set caps.programs=50"
+            )
         if key in swept or key == "seed":
             raise SpecError(f"--set {key}: the sweep sets it in each cell; change the sweep file")
         out[key] = value
