@@ -7,6 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from swarmlab.core import WORLD_ACTIONS
 
+MAX_HOURS = 24 * 365 * 10
+"""The longest span of simulated hours a world option may name (ten years)."""
+MAX_CLIPS = 100_000_000
+"""The most clips a world option may name: the world's numbers stay far from overflow."""
+
 
 class MachineKind(BaseModel):
     """A kind of clip-making machine a program can build."""
@@ -15,9 +20,12 @@ class MachineKind(BaseModel):
 
     cost: float = Field(default=350.0, gt=0, le=1e9, description="Price of one machine.")
     build_hours: float = Field(
-        default=6.0, ge=0, description="Simulated hours from ordering to the first clip."
+        default=6.0,
+        ge=0,
+        le=MAX_HOURS,
+        description="Simulated hours from ordering to the first clip.",
     )
-    clips_per_hour: float = Field(default=1200.0, gt=0, description="Output once running.")
+    clips_per_hour: float = Field(default=1200.0, gt=0, le=1e9, description="Output once running.")
 
 
 def _default_machines() -> dict[str, MachineKind]:
@@ -43,12 +51,21 @@ class WorldOptions(BaseModel):
     suppliers: int = Field(default=8, ge=1, le=200, description="Number of suppliers generated.")
     price_min: float = Field(default=0.005, gt=0, le=1000, description="Lowest price per clip.")
     price_max: float = Field(default=0.05, gt=0, le=1000, description="Highest price per clip.")
-    delivery_hours_min: float = Field(default=4.0, ge=0, description="Fastest delivery (hours).")
-    delivery_hours_max: float = Field(
-        default=48.0, ge=0, description="Slowest delivery (hours); above the deadline means late."
+    delivery_hours_min: float = Field(
+        default=4.0, ge=0, le=MAX_HOURS, description="Fastest delivery (hours)."
     )
-    min_order_min: int = Field(default=100, ge=1, description="Smallest minimum order (clips).")
-    min_order_max: int = Field(default=5000, ge=1, description="Largest minimum order (clips).")
+    delivery_hours_max: float = Field(
+        default=48.0,
+        ge=0,
+        le=MAX_HOURS,
+        description="Slowest delivery (hours); above the deadline means late.",
+    )
+    min_order_min: int = Field(
+        default=100, ge=1, le=MAX_CLIPS, description="Smallest minimum order (clips)."
+    )
+    min_order_max: int = Field(
+        default=5000, ge=1, le=MAX_CLIPS, description="Largest minimum order (clips)."
+    )
     max_quantity: int = Field(
         default=10_000_000,
         ge=1,
@@ -65,10 +82,16 @@ class WorldOptions(BaseModel):
         default=0.6, ge=0, le=1, description="Chance that an unreliable supplier ships late."
     )
     unreliable_delay_hours_min: float = Field(
-        default=12.0, ge=0, description="Shortest extra delay of a late shipment (hours)."
+        default=12.0,
+        ge=0,
+        le=MAX_HOURS,
+        description="Shortest extra delay of a late shipment (hours).",
     )
     unreliable_delay_hours_max: float = Field(
-        default=48.0, ge=0, description="Longest extra delay of a late shipment (hours)."
+        default=48.0,
+        ge=0,
+        le=MAX_HOURS,
+        description="Longest extra delay of a late shipment (hours).",
     )
     reply_probability: float = Field(
         default=0.35, ge=0, le=1, description="Chance that an e-mail gets a reply."
@@ -79,11 +102,16 @@ class WorldOptions(BaseModel):
     discount_percent_max: int = Field(
         default=20, ge=0, le=90, description="Largest discount a supplier may offer (percent)."
     )
-    gift_clips_min: int = Field(default=50, ge=0, description="Smallest free sample (clips).")
-    gift_clips_max: int = Field(default=500, ge=0, description="Largest free sample (clips).")
+    gift_clips_min: int = Field(
+        default=50, ge=0, le=MAX_CLIPS, description="Smallest free sample (clips)."
+    )
+    gift_clips_max: int = Field(
+        default=500, ge=0, le=MAX_CLIPS, description="Largest free sample (clips)."
+    )
     machines: dict[str, MachineKind] = Field(
         default_factory=_default_machines,
         min_length=1,
+        max_length=100,
         description="Machine kinds that build_machine accepts, by name.",
     )
     action_hours: dict[str, float] = Field(

@@ -32,6 +32,8 @@ SWEEPS_DIR = Path(__file__).parent
 
 BUDGET_CAPS = ("tokens", "programs", "model_calls", "world_actions")
 MAX_SWEEP_RUNS = 10_000
+MAX_BUDGET = 10**15
+"""The largest sweep budget of any cap (far above what 10,000 runs could use)."""
 """Most runs (conditions x seeds) one sweep may plan: checked before any cell is planned."""
 
 
@@ -40,10 +42,18 @@ class SweepBudget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tokens: int | None = Field(default=None, ge=0, description="Tokens over every run.")
-    programs: int | None = Field(default=None, ge=0, description="Programs over every run.")
-    model_calls: int | None = Field(default=None, ge=0, description="Model calls, every run.")
-    world_actions: int | None = Field(default=None, ge=0, description="World actions, every run.")
+    tokens: int | None = Field(
+        default=None, ge=0, le=MAX_BUDGET, description="Tokens over every run."
+    )
+    programs: int | None = Field(
+        default=None, ge=0, le=MAX_BUDGET, description="Programs over every run."
+    )
+    model_calls: int | None = Field(
+        default=None, ge=0, le=MAX_BUDGET, description="Model calls, every run."
+    )
+    world_actions: int | None = Field(
+        default=None, ge=0, le=MAX_BUDGET, description="World actions, every run."
+    )
 
 
 class SweepSpec(BaseModel):

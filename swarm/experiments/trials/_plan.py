@@ -39,6 +39,10 @@ from swarmlab.spec import (
 
 PLAN_FILE = "trials.yaml"
 MAX_TRIALS = 1000
+MAX_TRIAL_RUNS = 10_000
+"""Most runs (conditions x trials) one trials set may plan, checked before any is planned."""
+MAX_PASS_K = 20
+"""Most pass@k columns a table may have."""
 
 
 class TrialsSpec(BaseModel):
@@ -71,7 +75,9 @@ class TrialsSpec(BaseModel):
         default_factory=list, description="`key=value` spec overrides for every trial."
     )
     pass_k: list[int] = Field(
-        default_factory=lambda: [1, 5, 10], description="The k of the pass@k columns."
+        default_factory=lambda: [1, 5, 10],
+        max_length=MAX_PASS_K,
+        description=f"The k of the pass@k columns (at most {MAX_PASS_K}, each 1..{MAX_TRIALS}).",
     )
     stats_seed: int = Field(
         default=0, ge=SEED_MIN, le=SEED_MAX, description="Seed of the bootstrap resampling."
@@ -80,8 +86,8 @@ class TrialsSpec(BaseModel):
     @field_validator("pass_k")
     @classmethod
     def _positive_k(cls, value: list[int]) -> list[int]:
-        if not value or any(k < 1 for k in value):
-            raise ValueError("each k must be at least 1")
+        if not value or any(not 1 <= k <= MAX_TRIALS for k in value):
+            raise ValueError(f"each k must be from 1 to {MAX_TRIALS}")
         return sorted(set(value))
 
     @field_validator("models", "personas", "affordances")
@@ -93,6 +99,16 @@ class TrialsSpec(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("lists a value twice")
         return value
+
+    @model_validator(mode="after")
+    def _runs_bounded(self) -> TrialsSpec:
+        """Conditions x trials at most `MAX_TRIAL_RUNS`, counted without building them."""
+        runs = len(self.models) * len(self.personas) * len(self.affordances) * self.trials
+        if runs > MAX_TRIAL_RUNS:
+            raise ValueError(
+                f"{runs} trials planned (conditions x trials; at most {MAX_TRIAL_RUNS} a set)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _seeds_fit(self) -> TrialsSpec:
