@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ._bounds import short_repr
 from ._errors import SpecError
 
 MAX_TEXT_BYTES = 1 << 20
@@ -157,6 +158,7 @@ def parse_json(text: str | bytes, where: str) -> Any:
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
             parse_int=_bounded_int,
+            object_pairs_hook=_distinct_pairs,
         )
     except _Refused as exc:
         raise SpecError(f"{where}: {exc}") from None
@@ -171,6 +173,18 @@ def parse_json(text: str | bytes, where: str) -> Any:
     if deep or surrogates:
         check_value(value, where)
     return value
+
+
+def _distinct_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are distinct: a key written twice would drop a value unseen."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"the key {short_repr(key, 60)} is written twice in one object")
+            seen.add(key)
+    return found
 
 
 def parse_number(value: Any, where: str) -> float:
@@ -296,7 +310,20 @@ def _bounded_loader() -> Any:
             raise too_long
         return value
 
+    def distinct_keys(loader: Any, node: Any) -> Any:
+        # A key written twice would drop the first value without a word (the last one wins).
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) or key is None:
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise _Refused(f"line {line}: the key {short_repr(key, 60)} is written twice")
+                seen.add(key)
+        return yaml.SafeLoader.construct_yaml_map(loader, node)
+
     BoundedLoader.add_constructor("tag:yaml.org,2002:int", bounded_int)
+    BoundedLoader.add_constructor("tag:yaml.org,2002:map", distinct_keys)
     _LOADER = BoundedLoader
     return _LOADER
 

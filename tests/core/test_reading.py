@@ -289,3 +289,27 @@ def test_the_splitlines_scan_finds_a_new_call(tmp_path: Path) -> None:
         "import json\n\ndef rows(text):\n    return [json.loads(x) for x in text.splitlines()]\n"
     )
     assert _splitlines_calls(tmp_path) == {"swarm/records/_new.py": [4]}
+
+
+@FAST
+@given(
+    keys=st.lists(st.sampled_from(["seed", "caps", "a", "b"]), min_size=1, max_size=5),
+    nested=st.booleans(),
+)
+def test_a_key_written_twice_is_refused_in_json_and_yaml(keys: list[str], nested: bool) -> None:
+    """The last of two equal keys used to win without a word: `caps: {programs: 5}` then
+    `caps: {depth: 1}` ran with the default programs."""
+    twice = len(set(keys)) != len(keys)
+    inner_json = "{" + ", ".join(f'"{k}": {i}' for i, k in enumerate(keys)) + "}"
+    inner_yaml = "".join(f"  {k}: {i}\n" for i, k in enumerate(keys))
+    documents = {
+        "f.json": (parse_json, f'{{"x": {inner_json}}}' if nested else inner_json),
+        "f.yaml": (parse_yaml, f"x:\n{inner_yaml}" if nested else inner_yaml.replace("  ", "")),
+    }
+    for where, (parse, text) in documents.items():
+        if twice:
+            with pytest.raises(SpecError, match="is written twice") as refused:
+                parse(text, where)
+            _one_line(refused.value, where)
+        else:
+            assert len(parse(text, where)["x"] if nested else parse(text, where)) == len(keys)
