@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, SwarmlabError, present
-from swarmlab.spec import shown_redis_url
+from swarmlab.spec import MAX_PARALLEL, shown_redis_url
 
 from . import _common
 from ._common import (
@@ -302,8 +302,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from ._progress import Progress
 
-    if args.parallel is not None and args.parallel < 1:
-        raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    if args.parallel is not None and not 1 <= args.parallel <= MAX_PARALLEL:
+        raise SpecError(f"--parallel {args.parallel}: must be from 1 to {MAX_PARALLEL}")
     check_out_dir(args.out)
     runner = SweepRunner(
         args.sweep,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, present
+from swarmlab.spec import MAX_PARALLEL
 
 __all__ = ["add_trials_parser", "trials_command"]
 
@@ -133,8 +134,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.trials < 1:
         raise SpecError(f"-n {args.trials}: run at least 1 trial per condition")
-    if args.parallel < 1:
-        raise SpecError(f"--parallel {args.parallel}: must be at least 1")
+    if not 1 <= args.parallel <= MAX_PARALLEL:
+        raise SpecError(f"--parallel {args.parallel}: must be from 1 to {MAX_PARALLEL}")
     experiment = args.experiment
     if experiment not in builtin_experiments() and present(experiment):
         experiment = str(Path(experiment).resolve())  # `trials table` may run from elsewhere

@@ -14,6 +14,7 @@ from ._caps import (
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
     DEFAULT_QUESTION,
+    MAX_PARALLEL,
     SEED_MAX,
     SEED_MIN,
     ExperimentSpec,
@@ -21,7 +22,9 @@ from ._experiment import (
     builtin_experiments,
     describe_validation_error,
     load_spec,
+    read_spec_source,
     read_text_file,
+    spec_from,
     spec_from_dict,
 )
 from ._names import (
@@ -53,6 +56,7 @@ __all__ = [
     "DEFAULT_FOLLOW_UP",
     "DEFAULT_QUESTION",
     "MAX_COUNT",
+    "MAX_PARALLEL",
     "PERSONAS",
     "PERSONA_NOTES",
     "REDIS_SCHEMES",
@@ -82,11 +86,13 @@ __all__ = [
     "load_spec",
     "model_problem",
     "persona_text",
+    "read_spec_source",
     "read_text_file",
     "redis_memory_bytes",
     "redis_url_problem",
     "shared_redis_memory_bytes",
     "shown_redis_url",
+    "spec_from",
     "spec_from_dict",
     "system_prompt",
 ]

@@ -170,6 +170,10 @@ class ExperimentSpec(BaseModel):
         return value
 
 
+MAX_PARALLEL = 64
+"""Most runs a sweep or a trials set runs at once."""
+
+
 def builtin_experiments() -> dict[str, Path]:
     """Built-in experiments by name."""
     return {p.stem: p for p in sorted(EXPERIMENTS_DIR.glob("*.yaml"))}
@@ -177,11 +181,26 @@ def builtin_experiments() -> dict[str, Path]:
 
 def load_spec(source: str | Path, overrides: list[str] | None = None) -> ExperimentSpec:
     """Load a spec from a built-in name or a YAML file, apply `key=value` overrides, validate."""
+    path, data = read_spec_source(source)
+    return spec_from(data, path, overrides)
+
+
+def read_spec_source(source: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A spec's file (by built-in name or path) and its fields, read once: `spec_from` makes
+    specs of them (a sweep makes one per cell, on a copy)."""
     path = _resolve(str(source))
     text = read_text_file(path, what="spec")
     data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise SpecError(f"{path}: the spec must be a mapping of fields, got {type(data).__name__}")
+    return path, data
+
+
+def spec_from(
+    data: dict[str, Any], path: Path, overrides: list[str] | None = None
+) -> ExperimentSpec:
+    """The spec of a file's fields (`read_spec_source`, changed here) with `key=value`
+    overrides applied, validated; problems are blamed on the `--set` or the file."""
     for item in overrides or []:
         _apply_override(data, item)
     try:

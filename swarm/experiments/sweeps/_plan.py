@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -14,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swarmlab.core import SpecError, present, read_yaml, short_repr
+from swarmlab.core import SpecError, parse_yaml, present, read_json, read_yaml, short_repr
 from swarmlab.spec import (
+    MAX_PARALLEL,
     RUN_ID_RULE,
     SEED_MAX,
     SEED_MIN,
@@ -23,9 +25,13 @@ from swarmlab.spec import (
     builtin_experiments,
     describe_validation_error,
     is_run_id,
-    load_spec,
+    read_spec_source,
+    spec_from,
 )
 
+PLAN_FILE = "plan.json"
+"""In a sweep directory: each cell's spec hash (`SweepPlan.fingerprints`), to refuse resuming
+cells that ran with another spec."""
 SWEEPS_DIR = Path(__file__).parent
 """The built-in sweeps: the YAML files beside this module (package data)."""
 
@@ -85,7 +91,7 @@ class SweepSpec(BaseModel):
         " the world, the policy and the sandbox all change with it; conditions share the seeds,"
         " so their runs pair by seed.",
     )
-    parallel: int = Field(default=2, ge=1, le=64, description="Cells running at once.")
+    parallel: int = Field(default=2, ge=1, le=MAX_PARALLEL, description="Cells running at once.")
     budget: SweepBudget = Field(default_factory=SweepBudget, description="Caps over the sweep.")
 
     @field_validator("name")
@@ -211,28 +217,41 @@ def load_sweep(source: str) -> tuple[SweepSpec, Path]:
 
 
 def plan_cells(sweep: SweepSpec, sweep_path: Path) -> list[Cell]:
-    """Every cell, its spec validated now, so a bad condition stops the sweep before it starts."""
-    base = sweep.base
-    if base not in set(builtin_experiments()) and not Path(base).is_absolute():
-        base = str(sweep_path.parent / base)
-    cells = []
+    """Every cell, its spec validated now, so a bad condition stops the sweep before it starts.
+
+    The base is read once; each cell's values are handed over as JSON, so a text stays the
+    text it is (`"yes"`, `"null"` or `"a #1"` are not read again as YAML). Two conditions that
+    would be one run (`5` and `"5"`, a cell listed twice) are refused."""
+    path, base = read_spec_source(_base_source(sweep.base, sweep_path))
+    cells: list[Cell] = []
+    seen: dict[str, dict[str, Any]] = {}
     for condition in sweep.conditions():
         for seed in sweep.seeds:
             overrides = {**sweep.set, **condition, "seed": seed}
-            items = [
-                f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                for k, v in overrides.items()
-            ]
+            items = [f"{k}={json.dumps(v, default=str)}" for k, v in overrides.items()]
             try:
-                spec = load_spec(base, items)
+                spec = spec_from(copy.deepcopy(base), path, items)
             except SpecError as exc:
                 raise SpecError(
                     f"sweep {sweep.name}, cell {condition} seed {seed}: {exc}"
                 ) from None
-            cells.append(
-                Cell(id=cell_id(condition, seed), condition=condition, seed=seed, spec=spec)
-            )
+            cell = Cell(id=cell_id(condition, seed), condition=condition, seed=seed, spec=spec)
+            for same in (cell.id, spec.model_dump_json()):  # one directory, or one spec
+                if same in seen:
+                    raise SpecError(
+                        f"sweep {sweep.name}: conditions {seen[same]} and {condition} are one "
+                        "run; list each condition once"
+                    )
+                seen[same] = condition
+            cells.append(cell)
     return cells
+
+
+def _base_source(base: str, sweep_path: Path) -> str:
+    """A built-in experiment's name, or the base file's path (relative to the sweep file)."""
+    if base in set(builtin_experiments()) or Path(base).is_absolute():
+        return base
+    return str((sweep_path.parent / base).resolve())
 
 
 def cell_id(condition: dict[str, Any], seed: int) -> str:
@@ -276,6 +295,8 @@ class SweepPlan:
                 sweep = SweepSpec.model_validate({**sweep.model_dump(), **changes})
             except ValidationError as exc:
                 raise SpecError(f"{path}: {describe_validation_error(exc, SweepSpec)}") from None
+        if sweep.base != (base := _base_source(sweep.base, path)):  # sweep.yaml rebuilds it
+            sweep = sweep.model_copy(update={"base": base})
         default = Path("sweeps") / sweep.name
         if overrides:
             tag = hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:8]
@@ -285,11 +306,37 @@ class SweepPlan:
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
 
+    def fingerprints(self) -> dict[str, str]:
+        """Each cell's spec, by cell id, as a short hash: what plan.json keeps."""
+        return {
+            c.id: hashlib.sha256(c.spec.model_dump_json().encode()).hexdigest()[:16]
+            for c in self.cells
+        }
 
-def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, str]:
+    def refuse_changed_cells(self) -> None:
+        """A finished cell whose spec is not the one planned now (the sweep file, its base or a
+        `--set` changed since it ran) is refused: resuming would label its run with the new
+        spec's values. Cells of a directory without plan.json are taken as they are."""
+        path = self.out / PLAN_FILE
+        if not present(path):
+            return
+        recorded = read_json(path)
+        if not isinstance(recorded, dict):
+            raise SpecError(f"{path}: not a sweep's plan (a mapping of cell ids)")
+        for cell_id, now in self.fingerprints().items():
+            then = recorded.get(cell_id)
+            if then not in (None, now) and present(self.out / "cells" / cell_id / "summary.json"):
+                raise SpecError(
+                    f"{self.out}: cell {cell_id} ran with another spec than the sweep plans "
+                    "now (its file, its base or a --set changed); write to another --out, or "
+                    "remove its cells to run them again"
+                )
+
+
+def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, Any]:
     """`key=value` items for every cell; a field the grid sweeps is refused (the grid would win)."""
     swept = {k for condition in sweep.conditions() for k in condition}
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -299,5 +346,8 @@ def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, str]:
             )
         if key in swept or key == "seed":
             raise SpecError(f"--set {key}: the sweep sets it in each cell; change the sweep file")
-        out[key] = value
+        try:  # read as `swarmlab run --set` reads it: YAML, else the text itself
+            out[key] = parse_yaml(value, f"--set {key}") if value.strip() else ""
+        except SpecError:
+            out[key] = value
     return out

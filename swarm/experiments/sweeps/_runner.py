@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from swarmlab.cluster import ClusterError, RayCluster, RedisServer, warm_instance
-from swarmlab.core import write_text
+from swarmlab.core import present, read_json, write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
 from swarmlab.runtime import (
@@ -33,7 +33,7 @@ from swarmlab.runtime import (
 )
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
-from ._plan import BUDGET_CAPS, Cell, SweepPlan
+from ._plan import BUDGET_CAPS, PLAN_FILE, Cell, SweepPlan
 from ._results import cell_row, write_results
 
 
@@ -96,10 +96,16 @@ class SweepRunner:
         return self.plan.cell_dir(cell)
 
     def run(self) -> dict[str, Any]:
+        self.plan.refuse_changed_cells()
         self.out.mkdir(parents=True, exist_ok=True)
         write_text(
             self.out / "sweep.yaml", yaml.safe_dump(self.sweep.model_dump(), sort_keys=False)
         )
+        recorded = self.out / PLAN_FILE
+        fingerprints = self.plan.fingerprints()
+        if present(recorded) and isinstance(before := read_json(recorded), dict):
+            fingerprints = {**before, **fingerprints}  # cells of an earlier plan stay known
+        write_text(recorded, json.dumps(fingerprints, indent=1))
         todo = [c for c in self.cells if not (self.cell_dir(c) / "summary.json").exists()]
         done = len(self.cells) - len(todo)
         if done:
@@ -232,4 +238,6 @@ def is_sweep_dir(path: Path) -> bool:
 
 def report_sweep(path: Path) -> dict[str, Any]:
     """Rebuild a sweep directory's table, plots and page from what its cells wrote."""
-    return write_results(SweepPlan.load(str(path / "sweep.yaml"), out_dir=path))
+    plan = SweepPlan.load(str(path / "sweep.yaml"), out_dir=path)
+    plan.refuse_changed_cells()
+    return write_results(plan)
