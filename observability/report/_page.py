@@ -53,13 +53,15 @@ def cap_series(
         used[cap] = int(absolute if absolute is not None else used[cap] + delta)
         series[cap].append((t - t0, used[cap]))
 
+    started: set[str] = set()  # a program ended before it started never counted as running
     for e in events:
         ok = e.decision == "allowed"
         if e.kind == "start":
+            started.add(e.program)
             bump("programs", e.t)
             bump("concurrent", e.t)
             bump("depth", e.t, absolute=max(used["depth"], depth.get(e.program, 0)))
-        elif e.kind == "end":
+        elif e.kind == "end" and e.program in started:
             bump("concurrent", e.t, -1)
         elif e.kind in MODEL_CALLS and ok:
             bump("model_calls", e.t)

@@ -24,7 +24,7 @@ from swarmlab.spec import Caps, shown_redis_url
 
 from ._keys import run_key
 from ._scripts import ScriptConnection
-from ._stored import stored_record
+from ._stored import held_events, latest, stored_record
 
 RUNS_KEY = "swarmlab:runs"
 MAX_CONNECTIONS = 48
@@ -188,8 +188,22 @@ class Coordinator:
         return [stored_record(r) if r else None for r in raws]
 
     async def all_programs(self) -> list[ProgramRecord]:
-        raws = await self.call(lambda: self.client.hgetall(self._key("programs")))
-        return [stored_record(r) for r in raws.values()]
+        """Every program's record as of its latest state (`_stored.latest`): one not ended
+        takes its end held for its turn, or the host state it last left."""
+
+        async def op() -> list[Any]:
+            pipe = self.client.pipeline(transaction=True)
+            for name in ("programs", "host", "ending"):
+                pipe.hgetall(self._key(name))
+            return list(await pipe.execute())
+
+        raws, hosts, held = await self.call(op)
+        return [latest(raw, hosts.get(i), held.get(i)) for i, raw in raws.items()]
+
+    async def held_events(self) -> list[Event]:
+        """The events of ends held for their turn (`ending`), but the ends themselves."""
+        held = await self.call(lambda: self.client.hgetall(self._key("ending")))
+        return [event for text in held.values() for event in held_events(text)]
 
     async def journals(self, ids: list[str]) -> dict[str, dict[int, str]]:
         """Each program's journal: the answer of every call it made, by sequence number."""

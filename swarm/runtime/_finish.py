@@ -2,7 +2,9 @@
 
 Read from Redis when it answers; from what the driver mirrored when it does not. Either way the
 directory is written, every admitted program is in programs.jsonl, and a program that had not
-ended when the run stopped ends as killed at the moment the stop was seen.
+ended when the run stopped ends as killed at the moment the stop was seen: from its latest state
+(what its runner left on the stop, or what it parked with; `Coordinator.all_programs`), with the
+events it had not sent and an `end` event, as a program that ends by itself has.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         ended_at=ended,
         usage=gathered.get("usage", {}),
         programs=programs,
-        events=_events(run, gathered),
+        events=_events(run, gathered, ended_here),
         blackboard=gathered.get("blackboard", {}),
         outcome=gathered.get("outcome", {}),
         dialogue=run.dialogue,
@@ -90,6 +92,7 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
     programs = await coord.all_programs()
     return {
         "programs": programs,
+        "held_events": await coord.held_events(),
         "inputs": input_lines(await coord.journals([p.id for p in programs]), await coord.blobs()),
         "usage": await coord.usage(),
         "blackboard": await coord.blackboard(),
@@ -130,8 +133,17 @@ def _programs(run: RunState, gathered: dict[str, Any]) -> list[ProgramRecord]:
     return sorted(found.values(), key=lambda r: id_sort_key(r.id))
 
 
-def _events(run: RunState, gathered: dict[str, Any]) -> list[Event]:
+def _events(
+    run: RunState, gathered: dict[str, Any], ended_here: list[ProgramRecord]
+) -> list[Event]:
+    """The run's events: the stream's, those of ends held for a turn that never came, and the
+    end of each program the stop ended."""
     events = list(run.mirror.events) if run.mirror is not None else []
+    events += gathered.get("held_events", [])
+    for record in ended_here:
+        detail = {"status": "killed", "error": (record.error or "")[:300]}
+        at = record.ended_at or run.stopped_at or time.time()
+        events.append(Event(t=at, program=record.id, kind="end", decision="info", detail=detail))
     return sorted(events, key=lambda e: e.t)
 
 
@@ -140,6 +152,7 @@ def _end_the_rest(run: RunState, programs: list[ProgramRecord], at: float) -> li
     ended = [record for record in programs if record.status not in TERMINAL]
     for record in ended:
         record.status = "killed"
+        record.result = None
         record.error = record.error or run.ended_because or "the run stopped"
         record.ended_at = record.ended_at or at
     return ended

@@ -28,6 +28,7 @@ RUN_KEYS: dict[str, str] = {
     "records": "stream: every version of every record",
     "events": "stream: the run's events (JSON lines)",
     "state": "hash: program id -> queued|ready|run:<tag>|parked|gate|ending|model|its end",
+    "halting": "hash: program id -> the runner told to stop it (a kill(); leave.lua)",
     "ending": "hash: program id -> its end, held until its turn (finish.lua's arguments, JSON)",
     "calls": "hash: program id -> its call, kept until its turn (script name, ARGV; JSON)",
     "nstate": "hash: state class -> programs",

@@ -27,9 +27,9 @@ from swarmlab.world import World, WorldLedger
 
 from ._keys import MAX_CLOCK_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
-from ._sandbox import OUTPUT_LIMIT, Park, SliceLimits, Spent
+from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
 from ._scheduler import Scheduler
-from ._transitions import Args, Head, ParkArgs, ScriptPath, TurnArgs
+from ._transitions import Args, Head, LeaveArgs, ParkArgs, ScriptPath, TurnArgs
 
 if TYPE_CHECKING:
     from ._coordinator import Coordinator
@@ -120,8 +120,11 @@ class HostState:
     denied_limit: str | None = None
     restarts: int = 0
     started_at: float | None = None
+    runner: int | None = None
+    """The runner that last computed it."""
     parked_in: str = ""
-    """What the program last parked in: 'wait', 'gate' or 'model'."""
+    """What the program last parked in: 'wait', 'gate', 'turn' (the gate, its call kept for its
+    turn dropped there with its events added: `park.lua`) or 'model'."""
     resumes: int = 0
     """Slices that loaded a snapshot (each is asked its parked call again)."""
     printed: int = 0
@@ -143,6 +146,19 @@ class HostState:
     def add_output(self, text: str) -> None:
         if text:
             self.output = (self.output + text)[-OUTPUT_LIMIT:]
+
+    def add_spent(self, spent: Spent | SandboxOutcome) -> None:
+        """Add what a slice spent: its output, its host calls, its compute."""
+        self.add_output(spent.output)
+        self.printed += len(spent.output)
+        self.suspensions += spent.suspensions
+        self.cpu_s += spent.compute_s
+
+    def with_spent(self, spent: Spent) -> HostState:
+        """A copy of this state with what a slice spent added."""
+        state = HostState(**self.__dict__)
+        state.add_spent(spent)
+        return state
 
 
 class ProgramHost:
@@ -318,7 +334,7 @@ class ProgramHost:
             kind=kind,
             member=member,
             snapshot=base64.b64encode(snapshot).decode(),
-            host=self.parked_state(shown, spent).to_json(),
+            host=self.parked_state(kind, spent).to_json(),
             events=events,
             tag=self.env.runner.tag,
             clock_ms=clock_ms(self.state.clock_h),
@@ -334,15 +350,17 @@ class ProgramHost:
             self.settle_reply(reply)
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
+    async def leave(self, tag: str, spent: Spent | None) -> None:
+        """The program stopped computing before its end (a kill(), the run's stop): leave its
+        latest state, with what its slice spent, and its events not sent yet, for its record."""
+        state = self.state if spent is None else self.state.with_spent(spent)
+        await self.scripts.run(LeaveArgs(self.id, tag, state.to_json(), self.take_events()))
+
     def parked_state(self, kind: str, spent: Spent) -> HostState:
         """The host state as of the parked call (which will be asked again on resume), with
         what the slice spent until it parked."""
         state = HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
-        state.add_output(spent.output)
-        state.printed += len(spent.output)
-        state.suspensions += spent.suspensions
-        state.cpu_s += spent.compute_s
-        return state
+        return state.with_spent(spent)
 
 
 def restore_events(lines: str) -> list[Event]:

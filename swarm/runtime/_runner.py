@@ -35,12 +35,12 @@ from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
 from ._program import HostState, RunnerEnv, runner_slots, slice_limits
-from ._sandbox import Sandbox, SandboxOutcome
+from ._sandbox import Sandbox, SandboxOutcome, Spent
 from ._scheduler import Scheduler
 from ._scripts import Subscriber
 from ._seeds import stable_seed
 from ._spans import program_span
-from ._stored import wait_view
+from ._stored import RECORD_OUTPUT_CHARS, wait_view
 from ._transitions import CompleteArgs, FinishArgs
 
 log = logging.getLogger("swarmlab.runner")
@@ -286,10 +286,11 @@ class RunnerCore:
     async def _slice(self, program_id: str, fields: tuple[str, ...]) -> None:
         assert self.env is not None
         api: Capabilities | None = None
+        stopped: list[Spent] = []  # what the slice spent, when it stops before it ends or parks
         try:
             loaded = self.scheduler.loaded(program_id, fields)
             record, state = loaded.record, HostState.from_record(loaded.record, loaded.host)
-            record.started_at = state.started_at
+            record.started_at, state.runner = state.started_at, self.index
             if state.parked_in == "wait" and loaded.place_h is not None:
                 state.clock_h = max(state.clock_h, loaded.place_h)  # the wait took this long
             state.parked_in = ""
@@ -311,18 +312,17 @@ class RunnerCore:
                 snapshot=loaded.snapshot,
                 script_name=f"{record.id}.py",
                 random_seed=stable_seed(self.spec.sandbox_seed, record.id, "random"),
+                on_stop=stopped.append,
             )
-            state.add_output(outcome.output)
-            state.printed += len(outcome.output)
-            state.suspensions += outcome.suspensions
-            state.cpu_s += outcome.compute_s
+            state.add_spent(outcome)
             if outcome.status != "parked":
                 await self._end(record, api, outcome)
-        except asyncio.CancelledError:
-            if api is not None:  # stopped by a kill() or by the run's end: say what it did first
-                await _quietly(self.coordinator.emit(*api.pending), STOPPED_EMIT_S)
-        except (CoordinatorUnavailable, RunKilled):
-            pass  # the run is over or the program was stopped: the record says so
+        except (asyncio.CancelledError, RunKilled):
+            if api is not None:  # stopped by a kill() or the run's stop: say what it did first
+                spent = stopped[0] if stopped else None
+                await _quietly(api.leave(self.tag, spent), STOPPED_EMIT_S)
+        except CoordinatorUnavailable:  # Redis is gone: the run is over
+            pass
         except Exception:  # a fault of the lab, not of the program: record it
             log.exception("program %s failed in the runner", program_id)
             if api is not None:
@@ -373,7 +373,7 @@ class RunnerCore:
         record.status = status
         record.result = json_safe(outcome.result, limit=MAX_RESULT_CHARS)
         record.error = (error or None) and error[:MAX_ERROR_CHARS]
-        record.output = state.output[-4000:]
+        record.output = state.output[-RECORD_OUTPUT_CHARS:]
         record.clock_h = state.clock_h
         record.calls = state.calls
         record.runner = self.index

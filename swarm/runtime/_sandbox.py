@@ -200,14 +200,36 @@ class Sandbox:
         snapshot: bytes | None = None,
         script_name: str = "program.py",
         random_seed: int = 0,
+        on_stop: Callable[[Spent], None] | None = None,
     ) -> SandboxOutcome:
         """Start `code`, or go on from `snapshot`, until the program ends or parks.
 
-        Cancelling the calling task kills the worker.
+        Cancelling the calling task kills the worker; `on_stop` is then told what the slice
+        spent until then (as it is when an exception leaves the slice), so the program's record
+        can say what it printed.
         """
+        counts = _Slice(monty.CollectString(max_bytes=OUTPUT_LIMIT))
+        try:
+            return await self._run_slice(
+                handler, limits, counts, code, snapshot, script_name, random_seed
+            )
+        except BaseException:
+            if on_stop is not None:
+                on_stop(counts.spent())
+            raise
+
+    async def _run_slice(
+        self,
+        handler: CallHandler,
+        limits: SliceLimits,
+        counts: _Slice,
+        code: str | None,
+        snapshot: bytes | None,
+        script_name: str,
+        random_seed: int,
+    ) -> SandboxOutcome:
         lookup = {n: _placeholder for n in handler.capabilities}
-        output = monty.CollectString(max_bytes=OUTPUT_LIMIT)
-        counts = _Slice(output)
+        output = counts.output
         checkout = self._checkout(handler, limits, lookup, script_name, random_seed)
         try:
             async with checkout as session:

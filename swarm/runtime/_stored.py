@@ -8,10 +8,16 @@ with a placeholder where the program's id goes and splits it there (`around_id`)
 joins the pieces around the id it chose. A program id is letters, digits and dots, nothing
 JSON escapes, so the joined text is exactly what Python would have written for that id.
 
-A program that `kill()` ends keeps the record it had, word for word, inside a killed envelope:
-`{"killed": {"status": "killed", "error": ..., "ended_at": ...}, "record": <as it was>}`, the
-envelope's head and tail encoded here. Every reader of a stored record goes through
-`stored_record`, which applies the kill (a test holds the runtime to that).
+A program that `kill()` ends keeps the record it had, word for word, inside a killed envelope
+with its latest host state beside it: `{"killed": {"status": "killed", "error": ..., "ended_at":
+..., "result": null}, "host": <its host state, or null>, "record": <as it was>}`, the envelope's
+pieces encoded here. Every reader of a stored record goes through `stored_record`, which applies
+the host state, then the kill (a test holds the runtime to that).
+
+A record as spawned is stale once its program has run: its host state (whether it started, its
+runner, its calls, its clock, its output so far) lives with the runner while it computes and in
+Redis (`host`) while it is parked. Whatever ends a program other than its own end (a kill(), the
+run's stop) writes the record from that latest state (`latest`), never from the spawned copy.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from swarmlab.records import Event, ProgramRecord
+from swarmlab.records import TERMINAL, Event, ProgramRecord
 
 PLACE = "\x1fswarmlab-place\x1f"
 """Where a script puts a program's id (or a state): a value no program id or reason holds."""
@@ -36,18 +42,55 @@ def around_id(text: str, places: int = 1) -> tuple[str, ...]:
     return pieces
 
 
+RECORD_OUTPUT_CHARS = 4000
+"""What a record keeps of its program's output: the last this many characters."""
+
+
+class Latest(BaseModel):
+    """What a program's host state (`HostState`, as JSON) says of it that its record shows."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    started_at: float | None = None
+    runner: int | None = None
+    calls: int = 0
+    clock_h: float = 0.0
+    output: str = ""
+    parked_in: str = ""
+
+    def applied(self, record: ProgramRecord) -> ProgramRecord:
+        """`record` as of this state (a state with no start leaves what the record says). A
+        program parked at the gate with its call kept for its turn ('turn') made that call:
+        its events are in the stream (park.lua), though it is asked again on resume."""
+        if self.started_at is None:
+            return record
+        update = self.model_dump(exclude={"parked_in"}) | {
+            "output": self.output[-RECORD_OUTPUT_CHARS:],
+            "calls": self.calls + (self.parked_in == "turn"),
+        }
+        if self.runner is None:
+            update["runner"] = record.runner
+        return record.model_copy(update=update)
+
+    @classmethod
+    def of(cls, record: ProgramRecord) -> Latest:
+        return cls.model_validate(record.model_dump())
+
+
 class _Kill(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["killed"]
     error: str
     ended_at: float
+    result: None = None
 
 
 class _Killed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     killed: _Kill
+    host: Latest | None
     record: ProgramRecord
 
 
@@ -55,8 +98,33 @@ def stored_record(text: str | bytes) -> ProgramRecord:
     """A program's record as a script or the runtime stored it (a killed envelope applied)."""
     if text[:11] in ('{"killed":{', b'{"killed":{'):
         envelope = _Killed.model_validate_json(text)
-        return envelope.record.model_copy(update=envelope.killed.model_dump())
+        record = envelope.record
+        if envelope.host is not None:
+            record = envelope.host.applied(record)
+        return record.model_copy(update=envelope.killed.model_dump())
     return ProgramRecord.from_json(text)
+
+
+def latest(text: str | bytes, host: str | None, held: str | None) -> ProgramRecord:
+    """A program's record as of its latest state: for one not ended, its end held for its turn
+    (`held`: finish.lua's arguments) or the host state it last left in Redis (`host`)."""
+    record = stored_record(text)
+    if record.status in TERMINAL:
+        return record
+    if held:
+        ended = stored_record(json.loads(held)["record"])
+        return Latest.of(ended).applied(record)
+    if host:
+        return Latest.model_validate_json(host).applied(record)
+    return record
+
+
+def held_events(held: str) -> list[Event]:
+    """The events of an end held for its turn (finish.lua's arguments), but the end itself: a
+    stop before the turn is the program's end."""
+    lines = str(json.loads(held)["events"]).split("\n")
+    events = [Event.model_validate_json(line) for line in lines if line]
+    return [e for e in events if e.kind != "end"]
 
 
 def record_pieces(child: ProgramRecord) -> tuple[str, str]:
@@ -65,12 +133,19 @@ def record_pieces(child: ProgramRecord) -> tuple[str, str]:
     return before, after
 
 
+ENVELOPE_HOST = ',"host":'
+ENVELOPE_RECORD = ',"record":'
+"""Where a killed envelope's host state and record begin. Before the host state stands the kill
+alone, whose only strings are JSON-escaped (no bare quote), and the host state has no `record`
+key: the first of each in an envelope is the envelope's own (`leave.lua` finds them so)."""
+
+
 def killed_pieces(reason: str, ended_at: float, by: str) -> tuple[str, ...]:
-    """What a `kill()` writes of each program it ends, in pieces: the killed envelope's head and
-    tail (around the record as it was), the end event's (around the program's id) and the
-    view's that `wait()` shows (around the id)."""
+    """What a `kill()` writes of each program it ends, in pieces: the killed envelope's three
+    (around the host state, then the record, as they are), the end event's (around the
+    program's id) and the view's that `wait()` shows (around the id)."""
     kill = _Kill(status="killed", error=reason, ended_at=ended_at).model_dump_json()
-    head = f'{{"killed":{kill},"record":'
+    head = f'{{"killed":{kill}{ENVELOPE_HOST}'
     event = Event(
         t=ended_at,
         program=PLACE,
@@ -79,7 +154,8 @@ def killed_pieces(reason: str, ended_at: float, by: str) -> tuple[str, ...]:
         detail={"status": "killed", "error": reason, "by": by},
     )
     view = _compact({"id": PLACE, "status": "killed", "result": None, "error": reason})
-    return (head, "}", *around_id(event.model_dump_json()), *around_id(view))
+    pieces = (head, ENVELOPE_RECORD, "}")
+    return (*pieces, *around_id(event.model_dump_json()), *around_id(view))
 
 
 def wait_view(record: ProgramRecord) -> str:

@@ -23,7 +23,13 @@ from swarmlab.records import ProgramRecord
 
 from ._coordinator import Coordinator
 from ._replies import Reply, decode
-from ._stored import WAIT_PIECES, killed_pieces, record_pieces
+from ._stored import (
+    ENVELOPE_HOST,
+    ENVELOPE_RECORD,
+    WAIT_PIECES,
+    killed_pieces,
+    record_pieces,
+)
 
 KEPT_CALLS = ("turn", "spawn", "reserve", "settle", "blackboard", "wait", "stop")
 """The call scripts that may be told to wait for the turn: such a call is kept in Redis and
@@ -99,7 +105,7 @@ ENDING_KEYS = frozenset(
 """What a program's end changes (its record, its parked state, the counts, its view)."""
 KEPT_KEYS = frozenset(
     {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "edges", "kids:", "nchildren"}
-    | {"stop:", "completions"}
+    | {"stop:", "completions", "halting"}
 )
 """What applying a kept call may touch: the keys of every kept call script (`KEPT_CALLS`)."""
 RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | KEPT_KEYS | {"journal:", "events", "turn:"}
@@ -234,6 +240,7 @@ class StopArgs(Args):
     KEYS = CALL_KEYS | ENDING_KEYS | {"kids:", "pclock", "running:", "stop:"}
     target: str
     kill_head: str
+    kill_middle: str
     kill_tail: str
     end_before: str
     end_after: str
@@ -268,6 +275,22 @@ class ParkArgs(Args):
     clock_ms: int
     seq: int
     ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveArgs(Args):
+    """`host`: the program's host state as its runner held it when it stopped computing it."""
+
+    SCRIPT, REPLIES = "leave", frozenset({"ok", "gone"})
+    KEYS = frozenset(
+        {"meta", "state", "host", "halting", "programs", "records", "events", "used"}
+    ) | {"calls"}
+    id: str
+    tag: str
+    host: str
+    events: str
+    at_host: str = ENVELOPE_HOST
+    at_record: str = ENVELOPE_RECORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +360,7 @@ DECLARED: dict[str, type[Args]] = {
         WaitArgs,
         StopArgs,
         ParkArgs,
+        LeaveArgs,
         CompleteArgs,
         FinishArgs,
         RecordArgs,

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.runtime._coordinator import Coordinator
+from swarmlab.runtime._program import HostState
 from swarmlab.runtime._replies import Done
 from swarmlab.runtime._scheduler import Scheduler
 from swarmlab.runtime._stored import (
@@ -72,11 +73,15 @@ def test_pieces_joined_around_an_id_are_python_s_own_encoding(
     text = joined(record_pieces(record), child)
     assert text == admitted.to_json()
     assert stored_record(text) == admitted
-    head, tail, event1, event2, view1, view2 = killed_pieces(reason, at, by)
-    killed = stored_record(head + text + tail)
-    assert killed == admitted.model_copy(
-        update={"status": "killed", "error": reason, "ended_at": at}
-    )
+    head, middle, tail, event1, event2, view1, view2 = killed_pieces(reason, at, by)
+    killed = stored_record(head + "null" + middle + text + tail)
+    ended = {"status": "killed", "error": reason, "ended_at": at, "result": None}
+    assert killed == admitted.model_copy(update=ended)
+    host = HostState(calls=record.calls + 1, clock_h=record.clock_h, started_at=at, runner=3)
+    host.add_output(reason)
+    latest = stored_record(head + host.to_json() + middle + text + tail)
+    state = {"calls": host.calls, "started_at": at, "runner": 3, "output": reason[-4000:]}
+    assert latest == admitted.model_copy(update=ended | state)
     event = Event.model_validate_json(joined((event1, event2), child))
     assert event == Event(
         t=at,
@@ -181,6 +186,10 @@ KNOWN_DECODES = {
         "if done and string.sub(done, 1, #DENIAL) == DENIAL then return cjson.decode(done) end",
     ),
     ("park.lua", "emit(cjson.decode(kept).a[4])"),  # `calls` again
+    ("stop.lua", "emit(cjson.decode(kept).a[4])"),  # `calls`: a kept call, killed
+    ("leave.lua", "emit(cjson.decode(kept).a[4])"),  # `calls`: a kept call, the run stopped
+    ("stop.lua", "local e = cjson.decode(held)"),  # `ending` again: a held end, killed
+    ("stop.lua", "local ok, event = pcall(cjson.decode, line)"),  # one field: an event's kind
 }
 """Where a script decodes JSON: only what lib.lua itself stored, and one read of a field."""
 
