@@ -48,7 +48,7 @@ log = logging.getLogger("swarmlab.runner")
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
 SUBSCRIBE_WAIT_S = 5.0
-STOPPED_EMIT_S = 1.0  # a stopped program's unsent events: the stop waits this long for them
+STOPPED_EMIT_S = 1.0  # a stopped program leaves its state and unsent events: the stop waits so long
 """How long a runner waits for its channels before it takes work anyway (it then polls)."""
 WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
