@@ -3,7 +3,9 @@
 Read through `swarmlab.core.read_program` (comments gone, string literals reduced to a mark),
 so nothing inside a string or a comment counts: code a program carries in a string for a child
 is the child's, not its own. Every pass is linear in the code read, and the code read is bounded
-(`swarmlab.core.MAX_CODE_CHARS`).
+(`swarmlab.core.MAX_CODE_CHARS`); the passes that are not plain walks of it (texts rebuilt for
+exec and import functions, helpers unrolled) stop at a budget of work counted in units
+(`_work.Work`), not at the size of what they build.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from swarmlab.core import (
 )
 
 from ._flow import flow_with_statements, modules_named
+from ._work import Work
 
 _NAME = re.compile(r"[^\W\d][\w.]*+")
 _LOOP_WORDS = frozenset({"for", "while"})
@@ -56,8 +59,11 @@ class CodeFacts:
     repeats, so one statement of it is no single delegation."""
 
 
-def read_code(code: str) -> CodeFacts:
-    """The facts of one program's code (linear in the code read)."""
+def read_code(code: str, work: Work | None = None) -> CodeFacts:
+    """The facts of one program's code (linear in the code read). The texts it rebuilds, for
+    import functions first and then for exec, spend from one budget, `work` (by default
+    `Work.for_source` of the code)."""
+    work = work if work is not None else Work.for_source(len(code))
     text = read_program(code)
     words = text.words
     identity = hashlib.sha256(text.normalized.encode()).hexdigest()
@@ -73,14 +79,14 @@ def read_code(code: str) -> CodeFacts:
         identity=identity,
         calls=frozenset(w for w in called if _NAME.fullmatch(w)),
         imports=(_imports(words) if {"import", "from"} & distinct else frozenset())
-        | modules_named(code),
+        | modules_named(code, work),
         internals=frozenset(m for w in distinct if "__" in w for m in _INTERNALS.findall(w)),
-        **_flow_facts(code),
+        **_flow_facts(code, work),
     )
 
 
-def _flow_facts(code: str) -> dict[str, Any]:
-    found = flow_with_statements(code)
+def _flow_facts(code: str, work: Work) -> dict[str, Any]:
+    found = flow_with_statements(code, work)
     if found is None:
         return {}
     form, statements, body = found

@@ -29,9 +29,12 @@ this normal form:
   names; a pipeline of helpers meets the same steps written as straight code.
 
 `ast.unparse` writes the result, so a call re-flowed over several lines also reads as one.
-The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`: this runs in
-the analysis (a report), never on a runner. Code that does not parse, nests too deeply or is
-longer than the bound has no normal form (`None`), and the plain shape alone decides.
+The work is the CPython parser and a few linear walks, bounded by `MAX_FLOW_CHARS`, and the two
+passes that are not plain walks spend from budgets of work (`_work.Work`): reading the texts
+handed exec (`_texts.TextReader`, linear in the code) and unrolling dispatch loops
+(`_unfold.MAX_UNROLLED_NODES`). This runs in the analysis (a report), never on a runner.
+Code that does not parse, nests too deeply or is longer than the bound has no normal form
+(`None`), and the plain shape alone decides.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ import ast
 from collections import Counter
 from collections.abc import Callable
 
-from ._texts import MAX_DECODE_DEPTH, MAX_FLOW_CHARS, text_of, texts_of
+from ._texts import MAX_DECODE_DEPTH, MAX_FLOW_CHARS, TextReader
 from ._unfold import unfold
+from ._work import Work
 
 MAX_EXEC_CODE = 4
 """How many strings handed to exec/eval/compile are read per program (one level deep)."""
@@ -56,15 +60,17 @@ def flow_form(code: str) -> str | None:
     return found[0] if found else None
 
 
-def flow_with_statements(code: str) -> tuple[str, int, int] | None:
+def flow_with_statements(code: str, work: Work | None = None) -> tuple[str, int, int] | None:
     """The normal form; how many top-level statements the program and the code it hands exec
     had as written (before any rewrite); and how many the normal form has (temporaries put
-    back: `lead = run_ai(p)` then `wait(spawn(lead))` is one). None without a normal form."""
+    back: `lead = run_ai(p)` then `wait(spawn(lead))` is one). None without a normal form.
+    The texts handed exec are read under `work` (by default `Work.for_source` of the code)."""
     if len(code) > MAX_FLOW_CHARS:
         return None
     try:
         tree = ast.parse(code)
-        carried = [ast.parse(text) for text in _exec_strings(tree)]
+        reader = TextReader(_once(tree), work or Work.for_source(len(code)))
+        carried = [ast.parse(text) for text in _exec_strings(tree, reader)]
         statements = len(tree.body) + sum(len(t.body) for t in carried)
         steps = (_Functional().visit, _inline, _comprehend, unfold, _inline)
         normal = [_apply(steps, t) for t in (tree, *carried)]
@@ -80,41 +86,36 @@ def _apply(steps: tuple[Callable[[ast.Module], ast.Module], ...], tree: ast.Modu
     return tree
 
 
-def _exec_strings(tree: ast.Module, names: frozenset[str] = _EXEC_NAMES) -> list[str]:
+def _exec_strings(tree: ast.Module, reader: TextReader) -> list[str]:
     """Code the program hands exec/eval/compile (at most MAX_EXEC_CODE), where it can be read
-    without running anything (`_texts.text_of`); with `names`, the strings it hands those calls."""
-    bound: dict[str, list[ast.expr]] = {}
+    without running anything (`_texts.TextReader`, under its budget of work)."""
     calls: list[ast.expr] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    bound.setdefault(target.id, []).append(node.value)
-        elif isinstance(node, ast.Call) and node.args:
+        if isinstance(node, ast.Call) and node.args:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if name in names:
+            if name in _EXEC_NAMES:
                 calls.append(node.args[0])
-    once = {name: values[0] for name, values in bound.items() if len(values) == 1}
-    # Each rebuild is at most 2 ** MAX_DECODE_DEPTH steps of at most MAX_FLOW_CHARS characters:
-    # only the first few calls are read.
-    found = [text_of(arg, once) for arg in calls[: 4 * MAX_EXEC_CODE]]
+    found = [reader.text(arg) for arg in calls[: 4 * MAX_EXEC_CODE]]
     return [text for text in found if text is not None][:MAX_EXEC_CODE]
 
 
-def modules_named(code: str) -> frozenset[str]:
+def modules_named(code: str, work: Work | None = None) -> frozenset[str]:
     """Top-level modules a program imports by a string built from constants (`__import__`,
     `importlib.import_module`, under any name bound to them: `_import_functions`; the name
-    read by `_texts.texts_of`: pieces, templates, a dict or list of names, a loop over a
+    read by `_texts.TextReader.texts`: pieces, templates, a dict or list of names, a loop over a
     literal), or in code it hands exec: an import built at run time reaches for its module,
     whether or not the sandbox lets it run. Empty for programs without a normal form (longer
-    than MAX_FLOW_CHARS, or not parsed)."""
+    than MAX_FLOW_CHARS, or not parsed). Texts are read under `work` (by default
+    `Work.for_source` of the code)."""
     if len(code) > MAX_FLOW_CHARS or not any(word in code for word in _IMPORT_WORDS):
         return frozenset()
     try:
         tree = ast.parse(code)
-        named = _imported_names(tree)
-        for text in _exec_strings(tree):
+        once, loops = _bindings(tree)
+        reader = TextReader(once, work or Work.for_source(len(code)))
+        named = _imported_names(tree, reader, loops)
+        for text in _exec_strings(tree, reader):
             for node in ast.walk(ast.parse(text)):
                 if isinstance(node, ast.Import):
                     named += [alias.name for alias in node.names]
@@ -125,33 +126,41 @@ def modules_named(code: str) -> frozenset[str]:
     return frozenset(m.strip().split(".")[0] for m in named if m.strip())
 
 
-def _imported_names(tree: ast.Module) -> list[str]:
+def _imported_names(tree: ast.Module, reader: TextReader, loops: dict[str, ast.expr]) -> list[str]:
     """The names the program hands an import function, each value it can be."""
-    once, loops = _bindings(tree)
-    functions = _import_functions(tree, once)
+    functions = _import_functions(tree, reader)
     named: list[str] = []
     calls = 0
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and _is_import(node.func, functions, once):
-            named += texts_of(node.args[0], once, loops)
+        if isinstance(node, ast.Call) and node.args and _is_import(node.func, functions, reader):
+            named += reader.texts(node.args[0], loops)
             calls += 1
             if calls >= 4 * MAX_EXEC_CODE:
                 break
     return named
 
 
-def _bindings(tree: ast.Module) -> tuple[dict[str, ast.expr], dict[str, ast.expr]]:
-    """Names bound once by `name = value`, and loop variables over one literal."""
+def _once(tree: ast.Module) -> dict[str, ast.expr]:
+    """Names bound once by `name = value`, each to its value."""
     bound: dict[str, list[ast.expr]] = {}
-    loops: dict[str, list[ast.expr]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     bound.setdefault(target.id, []).append(node.value)
+    return {name: values[0] for name, values in bound.items() if len(values) == 1}
+
+
+def _bindings(tree: ast.Module) -> tuple[dict[str, ast.expr], dict[str, ast.expr]]:
+    """Names bound once by `name = value`, and loop variables over one literal."""
+    bound: set[str] = set()
+    loops: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            bound.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.For | ast.comprehension) and isinstance(node.target, ast.Name):
             loops.setdefault(node.target.id, []).append(node.iter)
-    once = {name: values[0] for name, values in bound.items() if len(values) == 1}
+    once = _once(tree)
     over = {name: iters[0] for name, iters in loops.items() if len(iters) == 1}
     return once, {n: _literal(it, once) for n, it in over.items() if n not in bound}
 
@@ -170,7 +179,7 @@ def _literal(node: ast.expr, once: dict[str, ast.expr]) -> ast.expr:
     return node
 
 
-def _import_functions(tree: ast.Module, once: dict[str, ast.expr]) -> frozenset[str]:
+def _import_functions(tree: ast.Module, reader: TextReader) -> frozenset[str]:
     """Names that hold an import function: `__import__`, `import_module` (as imported, under
     its alias), and every name bound to one (`loader = __import__`, `im = il.import_module`)."""
     names = {"__import__", "import_module"}
@@ -178,14 +187,16 @@ def _import_functions(tree: ast.Module, once: dict[str, ast.expr]) -> frozenset[
         if isinstance(node, ast.ImportFrom) and node.module in ("importlib", "builtins"):
             names |= {a.asname for a in node.names if a.asname and a.name in _IMPORT_CALLS}
     for _ in range(MAX_DECODE_DEPTH):  # a chain of aliases, each bound to the one before
-        more = {n for n, v in once.items() if n not in names and _is_import(v, names, once)}
+        more = {
+            n for n, v in reader.once.items() if n not in names and _is_import(v, names, reader)
+        }
         if not more:
             break
         names |= more
     return frozenset(names)
 
 
-def _is_import(func: ast.expr, names: set[str] | frozenset[str], once: dict[str, ast.expr]) -> bool:
+def _is_import(func: ast.expr, names: set[str] | frozenset[str], reader: TextReader) -> bool:
     """An expression that is an import function: a name holding one, `x.import_module`,
     `x.__import__`, or `getattr(x, "import_module")`."""
     if isinstance(func, ast.Name):
@@ -193,7 +204,7 @@ def _is_import(func: ast.expr, names: set[str] | frozenset[str], once: dict[str,
     if isinstance(func, ast.Attribute):
         return func.attr in _IMPORT_CALLS
     if isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and len(func.args) == 2:
-        return func.func.id == "getattr" and text_of(func.args[1], once) in _IMPORT_CALLS
+        return func.func.id == "getattr" and reader.text(func.args[1]) in _IMPORT_CALLS
     return False
 
 

@@ -5,7 +5,9 @@ Three rewrites of the syntax tree, each linear in it (nothing runs):
 
 - **A dispatch table called over its keys is the calls in order.** `TABLE = {"a": f, "b": g}`
   (bound once) then `for step in ["a", "b"]: TABLE[step](state)` reads as `f(state)` then
-  `g(state)`, for a literal of at most `MAX_UNROLL` keys, every one in the table.
+  `g(state)`, for a literal of at most `MAX_UNROLL` keys, every one in the table, while the
+  copies made stay within `MAX_UNROLLED_NODES` for the whole tree (a table of large entries
+  dispatched over by many loops would otherwise copy code quadratic in the program's size).
 - **A procedure called once is its body in place.** A top-level `def f(p): ...` without
   `return`, called exactly once, as a statement of the top level, with as many arguments as
   parameters, is its body there (`p = arg` first, where the argument is not the name `p`
@@ -21,13 +23,18 @@ import ast
 import copy
 from collections import Counter
 
+from ._work import Work, WorkExhausted
+
 MAX_UNROLL = 16
 """Longer loops over a dispatch table are left as they are (each call is a copy)."""
+MAX_UNROLLED_NODES = 8_192
+"""How many syntax nodes unrolling may copy in one tree (the work of copying, and how much
+the normal form grows); loops past it are left as they are."""
 
 
 def unfold(tree: ast.Module) -> ast.Module:
     """The three rewrites above, in order (the tree is changed in place and returned)."""
-    tree.body = _procedures(_unrolled(tree.body))
+    tree.body = _procedures(_unrolled(tree.body, Work(MAX_UNROLLED_NODES)))
     _Namespaces().visit(tree)  # in place: each subscript is replaced within its parent
     return ast.fix_missing_locations(tree)
 
@@ -43,12 +50,13 @@ def _tables(body: list[ast.stmt]) -> dict[str, ast.Dict]:
     return {n: v[0] for n, v in bound.items() if len(v) == 1 and isinstance(v[0], ast.Dict)}
 
 
-def _unrolled(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Dispatch loops written as their calls; a table no longer read afterwards goes."""
+def _unrolled(body: list[ast.stmt], work: Work) -> list[ast.stmt]:
+    """Dispatch loops written as their calls, while `work` affords the copies; a table no
+    longer read afterwards goes."""
     tables = _tables(body)
     out: list[ast.stmt] = []
     for stmt in body:
-        calls = _dispatch(stmt, tables)
+        calls = _dispatch(stmt, tables, work)
         out += calls if calls is not None else [stmt]
     if len(out) == len(body) and all(a is b for a, b in zip(out, body, strict=True)):
         return body
@@ -66,9 +74,10 @@ def _binds_table(stmt: ast.stmt, tables: dict[str, ast.Dict]) -> bool:
     return isinstance(stmt, ast.Assign) and tables.get(_bound_name(stmt)) is stmt.value
 
 
-def _dispatch(stmt: ast.stmt, tables: dict[str, ast.Dict]) -> list[ast.stmt] | None:
+def _dispatch(stmt: ast.stmt, tables: dict[str, ast.Dict], work: Work) -> list[ast.stmt] | None:
     """The calls a `for k in [...]: TABLE[k](args)` loop makes, in order, or None (`TABLE`
-    a name bound once to a dict literal, or the literal itself)."""
+    a name bound once to a dict literal, or the literal itself; None too when `work` cannot
+    afford the copies)."""
     if not (isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name) and not stmt.orelse):
         return None
     keys = stmt.iter.elts if isinstance(stmt.iter, ast.List | ast.Tuple) else []
@@ -92,6 +101,9 @@ def _dispatch(stmt: ast.stmt, tables: dict[str, ast.Dict]) -> list[ast.stmt] | N
                if isinstance(k, ast.Constant)}  # fmt: skip
     if not all(isinstance(k, ast.Constant) and k.value in entries for k in keys):
         return None
+    copied = [entries[k.value] for k in keys if isinstance(k, ast.Constant)]
+    if not _afford(work, [*copied, *[*call.args, *call.keywords] * len(keys)]):
+        return None
     return [
         ast.Expr(
             ast.Call(
@@ -103,6 +115,17 @@ def _dispatch(stmt: ast.stmt, tables: dict[str, ast.Dict]) -> list[ast.stmt] | N
         for k in keys
         if isinstance(k, ast.Constant)
     ]
+
+
+def _afford(work: Work, copies: list[ast.AST]) -> bool:
+    """Spend one unit of `work` per node of the copies to be made: False once it is spent."""
+    try:
+        for node in copies:
+            for _ in ast.walk(node):
+                work.spend()
+    except WorkExhausted:
+        return False
+    return True
 
 
 def _procedures(body: list[ast.stmt]) -> list[ast.stmt]:
