@@ -96,6 +96,20 @@ def new_run_id(spec: ExperimentSpec) -> str:
     return f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
+def _closed(pool: RunnerPool | None, ray: RayCluster) -> asyncio.Task[None]:
+    """The pool's close and Ray's shutdown, started now (Ray's in a thread: it waits on the
+    processes it started), so that they overlap the reading of the record; the tear-down then
+    has neither left to do."""
+
+    async def close() -> None:
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.close()
+        await asyncio.to_thread(ray.shutdown)
+
+    return asyncio.get_running_loop().create_task(close())
+
+
 def run_experiment(spec: ExperimentSpec, options: RunOptions | None = None) -> RunResult:
     """Run one experiment to its end and write its run directory."""
     return asyncio.run(_Run(spec, options or RunOptions()).execute())
@@ -181,8 +195,12 @@ class _Run(RunState):
             self.status, self.ended_because = "failed", str(exc)
         finally:
             self.runners_lost = pool.lost if pool is not None else 0
+            # Runners that flushed have nothing more to say: they close while the record is read.
+            closing = _closed(pool, ray) if self.runners_flushed else None
             result = await finish_run(self, coord)
-            await self._tear_down(pool, ray, coord, redis_server)
+            if closing is not None:
+                await closing
+            await self._tear_down(pool if closing is None else None, ray, coord, redis_server)
             reaper.stop()
         self.progress.finish(result)
         return result

@@ -38,3 +38,6 @@ class RunState:
     workflow: Any
     runners_lost: int
     """Runner processes that died during the run (each restarted, its programs resumed)."""
+    runners_flushed: bool = False
+    """Every runner pushed out its spans and metrics after the run stopped: the pool may close
+    while the record is read."""

@@ -44,6 +44,7 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
         with contextlib.suppress(Exception):
             if pool.live:  # a runner that is gone or never placed would only time out
                 await pool.flush()
+                run.runners_flushed = True
     finally:
         run.mirror.stop_following()
         with contextlib.suppress(CoordinatorUnavailable):
