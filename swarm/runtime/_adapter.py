@@ -163,6 +163,10 @@ class SandboxAdapter(ProgramHost):
             self.stopped = exc.reason
             self.event(name, "denied", cap="killed", detail=brief(args))
             raise
+        except BadCall as exc:  # a refusal the capability made no event of: the record shows it
+            if self.evented != self.seq:
+                self.event(name, "error", detail={"error": str(exc)[:300], **brief(args)})
+            raise
         finally:
             # A model call parked on its answer has one span, written by the slice it ends in.
             if capability != "run_ai" or not isinstance(value, Park):

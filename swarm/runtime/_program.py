@@ -172,6 +172,8 @@ class ProgramHost:
         self.seq = state.calls + 1
         """The sequence number of the call being answered."""
         self.pending: list[Event] = []
+        self.evented = 0
+        """The sequence number of the last call an event was made for."""
         """Events not yet in the run's stream: they go with the next transition."""
         self.kept = False
         """Whether Redis keeps the call asked last for its turn (`at_turn`)."""
@@ -223,6 +225,7 @@ class ProgramHost:
             seq=self.seq,
         )
         self.pending.append(event)
+        self.evented = self.seq
         return event
 
     def take_events(self) -> str:

@@ -7,9 +7,9 @@ killed program's), or "running". The script journals the views in the same step 
 them, so `inputs.jsonl` holds them, a `replay:` run compares them, and a call asked again after
 a runner's loss answers from the journal: there is no moment where the journal holds less.
 
-An id that names no program is answered at once with a `ValueError` the program can catch
-(journaled as such): nothing would ever end it, so waiting on it would park the program until
-the wall clock.
+An id that names no program, or the program itself, is answered at once with a `ValueError` the
+program can catch (journaled as such): nothing would ever end it, so waiting on it would park
+the program until the wall clock.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ async def wait_call(host: ProgramHost, id_or_ids: Any, timeout: Any, timed_out: 
     bad = next((i for i in ids if not is_program_id(i)), None)
     if bad is not None:
         raise BadCall(f"wait(): {bad[:60]!r} is not a program id")
+    if host.id in ids:  # it ends only when this wait returns: it would wait for ever
+        raise BadCall(f"wait(): {host.id} is this program; wait for other programs")
     seconds = None if timeout is None else seconds_of(timeout)
     if timeout is not None and seconds is None:
         raise BadCall("wait(): timeout must be None or a number of simulated seconds >= 0")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from helpers.scripted_lab import call, scripted_capabilities
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmlab.core import BadCall, CapExceeded
+from swarmlab.core import CAPABILITIES, BadCall, CapExceeded
 from swarmlab.runtime._replies import ReplyError, decode
 from swarmlab.runtime._transitions import DECLARED, BlackboardArgs, TurnArgs, WaitArgs
 
@@ -139,3 +140,48 @@ def test_a_replayed_answer_that_is_not_one_is_a_fault_of_the_lab(script: str, en
     else:
         with pytest.raises(ReplyError, match="journal"):
             decode(script, args.REPLIES, ["dup", entry], args.REPLAYS)
+
+
+ODD = st.one_of(
+    st.none(),
+    st.integers(),
+    st.integers(min_value=10**4400, max_value=10**4500),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.just("p0"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(CAPABILITIES)), args=st.lists(ODD, max_size=3))
+def test_every_refused_call_is_in_the_record(name: str, args: list[Any]) -> None:
+    """A call refused for its arguments is an error event of that call, whichever capability
+    refused it: `wait()` on a bad id, among others, told the program and recorded nothing."""
+    if name in ("run_ai", "spawn"):  # would need a model or a child: their checks are tested
+        return
+    caps, scripts = scripted_capabilities({})
+    refused = False
+    try:
+        call(caps, name, *args)
+    except BadCall:
+        refused = True
+    except AssertionError as exc:  # a valid call reached a script this test scripts no answer for
+        if "no answer scripted" not in str(exc):
+            raise
+    if refused:
+        sent = [e for _, head in scripts.asked if head is not None for e in _events(head.events)]
+        mine = [e for e in [*sent, *caps.pending] if e["seq"] == 1]
+        assert [e["decision"] for e in mine] == ["error"], (name, args, mine)
+
+
+def _events(lines: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines.split("\n") if line]
+
+
+def test_a_program_waiting_for_itself_is_refused_at_once() -> None:
+    caps, scripts = scripted_capabilities({}, program_id="p0.2")
+    for ids in ("p0.2", ["p0.1", "p0.2"]):
+        with pytest.raises(BadCall, match=r"wait\(\): p0\.2 is this program"):
+            call(caps, "wait", ids)
+    assert "wait" not in scripts.scripts_asked()
