@@ -171,7 +171,8 @@ def test_every_refused_call_is_in_the_record(name: str, args: list[Any]) -> None
             raise
     if refused:
         sent = [e for _, head in scripts.asked if head is not None for e in _events(head.events)]
-        mine = [e for e in [*sent, *caps.pending] if e["seq"] == 1]
+        held = [e.model_dump() for e in caps.pending]
+        mine = [e for e in [*sent, *held] if e["seq"] == 1]
         assert [e["decision"] for e in mine] == ["error"], (name, args, mine)
 
 
