@@ -64,7 +64,13 @@ def warm_dir() -> Path:
 
 
 def _state_file() -> Path:
-    return warm_dir() / "warm.json"
+    path = warm_dir() / "warm.json"
+    if path.is_dir() and not path.is_symlink():  # not ours to remove: say so, and how
+        raise ClusterError(
+            f"{path} is a directory where the warm instance's state file goes; remove it "
+            f"(rm -r {path}) and run the command again"
+        )
+    return path
 
 
 def _read_state() -> WarmState | None:

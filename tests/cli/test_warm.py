@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import swarmlab
+from helpers.cli import one_line_error, swarmlab
 
 from swarmlab.cli._warm_server import code_fingerprint
 from swarmlab.cluster import RedisServer, pid_alive
@@ -324,3 +324,14 @@ def test_the_lab_process_refuses_bad_requests_hands_on_ctrl_c_and_lets_a_busy_ru
     assert again["server_pid"] in down["stopped_pids"]
     assert _alive(down["stopped_pids"]) == []
     assert not sock.exists()
+
+
+@pytest.mark.parametrize("command", [["down"], ["up"], ["status"]])
+def test_a_directory_where_the_state_file_goes_is_one_line_saying_how_to_fix_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    state = tmp_path / "state"
+    (state / "warm" / "warm.json").mkdir(parents=True)
+    done = cli(str(state), *command)
+    one_line_error(done, 1, "warm.json is a directory", "rm -r")
+    assert (state / "warm" / "warm.json").is_dir()  # not removed: it is not the lab's
