@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from swarmlab.core import SpecError, SwarmlabError, present
+from swarmlab.core import ClusterError, SpecError, SwarmlabError, present
 from swarmlab.spec import MAX_PARALLEL, shown_redis_url
 
 from . import _common
@@ -270,6 +270,10 @@ def _write_report(run_dir: Path) -> None:
     _say(f"report {page}")
 
 
+KILL_WAIT_S = 10.0
+"""How long `kill` waits for the run's Redis to answer."""
+
+
 def _kill(args: argparse.Namespace) -> int:
     from swarmlab.runtime import Coordinator
     from swarmlab.spec import check_run_id
@@ -292,7 +296,16 @@ def _kill(args: argparse.Namespace) -> int:
         finally:
             await coord.close()
 
-    first = asyncio.run(kill())
+    async def bounded() -> bool:
+        try:
+            return await asyncio.wait_for(kill(), KILL_WAIT_S)
+        except TimeoutError:
+            raise ClusterError(
+                f"run {args.run_id}: its Redis {shown_redis_url(url)} does not answer "
+                f"(waited {KILL_WAIT_S:g} s)"
+            ) from None
+
+    first = asyncio.run(bounded())
     print(f"run {args.run_id}: {'stopping' if first else 'already stopping'}")
     return 0
 

@@ -6,22 +6,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import sys
 import time
 from typing import Any
 
-from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_json, parse_number
+from swarmlab.core import (
+    MAX_TEXT_BYTES,
+    ClusterError,
+    CoordinatorUnavailable,
+    SpecError,
+    parse_json,
+    parse_number,
+)
 
 from ._common import redis_url_argument
 from ._text import terminal_text
 from ._warm import warm_status_line
 
+STATUS_WAIT_S = 5.0
+"""How long a live run's Redis may take to answer before `status` leaves the run out."""
 NOT_CAPS = ("live", "computing_peak")
 """Counts the coordinator keeps beside the caps' usage."""
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from swarmlab.runtime import Coordinator, live_runs, registered_runs
+    from swarmlab.runtime import live_runs, registered_runs, registry_dir
     from swarmlab.spec import check_run_id, is_redis_url, is_run_id
 
     if args.run_id is not None:
@@ -39,21 +50,22 @@ def status_command(args: argparse.Namespace) -> int:
             for run_id in await live_runs(extra):
                 if is_run_id(run_id):
                     urls.setdefault(run_id, extra)
-        rows = []
-        for run_id, url in sorted(urls.items()):
-            if args.run_id and run_id != args.run_id:
-                continue
-            coord = Coordinator(url, run_id)
-            try:
-                meta = await coord.meta()
-                usage = await coord.usage()
-                states = await coord.states()
-            finally:
-                await coord.close()
-            rows.append(status_row(run_id, meta, usage, states, time.time()))
-        return rows
 
+        wanted = [(r, u) for r, u in sorted(urls.items()) if not args.run_id or r == args.run_id]
+        asked = bool(args.run_id)
+        found = await asyncio.gather(*(_row(r, u, asked, unreachable) for r, u in wanted))
+        return [r for r in found if r is not None]
+
+    unreachable: list[str] = []
     rows = asyncio.run(collect())
+    for line in unreachable:  # one run's Redis gone or stuck hides none of the others
+        print(
+            terminal_text(
+                f"swarmlab: {line} (left out; a run that is over leaves its entry "
+                f"in {registry_dir()} until its driver's process ends)"
+            ),
+            file=sys.stderr,
+        )
     if args.run_id and not rows:
         raise SpecError(f"no live run '{args.run_id}'")
     if args.json:
@@ -61,6 +73,35 @@ def status_command(args: argparse.Namespace) -> int:
         return 0
     _print_status(rows)
     return 0
+
+
+async def _row(run_id: str, url: str, asked: bool, unreachable: list[str]) -> dict[str, Any] | None:
+    """One live run's row, read within `STATUS_WAIT_S`. A run whose Redis is gone, stuck or
+    holds what cannot be read is a line in `unreachable` (the others are still shown); asked
+    for by its id (`asked`), its problem is the command's answer."""
+    from swarmlab.runtime import Coordinator
+    from swarmlab.spec import shown_redis_url
+
+    coord = Coordinator(url, run_id)
+    try:
+        meta, usage, states = await asyncio.wait_for(
+            asyncio.gather(coord.meta(), coord.usage(), coord.states()), STATUS_WAIT_S
+        )
+    except TimeoutError:
+        problem = ClusterError(f"run {run_id}: its Redis {shown_redis_url(url)} does not answer")
+        if asked:
+            raise problem from None
+        unreachable.append(str(problem))
+        return None
+    except (CoordinatorUnavailable, SpecError) as exc:
+        if asked:
+            raise
+        unreachable.append(f"run {run_id}: {str(exc)[:300]}")
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await coord.close()
+    return status_row(run_id, meta, usage, states, time.time())
 
 
 def status_row(

@@ -18,7 +18,7 @@ from swarmlab.core import lazy_exports
 if TYPE_CHECKING:
     from ._coordinator import Coordinator, init_sweep, live_runs, sweep_usage
     from ._driver import RunOptions, new_run_id, run_experiment
-    from ._live import registered_runs
+    from ._live import registered_runs, registry_dir
     from ._pool import runner_fleet
     from ._progress import BAR_CAPS, ProgressSink, Snapshot, silent
     from ._scenario import extract_program
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "._coordinator": ("Coordinator", "init_sweep", "live_runs", "sweep_usage"),
     "._driver": ("RunOptions", "new_run_id", "run_experiment"),
-    "._live": ("registered_runs",),
+    "._live": ("registered_runs", "registry_dir"),
     "._pool": ("runner_fleet",),
     "._progress": ("BAR_CAPS", "ProgressSink", "Snapshot", "silent"),
     "._scenario": ("extract_program",),
@@ -42,6 +42,7 @@ __all__ = [
     "live_runs",
     "new_run_id",
     "registered_runs",
+    "registry_dir",
     "run_experiment",
     "runner_fleet",
     "silent",

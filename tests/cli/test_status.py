@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import socket
 import time
+from pathlib import Path
 
 import redis
 from helpers.cli import one_line_error, swarmlab
 
 from swarmlab.cli._status import status_row
+from swarmlab.cluster import free_port
 from swarmlab.runtime import Coordinator
 from swarmlab.spec import Caps
 
@@ -79,3 +83,31 @@ def test_status_of_a_live_run_and_a_tampered_count(redis_url: str) -> None:
     finally:
         client.delete(*client.keys(f"{coord.prefix}*"))
         client.close()
+
+
+def test_a_live_run_whose_redis_is_gone_or_stuck_hides_no_other(tmp_path: Path) -> None:
+    """One registry entry with a live pid and a Redis that refuses (or accepts and never
+    answers) made `status` fail as a whole; each is now a line of its own on stderr."""
+    live = tmp_path / "state" / "live"
+    live.mkdir(parents=True)
+    with socket.socket() as stuck:
+        stuck.bind(("127.0.0.1", 0))
+        stuck.listen(16)
+        entries = {
+            "gone-1": f"redis://127.0.0.1:{free_port()}/0",
+            "stuck-1": f"redis://127.0.0.1:{stuck.getsockname()[1]}/0",
+        }
+        for run_id, url in entries.items():
+            entry = {"run_id": run_id, "redis_url": url, "out_dir": "/tmp/x", "pid": os.getpid()}
+            (live / f"{run_id}.json").write_text(json.dumps(entry))
+        done = swarmlab("status", "--json", SWARMLAB_STATE_DIR=str(tmp_path / "state"))
+        asked = swarmlab("status", "stuck-1", SWARMLAB_STATE_DIR=str(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 2, done.stderr
+    assert "run gone-1: coordinator at redis://127.0.0.1:" in said[0]
+    assert "run stuck-1: its Redis redis://127.0.0.1:" in said[1]
+    assert "does not answer" in said[1]
+    # Asked for by its id, the run's problem is the answer: one line, not 0.
+    one_line_error(asked, 1, "run stuck-1: its Redis", "does not answer")
