@@ -209,6 +209,10 @@ def _checked_members(
                 members.append((rel, data))
     except tarfile.TarError as exc:
         raise SpecError(f"the archive is not a tar ({exc})") from None
+    files = {rel for rel, content in members if content is not None}
+    folders = {rel[:depth] for rel, _ in members for depth in range(1, len(rel))}
+    if both := files & folders:  # refused before the first byte is written, as every check
+        raise SpecError(f"the archive has {'/'.join(min(both))[:200]!r} as a file and a folder")
     return members
 
 

@@ -111,6 +111,8 @@ def test_a_run_directory_larger_than_the_limit_is_refused_not_cut(tmp_path: Path
         ([_special(f"{RUN}/fifo", tarfile.FIFOTYPE)], "not a plain file"),
         ([_file(f"{RUN}/a"), _file(f"{RUN}/a")], "twice"),
         ([_file(RUN)], "not a plain file"),
+        ([_file(f"{RUN}/a"), _file(f"{RUN}/a/b")], "as a file and a folder"),
+        ([_file(f"{RUN}/a/b/c"), _file(f"{RUN}/a/b")], "as a file and a folder"),
     ],
 )
 def test_an_archive_that_could_leave_the_target_writes_nothing(
