@@ -189,6 +189,54 @@ def test_yaml_aliases_are_refused_so_a_small_file_cannot_expand() -> None:
         parse_yaml(laughs, "spec.yaml")
 
 
+def _verdict(text: str) -> tuple[str, Any]:
+    try:
+        return "read", parse_yaml(text, "spec.yaml")
+    except SpecError as exc:
+        return "refused", str(exc)
+
+
+# YAML documents near the reader's bounds: nesting around MAX_JSON_DEPTH in flow and block
+# style, anchors and aliases, keys written twice, ints of every spelling.
+_YAML_PIECES = st.lists(
+    st.sampled_from(
+        ["[", "]", "{a: ", "}", "- ", "\n", "  ", "&x ", "*x", "1", "0x1f", "k: ", "k: ", ", "]
+    ),
+    max_size=60,
+)
+_DEEP = [
+    "[" * d + body + "]" * d
+    for d in (MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1)
+    for body in ("", "1", "[]", "{}")
+]
+
+
+@FAST
+@given(st.one_of(_YAML_PIECES.map("".join), st.sampled_from(_DEEP)))
+@example("".join(f"{'  ' * i}k:\n" for i in range(MAX_JSON_DEPTH)) + "  " * MAX_JSON_DEPTH + "1\n")
+@example("a: &x [1]\nb: *x\n")
+def test_yaml_is_judged_the_same_by_libyaml_and_by_pure_python(text: str) -> None:
+    # The C parser (used where PyYAML has it) checks aliases and depth on its events; the pure
+    # one as it composes. Every document is read to the same value or refused in the same words.
+    import yaml
+
+    from swarmlab.core import _reading
+
+    fast = _verdict(text)
+    with_c, loader = yaml.__with_libyaml__, _reading._LOADER
+    try:
+        setattr(yaml, "__with_libyaml__", False)  # noqa: B010 (a Final name to mypy)
+        _reading._LOADER = None
+        pure = _verdict(text)
+    finally:
+        setattr(yaml, "__with_libyaml__", with_c)  # noqa: B010
+        _reading._LOADER = loader
+    if fast[0] == "refused" and pure[0] == "refused" and "not valid YAML" in fast[1]:
+        assert "not valid YAML" in pure[1]  # the two parsers word a syntax error differently
+    else:
+        assert fast == pure
+
+
 @FAST
 @given(st.text(max_size=300))
 @example('unit_id,text\nu1,"a\u2028b"\nu2,c\n')
