@@ -6,19 +6,24 @@ run has its own seed (from the run seed, the program id and the call index), so 
 call finds its recording by seed. If the replayed run asks something else than the recorded
 one did (another prompt, another max_tokens), the replay stops with the first difference:
 from there on, recorded answers would no longer be answers to what is asked.
+
+A recording may hold hundreds of thousands of calls, so what is kept of each is small: its line,
+a digest of what was asked (the messages and max_tokens, all a replay compares) and the answer.
+A call that differs from its recording reads that one line again to say where.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.core import ModelError, SpecError, json_lines, present
 
-from ._base import Completion, CompletionRequest, ModelBackend
+from ._base import Completion, CompletionRequest, ModelBackend, Usage
 
 __all__ = ["COMPLETIONS_FILE", "RecordedCall", "ReplayBackend"]
 
@@ -35,6 +40,31 @@ class RecordedCall(BaseModel):
     completion: Completion = Field(description="What the model answered.")
 
 
+class Kept(NamedTuple):
+    """What a replay keeps of one recorded call: its line, `asked_digest` of its request, and
+    its answer's fields (text, prompt and completion tokens, finish reason, model, latency)."""
+
+    line: int
+    asked: bytes
+    answer: tuple[str, int, int, str, str, float]
+
+    @property
+    def completion(self) -> Completion:
+        text, prompt_tokens, completion_tokens, finish_reason, model, latency_s = self.answer
+        usage = Usage.model_construct(
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+        return Completion.model_construct(  # validated when it was read
+            text=text, usage=usage, finish_reason=finish_reason, model=model, latency_s=latency_s
+        )
+
+
+def asked_digest(request: CompletionRequest) -> bytes:
+    """A digest of what a replay compares: every message's role and content, and max_tokens."""
+    asked = [[m.role, m.content] for m in request.messages], request.max_tokens
+    return hashlib.blake2b(json.dumps(asked).encode(), digest_size=16).digest()
+
+
 class ReplayBackend(ModelBackend):
     """Recorded completions of an earlier run, looked up by the request's seed."""
 
@@ -42,7 +72,7 @@ class ReplayBackend(ModelBackend):
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.calls: dict[int, tuple[int, RecordedCall]] = _load(self.run_dir)
+        self.calls: dict[int, Kept] = _load(self.run_dir)
 
     async def generate(self, request: CompletionRequest) -> Completion:
         where = f"replay of {self.run_dir}"
@@ -55,15 +85,19 @@ class ReplayBackend(ModelBackend):
                 f" (the recording holds {len(self.calls)} calls): the run diverged here,"
                 f" asking {_show(request.last_user_text)}"
             )
-        line, call = found
-        difference = first_difference(call.request, request)
-        if difference is not None:
-            field, recorded, now = difference
+        if asked_digest(request) == found.asked:
+            return found.completion
+        recorded = _read_line(self.run_dir / COMPLETIONS_FILE, found.line)
+        difference = None if recorded is None else first_difference(recorded.request, request)
+        if recorded is None or recorded.seed != request.seed or difference is None:
             raise ModelError(
-                f"{where}: call with seed {request.seed} ({COMPLETIONS_FILE} line {line})"
-                f" diverged at {field}: recorded {recorded} vs now {now}"
+                f"{where}: {COMPLETIONS_FILE} line {found.line} changed since the replay read it"
             )
-        return call.completion
+        field, was, now = difference
+        raise ModelError(
+            f"{where}: call with seed {request.seed} ({COMPLETIONS_FILE} line {found.line})"
+            f" diverged at {field}: recorded {was} vs now {now}"
+        )
 
 
 def first_difference(
@@ -88,7 +122,7 @@ def first_difference(
     return None
 
 
-def _load(run_dir: Path) -> dict[int, tuple[int, RecordedCall]]:
+def _load(run_dir: Path) -> dict[int, Kept]:
     if not run_dir.is_dir():
         raise ModelError(f"replay: no run directory {run_dir}")
     path = run_dir / COMPLETIONS_FILE
@@ -96,19 +130,40 @@ def _load(run_dir: Path) -> dict[int, tuple[int, RecordedCall]]:
         raise ModelError(
             f"replay: {path} is missing (only runs that recorded their model calls can be replayed)"
         )
-    calls: dict[int, tuple[int, RecordedCall]] = {}
+    calls: dict[int, Kept] = {}
+    names: dict[str, str] = {}  # one copy of each model name and finish reason
     try:
         for number, data in json_lines(path):  # bounded, UTF-8, split on \n only
             call = _parse(path, number, data)
             if call.seed in calls:
                 raise ModelError(
                     f"replay: {path} records seed {call.seed} twice"
-                    f" (lines {calls[call.seed][0]} and {number})"
+                    f" (lines {calls[call.seed].line} and {number})"
                 )
-            calls[call.seed] = (number, call)
+            c = call.completion
+            answer = (
+                c.text,
+                c.usage.prompt_tokens,
+                c.usage.completion_tokens,
+                names.setdefault(c.finish_reason, c.finish_reason),
+                names.setdefault(c.model, c.model),
+                c.latency_s,
+            )
+            calls[call.seed] = Kept(number, asked_digest(call.request), answer)
     except SpecError as exc:
         raise ModelError(f"replay: {exc}") from None
     return calls
+
+
+def _read_line(path: Path, line: int) -> RecordedCall | None:
+    """The call recorded at `line` of `path` read again, or None if it no longer reads."""
+    try:
+        for number, data in json_lines(path):
+            if number == line:
+                return _parse(path, number, data)
+    except (SpecError, ModelError):
+        return None
+    return None
 
 
 def _parse(path: Path, number: int, data: Any) -> RecordedCall:

@@ -122,3 +122,43 @@ def test_a_seed_recorded_twice_is_refused(run_dir: Path) -> None:
     path.write_text(path.read_text() + first + "\n")
     with pytest.raises(ModelError, match=r"records seed 11 twice \(lines 1 and 3\)"):
         ReplayBackend(run_dir)
+
+
+def test_a_line_changed_after_it_was_read_is_named(run_dir: Path) -> None:
+    backend = ReplayBackend(run_dir)
+    path = run_dir / "completions.jsonl"
+    path.write_text(path.read_text().replace("paperclips", "staples"))
+    # Asked as recorded, but the line no longer says so: the replay cannot say where it differs.
+    with pytest.raises(ModelError, match=r"completions\.jsonl line 1 changed since the replay"):
+        replay(backend, request(11, "best way to get lots of staples by tomorrow"))
+    assert replay(backend, request(12, "whats a better way?")).text.startswith("```python")
+
+
+def test_what_a_replay_keeps_grows_with_the_answers_not_the_requests(tmp_path: Path) -> None:
+    # A recording of 400 calls, each asked with 12 KB of prompt and answered in a few bytes:
+    # what the backend keeps is its answers and a digest of each request, not the requests.
+    import tracemalloc
+
+    prompt = "You are one program of many; plan the next step. " * 250
+    lines = [
+        json.dumps(
+            {
+                "seed": s,
+                "request": request(s, f"{prompt} {s}").model_dump(),
+                "completion": completion(f"ok {s}").model_dump(),
+            }
+        )
+        for s in range(400)
+    ]
+    (tmp_path / "completions.jsonl").write_text("\n".join(lines) + "\n")
+    size = (tmp_path / "completions.jsonl").stat().st_size
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        backend = ReplayBackend(tmp_path)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert size > 5_000_000
+    assert kept < size / 20, f"{kept} bytes kept of a {size}-byte recording"
+    assert replay(backend, request(7, f"{prompt} 7")) == completion("ok 7")
