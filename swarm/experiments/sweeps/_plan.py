@@ -313,17 +313,19 @@ class SweepPlan:
             for c in self.cells
         }
 
-    def refuse_changed_cells(self) -> None:
+    def refuse_changed_cells(self) -> dict[str, str]:
         """A finished cell whose spec is not the one planned now (the sweep file, its base or a
         `--set` changed since it ran) is refused: resuming would label its run with the new
-        spec's values. Cells of a directory without plan.json are taken as they are."""
+        spec's values. Cells of a directory without plan.json are taken as they are. Returns
+        plan.json as it will be written: the fingerprints recorded, updated with today's."""
         path = self.out / PLAN_FILE
+        fingerprints = self.fingerprints()
         if not present(path):
-            return
+            return fingerprints
         recorded = read_json(path)
         if not isinstance(recorded, dict):
             raise SpecError(f"{path}: not a sweep's plan (a mapping of cell ids)")
-        for cell_id, now in self.fingerprints().items():
+        for cell_id, now in fingerprints.items():
             then = recorded.get(cell_id)
             if then not in (None, now) and present(self.out / "cells" / cell_id / "summary.json"):
                 raise SpecError(
@@ -331,6 +333,7 @@ class SweepPlan:
                     "now (its file, its base or a --set changed); write to another --out, or "
                     "remove its cells to run them again"
                 )
+        return {**recorded, **fingerprints}  # cells of an earlier plan stay known
 
 
 def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from swarmlab.cluster import ClusterError, RayCluster, RedisServer, warm_instance
-from swarmlab.core import present, read_json, write_text
+from swarmlab.core import write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
 from swarmlab.runtime import (
@@ -96,16 +96,12 @@ class SweepRunner:
         return self.plan.cell_dir(cell)
 
     def run(self) -> dict[str, Any]:
-        self.plan.refuse_changed_cells()
+        fingerprints = self.plan.refuse_changed_cells()
         self.out.mkdir(parents=True, exist_ok=True)
         write_text(
             self.out / "sweep.yaml", yaml.safe_dump(self.sweep.model_dump(), sort_keys=False)
         )
-        recorded = self.out / PLAN_FILE
-        fingerprints = self.plan.fingerprints()
-        if present(recorded) and isinstance(before := read_json(recorded), dict):
-            fingerprints = {**before, **fingerprints}  # cells of an earlier plan stay known
-        write_text(recorded, json.dumps(fingerprints, indent=1))
+        write_text(self.out / PLAN_FILE, json.dumps(fingerprints, indent=1))
         todo = [c for c in self.cells if not (self.cell_dir(c) / "summary.json").exists()]
         done = len(self.cells) - len(todo)
         if done:
