@@ -2,8 +2,10 @@
 driver started (the private redis-server, a local vLLM server, the embedded Ray's processes).
 
 The driver writes what it starts into a small JSON file; the watchdog, a separate process in its
-own session, reads it when the driver is gone, stops every process named there, and exits. A
-driver that ends normally removes the file and the watchdog exits on its own.
+own session, reads it when the driver is gone, runs the commands the driver named to run first
+(writing the run directory from Redis while it still answers; each within `BEFORE_S`), stops
+every process named there, and exits. A driver that ends normally removes the file and the
+watchdog exits on its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 POLL_S = 0.5
 GRACE_S = 2.0
+BEFORE_S = 120.0
+"""The most a command run before reaping may take (then it is killed, and the reaping goes on)."""
 
 
 class Reaper:
@@ -27,7 +31,7 @@ class Reaper:
 
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.watched: dict[str, list[Any]] = {"pids": [], "groups": [], "markers": []}
+        self.watched: dict[str, list[Any]] = {"pids": [], "groups": [], "markers": [], "before": []}
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -55,6 +59,11 @@ class Reaper:
     def watch_marker(self, marker: str) -> None:
         """Processes whose command line holds `marker` (the embedded Ray's, by its temp dir)."""
         self.watched["markers"].append(marker)
+        self._write()
+
+    def run_before(self, argv: list[str]) -> None:
+        """A command to run when the driver has died, before anything is stopped."""
+        self.watched["before"].append(argv)
         self._write()
 
     def stop(self) -> None:
@@ -112,6 +121,24 @@ def environ_pids(entry: str) -> list[int]:
     return found
 
 
+def run_before(watched: dict[str, list[Any]], log: Path) -> None:
+    """Run each command named to run before the reaping, each within `BEFORE_S`, what it says
+    appended to `log`."""
+    for argv in watched.get("before", []):
+        with (
+            contextlib.suppress(OSError, ValueError, TypeError, subprocess.SubprocessError),
+            log.open("ab") as out,
+        ):
+            subprocess.run(
+                [str(a) for a in argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                timeout=BEFORE_S,
+                check=False,
+            )
+
+
 def reap(watched: dict[str, list[Any]]) -> None:
     """Stop everything named: SIGTERM, a grace, then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -131,7 +158,9 @@ def main(argv: list[str]) -> int:
     while state.exists():
         if not pid_alive(driver):
             with contextlib.suppress(OSError, ValueError):
-                reap(json.loads(state.read_text()))
+                watched = json.loads(state.read_text())
+                run_before(watched, state.with_name(".reaper.log"))
+                reap(watched)
             state.unlink(missing_ok=True)
             return 0
         time.sleep(POLL_S)

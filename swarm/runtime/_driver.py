@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,11 +177,19 @@ class _Run(RunState):
                 self.progress.note("starting a private redis-server")
                 memory = redis_memory_bytes(self.spec.caps)
                 began = time.monotonic()
-                redis_server = RedisServer(self.out / ".redis", maxmemory=memory).start()
+                # It outlives a killed driver until the watchdog has written the run directory
+                # from it, then the watchdog stops it.
+                redis_server = RedisServer(
+                    self.out / ".redis", maxmemory=memory, outlive_parent=True
+                ).start()
                 self.cold_s += time.monotonic() - began
                 reaper.watch_pid(redis_server.pid)
                 self.redis_url = redis_server.url
             coord = await self._open_coordinator(self.redis_url)
+            # Should this process die (SIGKILL, out of memory), its watchdog writes the run
+            # directory from Redis before it stops anything.
+            recover = [sys.executable, "-m", "swarmlab.runtime._recover", self.run_id]
+            reaper.run_before([*recover, self.opts.sweep_id or ""])
             sched = Scheduler(coord)
             self.mirror = Mirror(coord)
             if self.spec.model == "local":

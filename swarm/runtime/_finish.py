@@ -52,6 +52,10 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
     trace_id = _end_workflow(run, len(programs))
     if run.telemetry is not None:
         await _whole_trace(run, coord, gathered, programs, ended_here)
+    elif coord is not None and gathered:  # written by another process: the runners' spans
+        with contextlib.suppress(CoordinatorUnavailable):
+            gathered["spans"] = await coord.telemetry_lines("spans")
+            gathered["metrics"] = await coord.telemetry_lines("metrics")
     result = RunResult(
         run_id=run.run_id,
         out_dir=run.out,

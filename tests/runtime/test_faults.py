@@ -337,8 +337,10 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     program.write_text(LONG)
     out = tmp_path / "run"
     # fmt: off
+    run_id = f"sigkilled-{os.getpid()}"
     driver = cli(
         "run", "paperclips", "--program", str(program), "--out", str(out), "--quiet",
+        "--run-id", run_id,
         "--no-telemetry", "--set", "program_limits.host_calls=100000000",
         "--set", "program_limits.cpu_s=600", "--set", "caps.wall_clock_s=600",
     )
@@ -354,6 +356,7 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     until(lambda: bool(watched().get("markers")), what="the embedded Ray to start")
     marker = watched()["markers"][0]  # the embedded Ray's temp dir
     until(lambda: bool(descendants(runner_pids(marker))), what="the runners' sandbox workers")
+    until(lambda: live_programs(run_id) == 4, what="the root and its three children to run")
     runners = runner_pids(marker)
     started = pids_with(marker) + runners + watched()["pids"] + descendants(runners)
     assert watched()["pids"], "the private redis-server is watched"
@@ -366,6 +369,38 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     )
     assert not pids_with(marker)
     assert not runner_pids(marker)
+    # Before stopping anything, the watchdog wrote the run directory from Redis.
+    until(lambda: not (out / ".reaper.json").exists(), what="the watchdog to end")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert f"the driver (pid {driver.pid}) died" in summary["ended_because"]
+    programs = [json.loads(x) for x in (out / "programs.jsonl").read_text().splitlines()]
+    assert sorted(p["id"] for p in programs) == ["p0", "p0.1", "p0.2", "p0.3"]
+    assert {p["status"] for p in programs} == {"killed"}
+    assert all(p["started_at"] for p in programs)
+    events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    ends = sorted(e["program"] for e in events if e["kind"] == "end")
+    assert ends == ["p0", "p0.1", "p0.2", "p0.3"]
+    assert [e for e in events if e["kind"] == "spawn" and e["program"] == "p0"]
+
+
+def live_programs(run_id: str) -> int:
+    """The programs a run has live, from its Redis (found in the live-run registry)."""
+    import redis
+
+    from swarmlab.runtime._live import registry_dir
+
+    try:
+        entry = json.loads((registry_dir() / f"{run_id}.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    client = redis.Redis.from_url(entry["redis_url"])
+    try:
+        return int(client.hget(f"swarmlab:run:{run_id}:used", "live") or 0)
+    except redis.RedisError:
+        return 0
+    finally:
+        client.close()
 
 
 KILLED_BEFORE_START = """
