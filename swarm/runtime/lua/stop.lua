@@ -56,7 +56,7 @@ while #todo > 0 do
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
     redis.call('HINCRBY', k('counts'), 'killed', 1)
-    redis.call('XADD', k('events'), '*', 'e', ARGV[9] .. x .. ARGV[10])
+    emit(ARGV[9] .. x .. ARGV[10])  -- its end event, charged like any
     wake_waiters(x, clock)
     stopped = stopped + 1
   end
