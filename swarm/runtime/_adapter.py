@@ -118,7 +118,7 @@ class SandboxAdapter(ProgramHost):
             self.raised = fault
             if not self.turned:
                 told = {"error": f"{fault.exc_type}: {fault}"[:MAX_LOG_CHARS]}
-                parked = await self.take_turn(mark, told, ordered_only=True)
+                parked = await self._turn_after(mark, told, ordered_only=True)
                 if parked is not None:
                     return parked
             raise
@@ -126,10 +126,20 @@ class SandboxAdapter(ProgramHost):
             self.state.calls = self.seq  # answered: the next call is the next
         if not self.turned and not isinstance(value, Park):
             answer = {"value": value} if ALIASES.get(name) in HOST_ANSWERS else None
-            parked = await self.take_turn(mark, answer, ordered_only=answer is None)
+            parked = await self._turn_after(mark, answer, ordered_only=answer is None)
             if parked is not None:
                 return parked
         return value
+
+    async def _turn_after(
+        self, mark: int, answer: dict[str, Any] | None, ordered_only: bool
+    ) -> Park | None:
+        """`take_turn`; a full record refuses the call there, and that is what it raises."""
+        try:
+            return await self.take_turn(mark, answer, ordered_only)
+        except CapExceeded as fault:
+            self.raised = fault
+            raise
 
     async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if name.startswith("lab."):
@@ -157,7 +167,7 @@ class SandboxAdapter(ProgramHost):
             else:
                 value = await method(*args, **kwargs)
         except CapExceeded as exc:
-            self.event(name, "denied", cap=exc.cap, detail=brief(args))
+            self._denied(name, exc, args)
             raise
         except RunKilled as exc:
             self.stopped = exc.reason
@@ -174,6 +184,11 @@ class SandboxAdapter(ProgramHost):
             self._span = None
         return value
 
+    def _denied(self, name: str, exc: CapExceeded, args: tuple[Any, ...]) -> None:
+        """A cap refused the call: its event, but a refusal of the record's (`unrecorded`)."""
+        if not self.unrecorded(exc):
+            self.event(name, "denied", cap=exc.cap, detail=brief(args))
+
     async def _flush_events(self, name: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they
         pile up in the runner's memory; charged to the record like any (a `Park` when the turn
@@ -181,7 +196,8 @@ class SandboxAdapter(ProgramHost):
         try:
             reply = await self.transition(TurnArgs())
         except CapExceeded as exc:
-            self.event(name[:200], "denied", cap=exc.cap)
+            if not self.unrecorded(exc):
+                self.event(name[:200], "denied", cap=exc.cap)
             self.state.calls = self.seq  # refused before it began: counted all the same
             raise
         return reply if isinstance(reply, Park) else None

@@ -17,8 +17,9 @@ from functools import lru_cache
 RUN_KEYS: dict[str, str] = {
     # caps and the run's state
     "limits": "hash: cap -> limit",
-    "used": "hash: cap -> use so far (and live, computing_peak, parked_now, record_bytes)",
+    "used": "hash: cap -> use so far (and live, computing_peak, parked_now, record_full)",
     "denied": "hash: cap -> denials",
+    "unwritten": "hash: program id -> its latest call refused while the record was full",
     "meta": "hash: run status, deadline_ms, ordered, ...",
     "kill": "string: why the run was stopped (set once)",
     "kill-signal": "channel: the run's kill, to every runner",

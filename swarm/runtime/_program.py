@@ -51,6 +51,11 @@ JOURNALED_CHARS = 4_000
 """What a call answered from the host is journaled at most this long (it is bounded already)."""
 RECEIVED_KEPT = 200
 """Digests of model answers kept per program (to tell where spawned code came from)."""
+MAX_UNSENT = 128
+"""Events a program may hold not yet sent: its calls send them every 64 (`FLUSH_EVENTS`), so
+only a flood of escapes between two calls, or a full record refusing every call, reaches this;
+later ones are not kept, and counted (`HostState.dropped`, on the program's end event)."""
+RECORD_CAP = "record_bytes"
 
 
 def runner_slots(spec: ExperimentSpec) -> list[int]:
@@ -133,6 +138,11 @@ class HostState:
     """The last call whose clock step was taken (a call asked again after a park steps once)."""
     clocks_read: list[str] = field(default_factory=list)
     """Clock functions the program has read (each recorded once, `CLOCK_KIND`)."""
+    unrecorded: int = 0
+    """Calls refused for `record_bytes`: counted here and in the cap's `denied`, with no event;
+    one refused because the record was full is written nowhere (no journal entry either)."""
+    dropped: int = 0
+    """Events not kept because `MAX_UNSENT` were waiting to be sent."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -142,6 +152,12 @@ class HostState:
         if saved:
             return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
         return cls(clock_h=record.clock_h)
+
+    def unwritten(self) -> dict[str, int]:
+        """What its end event says of what the record did not take: the calls refused because
+        it was full (`unrecorded`), the events not kept (`dropped`); nothing when none."""
+        counts = {"unrecorded": self.unrecorded, "dropped": self.dropped}
+        return {name: n for name, n in counts.items() if n}
 
     def add_output(self, text: str) -> None:
         if text:
@@ -224,9 +240,20 @@ class ProgramHost:
             detail=detail or {},
             seq=self.seq,
         )
-        self.pending.append(event)
+        if len(self.pending) < MAX_UNSENT:
+            self.pending.append(event)
+        else:
+            self.state.dropped += 1
         self.evented = self.seq
         return event
+
+    def unrecorded(self, fault: CapExceeded) -> bool:
+        """Whether a refusal is the record's (`record_bytes`): the call is counted, and makes no
+        event (an event for it would write to the record to say that the record is full)."""
+        if fault.cap != RECORD_CAP:
+            return False
+        self.state.unrecorded += 1
+        return True
 
     def take_events(self) -> str:
         """The pending events as JSON lines, for the next script to add to the stream."""
@@ -289,13 +316,19 @@ class ProgramHost:
     ) -> Park | None:
         """Take the turn for a call that took none, journaling `answer` (what the call told
         the program) if given; a `Park` when the turn is not coming soon: the call's events
-        since `mark` are dropped and the call will be asked again on resume."""
+        since `mark` are dropped and the call will be asked again on resume. A full record
+        refuses the call: `CapExceeded(record_bytes)`, its events since `mark` dropped."""
         if ordered_only and self.env.spec.schedule != "ordered":
             return None
         entry = "" if answer is None else json.dumps(json_safe(answer, limit=JOURNALED_CHARS))
         try:
             reply = await self.transition(TurnArgs(entry))
-        except (CapExceeded, RunKilled):
+        except CapExceeded as fault:
+            if not self.unrecorded(fault):
+                return None  # out of time: the call's own answer stands, the next is refused
+            del self.pending[mark:]  # a full record: the call is refused, and not recorded
+            raise
+        except RunKilled:
             return None  # the run is stopping: the call's own answer stands, the next is refused
         if not isinstance(reply, Park):
             return None

@@ -383,7 +383,7 @@ class RunnerCore:
             "status": status,
             "error": (record.error or "")[:300],
             "cpu_s": round(state.cpu_s, 3),
-        }
+        } | state.unwritten()
         kind = error_kind(outcome, api.refused, record.code) if status == "crashed" else None
         if kind:
             detail["error_kind"] = kind

@@ -105,7 +105,7 @@ ENDING_KEYS = frozenset(
 """What a program's end changes (its record, its parked state, the counts, its view)."""
 KEPT_KEYS = frozenset(
     {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "edges", "kids:", "nchildren"}
-    | {"stop:", "completions", "halting"}
+    | {"stop:", "completions", "halting", "unwritten"}
 )
 """What applying a kept call may touch: the keys of every kept call script (`KEPT_CALLS`)."""
 RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | KEPT_KEYS | {"journal:", "events", "turn:"}
@@ -180,7 +180,9 @@ class SettleArgs(Args):
 class RetryArgs(Args):
     SCRIPT, CALL, VARIADIC = "retry", True, True
     REPLIES = frozenset({"ok", "dup", "killed", "denied"})
-    KEYS = frozenset({"meta", "state", "used", "journal:", "events", "kill", "limits", "denied"})
+    KEYS = frozenset(
+        {"meta", "state", "used", "journal:", "events", "kill", "limits", "denied", "unwritten"}
+    )
     attempt: int
     entry: str
     charges: tuple[tuple[str, int], ...]

@@ -40,7 +40,8 @@ async def world_call(
         return await _act(host, name, action, args, kwargs)
     except (CapExceeded, RunKilled) as exc:
         cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
-        host.event(name, "denied", cap=cap, detail=_brief(args))
+        if not (isinstance(exc, CapExceeded) and host.unrecorded(exc)):  # a full record: no event
+            host.event(name, "denied", cap=cap, detail=_brief(args))
         tel.denial(span, cap)
         raise
     finally:

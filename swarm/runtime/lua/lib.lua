@@ -154,6 +154,15 @@ local function record_fits(n)
   local lim = limit('record_bytes')
   return lim == nil or used('record_bytes') + n <= lim
 end
+-- The record is full once `used` reaches the limit, and stays full (`record_full` in `used`:
+-- an answer kept again smaller gives no room back). A full record is not written to say so: a
+-- call refused while it is full is counted, never journaled, and adds no event (`deny`).
+local function record_full()
+  if redis.call('HEXISTS', k('used'), 'record_full') == 1 then return true end
+  if record_fits(1) then return false end
+  redis.call('HSET', k('used'), 'record_full', 1)
+  return true
+end
 -- A large answer given again and again (db_keys over a full blackboard, db_get of a big value)
 -- is kept once, by its SHA-1, in `blobs`; the journal holds a reference to it.
 local BLOB_MIN = 512
@@ -200,12 +209,26 @@ end
 -- A denial is what its call answered: it is journaled at the call's number (set by `begin`, or
 -- by a script that takes no turn), in the script that denies, so inputs.jsonl holds it, a replay
 -- compares it, and the call asked again (after a runner's loss) is denied again, counted once.
+-- Once the record is full, a denial is counted and written nowhere: the call asked again is
+-- refused again (the record stays full), and `unwritten` (each program's latest call so
+-- refused) counts it once. A replay fills the record at the same call, and refuses the same.
 local CALL_ID, CALL_SEQ = '', ''
 local JOURNAL_DENIALS = true
 local DENIAL = '["denied",'
+local function first_refusal()
+  if CALL_ID == '' or CALL_SEQ == '' then return true end
+  local last = tonumber(redis.call('HGET', k('unwritten'), CALL_ID) or '0')
+  if tonumber(CALL_SEQ) <= last then return false end
+  redis.call('HSET', k('unwritten'), CALL_ID, CALL_SEQ)
+  return true
+end
 local function deny(cap, lim, asked)
-  redis.call('HINCRBY', k('denied'), cap, 1)
   local reply = {'denied', cap, tostring(lim or ''), tostring(asked or '')}
+  if record_full() then
+    if first_refusal() then redis.call('HINCRBY', k('denied'), cap, 1) end
+    return reply
+  end
+  redis.call('HINCRBY', k('denied'), cap, 1)
   if JOURNAL_DENIALS and CALL_ID ~= '' and CALL_SEQ ~= '' then
     journal(CALL_ID, CALL_SEQ, cjson.encode(reply))
   end
@@ -331,7 +354,7 @@ local function begin(id, seq, m)
   if killed() then return {'killed', redis.call('GET', k('kill'))} end
   if terminal(redis.call('HGET', k('state'), id)) then return {'killed', 'program ' .. id .. ' has ended'} end
   if out_of_time() then return deny('wall_clock_s') end
-  if not record_fits(1) then return deny('record_bytes', limit('record_bytes'), used('record_bytes')) end
+  if record_full() then return deny('record_bytes', limit('record_bytes'), used('record_bytes')) end
   if not holds_turn(id, m) then return wait_turn(id) end
   return nil
 end

@@ -1,13 +1,16 @@
 -- Is it this program's turn? ARGV: id, seq, member, events, and the call's answer to journal
 -- ('' or none: nothing). Reply: {'go'} (the events are in the stream, the answer journaled) |
--- begin()'s refusals (a full record among them), not journaled: the call's answer stands.
+-- begin()'s refusals, not journaled.
 local id, seq, m, events, answer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 JOURNAL_DENIALS = false
 local stop = begin(id, seq, m)
 if stop then
-  -- A call that takes only a turn keeps the answer it had (the program gets it; its next call
-  -- is refused): that answer is what it saw, and is journaled.
-  if stop[1] == 'denied' and answer and answer ~= '' then journal(id, seq, answer) end
+  -- Out of time, a call that takes only a turn keeps the answer it had (the program gets it;
+  -- its next call is refused): that answer is what it saw, and is journaled. A full record
+  -- refuses the call itself (the program gets the refusal): nothing is written.
+  if stop[1] == 'denied' and answer and answer ~= '' and not record_full() then
+    journal(id, seq, answer)
+  end
   return stop
 end
 if answer and answer ~= '' then journal(id, seq, answer) end
