@@ -56,6 +56,19 @@ HOST_ANSWERS = frozenset({"now", "deadline", "cluster_info", "my_id", "children"
 journaled at the call's turn, as a script's answers are."""
 
 
+def call_kind(name: str) -> str:
+    """The event kind of a call by the name the program used: the name when the lab declares it
+    (a capability or an alias, with or without `lab.`; `world.<action>`), else `unknown_name`.
+    A program chooses the name, never the kind: `start`, `end`, `<script>` or any other text
+    is an unknown name."""
+    short = name.removeprefix("lab.")
+    if short in ALIASES:
+        return short
+    if short.startswith("world.") and short[6:] in WORLD_ACTIONS:
+        return short
+    return UNKNOWN_NAME_KIND
+
+
 class SandboxAdapter(ProgramHost):
     """One program's host for one slice, as the sandbox sees it; `Capabilities` adds the
     capabilities themselves."""
@@ -104,9 +117,9 @@ class SandboxAdapter(ProgramHost):
         self.seq = self.state.calls + 1
         self.step()
         self.raised = self.refused = None
-        self.calling = name[:200]
+        self.calling = call_kind(name)
         if len(self.pending) >= FLUSH_EVENTS:
-            flushed = await self._flush_events(name)
+            flushed = await self._flush_events(self.calling)
             if flushed is not None:
                 return flushed
         await self.trips.flush()
@@ -189,15 +202,15 @@ class SandboxAdapter(ProgramHost):
         if not self.unrecorded(exc):
             self.event(name, "denied", cap=exc.cap, detail=brief(args))
 
-    async def _flush_events(self, name: str) -> Park | None:
+    async def _flush_events(self, kind: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they
         pile up in the runner's memory; charged to the record like any (a `Park` when the turn
-        is not coming soon)."""
+        is not coming soon). `kind`: the call's event kind (`call_kind`)."""
         try:
             reply = await self.transition(TurnArgs())
         except CapExceeded as exc:
             if not self.unrecorded(exc):
-                self.event(name[:200], "denied", cap=exc.cap)
+                self.event(kind, "denied", cap=exc.cap)
             self.state.calls = self.seq  # refused before it began: counted all the same
             raise
         return reply if isinstance(reply, Park) else None

@@ -194,7 +194,8 @@ class ProgramHost:
         self.kept = False
         """Whether Redis keeps the call asked last for its turn (`at_turn`)."""
         self.calling = ""
-        """The name of the call being answered (as the program called it)."""
+        """The event kind of the call being answered: the name it was called by when the lab
+        declares that name, else `unknown_name` (`_adapter.call_kind`)."""
         self.program_ctx: Any = None
         """The OpenTelemetry context of the program's span (set by the runner)."""
         self.turned = False
