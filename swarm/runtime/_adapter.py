@@ -27,6 +27,7 @@ from swarmlab.core import (
     ProgramFault,
     RunKilled,
     UnknownCapability,
+    world_kind,
 )
 from swarmlab.records import Event, ProgramRecord
 
@@ -158,7 +159,7 @@ class SandboxAdapter(ProgramHost):
         if name.startswith("lab."):
             name = name[4:]
         if name.startswith("world."):
-            return await world_call(self, name[6:], args, kwargs)
+            return await self._world(name[6:], args, kwargs)
         capability = ALIASES.get(name)
         if capability is None:
             self.event(UNKNOWN_NAME_KIND, "error", detail={"name": name[:200]})
@@ -197,10 +198,30 @@ class SandboxAdapter(ProgramHost):
             self._span = None
         return value
 
+    def unrecorded(self, fault: CapExceeded) -> bool:
+        """`ProgramHost.unrecorded`; the call's span says it was denied all the same (spans are
+        not the record)."""
+        if not super().unrecorded(fault):
+            return False
+        if self._span is not None:
+            self.tel.denial(self._span, fault.cap)
+        return True
+
     def _denied(self, name: str, exc: CapExceeded, args: tuple[Any, ...]) -> None:
         """A cap refused the call: its event, but a refusal of the record's (`unrecorded`)."""
         if not self.unrecorded(exc):
             self.event(name, "denied", cap=exc.cap, detail=brief(args))
+
+    async def _world(self, action: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A world action; its span carries its decision, as every call's does."""
+        if action in WORLD_ACTIONS:
+            self._span = self.tel.tool_span(self.program_ctx, world_kind(action))
+        try:
+            return await world_call(self, action, args, kwargs)
+        finally:
+            if self._span is not None:
+                self._span.end()
+            self._span = None
 
     async def _flush_events(self, kind: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they

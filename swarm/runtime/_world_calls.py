@@ -1,5 +1,8 @@
 """`world.<action>(...)`: an action on the simulated world, at the program's turn.
 
+The action's span is its caller's (`SandboxAdapter`): each event here annotates it with the
+decision, as every call's span is.
+
 The action is charged against `world_actions`, done by the world's rules on the shared ledger,
 and journaled (its answer or its refusal), while the program holds its turn: no other program
 changes the world in between. The program's clock then moves on by the action's hours.
@@ -34,18 +37,13 @@ async def world_call(
         host.event(UNKNOWN_NAME_KIND, "error", detail={"name": f"world.{action[:200]}"})
         raise BadCall(f"world has no action {action[:200]!r} (actions: {', '.join(WORLD_ACTIONS)})")
     name = world_kind(action)
-    tel = host.env.instruments
-    span = tel.call_span(host.program_ctx, name)
     try:
         return await _act(host, name, action, args, kwargs)
     except (CapExceeded, RunKilled) as exc:
         cap = exc.cap if isinstance(exc, CapExceeded) else "killed"
         if not (isinstance(exc, CapExceeded) and host.unrecorded(exc)):  # a full record: no event
-            host.event(name, "denied", cap=cap, detail=_brief(args))
-        tel.denial(span, cap)
+            host.event(name, "denied", cap=cap, detail=_brief(args))  # the call's span: denied
         raise
-    finally:
-        span.end()
 
 
 async def _act(
