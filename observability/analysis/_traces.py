@@ -71,7 +71,9 @@ def run_data_from_spans(spans: list[dict[str, Any]], source: str = "") -> RunDat
     `swarmlab.provenance`, `swarmlab.import`/`swarmlab.os_call`/`swarmlab.source` on escape
     attempts, `swarmlab.program.error`, and `swarmlab.program.code` (without it the code
     metrics are null; spans hold the first 16,000 characters of a program). Spans outside any
-    program (the root dialogue's) are not calls.
+    program (the root dialogue's) are not calls, nor is the span of a call that parked
+    (`swarmlab.parked`): the call is asked again when its program resumes, and that span is
+    the call's.
     """
     tree = _SpanTree(spans)
     calls = []
@@ -79,7 +81,7 @@ def run_data_from_spans(spans: list[dict[str, Any]], source: str = "") -> RunDat
     for span in spans:
         op = _operation(span)
         caller = tree.owner(span) if op in ("execute_tool", "chat") else None
-        if caller is not None:
+        if caller is not None and _attrs(span).get("swarmlab.parked") is not True:
             calls.append(_call_from_span(span, op, caller))
             a = _attrs(span)
             child, origin = a.get("swarmlab.spawn.child"), a.get("swarmlab.provenance")

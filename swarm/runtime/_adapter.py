@@ -87,6 +87,8 @@ class SandboxAdapter(ProgramHost):
         super().__init__(record, env, state)
         self.tel = env.instruments
         self._span: Any = None
+        self._ending: Any = None
+        """The span of the call being answered, once its capability is done with it."""
         self._timed_out = bool(resume and resume.get("timed_out"))
         self.trips = Tripwires(env.spec.tripwires, record, self)
         self.stopped: str | None = None
@@ -114,7 +116,21 @@ class SandboxAdapter(ProgramHost):
         """A call, one step on the program's clock; one that took no turn of its own (answered
         here, or refused before it reached shared state) takes one after, journaling what the
         program is told: no program holds the turn by looping on calls, and replay sees every
-        answer."""
+        answer. The call's span is written once it is answered: a call that parked (for its
+        turn, its answer, the programs it waits on) is asked again when the program resumes,
+        and its span says it parked (`swarmlab.parked`), so a trace counts the call once."""
+        value: Any = None
+        try:
+            value = await self._answer(name, args, kwargs)
+            return value
+        finally:
+            span, self._ending = self._ending, None
+            if span is not None:
+                if isinstance(value, Park):
+                    span.set_attribute("swarmlab.parked", True)
+                span.end()
+
+    async def _answer(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         self.seq = self.state.calls + 1
         self.step()
         self.raised = self.refused = None
@@ -194,7 +210,7 @@ class SandboxAdapter(ProgramHost):
         finally:
             # A model call parked on its answer has one span, written by the slice it ends in.
             if capability != "run_ai" or not isinstance(value, Park):
-                self._span.end()
+                self._ending = self._span  # ended by `call`, once it is answered
             self._span = None
         return value
 
@@ -219,9 +235,7 @@ class SandboxAdapter(ProgramHost):
         try:
             return await world_call(self, action, args, kwargs)
         finally:
-            if self._span is not None:
-                self._span.end()
-            self._span = None
+            self._ending, self._span = self._span, None  # ended by `call`, once it is answered
 
     async def _flush_events(self, kind: str) -> Park | None:
         """Send the events of calls that change no shared state (log, now, ...) before they

@@ -14,14 +14,17 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from helpers.scripted_lab import scripted_capabilities
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmlab.core import BadCall, CapExceeded, ProgramFault
+from swarmlab.observability.analysis import run_data_from_spans
 from swarmlab.observability.telemetry import SwarmInstruments, Telemetry, TelemetryConfig
 from swarmlab.records import Event
 from swarmlab.runtime._capabilities import Capabilities
+from swarmlab.runtime._sandbox import Park
 
 TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
 
@@ -106,3 +109,42 @@ def test_any_world_call_span_carries_the_decision_its_event_has(args: list[Any])
     ]
     assert len(spans) == len(events) == 1
     assert spans[0]["attributes"]["swarmlab.decision"] == events[0].decision
+
+
+def parked_and_answered(name: str, answers: dict[str, list[list[str]]]) -> list[dict[str, Any]]:
+    """The spans of one call asked twice: it parks, then (resumed) it is answered."""
+    caps, _ = scripted_capabilities(answers)
+    telemetry, lines = traced(caps)
+    caps.env.runner.worker_free = lambda: False  # type: ignore[method-assign]
+    try:
+        first = asyncio.run(caps.call(name, (), {}))
+        assert isinstance(first, Park)
+        caps.env.runner.worker_free = lambda: True  # type: ignore[method-assign]
+        assert not isinstance(asyncio.run(caps.call(name, (), {})), Park)
+    finally:
+        telemetry.shutdown()
+    return [json.loads(x) for x in lines if "execute_tool" in x]
+
+
+@pytest.mark.parametrize(
+    ("name", "answers"),
+    [
+        ("now", {"turn": [["wait"], ["go"]]}),  # parked at the gate, after its answer
+        ("db_keys", {"blackboard": [["wait"], ["ok", "k/1"]]}),  # parked for its turn
+    ],
+)
+def test_a_call_that_parked_is_one_call_in_the_trace(
+    name: str, answers: dict[str, list[list[str]]]
+) -> None:
+    spans = parked_and_answered(name, answers)
+    assert [s["attributes"].get("swarmlab.parked") for s in spans] == [True, None]
+    for span in spans:
+        span["parent_span_id"] = "c" * 16
+    program = {
+        "trace_id": "a" * 32,
+        "span_id": "c" * 16,
+        "name": "invoke_agent program",
+        "attributes": {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.id": "p0"},
+    }
+    calls = run_data_from_spans([program, *spans]).calls
+    assert [(c.kind, c.decision) for c in calls] == [(name, "allowed")]
