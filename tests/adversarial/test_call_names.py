@@ -59,7 +59,7 @@ def test_a_call_kind_is_always_a_call_the_lab_declares(name: str) -> None:
 @given(NAMES)
 def test_a_denied_flush_records_the_call_under_a_declared_kind(name: str) -> None:
     caps, _ = scripted_capabilities(
-        {"turn": [["denied", "record_bytes", "2000", "2100"]]}, overrides=["schedule=race"]
+        {"turn": [["denied", "wall_clock_s", "60", ""]]}, overrides=["schedule=race"]
     )
     filler = Event(t=0.0, program="p0", kind="log", decision="info")
     caps.pending = [filler] * FLUSH_EVENTS
@@ -69,7 +69,7 @@ def test_a_denied_flush_records_the_call_under_a_declared_kind(name: str) -> Non
     assert (denied.kind, denied.decision, denied.cap) == (
         call_kind(name),
         "denied",
-        "record_bytes",
+        "wall_clock_s",
     )
     assert caps.calling == call_kind(name)
 
@@ -107,4 +107,7 @@ def test_a_run_whose_record_fills_with_unknown_names_blames_no_lab_fault(
     assert root["status"] == "completed", root["error"]
     assert root["output"].startswith("300 ")
     kinds = {(e["kind"], e["decision"], e["cap"]) for e in run.events() if e["program"] == "p0"}
-    assert (UNKNOWN_NAME_KIND, "denied", "record_bytes") in kinds
+    assert (UNKNOWN_NAME_KIND, "error", None) in kinds
+    # The record filled: later calls are refused and counted, none written as an event.
+    assert not [k for k in kinds if k[2] == "record_bytes"]
+    assert run.summary()["caps"]["record_bytes"]["denied"] > 0
