@@ -238,8 +238,8 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(spec, options)
     if args.report:
         _write_report(result.out_dir)
-    if args.json:
-        print(result.summary().to_json())
+    if args.json:  # ASCII only, as every --json: a program's text never reaches the terminal raw
+        print(json.dumps(result.summary().model_dump(mode="json"), indent=1))
     if result.status == "failed":
         _say(f"run {result.run_id} failed: {result.ended_because}")
         return 1

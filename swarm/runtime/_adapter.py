@@ -155,7 +155,7 @@ class SandboxAdapter(ProgramHost):
         if not isinstance(value, Park):
             self.state.calls = self.seq  # answered: the next call is the next
         if not self.turned and not isinstance(value, Park):
-            answer = {"value": value} if ALIASES.get(name) in HOST_ANSWERS else None
+            answer = {"value": value} if ALIASES.get(self.calling) in HOST_ANSWERS else None
             parked = await self._turn_after(mark, answer, ordered_only=answer is None)
             if parked is not None:
                 return parked

@@ -32,7 +32,8 @@ from swarmlab.core import (
     ProgramFault,
 )
 from swarmlab.records import Event
-from swarmlab.runtime._adapter import FLUSH_EVENTS, call_kind
+from swarmlab.runtime._adapter import FLUSH_EVENTS, HOST_ANSWERS, call_kind
+from swarmlab.runtime._transitions import TurnArgs
 
 DECLARED_CALLS = sorted({*ALIASES, *(f"world.{a}" for a in WORLD_ACTIONS)})
 NAMES = st.one_of(
@@ -111,3 +112,15 @@ def test_a_run_whose_record_fills_with_unknown_names_blames_no_lab_fault(
     # The record filled: later calls are refused and counted, none written as an event.
     assert not [k for k in kinds if k[2] == "record_bytes"]
     assert run.summary()["caps"]["record_bytes"]["denied"] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(HOST_ANSWERS)), st.booleans())
+def test_a_host_answer_is_journaled_however_the_call_is_spelled(name: str, lab: bool) -> None:
+    # `now()` and `lab.now()` are one call: what the program is told is journaled at its turn
+    # either way, so a replay compares it.
+    caps, scripts = scripted_capabilities()
+    told = asyncio.run(caps.call(f"lab.{name}" if lab else name, (), {}))
+    turns = [args for args, _ in scripts.asked if isinstance(args, TurnArgs)]
+    assert len(turns) == 1
+    assert turns[0].answer, f"{name}: its answer {told!r} is not journaled"

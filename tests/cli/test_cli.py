@@ -91,6 +91,7 @@ def test_run_on_the_embedded_default_prints_the_summary_as_json(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
+    assert done.stdout.isascii()  # as every --json: no text reaches the terminal raw
     assert summary["run_id"] == "cli-run"
     assert summary["status"] == "completed"
     for key in ("ended_because", "model", "programs", "tree", "caps", "outcome", "duration_s"):
