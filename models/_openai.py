@@ -43,6 +43,12 @@ request_headers: ContextVar[Mapping[str, str] | None] = ContextVar(
 )
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_REPORTED_TOKENS = 10**7
+"""The most tokens a server's `usage` may report for one call: a larger count (or one that is
+not a whole number) is not believed, and the call is charged its estimate."""
+MAX_CHARS_PER_TOKEN = 32
+"""An answer is cut at this many characters per token asked (at least 4,096 characters)."""
+MAX_MODEL_NAME = 200
 # Chat templates wrap each prompt in role markers (and some add a default system prompt).
 TEMPLATE_TOKENS = 32
 
@@ -141,13 +147,20 @@ class OpenAIBackend(ModelBackend):
             if not self.model_name:
                 base_url = await self._endpoint()
                 data = await self._call("GET", f"{base_url}/models", None)
-                names = [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+                listed = data.get("data")
+                names = [
+                    _text_of(m["id"])
+                    for m in (listed if isinstance(listed, list) else [])
+                    if isinstance(m, dict)
+                    and isinstance(m.get("id"), str)
+                    and 0 < len(m["id"]) <= MAX_MODEL_NAME
+                ]
                 if not names:
                     raise ModelError(f"model endpoint {base_url}: /models lists no model")
                 if len(names) > 1:
+                    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
                     raise ModelError(
-                        f"model endpoint {base_url} serves several models ({', '.join(names)}):"
-                        " set model_name"
+                        f"model endpoint {base_url} serves several models ({shown}): set model_name"
                     )
                 self.model_name = names[0]
         return self.model_name
@@ -253,20 +266,48 @@ class OpenAIBackend(ModelBackend):
             raise ModelError(
                 f"model endpoint {self.base_url}: the answer has no choices[0].message"
             ) from None
-        usage = data.get("usage") or {}
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            # A server that reports no usage gets the pre-call estimate, so caps still charge.
+        text = _text_of(text)
+        most = max(4096, MAX_CHARS_PER_TOKEN * request.max_tokens)
+        if len(text) > most:  # more than any tokenizer makes of max_tokens: cut, as at the limit
+            text, reason = text[:most], "length"
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        prompt = _reported(usage.get("prompt_tokens"))
+        completion = _reported(usage.get("completion_tokens"))
+        if prompt is None or completion is None:
+            # A server that reports no usage (or none to believe) gets the pre-call estimate, so
+            # caps still charge.
             prompt = self.estimate_prompt_tokens(request)
             completion = max(1, len(text) // 4) if text else 0
+        served = data.get("model")
+        fits = isinstance(served, str) and 0 < len(served) <= MAX_MODEL_NAME
+        named = _text_of(served) if fits else model
         return Completion(
-            text=str(text),
+            text=text,
             usage=Usage(prompt_tokens=prompt, completion_tokens=completion),
             finish_reason="length" if reason == "length" else "stop",
-            model=f"{self.label}:{data.get('model') or model}",
+            model=f"{self.label}:{named}",
             latency_s=latency_s,
         )
+
+
+def _text_of(content: Any) -> str:
+    """A message's content as text: a string, or the text parts of a list of parts; a lone
+    surrogate (JSON can carry one, Unicode text cannot) becomes '?'."""
+    if isinstance(content, list):
+        content = "".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    if not isinstance(content, str):
+        return ""
+    return content.encode("utf-8", "replace").decode("utf-8")
+
+
+def _reported(count: Any) -> int | None:
+    """A token count a server reported, if it is one to believe."""
+    if type(count) is int and 0 <= count <= MAX_REPORTED_TOKENS:
+        return count
+    return None
 
 
 def _socket_gone(exc: AttributeError) -> bool:

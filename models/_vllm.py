@@ -174,7 +174,7 @@ def endpoint_models(base_url: str, timeout_s: float = 2.0) -> list[str] | None:
             if reply.status_code != 200:
                 return None
             return [str(m["id"]) for m in reply.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab.models import CompletionRequest, Message, ModelError, create_backend
-from swarmlab.models._openai import OpenAIBackend, request_headers
+from swarmlab.models._openai import MAX_REPORTED_TOKENS, OpenAIBackend, request_headers
 
 Start = Callable[..., Any]  # conftest's fake_endpoint: starts a scripted FakeEndpoint
 
@@ -52,6 +54,13 @@ def test_discovers_the_model_name(fake_endpoint: Start) -> None:
     generate(backend)
     assert backend.model_name == "served-name"
     assert server.chat_posts()[0]["body"]["model"] == "served-name"
+
+
+def test_a_listed_name_too_long_to_be_one_is_not_taken(fake_endpoint: Start) -> None:
+    server = fake_endpoint(models=["m" * 300, "served-name"])
+    backend = OpenAIBackend(server.url)
+    generate(backend)
+    assert backend.model_name == "served-name"
 
 
 def test_several_models_need_a_name(fake_endpoint: Start) -> None:
@@ -247,3 +256,59 @@ class TestRealServer:
         request = ask("paperclip " * 3000, max_tokens=16)
         with pytest.raises(ModelError, match=rf"model endpoint {vllm_server.url}: HTTP 400"):
             generate(OpenAIBackend(vllm_server.url), request)
+
+
+# Anything a server may put in an answer: JSON values of any shape where the fields go.
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.just("x\ud800y"),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content=_JSON | st.just("y" * 9000) | st.just([{"type": "text", "text": "part"}]),
+    usage=_JSON
+    | st.fixed_dictionaries(
+        {"prompt_tokens": _JSON | st.integers(), "completion_tokens": _JSON | st.integers()}
+    ),
+    served=_JSON | st.just("m" * 300),
+    reason=_JSON,
+)
+def test_any_answer_body_is_a_bounded_completion(
+    content: Any, usage: Any, served: Any, reason: Any
+) -> None:
+    # A server's answer is read into a completion within the lab's bounds, whatever its fields
+    # hold: token counts a cap can charge, text of bounded size and valid Unicode, a short name.
+    # Before: a non-object usage raised AttributeError, a lone surrogate reached the record,
+    # 10**30 tokens went to the caps, a 300-character model name to every span.
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", "fake-model")
+    body = {
+        "choices": [{"message": {"content": content}, "finish_reason": reason}],
+        "usage": usage,
+        "model": served,
+    }
+    got = backend._completion(body, "fake-model", ask(max_tokens=16), 0.1)
+    assert 0 <= got.usage.prompt_tokens <= MAX_REPORTED_TOKENS
+    assert 0 <= got.usage.completion_tokens <= MAX_REPORTED_TOKENS
+    assert len(got.text) <= 4096
+    got.text.encode("utf-8")  # valid Unicode: it goes into the record
+    assert len(got.model) <= len("openai:") + 200
+    got.model.encode("utf-8")
+    assert got.finish_reason in ("stop", "length")
+
+
+def test_an_answer_in_parts_is_their_text() -> None:
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", "fake-model")
+    parts = [{"type": "text", "text": "print("}, {"type": "image"}, {"type": "text", "text": "1)"}]
+    body = {"choices": [{"message": {"content": parts}}], "model": "served"}
+    got = backend._completion(body, "fake-model", ask(), 0.1)
+    assert (got.text, got.model) == ("print(1)", "openai:served")
