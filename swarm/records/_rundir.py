@@ -38,7 +38,7 @@ from swarmlab.core import (
     read_json,
     write_text,
 )
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import TELEMETRY_CAP, ExperimentSpec
 
 from ._dialogue import RootDialogue
 from ._event import Event
@@ -120,6 +120,13 @@ class RunResult:
             elif cap == "concurrent" and self.spec.admission == "queue":
                 used = self.usage.get("computing_peak", {}).get("used", 0.0)
             out[cap] = CapUsage(limit=limit, used=_num(used), denied=int(u.get("denied", 0)))
+        kept = self.usage.get(TELEMETRY_CAP)
+        if kept:  # telemetry kept in Redis for this directory: lines past it were dropped
+            out[TELEMETRY_CAP] = CapUsage(
+                limit=_num(kept.get("limit", 0)),
+                used=_num(kept.get("used", 0)),
+                denied=int(kept.get("denied", 0)),
+            )
         return out
 
     def summary(self) -> RunSummary:

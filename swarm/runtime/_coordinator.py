@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from swarmlab.core import CoordinatorUnavailable, parse_number
 from swarmlab.records import Event, ProgramRecord
-from swarmlab.spec import Caps, shown_redis_url
+from swarmlab.spec import TELEMETRY_BYTES, TELEMETRY_CAP, Caps, shown_redis_url
 
 from ._keys import run_key
 from ._scripts import ScriptConnection
@@ -92,14 +92,15 @@ class Coordinator:
 
     async def init_run(self, caps: Caps, meta: dict[str, str], ordered: bool = True) -> None:
         """Set the run's caps and meta data; `ordered` runs keep the order of simulated time."""
-        limits = caps.model_dump()
+        limits = caps.model_dump() | {TELEMETRY_CAP: TELEMETRY_BYTES}
         deadline_ms = int((time.time() + caps.wall_clock_s) * 1000)
         meta = meta | {"deadline_ms": str(deadline_ms), "ordered": "1" if ordered else "0"}
 
         async def op() -> None:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self._key("limits"), mapping={k: int(v) for k, v in limits.items()})
-            pipe.hset(self._key("used"), mapping={c: 0 for c in CAP_NAMES} | {"live": 0})
+            zeros = {c: 0 for c in (*CAP_NAMES, TELEMETRY_CAP)}
+            pipe.hset(self._key("used"), mapping=zeros | {"live": 0})
             pipe.hset(self._key("meta"), mapping=meta)
             pipe.sadd(RUNS_KEY, self.run_id)
             await pipe.execute()
@@ -319,13 +320,33 @@ class TelemetrySink:
     """Ships telemetry JSON lines of any process of a run into Redis (called from exporter
     threads, so it is synchronous); the driver writes them to the run directory."""
 
-    def __init__(self, url: str, run_id: str) -> None:
+    def __init__(self, url: str, run_id: str, budget: int = TELEMETRY_BYTES) -> None:
         self.prefix = run_prefix(run_id)
         self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        self.budget = budget
 
     def __call__(self, stream: str, lines: list[str]) -> None:
-        if lines:
-            self.client.rpush(run_key(self.prefix, "telemetry:", stream), *lines)
+        """Keep `lines` while the run's telemetry budget lasts; count the rest as denied. Each
+        batch reserves its bytes at once (HINCRBY), so processes sharing the budget never pass
+        it together, and gives back what it did not keep."""
+        if not lines:
+            return
+        sizes = [len(line.encode()) for line in lines]
+        asked = sum(sizes)
+        used = run_key(self.prefix, "used")
+        room = self.budget - (int(self.client.hincrby(used, TELEMETRY_CAP, asked)) - asked)
+        keep = kept = 0
+        for size in sizes:
+            if kept + size > room:
+                break
+            keep, kept = keep + 1, kept + size
+        pipe = self.client.pipeline(transaction=False)
+        if keep:
+            pipe.rpush(run_key(self.prefix, "telemetry:", stream), *lines[:keep])
+        if keep < len(lines):
+            pipe.hincrby(used, TELEMETRY_CAP, kept - asked)
+            pipe.hincrby(run_key(self.prefix, "denied"), TELEMETRY_CAP, len(lines) - keep)
+        pipe.execute()
 
     def close(self) -> None:
         self.client.close()

@@ -6,6 +6,8 @@ Below it sits only `swarmlab.core`; everything else reads the spec.
 from ._backends import BACKENDS_GROUP, backend_entry_points, backend_kinds, model_problem
 from ._caps import (
     MAX_COUNT,
+    TELEMETRY_BYTES,
+    TELEMETRY_CAP,
     Caps,
     ProgramLimits,
     redis_memory_bytes,
@@ -65,6 +67,8 @@ __all__ = [
     "RUN_ID_RULE",
     "SEED_MAX",
     "SEED_MIN",
+    "TELEMETRY_BYTES",
+    "TELEMETRY_CAP",
     "Affordance",
     "Caps",
     "ExperimentSpec",

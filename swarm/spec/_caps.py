@@ -28,7 +28,11 @@ MAX_TOKENS_PER_CALL = 1_000_000
 MAX_PARKED_BYTES = 1 << 34
 REDIS_HEADROOM_BYTES = 256 << 20
 """What the private redis-server may hold beyond what the caps charge (keys, the run's order,
-telemetry waiting to be written, allocator overhead)."""
+allocator overhead)."""
+TELEMETRY_CAP = "telemetry_bytes"
+TELEMETRY_BYTES = 96 << 20
+"""The most span and metric lines a run keeps in Redis for its directory (their bytes); lines
+past it are dropped and counted (summary.json's `caps.telemetry_bytes.denied`)."""
 
 
 class Caps(BaseModel):
@@ -140,4 +144,4 @@ def shared_redis_memory_bytes(caps: Iterable[Caps], at_once: int) -> int:
 
 
 def _run_keeps(caps: Caps) -> int:
-    return 2 * caps.record_bytes + 2 * caps.blackboard_bytes + caps.parked_bytes
+    return 2 * caps.record_bytes + 2 * caps.blackboard_bytes + caps.parked_bytes + TELEMETRY_BYTES

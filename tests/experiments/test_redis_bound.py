@@ -15,7 +15,7 @@ import pytest
 
 from swarmlab.cli._progress import Progress
 from swarmlab.experiments import SweepRunner, TrialsPlan, TrialsRunner, TrialsSpec
-from swarmlab.spec import Caps, shared_redis_memory_bytes
+from swarmlab.spec import TELEMETRY_BYTES, Caps, shared_redis_memory_bytes
 
 MIB = 1 << 20
 HEADROOM = 256 * MIB
@@ -65,8 +65,9 @@ def test_a_sweeps_redis_holds_what_its_parallel_runs_may_keep(
     runner = SweepRunner(str(tmp_path / "sweep.yaml"), out_dir=tmp_path / "out")
     with pytest.raises(Started):
         runner.run()
-    # Two runs at once, the largest record_bytes (32 MiB) in both: 2 x (2x32 + 2x1 + 8) MiB.
-    assert fake_server == [2 * (2 * 32 + 2 * 1 + 8) * MIB + HEADROOM]
+    # Two runs at once, the largest record_bytes (32 MiB) in both: 2 x (2x32 + 2x1 + 8) MiB,
+    # and each run's telemetry.
+    assert fake_server == [2 * ((2 * 32 + 2 * 1 + 8) * MIB + TELEMETRY_BYTES) + HEADROOM]
 
 
 def test_a_trials_sets_redis_is_bounded_by_its_trials(
@@ -83,12 +84,15 @@ def test_a_trials_sets_redis_is_bounded_by_its_trials(
     with pytest.raises(Started):
         runner.run()
     parked = Caps().parked_bytes
-    assert fake_server == [3 * (2 * 8 * MIB + 2 * MIB + parked) + HEADROOM]
+    assert fake_server == [3 * (2 * 8 * MIB + 2 * MIB + parked + TELEMETRY_BYTES) + HEADROOM]
 
 
 def test_the_bound_takes_the_largest_runs_that_can_run_at_once() -> None:
     small, large = Caps(record_bytes=MIB), Caps(record_bytes=64 * MIB)
-    each = [2 * c.record_bytes + 2 * c.blackboard_bytes + c.parked_bytes for c in (small, large)]
+    each = [
+        2 * c.record_bytes + 2 * c.blackboard_bytes + c.parked_bytes + TELEMETRY_BYTES
+        for c in (small, large)
+    ]
     assert shared_redis_memory_bytes([small, large, small], 1) == each[1] + HEADROOM
     assert shared_redis_memory_bytes([small, large, small], 2) == each[1] + each[0] + HEADROOM
     assert shared_redis_memory_bytes([small], 8) == each[0] + HEADROOM
