@@ -323,7 +323,7 @@ class ProgramHost:
             return None
         entry = "" if answer is None else json.dumps(json_safe(answer, limit=JOURNALED_CHARS))
         try:
-            reply = await self.transition(TurnArgs(entry))
+            reply = await self.transition(TurnArgs(entry, "1"))
         except CapExceeded as fault:
             if not self.unrecorded(fault):
                 return None  # out of time: the call's own answer stands, the next is refused

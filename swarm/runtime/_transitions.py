@@ -138,6 +138,9 @@ class TurnArgs(Args):
     SCRIPT, CALL, REPLIES = "turn", True, BEGIN | {"go"}
     KEYS = CALL_KEYS
     answer: str = ""
+    answered: str = ""
+    """'1' for the turn after a call already answered: out of time, the program keeps its
+    answer, and the refusal is not counted (turn.lua)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,9 @@ end
 -- refused) counts it once. A replay fills the record at the same call, and refuses the same.
 local CALL_ID, CALL_SEQ = '', ''
 local JOURNAL_DENIALS = true
+-- The running call was answered before its turn (turn.lua, `answered`): out of time, the
+-- program keeps that answer, so the refusal its turn gets is no refusal and is not counted.
+local ANSWERED = false
 local DENIAL = '["denied",'
 local function first_refusal()
   if CALL_ID == '' or CALL_SEQ == '' then return true end
@@ -224,6 +227,7 @@ local function first_refusal()
 end
 local function deny(cap, lim, asked)
   local reply = {'denied', cap, tostring(lim or ''), tostring(asked or '')}
+  if ANSWERED and cap == 'wall_clock_s' then return reply end
   if record_full() then
     if first_refusal() then redis.call('HINCRBY', k('denied'), cap, 1) end
     return reply
@@ -282,12 +286,12 @@ local CALLS = {}
 local RUNNING, RUNNING_ARGV, HANDING = '', nil, false
 local APPLIED = {ok = true, done = true, go = true, unknown = true}  -- added the call's events
 local function call(name, argv)
-  local was, was_argv, was_id, was_seq, was_journal =
-    RUNNING, RUNNING_ARGV, CALL_ID, CALL_SEQ, JOURNAL_DENIALS
-  RUNNING, RUNNING_ARGV, JOURNAL_DENIALS = name, argv, true
+  local was, was_argv, was_id, was_seq, was_journal, was_answered =
+    RUNNING, RUNNING_ARGV, CALL_ID, CALL_SEQ, JOURNAL_DENIALS, ANSWERED
+  RUNNING, RUNNING_ARGV, JOURNAL_DENIALS, ANSWERED = name, argv, true, false
   local reply = CALLS[name](argv)
-  RUNNING, RUNNING_ARGV, CALL_ID, CALL_SEQ, JOURNAL_DENIALS =
-    was, was_argv, was_id, was_seq, was_journal
+  RUNNING, RUNNING_ARGV, CALL_ID, CALL_SEQ, JOURNAL_DENIALS, ANSWERED =
+    was, was_argv, was_id, was_seq, was_journal, was_answered
   return reply
 end
 -- The running call waits for its turn: {'wait', 'kept'} when it is kept to be applied at the

@@ -1,8 +1,12 @@
--- Is it this program's turn? ARGV: id, seq, member, events, and the call's answer to journal
--- ('' or none: nothing). Reply: {'go'} (the events are in the stream, the answer journaled) |
--- begin()'s refusals, not journaled.
+-- Is it this program's turn? ARGV: id, seq, member, events, the call's answer to journal
+-- ('' or none: nothing), and '1' when the call was answered before its turn (the turn after a
+-- call that took none: out of time, the program keeps that answer, so the refusal is not
+-- counted as one; '' for a turn that is itself the call, whose refusal the program gets).
+-- Reply: {'go'} (the events are in the stream, the answer journaled) | begin()'s refusals, not
+-- journaled.
 local id, seq, m, events, answer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 JOURNAL_DENIALS = false
+ANSWERED = ARGV[6] == '1'
 local stop = begin(id, seq, m)
 if stop then
   -- Out of time, a call that takes only a turn keeps the answer it had (the program gets it;
