@@ -51,6 +51,7 @@ RUN_KEYS: dict[str, str] = {
     "pending:": "set per program: the programs its wait still waits on",
     "waiters:": "set per program: the programs waiting on it",
     "modeltag": "hash: program id -> the runner its model call is on",
+    "unsettled": "hash: program id -> its model call's settlement, answer kept (JSON)",
     # the order and the ready queue
     "lb": "sorted set: members of the run's order (lexicographic)",
     "lbm": "hash: program id -> its member of lb",

@@ -16,6 +16,11 @@ reserved but never answered, and sends it again as the next attempt, charged aga
 The lost attempt's tokens stay reserved in full, since what the server did with it is not known:
 `used` then covers what the server did, and equals it when no runner is lost.
 
+A program that ends before it settles its call (another's kill(), the run's stop) is settled
+all the same once the answer is known: when the answer comes after its end, or at its end when
+the answer was kept before (`complete.lua`, lib.lua's `settle_kept`): `used` is what the server
+used, and completions.jsonl has the call.
+
 The call's chat span is born with the reservation: its id and start time are journaled with it,
 the request's traceparent names that id, and whichever slice ends the call writes the span once,
 from the sending to the answer, with each attempt sent again as an event.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from swarmlab.core import CapExceeded, ModelCallFailed, ModelError, RunKilled
@@ -97,7 +103,7 @@ async def program_model_call(
             request_headers.reset(token)
         done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
         if not done:
-            host.env.runner.keep_answer(task, host.id, host.seq)
+            host.env.runner.keep_answer(task, _completer(host, request, after))
             return Park("model", lambda blob, spent: host.park("model", after, blob, spent))
         journaled = json.loads(task.result())
     settled = await _settle(host, request, journaled, after)
@@ -206,10 +212,12 @@ def _carried(journaled: dict[str, Any]) -> dict[str, Any]:
     return kept | {k: journaled[k] for k in ("span", "start_ns", "resent") if k in journaled}
 
 
-async def _settle(
-    host: ProgramHost, request: CompletionRequest, answered: dict[str, Any], after: str
-) -> dict[str, Any] | Park:
-    """At the program's turn one simulated minute on, charge what the call really used."""
+def settlement(
+    request: CompletionRequest, answered: dict[str, Any], after: str
+) -> tuple[str, int, str]:
+    """A call's settlement once it is answered: its settled journal entry, the tokens to add
+    to its reservation (less than 0 to give some back), its completions.jsonl line ('' for
+    none)."""
     reserved = int(answered["reserved"])
     answer = answered.get("answer")
     completion = Completion.model_validate(answer) if answer else None
@@ -223,7 +231,27 @@ async def _settle(
         settled=True,
         **_carried(answered),
     )
-    line = completion_line(request, completion) if completion else ""
+    return settled, delta, completion_line(request, completion) if completion else ""
+
+
+def _completer(
+    host: ProgramHost, request: CompletionRequest, after: str
+) -> Callable[[str], CompleteArgs]:
+    """How the answer of a call its program parked on is kept: with its settlement, which the
+    coordinator applies if the program ends before it settles (a kill())."""
+
+    def complete(answered: str) -> CompleteArgs:
+        settled, delta, line = settlement(request, json.loads(answered), after)
+        return CompleteArgs(host.id, host.seq, answered, settled, delta, line)
+
+    return complete
+
+
+async def _settle(
+    host: ProgramHost, request: CompletionRequest, answered: dict[str, Any], after: str
+) -> dict[str, Any] | Park:
+    """At the program's turn one simulated minute on, charge what the call really used."""
+    settled, delta, line = settlement(request, answered, after)
     saved = host.state.clock_h
     host.state.clock_h = member_clock_h(after)  # the settlement's place in the order
     try:
@@ -233,7 +261,7 @@ async def _settle(
     if isinstance(reply, Park):
         # Keep the answer before giving up the worker: the resumed program settles it.
         answer_entry = entry("answered", **answered_fields(answered))
-        await host.scripts.run(CompleteArgs(host.id, host.seq, answer_entry))
+        await host.scripts.run(CompleteArgs(host.id, host.seq, answer_entry, settled, delta, line))
         return reply
     return reply.record() if isinstance(reply, Dup) else dict(json.loads(settled))
 

@@ -29,7 +29,7 @@ from ._keys import MAX_CLOCK_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
 from ._scheduler import Scheduler
-from ._transitions import Args, Head, LeaveArgs, ParkArgs, ScriptPath, TurnArgs
+from ._transitions import Args, CompleteArgs, Head, LeaveArgs, ParkArgs, ScriptPath, TurnArgs
 
 if TYPE_CHECKING:
     from ._coordinator import Coordinator
@@ -88,8 +88,9 @@ class Runner(Protocol):
     ) -> asyncio.Task[str]:
         """Run a model call on the runner, apart from the program's worker."""
 
-    def keep_answer(self, task: asyncio.Task[str], program_id: str, seq: int) -> None:
-        """The program parks on this call: keep its answer in Redis when it comes."""
+    def keep_answer(self, task: asyncio.Task[str], complete: Callable[[str], CompleteArgs]) -> None:
+        """The program parks on this call: keep its answer in Redis when it comes, as
+        `complete` makes it of the answer's journal entry."""
 
 
 @dataclass

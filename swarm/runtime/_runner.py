@@ -270,13 +270,13 @@ class RunnerCore:
         task.add_done_callback(self._model_calls.discard)
         return task
 
-    def keep_answer(self, task: asyncio.Task[str], program_id: str, seq: int) -> None:
+    def keep_answer(self, task: asyncio.Task[str], complete: Callable[[str], CompleteArgs]) -> None:
         """The program parks on this call: when it is answered, keep the answer in Redis."""
 
         def done(finished: asyncio.Task[str]) -> None:
             if finished.cancelled() or finished.exception() is not None:
                 return
-            keep = self.scheduler.run(CompleteArgs(program_id, seq, finished.result()))
+            keep = self.scheduler.run(complete(finished.result()))
             asyncio.get_running_loop().create_task(_quietly(keep))
 
         task.add_done_callback(done)

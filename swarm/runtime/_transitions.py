@@ -100,7 +100,7 @@ ORDER_KEYS = frozenset(
 """What keeping the run's order and its ready queue touches (lib.lua's `make_ready`, ...)."""
 ENDING_KEYS = frozenset(
     {"programs", "records", "snap", "host", "psize", "pclock", "counts", "views", "ending"}
-    | {"running:"}
+    | {"running:", "unsettled", "journal:", "completions"}
 )
 """What a program's end changes (its record, its parked state, the counts, its view)."""
 KEPT_KEYS = frozenset(
@@ -301,10 +301,14 @@ class LeaveArgs(Args):
 @dataclass(frozen=True, slots=True)
 class CompleteArgs(Args):
     SCRIPT, REPLIES = "complete", frozenset({"ok", "dup"})
-    KEYS = ORDER_KEYS | {"journal:", "modeltag"}
+    KEYS = ORDER_KEYS | {"journal:", "modeltag", "unsettled", "completions"}
     id: str
     seq: int
     entry: str
+    settled: str
+    """The call's settlement, as `SettleArgs` has it: applied when its program has ended."""
+    delta: int
+    completion: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.runtime._capabilities import Capabilities
 from swarmlab.runtime._program import HostState, RunnerEnv
 from swarmlab.runtime._replies import Reply, decode
-from swarmlab.runtime._transitions import Args, Head, ScriptPath
+from swarmlab.runtime._transitions import Args, CompleteArgs, Head, ScriptPath
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World
 
@@ -71,7 +71,7 @@ class _Runner:
     ) -> asyncio.Task[str]:
         raise AssertionError("no model calls in process")
 
-    def keep_answer(self, task: asyncio.Task[str], program_id: str, seq: int) -> None:
+    def keep_answer(self, task: asyncio.Task[str], complete: Callable[[str], CompleteArgs]) -> None:
         raise AssertionError("no model calls in process")
 
 

@@ -33,6 +33,10 @@ _ADDS_ARGUMENT = re.compile(r"HINCRBY', k\('used'\), ARGV\[")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
 _OP = re.compile(r"op == '(\w+)'")
 Declaration = Capability | WorldAction
+SETTLEMENTS = frozenset({"settle_late"})
+"""lib.lua's functions that correct a model call's `tokens` to what the server used, for a
+program that ended before it settled (its end, or its answer kept after it): a correction of
+what `run_ai` charged, not a charge of every script that may end a program."""
 
 
 @cache
@@ -44,7 +48,10 @@ def _lib_charges() -> dict[str, frozenset[str]]:
         m.group(1): text[m.end() : starts[i + 1].start() if i + 1 < len(starts) else len(text)]
         for i, m in enumerate(starts)
     }
-    charges = {name: set(_ADDS_NAMED.findall(body)) for name, body in bodies.items()}
+    charges = {
+        name: set() if name in SETTLEMENTS else set(_ADDS_NAMED.findall(body))
+        for name, body in bodies.items()
+    }
     changed = True
     while changed:  # a function charges what the functions it calls charge
         changed = False

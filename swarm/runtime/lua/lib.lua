@@ -252,6 +252,31 @@ local function emit(lines)
     record_charge(charged(line))
   end
 end
+-- A model call's settlement made where its program cannot make it (it ended before the answer
+-- came, or after the answer was kept but before its turn to settle: a kill(), the run's stop):
+-- `tokens` is corrected to what the server used, the call journaled as settled and its line
+-- kept for completions.jsonl, as settle.lua does. `unsettled` holds, for a program whose answer
+-- is kept (complete.lua), that settlement until the program makes it itself.
+local function settle_late(id, seq, settled, delta, line)
+  if delta ~= 0 then
+    redis.call('HINCRBY', k('used'), 'tokens', delta)
+    sweep_charge('tokens', delta)
+  end
+  journal(id, seq, settled)
+  if line ~= '' then
+    redis.call('RPUSH', k('completions'), line)
+    record_charge(charged(line))
+  end
+end
+local function settle_kept(id)
+  local held = redis.call('HGET', k('unsettled'), id)
+  if not held then return end
+  redis.call('HDEL', k('unsettled'), id)
+  local s = cjson.decode(held)
+  local was = model_entry(redis.call('HGET', k('journal:') .. id, s.seq))
+  if was and was['settled'] == true then return end
+  settle_late(id, s.seq, s.settled, tonumber(s.delta), s.completion)
+end
 -- A program's end (`e`: finish.lua's arguments, by name): its record and state, its parked state
 -- freed, the programs waiting on it woken, its events added. The caller hands the turn on.
 local function end_program(e)
@@ -271,6 +296,7 @@ local function end_program(e)
   parked_release(id)
   redis.call('HDEL', k('host'), id)
   redis.call('HDEL', k('resume'), id)
+  settle_kept(id)
   redis.call('HINCRBY', k('used'), 'live', -1)
   redis.call('HINCRBY', k('counts'), e.status, 1)
   wake_waiters(id, tonumber(e.clock_ms))

@@ -7,6 +7,7 @@ local was = model_entry(done)
 if was and was['settled'] == true then return {'dup', done} end
 if killed() then return {'killed', redis.call('GET', k('kill'))} end
 if not holds_turn(id, m) then return wait_turn(id) end
+if id ~= '' then redis.call('HDEL', k('unsettled'), id) end
 if delta ~= 0 then
   redis.call('HINCRBY', k('used'), 'tokens', delta)
   sweep_charge('tokens', delta)

@@ -53,6 +53,7 @@ while #todo > 0 do
       emit(cjson.decode(kept).a[4])
     end
     parked_release(x)
+    settle_kept(x)  -- a model call answered but not settled: settled to what it used
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
     redis.call('HINCRBY', k('counts'), 'killed', 1)
