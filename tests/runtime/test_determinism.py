@@ -44,10 +44,11 @@ def metrics(result: RunResult) -> dict[str, Any]:
     return {k: v for k, v in found.items() if k not in ("source", "run_id")}
 
 
-HOST_MEASURES = ("wall_clock_s", "concurrent", "parked_bytes")
+HOST_MEASURES = ("wall_clock_s", "concurrent", "parked_bytes", "telemetry_bytes")
 """Caps whose `used` is measured on the host, so it varies with timing while the tree does not:
 the duration; the peak of programs computing at once in a worker; the peak of bytes parked at
-once (a program waiting for its turn parks, or keeps its worker, as its runner's load has it).
+once (a program waiting for its turn parks, or keeps its worker, as its runner's load has it);
+the bytes of telemetry kept (spans hold wall-clock times and random ids).
 `record_bytes` is charged a size in which host measures count a fixed width, so it is compared
 like every other cap."""
 
