@@ -2,10 +2,15 @@
 driver started (the private redis-server, a local vLLM server, the embedded Ray's processes).
 
 The driver writes what it starts into a small JSON file; the watchdog, a separate process in its
-own session, reads it when the driver is gone, runs the commands the driver named to run first
-(writing the run directory from Redis while it still answers; each within `BEFORE_S`), stops
+own session, reads it when the driver is gone, writes the directory of each run the driver named
+from its Redis while it still answers (`swarmlab.runtime._recover`, within `BEFORE_S`), stops
 every process named there, and exits. A driver that ends normally removes the file and the
 watchdog exits on its own.
+
+The file is read back as any file is: hostile. It names run ids (never a command), and process
+ids, groups and markers that are checked before anything is signalled (`_checked`): no id below
+2 (`kill(-1)` signals every process the user owns) and no marker that is not the embedded Ray's
+folder.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +29,12 @@ from typing import Any
 POLL_S = 0.5
 GRACE_S = 2.0
 BEFORE_S = 120.0
-"""The most a command run before reaping may take (then it is killed, and the reaping goes on)."""
+"""The most writing a run's directory may take before the reaping (then it is stopped, and the
+reaping goes on)."""
+RECOVER = "swarmlab.runtime._recover"
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,127}")
+_MARKER = re.compile(r"/.+/(\.ray|swl-[0-9a-f]{10})")
+"""The embedded Ray's folder: `<run dir>/.ray`, or its short link `<tmp>/swl-<hash>`."""
 
 
 class Reaper:
@@ -31,7 +42,7 @@ class Reaper:
 
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.watched: dict[str, list[Any]] = {"pids": [], "groups": [], "markers": [], "before": []}
+        self.watched: dict[str, list[Any]] = {"pids": [], "groups": [], "markers": [], "runs": []}
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -61,9 +72,10 @@ class Reaper:
         self.watched["markers"].append(marker)
         self._write()
 
-    def run_before(self, argv: list[str]) -> None:
-        """A command to run when the driver has died, before anything is stopped."""
-        self.watched["before"].append(argv)
+    def recover(self, run_id: str, sweep_id: str | None) -> None:
+        """Should the driver die, write this run's directory from Redis before anything is
+        stopped."""
+        self.watched["runs"].append([run_id, sweep_id or ""])
         self._write()
 
     def stop(self) -> None:
@@ -122,21 +134,45 @@ def environ_pids(entry: str) -> list[int]:
 
 
 def run_before(watched: dict[str, list[Any]], log: Path) -> None:
-    """Run each command named to run before the reaping, each within `BEFORE_S`, what it says
-    appended to `log`."""
-    for argv in watched.get("before", []):
+    """Write the directory of each run named, each within `BEFORE_S`, what it says appended to
+    `log`."""
+    for run_id, sweep_id in watched["runs"]:
         with (
-            contextlib.suppress(OSError, ValueError, TypeError, subprocess.SubprocessError),
+            contextlib.suppress(OSError, subprocess.SubprocessError),
             log.open("ab") as out,
         ):
             subprocess.run(
-                [str(a) for a in argv],
+                [sys.executable, "-m", RECOVER, run_id, sweep_id],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
                 timeout=BEFORE_S,
                 check=False,
             )
+
+
+def _checked(raw: Any) -> dict[str, list[Any]]:
+    """What a state file names, kept only where it is what a driver writes (module docstring)."""
+    if not isinstance(raw, dict):
+        return {}
+
+    def items(key: str) -> list[Any]:
+        found = raw.get(key)
+        return found if isinstance(found, list) else []
+
+    def ids(value: Any) -> bool:
+        return isinstance(value, str) and (value == "" or _ID.fullmatch(value) is not None)
+
+    return {
+        "pids": [p for p in items("pids") if type(p) is int and p > 1],
+        "groups": [g for g in items("groups") if type(g) is int and g > 1],
+        "markers": [m for m in items("markers") if isinstance(m, str) and _MARKER.fullmatch(m)],
+        "runs": [
+            r
+            for r in items("runs")
+            if isinstance(r, list) and len(r) == 2 and r[0] and ids(r[0]) and ids(r[1])
+        ],
+    }
 
 
 def reap(watched: dict[str, list[Any]]) -> None:
@@ -158,7 +194,7 @@ def main(argv: list[str]) -> int:
     while state.exists():
         if not pid_alive(driver):
             with contextlib.suppress(OSError, ValueError):
-                watched = json.loads(state.read_text())
+                watched = _checked(json.loads(state.read_text()))
                 run_before(watched, state.with_name(".reaper.log"))
                 reap(watched)
             state.unlink(missing_ok=True)

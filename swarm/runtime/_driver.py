@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +187,7 @@ class _Run(RunState):
             coord = await self._open_coordinator(self.redis_url)
             # Should this process die (SIGKILL, out of memory), its watchdog writes the run
             # directory from Redis before it stops anything.
-            recover = [sys.executable, "-m", "swarmlab.runtime._recover", self.run_id]
-            reaper.run_before([*recover, self.opts.sweep_id or ""])
+            reaper.recover(self.run_id, self.opts.sweep_id)
             sched = Scheduler(coord)
             self.mirror = Mirror(coord)
             if self.spec.model == "local":
