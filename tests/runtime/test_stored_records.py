@@ -181,6 +181,7 @@ KNOWN_DECODES = {
     ("lib.lua", "local ok, found = pcall(cjson.decode, text)"),  # reads a model call's entry
     ("lib.lua", "if held then end_program(cjson.decode(held)) else lb_del(id) end"),  # `ending`
     ("lib.lua", "local c = cjson.decode(kept)"),  # `calls`: a kept call, stored by lib.lua
+    ("lib.lua", "local s = cjson.decode(held)"),  # `unsettled`: encoded by complete.lua
     (
         "lib.lua",
         "if done and string.sub(done, 1, #DENIAL) == DENIAL then return cjson.decode(done) end",
