@@ -42,7 +42,13 @@ class Reaper:
 
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.watched: dict[str, list[Any]] = {"pids": [], "groups": [], "markers": [], "runs": []}
+        self.watched: dict[str, list[Any]] = {
+            "pids": [],
+            "groups": [],
+            "markers": [],
+            "runs": [],
+            "below": [],
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -76,6 +82,14 @@ class Reaper:
         """Should the driver die, write this run's directory from Redis before anything is
         stopped."""
         self.watched["runs"].append([run_id, sweep_id or ""])
+        self._write()
+
+    def recover_below(self, folder: Path) -> None:
+        """Should the driver die, stop the Ray it started first (the runs below `folder` run
+        there, and their own watchdogs die with their Ray workers), write the directory of every
+        run a state file below `folder` names from the redis-server this one watches (within
+        `BEFORE_S` each), and only then stop it."""
+        self.watched["below"].append(str(folder.resolve()))
         self._write()
 
     def stop(self) -> None:
@@ -172,7 +186,20 @@ def _checked(raw: Any) -> dict[str, list[Any]]:
             for r in items("runs")
             if isinstance(r, list) and len(r) == 2 and r[0] and ids(r[0]) and ids(r[1])
         ],
+        "below": [f for f in items("below") if isinstance(f, str) and f.startswith("/")],
     }
+
+
+def runs_below(watched: dict[str, list[Any]], own: Path) -> dict[str, list[Any]]:
+    """The runs the state files below the folders named name (each file checked as this one)."""
+    runs: list[Any] = []
+    for folder in watched["below"]:
+        with contextlib.suppress(OSError):
+            for path in sorted(Path(folder).rglob(own.name)):
+                if path != own:
+                    with contextlib.suppress(OSError, ValueError):
+                        runs += _checked(json.loads(path.read_text()))["runs"]
+    return {"runs": runs}
 
 
 def reap(watched: dict[str, list[Any]]) -> None:
@@ -196,6 +223,9 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 watched = _checked(json.loads(state.read_text()))
                 run_before(watched, state.with_name(".reaper.log"))
+                if watched["below"]:  # the runs' drivers go first, with the Ray they run on;
+                    reap({**watched, "pids": []})  # then their directories, from Redis
+                    run_before(runs_below(watched, state), state.with_name(".reaper.log"))
                 reap(watched)
             state.unlink(missing_ok=True)
             return 0

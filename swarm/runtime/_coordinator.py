@@ -118,6 +118,12 @@ class Coordinator:
     async def meta(self) -> dict[str, str]:
         return await self.call(lambda: self.client.hgetall(self._key("meta")))
 
+    async def claim_recovery(self, by: str) -> bool:
+        """Whether this caller is the first to write the run's directory for a driver that died
+        (two watchdogs may both see it die)."""
+        meta = self._key("meta")
+        return bool(await self.call(lambda: self.client.hsetnx(meta, "recovering", by)))
+
     async def kill(self, reason: str) -> bool:
         """Stop the run: every further call is refused and runners stop what they compute.
         True if this call stopped it."""

@@ -15,6 +15,7 @@ and those of the programs the stop ended); the runners' spans are kept.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ from ._mirror import Mirror
 from ._progress import silent
 from ._state import RunState
 
+DRIVER_GONE_S = 15.0
+"""How long the run's driver may take to go once the watchdog has stopped what it ran on."""
 SETTLE_S = 5.0
 """How long the runners may take to leave what they compute once the run is stopped."""
 
@@ -78,6 +81,8 @@ async def recover_run(
         run = _Orphan(run_id, meta, reason)
         if RunDir(run.out).file("summary.json").exists():
             return None
+        if not await coord.claim_recovery(str(os.getpid())):
+            return None  # another watchdog writes it
         await coord.kill(reason)
         await _settled(coord)
         run.mirror = Mirror(coord)
@@ -109,6 +114,9 @@ def main(argv: list[str]) -> int:
     except (SwarmlabError, ValueError) as exc:
         print(f"recover {run_id}: no live-run entry ({str(exc)[:200]})", file=sys.stderr)
         return 1
+    deadline = time.monotonic() + DRIVER_GONE_S  # a cell's driver is a Ray worker: it goes
+    while pid_alive(entry.pid) and time.monotonic() < deadline:  # once its raylet has gone
+        time.sleep(0.2)
     if pid_alive(entry.pid):
         print(f"recover {run_id}: its driver (pid {entry.pid}) is alive", file=sys.stderr)
         return 1

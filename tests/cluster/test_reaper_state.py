@@ -34,6 +34,7 @@ FIELDS = st.fixed_dictionaries(
             max_size=3,
         ),
         "before": st.lists(st.lists(st.text(max_size=10), max_size=3), max_size=2),
+        "below": st.lists(st.sampled_from(["", "cells", "/r/cells"]) | JSON, max_size=3),
     },
 )
 
@@ -42,7 +43,8 @@ FIELDS = st.fixed_dictionaries(
 @given(FIELDS | JSON)
 def test_a_state_file_names_only_what_a_driver_writes(raw: Any) -> None:
     watched = _reaper._checked(raw)
-    assert set(watched) <= {"pids", "groups", "markers", "runs"}
+    assert set(watched) <= {"pids", "groups", "markers", "runs", "below"}
+    assert all(isinstance(f, str) and f.startswith("/") for f in watched.get("below", []))
     assert all(type(p) is int and p > 1 for p in watched.get("pids", []))
     assert all(type(g) is int and g > 1 for g in watched.get("groups", []))
     for marker in watched.get("markers", []):
@@ -62,10 +64,12 @@ def test_what_a_driver_writes_is_kept(tmp_path: Path) -> None:
     reaper.watch_marker(str(tmp_path / "run" / ".ray"))
     reaper.watch_marker("/tmp/swl-0123456789")
     reaper.recover("paperclips-20261207-1200-ab12", None)
+    reaper.recover_below(tmp_path / "cells")
     written = json.loads((tmp_path / ".reaper.json").read_text())
     assert _reaper._checked(written) == {
         "pids": [4242],
         "groups": [4343],
         "markers": [str(tmp_path / "run" / ".ray"), "/tmp/swl-0123456789"],
         "runs": [["paperclips-20261207-1200-ab12", ""]],
+        "below": [str((tmp_path / "cells").resolve())],
     }

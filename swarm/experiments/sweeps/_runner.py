@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from swarmlab.cluster import ClusterError, RayCluster, RedisServer, warm_instance
+from swarmlab.cluster import ClusterError, RayCluster, Reaper, RedisServer, warm_instance
 from swarmlab.core import write_text
 from swarmlab.observability.telemetry import TelemetryConfig
 from swarmlab.records import RunDir, RunSummary
@@ -121,6 +121,10 @@ class SweepRunner:
         server, began = None, time.monotonic()
         ray = RayCluster()
         fleet: list[list[Any]] = []
+        # Should this process die, its watchdog writes the directories of the cells it was
+        # running from the shared Redis before it stops that.
+        reaper = Reaper.start(self.out / ".reaper.json")
+        reaper.recover_below(self.out / "cells")
         warm = None if self.redis_url and self.ray_address else warm_instance()
         if warm is not None:  # `swarmlab up`'s Ray and Redis stand in for those not given
             self.redis_url = self.redis_url or warm.redis_url
@@ -128,7 +132,8 @@ class SweepRunner:
         try:
             if not self.redis_url:
                 bound = shared_redis_memory_bytes([c.spec.caps for c in todo], self.parallel)
-                server = RedisServer(self.out / ".redis", maxmemory=bound).start()
+                server = RedisServer(self.out / ".redis", maxmemory=bound, outlive_parent=True)
+                reaper.watch_pid(server.start().pid)
                 self.redis_url = server.url
             limits = {k: v for k, v in self.sweep.budget.model_dump().items() if v is not None}
             asyncio.run(init_sweep(self.redis_url, self.sweep_id, limits, self._used_so_far()))
@@ -139,6 +144,8 @@ class SweepRunner:
                 ray.connect(self.ray_address, token)
             else:
                 ray.start_local(self.out / ".ray")
+                if ray.temp_dir is not None:
+                    reaper.watch_marker(str(ray.temp_dir))
             fleet = self._fleet(ray, todo)
             self.timing["start_up_s"] = time.monotonic() - began
             self._run_cells(ray, todo, fleet)
@@ -148,6 +155,7 @@ class SweepRunner:
             ray.shutdown()
             if server is not None:
                 server.stop()
+            reaper.stop()
 
     def _fleet(self, ray: RayCluster, todo: list[Cell]) -> list[list[Any]]:
         """One set of runners per cell running at once, lent to each cell in turn."""

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from swarmlab.cluster import RayCluster, RedisServer
+from swarmlab.cluster import RayCluster, Reaper, RedisServer
 from swarmlab.core import ModelError, write_text
 from swarmlab.models import LocalServer, ensure_local_server
 from swarmlab.observability.telemetry import TelemetryConfig
@@ -83,17 +83,24 @@ class TrialsRunner:
         server: RedisServer | None = None
         local: LocalServer | None = None
         ray = RayCluster()
+        # Should this process die, its watchdog writes the directories of the runs it was
+        # running from the shared Redis before it stops that.
+        reaper = Reaper.start(self.plan.out / ".reaper.json")
+        reaper.recover_below(self.plan.out / "runs")
         try:
             if any(t.condition.model == "local" for t in todo):
                 local = self._start_local_model()
             if not self.redis_url:
                 bound = shared_redis_memory_bytes([t.spec.caps for t in todo], self.parallel)
-                server = RedisServer(self.plan.out / ".redis", maxmemory=bound).start()
+                server = RedisServer(self.plan.out / ".redis", maxmemory=bound, outlive_parent=True)
+                reaper.watch_pid(server.start().pid)
                 self.redis_url = server.url
             if self.ray_address:
                 ray.connect(self.ray_address)
             else:
                 ray.start_local(self.plan.out / ".ray")
+                if ray.temp_dir is not None:
+                    reaper.watch_marker(str(ray.temp_dir))
             self._run_trials(todo)
         finally:
             ray.shutdown()
@@ -101,6 +108,7 @@ class TrialsRunner:
                 server.stop()
             if local is not None:
                 local.stop()
+            reaper.stop()
 
     def _start_local_model(self) -> LocalServer:
         self.progress.note("starting the local model server (vLLM, CPU) once for every trial")
