@@ -29,7 +29,11 @@ class FakeServer:
     asked: ClassVar[list[int | None]] = []
 
     def __init__(
-        self, workdir: Path, binary: str | None = None, maxmemory: int | None = None
+        self,
+        workdir: Path,
+        binary: str | None = None,
+        maxmemory: int | None = None,
+        outlive_parent: bool = False,
     ) -> None:
         FakeServer.asked.append(maxmemory)
 

@@ -132,8 +132,10 @@ class SweepRunner:
         try:
             if not self.redis_url:
                 bound = shared_redis_memory_bytes([c.spec.caps for c in todo], self.parallel)
-                server = RedisServer(self.out / ".redis", maxmemory=bound, outlive_parent=True)
-                reaper.watch_pid(server.start().pid)
+                server = RedisServer(
+                    self.out / ".redis", maxmemory=bound, outlive_parent=True
+                ).start()
+                reaper.watch_pid(server.pid)
                 self.redis_url = server.url
             limits = {k: v for k, v in self.sweep.budget.model_dump().items() if v is not None}
             asyncio.run(init_sweep(self.redis_url, self.sweep_id, limits, self._used_so_far()))

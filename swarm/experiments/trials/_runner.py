@@ -92,8 +92,10 @@ class TrialsRunner:
                 local = self._start_local_model()
             if not self.redis_url:
                 bound = shared_redis_memory_bytes([t.spec.caps for t in todo], self.parallel)
-                server = RedisServer(self.plan.out / ".redis", maxmemory=bound, outlive_parent=True)
-                reaper.watch_pid(server.start().pid)
+                server = RedisServer(
+                    self.plan.out / ".redis", maxmemory=bound, outlive_parent=True
+                ).start()
+                reaper.watch_pid(server.pid)
                 self.redis_url = server.url
             if self.ray_address:
                 ray.connect(self.ray_address)
