@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import time
@@ -49,6 +50,11 @@ not a whole number) is not believed, and the call is charged its estimate."""
 MAX_CHARS_PER_TOKEN = 32
 """An answer is cut at this many characters per token asked (at least 4,096 characters)."""
 MAX_MODEL_NAME = 200
+MAX_ANSWER_BYTES = 32 << 20
+"""The most bytes of one answer read from a server, as it arrives (a completion's text is cut
+far below this); past it the call fails, and nothing more is read."""
+MAX_ERROR_BYTES = 64 << 10
+"""The most bytes of an error answer read for its message."""
 # Chat templates wrap each prompt in role markers (and some add a default system prompt).
 TEMPLATE_TOKENS = 32
 
@@ -189,7 +195,7 @@ class OpenAIBackend(ModelBackend):
         return self._client
 
     async def _call(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         # Empty values (no current span, say) are left out rather than sent blank.
@@ -216,8 +222,10 @@ class OpenAIBackend(ModelBackend):
         import httpx
 
         try:
-            reply = await self._http().request(method, url, json=body, headers=headers)
-        except httpx.ReadTimeout:
+            async with self._http().stream(method, url, json=body, headers=headers) as reply:
+                most = MAX_ANSWER_BYTES if reply.status_code < 400 else MAX_ERROR_BYTES
+                raw = await _body(reply, most, self.timeout_s)
+        except (httpx.ReadTimeout, TimeoutError):
             # The server took the request and is still working: another try would add load.
             raise ModelError(
                 f"model endpoint {self.base_url}: no answer within {self.timeout_s:g} s"
@@ -232,19 +240,21 @@ class OpenAIBackend(ModelBackend):
             raise _Retry("the connection closed as it opened") from None
         if reply.status_code in RETRY_STATUS or reply.status_code >= 500:
             raise _Retry(
-                f"HTTP {reply.status_code}{_server_message(reply)}",
+                f"HTTP {reply.status_code}{_server_message(raw)}",
                 _retry_after(reply.headers.get("retry-after")),
             )
         if reply.status_code >= 400:
             raise ModelError(
                 f"model endpoint {self.base_url}: HTTP {reply.status_code} on {method} "
-                f"{url.removeprefix(self.base_url)}{_server_message(reply)}"
+                f"{url.removeprefix(self.base_url)}{_server_message(raw)}"
             )
-        try:
-            data = reply.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        if raw is None:
+            raise ModelError(
+                f"model endpoint {self.base_url}: the answer is larger than "
+                f"{MAX_ANSWER_BYTES >> 20} MiB"
+            )
+        data = _json_object(raw)
+        if data is None:
             raise ModelError(f"model endpoint {self.base_url}: the answer is not a JSON object")
         return data
 
@@ -333,18 +343,43 @@ def _reason(exc: BaseException) -> str:
     return " ".join((str(exc) or type(exc).__name__).split())[:200]
 
 
-def _server_message(reply: httpx.Response) -> str:
-    """The error text a server put in its body, vLLM's and OpenAI's shapes both."""
+async def _body(reply: httpx.Response, most: int, within_s: float) -> bytes | None:
+    """An answer's body as it arrives: None past `most` bytes (nothing more is read), and a
+    `TimeoutError` unless it is all there within `within_s` (a server that sends a byte now and
+    then would otherwise hold the call for ever; httpx's timeout is per read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(within_s):
+        async for chunk in reply.aiter_bytes():
+            size += len(chunk)
+            if size > most:
+                return None
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    """The answer as a JSON object, or None (not JSON, nested past the parser's stack, or an
+    integer Python will not convert)."""
     try:
-        data = reply.json()
-    except ValueError:
-        text = " ".join(reply.text.split())[:200]
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _server_message(raw: bytes | None) -> str:
+    """The error text a server put in its body, vLLM's and OpenAI's shapes both."""
+    if raw is None:
+        return f": (an answer over {MAX_ERROR_BYTES >> 10} KiB)"
+    data = _json_object(raw)
+    if data is None:
+        text = " ".join(raw.decode("utf-8", "replace").split())[:200]
         return f": {text}" if text else ""
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else data.get("message", error)
-        if message:
-            return ": " + " ".join(str(message).split())[:300]
+    error = data.get("error")
+    message = error.get("message") if isinstance(error, dict) else data.get("message", error)
+    if message:
+        return ": " + " ".join(str(message).split())[:300]
     return ""
 
 

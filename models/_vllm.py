@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from swarmlab.cluster import PORT_ATTEMPTS, PortTaken, build_llm_app, free_port, port_taken
 from swarmlab.core import ModelError, read_yaml
 
+from ._openai import MAX_MODEL_NAME
+
 __all__ = [
     "ProgressCallback",
     "VLLMServer",
@@ -45,6 +48,9 @@ __all__ = [
 ProgressCallback = Callable[[float, str], None]
 
 CPU_ENTRY_POINT = "vllm.entrypoints.openai.api_server"
+MAX_LISTING_BYTES = 1 << 20
+"""The most bytes of a server's `/v1/models` read (it lists a few names)."""
+MAX_LISTED = 1000
 
 
 class VLLMServerConfig(BaseModel):
@@ -168,14 +174,31 @@ def endpoint_models(base_url: str, timeout_s: float = 2.0) -> list[str] | None:
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
         with httpx.Client(timeout=timeout_s, trust_env=False) as client:
-            if client.get(f"{root}/health").status_code != 200:
-                return None
-            reply = client.get(f"{root}/v1/models")
-            if reply.status_code != 200:
-                return None
-            return [str(m["id"]) for m in reply.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            with client.stream("GET", f"{root}/health") as health:
+                if health.status_code != 200:
+                    return None
+            with client.stream("GET", f"{root}/v1/models") as reply:
+                raw = _bounded_body(reply, MAX_LISTING_BYTES, time.monotonic() + timeout_s)
+                if reply.status_code != 200 or raw is None:
+                    return None
+            listed = json.loads(raw).get("data", [])
+            ids = (m.get("id") for m in listed[:MAX_LISTED] if isinstance(m, dict))
+            return [i for i in ids if isinstance(i, str) and 0 < len(i) <= MAX_MODEL_NAME]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+
+
+def _bounded_body(reply: Any, most: int, deadline: float) -> bytes | None:
+    """A body as it arrives: None past `most` bytes or past `deadline` (monotonic; the client's
+    timeout is per read, so a server sending a byte now and then would hold the probe)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in reply.iter_bytes():
+        size += len(chunk)
+        if size > most or time.monotonic() > deadline:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _stderr_progress(elapsed: float, line: str) -> None:
