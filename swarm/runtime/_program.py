@@ -25,7 +25,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
-from ._keys import MAX_CLOCK_H, clock_ms, order_member
+from ._keys import MAX_CLOCK_H, MS_PER_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
 from ._scheduler import Scheduler
@@ -43,6 +43,19 @@ CALL_STEP_H = 0.001 / 3600
 """Every capability call moves its program's simulated clock on by one millisecond, and takes
 its turn at the new clock: a program that loops on calls falls behind the others in the run's
 order, so none can hold the turn (`ordered` runs)."""
+
+
+def next_step_h(clock_h: float) -> float:
+    """The clock one step on (a call, or the program's end): `CALL_STEP_H` later, and always at
+    least one millisecond later in the run's order (below its bound). lib.lua's `step_on` counts
+    on it: once a program's call is made it stands a millisecond later in the order, and the
+    programs whose turns come before its next step take them while it computes."""
+    stepped = min(MAX_CLOCK_H, clock_h + CALL_STEP_H)
+    if clock_ms(stepped) <= clock_ms(clock_h) < clock_ms(MAX_CLOCK_H):
+        stepped = min(MAX_CLOCK_H, (clock_ms(clock_h) + 1) / MS_PER_H)
+    return stepped
+
+
 CHILD_START_H = 1.0 / 3600
 """A spawned program starts one simulated second after its spawner's call: computing moves no
 clock, so a child that only computes would otherwise be ahead of its spawner's next call and hold
@@ -219,7 +232,7 @@ class ProgramHost:
         self.turned = False
         if self.state.stepped < self.seq:
             self.state.stepped = self.seq
-            self.state.clock_h = min(MAX_CLOCK_H, self.state.clock_h + CALL_STEP_H)
+            self.state.clock_h = next_step_h(self.state.clock_h)
 
     def child_start_h(self) -> float:
         """The simulated time a child spawned now starts at (`CHILD_START_H` after this call)."""

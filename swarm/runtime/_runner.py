@@ -34,7 +34,7 @@ from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
 from ._keys import clock_ms, order_member, run_key
 from ._model_gate import ModelGate, in_flight_bound
-from ._program import HostState, RunnerEnv, runner_slots, slice_limits
+from ._program import HostState, RunnerEnv, next_step_h, runner_slots, slice_limits
 from ._sandbox import Sandbox, SandboxOutcome, Spent
 from ._scheduler import Scheduler
 from ._scripts import Subscriber
@@ -374,7 +374,6 @@ class RunnerCore:
         record.result = json_safe(outcome.result, limit=MAX_RESULT_CHARS)
         record.error = (error or None) and error[:MAX_ERROR_CHARS]
         record.output = state.output[-RECORD_OUTPUT_CHARS:]
-        record.clock_h = state.clock_h
         record.calls = state.calls
         record.runner = self.index
         record.ended_at = time.time()
@@ -406,12 +405,13 @@ class RunnerCore:
         """The end transition (gated: at the program's turn; before it, Redis holds the end
         and records it when the turn comes, and the worker is freed at once); `cut`: a `cpu_s`
         cut's entry, journaled with the end at the call number the program would have made next."""
+        record.clock_h = end_h = next_step_h(api.state.clock_h)  # the end is a step, as a call is
         args = FinishArgs(
             id=record.id,
-            member=order_member(api.state.clock_h, record.id),
+            member=order_member(end_h, record.id),
             status=record.status,
             record=record.to_json(),
-            clock_ms=clock_ms(api.state.clock_h),
+            clock_ms=clock_ms(end_h),
             events=api.take_events(),  # 'gone' drops them: the program had ended
             tag=self.tag,
             gated=gated,

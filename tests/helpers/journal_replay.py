@@ -61,7 +61,9 @@ def _unblobbed(entry: str, blobs: dict[str, str]) -> str:
 
 class JournalScripts:
     """Transitions answered from a program's journal: a call journaled in the run answers as a
-    re-run after a runner's loss does (its entry, or its denial); a turn goes at once."""
+    re-run after a runner's loss does (its entry, or its denial); a turn goes at once. A model
+    call journaled as only reserved was never answered: the program was killed in it (a retry
+    ends it here, as the kill did)."""
 
     def __init__(self, journal: dict[int, str]) -> None:
         self.journal = journal
@@ -69,7 +71,9 @@ class JournalScripts:
 
     async def run(self, args: Args, head: Head | None = None) -> Reply:
         entry = self.journal.get(int(head.seq)) if head is not None and head.seq != "" else None
-        if entry is not None:
+        if args.SCRIPT == "retry":  # a model call still reserved: the program ended in it
+            raw = ["killed", "the recorded run ended this program in its model call"]
+        elif entry is not None:
             raw = json.loads(entry) if entry.startswith(DENIAL) else ["dup", entry]
         elif args.SCRIPT == "turn":
             raw = ["go"]

@@ -59,4 +59,5 @@ if op ~= 'put' and not record_fits(shared_cost(entry) + #events) then
 end
 journal_shared(id, seq, entry)
 emit(events)
+step_on(id, m)
 return reply

@@ -374,6 +374,22 @@ local function holds_turn(id, m)
   handoff()
   return first() == m
 end
+-- The program's call at `m` is made and it computes on: its next step (a call or its end) is at
+-- least one simulated millisecond later (`_program.py`'s `next_step_h`), so it stands there in
+-- the order and whoever is first now goes. That lookahead lets programs whose turns come before
+-- its next step take them while it computes: without it every call waited for the previous
+-- program's next one. Not for a step that holds the turn on (a world action's reservation, a
+-- turn that only sends events): the program acts at `m` again.
+local MAX_MS = 3600000000000  -- _keys.py's MAX_CLOCK_H in milliseconds
+local function step_on(id, m)
+  if not ORDERED then return end
+  if id ~= '' and m ~= '' and redis.call('HGET', k('lbm'), id) == m
+    and string.sub(redis.call('HGET', k('state'), id) or '', 1, 4) == 'run:'
+    and member_clock(m) < MAX_MS then
+    lb_set(id, member(member_clock(m) + 1, id))
+  end
+  handoff()
+end
 -- The common head of a program's transition: a committed call answers from the journal; a stopped
 -- run or an exhausted wall clock refuses; a call that is not its turn waits.
 local function begin(id, seq, m)

@@ -5,6 +5,6 @@ if entry ~= '' then journal(id, seq, entry) end
 emit(events)
 if ORDERED and after ~= '' then
   lb_set(id, after)
-  handoff()
+  step_on(id, after)
 end
 return {'ok'}

@@ -18,4 +18,5 @@ if ARGV[7] ~= '' then
   record_charge(charged(ARGV[7]))
 end
 emit(events)
+step_on(id, m)
 return {'ok', tostring(used('tokens'))}

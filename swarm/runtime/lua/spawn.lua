@@ -43,4 +43,5 @@ if ORDERED then lb_set(child, cm) end
 ready_add(child, cm)
 if id ~= '' then journal(id, seq, child) end
 emit(events)
+step_on(id, m)
 return {'ok', child}

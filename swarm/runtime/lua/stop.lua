@@ -69,5 +69,5 @@ emit(events)
 for i = 1, #computing, 2 do
   redis.call('PUBLISH', k('stop:') .. computing[i], computing[i + 1])
 end
-handoff()
+step_on(id, m)
 return reply

@@ -19,4 +19,5 @@ if stop then
 end
 if answer and answer ~= '' then journal(id, seq, answer) end
 emit(events or '')
+if ANSWERED then step_on(id, m) end  -- the call's own turn (else events sent before it)
 return {'go'}

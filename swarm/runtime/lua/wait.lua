@@ -38,4 +38,5 @@ if not record_fits(shared_cost(entry) + #events) then
 end
 journal_shared(id, seq, entry)
 emit(events)
+step_on(id, m)
 return {'done', entry}
