@@ -77,6 +77,14 @@ def _check_reachable(address: str, timeout: float) -> None:
         raise ClusterError(f"no Ray job server at {address}: {exc.strerror or exc}") from None
 
 
+MAX_LOG_BYTES = 64 << 20
+"""The most of a job's log read at once (a run's job prints its progress and its summary)."""
+
+
+class _LogUnread(ClusterError):
+    """A job's log could not be read (the connection failed): asked again for a while."""
+
+
 class JobServer:
     """A cluster's job server: `submit` a shell entrypoint, then follow `status` and `logs`.
 
@@ -154,13 +162,13 @@ class JobServer:
             return ""
 
     def logs(self, job_id: str) -> str:
-        """Everything the job printed so far (stdout and stderr together)."""
-        try:
-            return str(_retrying(lambda: self._client.get_job_logs(job_id), _dropped, 10.0))
-        except Exception as exc:
-            raise ClusterError(
-                f"lost the job server at {self.address}: {_first_line(exc)}"
-            ) from None
+        """Everything the job printed so far (stdout and stderr together), within
+        `MAX_LOG_BYTES` (`bounded_logs`), asked again for a while when the server drops it."""
+        return _retrying(
+            lambda: self.bounded_logs(job_id, MAX_LOG_BYTES),
+            lambda exc: isinstance(exc, _LogUnread),
+            10.0,
+        )
 
     def bounded_logs(self, job_id: str, max_bytes: int) -> str:
         """The job's whole log, refused (`ClusterError`) past `max_bytes`: read as it arrives,
@@ -171,7 +179,7 @@ class JobServer:
             with urllib.request.urlopen(request, timeout=120) as response:
                 raw = response.read(max_bytes + 1)
         except (OSError, urllib.error.URLError) as exc:
-            raise ClusterError(f"could not read job {job_id}'s log: {exc}") from None
+            raise _LogUnread(f"could not read job {job_id}'s log: {exc}") from None
         if len(raw) > max_bytes:
             raise ClusterError(f"job {job_id}'s log is larger than {max_bytes} bytes")
         try:
