@@ -88,6 +88,8 @@ class RunResult:
     replay: ReplayCheck | None = None
     """For a `replay:` run: how its inputs compare with the replayed run's."""
     runners_lost: int = 0
+    recovered: bool = False
+    """Written by the run's watchdog after its driver died (`RunSummary.recovered`)."""
     tree_started_at: float | None = None
     """When the root program started: the wall clock counts from here."""
 
@@ -170,6 +172,7 @@ class RunResult:
             spec=self.spec,
             replay=self.replay,
             runners_lost=self.runners_lost,
+            recovered=self.recovered,
             programs_restarted=len({e.program for e in self.events if e.kind == "restart"}),
         )
 

@@ -114,6 +114,12 @@ class RunSummary(BaseModel):
     replay: ReplayCheck | None = Field(
         default=None, description="For a `replay:` run: whether every input matched the record."
     )
+    recovered: bool = Field(
+        default=False,
+        description="Written by the run's watchdog from Redis after the process that ran it died "
+        "(SIGKILL, the out-of-memory killer): the run was cut off, not ended by the lab. A "
+        "resumed sweep runs such a cell again and keeps this record under interrupted/.",
+    )
 
     @field_validator("run_id")
     @classmethod

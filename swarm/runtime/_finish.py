@@ -77,6 +77,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         completions=gathered.get("completions", []),
         inputs=gathered.get("inputs", []),
         runners_lost=run.runners_lost,
+        recovered=run.recovered,
         tree_started_at=run.tree_started,
     )
     result.replay = _replay_check(run, result.inputs, programs)

@@ -66,6 +66,7 @@ class _Orphan(RunState):
         self.telemetry = None
         self.workflow = None
         self.runners_lost = 0
+        self.recovered = True
 
 
 async def recover_run(

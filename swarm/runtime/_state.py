@@ -38,6 +38,8 @@ class RunState:
     workflow: Any
     runners_lost: int
     """Runner processes that died during the run (each restarted, its programs resumed)."""
+    recovered: bool = False
+    """Its driver died and its watchdog writes its record from Redis (`_recover.py`)."""
     runners_flushed: bool = False
     """Every runner pushed out its spans and metrics after the run stopped: the pool may close
     while the record is read."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import CLUSTER_ENV
+from helpers.cli import CLUSTER_ENV, swarmlab
 from helpers.runner_loss import alive, pids_with, until
 
 SWEEP = """
@@ -104,3 +104,14 @@ def test_a_killed_sweep_leaves_its_running_cell_recorded_and_nothing_running(
         assert "driver" in summary["ended_because"], summary["ended_because"]
     programs = (written[0].parent / "programs.jsonl").read_text().splitlines()
     assert len(programs) == summary["programs"]["total"] >= 1
+    if summary["status"] == "completed":
+        return  # the cell ended before the kill: nothing was cut off
+    assert summary["recovered"] is True
+    # Run again, the sweep runs the cell the kill cut off, and keeps its record aside.
+    again = swarmlab(*command, timeout=400)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 cut off by a kill run again" in again.stderr
+    rerun = json.loads(written[0].read_text())
+    assert (rerun["recovered"], rerun["status"]) == (False, "completed")
+    kept = out / "interrupted" / f"{written[0].parent.name}-1" / "summary.json"
+    assert json.loads(kept.read_text())["programs"] == summary["programs"]

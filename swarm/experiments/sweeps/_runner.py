@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import time
 import traceback
@@ -35,6 +36,10 @@ from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
 from ._plan import BUDGET_CAPS, PLAN_FILE, Cell, SweepPlan
 from ._results import cell_row, write_results
+
+MAX_INTERRUPTED = 100_000
+"""The most records of cut-off cells a resumed sweep reads from interrupted/ (a sweep plans at
+most a few thousand cells; the folder may hold anything)."""
 
 
 def run_cell(
@@ -102,11 +107,20 @@ class SweepRunner:
             self.out / "sweep.yaml", yaml.safe_dump(self.sweep.model_dump(), sort_keys=False)
         )
         write_text(self.out / PLAN_FILE, json.dumps(fingerprints, indent=1))
+        cut_off = [c for c in self.cells if self._cut_off(c)]
+        for cell in cut_off:
+            self._set_aside(cell)
         todo = [c for c in self.cells if not (self.cell_dir(c) / "summary.json").exists()]
         done = len(self.cells) - len(todo)
-        if done:
+        if done or cut_off:
+            again = (
+                f"; {len(cut_off)} cut off by a kill run again (their records in interrupted/)"
+                if cut_off
+                else ""
+            )
             self.progress.note(
-                f"resuming sweep {self.sweep.name}: {done} of {len(self.cells)} cells already done"
+                f"resuming sweep {self.sweep.name}: {done} of {len(self.cells)} cells already "
+                f"done{again}"
             )
         self._ready = {}
         self.timing = dict.fromkeys(("start_up_s", "trees_s", "analysis_s"), 0.0)
@@ -226,11 +240,31 @@ class SweepRunner:
         detail = {"cell": cell.id, "error": str(exc), "trace": traceback.format_exc()[-4000:]}
         write_text(path / "failed.json", json.dumps(detail, indent=1))
 
+    def _cut_off(self, cell: Cell) -> bool:
+        """Whether the cell's record is one its watchdog wrote after the process running it
+        died (a SIGKILLed sweep): its run was cut off, not ended, so the cell runs again."""
+        summary = RunDir(self.cell_dir(cell)).summary()
+        return summary is not None and summary.recovered
+
+    def _set_aside(self, cell: Cell) -> None:
+        """Move a cut-off cell's record to interrupted/<cell>-<n>: kept, and counted in the
+        budget (`_used_so_far`), while the cell runs again."""
+        kept = self.out / "interrupted"
+        kept.mkdir(exist_ok=True)
+        n = 1
+        while (kept / f"{self.cell_dir(cell).name}-{n}").exists():
+            n += 1
+        self.cell_dir(cell).rename(kept / f"{self.cell_dir(cell).name}-{n}")
+
     def _used_so_far(self) -> dict[str, int]:
-        """What finished cells used, so a resumed sweep's budget counts them."""
+        """What finished cells used, and the runs of cells cut off by a kill, so a resumed
+        sweep's budget counts them."""
         used = dict.fromkeys(BUDGET_CAPS, 0)
-        for cell in self.cells:
-            summary = RunDir(self.cell_dir(cell)).summary()
+        kept = self.out / "interrupted"
+        listed = itertools.islice(kept.iterdir(), MAX_INTERRUPTED) if kept.is_dir() else ()
+        cut_off = sorted(p for p in listed if p.is_dir())
+        for path in [self.cell_dir(cell) for cell in self.cells] + cut_off:
+            summary = RunDir(path).summary()
             if summary is not None:
                 for cap in BUDGET_CAPS:
                     if cap in summary.caps:
