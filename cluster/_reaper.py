@@ -147,7 +147,7 @@ def environ_pids(entry: str) -> list[int]:
     return found
 
 
-def run_before(watched: dict[str, list[Any]], log: Path) -> None:
+def recover_runs(watched: dict[str, list[Any]], log: Path) -> None:
     """Write the directory of each run named, each within `BEFORE_S`, what it says appended to
     `log`."""
     for run_id, sweep_id in watched["runs"]:
@@ -222,10 +222,10 @@ def main(argv: list[str]) -> int:
         if not pid_alive(driver):
             with contextlib.suppress(OSError, ValueError):
                 watched = _checked(json.loads(state.read_text()))
-                run_before(watched, state.with_name(".reaper.log"))
+                recover_runs(watched, state.with_name(".reaper.log"))
                 if watched["below"]:  # the runs' drivers go first, with the Ray they run on;
                     reap({**watched, "pids": []})  # then their directories, from Redis
-                    run_before(runs_below(watched, state), state.with_name(".reaper.log"))
+                    recover_runs(runs_below(watched, state), state.with_name(".reaper.log"))
                 reap(watched)
             state.unlink(missing_ok=True)
             return 0

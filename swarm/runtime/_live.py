@@ -43,7 +43,28 @@ def register_run(run_id: str, redis_url: str, out_dir: Path) -> Path:
 
 
 def unregister_run(run_id: str) -> None:
-    (registry_dir() / f"{run_id}.json").unlink(missing_ok=True)
+    if is_run_id(run_id):  # a run id names a file in the registry, never a path
+        (registry_dir() / f"{run_id}.json").unlink(missing_ok=True)
+
+
+def live_entry(path: Path) -> LiveEntry | None:
+    """A registry file as `register_run` writes it (read through the lab's one reader: a run
+    id, a Redis URL, a process id), or None: anyone may write into the registry."""
+    try:
+        entry = LiveEntry.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
+    except (SwarmlabError, ValidationError):
+        return None
+    if not is_run_id(entry.run_id) or not is_redis_url(entry.redis_url):
+        return None
+    return entry
+
+
+def entry_of(run_id: str) -> LiveEntry | None:
+    """The registry's entry for `run_id`, or None (none, not one, or not a run id)."""
+    if not is_run_id(run_id):
+        return None
+    entry = live_entry(registry_dir() / f"{run_id}.json")
+    return entry if entry is not None and entry.run_id == run_id else None
 
 
 def registered_runs() -> list[dict[str, Any]]:
@@ -55,11 +76,8 @@ def registered_runs() -> list[dict[str, Any]]:
     """
     out = []
     for path in sorted(registry_dir().glob("*.json")):
-        try:
-            entry = LiveEntry.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
-        except (SwarmlabError, ValidationError):
-            continue
-        if not is_run_id(entry.run_id) or not is_redis_url(entry.redis_url):
+        entry = live_entry(path)
+        if entry is None:
             continue
         if pid_alive(entry.pid):
             out.append(entry.model_dump())

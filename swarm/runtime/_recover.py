@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 from swarmlab.cluster import pid_alive
-from swarmlab.core import MAX_SMALL_BYTES, SwarmlabError, read_json
+from swarmlab.core import SwarmlabError
 from swarmlab.records import RunDir, RunResult
 from swarmlab.spec import ExperimentSpec
 
 from ._coordinator import Coordinator
 from ._finish import finish_run
-from ._live import LiveEntry, registry_dir, unregister_run
+from ._live import entry_of, unregister_run
 from ._mirror import Mirror
 from ._progress import silent
 from ._state import RunState
@@ -109,11 +109,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m swarmlab.runtime._recover RUN_ID [SWEEP_ID]", file=sys.stderr)
         return 2
     run_id, sweep_id = argv[0], (argv[1] if len(argv) > 1 and argv[1] else None)
-    path = registry_dir() / f"{run_id}.json"
-    try:
-        entry = LiveEntry.model_validate(read_json(path, max_bytes=MAX_SMALL_BYTES))
-    except (SwarmlabError, ValueError) as exc:
-        print(f"recover {run_id}: no live-run entry ({str(exc)[:200]})", file=sys.stderr)
+    entry = entry_of(run_id)
+    if entry is None:
+        print(f"recover {run_id[:100]!r}: no live-run entry for it", file=sys.stderr)
         return 1
     deadline = time.monotonic() + DRIVER_GONE_S  # a cell's driver is a Ray worker: it goes
     while pid_alive(entry.pid) and time.monotonic() < deadline:  # once its raylet has gone
