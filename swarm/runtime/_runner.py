@@ -449,9 +449,9 @@ class RunnerCore:
         def on_message(channel: str, data: str) -> None:
             if channel == turn:  # an id, or an id and a kept call's answer (lib.lua's handoff)
                 program, _, answer = data.partition("\n")
-                if answer:
-                    self._answers[program] = answer
-                self.turn_signal(program).set()
+                if program in self._slices:  # else stale: it kept nothing for a program gone
+                    self._answers.update({program: answer} if answer else {})
+                    self.turn_signal(program).set()
             elif channel == stop:
                 task = self._slices.get(data)
                 if task is not None:
