@@ -15,6 +15,7 @@ from swarmlab import CapExceeded, Caps, CoordinatorUnavailable
 from swarmlab.core import RunKilled
 from swarmlab.records import ProgramRecord
 from swarmlab.runtime import Coordinator
+from swarmlab.runtime._keys import member_clock_ms
 from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
 from swarmlab.runtime._scripts import Subscriber
 from swarmlab.runtime._stored import killed_pieces, record_pieces
@@ -392,6 +393,29 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
         assert record is not None
         assert record.status == "killed"
         assert record.error == "stopped by a test"
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_the_waiters_of_a_killed_program_wake_at_the_kill(redis_url: str) -> None:
+    """Where a program stands in the order when it is killed depends on timing (whether its
+    next call has come yet); it ends at its killer's turn, so whoever waited on it wakes there
+    and the tree does not depend on when the killed program's call came. Before, the waiter
+    woke where the killed program stood."""
+
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url)
+        assert await claim(sched, "r.0") == ("p0", "queued")
+        await sched.raw("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
+        late = await sched.raw("turn", a, 1, order_member(3.0, a))  # its next call came: 3 h
+        assert late.kind == "wait"
+        at_b = order_member(2.0, b)
+        killer = await sched.raw("stop", b, 9, at_b, "", a, *killed_pieces("by b", 1.0, b))
+        assert killer.kind == "ok"
+        assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
+        ready = await main.call(lambda: main.client.hget(sched.key("rdym"), "p0"))
+        assert member_clock_ms(ready) == 2 * 3_600_000  # b's turn, not a's 3 h
         await main.delete_run()
 
     asyncio.run(go())

@@ -31,7 +31,9 @@ while #todo > 0 do
     local was = st == 'ending' and held_end(x)
     if was then host = 'null' else was = redis.call('HGET', k('programs'), x) end
     local rec = ARGV[6] .. host .. ARGV[7] .. was .. ARGV[8]
-    local clock = member_clock(redis.call('HGET', k('lbm'), x) or member(0, x))
+    -- It ends at the kill (where it stood in the order depends on timing: its next call made or
+    -- not yet), so whoever waited on it wakes there, whenever its calls came.
+    local clock = member_clock(m ~= '' and m or redis.call('HGET', k('lbm'), x) or member(0, x))
     if string.sub(st, 1, 4) == 'run:' then
       computing[#computing + 1] = string.sub(st, 5)
       computing[#computing + 1] = x
