@@ -16,6 +16,7 @@ from swarmlab.core import RunKilled
 from swarmlab.records import ProgramRecord
 from swarmlab.runtime import Coordinator
 from swarmlab.runtime._keys import member_clock_ms
+from swarmlab.runtime._program import next_step_h
 from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
 from swarmlab.runtime._scripts import Subscriber
 from swarmlab.runtime._stored import killed_pieces, record_pieces
@@ -294,17 +295,35 @@ def test_a_call_made_again_answers_from_its_journal_and_is_charged_once(redis_ur
     asyncio.run(go())
 
 
-async def ordered_run(url: str) -> tuple[Client, Scheduler, list[str]]:
-    """An ordered run with three programs queued at simulated hours 0, 1 and 2."""
+async def ordered_run(
+    url: str, hours: tuple[int, int] = (1, 2)
+) -> tuple[Client, Scheduler, list[str]]:
+    """An ordered run with three programs queued: p0 at simulated hour 0, its two children at
+    `hours`."""
     main, _ = await init(url, ordered=True)
     sched = main.sched
     record = record_pieces(ProgramRecord(id="p0", code="1"))
     await sched.raw("spawn", "", "", "", "", 0, 0, *record, "queue")
     kids = []
-    for hour in (1, 2):
-        reply = await sched.raw("spawn", "p0", hour, "", "", 1, hour * 3_600_000, *record, "queue")
+    for n, hour in enumerate(hours, 1):
+        reply = await sched.raw("spawn", "p0", n, "", "", 1, hour * 3_600_000, *record, "queue")
         kids.append(reply.values[0])
     return main, sched, kids
+
+
+async def all_on_one_runner(
+    url: str, main: Client, sched: Scheduler
+) -> tuple[list[str], asyncio.Future[Any]]:
+    """The three programs computing on runner r.0, and what its turn channel hears (cancel the
+    future to stop listening)."""
+    for _ in range(3):
+        await sched.claim("r.0")
+    heard: list[str] = []
+    listening = asyncio.ensure_future(
+        Subscriber(url).listen([main.prefix + "turn:r.0"], lambda _, d: heard.append(d))
+    )
+    await asyncio.sleep(0.2)
+    return heard, listening
 
 
 async def claim(sched: Scheduler, tag: str) -> tuple[str, str] | None:
@@ -501,13 +520,7 @@ def test_a_call_kept_for_its_turn_is_applied_by_the_script_that_hands_it_the_tur
 
     async def go() -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
-        for _ in range(3):
-            await sched.claim("r.0")
-        heard: list[str] = []
-        listening = asyncio.ensure_future(
-            Subscriber(redis_url).listen([main.prefix + "turn:r.0"], lambda _, d: heard.append(d))
-        )
-        await asyncio.sleep(0.2)
+        heard, listening = await all_on_one_runner(redis_url, main, sched)
         event = '{"t":1.0,"program":"%s","kind":"log","decision":"info","detail":{}}'
         kept = await sched.raw("turn", b, 1, order_member(2.0, b), event % b, '{"value":"b"}')
         assert (kept.kind, kept.values) == ("wait", ("kept",))
@@ -537,6 +550,38 @@ def test_a_call_kept_for_its_turn_is_applied_by_the_script_that_hands_it_the_tur
         assert b not in [h.split("\n")[0] for h in heard]
         events = [e for _, e in await main.events()]
         assert [e.program for e in events if e.kind == "log"] == [b]  # added once, by the park
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_a_call_made_lets_the_calls_at_its_clock_go_while_it_computes(redis_url: str) -> None:
+    """The order's lookahead (lib.lua's `step_on`; `test_lookahead.py` for the clock it counts
+    on): once a program's call is made it stands a millisecond on, so a call kept at the clock
+    it left is applied in the same script. Before, that call waited for the first program's
+    next call: every such turn waited on the previous program computing."""
+
+    async def go() -> None:
+        main, sched, (a, b) = await ordered_run(redis_url, hours=(1, 1))
+        heard, listening = await all_on_one_runner(redis_url, main, sched)
+        p0_end = order_member(0.0, "p0")
+        await sched.raw("finish", "p0", p0_end, "completed", "{}", 0, "", "r.0", 1)
+        at_a, at_b = order_member(1.0, a), order_member(1.0, b)
+        kept = await sched.raw("turn", b, 1, at_b, "", '{"value":"b"}', "1")
+        assert (kept.kind, kept.values) == ("wait", ("kept",))  # a, at the same clock, is first
+        # a turn that only sends events holds the turn on: a acts at its clock again
+        assert (await sched.raw("turn", a, 1, at_a, "", "", "")).kind == "go"
+        assert (await sched.journal(b)) == {}
+        # a's call is made: b's call at a's clock is applied in the same script
+        assert (await sched.raw("turn", a, 1, at_a, "", '{"value":"a"}', "1")).kind == "go"
+        assert (await sched.journal(b)) == {1: '{"value":"b"}'}
+        next_a = order_member(next_step_h(1.0), a)
+        assert member_clock_ms(next_a) == 3_600_000 + 1
+        # both stand a millisecond on; a, first by id there, goes at once
+        assert (await sched.raw("turn", a, 2, next_a, "", "", "1")).kind == "go"
+        await asyncio.sleep(0.2)
+        listening.cancel()
+        assert f'{b}\n1\n["go"]' in heard  # b's answer went to its runner
         await main.delete_run()
 
     asyncio.run(go())
