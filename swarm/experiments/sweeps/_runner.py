@@ -249,12 +249,13 @@ class SweepRunner:
     def _set_aside(self, cell: Cell) -> None:
         """Move a cut-off cell's record to interrupted/<cell>-<n>: kept, and counted in the
         budget (`_used_so_far`), while the cell runs again."""
+        path = self.cell_dir(cell)
         kept = self.out / "interrupted"
         kept.mkdir(exist_ok=True)
         n = 1
-        while (kept / f"{self.cell_dir(cell).name}-{n}").exists():
+        while (kept / f"{path.name}-{n}").exists():
             n += 1
-        self.cell_dir(cell).rename(kept / f"{self.cell_dir(cell).name}-{n}")
+        path.rename(kept / f"{path.name}-{n}")
 
     def _used_so_far(self) -> dict[str, int]:
         """What finished cells used, and the runs of cells cut off by a kill, so a resumed
