@@ -121,7 +121,10 @@ def test_programs_halted_by_the_wall_clock_keep_their_latest_state(
 def test_programs_stopped_by_kill_keep_their_latest_state(
     tmp_path: Path, redis_url: str, ray_cluster: RayCluster
 ) -> None:
-    root = ROOT.replace("KILL", "kill(a)\nkill(b)")
+    # The waiter first, while it is parked on the spinner: killed the other way round, the
+    # spinner's end would wake it at the kill, and it would be killed just after its wait came
+    # back (recorded with or without that call, as its runner heard the answer or the stop).
+    root = ROOT.replace("KILL", "kill(b)\nkill(a)")
     result = _run(tmp_path, redis_url, "stopped-by-kill", root, wall_s=60)
     assert result.status == "completed"
     by_task = check_latest_states(result.out_dir)
