@@ -49,6 +49,8 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
                 run.ended_because = f"Redis unreachable: {exc}"
     programs = _programs(run, gathered)
     ended_here = _end_the_rest(run, programs, run.stopped_at or ended)
+    events = _events(run, gathered, ended_here)
+    count_calls(programs, events)
     trace_id = _end_workflow(run, len(programs))
     if run.telemetry is not None:
         await _whole_trace(run, coord, gathered, programs, ended_here)
@@ -66,7 +68,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         ended_at=ended,
         usage=gathered.get("usage", {}),
         programs=programs,
-        events=_events(run, gathered, ended_here),
+        events=events,
         blackboard=gathered.get("blackboard", {}),
         outcome=gathered.get("outcome", {}),
         dialogue=run.dialogue,
@@ -150,6 +152,19 @@ def _events(
         at = record.ended_at or run.stopped_at or time.time()
         events.append(Event(t=at, program=record.id, kind="end", decision="info", detail=detail))
     return sorted(events, key=lambda e: e.t)
+
+
+def count_calls(programs: list[ProgramRecord], events: list[Event]) -> None:
+    """A program's calls are at least its events' highest call number. A stopped program's
+    record holds the count its runner had heard: a call Redis applied (journaled, its events
+    sent) just before the stop, whose answer the runner had not yet heard, or a call kept for
+    its turn that the stop dropped (its events added), is one its runner had not counted."""
+    made: dict[str, int] = {}
+    for event in events:
+        if event.seq is not None and event.seq > made.get(event.program, 0):
+            made[event.program] = event.seq
+    for record in programs:
+        record.calls = max(record.calls, made.get(record.id, 0))
 
 
 def _end_the_rest(run: RunState, programs: list[ProgramRecord], at: float) -> list[ProgramRecord]:
