@@ -19,7 +19,8 @@ The lost attempt's tokens stay reserved in full, since what the server did with 
 A program that ends before it settles its call (another's kill(), the run's stop) is settled
 all the same once the answer is known: when the answer comes after its end, or at its end when
 the answer was kept before (`complete.lua`, lib.lua's `settle_kept`): `used` is what the server
-used, and completions.jsonl has the call.
+used, and completions.jsonl has the call. So is one stopped after sending its call and before
+it settles or parks: its answer is kept as a parked program's is (`_send_and_settle`).
 
 The call's chat span is born with the reservation: its id and start time are journaled with it,
 the request's traceparent names that id, and whichever slice ends the call writes the span once,
@@ -89,28 +90,47 @@ async def program_model_call(
         host.state.clock_h = after_clock
         return _outcome(journaled)
     if journaled["phase"] == "reserved":
-        request = request.model_copy(update={"max_tokens": int(journaled["max_tokens"])})
-        reserved: dict[str, Any] = journaled
-        # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span:
-        # the task takes the header with the context it is created in.
-        traceparent = span.traceparent() if span is not None else None
-        token = request_headers.set({"traceparent": traceparent or ""})
-        try:
-            task = host.env.runner.start_model_call(
-                host.id, host.seq, lambda: _answer(host.env.backend, request, reserved)
-            )
-        finally:
-            request_headers.reset(token)
-        done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
-        if not done:
-            host.env.runner.keep_answer(task, _completer(host, request, after))
-            return Park("model", lambda blob, spent: host.park("model", after, blob, spent))
-        journaled = json.loads(task.result())
-    settled = await _settle(host, request, journaled, after)
+        settled = await _send_and_settle(host, request, journaled, after, span)
+    else:
+        settled = await _settle(host, request, journaled, after)
     if isinstance(settled, Park):
         return settled
     host.state.clock_h = after_clock
     return _outcome(settled)
+
+
+async def _send_and_settle(
+    host: ProgramHost,
+    request: CompletionRequest,
+    reserved: dict[str, Any],
+    after: str,
+    span: LaterSpan | None,
+) -> dict[str, Any] | Park:
+    """Send a reserved call and settle its answer, or park on it when it is slow. A program
+    stopped before its answer is settled or kept (a kill(), the run's stop: in the moment
+    before it parks, or while the settlement waits for its turn) has the answer kept as a
+    parked program's is, so the call is settled to what the server used."""
+    request = request.model_copy(update={"max_tokens": int(reserved["max_tokens"])})
+    # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span:
+    # the task takes the header with the context it is created in.
+    traceparent = span.traceparent() if span is not None else None
+    token = request_headers.set({"traceparent": traceparent or ""})
+    try:
+        task = host.env.runner.start_model_call(
+            host.id, host.seq, lambda: _answer(host.env.backend, request, reserved)
+        )
+    finally:
+        request_headers.reset(token)
+    keep = _completer(host, request, after)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=PARK_AFTER_S)
+        if not done:
+            host.env.runner.keep_answer(task, keep)
+            return Park("model", lambda blob, spent: host.park("model", after, blob, spent))
+        return await _settle(host, request, json.loads(task.result()), after)
+    except asyncio.CancelledError:
+        host.env.runner.keep_answer(task, keep)
+        raise
 
 
 def _adopt(span: LaterSpan | None, journaled: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ class ScriptedTransitions:
         return [args.SCRIPT for args, _ in self.asked]
 
 
-class _Runner:
+class ScriptedRunner:
     tag = "r.test"
 
     def __init__(self) -> None:
@@ -109,7 +109,7 @@ def capabilities_on(
         world=world,
         ledger=world.new_memory_ledger(),
         instruments=SwarmInstruments(telemetry),
-        runner=_Runner(),
+        runner=ScriptedRunner(),
         scripts=scripts,
     )
     return Capabilities(record, env, HostState())
