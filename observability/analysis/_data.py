@@ -6,11 +6,12 @@ to the same `RunData`; every metric is computed from that alone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import ESCAPE_KIND, names_with_role
+from swarmlab.core import ESCAPE_KIND, is_program_id, names_with_role
 from swarmlab.records import Event, RunDir, RunRecords
 from swarmlab.spec import ProgramLimits
 
@@ -84,14 +85,15 @@ def load_run_dir(run_dir: Path, read: RunRecords | None = None) -> RunData:
     for e in events:
         if e.kind == "spawn" and e.decision == "allowed":
             child, origin = (
-                str_or_none(e.detail.get("child")),
+                id_or_none(e.detail.get("child")),
                 str_or_none(e.detail.get("provenance")),
             )
             if child and origin:
                 provenance[child] = origin
         elif e.kind == "end":
-            if e.detail.get("limit") in ProgramLimits.model_fields:  # only a limit there is
-                limits[e.program] = str(e.detail["limit"])
+            limit = e.detail.get("limit")
+            if isinstance(limit, str) and limit in ProgramLimits.model_fields:  # only a limit
+                limits[e.program] = limit
             if str_or_none(e.detail.get("error_kind")):
                 kinds[e.program] = str(e.detail["error_kind"])
     programs = [
@@ -132,8 +134,8 @@ def _call_from_event(event: Event) -> Call:
         decision=event.decision,
         cap=event.cap,
         tokens=tokens,
-        writer=str_or_none(d.get("writer")) if event.kind == "db_get" else None,
-        target=str_or_none(d.get("target")) if event.kind == "kill" else None,
+        writer=id_or_none(d.get("writer")) if event.kind == "db_get" else None,
+        target=id_or_none(d.get("target")) if event.kind == "kill" else None,
         stopped=int_or_none(d.get("stopped")) if event.kind == "kill" else None,
         reached=reached(d) if event.kind == ESCAPE_KIND else None,
         waited=_ids(d.get("ids")) if event.kind == "wait" else (),
@@ -164,9 +166,23 @@ def str_or_none(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def id_or_none(value: Any) -> str | None:
+    """A program id read back (a writer, a target, a child): a well-formed id, at most 400
+    characters, or none. Ids reach the tree's lineage questions, which walk their parts."""
+    return value if is_program_id(value) else None
+
+
 def int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    number = float_or_none(value)
+    return None if number is None else int(value)
 
 
 def float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number read back, or none (a file may hold anything, Infinity and NaN too)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None

@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swarmlab.core import SpecError, id_sort_key, json_lines
 from swarmlab.records import detail_count
 
-from ._data import Call, ProgramInfo, RunData, as_int, int_or_none, reached, str_or_none
+from ._data import (
+    Call,
+    ProgramInfo,
+    RunData,
+    as_int,
+    id_or_none,
+    int_or_none,
+    reached,
+    str_or_none,
+)
 
 __all__ = ["load_trace", "read_spans", "run_data_from_spans"]
 
@@ -197,8 +206,8 @@ def _call_from_span(span: dict[str, Any], op: str, pid: str) -> Call:
         decision=decision,
         cap=str(cap) if cap else None,
         tokens=tokens,
-        writer=str_or_none(a.get("swarmlab.blackboard.writer")),
-        target=str_or_none(a.get("swarmlab.kill.target")),
+        writer=id_or_none(a.get("swarmlab.blackboard.writer")),
+        target=id_or_none(a.get("swarmlab.kill.target")),
         stopped=int_or_none(a.get("swarmlab.kill.stopped", a.get("swarmlab.stopped"))),
         reached=reached(a) if kind == "escape_attempt" else None,
     )

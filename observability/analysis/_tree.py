@@ -34,6 +34,8 @@ class Tree:
         return self._ancestors[pid]
 
     def in_subtree(self, pid: str, root: str) -> bool:
+        if pid not in self.programs:  # by its dotted prefixes, read in place, never built
+            return pid == root or pid.startswith(root + ".")
         return pid == root or root in self.ancestors(pid)
 
     def same_lineage(self, a: str, b: str) -> bool:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import write_text
+from swarmlab.core import json_safe, write_text
 from swarmlab.observability.analysis import (
     BLIND_SET,
     QUINE_THRESHOLD,
@@ -32,6 +32,9 @@ from ._charts import bar_chart, step_chart, timeline
 from ._format import TABLE_ROWS, definition, format_value, num
 
 __all__ = ["html_page", "section", "write_report"]
+
+RESULT_CHARS = 6000
+"""What a program's page shows of its result (read back: it may be as large as the file)."""
 
 
 @cache
@@ -384,7 +387,8 @@ def _program_body(p: ProgramRecord, events: Sequence[Event], t0: float) -> str:
     if p.output:
         body += _block("output", p.output)
     if p.result is not None:
-        body += _block("result", json.dumps(p.result, indent=1, default=str)[:6000])
+        shown = json_safe(p.result, limit=RESULT_CHARS)  # a copy of what is shown, no more
+        body += _block("result", json.dumps(shown, indent=1, default=str)[:RESULT_CHARS])
     return body + _decisions(events, t0, Counter(e.decision for e in events))
 
 

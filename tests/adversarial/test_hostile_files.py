@@ -54,6 +54,8 @@ HOSTILE_VALUES = [
     '"p0.' + "9" * 5000 + '"',
     '"p0.1"',
     '"p0"',
+    str(10**79),  # as many digits as the reader takes: past 64 bits, and past a float's sum
+    '"p0' + ".1" * 60_000 + '"',  # an id whose lineage, built part by part, was quadratic
 ]
 HOSTILE_BYTES = [b"\xff", b"\x00", b"\n", b"\xe2\x80\xa8", b"{", b'"', b"\r", b"\x85"]
 
@@ -114,7 +116,14 @@ def write_run(out: Path) -> Path:
               detail={"child": "p0.1", "provenance": "completion"}),
         Event(t=2.0, program="p0.1", kind="start", decision="info"),
         Event(t=2.2, program="p0.1", kind="db_put", decision="allowed", detail={"charged": 9}),
-        Event(t=2.5, program="p0.1", kind="end", decision="info"),
+        Event(t=2.3, program="p0.1", kind="db_get", decision="allowed", seq=1,
+              detail={"key": "k", "writer": "p0.1"}),
+        Event(t=2.4, program="p0", kind="wait", decision="allowed", seq=3,
+              detail={"ids": ["p0.1"]}),
+        Event(t=2.5, program="p0.1", kind="end", decision="info",
+              detail={"status": "crashed", "limit": "cpu_s", "error_kind": "limit"}),
+        Event(t=2.6, program="p0", kind="kill", decision="allowed", seq=4,
+              detail={"target": "p0.1", "stopped": 0}),
         Event(t=3.0, program="p0", kind="end", decision="info"),
     ]  # fmt: skip
     result = RunResult(
@@ -179,6 +188,10 @@ FOUND = [
     ("events.jsonl", '"t":1.1', '"t":1e308'),  # a chart's axis to 1e308
     ("events.jsonl", '"prompt_tokens":5', '"prompt_tokens":-1e308'),
     ("programs.jsonl", '"ended_at":3.0', '"ended_at":1e308'),
+    ("events.jsonl", '"limit":"cpu_s"', '"limit":[1]'),  # a list where a name is looked up
+    ("events.jsonl", '"writer":"p0.1"', '"writer":"p0' + ".1" * 60_000 + '"'),  # 3.6 GB once
+    ("events.jsonl", '"target":"p0.1"', '"target":{"a":1}'),
+    ("events.jsonl", '"stopped":0', '"stopped":1e308'),
 ]
 
 
@@ -400,7 +413,7 @@ def test_a_damaged_recording_fails_the_replay_in_one_line_and_the_record_is_kept
     ("damage", "said"),
     [
         ("no dialogue", "dialogue.json is missing"),
-        ("no events", "events.jsonl holds 0 events, summary.json says 7"),
+        ("no events", "events.jsonl holds 0 events, summary.json says 10"),
         ("a program less", "programs.jsonl holds 1 programs, summary.json says 2"),
     ],
 )
