@@ -22,6 +22,7 @@ from swarmlab.experiments.stats import (
     Summary,
     describe,
     describe_rate,
+    finite_number,
     paired_difference,
     seed_for,
 )
@@ -99,7 +100,7 @@ def _capped(row: dict[str, Any]) -> list[str]:
     return [
         k[len("caps.") : -len(".denied")]
         for k, v in row.items()
-        if k.startswith("caps.") and k.endswith(".denied") and float(v or 0) > 0
+        if k.startswith("caps.") and k.endswith(".denied") and (finite_number(v) or 0) > 0
     ]
 
 
@@ -113,7 +114,7 @@ def metric_value(row: dict[str, Any], metric: Metric) -> float | None:
         return None
     if metric.kind == "rate":
         return 1.0 if value in (True, 1, "1", "True", "true") else 0.0
-    return float(value)
+    return finite_number(value)  # read back: text, 10**400 or NaN is not counted
 
 
 def cell_table(

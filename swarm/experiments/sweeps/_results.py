@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import write_text
+from swarmlab.experiments.stats import write_parquet
 from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
@@ -114,18 +115,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({c: [_cell_value(r.get(c)) for r in rows] for c in columns})
-    pq.write_table(table, out / "results.parquet")
-
-
-def _cell_value(value: Any) -> Any:
-    # Parquet columns need one type: keep numbers and text, serialise the rest.
-    if value is None or isinstance(value, bool | int | float | str):
-        return value if not isinstance(value, bool) else int(value)
-    return json.dumps(value, default=str)
+    write_parquet(rows, columns, out / "results.parquet")
 
 
 def write_results(

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from swarmlab.core import write_bytes, write_text
-from swarmlab.experiments.stats import Interval, bootstrap_mean, pass_at_k, wilson
+from swarmlab.core import write_text
+from swarmlab.experiments.stats import Interval, bootstrap_mean, pass_at_k, wilson, write_parquet
 from swarmlab.records import RunDir
 
 from ._measures import measure_trial
@@ -214,19 +214,13 @@ def write_rows(
     rows: list[dict[str, Any]], stem: Path, columns: list[str], with_csv: bool = True
 ) -> None:
     """`stem`.parquet (and `stem`.csv) with these columns, in the rows' order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if with_csv:
         handle = io.StringIO(newline="")
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
         write_text(stem.with_suffix(".csv"), handle.getvalue())
-    table = pa.table({c: pa.array([r.get(c) for r in rows]) for c in columns})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_bytes(stem.with_suffix(".parquet"), sink.getvalue().to_pybytes())
+    write_parquet(rows, columns, stem.with_suffix(".parquet"))
 
 
 def format_conditions(conditions: list[dict[str, Any]], pass_k: list[int]) -> str:
