@@ -211,9 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     if choice.from_cluster and not args.quiet:
         _say(describe_model(choice))
     if spec.model.startswith("replay:"):
-        recording = Path(spec.model.removeprefix("replay:")) / "completions.jsonl"
-        if not present(recording):
-            raise SpecError(f"model {spec.model}: no recording at {recording}")
+        _check_recording(spec.model)
     program = None
     if args.program:
         path = Path(args.program)
@@ -247,6 +245,21 @@ def _run(args: argparse.Namespace) -> int:
         _say(f"run {result.run_id}: replay failed: {result.replay.unreadable}")
         return 2
     return 0
+
+
+def _check_recording(model: str) -> None:
+    """A `replay:` run's recorded completions, read before anything starts: missing or
+    damaged, they are the user's to fix (exit 2), not a run that fails."""
+    from swarmlab.core import ModelError
+    from swarmlab.models import create_backend
+
+    recording = Path(model.removeprefix("replay:")) / "completions.jsonl"
+    if not present(recording):
+        raise SpecError(f"model {model}: no recording at {recording}")
+    try:
+        create_backend(model)
+    except ModelError as exc:
+        raise SpecError(f"model {model}: {str(exc).removeprefix('replay: ')}") from None
 
 
 def _on_warm_server(args: argparse.Namespace) -> int | None:

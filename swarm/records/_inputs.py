@@ -32,7 +32,7 @@ class ProgramInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     program: str = Field(description="The program that made the call.")
-    call: int = Field(description="The call's sequence number in that program (from 1).")
+    call: int = Field(ge=1, description="The call's sequence number in that program (from 1).")
     answer: Any = Field(
         description=(
             "What the call answered, as journaled (JSON); null on a line that gives a `digest`"
@@ -41,6 +41,7 @@ class ProgramInput(BaseModel):
     )
     digest: str | None = Field(
         default=None,
+        pattern=r"^[0-9a-f]{40}$",
         description=(
             "A large answer's SHA-1 (of its journaled text): the answer is written once, on the"
             " first line that has it, and later lines with the same answer give only this."

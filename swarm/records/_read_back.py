@@ -13,6 +13,7 @@ from swarmlab.core import is_program_id, parent_id
 from swarmlab.spec import MAX_COUNT
 
 from ._event import Event
+from ._inputs import ProgramInput
 from ._program import ProgramRecord
 from ._summary import RunSummary
 
@@ -68,6 +69,19 @@ def whole_problem(summary: RunSummary, programs: int, events: int, dialogue: boo
         return f"events.jsonl holds {events} events, summary.json says {summary.events}"
     if summary.tree.root == "dialogue" and summary.programs.total and not dialogue:
         return "dialogue.json is missing, and summary.json says the root came from it"
+    return None
+
+
+def input_problem(seen: set[tuple[str, int]], row: ProgramInput) -> str | None:
+    """An input of a call no program made (a malformed id, a number past any count), or of one
+    call a second time (each call has one answer: a replay compares it, never one of two)."""
+    if not is_program_id(row.program):
+        return f"program {row.program[:60]!r} is not a program id (p0, p0.1, p0.1.2, ...)"
+    if row.call > MAX_COUNT:
+        return f"call {row.call} is not a call number"
+    if (row.program, row.call) in seen:
+        return f"call {row.call} of {row.program} is recorded twice"
+    seen.add((row.program, row.call))
     return None
 
 

@@ -44,7 +44,13 @@ from ._dialogue import RootDialogue
 from ._event import Event
 from ._inputs import INPUTS_FILE, ProgramInput, ReplayCheck
 from ._program import ProgramRecord
-from ._read_back import duplicate_problem, event_problem, program_problem, whole_problem
+from ._read_back import (
+    duplicate_problem,
+    event_problem,
+    input_problem,
+    program_problem,
+    whole_problem,
+)
 from ._summary import (
     CapUsage,
     LimitUsage,
@@ -312,8 +318,12 @@ class RunDir:
         return [row for _, row in _json_lines(self.file("completions.jsonl"))]
 
     def inputs(self) -> list[ProgramInput]:
-        """inputs.jsonl in tree order (empty for runs that recorded none)."""
-        return _read_rows(self.file(INPUTS_FILE), ProgramInput)
+        """inputs.jsonl in tree order (empty for runs that recorded none), each call's answer
+        once (`_read_back`)."""
+        seen: set[tuple[str, int]] = set()
+        return _read_rows(
+            self.file(INPUTS_FILE), ProgramInput, check=lambda row: input_problem(seen, row)
+        )
 
     def failure(self) -> str | None:
         """Why a sweep cell or a trial failed before its run wrote a record (failed.json's

@@ -126,8 +126,8 @@ def _replay_check(
     check = compare_inputs(source, recorded, now)
     try:
         ended = RunDir(source).programs()
-    except SwarmlabError:
-        return check
+    except SwarmlabError as exc:  # the ends cannot be compared: not identical, and why
+        return check.model_copy(update={"identical": False, "unreadable": str(exc)})
     return compare_ends(check, ended, programs)
 
 

@@ -10,11 +10,14 @@ check must never raise and must name the damaged line.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pytest
 from helpers.cli import swarmlab
@@ -136,3 +139,69 @@ def test_the_cli_replay_of_a_damaged_recording_says_one_line_and_keeps_the_run(
     assert summary.replay.unreadable.startswith(f"{inputs}:{line}: ")
     assert summary.status == "completed"
     assert [p.status for p in RunDir(out).programs()] == ["completed", "completed"]
+
+
+FORGED = [
+    ("twice", 2),  # a second answer to one call, forged: a replay compared only one of them
+    ("digest", 1),  # a digest as long as the file: it was copied whole into the summary
+    ("program", 1),
+    ("call 0", 1),
+]
+
+
+@pytest.mark.parametrize(("how", "line"), FORGED)
+def test_a_recording_that_answers_a_call_twice_or_names_none_is_unreadable(
+    tmp_path: Path, how: str, line: int
+) -> None:
+    rows = [dict(row) for row in GOOD]
+    if how == "twice":
+        rows.insert(1, {**GOOD[0], "answer": {"forged": True}})
+    elif how == "digest":
+        rows[0] = {**GOOD[0], "answer": None, "digest": "f" * 100_000}
+    elif how == "program":
+        rows[0] = {**GOOD[0], "program": "p0" + ".1" * 1000}
+    else:
+        rows[0] = {**GOOD[0], "call": 0}
+    (tmp_path / "inputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "programs.jsonl").write_text(ProgramRecord(id="p0", code="x").to_json() + "\n")
+    run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{tmp_path}"))
+    check = _replay_check(run, [json.dumps(row) for row in GOOD], [])  # type: ignore[arg-type]
+    assert check is not None
+    assert not check.identical
+    assert check.unreadable is not None
+    assert check.unreadable.startswith(f"{tmp_path / 'inputs.jsonl'}:{line}: "), check.unreadable
+    assert len(check.model_dump_json()) < 2000
+
+
+def test_a_recording_whose_programs_are_unreadable_is_no_identical_replay(tmp_path: Path) -> None:
+    (tmp_path / "inputs.jsonl").write_text(json.dumps(GOOD[0]) + "\n")
+    (tmp_path / "programs.jsonl").write_text('{"id":5}\n')
+    run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{tmp_path}"))
+    check = _replay_check(run, [json.dumps(GOOD[0])], [])  # type: ignore[arg-type]
+    assert check is not None
+    assert not check.identical  # before, the ends went uncompared and the replay "identical"
+    assert check.unreadable is not None
+    assert check.unreadable.startswith(f"{tmp_path / 'programs.jsonl'}:1: ")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"seed": 1, "request": {}, "completion": "x"}\n', b"\xff\n", b"[" * 200_000 + b"\n"],
+)
+def test_a_damaged_model_recording_is_refused_before_the_run_starts(
+    tmp_path: Path, damage: bytes
+) -> None:
+    from swarmlab.cli._main import main
+
+    (tmp_path / "completions.jsonl").write_bytes(damage)
+    err = io.StringIO()
+    with (
+        mock.patch.dict("os.environ", {"SWARMLAB_NO_WARM_SERVER": "1"}),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(["run", "paperclips", "--model", f"replay:{tmp_path}", "--quiet"])
+    said = err.getvalue().strip().split("\n")
+    assert code == 2, said
+    assert len(said) == 1, said
+    assert said[0].startswith(f"swarmlab: model replay:{tmp_path}: "), said
+    assert str(tmp_path / "completions.jsonl") in said[0]
