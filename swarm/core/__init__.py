@@ -5,7 +5,7 @@ Nothing here imports any other part of swarmlab.
 """
 
 from ._api import CAPABILITIES, RECORD_CAPS, WORLD_ACTIONS, WorldAPI
-from ._bounds import json_safe, short_repr
+from ._bounds import MAX_VALUE_DEPTH, ValueTooLarge, json_safe, short_repr, strict_json
 from ._declaring import (
     REQUIRED,
     Capability,
@@ -113,6 +113,7 @@ __all__ = [
     "MAX_SMALL_BYTES",
     "MAX_TABLE_BYTES",
     "MAX_TEXT_BYTES",
+    "MAX_VALUE_DEPTH",
     "RECORD_CAPS",
     "RECREATION_THRESHOLD",
     "REQUIRED",
@@ -138,6 +139,7 @@ __all__ = [
     "SwarmlabError",
     "Tripped",
     "UnknownCapability",
+    "ValueTooLarge",
     "WorldAPI",
     "WorldAction",
     "ancestors",
@@ -178,6 +180,7 @@ __all__ = [
     "shape_recreation",
     "shape_similarity",
     "short_repr",
+    "strict_json",
     "text_lines",
     "with_carried",
     "word_role",

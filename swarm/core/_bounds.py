@@ -193,3 +193,63 @@ def _container_into(value: Any, depth: int, put: Any, left: list[int]) -> None:
             item = item[1]
         _repr_into(item, depth - 1, put, left)
     put(closing)
+
+
+MAX_VALUE_DEPTH = 64
+"""How deep a value a program stores may nest (the lab's readers take JSON 100 levels deep, a
+record's own levels included; the sandbox cuts values past about 200 levels to a string)."""
+_DIGITS_PER_BIT = math.log10(2)
+
+
+class ValueTooLarge(ValueError):
+    """A value whose JSON text would pass its limit: `at_least` characters (counted low)."""
+
+    def __init__(self, at_least: int) -> None:
+        super().__init__(f"at least {at_least} characters of JSON")
+        self.at_least = at_least
+
+
+def strict_json(value: Any, limit: int, max_depth: int = MAX_VALUE_DEPTH) -> str:
+    """The strict JSON text of a value a program hands the host, when it is at most `limit`
+    characters.
+
+    Its size is counted low first, reading no more of the value than the limit needs: a list
+    holding one large int a hundred thousand times costs as much as the limit, not as the
+    text it would make. Raises `ValueTooLarge` past the limit, ValueError for what strict JSON
+    cannot hold (NaN, infinity, a type JSON lacks, nesting past `max_depth`).
+    """
+    size = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        size += _least_chars(item)
+        if size > limit:
+            raise ValueTooLarge(size)
+        if isinstance(item, list | tuple | dict):
+            if depth >= max_depth:
+                raise ValueError(f"nested deeper than {max_depth} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(item, dict):
+                size += sum(_least_chars(key) + 3 for key in item)  # '"key": '
+    text = json.dumps(value, allow_nan=False)
+    if len(text) > limit:  # escapes made it longer than counted
+        raise ValueTooLarge(len(text))
+    return text
+
+
+def _least_chars(item: Any) -> int:
+    """The fewest characters `item` takes in JSON, its containers' items aside."""
+    if isinstance(item, str):
+        return len(item) + 2
+    if item is None or isinstance(item, bool):
+        return 4
+    if isinstance(item, int):
+        return max(1, int(item.bit_length() * _DIGITS_PER_BIT))
+    if isinstance(item, float):
+        if not math.isfinite(item):
+            raise ValueError("NaN and infinity are not JSON")
+        return 1
+    if isinstance(item, list | tuple | dict):
+        return 2 + max(0, len(item) - 1)  # brackets, and a comma between items
+    raise ValueError(f"{type(item).__name__} is not JSON")

@@ -96,8 +96,9 @@ class ProgramAPI(Protocol):
         """Store a value under a key of the database shared by every program of the run.
 
         Keys are 1-200 of letters, digits and `_ . - : /` (no line breaks, no ".."), like
-        "score/p0.1". Values are strict JSON (strings, finite numbers, lists, dicts): NaN and
-        infinity raise ValueError. New bytes are charged to `blackboard_bytes`.
+        "score/p0.1". Values are strict JSON (strings, finite numbers, lists, dicts) nested at
+        most 64 levels: anything else raises ValueError. A value longer than the program's
+        `blackboard_value_bytes` is refused. New bytes are charged to `blackboard_bytes`.
         """
 
     @capability(

@@ -30,14 +30,17 @@ import time
 from typing import Any
 
 from swarmlab.core import (
+    MAX_VALUE_DEPTH,
     BadCall,
     CapExceeded,
     ModelCallFailed,
+    ValueTooLarge,
     capability,
     in_lineage,
     is_program_id,
     json_safe,
     short_repr,
+    strict_json,
 )
 from swarmlab.models import CompletionRequest, Message
 from swarmlab.observability.telemetry import inject, new_span_id
@@ -213,21 +216,23 @@ class Capabilities(SandboxAdapter):
         """Store a value under a key of the database shared by every program of the run.
 
         Keys are 1-200 of letters, digits and `_ . - : /` (no line breaks, no ".."), like
-        "score/p0.1". Values are strict JSON (strings, finite numbers, lists, dicts): NaN and
-        infinity raise ValueError. New bytes are charged to `blackboard_bytes`.
+        "score/p0.1". Values are strict JSON (strings, finite numbers, lists, dicts) nested at
+        most 64 levels: anything else raises ValueError. A value longer than the program's
+        `blackboard_value_bytes` is refused. New bytes are charged to `blackboard_bytes`.
         """
         self._check_key("db_put", key)
-        try:  # strict JSON: NaN and Infinity would make blackboard.json unreadable elsewhere
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
-            raise BadCall(
-                "db_put(): value must be JSON (str, finite numbers, lists, dicts)"
-            ) from None
         limit = self.env.spec.program_limits.blackboard_value_bytes
-        if len(text) > limit:
+        try:  # strict JSON: NaN and Infinity would make blackboard.json unreadable elsewhere
+            text = strict_json(value, limit)  # sized before it is written: the event loop's
+        except ValueTooLarge as exc:
             self.state.denied_limit = "blackboard_value_bytes"
             await self.env.coordinator.note_denial("blackboard_value_bytes")
-            raise CapExceeded("blackboard_value_bytes", limit=limit, asked=len(text))
+            raise CapExceeded("blackboard_value_bytes", limit=limit, asked=exc.at_least) from None
+        except (TypeError, ValueError, RecursionError):
+            raise BadCall(
+                "db_put(): value must be JSON (str, finite numbers, lists, dicts) nested at "
+                f"most {MAX_VALUE_DEPTH} levels"
+            ) from None
         reply = await self.transition(BlackboardArgs("put", key, text))
         if isinstance(reply, Park):
             return reply
