@@ -76,7 +76,8 @@ class Caps(BaseModel):
         le=MAX_COUNT,
         description=(
             "Bytes of the run's record kept in Redis and written to the run directory: events,"
-            " journaled answers (inputs.jsonl) and model calls (completions.jsonl)."
+            " journaled answers (inputs.jsonl), model calls (completions.jsonl) and programs'"
+            " records (programs.jsonl)."
         ),
     )
     parked_bytes: int = Field(

@@ -145,3 +145,44 @@ def test_the_private_redis_is_bounded_and_never_evicts(tmp_path: Path) -> None:
         assert "maxmemory" in str(refused)
         assert client.get("first") == "kept"
         client.close()
+
+
+SPAWNER = """
+pad = "#" + "a" * 60000
+n = 0
+try:
+    for i in range(5000):
+        spawn("x = %d\\n" % i + pad)
+        n = n + 1
+except Exception as e:
+    print("refused after", n, ":", str(e)[:120])
+n
+"""
+
+
+@pytest.mark.slow
+def test_programs_records_are_charged_so_spawns_stop_when_the_record_is_full(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    """6,000 children of 63 KB of code each once filled a private Redis with records no cap
+    counted: the run stalled until its wall clock. Each version of a record is charged now."""
+    limit = 3_000_000
+    overrides = [
+        f"caps.record_bytes={limit}",
+        "caps.programs=6000",
+        "caps.children=6000",
+        "program_limits.host_calls=8000",
+        "caps.wall_clock_s=120",
+    ]
+    run = run_hostile(tmp_path, redis_url, SPAWNER, overrides)
+    assert_promises_kept(run)
+    root = run.root()
+    assert root["status"] == "completed", root["error"]
+    assert "CapExceeded(record_bytes)" in root["output"], root["output"]
+    children = int(root["result"])
+    assert 10 <= children <= limit // (2 * 60_000), children  # each kept twice: hash, stream
+    row = run.summary()["caps"]["record_bytes"]
+    assert row["denied"] >= 1
+    programs = (run.out / "programs.jsonl").stat().st_size
+    assert programs > children * 60_000
+    assert row["used"] > 2 * programs - 200_000  # every record charged, as Redis keeps it

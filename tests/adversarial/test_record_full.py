@@ -72,11 +72,24 @@ OVERRIDES = [
 Plan = list[tuple[int, int]]
 
 
+SPAWN = """
+spawns_refused = 0
+for code in CODES:
+    try:
+        spawn(code, task="child")
+    except Exception as e:
+        if "record_bytes" in str(e):
+            spawns_refused = spawns_refused + 1
+print("refused", spawns_refused)
+"""
+
+
 def program(plan: Plan, children: list[Plan]) -> str:
-    """A root that spawns a program per plan of `children`, then runs its own `plan`: each a
-    list of (capability, times), every refusal caught and the full record's counted."""
-    spawned = "".join(f"spawn({PICK + _run(p)!r}, task='c{i}')\n" for i, p in enumerate(children))
-    return spawned + PICK + _run(plan)
+    """A root that spawns a program per plan of `children` (a child whose record does not fit
+    is refused, and counted), then runs its own `plan`: each a list of (capability, times),
+    every refusal caught and the full record's counted."""
+    codes = [PICK + _run(p) for p in children]
+    return SPAWN.replace("CODES", repr(codes)) + PICK + _run(plan)
 
 
 def _run(plan: Plan) -> str:
@@ -92,12 +105,14 @@ def flood_then_everything() -> Plan:
 def record_bound(run: HostileRun) -> int:
     """docs/hostile-input.md's bound, with this run's largest lines: the call that filled the
     record (its entry and the events sent with it) and, for each program, the events it had not
-    sent (at most MAX_UNSENT), its end event, and the end of one effect admitted before (a model
-    answer, its settlement and completions line; a world action's answer)."""
+    sent (at most MAX_UNSENT), its end event and its ended record (kept twice: the latest and
+    the stream of versions), and the end of one effect admitted before (a model answer, its
+    settlement and completions line; a world action's answer)."""
     event = max(len(line) for line in _lines(run, "events.jsonl")) + 100  # host measures
     entry = max((len(line) for line in _lines(run, "inputs.jsonl")), default=0)
     completion = max((len(line) for line in _lines(run, "completions.jsonl")), default=0)
-    per_program = (MAX_UNSENT + 1) * event + 2 * entry + completion
+    record = max(len(line) for line in _lines(run, "programs.jsonl")) + 100  # host measures
+    per_program = (MAX_UNSENT + 1) * event + 2 * entry + completion + 2 * record
     return int(run.summary()["caps"]["record_bytes"]["limit"]) + per_program * (
         len(run.programs()) + 1
     )
@@ -149,10 +164,13 @@ def test_several_programs_refused_with_every_capability_stay_in_the_bound(
     tmp_path: Path, redis_url: str, ray_cluster: RayCluster
 ) -> None:
     """Four children flood the record with the root, so each holds events not yet sent when
-    it fills; then all five call every capability thousands of times."""
-    overrides = ["caps.record_bytes=300000", *OVERRIDES]
+    it fills; then all five call every capability thousands of times. The record has room for
+    the five programs' records (each kept twice when spawned) and 300 KB more."""
     plan = flood_then_everything()
-    run = run_hostile(tmp_path, redis_url, program(plan, [plan] * 4), overrides)
+    root = program(plan, [plan] * 4)
+    records = 2 * (len(root) + 4 * len(PICK + _run(plan))) + 10_000
+    overrides = [f"caps.record_bytes={300_000 + records}", *OVERRIDES]
+    run = run_hostile(tmp_path, redis_url, root, overrides)
     row = check_full_run(run)
     assert row["used"] >= row["limit"]
     assert row["denied"] >= 5 * CALLS

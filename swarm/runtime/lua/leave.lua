@@ -23,8 +23,7 @@ elseif st == 'killed' and redis.call('HGET', k('halting'), id) == tag then
   local b = a and string.find(rec, at_record, a + #at_host, true)
   if not b then return {'gone'} end
   rec = string.sub(rec, 1, a + #at_host - 1) .. host .. string.sub(rec, b)
-  redis.call('HSET', k('programs'), id, rec)
-  redis.call('XADD', k('records'), '*', 'r', rec)
+  keep_record(id, rec)
 else
   return {'gone'}
 end

@@ -154,6 +154,16 @@ local function record_fits(n)
   local lim = limit('record_bytes')
   return lim == nil or used('record_bytes') + n <= lim
 end
+-- A program's record as the run keeps it: the latest version in `programs`, every version in
+-- the `records` stream; both are charged to the record as they are written. A new program is
+-- refused when its record does not fit (spawn.lua); a record that changes (an end, a kill) is
+-- always kept: it says what happened.
+local function keep_record(id, rec)
+  local old = redis.call('HGET', k('programs'), id)
+  redis.call('HSET', k('programs'), id, rec)
+  redis.call('XADD', k('records'), '*', 'r', rec)
+  record_charge(2 * charged(rec) - (old and charged(old) or 0))
+end
 -- The record is full once `used` reaches the limit, and stays full (`record_full` in `used`:
 -- an answer kept again smaller gives no room back). A full record is not written to say so: a
 -- call refused while it is full is counted, never journaled, and adds no event (`deny`).
@@ -283,8 +293,7 @@ local function end_program(e)
   local id = e.id
   if e.cut ~= '' then journal(id, e.seq, e.cut) end
   if e.view ~= '' then redis.call('HSET', k('views'), id, e.view) end
-  redis.call('HSET', k('programs'), id, e.record)
-  redis.call('XADD', k('records'), '*', 'r', e.record)
+  keep_record(id, e.record)
   set_state(id, e.status)
   if e.tag ~= '' then redis.call('SREM', k('running:') .. e.tag, id) end
   redis.call('HDEL', k('ending'), id)

@@ -20,6 +20,13 @@ local live = used('live')
 if admission == 'deny' and live + 1 > limit('concurrent') then
   return deny('concurrent', limit('concurrent'), live + 1)
 end
+local child = id == '' and 'p0' or id .. '.' .. (kids + 1)
+local rec = ARGV[7] .. child .. ARGV[8]
+-- A program's child is refused when its record (as keep_record keeps it) does not fit; the
+-- root, which the lab admits, always is: the run's record begins with it.
+if id ~= '' and not record_fits(2 * charged(rec) + #events) then
+  return deny('record_bytes', limit('record_bytes'), used('record_bytes') + 2 * charged(rec))
+end
 redis.call('HINCRBY', k('used'), 'programs', 1)
 sweep_charge('programs', 1)
 redis.call('HSET', k('used'), 'live', live + 1)
@@ -27,16 +34,12 @@ if admission == 'deny' and live + 1 > used('concurrent') then
   redis.call('HSET', k('used'), 'concurrent', live + 1)
 end
 if depth > used('depth') then redis.call('HSET', k('used'), 'depth', depth) end
-local child = 'p0'
 if id ~= '' then
   redis.call('HSET', k('nchildren'), id, kids + 1)
   if kids + 1 > used('children') then redis.call('HSET', k('used'), 'children', kids + 1) end
-  child = id .. '.' .. (kids + 1)
   redis.call('SADD', k('kids:') .. id, child)
 end
-local rec = ARGV[7] .. child .. ARGV[8]
-redis.call('HSET', k('programs'), child, rec)
-redis.call('XADD', k('records'), '*', 'r', rec)
+keep_record(child, rec)
 set_state(child, 'queued')
 local cm = member(clock_ms, child)
 if ORDERED then lb_set(child, cm) end

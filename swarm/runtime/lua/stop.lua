@@ -40,9 +40,8 @@ while #todo > 0 do
       redis.call('SREM', k('running:') .. string.sub(st, 5), x)
       redis.call('HSET', k('halting'), x, string.sub(st, 5))
     end
-    redis.call('HSET', k('programs'), x, rec)
+    keep_record(x, rec)
     redis.call('HSET', k('views'), x, ARGV[11] .. x .. ARGV[12])
-    redis.call('XADD', k('records'), '*', 'r', rec)
     set_state(x, 'killed')
     lb_del(x)
     clear_wait(x)
