@@ -268,7 +268,8 @@ class RunDir:
         """summary.json, dialogue.json, programs.jsonl and events.jsonl, each read once; a
         directory whose files do not hold what summary.json counts is refused."""
         summary, dialogue = self.summary(), self.dialogue()
-        programs, events = self.programs(), self.events()
+        counted = (summary.programs.total, summary.events) if summary is not None else (None, None)
+        programs, events = self.programs(most=counted[0]), self.events(most=counted[1])
         if summary is not None and (
             problem := whole_problem(summary, len(programs), len(events), dialogue is not None)
         ):
@@ -288,19 +289,24 @@ class RunDir:
         except ValidationError as exc:
             raise SpecError(f"{path}: not a run summary ({_first_line(exc)})") from None
 
-    def programs(self) -> list[ProgramRecord]:
-        """programs.jsonl in tree order, each record one the runtime writes (`_read_back`)."""
+    def programs(self, most: int | None = None) -> list[ProgramRecord]:
+        """programs.jsonl in tree order, each record one the runtime writes (`_read_back`); a
+        file of more than `most` records is refused at the first past it (`records`: what
+        summary.json counts), before the rest is read."""
         seen: set[str] = set()
 
         def problem(record: ProgramRecord) -> str | None:
             return program_problem(record) or duplicate_problem(seen, record)
 
-        records = _read_rows(self.file("programs.jsonl"), ProgramRecord, check=problem)
+        records = _read_rows(self.file("programs.jsonl"), ProgramRecord, check=problem, most=most)
         return sorted(records, key=lambda r: id_sort_key(r.id))
 
-    def events(self) -> list[Event]:
-        """events.jsonl in time order, each event one the runtime writes (`_read_back`)."""
-        rows = _read_rows(self.file("events.jsonl"), Event, _event_row, check=event_problem)
+    def events(self, most: int | None = None) -> list[Event]:
+        """events.jsonl in time order, each event one the runtime writes (`_read_back`); at
+        most `most` of them, as `programs`."""
+        rows = _read_rows(
+            self.file("events.jsonl"), Event, _event_row, check=event_problem, most=most
+        )
         return sorted(rows, key=lambda e: e.t)
 
     def dialogue(self) -> RootDialogue | None:
@@ -360,13 +366,22 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _read_rows(
-    path: Path, model: type[T], adapt: Any = None, check: Callable[[T], str | None] | None = None
+    path: Path,
+    model: type[T],
+    adapt: Any = None,
+    check: Callable[[T], str | None] | None = None,
+    most: int | None = None,
 ) -> list[T]:
     """A JSONL file of records; fields this version does not know are ignored; `check` says
-    why a record is not one the lab writes."""
+    why a record is not one the lab writes; past `most` records, the file is refused."""
     fields = model.model_fields
     rows: list[T] = []
     for number, row in _json_lines(path):
+        if most is not None and len(rows) >= most:
+            raise SpecError(
+                f"{path}:{number}: more records than summary.json counts ({most}): the run "
+                "directory was edited"
+            )
         if not isinstance(row, dict):
             raise SpecError(f"{path}:{number}: not {_a(model.__name__)} (not an object)")
         try:

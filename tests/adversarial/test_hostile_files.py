@@ -432,3 +432,17 @@ def test_a_run_directory_missing_what_its_summary_counts_is_refused(
     result = cli("report", str(run))
     assert_plain_outcome(result, (2,))
     assert said in result[2]
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "programs.jsonl"])
+def test_records_past_what_the_summary_counts_are_refused_before_they_are_read(
+    tmp_path: Path, name: str
+) -> None:
+    """600,000 valid lines appended to events.jsonl took 854 MB before the count was compared."""
+    run = write_run(tmp_path / "run")
+    lines = (run / name).read_text().splitlines(keepends=True)
+    with (run / name).open("a") as extra:
+        extra.write(lines[-1] * 200_000 + "not json\n")
+    result = cli("report", str(run), "--json")
+    assert_plain_outcome(result, (2,))
+    assert f"{run / name}:{len(lines) + 1}: more records than summary.json counts" in result[2]
