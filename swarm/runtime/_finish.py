@@ -66,7 +66,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         ended_because=run.ended_because or "no program ran",
         started_at=run.started,
         ended_at=ended,
-        usage=gathered.get("usage", {}),
+        usage=gathered.get("usage") or run.usage_seen or {},
         programs=programs,
         events=events,
         blackboard=gathered.get("blackboard", {}),

@@ -27,9 +27,9 @@ class RunState:
     progress: ProgressSink
     mirror: Mirror | None
     stopped_at: float | None
+    """When the driver saw the run stop (killed, halted): programs still live end then."""
     tree_started: float | None
     """When the root program was admitted: the wall clock counts from here (None: no tree)."""
-    """When the driver saw the run stop (killed, halted): programs still live end then."""
     dialogue: RootDialogue | None
     root_from_file: bool
     telemetry: Telemetry | None
@@ -40,6 +40,9 @@ class RunState:
     """Runner processes that died during the run (each restarted, its programs resumed)."""
     recovered: bool = False
     """Its driver died and its watchdog writes its record from Redis (`_recover.py`)."""
+    usage_seen: dict[str, Any] | None = None
+    """The caps' use as the watch last read it: the summary's, when Redis is gone at the end
+    (the record then says what was last seen, never that nothing was used)."""
     runners_flushed: bool = False
     """Every runner pushed out its spans and metrics after the run stopped: the pool may close
     while the record is read."""

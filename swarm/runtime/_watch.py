@@ -75,7 +75,7 @@ async def _until_end(
             reason = "wall_clock_s"
         if reason is None and (reason := runnerless.check()) is not None:
             await coord.kill(reason)
-        usage = await coord.usage()
+        usage = run.usage_seen = await coord.usage()
         states = await sched.states()
         await run.mirror.catch_up()
         run.progress.update(

@@ -283,6 +283,9 @@ def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory
     assert summary is not None
     assert summary.status == "failed"
     assert "Redis" in summary.ended_because
+    # The caps' use as last seen before Redis went: the six children admitted, never zero.
+    assert summary.caps["programs"].used == 7
+    assert summary.caps["model_calls"].used > 0
     programs = RunDir(out).programs()
     assert len(programs) == 7  # every program, from what the driver held
     assert {p.status for p in programs[1:]} == {"killed"}
