@@ -228,9 +228,11 @@ def test_report_reads_each_file_of_the_run_once(
     for name in ("summary", "dialogue", "programs", "events"):
         original = getattr(RunDir, name)
 
-        def counted(self: RunDir, _name: str = name, _original: Any = original) -> Any:
+        def counted(
+            self: RunDir, *args: Any, _name: str = name, _original: Any = original, **kw: Any
+        ) -> Any:
             reads[_name] += 1
-            return _original(self)
+            return _original(self, *args, **kw)
 
         monkeypatch.setattr(RunDir, name, counted)
     for argv in (("report", str(run_dir)), ("report", str(run_dir), "--json")):
