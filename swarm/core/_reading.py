@@ -23,6 +23,7 @@ that name is replaced, never written through.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -85,6 +86,23 @@ def present(path: str | Path) -> bool:
     return os.path.lexists(path)
 
 
+def _replaceable(path: Path) -> None:
+    """Refuse to write over anything at `path` but a regular file or a symlink: a device, a
+    FIFO, a socket or a directory there is not the lab's to replace (`--out /dev/null`, run as
+    root, would replace the device with a file)."""
+    if not path.name:
+        raise OSError(errno.EINVAL, "an empty path: name a file", str(path))
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise OSError(errno.EEXIST, f"{kind} is there, not a file; name a new file", str(path))
+
+
 def _open_regular(path: Path, what: str) -> IO[bytes]:
     """`path` opened for reading if it is a regular file; never blocks on a FIFO."""
     label = f"{what} {path}" if what else str(path)
@@ -98,13 +116,22 @@ def _open_regular(path: Path, what: str) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
+def _refuse_larger(handle: IO[bytes], max_bytes: int, refusal: str) -> None:
+    """Refuse a file whose size is already past `max_bytes` before a byte of it is read (a
+    sparse file of 10 GB reads as NULs, a line of 256 MiB at a time); the size is bounded while
+    reading too, for a file that grows meanwhile."""
+    if os.fstat(handle.fileno()).st_size > max_bytes:
+        raise SpecError(refusal)
+
+
 def read_bytes(path: str | Path, what: str = "", max_bytes: int = MAX_TEXT_BYTES) -> bytes:
     """A regular file's bytes, at most `max_bytes` of them (else `SpecError`)."""
     path = Path(path)
+    label = f"{what} {path}" if what else str(path)
     with _open_regular(path, what) as handle:
+        _refuse_larger(handle, max_bytes, f"{label}: larger than {max_bytes} bytes")
         raw = handle.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        label = f"{what} {path}" if what else str(path)
         raise SpecError(f"{label}: larger than {max_bytes} bytes")
     return raw
 
@@ -138,6 +165,7 @@ def text_lines(path: str | Path, max_bytes: int = MAX_RECORD_BYTES) -> Iterator[
     path = Path(path)
     left = max_bytes
     with _open_regular(path, "") as handle:
+        _refuse_larger(handle, max_bytes, f"{path}: the file is larger than {max_bytes} bytes")
         number = 0
         while True:
             raw = handle.readline(left + 1)
@@ -388,6 +416,7 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     replaced by the file, its target untouched.
     """
     path = Path(path)
+    _replaceable(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # name the file asked for, never the temporary one

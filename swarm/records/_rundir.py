@@ -17,6 +17,8 @@ scripts rely on: extend it, never rename.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -232,6 +234,37 @@ class RunDir:
         return self.path / name
 
     # --- writing ---------------------------------------------------------------------------
+
+    WRITES = (
+        "programs.jsonl",
+        "events.jsonl",
+        "blackboard.json",
+        "spec.yaml",
+        "traces.jsonl",
+        "metrics.jsonl",
+        "completions.jsonl",
+        INPUTS_FILE,
+        "dialogue.json",
+        "report.html",
+        "summary.json",
+    )
+    """The files `write` writes or removes, by name."""
+
+    def check_writable(self) -> None:
+        """`SpecError` when something that is not a file (a FIFO, a device, a socket, a
+        directory) stands where the run's record will be written: found before the run starts,
+        not when its record is written at the end."""
+        for name in self.WRITES:
+            path = self.file(name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                raise SpecError(
+                    f"run directory {self.path}: {name} there is not a file; remove it or "
+                    "name a new directory with --out"
+                )
 
     def write(self, result: RunResult) -> Path:
         """Write every file of the run; each file appears whole or not at all."""

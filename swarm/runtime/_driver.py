@@ -166,6 +166,7 @@ class _Run(RunState):
         except OSError as exc:  # a file in the way, no permission: the user picks another place
             why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
             raise SpecError(f"run directory {self.out}: cannot create it ({why})") from None
+        RunDir(self.out).check_writable()
         reaper = Reaper.start(self.out / ".reaper.json")
         redis_server: RedisServer | None = None
         ray = RayCluster()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from helpers.cli import one_line_error, swarmlab
 
 from swarmlab.cli._main import build_parser
+from swarmlab.records import RunDir
 
 
 def test_a_bad_spec_exits_2_with_one_line() -> None:
@@ -106,6 +108,21 @@ def test_run_on_the_embedded_default_prints_the_summary_as_json(tmp_path: Path) 
     one_line_error(again, 2, str(out), "already holds a run")
     assert "redis" not in again.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == record
+
+    # Something that is not a file where the record will go: refused before anything starts
+    # (it used to fail at the end, the record unwritten; a device there would be replaced).
+    for name in ("events.jsonl", "report.html"):
+        assert name in RunDir.WRITES
+        blocked = tmp_path / f"blocked-{name}"
+        blocked.mkdir()
+        if name == "events.jsonl":
+            os.mkfifo(blocked / name)
+        else:
+            (blocked / name).mkdir()
+        refused = swarmlab("run", "paperclips", "--out", str(blocked))
+        one_line_error(refused, 2, str(blocked), f"{name} there is not a file")
+        assert "redis" not in refused.stderr
+        assert [p.name for p in blocked.iterdir()] == [name]
 
 
 BUSY = """

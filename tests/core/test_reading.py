@@ -12,6 +12,8 @@ import ast
 import json
 import math
 import os
+import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,9 @@ from swarmlab.core import (
     json_lines,
     parse_json,
     parse_yaml,
+    read_bytes,
     read_text,
+    text_lines,
     write_text,
 )
 
@@ -285,6 +289,53 @@ def test_the_writer_replaces_a_planted_symlink_and_leaves_its_target_alone(
     assert not (run / "report.html").is_symlink()
     assert (run / "report.html").read_text() == "<html>"
     assert sorted(p.name for p in run.iterdir()) == ["report.html"]  # no temporary left
+
+
+def _special(kind: str, path: Path) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "directory":
+        path.mkdir()
+    elif os.geteuid() == 0:  # a device node of /dev/null's numbers, made here only
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        pytest.skip("making a device node needs root")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "directory", "device"])
+@pytest.mark.parametrize("name", ["report.html", "out.json", "x"])
+def test_the_writer_never_replaces_a_device_fifo_socket_or_directory(
+    tmp_path: Path, kind: str, name: str
+) -> None:
+    """`--out /dev/null` run as root once replaced the device with a regular file."""
+    path = tmp_path / name
+    _special(kind, path)
+    before = os.lstat(path).st_mode
+    with pytest.raises(OSError, match="is there, not a file; name a new file") as raised:
+        write_text(path, "<html>")
+    assert raised.value.filename == str(path)
+    assert os.lstat(path).st_mode == before
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left
+    with pytest.raises(OSError, match="an empty path"):
+        write_text(Path(""), "x")
+
+
+def test_a_file_past_its_bound_is_refused_before_a_byte_is_read(tmp_path: Path) -> None:
+    """A sparse file of 10 GB read as lines of NULs, 256 MiB at a time, before its size
+    was known to be too large."""
+    sparse = tmp_path / "events.jsonl"
+    sparse.write_bytes(b'{"a": 1}\n' * 10)
+    os.truncate(sparse, 10 << 30)
+    started = time.monotonic()
+    with pytest.raises(SpecError, match=r"events.jsonl: the file is larger than 1000 bytes$"):
+        next(text_lines(sparse, max_bytes=1000))
+    with pytest.raises(SpecError, match="larger than 1000 bytes"):
+        read_bytes(sparse, "recording", max_bytes=1000)
+    assert time.monotonic() - started < 1.0
 
 
 # --- no str.splitlines() on JSON anywhere ----------------------------------------------------
