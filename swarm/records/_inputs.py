@@ -48,10 +48,6 @@ class ProgramInput(BaseModel):
         ),
     )
 
-    def seen(self) -> Any:
-        """What the program saw, for comparison: a large answer by its digest."""
-        return ("digest", self.digest) if self.digest else ("answer", self.answer)
-
 
 class Divergence(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -127,8 +123,7 @@ def compare_inputs(
     source: str, recorded: list[ProgramInput], now: list[ProgramInput]
 ) -> ReplayCheck:
     """Compare two runs' inputs; the first difference in tree order, then call order."""
-    old = {(r.program, r.call): r.seen() for r in recorded}
-    new = {(r.program, r.call): r.seen() for r in now}
+    old, new = _answers(recorded), _answers(now)
     keys = sorted(old.keys() | new.keys(), key=lambda k: (id_sort_key(k[0]), k[1]))
     for key in keys:
         if key not in old or key not in new or old[key] != new[key]:
@@ -139,11 +134,31 @@ def compare_inputs(
                 first_divergence=Divergence(
                     program=key[0],
                     call=key[1],
-                    expected=_shown(old[key]) if key in old else "no such call",
-                    got=_shown(new[key]) if key in new else "no such call",
+                    expected=_show(old[key]) if key in old else "no such call",
+                    got=_show(new[key]) if key in new else "no such call",
                 ),
             )
     return ReplayCheck(source=source, identical=True, compared=len(keys))
+
+
+_NO_ANSWER = "no answer: its digest is given before any line gives the answer"
+
+
+def _answers(rows: list[ProgramInput]) -> dict[tuple[str, int], Any]:
+    """What each call answered. A large answer given once and then by its digest is compared
+    as the answer itself, never by the digest alone: nothing checks a digest against its
+    answer, so a line could keep the one and change the other. A line that gives both is
+    compared by its own answer."""
+    by_digest: dict[str, Any] = {}
+    for row in rows:
+        if row.digest is not None and row.answer is not None:
+            by_digest.setdefault(row.digest, row.answer)
+    return {
+        (r.program, r.call): r.answer
+        if r.digest is None or r.answer is not None
+        else by_digest.get(r.digest, _NO_ANSWER)
+        for r in rows
+    }
 
 
 def compare_ends(check: ReplayCheck, recorded: list[Any], now: list[Any]) -> ReplayCheck:
@@ -190,11 +205,6 @@ def _without_wall_time(value: Any, depth: int = 3) -> Any:
             if k not in _WALL_TIME_FIELDS
         }
     return value
-
-
-def _shown(seen: tuple[str, Any]) -> str:
-    how, value = seen
-    return f"answer sha1:{value}" if how == "digest" else _show(value)
 
 
 def _show(value: Any) -> str:

@@ -14,9 +14,10 @@ import contextlib
 import time
 from typing import Any
 
-from swarmlab.core import CoordinatorUnavailable, SwarmlabError, id_sort_key
+from swarmlab.core import CoordinatorUnavailable, SwarmlabError, id_sort_key, present
 from swarmlab.observability.telemetry import trace_id_hex
 from swarmlab.records import (
+    INPUTS_FILE,
     TERMINAL,
     Event,
     ProgramInput,
@@ -116,12 +117,13 @@ def _replay_check(
     backend, _, source = run.spec.model.partition(":")
     if backend != "replay":
         return None
+    if not present(RunDir(source).file(INPUTS_FILE)):  # nothing to compare: say so
+        why = f"{RunDir(source).file(INPUTS_FILE)}: not there, so no input could be compared"
+        return ReplayCheck(source=source, identical=False, compared=0, unreadable=why)
     try:
         recorded = RunDir(source).inputs()
     except SwarmlabError as exc:  # a damaged recording fails the replay, not the record
         return ReplayCheck(source=source, identical=False, compared=0, unreadable=str(exc))
-    if not recorded:
-        return None
     now = [ProgramInput.model_validate_json(line) for line in inputs]
     check = compare_inputs(source, recorded, now)
     try:

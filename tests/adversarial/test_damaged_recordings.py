@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swarmlab.cluster import RayCluster
-from swarmlab.records import ProgramRecord, RunDir
+from swarmlab.records import ProgramInput, ProgramRecord, RunDir, compare_inputs
 from swarmlab.runtime._cuts import replay_cuts
 from swarmlab.runtime._finish import _replay_check
 
@@ -205,3 +205,72 @@ def test_a_damaged_model_recording_is_refused_before_the_run_starts(
     assert len(said) == 1, said
     assert said[0].startswith(f"swarmlab: model replay:{tmp_path}: "), said
     assert str(tmp_path / "completions.jsonl") in said[0]
+
+
+# --- forged recordings: any answer changed is a divergence -----------------------------------
+
+BIG = [{"views": [{"id": f"p0.{i}", "status": "completed", "result": "x" * 600}]} for i in (1, 2)]
+SHA = ["a" * 40, "b" * 40]
+
+
+@st.composite
+def recordings(draw: Any) -> list[ProgramInput]:
+    """inputs.jsonl as the runtime writes it: small answers inline, a large one given once with
+    its digest and then by the digest alone."""
+    rows: list[ProgramInput] = []
+    given: set[str] = set()
+    for call in range(1, draw(st.integers(1, 8)) + 1):
+        if draw(st.booleans()):
+            rows.append(ProgramInput(program="p0", call=call, answer=draw(WRONG)))
+            continue
+        which = draw(st.integers(0, 1))
+        first = SHA[which] not in given
+        given.add(SHA[which])
+        answer = BIG[which] if first else None
+        rows.append(ProgramInput(program="p0", call=call, answer=answer, digest=SHA[which]))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=recordings(), data=st.data())
+def test_a_recording_with_any_answer_changed_is_never_identical(rows: Any, data: Any) -> None:
+    """A replay once said "every input matched" when a recorded answer was changed and its
+    digest kept: digests were compared, never answers."""
+    assert compare_inputs("rec", rows, rows).identical
+    at = data.draw(st.integers(0, len(rows) - 1), label="line")
+    row = rows[at]
+    how = data.draw(st.sampled_from(["answer", "digest", "drop", "empty"]), label="how")
+    forged = list(rows)
+    if how == "answer":
+        was = row.answer if row.digest is None or row.answer is not None else "resolved"
+        new = data.draw(WRONG.filter(lambda v: v != was and v is not None), label="new")
+        forged[at] = row.model_copy(update={"answer": new})
+    elif how == "digest" and row.digest is not None:
+        forged[at] = row.model_copy(update={"digest": "c" * 40, "answer": None})
+    elif how == "empty":
+        forged = []
+    else:
+        del forged[at]
+    check = compare_inputs("rec", forged, rows)
+    assert not check.identical
+    assert check.first_divergence is not None
+
+
+@pytest.mark.parametrize("inputs", ["empty", "absent"])
+def test_a_recording_with_no_inputs_is_no_identical_replay(tmp_path: Path, inputs: str) -> None:
+    """An emptied inputs.jsonl skipped the check: `replay` null, nothing said."""
+    if inputs == "empty":
+        (tmp_path / "inputs.jsonl").write_text("")
+    (tmp_path / "programs.jsonl").write_text(ProgramRecord(id="p0", code="x").to_json() + "\n")
+    run = SimpleNamespace(spec=SimpleNamespace(model=f"replay:{tmp_path}"))
+    check = _replay_check(run, [json.dumps(row) for row in GOOD], [])  # type: ignore[arg-type]
+    assert check is not None
+    assert not check.identical
+    if inputs == "absent":
+        assert (
+            check.unreadable
+            == f"{tmp_path / 'inputs.jsonl'}: not there, so no input could be compared"
+        )
+    else:
+        assert check.first_divergence is not None
+        assert check.first_divergence.expected == "no such call"
