@@ -322,6 +322,22 @@ class RunDir:
         except ValidationError as exc:
             raise SpecError(f"{path}: not a run summary ({_first_line(exc)})") from None
 
+    def planned_summary(self, spec: ExperimentSpec, run_id: str = "") -> RunSummary | None:
+        """summary.json of the run a sweep or a trials set planned here (None when none ran),
+        refused when it is another run's: a cell or a trial copied or linked over another
+        was counted as a run of this one's seed and condition."""
+        summary = self.summary()
+        if summary is None:
+            return None
+        if summary.spec != spec or (run_id and summary.run_id != run_id):
+            ran, planned = summary.spec.model_dump(), spec.model_dump()
+            differs = [k for k in planned if ran.get(k) != planned[k]] or ["run_id"]
+            raise SpecError(
+                f"{self.file('summary.json')}: not the run planned here (its {differs[0]} is "
+                "another); move the directory away to run it again"
+            )
+        return summary
+
     def programs(self, most: int | None = None) -> list[ProgramRecord]:
         """programs.jsonl in tree order, each record one the runtime writes (`_read_back`); a
         file of more than `most` records is refused at the first past it (`records`: what

@@ -9,27 +9,24 @@ writes nothing outside the directory it was given.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
+from helpers.cli import assert_plain_outcome, cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from swarmlab.cli._main import main
 from swarmlab.records import Event, ProgramRecord, RootDialogue, RunDir, RunResult
 from swarmlab.spec import ExperimentSpec
 
 SEARCH = settings(
     max_examples=25, deadline=10_000, suppress_health_check=list(HealthCheck), database=None
 )
-BUDGET_S = 8.0
 
 HOSTILE_VALUES = [
     "NaN",
@@ -58,29 +55,6 @@ HOSTILE_VALUES = [
     '"p0' + ".1" * 60_000 + '"',  # an id whose lineage, built part by part, was quadratic
 ]
 HOSTILE_BYTES = [b"\xff", b"\x00", b"\n", b"\xe2\x80\xa8", b"{", b'"', b"\r", b"\x85"]
-
-
-def cli(*args: str) -> tuple[int, str, str, float]:
-    """`swarmlab ARGS` in this process: exit code, stdout, stderr, seconds."""
-    out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's own exit
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue(), time.monotonic() - started
-
-
-def assert_plain_outcome(result: tuple[int, str, str, float], codes: tuple[int, ...]) -> None:
-    code, _, err, seconds = result
-    assert code in codes, err
-    if code != 0:
-        lines = err.strip().split("\n")
-        assert len(lines) == 1, err
-        assert lines[0].startswith("swarmlab: "), err
-    assert "Traceback" not in err
-    assert seconds < BUDGET_S
 
 
 def snapshot(root: Path, skip: Path) -> dict[str, bytes]:

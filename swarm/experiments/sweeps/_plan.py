@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swarmlab.core import SpecError, parse_yaml, present, read_json, read_yaml, short_repr
+from swarmlab.records import RunDir, RunSummary
 from swarmlab.spec import (
     MAX_PARALLEL,
     RUN_ID_RULE,
@@ -305,6 +306,13 @@ class SweepPlan:
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.id
+
+    def cell_run_id(self, cell: Cell) -> str:
+        return f"{self.sweep.name}-{cell.id}"[:120]
+
+    def cell_summary(self, cell: Cell) -> RunSummary | None:
+        """The cell's summary.json, refused when it is not of the run planned for the cell."""
+        return RunDir(self.cell_dir(cell)).planned_summary(cell.spec, self.cell_run_id(cell))
 
     def fingerprints(self) -> dict[str, str]:
         """Each cell's spec, by cell id, as a short hash: what plan.json keeps."""

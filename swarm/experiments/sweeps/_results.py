@@ -66,7 +66,7 @@ def cell_row(plan: SweepPlan, cell: Cell) -> dict[str, Any]:
     row.update({f"condition.{k}": v for k, v in cell.condition.items()})
     row.update(flatten(cell.spec.model_dump(exclude={"persona"}), "spec."))
     row["spec.persona"] = cell.spec.persona[:80]
-    summary = RunDir(path).summary()
+    summary = plan.cell_summary(cell)
     if summary is None:
         row["error"] = RunDir(path).failure()
         row["status"] = "failed" if row["error"] is not None else "not run"

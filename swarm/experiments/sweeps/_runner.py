@@ -198,7 +198,7 @@ class SweepRunner:
                 ref = task.remote(
                     cell.spec.model_dump_json(),
                     str(self.cell_dir(cell)),
-                    f"{self.sweep.name}-{cell.id}"[:120],
+                    self.plan.cell_run_id(cell),
                     self.redis_url,
                     self.sweep_id,
                     runners,

@@ -75,7 +75,7 @@ def collect_units(plan: TrialsPlan) -> list[Unit]:
     units: list[Unit] = []
     for trial in plan.trials:
         path = plan.trial_dir(trial)
-        summary = RunDir(path).summary()
+        summary = plan.trial_summary(trial)
         if summary is None or summary.status not in COUNTED:
             continue
         rundir, slug = RunDir(path), trial.condition.slug

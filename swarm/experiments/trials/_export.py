@@ -48,7 +48,7 @@ STEP_COLUMNS: dict[str, str] = {
 def trajectory(plan: TrialsPlan, trial: Trial) -> list[dict[str, Any]]:
     """One trial's steps, in order; empty when the trial wrote no run directory."""
     rundir = RunDir(plan.trial_dir(trial))
-    summary = rundir.summary()
+    summary = plan.trial_summary(trial)
     if summary is None:
         return []
     spec = summary.spec

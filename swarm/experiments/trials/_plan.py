@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from swarmlab.core import SpecError, present, read_yaml, write_text
+from swarmlab.records import RunDir, RunSummary
 from swarmlab.spec import (
     SEED_MAX,
     SEED_MIN,
@@ -213,6 +214,11 @@ class TrialsPlan:
 
     def trial_dir(self, trial: Trial) -> Path:
         return self.out / "runs" / trial.condition.slug / f"t{trial.index:03d}"
+
+    def trial_summary(self, trial: Trial) -> RunSummary | None:
+        """The trial's summary.json, refused when it is not of the run planned for the trial
+        (its seed, its condition, the plan's overrides)."""
+        return RunDir(self.trial_dir(trial)).planned_summary(trial.spec)
 
 
 def _condition_spec(base: ExperimentSpec, condition: Condition, seed: int) -> ExperimentSpec:

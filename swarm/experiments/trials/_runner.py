@@ -27,7 +27,6 @@ from swarmlab.cluster import RayCluster, Reaper, RedisServer
 from swarmlab.core import ModelError, write_text
 from swarmlab.models import LocalServer, ensure_local_server
 from swarmlab.observability.telemetry import TelemetryConfig
-from swarmlab.records import RunDir
 from swarmlab.runtime import ProgressSink, RunOptions, run_experiment, silent
 from swarmlab.spec import ExperimentSpec, shared_redis_memory_bytes
 
@@ -76,7 +75,7 @@ class TrialsRunner:
 
     def _done(self, trial: Trial) -> bool:
         """Trials that failed or were stopped from outside run again."""
-        summary = RunDir(self.plan.trial_dir(trial)).summary()
+        summary = self.plan.trial_summary(trial)
         return summary is not None and summary.status in COUNTED
 
     def _run_todo(self, todo: list[Trial]) -> None:

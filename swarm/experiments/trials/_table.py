@@ -119,7 +119,7 @@ def trial_row(plan: TrialsPlan, trial: Trial) -> dict[str, Any]:
         seed=trial.seed,
         counted=0,
     )
-    summary = RunDir(path).summary()
+    summary = plan.trial_summary(trial)
     if summary is None:
         error = RunDir(path).failure()
         row["status"] = "failed" if error is not None else "not run"
