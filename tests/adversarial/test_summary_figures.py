@@ -89,3 +89,16 @@ def test_a_figure_of_summary_json_is_its_records_or_refused(
         assert said.startswith(f"{run / 'summary.json'}: "), said  # its type, or its records
         assert field in said
         assert "\n" not in said
+
+
+def test_a_recovered_run_without_its_dialogue_reads_back(tmp_path: Path) -> None:
+    """The watchdog that writes a recovered run's directory never had the root dialogue (its
+    dead driver held it): what the runtime writes of such a run reads back."""
+    run = write_run_dir(tmp_path / "run", with_traces=False)
+    (run / "dialogue.json").unlink()
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "recovered": True}))
+    read = RunDir(run).records()
+    assert read.summary is not None
+    assert read.dialogue is None
+    assert len(read.programs) == 7

@@ -382,6 +382,7 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     assert summary["status"] == "failed"
     assert f"the driver (pid {driver.pid}) died" in summary["ended_because"]
     assert summary["recovered"] is True  # cut off, not ended: a resumed sweep runs it again
+    assert RunDir(out).records().summary is not None  # it reads back, without dialogue.json
     programs = [json.loads(x) for x in (out / "programs.jsonl").read_text().splitlines()]
     assert sorted(p["id"] for p in programs) == ["p0", "p0.1", "p0.2", "p0.3"]
     assert {p["status"] for p in programs} == {"killed"}
