@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swarmlab.core import SpecError, id_sort_key, json_lines
 from swarmlab.records import detail_count
@@ -23,6 +23,13 @@ from ._data import (
 
 __all__ = ["load_trace", "read_spans", "run_data_from_spans"]
 
+MAX_SPAN_NS = 2**63 - 1
+"""A time read back from a trace: nanoseconds since 1970 as OpenTelemetry keeps them, a signed
+64-bit int (until the year 2262)."""
+SpanTime = Annotated[int, Field(strict=True, ge=0, le=MAX_SPAN_NS)]
+TraceId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+SpanId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
 
 class SpanEventLine(BaseModel):
     """An event of a span, as `span_to_json` writes it."""
@@ -30,43 +37,98 @@ class SpanEventLine(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(default="", description="The event's name.")
-    time_ns: int | None = Field(default=None, description="When it happened (ns since epoch).")
+    time_ns: SpanTime | None = Field(default=None, description="When it happened (ns since epoch).")
     attributes: dict[str, Any] = Field(default_factory=dict, description="Its attributes.")
 
 
 class SpanLine(BaseModel):
     """One line of traces.jsonl, as `span_to_json` (telemetry) writes it: the fields the
-    analysis and the Jaeger export read must have these types; others are kept as they are."""
+    analysis and the Jaeger export read must have these types and forms; others are kept as
+    they are. What a span says of the others (its id once in the file, no cycle of parents,
+    a program once) is checked by `read_spans`."""
 
     model_config = ConfigDict(extra="allow")
 
-    trace_id: str = Field(description="32 hex digits.")
-    span_id: str = Field(description="16 hex digits.")
-    parent_span_id: str | None = Field(default=None, description="The parent span's id.")
+    trace_id: TraceId = Field(description="32 hex digits.")
+    span_id: SpanId = Field(description="16 hex digits.")
+    parent_span_id: SpanId | None = Field(
+        default=None,
+        description="The parent span's id (16 hex digits); it may be in another service's "
+        "trace, not in this file.",
+    )
     name: str = Field(description="The span's name.")
     kind: str | None = Field(default=None, description="INTERNAL, CLIENT, ...")
-    start_ns: int | None = Field(default=None, description="Start (ns since epoch).")
-    end_ns: int | None = Field(default=None, description="End (ns since epoch).")
+    start_ns: SpanTime | None = Field(default=None, description="Start (ns since epoch).")
+    end_ns: SpanTime | None = Field(
+        default=None, description="End (ns since epoch), not before start."
+    )
     attributes: dict[str, Any] = Field(default_factory=dict, description="Its attributes.")
     events: list[SpanEventLine] = Field(default_factory=list, description="Its events.")
     status: dict[str, Any] = Field(default_factory=dict, description="code, description.")
     resource: dict[str, Any] = Field(default_factory=dict, description="The process's.")
 
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> SpanLine:
+        if self.start_ns is not None and self.end_ns is not None and self.end_ns < self.start_ns:
+            raise ValueError(f"end_ns {self.end_ns} is before start_ns {self.start_ns}")
+        return self
+
 
 def read_spans(path: str | Path) -> list[dict[str, Any]]:
     """The spans of a traces.jsonl file, one dict per line, in file order (read through the
-    lab's one reader: bounded, UTF-8, lines split on `\\n` only; each a `SpanLine`)."""
+    lab's one reader: bounded, UTF-8, lines split on `\\n` only; each a `SpanLine`), held to
+    what the runtime writes of a trace: each span id once, each program's span once (a
+    second would be exported twice, or counted as a second program), and parents that form
+    no cycle. A parent not in the file is kept: it may be another service's span."""
     path = Path(path)
-    spans = []
+    spans: list[dict[str, Any]] = []
+    lines: dict[str, int] = {}  # span id -> its line
+    programs: dict[str, int] = {}  # program id -> the line of its span
     for number, row in json_lines(path):
         try:
-            span = SpanLine.model_validate(row)
+            span = SpanLine.model_validate(row).model_dump()
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "span"
-            raise SpecError(f"{path}:{number}: not a span ({field}: {err['msg']})") from None
-        spans.append(span.model_dump())
+            field = ".".join(str(p) for p in err["loc"])
+            said = err["msg"].removeprefix("Value error, ")
+            where = f"{field}: " if field else ""
+            raise SpecError(f"{path}:{number}: not a span ({where}{said})") from None
+        if (first := lines.setdefault(span["span_id"], number)) != number:
+            raise SpecError(
+                f"{path}:{number}: not a span (span_id {span['span_id']} is the span of line "
+                f"{first} too)"
+            )
+        if _is_program(span):
+            pid = str(_attrs(span)["gen_ai.agent.id"])
+            if (first := programs.setdefault(pid, number)) != number:
+                raise SpecError(
+                    f"{path}:{number}: not a span (program {pid[:60]!r} has its span on line "
+                    f"{first} too)"
+                )
+        spans.append(span)
+    _refuse_parent_cycles(path, spans, lines)
     return spans
+
+
+def _refuse_parent_cycles(path: Path, spans: list[dict[str, Any]], lines: dict[str, int]) -> None:
+    """A span that is its own ancestor (through parents in the file) is refused at its line;
+    each span is walked once, so the check costs the file's length."""
+    parent = {s["span_id"]: s["parent_span_id"] for s in spans}
+    done: set[str] = set()
+    for span in spans:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        sid: str | None = span["span_id"]
+        while sid is not None and sid in parent and sid not in done:
+            if sid in on_chain:
+                raise SpecError(
+                    f"{path}:{lines[sid]}: not a span (span {sid} is its own ancestor: its "
+                    "parents form a cycle)"
+                )
+            chain.append(sid)
+            on_chain.add(sid)
+            sid = parent[sid]
+        done.update(chain)
 
 
 def run_data_from_spans(spans: list[dict[str, Any]], source: str = "") -> RunData:

@@ -387,14 +387,23 @@ def csv_rows(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str
     malformed table (an unclosed quote, a cell over the csv module's 128 KiB) names its line.
 
     Lines end at `\\r` or `\\n` outside quoted fields only (the csv module's rule), never at
-    the other characters `str.splitlines()` would split on.
+    the other characters `str.splitlines()` would split on. A column named twice is refused:
+    a row would keep one of its two cells without a word.
     """
     import csv
 
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
+        columns = list(reader.fieldnames or [])
+        named = [c for c in columns if c]
+        if len(set(named)) != len(named):  # each row's dict would keep the last cell only
+            twice = next(c for i, c in enumerate(named) if c in named[:i])
+            raise SpecError(
+                f"{where}:{reader.line_num}: not a CSV table (the column "
+                f"{short_repr(twice, 60)} is named twice)"
+            )
         rows = [(reader.line_num, dict(row)) for row in reader]
-        return list(reader.fieldnames or []), rows
+        return columns, rows
     except csv.Error as exc:
         raise SpecError(f"{where}:{reader.line_num}: not a CSV table ({exc})") from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from swarmlab.core import is_program_id, parent_id
 from swarmlab.spec import MAX_COUNT
 
+from . import _figures as figures
 from ._event import Event
 from ._inputs import ProgramInput
 from ._program import ProgramRecord
@@ -58,16 +59,26 @@ def _time_problem(name: str, value: float | None) -> str | None:
     return f"{name} {value:.6g} is not a Unix time"
 
 
-def whole_problem(summary: RunSummary, programs: int, events: int, dialogue: bool) -> str | None:
+def whole_problem(
+    summary: RunSummary, programs: list[ProgramRecord], events: list[Event], dialogue: bool
+) -> str | None:
     """Whether the files hold what summary.json says the run recorded: a file emptied, cut
     short or removed would change the metrics without a word."""
-    if programs != summary.programs.total:
+    if len(programs) != summary.programs.total:
         return (
-            f"programs.jsonl holds {programs} programs, summary.json says {summary.programs.total}"
+            f"programs.jsonl holds {len(programs)} programs, summary.json says "
+            f"{summary.programs.total}"
         )
-    if events != summary.events:
-        return f"events.jsonl holds {events} events, summary.json says {summary.events}"
-    if summary.tree.root == "dialogue" and summary.programs.total and not dialogue:
+    if len(events) != summary.events:
+        return f"events.jsonl holds {len(events)} events, summary.json says {summary.events}"
+    # A run its watchdog recovered has no dialogue.json: only its dead driver held the dialogue.
+    recovered = summary.recovered
+    if (
+        summary.tree.root == "dialogue"
+        and summary.programs.total
+        and not dialogue
+        and not recovered
+    ):
         return "dialogue.json is missing, and summary.json says the root came from it"
     return None
 
@@ -91,3 +102,45 @@ def duplicate_problem(seen: set[str], record: ProgramRecord) -> str | None:
         return f"program {record.id} is recorded twice"
     seen.add(record.id)
     return None
+
+
+def figures_problem(
+    summary: RunSummary, programs: list[ProgramRecord], events: list[Event]
+) -> str | None:
+    """A figure of summary.json that its records give otherwise (`_figures`: the one
+    computation of both): the report shows summary.json's figures beside the records' own.
+
+    The caps' use is what Redis held at the run's end, where `spawn` charges a program and
+    keeps its record in one step: `programs` is the number of records, `depth` the deepest,
+    `children` the most one program has. A run whose Redis was gone at its end
+    (`caps_last_seen`) has the use its watch last read, which its records may not match."""
+    tree = summary.tree
+    checks: list[tuple[str, object, object]] = [
+        ("programs.by_status", summary.programs.by_status, figures.by_status(programs)),
+        ("tree.size", tree.size, len(programs)),
+        ("tree.max_depth", tree.max_depth, figures.max_depth(programs)),
+        ("tree.branching", tree.branching, figures.branching(programs)),
+        ("programs_restarted", summary.programs_restarted, figures.programs_restarted(events)),
+        ("model.failed_calls", summary.model.failed_calls, figures.failed_model_calls(events)),
+        ("model.resent_calls", summary.model.resent_calls, figures.resent_model_calls(events)),
+    ]
+    if not summary.caps_last_seen:
+        used = {
+            "programs": len(programs),
+            "depth": figures.max_depth(programs),
+            "children": figures.most_children(programs),
+        }
+        checks += [
+            (f"caps.{cap}.used", summary.caps[cap].used, count)
+            for cap, count in used.items()
+            if cap in summary.caps
+        ]
+    for field, said, found_here in checks:
+        if said != found_here:
+            return f"{field} = {_short(said)}, the records give {_short(found_here)}"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +34,13 @@ from swarmlab.core import (
     SpecError,
     id_sort_key,
     json_lines,
-    names_with_role,
     present,
     read_json,
     write_text,
 )
 from swarmlab.spec import TELEMETRY_CAP, ExperimentSpec
 
+from . import _figures as figures
 from ._dialogue import RootDialogue
 from ._event import Event
 from ._inputs import INPUTS_FILE, ProgramInput, ReplayCheck
@@ -49,6 +48,7 @@ from ._program import ProgramRecord
 from ._read_back import (
     duplicate_problem,
     event_problem,
+    figures_problem,
     input_problem,
     program_problem,
     whole_problem,
@@ -100,6 +100,9 @@ class RunResult:
     """Written by the run's watchdog after its driver died (`RunSummary.recovered`)."""
     tree_started_at: float | None = None
     """When the root program started: the wall clock counts from here."""
+    usage_last_seen: bool = False
+    """`usage` is the caps' use as the run's watch last read it (Redis was gone at the end),
+    not what Redis held at the end (`RunSummary.caps_last_seen`)."""
 
     @property
     def duration_s(self) -> float:
@@ -140,8 +143,6 @@ class RunResult:
         return out
 
     def summary(self) -> RunSummary:
-        by_status = Counter(p.status for p in self.programs)
-        children = Counter(p.parent_id for p in self.programs if p.parent_id)
         limits = self.spec.program_limits.model_dump()
         return RunSummary(
             run_id=self.run_id,
@@ -151,20 +152,21 @@ class RunResult:
             model=ModelInfo(
                 backend=self.spec.model.split(":", 1)[0],
                 name=self._model_name(),
-                failed_calls=self._failed_model_calls(),
-                resent_calls=self._resent_model_calls(),
+                failed_calls=figures.failed_model_calls(self.events),
+                resent_calls=figures.resent_model_calls(self.events),
             ),
             programs=ProgramCounts(
-                total=len(self.programs), by_status=dict(sorted(by_status.items()))
+                total=len(self.programs), by_status=figures.by_status(self.programs)
             ),
             tree=TreeStats(
                 size=len(self.programs),
-                max_depth=max((p.depth for p in self.programs), default=0),
-                branching=round(sum(children.values()) / len(children), 3) if children else 0.0,
+                max_depth=figures.max_depth(self.programs),
+                branching=figures.branching(self.programs),
                 root="file" if self.root_from_file else "dialogue",
             ),
             scaffold=self.root_from_file or bool(self.dialogue and self.dialogue.program),
             caps=self.caps(),
+            caps_last_seen=self.usage_last_seen,
             program_limits={
                 name: LimitUsage(
                     limit=limits[name], denied=int(self.usage.get(name, {}).get("denied", 0))
@@ -181,23 +183,7 @@ class RunResult:
             replay=self.replay,
             runners_lost=self.runners_lost,
             recovered=self.recovered,
-            programs_restarted=len({e.program for e in self.events if e.kind == "restart"}),
-        )
-
-    def _failed_model_calls(self) -> int:
-        model_calls = names_with_role("model")
-        return sum(
-            1
-            for e in self.events
-            if e.kind in model_calls and e.decision == "error" and "model_error" in e.detail
-        )
-
-    def _resent_model_calls(self) -> int:
-        model_calls = names_with_role("model")
-        return sum(
-            max(0, int(e.detail.get("attempts") or 1) - 1)
-            for e in self.events
-            if e.kind in model_calls and isinstance(e.detail.get("attempts"), int)
+            programs_restarted=figures.programs_restarted(self.events),
         )
 
     def _model_name(self) -> str:
@@ -304,10 +290,14 @@ class RunDir:
         counted = (summary.programs.total, summary.events) if summary is not None else (None, None)
         programs, events = self.programs(most=counted[0]), self.events(most=counted[1])
         if summary is not None and (
-            problem := whole_problem(summary, len(programs), len(events), dialogue is not None)
+            problem := whole_problem(summary, programs, events, dialogue is not None)
         ):
             raise SpecError(
                 f"{self.path}: {problem} (the run directory is incomplete or was edited)"
+            )
+        if summary is not None and (problem := figures_problem(summary, programs, events)):
+            raise SpecError(
+                f"{self.file('summary.json')}: {problem} (the run directory was edited)"
             )
         return RunRecords(summary, dialogue, programs, events)
 

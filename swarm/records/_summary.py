@@ -90,6 +90,12 @@ class RunSummary(BaseModel):
     tree: TreeStats
     scaffold: bool = Field(description="The root program exists (from the dialogue or a file).")
     caps: dict[str, CapUsage]
+    caps_last_seen: bool = Field(
+        default=False,
+        description="The caps' use is as the run's watch last read it: Redis was gone at the "
+        "run's end. Otherwise it is what Redis held at the end, and `programs`, `depth` and "
+        "`children` are what the records give (checked when the directory is read back).",
+    )
     program_limits: dict[str, LimitUsage]
     outcome: dict[str, Any] = Field(description="The simulated world's score at the deadline.")
     events: int = Field(description="Events recorded.")

@@ -68,6 +68,7 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         started_at=run.started,
         ended_at=ended,
         usage=gathered.get("usage") or run.usage_seen or {},
+        usage_last_seen=not gathered.get("usage"),
         programs=programs,
         events=events,
         blackboard=gathered.get("blackboard", {}),

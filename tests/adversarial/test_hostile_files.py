@@ -18,6 +18,7 @@ from unittest import mock
 
 import pytest
 from helpers.cli import assert_plain_outcome, cli
+from helpers.labelled_run import usage_of
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -102,8 +103,9 @@ def write_run(out: Path) -> Path:
     ]  # fmt: skip
     result = RunResult(
         run_id="r1", out_dir=out, spec=ExperimentSpec(name="r1"), status="completed",
-        ended_because="tree quiescent", started_at=1.0, ended_at=3.5, usage={},
-        programs=programs, events=events, blackboard={}, outcome={"paperclips": 1},
+        ended_because="tree quiescent", started_at=1.0, ended_at=3.5,
+        usage=usage_of([(p.id, p.parent_id) for p in programs]), programs=programs,
+        events=events, blackboard={}, outcome={"paperclips": 1},
         dialogue=RootDialogue(first_answer="a", second_answer="b", program="x=1"),
         spans=[json.dumps(s) for s in spans],
     )  # fmt: skip

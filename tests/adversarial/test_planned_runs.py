@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from helpers.cli import assert_plain_outcome, cli
+from helpers.labelled_run import usage_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +43,8 @@ def write_run(out: Path, spec: ExperimentSpec, run_id: str) -> None:
     ]
     result = RunResult(
         run_id=run_id, out_dir=out, spec=spec, status="completed",
-        ended_because="tree quiescent", started_at=1.0, ended_at=2.5, usage={},
+        ended_because="tree quiescent", started_at=1.0, ended_at=2.5,
+        usage=usage_of([("p0", None)]),
         programs=[record], events=events, blackboard={}, outcome={"paperclips": spec.seed},
         dialogue=None, root_from_file=True,
     )  # fmt: skip

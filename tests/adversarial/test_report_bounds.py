@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.hostile_runs import REPORT_BUDGET_S, report_metrics
+from helpers.labelled_run import usage_of
 
 from swarmlab.records import Event, ProgramRecord, RunDir, RunResult
 from swarmlab.spec import ExperimentSpec
@@ -112,7 +113,7 @@ def write_large_run(out: Path) -> Path:
         ended_because="tree quiescent: every program ended",
         started_at=started,
         ended_at=started + PROGRAMS + 1,
-        usage={},
+        usage=usage_of([(p.id, p.parent_id) for p in programs]),
         programs=programs,
         events=sorted(events, key=lambda e: e.t),
         blackboard={},

@@ -285,10 +285,11 @@ def test_labels_files_with_mistakes_are_refused_in_one_line(trials: dict[str, An
     first = json.loads((out / "sample.jsonl").read_text().splitlines()[0])["unit_id"]
     bad = out / "bad.jsonl"
     bad.write_text(json.dumps({"unit_id": first, "scaffold": "maybe"}) + "\n")
-    done = swarmlab("trials", "agreement", str(plan.out), "--labels", str(bad), str(bad))
+    other = str(out / "labels-b.csv")
+    done = swarmlab("trials", "agreement", str(plan.out), "--labels", str(bad), other)
     one_line_error(done, 2, "bad.jsonl:1", "scaffold", "maybe")
     bad.write_text(json.dumps({"unit_id": "nope#p0", "scaffold": 1}) + "\n")
-    done = swarmlab("trials", "agreement", str(plan.out), "--labels", str(bad), str(bad))
+    done = swarmlab("trials", "agreement", str(plan.out), "--labels", str(bad), other)
     one_line_error(done, 2, "bad.jsonl:1", "nope#p0", "not in the sample")
     done = swarmlab("trials", "annotate", str(plan.out), "--labellers", "solo")
     one_line_error(done, 2, "--labellers", "two")

@@ -292,13 +292,38 @@ def write_run_dir(out: Path, with_traces: bool = True) -> Path:
 
 def recount(run: Path) -> Path:
     """summary.json made to count what programs.jsonl and events.jsonl hold now (a test that
-    rewrote them; the analysis refuses a run directory whose files its summary does not count)."""
+    rewrote them; the analysis refuses a run directory whose files its summary does not count,
+    or whose figures its records give otherwise)."""
     summary = json.loads((run / "summary.json").read_text())
-    lines = {n: (run / n).read_text().count("\n") for n in ("programs.jsonl", "events.jsonl")}
-    summary["programs"]["total"] = summary["tree"]["size"] = lines["programs.jsonl"]
-    summary["events"] = lines["events.jsonl"]
+    rows = [json.loads(line) for line in (run / "programs.jsonl").read_text().split("\n") if line]
+    summary["programs"]["total"] = summary["tree"]["size"] = len(rows)
+    summary["events"] = (run / "events.jsonl").read_text().count("\n")
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    summary["programs"]["by_status"] = dict(sorted(statuses.items()))
+    used = usage_of([(r["id"], r.get("parent_id")) for r in rows])
+    kids = {r["parent_id"] for r in rows if r.get("parent_id")}
+    summary["tree"]["max_depth"] = used["depth"]["used"]
+    summary["tree"]["branching"] = round((len(rows) - 1) / len(kids), 3) if kids else 0.0
+    for cap, value in used.items():
+        summary["caps"][cap]["used"] = value["used"]
     (run / "summary.json").write_text(json.dumps(summary, indent=1))
     return run
+
+
+def usage_of(programs: list[tuple[str, str | None]]) -> dict[str, dict[str, float]]:
+    """The use of the caps Redis keeps by the tree at a run's end, for programs given as (id,
+    parent id): the programs admitted, the deepest, the most children of one program."""
+    children: dict[str, int] = {}
+    for _, parent in programs:
+        if parent:
+            children[parent] = children.get(parent, 0) + 1
+    return {
+        "programs": {"used": len(programs)},
+        "depth": {"used": max((pid.count(".") for pid, _ in programs), default=0)},
+        "children": {"used": max(children.values(), default=0)},
+    }
 
 
 def _event(

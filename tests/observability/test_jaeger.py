@@ -106,9 +106,10 @@ def test_bad_trace_files_are_one_line_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read"):
         read_spans(tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"trace_id": "a", "span_id": "b", "name": "c"}\n\n{oops\n')
+    good = json.dumps({"trace_id": "a" * 32, "span_id": "b" * 16, "name": "c"})
+    bad.write_text(good + "\n\n{oops\n")
     with pytest.raises(SpecError, match=r"bad.jsonl:3: not JSON"):
         read_spans(bad)
-    bad.write_text('{"trace_id": "a", "name": "c"}\n')
+    bad.write_text(json.dumps({"trace_id": "a" * 32, "name": "c"}) + "\n")
     with pytest.raises(SpecError, match=r"bad.jsonl:1: not a span \(span_id: Field required\)"):
         read_spans(bad)

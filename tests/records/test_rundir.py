@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from helpers.labelled_run import usage_of
+
 from swarmlab.records import ProgramRecord, RunDir, RunResult
 from swarmlab.spec import ExperimentSpec
 
@@ -21,7 +23,7 @@ def _result(out: Path) -> RunResult:
         ended_because="tree quiescent: every program ended",
         started_at=started,
         ended_at=started + 1,
-        usage={},
+        usage=usage_of([(root.id, root.parent_id)]),
         programs=[root],
         events=[],
         blackboard={},

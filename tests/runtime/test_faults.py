@@ -109,6 +109,7 @@ def test_a_runner_killed_mid_run_loses_no_program_and_no_quota(
     assert result.programs[0].result == kids * calls  # every child's every call, once
     summary = result.summary()
     assert summary.caps["programs"].used == kids + 1
+    assert RunDir(result.out_dir).records().summary == summary  # its figures are its records'
     # Quota covers the effects: one charge per answer, one more per call sent again because
     # its runner was lost with it in flight (whose tokens stay reserved in full).
     answered = [e for e in result.events if e.kind == "run_ai" and e.decision == "allowed"]
@@ -230,6 +231,7 @@ def test_a_run_whose_only_runner_is_lost_for_good_says_so_and_fails_in_one_line(
     summary = RunDir(tmp_path / run_id).summary()  # the run directory is written
     assert summary is not None
     assert summary.status == "failed"
+    assert RunDir(tmp_path / run_id).records().summary == summary  # and reads back whole
     assert len(RunDir(tmp_path / run_id).programs()) == kids + 1
     assert {p.status for p in result.programs} == {"killed"}
 
@@ -286,6 +288,8 @@ def test_losing_redis_mid_run_fails_the_run_in_one_line_and_writes_its_directory
     # The caps' use as last seen before Redis went: the six children admitted, never zero.
     assert summary.caps["programs"].used == 7
     assert summary.caps["model_calls"].used > 0
+    assert summary.caps_last_seen  # so not held to the records when read back, which it is
+    assert RunDir(out).records().summary == summary
     programs = RunDir(out).programs()
     assert len(programs) == 7  # every program, from what the driver held
     assert {p.status for p in programs[1:]} == {"killed"}
@@ -378,6 +382,7 @@ def test_nothing_the_driver_started_outlives_its_sigkill(tmp_path: Path) -> None
     assert summary["status"] == "failed"
     assert f"the driver (pid {driver.pid}) died" in summary["ended_because"]
     assert summary["recovered"] is True  # cut off, not ended: a resumed sweep runs it again
+    assert RunDir(out).records().summary is not None  # it reads back, without dialogue.json
     programs = [json.loads(x) for x in (out / "programs.jsonl").read_text().splitlines()]
     assert sorted(p["id"] for p in programs) == ["p0", "p0.1", "p0.2", "p0.3"]
     assert {p["status"] for p in programs} == {"killed"}

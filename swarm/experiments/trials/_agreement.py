@@ -11,6 +11,7 @@ sampled unit stands for stratum size / units sampled from its stratum).
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def agreement(plan_out: Path, files: list[Path] | None = None) -> dict[str, Any]
     paths = files or [out / name for name in manifest["files"]]
     if len(paths) != 2:
         raise SpecError(f"pass two labels files, one per labeller (got {len(paths)})")
+    _refuse_one_file_twice(paths)
     units = {u["unit_id"]: u for u in sample}
     first, second = (read_labels(p, units) for p in paths)
     sampled = Counter(u["stratum"] for u in sample)
@@ -42,6 +44,19 @@ def agreement(plan_out: Path, files: list[Path] | None = None) -> dict[str, Any]
     write_text(out / "agreement.json", json.dumps(report, indent=1))
     write_text(out / "agreement.md", format_agreement(report))
     return report
+
+
+def _refuse_one_file_twice(paths: list[Path]) -> None:
+    """Two names of one file (the same path, a symlink, a hard link) would be one labeller's
+    labels counted as two labellers agreeing (kappa 1.0)."""
+    try:
+        first, second = (os.stat(p) for p in paths)
+    except OSError:
+        return  # a file that cannot be read is refused by its reading, in its own words
+    if (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino):
+        raise SpecError(
+            f"{paths[0]} and {paths[1]} are one file: pass each labeller's own labels file"
+        )
 
 
 def detector_agreement(

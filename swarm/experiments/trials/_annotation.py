@@ -181,13 +181,25 @@ def read_sample(plan_out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except ValidationError as exc:
         raise SpecError(f"{manifest_path}: not a sample manifest ({_first_error(exc)})") from None
     sample = []
-    for number, row in json_lines(out / "sample.jsonl", MAX_TABLE_BYTES):
+    where = out / "sample.jsonl"
+    lines: dict[str, int] = {}  # unit id -> its line
+    for number, row in json_lines(where, MAX_TABLE_BYTES):
         try:
-            sample.append(SampleUnit.model_validate(row).model_dump())
+            unit = SampleUnit.model_validate(row).model_dump()
         except ValidationError as exc:
-            where = out / "sample.jsonl"
             raise SpecError(f"{where}:{number}: not a sampled unit ({_first_error(exc)})") from None
+        _once(lines, unit["unit_id"], where, number, "is sampled")
+        sample.append(unit)
     return manifest.model_dump(), sample
+
+
+def _once(lines: dict[str, int], unit_id: str, path: Path, number: int, what: str) -> None:
+    """Refuse a unit a table holds twice (one of the two would win without a word)."""
+    first = lines.setdefault(unit_id, number)
+    if first != number:
+        raise SpecError(
+            f"{path}:{number}: unit_id {unit_id[:80]!r} {what} twice (lines {first} and {number})"
+        )
 
 
 class SampleManifest(BaseModel):
@@ -200,10 +212,13 @@ class SampleManifest(BaseModel):
     @field_validator("files")
     @classmethod
     def _plain_names(cls, value: list[str]) -> list[str]:
-        """Names inside annotation/, never a path that leaves it."""
+        """Names inside annotation/, never a path that leaves it, each once (one labeller's
+        file named twice would be two labellers agreeing)."""
         for name in value:
             if not _safe(name.removeprefix("labels-").removesuffix(".csv")):
                 raise ValueError(f"{name[:60]!r} is not a labels file name (labels-NAME.csv)")
+        if len(set(value)) != len(value):
+            raise ValueError("names a labels file twice")
         return value
 
 
@@ -224,15 +239,18 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def read_labels(path: Path, units: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
-    """A labeller's file (CSV or JSONL): unit id -> the labels given (blank and `-` skipped)."""
+    """A labeller's file (CSV or JSONL): unit id -> the labels given (blank and `-` skipped);
+    a unit labelled twice is refused, naming both lines."""
     if not present(path):
         raise SpecError(f"{path}: no such labels file")
     rows = _label_rows(path)
     labels: dict[str, dict[str, bool]] = {}
+    lines: dict[str, int] = {}
     for line, row in rows:
         unit_id = str(row.get("unit_id") or "").strip()
         if unit_id not in units:
             raise SpecError(f"{path}:{line}: unit_id {unit_id[:80]!r} is not in the sample")
+        _once(lines, unit_id, path, line, "is labelled")
         given: dict[str, bool] = {}
         for field in DETECTORS:
             value = str(row.get(field) if row.get(field) is not None else "").strip().lower()

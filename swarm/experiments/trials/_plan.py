@@ -120,6 +120,20 @@ class TrialsSpec(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _conditions_apart(self) -> TrialsSpec:
+        """Two conditions writing one directory (`a__b` x `c` and `a` x `b__c`) would be one
+        set of runs counted as two conditions."""
+        seen: dict[str, Condition] = {}
+        for condition in self.conditions():
+            other = seen.setdefault(condition.slug, condition)
+            if other is not condition:
+                raise ValueError(
+                    f"conditions {other.label} and {condition.label} would write one directory "
+                    f"({condition.slug[:100]}); tell them apart"
+                )
+        return self
+
     def conditions(self) -> list[Condition]:
         return [
             Condition(model, persona, affordance)
@@ -136,6 +150,11 @@ class Condition:
     model: str
     persona: str
     affordance: str
+
+    @property
+    def label(self) -> str:
+        """The condition in a message (each value cut short)."""
+        return f"({self.model[:40]!r}, {self.persona[:40]!r}, {self.affordance[:40]!r})"
 
     @property
     def slug(self) -> str:
