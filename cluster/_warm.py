@@ -25,6 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SwarmlabError, read_json, write_text
+from swarmlab.spec import state_root as spec_state_root
 
 from ._ray_procs import is_ray_process, ray_binary, ray_pids
 from ._reaper import environ_pids, pid_alive
@@ -53,11 +54,7 @@ class WarmState(BaseModel):
 
 def state_root() -> Path:
     """The lab's state dir: $SWARMLAB_STATE_DIR, else $XDG_STATE_HOME/swarmlab (~/.local/state)."""
-    given = os.environ.get("SWARMLAB_STATE_DIR")
-    if given:
-        return Path(given)
-    base = os.environ.get("XDG_STATE_HOME")
-    return (Path(base) if base else Path.home() / ".local" / "state") / "swarmlab"
+    return spec_state_root()
 
 
 def warm_dir() -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +42,21 @@ def spec_overrides(args: argparse.Namespace) -> list[str]:
 def redis_url_argument(given: str | None, env: bool = True) -> str | None:
     """`--redis-url`, else (with `env`) SWARMLAB_REDIS_URL, checked: a URL redis-py cannot open
     is a one-line exit 2 here rather than a traceback once the run has started."""
-    from swarmlab.spec import check_redis_url
+    from swarmlab.spec import check_redis_url, env_value
 
     if given:
         return check_redis_url(given, "--redis-url")
-    value = os.environ.get("SWARMLAB_REDIS_URL") if env else None
-    return check_redis_url(value, "SWARMLAB_REDIS_URL") if value else None
+    return env_value("SWARMLAB_REDIS_URL") if env else None
+
+
+def ray_address_argument(given: str | None) -> str | None:
+    """`--ray-address`, else SWARMLAB_RAY_ADDRESS, checked (one line, exit 2, if it cannot
+    work)."""
+    from swarmlab.spec import check_ray_address, env_value
+
+    if given:
+        return check_ray_address(given, "--ray-address")
+    return env_value("SWARMLAB_RAY_ADDRESS")
 
 
 def check_run_arguments(args: argparse.Namespace) -> None:

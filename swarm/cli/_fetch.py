@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SpecError, read_text
+from swarmlab.spec import env_value
 
 from ._text import terminal_text
 
@@ -91,7 +92,7 @@ def fetch_command(args: argparse.Namespace) -> int:
 
 
 def job_server_address(given: str | None) -> str:
-    address = given or os.environ.get("RAY_ADDRESS") or os.environ.get("SWARMLAB_RAY_ADDRESS")
+    address = given or env_value("RAY_ADDRESS") or env_value("SWARMLAB_RAY_ADDRESS")
     if not address:
         raise SpecError(
             "no cluster named: pass --address http://<ray-head>:8265 or set RAY_ADDRESS "
@@ -105,7 +106,7 @@ def job_server_address(given: str | None) -> str:
 def auth_token() -> str | None:
     """The cluster's Ray token: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names (read
     as any file the lab did not write: regular, small, UTF-8)."""
-    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
+    token = env_value("RAY_AUTH_TOKEN") or ""
     path = os.environ.get("RAY_AUTH_TOKEN_PATH")
     if not token and path:
         token = read_text(Path(path).expanduser(), "RAY_AUTH_TOKEN_PATH", MAX_SMALL_BYTES).strip()

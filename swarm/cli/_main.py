@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import ClusterError, SpecError, SwarmlabError, present
-from swarmlab.spec import MAX_PARALLEL, shown_redis_url
+from swarmlab.spec import MAX_PARALLEL, check_environment, shown_redis_url
 
 from . import _common
 from ._common import (
     add_spec_arguments,
     check_out_dir,
     check_run_arguments,
+    ray_address_argument,
     redis_url_argument,
     spec_overrides,
 )
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args.command in STARTS:  # before any process, Redis key or directory exists
+            check_environment()
         code = int(_COMMANDS[args.command](args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
         return code
@@ -228,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
         program=program,
         run_id=args.run_id,
         out_dir=args.out,
-        ray_address=args.ray_address,
+        ray_address=ray_address_argument(args.ray_address),
         redis_url=redis_url,
         progress=Progress.for_terminal(quiet=args.quiet),
         runners=_common.RUNNER_LENDER(spec) if _common.RUNNER_LENDER else None,
@@ -335,7 +338,7 @@ def _sweep(args: argparse.Namespace) -> int:
         args.sweep,
         out_dir=args.out,
         redis_url=redis_url_argument(args.redis_url),
-        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        ray_address=ray_address_argument(args.ray_address),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
         seeds=args.seeds,
@@ -395,6 +398,9 @@ def _registered_url(run_id: str) -> str | None:
             return check_redis_url(str(info["redis_url"]), f"the registry's URL for {run_id}")
     return None
 
+
+STARTS = {"run", "sweep", "submit", "trials", "up", "serve-model", LAB_COMMAND}
+"""Commands that start something: every variable the lab reads is checked first."""
 
 _COMMANDS = {
     "run": _run,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, present
 from swarmlab.spec import MAX_PARALLEL
+
+from ._common import ray_address_argument, redis_url_argument
 
 __all__ = ["add_trials_parser", "trials_command"]
 
@@ -155,8 +156,8 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("trials") / Path(args.experiment).stem
     runner = TrialsRunner(
         TrialsPlan.create(spec, out),
-        redis_url=args.redis_url or os.environ.get("SWARMLAB_REDIS_URL"),
-        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        redis_url=redis_url_argument(args.redis_url),
+        ray_address=ray_address_argument(args.ray_address),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
     )

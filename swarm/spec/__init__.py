@@ -13,6 +13,15 @@ from ._caps import (
     redis_memory_bytes,
     shared_redis_memory_bytes,
 )
+from ._environment import (
+    OTLP_PROTOCOLS,
+    VARIABLES,
+    check_environment,
+    check_http_url,
+    check_ray_address,
+    env_value,
+    state_root,
+)
 from ._experiment import (
     DEFAULT_FOLLOW_UP,
     DEFAULT_QUESTION,
@@ -59,6 +68,7 @@ __all__ = [
     "DEFAULT_QUESTION",
     "MAX_COUNT",
     "MAX_PARALLEL",
+    "OTLP_PROTOCOLS",
     "PERSONAS",
     "PERSONA_NOTES",
     "REDIS_SCHEMES",
@@ -69,6 +79,7 @@ __all__ = [
     "SEED_MIN",
     "TELEMETRY_BYTES",
     "TELEMETRY_CAP",
+    "VARIABLES",
     "Affordance",
     "Caps",
     "ExperimentSpec",
@@ -82,9 +93,13 @@ __all__ = [
     "backend_entry_points",
     "backend_kinds",
     "builtin_experiments",
+    "check_environment",
+    "check_http_url",
+    "check_ray_address",
     "check_redis_url",
     "check_run_id",
     "describe_validation_error",
+    "env_value",
     "is_redis_url",
     "is_run_id",
     "load_spec",
@@ -98,5 +113,6 @@ __all__ = [
     "shown_redis_url",
     "spec_from",
     "spec_from_dict",
+    "state_root",
     "system_prompt",
 ]
