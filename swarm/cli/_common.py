@@ -13,8 +13,27 @@ RUNNER_LENDER: Any = None
 """In the warm lab process (`_warm_server`): spec -> the runners a run borrows; else None."""
 
 
+def path_argument(text: str) -> Path:
+    """A path option's value: an empty one is refused (Path("") is the current directory, which
+    no one means by it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; name a file or a directory")
+    return Path(text)
+
+
+def source_argument(text: str) -> str:
+    """A built-in name or a file: never empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; name a built-in one or a file")
+    return text
+
+
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="a built-in experiment (see `list`) or a YAML file")
+    parser.add_argument(
+        "experiment",
+        type=source_argument,
+        help="a built-in experiment (see `list`) or a YAML file",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SpecError, read_text
 from swarmlab.spec import env_value
 
+from ._common import path_argument
 from ._text import terminal_text
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def add_fetch_parser(sub: Any) -> None:
     pack = sub.add_parser(
         "pack-run", help="(runs on a cluster, for `fetch`) print a run directory as an archive"
     )
-    pack.add_argument("run_dir", type=Path)
+    pack.add_argument("run_dir", type=path_argument)
     pack.add_argument("--run-id", required=True)
     pack.add_argument("--max-mb", type=int, default=DEFAULT_MAX_MB)
 
@@ -58,7 +59,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser, submit: bool = False) -
         )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         help="where the run directory goes on this machine (default runs/<run-id>)",
     )
     parser.add_argument(

@@ -25,8 +25,10 @@ from ._common import (
     add_spec_arguments,
     check_out_dir,
     check_run_arguments,
+    path_argument,
     ray_address_argument,
     redis_url_argument,
+    source_argument,
     spec_overrides,
 )
 from ._fetch import add_fetch_parser, fetch_command, pack_command
@@ -88,8 +90,10 @@ def build_parser() -> _Parser:
 
     run = sub.add_parser("run", help="run one capped experiment")
     add_spec_arguments(run)
-    run.add_argument("--program", metavar="FILE", help="run this file as the root program")
-    run.add_argument("--out", type=Path, help="run directory (default runs/<run-id>)")
+    run.add_argument(
+        "--program", type=path_argument, metavar="FILE", help="run this file as the root program"
+    )
+    run.add_argument("--out", type=path_argument, help="run directory (default runs/<run-id>)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
@@ -140,8 +144,10 @@ def build_parser() -> _Parser:
 
 def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="run a series of experiments (conditions x seeds)")
-    sweep.add_argument("sweep", help="a built-in sweep (see `list`) or a sweep YAML file")
-    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
+    sweep.add_argument(
+        "sweep", type=source_argument, help="a built-in sweep (see `list`) or a sweep YAML file"
+    )
+    sweep.add_argument("--out", type=path_argument, help="sweep directory (default sweeps/<name>)")
     sweep.add_argument("--parallel", type=int, help="cells running at once")
     sweep.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     sweep.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
