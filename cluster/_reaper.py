@@ -10,7 +10,8 @@ watchdog exits on its own.
 The file is read back as any file is: hostile. It names run ids (never a command), and process
 ids, groups and markers that are checked before anything is signalled (`_checked`): no id below
 2 (`kill(-1)` signals every process the user owns) and no marker that is not the embedded Ray's
-folder.
+folder. A marker stops only Ray's own processes started on that folder (`_ray_procs`), never
+another process whose command line holds its text.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from ._ray_procs import ray_pids
 
 POLL_S = 0.5
 GRACE_S = 2.0
@@ -74,7 +77,7 @@ class Reaper:
         self._write()
 
     def watch_marker(self, marker: str) -> None:
-        """Processes whose command line holds `marker` (the embedded Ray's, by its temp dir)."""
+        """The embedded Ray's processes, by the temp dir they were started on (`ray_pids`)."""
         self.watched["markers"].append(marker)
         self._write()
 
@@ -118,19 +121,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def marked_pids(markers: list[str]) -> list[int]:
-    """Processes whose command line holds one of `markers` (this process apart)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if any(marker in cmdline for marker in markers):
-                found.append(int(entry.name))
-    return found
 
 
 def environ_pids(entry: str) -> list[int]:
@@ -208,7 +198,7 @@ def reap(watched: dict[str, list[Any]]) -> None:
         for pgid in watched.get("groups", []):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pgid), sig)
-        for pid in [*watched.get("pids", []), *marked_pids(watched.get("markers", []))]:
+        for pid in [*watched.get("pids", []), *ray_pids(watched.get("markers", []))]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid), sig)
         if sig == signal.SIGTERM:

@@ -25,8 +25,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SwarmlabError, read_json, write_text
+from swarmlab.spec import state_root as spec_state_root
 
-from ._reaper import environ_pids, marked_pids, pid_alive
+from ._ray_procs import is_ray_process, ray_binary, ray_pids
+from ._reaper import environ_pids, pid_alive
 from ._redis import PORT_ATTEMPTS, RedisServer, free_port, port_taken
 
 WARM_REDIS_BYTES = 2 << 30
@@ -52,11 +54,7 @@ class WarmState(BaseModel):
 
 def state_root() -> Path:
     """The lab's state dir: $SWARMLAB_STATE_DIR, else $XDG_STATE_HOME/swarmlab (~/.local/state)."""
-    given = os.environ.get("SWARMLAB_STATE_DIR")
-    if given:
-        return Path(given)
-    base = os.environ.get("XDG_STATE_HOME")
-    return (Path(base) if base else Path.home() / ".local" / "state") / "swarmlab"
+    return spec_state_root()
 
 
 def warm_dir() -> Path:
@@ -83,17 +81,19 @@ def _read_state() -> WarmState | None:
         return None
 
 
-def _cmdline(pid: int) -> str:
+def _is_redis(pid: int) -> bool:
+    """Whether process `pid` is a redis-server (its program, not any word of its arguments)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        first = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].split()
     except OSError:
-        return ""
+        return False
+    return bool(first) and Path(first[0].decode(errors="replace")).name == "redis-server"
 
 
 def _is_alive(state: WarmState) -> bool:
     """Both still there, and still ours (a reused process id names someone else's process)."""
-    gcs = [p for p in state.ray_pids if "gcs_server" in _cmdline(p)]
-    return "redis-server" in _cmdline(state.redis_pid) and any(pid_alive(p) for p in gcs)
+    gcs = [p for p in state.ray_pids if ray_binary(p) == "gcs_server"]
+    return _is_redis(state.redis_pid) and any(pid_alive(p) for p in gcs)
 
 
 def warm_instance() -> WarmState | None:
@@ -134,7 +134,7 @@ def warm_up(num_cpus: int | None = None) -> WarmUp:
         redis_pid=redis_server.pid,
         ray_address=address,
         ray_temp_dir=temp_dir,
-        ray_pids=marked_pids([temp_dir]),
+        ray_pids=ray_pids([temp_dir]),
         ray_token_path=str(token),
         started_at=time.time(),
     )
@@ -186,7 +186,7 @@ def _start_ray(target: Path, num_cpus: int | None, token: Path) -> tuple[str, st
         if done.returncode == 0:
             return temp_dir, f"127.0.0.1:{port}"
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            _kill_all(marked_pids([temp_dir]))
+            _kill_all(ray_pids([temp_dir]))
         output = (done.stderr or "") + (done.stdout or "")
         if not port_taken(output + _gcs_errors(temp_dir)) or attempt == PORT_ATTEMPTS:
             last = (done.stderr or done.stdout).strip().split("\n")[-1:]
@@ -231,25 +231,26 @@ def _gcs_errors(temp_dir: str) -> str:
 
 
 def _stop(state: WarmState | None) -> list[int]:
-    """Stop, by process id, what this state dir started: Ray's processes (those recorded, the
-    workers started since, found by the temp dir on their command line; those that never name it,
-    such as its client server, found by the token the warm Ray was started with; its agents, which
-    rename themselves, by the raylet they were started for) and the redis-server.
+    """Stop, by process id, what this state dir started: Ray's processes (those started on its
+    temp dir, which they name as an option's value; those that never name it, such as its
+    client server and its renamed workers, found by the token the warm Ray was started with; its
+    agents, which rename themselves, by the raylet they were started for) and the redis-server.
 
-    The state file is read back, so it is not trusted to say which processes are ours: the temp
-    dir and the token are the ones this state dir's `up` gives Ray, a recorded process counts
-    only when it carries the temp dir, and the redis-server only when it runs in this state
-    dir's Redis dir. A state file that names other processes stops none of them."""
+    Only Ray's own programs count (`_ray_procs`): a user's `tail -F` of the warm Ray's logs, or
+    a shell that exported its token path, holds the same text and is left alone. The state file
+    is read back, so it is not trusted to say which processes are ours: the temp dir and the
+    token are the ones this state dir's `up` gives Ray, and the redis-server counts only when it
+    runs in this state dir's Redis dir. A state file that names other processes stops none of
+    them."""
     if state is None:
         return []
     home = warm_dir()
     temp_dir = _link_for(home / "ray")
-    ours = set(marked_pids([temp_dir]))
-    ours |= set(environ_pids(f"RAY_AUTH_TOKEN_PATH={home / 'ray_auth_token'}"))
-    ours |= {p for p in state.ray_pids if temp_dir in _cmdline(p)}
-    for raylet in [p for p in ours if "raylet" in _cmdline(p)]:  # its agents, by their parent
-        ours |= set(environ_pids(f"RAY_RAYLET_PID={raylet}"))
-    if "redis-server" in _cmdline(state.redis_pid) and _runs_in(state.redis_pid, home / "redis"):
+    ours = set(ray_pids([temp_dir]))
+    ours |= _own(f"RAY_AUTH_TOKEN_PATH={home / 'ray_auth_token'}")
+    for raylet in [p for p in ours if ray_binary(p) == "raylet"]:  # its agents, by their parent
+        ours |= _own(f"RAY_RAYLET_PID={raylet}")
+    if _is_redis(state.redis_pid) and _runs_in(state.redis_pid, home / "redis"):
         ours.add(state.redis_pid)
     _kill_all(sorted(ours))
     with contextlib.suppress(OSError):
@@ -257,6 +258,11 @@ def _stop(state: WarmState | None) -> list[int]:
         if link.is_symlink():
             link.unlink()
     return sorted(ours)
+
+
+def _own(entry: str) -> set[int]:
+    """Ray's own processes started with `entry` in their environment."""
+    return {p for p in environ_pids(entry) if is_ray_process(p)}
 
 
 def _runs_in(pid: int, directory: Path) -> bool:

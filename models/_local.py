@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from swarmlab.core import ModelError
+from swarmlab.spec import env_value
 
 from ._openai import OpenAIBackend
 from ._vllm import ProgressCallback, VLLMServer, VLLMServerConfig, endpoint_models
@@ -62,7 +63,7 @@ class LocalServer(NamedTuple):
 
 def cache_dir() -> Path:
     """`$XDG_CACHE_HOME/swarmlab` (default `~/.cache/swarmlab`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = env_value("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "swarmlab"
 
 
@@ -169,7 +170,7 @@ def local_server_config(
 
 def vllm_python() -> str:
     """The interpreter that runs vLLM: `$SWARMLAB_VLLM_PYTHON`, else this one if it has vLLM."""
-    chosen = os.environ.get("SWARMLAB_VLLM_PYTHON")
+    chosen = env_value("SWARMLAB_VLLM_PYTHON")
     if chosen:
         return chosen
     if importlib.util.find_spec("vllm") is None:

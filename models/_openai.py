@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import os
 import random
 import time
 import weakref
@@ -31,6 +30,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from swarmlab.core import ModelError
+from swarmlab.spec import env_value
 
 from ._base import Completion, CompletionRequest, ModelBackend, Usage
 
@@ -118,7 +118,7 @@ class OpenAIBackend(ModelBackend):
         self.max_backoff_s = max_backoff_s
         self.label = label
         self.extra_body = dict(extra_body or {})
-        self._api_key = api_key if api_key is not None else os.environ.get("SWARMLAB_API_KEY")
+        self._api_key = api_key if api_key is not None else env_value("SWARMLAB_API_KEY")
         self._client: httpx.AsyncClient | None = None
         self._name_lock: asyncio.Lock | None = None
 

@@ -11,7 +11,6 @@ a callable that takes JSON lines (the runtime ships them to the run directory).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +36,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
+
+from swarmlab.spec import check_http_url, env_value
 
 log = logging.getLogger("swarmlab.telemetry")
 
@@ -100,15 +101,15 @@ class TelemetryConfig(BaseModel):
         cls, endpoint: str | None = None, protocol: str | None = None, enabled: bool = True
     ) -> TelemetryConfig:
         """An explicit endpoint wins; else the standard OTEL_EXPORTER_OTLP_* variables."""
-        endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if endpoint:
+            check_http_url(endpoint, "--otlp-endpoint", "http://jaeger:4318")
+        endpoint = endpoint or env_value("OTEL_EXPORTER_OTLP_ENDPOINT")
         protocol = (
             protocol
-            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or env_value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or env_value("OTEL_EXPORTER_OTLP_PROTOCOL")
             or "http/protobuf"
         )
-        if protocol not in ("http/protobuf", "grpc"):
-            protocol = "http/protobuf"
         return cls(otlp_endpoint=endpoint, otlp_protocol=protocol, enabled=enabled)  # type: ignore[arg-type]
 
 

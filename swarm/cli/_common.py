@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,27 @@ RUNNER_LENDER: Any = None
 """In the warm lab process (`_warm_server`): spec -> the runners a run borrows; else None."""
 
 
+def path_argument(text: str) -> Path:
+    """A path option's value: an empty one is refused (Path("") is the current directory, which
+    no one means by it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; name a file or a directory")
+    return Path(text)
+
+
+def source_argument(text: str) -> str:
+    """A built-in name or a file: never empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; name a built-in one or a file")
+    return text
+
+
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="a built-in experiment (see `list`) or a YAML file")
+    parser.add_argument(
+        "experiment",
+        type=source_argument,
+        help="a built-in experiment (see `list`) or a YAML file",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -43,12 +61,21 @@ def spec_overrides(args: argparse.Namespace) -> list[str]:
 def redis_url_argument(given: str | None, env: bool = True) -> str | None:
     """`--redis-url`, else (with `env`) SWARMLAB_REDIS_URL, checked: a URL redis-py cannot open
     is a one-line exit 2 here rather than a traceback once the run has started."""
-    from swarmlab.spec import check_redis_url
+    from swarmlab.spec import check_redis_url, env_value
 
     if given:
         return check_redis_url(given, "--redis-url")
-    value = os.environ.get("SWARMLAB_REDIS_URL") if env else None
-    return check_redis_url(value, "SWARMLAB_REDIS_URL") if value else None
+    return env_value("SWARMLAB_REDIS_URL") if env else None
+
+
+def ray_address_argument(given: str | None) -> str | None:
+    """`--ray-address`, else SWARMLAB_RAY_ADDRESS, checked (one line, exit 2, if it cannot
+    work)."""
+    from swarmlab.spec import check_ray_address, env_value
+
+    if given:
+        return check_ray_address(given, "--ray-address")
+    return env_value("SWARMLAB_RAY_ADDRESS")
 
 
 def check_run_arguments(args: argparse.Namespace) -> None:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarmlab.core import MAX_SMALL_BYTES, ClusterError, SpecError, read_text
+from swarmlab.spec import env_value
 
+from ._common import path_argument
 from ._text import terminal_text
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def add_fetch_parser(sub: Any) -> None:
     pack = sub.add_parser(
         "pack-run", help="(runs on a cluster, for `fetch`) print a run directory as an archive"
     )
-    pack.add_argument("run_dir", type=Path)
+    pack.add_argument("run_dir", type=path_argument)
     pack.add_argument("--run-id", required=True)
     pack.add_argument("--max-mb", type=int, default=DEFAULT_MAX_MB)
 
@@ -57,7 +59,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser, submit: bool = False) -
         )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         help="where the run directory goes on this machine (default runs/<run-id>)",
     )
     parser.add_argument(
@@ -91,7 +93,7 @@ def fetch_command(args: argparse.Namespace) -> int:
 
 
 def job_server_address(given: str | None) -> str:
-    address = given or os.environ.get("RAY_ADDRESS") or os.environ.get("SWARMLAB_RAY_ADDRESS")
+    address = given or env_value("RAY_ADDRESS") or env_value("SWARMLAB_RAY_ADDRESS")
     if not address:
         raise SpecError(
             "no cluster named: pass --address http://<ray-head>:8265 or set RAY_ADDRESS "
@@ -105,7 +107,7 @@ def job_server_address(given: str | None) -> str:
 def auth_token() -> str | None:
     """The cluster's Ray token: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names (read
     as any file the lab did not write: regular, small, UTF-8)."""
-    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
+    token = env_value("RAY_AUTH_TOKEN") or ""
     path = os.environ.get("RAY_AUTH_TOKEN_PATH")
     if not token and path:
         token = read_text(Path(path).expanduser(), "RAY_AUTH_TOKEN_PATH", MAX_SMALL_BYTES).strip()

@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import ClusterError, SpecError, SwarmlabError, present
-from swarmlab.spec import MAX_PARALLEL, shown_redis_url
+from swarmlab.spec import MAX_PARALLEL, check_environment, shown_redis_url
 
 from . import _common
 from ._common import (
     add_spec_arguments,
     check_out_dir,
     check_run_arguments,
+    path_argument,
+    ray_address_argument,
     redis_url_argument,
+    source_argument,
     spec_overrides,
 )
 from ._fetch import add_fetch_parser, fetch_command, pack_command
@@ -87,8 +90,10 @@ def build_parser() -> _Parser:
 
     run = sub.add_parser("run", help="run one capped experiment")
     add_spec_arguments(run)
-    run.add_argument("--program", metavar="FILE", help="run this file as the root program")
-    run.add_argument("--out", type=Path, help="run directory (default runs/<run-id>)")
+    run.add_argument(
+        "--program", type=path_argument, metavar="FILE", help="run this file as the root program"
+    )
+    run.add_argument("--out", type=path_argument, help="run directory (default runs/<run-id>)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
@@ -139,8 +144,10 @@ def build_parser() -> _Parser:
 
 def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser("sweep", help="run a series of experiments (conditions x seeds)")
-    sweep.add_argument("sweep", help="a built-in sweep (see `list`) or a sweep YAML file")
-    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
+    sweep.add_argument(
+        "sweep", type=source_argument, help="a built-in sweep (see `list`) or a sweep YAML file"
+    )
+    sweep.add_argument("--out", type=path_argument, help="sweep directory (default sweeps/<name>)")
     sweep.add_argument("--parallel", type=int, help="cells running at once")
     sweep.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     sweep.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
@@ -164,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args.command in STARTS:  # before any process, Redis key or directory exists
+            check_environment()
         code = int(_COMMANDS[args.command](args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
         return code
@@ -228,7 +237,7 @@ def _run(args: argparse.Namespace) -> int:
         program=program,
         run_id=args.run_id,
         out_dir=args.out,
-        ray_address=args.ray_address,
+        ray_address=ray_address_argument(args.ray_address),
         redis_url=redis_url,
         progress=Progress.for_terminal(quiet=args.quiet),
         runners=_common.RUNNER_LENDER(spec) if _common.RUNNER_LENDER else None,
@@ -335,7 +344,7 @@ def _sweep(args: argparse.Namespace) -> int:
         args.sweep,
         out_dir=args.out,
         redis_url=redis_url_argument(args.redis_url),
-        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        ray_address=ray_address_argument(args.ray_address),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
         seeds=args.seeds,
@@ -395,6 +404,9 @@ def _registered_url(run_id: str) -> str | None:
             return check_redis_url(str(info["redis_url"]), f"the registry's URL for {run_id}")
     return None
 
+
+STARTS = {"run", "sweep", "submit", "trials", "up", "serve-model", LAB_COMMAND}
+"""Commands that start something: every variable the lab reads is checked first."""
 
 _COMMANDS = {
     "run": _run,

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from swarmlab.core import SpecError
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, env_value
 
 MODEL_URL_ENV = "SWARMLAB_MODEL_URL"
 MODEL_NAME_ENV = "SWARMLAB_MODEL_NAME"
@@ -48,16 +46,10 @@ def choose_model(spec: ExperimentSpec, explicit: str | None, env: Mapping[str, s
         return ModelChoice(spec, FROM_COMMAND_LINE)
     if spec.model != DEFAULT_MODEL:
         return ModelChoice(spec, FROM_SPEC)
-    url = env.get(MODEL_URL_ENV, "").strip()
+    url = env_value(MODEL_URL_ENV, env)  # checked as --model openai:URL is
     if not url:
         return ModelChoice(spec, FROM_DEFAULT)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SpecError(
-            f"{MODEL_URL_ENV} {url!r}: expected an OpenAI-compatible base URL such as "
-            "http://llm:8000/v1 (or unset it, or pass --model)"
-        )
-    name = spec.model_name or env.get(MODEL_NAME_ENV, "").strip() or None
+    name = spec.model_name or env_value(MODEL_NAME_ENV, env)
     chosen = spec.model_copy(update={"model": f"openai:{url}", "model_name": name})
     return ModelChoice(chosen, FROM_CLUSTER)
 

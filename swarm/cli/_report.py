@@ -13,6 +13,7 @@ from typing import Any
 
 from swarmlab.core import SpecError, present, write_text
 
+from ._common import path_argument
 from ._text import terminal_text
 
 __all__ = [
@@ -33,10 +34,12 @@ def add_report_parser(
         description="Print a run's emergence metrics and write report.html into its directory; "
         "with several runs, print them side by side and write one comparison page.",
     )
-    report.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run directory")
+    report.add_argument(
+        "runs", nargs="+", type=path_argument, metavar="RUN", help="a run directory"
+    )
     report.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         metavar="FILE",
         help="where to write the page (one run: RUN/report.html; several: ./comparison.html)",
     )
@@ -114,10 +117,12 @@ def add_traces_parser(
         description="Convert RUN/traces.jsonl into the JSON that Jaeger's UI opens from its "
         "search page (JSON File / Upload JSON).",
     )
-    traces.add_argument("run", type=Path, metavar="RUN", help="a run directory or traces.jsonl")
+    traces.add_argument(
+        "run", type=path_argument, metavar="RUN", help="a run directory or traces.jsonl"
+    )
     traces.add_argument(
         "--jaeger-json",
-        type=Path,
+        type=path_argument,
         required=True,
         metavar="OUT.json",
         help="where to write the Jaeger upload JSON",

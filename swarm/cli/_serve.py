@@ -22,6 +22,7 @@ import yaml
 
 from swarmlab.core import ModelError
 
+from ._common import path_argument
 from ._text import terminal_text
 
 __all__ = ["add_serve_parser", "serve_command"]
@@ -79,7 +80,7 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
         default="grpc",
         help="OTLP transport of those traces (default grpc)",
     )
-    serve.add_argument("--log", type=Path, metavar="FILE", help="append the server's output here")
+    serve.add_argument("--log", type=path_argument, metavar="FILE", help="append output here")
     serve.add_argument(
         "--print-command",
         action="store_true",

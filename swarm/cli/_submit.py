@@ -101,7 +101,7 @@ def submit_command(args: argparse.Namespace) -> int:
     out = check_fetch_out(args.out, run_id)
     max_bytes = max_bytes_argument(args.max_mb)
     env_vars = _job_env(args.redis_url)
-    jaeger = args.jaeger_url or os.environ.get("SWARMLAB_JAEGER_URL") or DEFAULT_JAEGER_URL
+    jaeger = _jaeger_url(args.jaeger_url)
     job_id = f"swarmlab-{run_id}"
     started = time.time()
     server = JobServer(address, token=auth_token())
@@ -162,6 +162,15 @@ def _location(server: JobServer, job_id: str) -> re.Match[str] | None:
         if where or status in server.TERMINAL or time.monotonic() > give_up:
             return where
         time.sleep(POLL_S / 2)
+
+
+def _jaeger_url(given: str | None) -> str:
+    """`--jaeger-url`, else SWARMLAB_JAEGER_URL, else the default: an http(s) URL."""
+    from swarmlab.spec import check_http_url, env_value
+
+    if given:
+        return check_http_url(given, "--jaeger-url", DEFAULT_JAEGER_URL)
+    return env_value("SWARMLAB_JAEGER_URL") or DEFAULT_JAEGER_URL
 
 
 def _job_env(redis_url: str | None) -> dict[str, str]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import SpecError, present
 from swarmlab.spec import MAX_PARALLEL
+
+from ._common import path_argument, ray_address_argument, redis_url_argument, source_argument
 
 __all__ = ["add_trials_parser", "trials_command"]
 
@@ -49,7 +50,9 @@ def add_trials_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _add_run_parser(steps: Any) -> None:
     run = steps.add_parser("run", help="run the trials, then write the tables")
-    run.add_argument("experiment", help="a built-in experiment (see `list`) or a YAML file")
+    run.add_argument(
+        "experiment", type=source_argument, help="a built-in experiment (see `list`) or a YAML file"
+    )
     run.add_argument(
         "--model",
         dest="models",
@@ -83,7 +86,9 @@ def _add_run_parser(steps: Any) -> None:
         help="override a spec field for every trial, e.g. --set caps.programs=20 (repeatable)",
     )
     run.add_argument("--pass-k", default="1,5,10", metavar="K,K", help="pass@k columns (1,5,10)")
-    run.add_argument("--out", type=Path, help="trials directory (default trials/<experiment>)")
+    run.add_argument(
+        "--out", type=path_argument, help="trials directory (default trials/<experiment>)"
+    )
     run.add_argument("--parallel", type=int, default=1, help="trials running at once (1)")
     run.add_argument("--ray-address", help="an existing Ray cluster (env SWARMLAB_RAY_ADDRESS)")
     run.add_argument("--redis-url", help="an existing Redis (env SWARMLAB_REDIS_URL)")
@@ -93,21 +98,23 @@ def _add_run_parser(steps: Any) -> None:
 
 def _add_after_parsers(steps: Any) -> None:
     table = steps.add_parser("table", help="rebuild the tables and exports of a trials dir")
-    table.add_argument("dir", type=Path, help="a trials directory")
+    table.add_argument("dir", type=path_argument, help="a trials directory")
     table.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     annotate = steps.add_parser("annotate", help="a stratified sample for two labellers")
-    annotate.add_argument("dir", type=Path, help="a trials directory")
+    annotate.add_argument("dir", type=path_argument, help="a trials directory")
     annotate.add_argument("--per-stratum", type=int, default=10, help="units per stratum (10)")
     annotate.add_argument("--labellers", default="a,b", help="two names, e.g. ann,ben (a,b)")
     annotate.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
 
     agree = steps.add_parser("agreement", help="kappa and detector precision/recall")
-    agree.add_argument("dir", type=Path, help="a trials directory with an annotation sample")
+    agree.add_argument(
+        "dir", type=path_argument, help="a trials directory with an annotation sample"
+    )
     agree.add_argument(
         "--labels",
         nargs=2,
-        type=Path,
+        type=path_argument,
         metavar="FILE",
         help="the two labellers' files (default: annotation/labels-<name>.csv)",
     )
@@ -155,8 +162,8 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("trials") / Path(args.experiment).stem
     runner = TrialsRunner(
         TrialsPlan.create(spec, out),
-        redis_url=args.redis_url or os.environ.get("SWARMLAB_REDIS_URL"),
-        ray_address=args.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS"),
+        redis_url=redis_url_argument(args.redis_url),
+        ray_address=ray_address_argument(args.ray_address),
         parallel=args.parallel,
         progress=Progress(quiet=args.quiet),
     )

@@ -10,6 +10,7 @@ from typing import Any
 from swarmlab.core import SpecError
 from swarmlab.spec import shown_redis_url
 
+from ._common import path_argument
 from ._text import terminal_text
 from ._warm_server import LAB_COMMAND, server_info, start_server, stop_server
 
@@ -23,7 +24,7 @@ def add_warm_parsers(sub: Any) -> None:
     down = sub.add_parser("down", help="stop the Ray and Redis `swarmlab up` started")
     down.add_argument("--json", action="store_true", help="print what was stopped as JSON")
     lab = sub.add_parser(LAB_COMMAND)  # `up` starts it; not listed in the help
-    lab.add_argument("home", help="the warm instance's state dir")
+    lab.add_argument("home", type=path_argument, help="the warm instance's state dir")
 
 
 def up_command(args: argparse.Namespace) -> int:

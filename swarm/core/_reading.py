@@ -35,7 +35,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ._bounds import short_repr
 from ._errors import SpecError
 
 MAX_TEXT_BYTES = 1 << 20
@@ -52,6 +51,20 @@ MAX_INT_DIGITS = 80
 """Longest int read back (the lab records ints of at most 256 bits, 78 digits)."""
 
 _LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+NAME_SHOWN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}|[0-9]{1,9}")
+"""A key or an anchor a message may quote: a short name. Anything else in a file may be content
+the user never meant to show (a password file read as YAML): it is named, not quoted."""
+
+
+def shown_name(key: object, what: str = "a key") -> str:
+    """`the key 'name'` when `key` is a short name, else `what`."""
+    return f"the key {key!r}" if isinstance(key, str) and NAME_SHOWN.fullmatch(key) else what
+
+
+def _alias(anchor: object) -> str:
+    return f"(*{anchor})" if isinstance(anchor, str) and NAME_SHOWN.fullmatch(anchor) else ""
 
 
 class _Refused(ValueError):
@@ -210,7 +223,7 @@ def _distinct_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Refused(f"the key {short_repr(key, 60)} is written twice in one object")
+                raise _Refused(f"{shown_name(key)} is written twice in one object")
             seen.add(key)
     return found
 
@@ -275,6 +288,10 @@ def read_json(path: str | Path, what: str = "", max_bytes: int = MAX_RECORD_BYTE
     return parse_json(text, f"{what} {path}" if what else str(path))
 
 
+_QUOTED = re.compile(r"""\s*('[^']*'|"[^"]*")""")
+"""Text PyYAML quotes from the document in its problem (a tag, a directive's name)."""
+
+
 def parse_yaml(text: str, where: str) -> Any:
     """One YAML document without aliases, nested at most `MAX_JSON_DEPTH` deep, ints bounded."""
     import yaml
@@ -289,6 +306,7 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None)
         first = problem or str(exc).strip().split("\n")[0] or type(exc).__name__
+        first = _QUOTED.sub("", first)[:120]  # a tag or a name quoted from the file: not shown
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{where}{line}: not valid YAML ({first})") from None
@@ -311,7 +329,7 @@ def _check_shape(events: Iterator[Any]) -> None:
     for event in events:
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"line {line}: an alias (*{event.anchor}); write the value out")
+            raise _Refused(f"line {line}: an alias {_alias(event.anchor)}; write the value out")
         opens = isinstance(event, yaml.CollectionStartEvent)
         if opens or isinstance(event, yaml.ScalarEvent):
             if depth + 1 > MAX_JSON_DEPTH:
@@ -342,7 +360,7 @@ def _bounded_loader() -> Any:
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
                 line = event.start_mark.line + 1
-                raise _Refused(f"line {line}: an alias (*{event.anchor}); write the value out")
+                raise _Refused(f"line {line}: an alias {_alias(event.anchor)}; write the value out")
             self.depth += 1
             try:
                 if self.depth > MAX_JSON_DEPTH:
@@ -372,7 +390,7 @@ def _bounded_loader() -> Any:
             if isinstance(key, str | int | float | bool) or key is None:
                 if key in seen:
                     line = key_node.start_mark.line + 1
-                    raise _Refused(f"line {line}: the key {short_repr(key, 60)} is written twice")
+                    raise _Refused(f"line {line}: {shown_name(key)} is written twice")
                 seen.add(key)
         return yaml.SafeLoader.construct_yaml_map(loader, node)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -45,7 +44,13 @@ from swarmlab.observability.telemetry import (
     new_span_id,
 )
 from swarmlab.records import ProgramRecord, RootDialogue, RunDir, RunResult
-from swarmlab.spec import ExperimentSpec, check_redis_url, check_run_id, redis_memory_bytes
+from swarmlab.spec import (
+    ExperimentSpec,
+    check_redis_url,
+    check_run_id,
+    env_value,
+    redis_memory_bytes,
+)
 
 from ._coordinator import Coordinator, TelemetrySink
 from ._cuts import replay_cuts
@@ -129,10 +134,10 @@ class _Run(RunState):
         self.run_id = check_run_id(options.run_id or new_run_id(spec), "run id")
         self.out = Path(options.out_dir or Path("runs") / self.run_id)
         self.progress = options.progress or silent()
-        self.redis_url = options.redis_url or os.environ.get("SWARMLAB_REDIS_URL")
+        self.redis_url = options.redis_url or env_value("SWARMLAB_REDIS_URL")
         if self.redis_url:
             check_redis_url(self.redis_url, "Redis URL")
-        self.ray_address = options.ray_address or os.environ.get("SWARMLAB_RAY_ADDRESS")
+        self.ray_address = options.ray_address or env_value("SWARMLAB_RAY_ADDRESS")
         # `swarmlab up`'s Ray and Redis, when running, stand in for those not given.
         self.warm = None if self.redis_url and self.ray_address else warm_instance()
         if self.warm is not None:

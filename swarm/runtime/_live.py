@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarmlab.cluster import pid_alive
 from swarmlab.core import MAX_SMALL_BYTES, SwarmlabError, read_json, write_text
-from swarmlab.spec import is_redis_url, is_run_id
+from swarmlab.spec import is_redis_url, is_run_id, state_root
 
 
 class LiveEntry(BaseModel):
@@ -29,9 +29,7 @@ class LiveEntry(BaseModel):
 
 
 def registry_dir() -> Path:
-    base = os.environ.get("SWARMLAB_STATE_DIR") or os.environ.get("XDG_STATE_HOME")
-    root = Path(base) if base else Path.home() / ".local" / "state"
-    return root / "swarmlab" / "live" if not os.environ.get("SWARMLAB_STATE_DIR") else root / "live"
+    return state_root() / "live"
 
 
 def register_run(run_id: str, redis_url: str, out_dir: Path) -> Path:

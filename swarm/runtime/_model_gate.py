@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from swarmlab.core import SpecError
+from swarmlab.spec import env_value
 
 from ._scheduler import Scheduler
 from ._transitions import SlotArgs
@@ -39,7 +39,7 @@ def in_flight_bound(given: int | None) -> int:
     cluster to the model server's capacity), else DEFAULT_IN_FLIGHT."""
     if given is not None:
         return given
-    text = os.environ.get("SWARMLAB_MODEL_IN_FLIGHT", "").strip()
+    text = env_value("SWARMLAB_MODEL_IN_FLIGHT") or ""
     if not text:
         return DEFAULT_IN_FLIGHT
     if not text.isdigit() or not 1 <= int(text) <= 100_000:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from typing import Any
 
 from swarmlab.cluster import ClusterError, RayCluster
 from swarmlab.core import SpecError
 from swarmlab.observability.telemetry import TelemetryConfig
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, env_value
 
 from ._program import runner_slots
 from ._runner import RunnerCore
@@ -47,7 +46,7 @@ def runner_actor_options() -> dict[str, Any]:
         "max_restarts": RESTARTS,  # a lost runner's process comes back; its work is requeued
         "max_task_retries": 0,
     }
-    placement = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+    placement = env_value("SWARMLAB_RUNNER_RESOURCE")
     if placement:
         options["resources"] = {placement: 1}
         options["scheduling_strategy"] = "SPREAD"
@@ -57,7 +56,7 @@ def runner_actor_options() -> dict[str, Any]:
 def no_runner_wait(given: float | None) -> float:
     """The bound on a wait for a runner: as given, else `SWARMLAB_NO_RUNNER_WAIT_S`, else
     NO_RUNNER_WAIT_S."""
-    text = os.environ.get("SWARMLAB_NO_RUNNER_WAIT_S", "")
+    text = env_value("SWARMLAB_NO_RUNNER_WAIT_S") or ""
     try:
         value = given if given is not None else float(text) if text else NO_RUNNER_WAIT_S
     except ValueError:
@@ -120,7 +119,7 @@ class RunnerPool:
         try:
             await self._all(binds, START_TIMEOUT_S)
         except ClusterError as exc:
-            resource = os.environ.get("SWARMLAB_RUNNER_RESOURCE")
+            resource = env_value("SWARMLAB_RUNNER_RESOURCE")
             where = f"; is there a node with the runner resource {resource!r}?" if resource else ""
             raise ClusterError(f"no runner could be started ({exc}){where}") from None
         for i in range(len(self.actors)):

@@ -40,12 +40,16 @@ def _no_argument(kind: str) -> Callable[[str], str | None]:
 
 
 def _base_url(target: str) -> str | None:
-    parts = urlsplit(target)
+    if not target.isprintable() or " " in target:
+        return "the URL holds spaces or control characters"
+    try:
+        parts = urlsplit(target)
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError:  # an unclosed `[` of an IPv6 host, a port that is not a number
+        return "the URL's host or port cannot be read (a port is a number from 1 to 65535)"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "give a base URL, e.g. openai:http://host:8000/v1"
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number in range
-    except ValueError:
+    if port == 0:
         return "the URL's port is not a number from 1 to 65535"
     return None
 

@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swarmlab.core import MAX_TEXT_BYTES, SpecError, parse_yaml, present, read_text, short_repr
+from swarmlab.core import (
+    MAX_TEXT_BYTES,
+    NAME_SHOWN,
+    SpecError,
+    parse_yaml,
+    present,
+    read_text,
+    short_repr,
+)
 
 from ._backends import model_problem
 from ._caps import Caps, ProgramLimits
@@ -190,10 +198,40 @@ def read_spec_source(source: str | Path) -> tuple[Path, dict[str, Any]]:
     specs of them (a sweep makes one per cell, on a copy)."""
     path = _resolve(str(source))
     text = read_text_file(path, what="spec")
-    data = parse_yaml(text, str(path)) or {}
+    return path, mapping_of_fields(parse_yaml(text, str(path)), ExperimentSpec, path, "spec")
+
+
+def mapping_of_fields(data: Any, model: type[BaseModel], path: Path, what: str) -> dict[str, Any]:
+    """A file's document as `model`'s fields, or one line saying the file is not a `what`: not a
+    YAML mapping, or a mapping without one of its fields (a file the user did not mean, such as
+    /etc/shadow, whose lines YAML reads as keys). Its content is never quoted."""
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: the spec must be a mapping of fields, got {type(data).__name__}")
-    return path, data
+        raise SpecError(
+            f"{path}: not a {what} file: it holds {_kind(data)}, not a YAML mapping of fields"
+        )
+    if data and not set(map(str, data)) & set(model.model_fields):
+        fields = ", ".join(list(model.model_fields)[:3])
+        raise SpecError(
+            f"{path}: not a {what} file: a mapping with none of a {what}'s fields ({fields}, ...)"
+        )
+    return data
+
+
+def _kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "a list"
+    return "plain text" if isinstance(data, str) else "a single value"
+
+
+FIELD_NAME = NAME_SHOWN
+"""A place in a document a message may quote: a field's name, or an item's number."""
+
+
+def _place(loc: tuple[Any, ...]) -> str:
+    """Where a problem is, as a message shows it: a key that is not a name is never quoted."""
+    return ".".join(p if FIELD_NAME.fullmatch(p) else "<a key>" for p in map(str, loc))
 
 
 def spec_from(
@@ -243,10 +281,14 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
     err = exc.errors()[0]
     if not err["loc"]:  # a rule over the whole document: its message says what is wrong
         return err["msg"].removeprefix("Value error, ")
-    field = ".".join(str(p) for p in err["loc"])
+    field = _place(err["loc"])
     if err["type"] == "extra_forbidden":
         allowed = _allowed_fields(model, err["loc"][:-1])
-        return f"unknown field '{field}' (allowed here: {', '.join(allowed) or 'none'})"
+        listed = f"(allowed here: {', '.join(allowed) or 'none'})"
+        if not FIELD_NAME.fullmatch(str(err["loc"][-1])):  # not quoted: it may be anything
+            under = f" under '{_place(err['loc'][:-1])}'" if len(err["loc"]) > 1 else ""
+            return f"a key that is not a field name{under} {listed}"
+        return f"unknown field '{field}' {listed}"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
     return f"{field} = {short_repr(err.get('input'), 80)}: {msg}{more}"

@@ -22,7 +22,8 @@ from helpers.cli import one_line_error, swarmlab
 
 from swarmlab.cli._warm_server import code_fingerprint
 from swarmlab.cluster import RedisServer, pid_alive
-from swarmlab.cluster._reaper import environ_pids, marked_pids
+from swarmlab.cluster._ray_procs import ray_binary, ray_pids
+from swarmlab.cluster._reaper import environ_pids
 
 FIRST = re.compile(r"first program ([0-9.]+) s after the process started \(([^)]*)\)")
 
@@ -124,13 +125,13 @@ def test_a_stale_instance_is_cleaned_and_started_afresh(tmp_path: Path) -> None:
 def _left_of(info: dict[str, Any], within_s: float = 5.0) -> list[int]:
     """Processes the warm instance started still running: by its token, by the raylet they were
     started for (Ray's agents rename themselves), or by its temp dir on their command line."""
-    raylets = [p for p in info["ray_pids"] if p in marked_pids(["raylet"])] or info["ray_pids"]
+    raylets = [p for p in info["ray_pids"] if ray_binary(p) == "raylet"] or info["ray_pids"]
     entries = [f"RAY_AUTH_TOKEN_PATH={info['ray_token_path']}"]
     entries += [f"RAY_RAYLET_PID={p}" for p in raylets]
     give_up = time.monotonic() + within_s
     while True:
         left = {p for e in entries for p in environ_pids(e)}
-        left |= set(marked_pids([info["ray_temp_dir"]]))
+        left |= set(ray_pids([info["ray_temp_dir"]]))
         alive = sorted(p for p in left if pid_alive(p))
         if not alive or time.monotonic() > give_up:
             return alive

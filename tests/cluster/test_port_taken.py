@@ -16,7 +16,7 @@ import redis
 from swarmlab.cluster import RedisServer
 from swarmlab.cluster import _redis as redis_module
 from swarmlab.cluster import _warm as warm_module
-from swarmlab.cluster._reaper import marked_pids
+from swarmlab.cluster._ray_procs import ray_binary, ray_pids
 from swarmlab.core import ClusterError, ModelError
 from swarmlab.models import _vllm as vllm_module
 from swarmlab.models._vllm import VLLMServer, VLLMServerConfig
@@ -158,14 +158,7 @@ def test_warm_ray_head_starts_on_another_port_when_its_port_is_taken(
         _, address = warm_module._start_ray(target, 1, token)
         assert address.startswith("127.0.0.1:")
         assert address != f"127.0.0.1:{held_port}"
-        assert any("raylet" in _cmdline(p) for p in marked_pids([temp_dir]))
+        assert any(ray_binary(p) == "raylet" for p in ray_pids([temp_dir]))
     finally:
-        warm_module._kill_all(marked_pids([temp_dir]))
+        warm_module._kill_all(ray_pids([temp_dir]))
         Path(temp_dir).unlink(missing_ok=True)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""

@@ -26,6 +26,7 @@ from swarmlab.spec import (
     builtin_experiments,
     describe_validation_error,
     is_run_id,
+    mapping_of_fields,
     read_spec_source,
     spec_from,
 )
@@ -208,9 +209,7 @@ def load_sweep(source: str) -> tuple[SweepSpec, Path]:
     if not present(path):
         known = ", ".join(builtin_sweeps()) or "none"
         raise SpecError(f"no sweep named '{source}' and no such file (built-in: {known})")
-    data = read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a sweep must be a mapping of fields, got {type(data).__name__}")
+    data = mapping_of_fields(read_yaml(path), SweepSpec, path, "sweep")
     try:
         return SweepSpec.model_validate(data), path
     except ValidationError as exc:

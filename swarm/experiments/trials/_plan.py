@@ -35,6 +35,7 @@ from swarmlab.spec import (
     builtin_experiments,
     describe_validation_error,
     load_spec,
+    mapping_of_fields,
     spec_from_dict,
 )
 
@@ -211,7 +212,8 @@ class TrialsPlan:
         if not present(path):
             raise SpecError(f"{out}: not a trials directory (no {PLAN_FILE})")
         try:
-            spec = TrialsSpec.model_validate(read_yaml(path) or {})
+            data = mapping_of_fields(read_yaml(path), TrialsSpec, path, "trials plan")
+            spec = TrialsSpec.model_validate(data)
         except ValidationError as exc:
             raise SpecError(f"{path}: {describe_validation_error(exc, TrialsSpec)}") from None
         return cls.create(spec, out)
