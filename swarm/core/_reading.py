@@ -416,10 +416,8 @@ def csv_rows(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str
         named = [c for c in columns if c]
         if len(set(named)) != len(named):  # each row's dict would keep the last cell only
             twice = next(c for i, c in enumerate(named) if c in named[:i])
-            raise SpecError(
-                f"{where}:{reader.line_num}: not a CSV table (the column "
-                f"{short_repr(twice, 60)} is named twice)"
-            )
+            column = f"the column {twice!r}" if NAME_SHOWN.fullmatch(twice) else "a column"
+            raise SpecError(f"{where}:{reader.line_num}: not a CSV table ({column} is named twice)")
         rows = [(reader.line_num, dict(row)) for row in reader]
         return columns, rows
     except csv.Error as exc:
