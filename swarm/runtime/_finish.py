@@ -33,7 +33,7 @@ from swarmlab.world import RedisLedger, World
 
 from ._coordinator import Coordinator
 from ._keys import run_key
-from ._spans import program_span, write_missing
+from ._spans import one_span_each, program_span, write_missing
 from ._state import RunState
 
 
@@ -57,7 +57,8 @@ async def finish_run(run: RunState, coord: Coordinator | None) -> RunResult:
         await _whole_trace(run, coord, gathered, programs, ended_here)
     elif coord is not None and gathered:  # written by another process: the runners' spans
         with contextlib.suppress(CoordinatorUnavailable):
-            gathered["spans"] = await coord.telemetry_lines("spans")
+            spans = await coord.telemetry_lines("spans")
+            gathered["spans"] = await asyncio.to_thread(one_span_each, spans)
             gathered["metrics"] = await coord.telemetry_lines("metrics")
     result = RunResult(
         run_id=run.run_id,
@@ -202,7 +203,7 @@ async def _whole_trace(
         if await write_missing(run.instruments, programs, spans):
             await asyncio.to_thread(run.telemetry.flush)
             spans = await coord.telemetry_lines("spans")
-        gathered["spans"] = spans
+        gathered["spans"] = await asyncio.to_thread(one_span_each, spans)
         gathered["metrics"] = await coord.telemetry_lines("metrics")
 
 

@@ -396,12 +396,12 @@ class RunnerCore:
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
         cut = cut_entry(state) if outcome.limit == "cpu_s" else ""
-        await self._finish(api, record, gated=True, cut=cut)
-        self.env.instruments.end_program(program_span(record, limit, kind))
+        if await self._finish(api, record, gated=True, cut=cut):
+            self.env.instruments.end_program(program_span(record, limit, kind))
 
     async def _finish(
         self, api: Capabilities, record: ProgramRecord, gated: bool, cut: str = ""
-    ) -> None:
+    ) -> bool:
         """The end transition (gated: at the program's turn; before it, Redis holds the end
         and records it when the turn comes, and the worker is freed at once); `cut`: a `cpu_s`
         cut's entry, journaled with the end at the call number the program would have made next."""
@@ -419,7 +419,7 @@ class RunnerCore:
             cut=cut,
             view=wait_view(record),
         )
-        await api.scripts.run(args)
+        return (await api.scripts.run(args)).kind != "gone"  # else another wrote its end
 
     async def _fault(self, api: Capabilities) -> None:
         record = api.record
@@ -430,8 +430,7 @@ class RunnerCore:
         api.pending.append(  # the mark: the analysis reads the cause here, never the words
             Event(t=time.time(), program=record.id, kind="end", decision="info", detail=detail)
         )
-        await self._finish(api, record, gated=False)
-        if self.env is not None:
+        if await self._finish(api, record, gated=False) and self.env is not None:
             self.env.instruments.end_program(program_span(record, None, "lab_fault"))
 
     # --- channels --------------------------------------------------------------------------

@@ -40,20 +40,39 @@ def program_span(record: ProgramRecord, limit: str | None, kind: str | None = No
     )
 
 
+def _agent_span_id(line: str) -> str | None:
+    """The span id of a program span's line, None for any other line (unreadable lines
+    included: what Redis hands back is read as hostile)."""
+    if AGENT_SPAN not in line or len(line) > MAX_SPAN_LINE:
+        return None
+    try:
+        span = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(span, dict) and span.get("name") == AGENT_SPAN:
+        return str(span.get("span_id"))
+    return None
+
+
 def _agent_span_ids(lines: list[str]) -> set[str]:
-    """The span ids of the program spans among exported span lines (unreadable lines skipped:
-    what Redis hands back is read as hostile)."""
-    found: set[str] = set()
+    """The span ids of the program spans among exported span lines."""
+    return {found for line in lines if (found := _agent_span_id(line)) is not None}
+
+
+def one_span_each(lines: list[str]) -> list[str]:
+    """The exported lines with each program's span once, the first written. A runner's span of
+    a program can reach Redis after the driver wrote the spans it found missing (its exporter
+    batches them): the program would have two spans, and the trace be refused when read back."""
+    seen: set[str] = set()
+    kept = []
     for line in lines:
-        if AGENT_SPAN not in line or len(line) > MAX_SPAN_LINE:
-            continue
-        try:
-            span = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(span, dict) and span.get("name") == AGENT_SPAN:
-            found.add(str(span.get("span_id")))
-    return found
+        found = _agent_span_id(line)
+        if found is not None:
+            if found in seen:
+                continue
+            seen.add(found)
+        kept.append(line)
+    return kept
 
 
 async def write_missing(
