@@ -83,6 +83,37 @@ def whole_problem(
     return None
 
 
+COMPANION_KINDS = frozenset({"escape_attempt"})
+"""Events that go with a call's own event, at its number (the attempts its code showed)."""
+
+
+def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | None:
+    """Records that are no run's: programs that do not form one tree from `p0` (a child of no
+    recorded parent, a second root, a depth that is not its parent's plus one), an event of no
+    recorded program, or a call's event given twice (its tokens, its denial counted twice)."""
+    by_id = {p.id: p for p in programs}
+    for record in programs:
+        parent = by_id.get(record.parent_id) if record.parent_id is not None else None
+        if record.parent_id is None:
+            if record.id != "p0":
+                return f"program {record.id} has no parent, and only p0 is the root"
+        elif parent is None or not record.id.startswith(f"{record.parent_id}."):
+            return f"program {record.id}'s parent {record.parent_id} is not recorded"
+        elif record.depth != parent.depth + 1:
+            return f"program {record.id} is at depth {record.depth}, its parent at {parent.depth}"
+    calls: set[tuple[str, int, str, str]] = set()
+    for event in events:
+        if event.program and event.program not in by_id:
+            return f"an event of program {event.program}, which is not recorded"
+        if event.seq is None or event.kind in COMPANION_KINDS:
+            continue
+        key = (event.program, event.seq, event.kind, event.decision)
+        if key in calls:
+            return f"call {event.seq} of {event.program} has its {event.kind} event twice"
+        calls.add(key)
+    return None
+
+
 def input_problem(seen: set[tuple[str, int]], row: ProgramInput) -> str | None:
     """An input of a call no program made (a malformed id, a number past any count), or of one
     call a second time (each call has one answer: a replay compares it, never one of two)."""

@@ -51,6 +51,7 @@ from ._read_back import (
     figures_problem,
     input_problem,
     program_problem,
+    tree_problem,
     whole_problem,
 )
 from ._summary import (
@@ -295,6 +296,8 @@ class RunDir:
             raise SpecError(
                 f"{self.path}: {problem} (the run directory is incomplete or was edited)"
             )
+        if problem := tree_problem(programs, events):
+            raise SpecError(f"{self.path}: {problem} (the run directory was edited)")
         if summary is not None and (problem := figures_problem(summary, programs, events)):
             raise SpecError(
                 f"{self.file('summary.json')}: {problem} (the run directory was edited)"

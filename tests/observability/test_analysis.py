@@ -265,7 +265,7 @@ def _run_of(
 ) -> Path:
     """A run directory of n programs (two fan-outs), program i's code `code_of(i, size)`."""
     run = write_run_dir(tmp_path / name, with_traces=False)
-    ids = ["p0"] + [f"p0.{i}" for i in range(1, n // 2)]
+    ids = ["p0"] + [f"p0.{i}" for i in range(1, n // 2)] + ["p0.2.1"]  # all the events name
     ids += [f"p0.1.{i}" for i in range(1, n - len(ids) + 1)]
     rows = [
         {"id": pid, "parent_id": pid.rsplit(".", 1)[0] if "." in pid else None,
