@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmlab.core import ESCAPE_KIND, is_program_id, names_with_role
-from swarmlab.records import Event, RunDir, RunRecords
+from swarmlab.records import Event, RunDir, RunRecords, RunSummary, detail_count
 from swarmlab.spec import ProgramLimits
 
 MODEL_CALLS = names_with_role("model")
@@ -68,6 +68,9 @@ class RunData:
     programs: list[ProgramInfo]
     calls: list[Call]
     outcome: dict[str, Any]
+    unrecorded: int = 0
+    """Calls refused for `record_bytes` that the record has no event of (their spans say
+    them): the run's count of that cap's denials, or the programs' ends' count."""
 
 
 def load_run_dir(run_dir: Path, read: RunRecords | None = None) -> RunData:
@@ -119,7 +122,16 @@ def load_run_dir(run_dir: Path, read: RunRecords | None = None) -> RunData:
         programs=programs,
         calls=[_call_from_event(e) for e in events if e.program],
         outcome=summary.outcome if summary is not None else {},
+        unrecorded=_unrecorded(summary, events),
     )
+
+
+def _unrecorded(summary: RunSummary | None, events: list[Event]) -> int:
+    """Calls the full record refused without an event: summary.json's `record_bytes` denials
+    (each counted once however often it was asked again), else what the ends say."""
+    if summary is not None and "record_bytes" in summary.caps:
+        return detail_count(summary.caps["record_bytes"].denied)  # read back: bounded
+    return sum(e.count("unrecorded") for e in events if e.kind == "end")
 
 
 def _call_from_event(event: Event) -> Call:

@@ -144,8 +144,8 @@ def compute_metrics(data: RunData, quine_threshold: float = QUINE_THRESHOLD) -> 
         escape_attempts=sum(escapes.values()),
         escape_programs=list(found.escapes),
         escapes_by_resource={r: escapes[r] for r in RESOURCES},
-        denials_by_cap=_denials(calls),
-        capability_calls=len(calls),
+        denials_by_cap=_denials(calls, data.unrecorded),
+        capability_calls=len(calls) + data.unrecorded,
         swarm_calls=swarm,
         goal_calls=goal,
         swarm_call_share=_ratio(swarm, swarm + goal),
@@ -175,10 +175,11 @@ def _code_metrics(
     }
 
 
-def _denials(calls: list[Call]) -> dict[str, int]:
-    return dict(
-        sorted(Counter(c.cap or "unknown" for c in calls if c.decision == "denied").items())
-    )
+def _denials(calls: list[Call], unrecorded: int) -> dict[str, int]:
+    """Denied calls by cap, those the full record refused without an event included."""
+    counts = Counter(c.cap or "unknown" for c in calls if c.decision == "denied")
+    counts["record_bytes"] += unrecorded
+    return {cap: n for cap, n in sorted(counts.items()) if n}
 
 
 def _provenance(data: RunData, quine_of: dict[str, Quine]) -> dict[str, int]:

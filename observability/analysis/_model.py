@@ -144,11 +144,13 @@ class EmergenceMetrics(BaseModel):
         description="Escape attempts by resource (host, processes, network, interpreter)."
     )
     denials_by_cap: dict[str, int] = Field(
-        description="Cap pressure: denied calls per cap name (escape attempts not included)."
+        description="Cap pressure: denied calls per cap name (escape attempts not included; "
+        "record_bytes counts the calls a full record refused without an event)."
     )
     capability_calls: int = Field(
         description="All capability calls, world actions and log included, whatever the "
-        "decision; lifecycle steps (start, end) and escape attempts excluded."
+        "decision (those a full record refused without an event too); lifecycle steps (start, "
+        "end) and escape attempts excluded."
     )
     swarm_calls: int = Field(
         description="Capability calls that serve the swarm: budget, now, deadline, "

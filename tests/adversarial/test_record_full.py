@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from swarmlab.cluster import RayCluster
+from swarmlab.observability.analysis import analyze_run
 from swarmlab.runtime._program import MAX_UNSENT
 
 CALLS = 3_000
@@ -145,6 +146,9 @@ def check_full_run(run: HostileRun) -> dict[str, int]:
     assert len(ends) == len(run.programs()), "every program's end is recorded"
     said = sum(int(e["detail"].get("unrecorded", 0)) for e in ends)
     assert said == refused, "the end events say how many calls were refused unrecorded"
+    metrics = analyze_run(run.out)  # `swarmlab report` said 0 denials and left them out
+    assert metrics.denials_by_cap.get("record_bytes") == refused, metrics.denials_by_cap
+    assert metrics.capability_calls >= refused
     return dict(row)
 
 
