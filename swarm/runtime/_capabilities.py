@@ -311,14 +311,6 @@ class Capabilities(SandboxAdapter):
             raise BadCall("kill(): pass a program id")
         own = in_lineage(program_id, self.record.id)
         await self.trips.on_kill(program_id, own)
-        if not is_program_id(program_id):
-            self.event(
-                "kill",
-                "denied",
-                cap="kill_policy",
-                detail={"target": program_id[:100], "why": "no such program"},
-            )
-            return False
         policy = self.env.spec.kill_policy
         allowed = policy == "allow" or (policy == "descendants" and own)
         detail: dict[str, Any] = {"target": program_id, "own_lineage": own, "policy": policy}
@@ -327,6 +319,9 @@ class Capabilities(SandboxAdapter):
             detail["why"] = "target is the caller or its ancestor"
         if not allowed:
             self.event("kill", "denied", cap="kill_policy", detail=detail)
+            return False
+        if not is_program_id(program_id):  # no program has it: recorded as one that has ended
+            self.event("kill", "allowed", detail=detail | {"stopped": 0, "why": "no such program"})
             return False
         reason = f"stopped by kill() from {self.record.id}"
         reply = await self.transition(StopArgs.of(program_id, reason, time.time(), self.record.id))

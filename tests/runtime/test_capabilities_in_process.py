@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmlab.core import CAPABILITIES, BadCall, CapExceeded
+from swarmlab.records import Event
 from swarmlab.runtime._replies import ReplyError, decode
 from swarmlab.runtime._transitions import DECLARED, BlackboardArgs, TurnArgs, WaitArgs
 
@@ -186,3 +187,33 @@ def test_a_program_waiting_for_itself_is_refused_at_once() -> None:
         with pytest.raises(BadCall, match=r"wait\(\): p0\.2 is this program"):
             call(caps, "wait", ids)
     assert "wait" not in scripts.scripts_asked()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    target=st.sampled_from(["p0.99", "p0.1.7", "p0." + "9" * 300, "p0.x", "p0..1", "q1"]),
+    policy=st.sampled_from(["descendants", "allow", "deny"]),
+)
+def test_a_kill_of_no_program_is_recorded_alike_whatever_the_id(target: str, policy: str) -> None:
+    """A well-formed id no program had was recorded `allowed, stopped 0`, a malformed one
+    `denied` by the kill policy, which had not refused it."""
+    caps, scripts = scripted_capabilities(
+        {"stop": [["ok", "0"]]}, overrides=[f"kill_policy={policy}", "tripwires=[]"]
+    )
+    assert call(caps, "kill", target) is False
+    sent = [
+        json.loads(line)
+        for _, head in scripts.asked
+        if head
+        for line in head.events.split("\n")
+        if line
+    ]
+    kills = [e for e in sent + [e.model_dump() for e in caps.pending] if e["kind"] == "kill"]
+    assert len(kills) == 1, kills
+    event = Event.model_validate(kills[0])
+    own = target.startswith("p0.")
+    allowed = policy == "allow" or (policy == "descendants" and own)
+    assert (event.kind, event.decision) == ("kill", "allowed" if allowed else "denied")
+    assert event.cap == (None if allowed else "kill_policy")
+    if allowed:
+        assert event.detail["stopped"] == 0
