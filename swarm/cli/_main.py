@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from swarmlab.core import ClusterError, SpecError, SwarmlabError, present
-from swarmlab.spec import MAX_PARALLEL, check_environment, shown_redis_url
+from swarmlab.spec import MAX_PARALLEL, check_environment, shown_redis_url, without_credentials
 
 from . import _common
 from ._common import (
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     """One line on stderr, whatever the message holds."""
-    print(f"swarmlab: {terminal_text(message)}", file=sys.stderr, flush=True)
+    print(f"swarmlab: {terminal_text(without_credentials(message))}", file=sys.stderr, flush=True)
 
 
 def _discard_stdout() -> None:

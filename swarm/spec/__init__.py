@@ -49,6 +49,7 @@ from ._names import (
     is_run_id,
     redis_url_problem,
     shown_redis_url,
+    without_credentials,
 )
 from ._personas import (
     AFFORDANCE_NOTES,
@@ -117,4 +118,5 @@ __all__ = [
     "spec_from_dict",
     "state_root",
     "system_prompt",
+    "without_credentials",
 ]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from swarmlab.core import SpecError
 
 from ._backends import model_problem
-from ._names import check_redis_url
+from ._names import check_redis_url, shown_redis_url, without_credentials
 
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 MAX_SHOWN = 80
@@ -30,6 +30,8 @@ _WORD = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def _shown(value: str) -> str:
+    """A variable's value as a message quotes it: cut, a URL's user and password hidden."""
+    value = shown_redis_url(value) if "://" in value else without_credentials(value)
     return repr(value[:MAX_SHOWN] + ("..." if len(value) > MAX_SHOWN else ""))
 
 

@@ -20,7 +20,7 @@ from swarmlab.core import (
 
 from ._backends import model_problem
 from ._caps import Caps, ProgramLimits
-from ._names import NAME, NAME_RULE
+from ._names import NAME, NAME_RULE, without_credentials
 from ._personas import Affordance, system_prompt
 from ._sim_options import SimOptions
 from ._tripwires import Tripwire
@@ -291,7 +291,13 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
         return f"unknown field '{field}' {listed}"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    return f"{field} = {short_repr(err.get('input'), 80)}: {msg}{more}"
+    return f"{field} = {_quoted(err.get('input'), 80)}: {msg}{more}"
+
+
+def _quoted(value: Any, limit: int) -> str:
+    """A value a message quotes: cut to `limit`, a URL's user and password hidden first (a cut
+    could leave the password and lose the `@` that marks it)."""
+    return short_repr(without_credentials(value) if isinstance(value, str) else value, limit)
 
 
 def _allowed_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
@@ -332,7 +338,7 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise SpecError(
-            f"--set {short_repr(item, 100)}: expected key=value, e.g. --set caps.programs=50"
+            f"--set {_quoted(item, 100)}: expected key=value, e.g. --set caps.programs=50"
         )
     try:
         value = parse_yaml(raw, f"--set {key.strip()}") if raw.strip() else ""
@@ -343,6 +349,6 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise SpecError(f"--set {short_repr(item, 100)}: '{part}' is not a section")
+            raise SpecError(f"--set {_quoted(item, 100)}: '{part}' is not a section")
         node = child
     node[parts[-1]] = value

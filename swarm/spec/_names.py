@@ -94,6 +94,16 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,20}://)[^\s'\"<>]*@")
+
+
+def without_credentials(text: str) -> str:
+    """`text` with every URL's user and password (all between `scheme://` and the last `@`
+    of the URL) shown as `***`: a message that quotes a URL it refused, from a flag, a
+    variable or a spec, never prints a credential."""
+    return _CREDENTIALS.sub(lambda m: m.group(1) + "***@", text)
+
+
 def shown_redis_url(url: str) -> str:
     """A Redis URL as a message shows it: everything between the scheme and the host's last
     `@` (user and password) is `***`. A message never prints a credential, whatever the URL's

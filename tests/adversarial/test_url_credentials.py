@@ -9,10 +9,12 @@ the Redis it names does not answer, and from the command line.
 from __future__ import annotations
 
 import asyncio
+import os
+from unittest import mock
 
 import pytest
-from helpers.cli import swarmlab
-from hypothesis import given
+from helpers.cli import cli, swarmlab
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmlab.core import CoordinatorUnavailable, SpecError
@@ -98,3 +100,59 @@ def test_the_command_line_never_prints_the_password(closed_port: int) -> None:
         done = swarmlab(*args, timeout=60)
         assert done.returncode != 0
         assert "hunter2" not in done.stdout + done.stderr, args
+
+
+TOKEN_SECRET = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Z", "C"], exclude_characters="'\"<>"),
+    min_size=1,
+    max_size=40,
+).map(lambda s: "Zq9!" + s)
+"""A password inside free text: no blank or quote, which would end the URL in a sentence."""
+BAD_URLS = (
+    "http://user:{pw}@127.0.0.1:notaport/v1",
+    "http://user:{pw}@[::1/v1",
+    "https://{pw}@h:99999",
+    "ray://u:{pw}@h:x",
+)
+URL_VARIABLES = (
+    "SWARMLAB_MODEL_URL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "SWARMLAB_RAY_ADDRESS",
+    "SWARMLAB_REDIS_URL",
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    SECRET.filter(lambda s: "\x00" not in s and s.isprintable()),  # what the environment holds
+    st.sampled_from(BAD_URLS),
+    st.sampled_from(URL_VARIABLES),
+)
+def test_a_refused_variable_is_named_without_its_password(
+    secret: str, shape: str, variable: str
+) -> None:
+    """An environment variable's refusal quoted its URL whole, password and all."""
+    url = shape.format(pw=secret)
+    with mock.patch.dict(os.environ, {variable: url}):
+        code, _, err, _ = cli("run", "paperclips", "--out", "/nonexistent/never")
+    assert code == 2, err
+    assert secret[:6] not in err, err  # "Zq9!" and what follows: never in a message
+
+
+@settings(max_examples=40, deadline=None)
+@given(TOKEN_SECRET, st.sampled_from(BAD_URLS))
+def test_a_refused_flag_or_spec_value_is_named_without_its_password(
+    secret: str, shape: str
+) -> None:
+    """`--model openai:URL` was refused quoting the URL, password and all: every one-line
+    error hides a URL's credentials, whatever said it."""
+    url = shape.format(pw=secret)
+    for args in (
+        ("--model", f"openai:{url}"),
+        ("--otlp-endpoint", url),
+        ("--ray-address", url),
+        ("--set", f"model=openai:{url}"),
+    ):
+        code, _, err, _ = cli("run", "paperclips", "--out", "/nonexistent/never", *args)
+        assert code == 2, (args, err)
+        assert secret[:6] not in err, (args, err)

@@ -29,6 +29,7 @@ from swarmlab.spec import (
     mapping_of_fields,
     read_spec_source,
     spec_from,
+    without_credentials,
 )
 
 PLAN_FILE = "plan.json"
@@ -352,7 +353,8 @@ def _parse_overrides(sweep: SweepSpec, overrides: list[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise SpecError(
-                f"--set {short_repr(item, 100)}: expected key=value, e.g. --set caps.programs=50"
+                f"--set {short_repr(without_credentials(item), 100)}: expected key=value, e.g. "
+                "--set caps.programs=50"
             )
         if key in swept or key == "seed":
             raise SpecError(f"--set {key}: the sweep sets it in each cell; change the sweep file")
