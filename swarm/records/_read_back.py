@@ -9,7 +9,7 @@ are Unix seconds of this era, counts are below the caps' bound.
 
 from __future__ import annotations
 
-from swarmlab.core import is_program_id, parent_id
+from swarmlab.core import ALIASES, WORLD_ACTIONS, is_program_id, parent_id, world_kind
 from swarmlab.spec import MAX_COUNT
 
 from . import _figures as figures
@@ -83,8 +83,9 @@ def whole_problem(
     return None
 
 
-COMPANION_KINDS = frozenset({"escape_attempt"})
-"""Events that go with a call's own event, at its number (the attempts its code showed)."""
+CALL_KINDS = frozenset({*ALIASES, *(world_kind(a) for a in WORLD_ACTIONS)})
+"""The kinds of a call's own event, which each call has at most once (the clock reads, escape
+attempts and tripwires that go with a call share its number)."""
 
 
 def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | None:
@@ -105,7 +106,7 @@ def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | No
     for event in events:
         if event.program and event.program not in by_id:
             return f"an event of program {event.program}, which is not recorded"
-        if event.seq is None or event.kind in COMPANION_KINDS:
+        if event.seq is None or event.kind not in CALL_KINDS:
             continue
         key = (event.program, event.seq, event.kind, event.decision)
         if key in calls:

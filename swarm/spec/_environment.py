@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,7 @@ def _folder(value: str, name: str) -> str:
 
 
 def _executable(value: str, name: str) -> str:
-    if not Path(value).is_file() or not os.access(value, os.X_OK):
+    if shutil.which(value) is None:  # an executable file (a path, or a name on PATH)
         raise SpecError(f"{name} {_shown(value)}: not an executable file (a Python with vLLM)")
     return value
 
