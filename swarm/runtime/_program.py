@@ -29,7 +29,17 @@ from ._keys import MAX_CLOCK_H, MS_PER_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
 from ._scheduler import Scheduler
-from ._transitions import Args, CompleteArgs, Head, LeaveArgs, ParkArgs, ScriptPath, TurnArgs
+from ._transitions import (
+    Args,
+    CompleteArgs,
+    FinishArgs,
+    Head,
+    LeaveArgs,
+    ParkArgs,
+    RecordArgs,
+    ScriptPath,
+    TurnArgs,
+)
 
 if TYPE_CHECKING:
     from ._coordinator import Coordinator
@@ -405,7 +415,27 @@ class ProgramHost:
         """The program stopped computing before its end (a kill(), the run's stop): leave its
         latest state, with what its slice spent, and its events not sent yet, for its record."""
         state = self.state if spent is None else self.state.with_spent(spent)
-        await self.scripts.run(LeaveArgs(self.id, tag, state.to_json(), self.take_events()))
+        events = self.take_events()
+        reply = await self.scripts.run(LeaveArgs(self.id, tag, state.to_json(), events))
+        if reply.kind == "gone":
+            await self.add_events(events)
+
+    async def end(self, args: FinishArgs) -> bool:
+        """Record the program's end; False when another did first (a stop, a kill()): its
+        span is theirs to write, but the events of its calls sent with it still count."""
+        if (await self.scripts.run(args)).kind != "gone":
+            return True
+        await self.add_events(args.events)
+        return False
+
+    async def add_events(self, lines: str) -> None:
+        """Add events that went with a script that answered 'gone' (the program had ended: a
+        stop, a kill() or its own end came first): their calls happened (applied, journaled),
+        and the record says so. Its own end event is not added: its end was recorded."""
+        kept = [e for e in restore_events(lines) if not (e.kind == "end" and e.program == self.id)]
+        if kept:
+            events = "\n".join(e.model_dump_json() for e in kept)
+            await self.scripts.run(RecordArgs(self.id, 0, "", events, ""))
 
     def parked_state(self, kind: str, spent: Spent) -> HostState:
         """The host state as of the parked call (which will be asked again on resume), with

@@ -412,14 +412,14 @@ class RunnerCore:
             status=record.status,
             record=record.to_json(),
             clock_ms=clock_ms(end_h),
-            events=api.take_events(),  # 'gone' drops them: the program had ended
+            events=api.take_events(),
             tag=self.tag,
             gated=gated,
             seq=api.state.calls + 1,
             cut=cut,
             view=wait_view(record),
         )
-        return (await api.scripts.run(args)).kind != "gone"  # else another wrote its end
+        return await api.end(args)
 
     async def _fault(self, api: Capabilities) -> None:
         record = api.record
