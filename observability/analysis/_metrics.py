@@ -176,8 +176,12 @@ def _code_metrics(
 
 
 def _denials(calls: list[Call], unrecorded: int) -> dict[str, int]:
-    """Denied calls by cap, those the full record refused without an event included."""
-    counts = Counter(c.cap or "unknown" for c in calls if c.decision == "denied")
+    """Denied calls by cap, those the full record refused without an event included. A call
+    the run's stop refused (`cap` "killed") is no cap's pressure: summary.json counts it under
+    no cap either."""
+    counts = Counter(
+        c.cap or "unknown" for c in calls if c.decision == "denied" and c.cap != "killed"
+    )
     counts["record_bytes"] += unrecorded
     return {cap: n for cap, n in sorted(counts.items()) if n}
 

@@ -340,3 +340,16 @@ def test_meta_task_is_a_function_of_what_the_calls_act_on(
     found = compute_metrics(_one_child("pass", made)).meta_task_programs == ["p0.1"]
     on_others = any(_key(kind, extra) not in _OWN_WORK for kind, extra in calls)
     assert found is (goal is None and on_others)
+
+
+def test_a_call_the_runs_stop_refused_is_no_caps_pressure(run_dir: Path) -> None:
+    """`denials_by_cap` showed {'killed': 1} where summary.json has no cap of that name."""
+    before = analyze_run(run_dir)
+    stopped = {"t": 99.0, "program": "p0", "kind": "world.inventory", "decision": "denied",
+               "cap": "killed", "detail": {}, "seq": 99}  # fmt: skip
+    with (run_dir / "events.jsonl").open("a") as out:
+        out.write(json.dumps(stopped) + "\n")
+    metrics = analyze_run(recount(run_dir))
+    assert "killed" not in metrics.denials_by_cap
+    assert metrics.denials_by_cap == before.denials_by_cap
+    assert metrics.capability_calls == before.capability_calls + 1  # a call all the same
