@@ -251,20 +251,28 @@ class LabServer:
         write_text(_info_file(self.home), info.model_dump_json())
         while True:
             conn = self.work.get()
-            try:
-                self._handle(conn)
-            except KeyboardInterrupt:  # an interrupt that came as the run ended
-                pass
-            except Exception as exc:  # a fault here ends one request, never the lab process
-                print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
-            finally:
-                self.busy.clear()
-                with contextlib.suppress(OSError):
-                    conn.close()
+            self.serve_one(conn)
+
+    def serve_one(self, conn: socket.socket) -> None:
+        """Serve one request; whatever it raises (even `SystemExit`) ends that request only."""
+        try:
+            self._handle(conn)
+        except KeyboardInterrupt:  # an interrupt that came as the run ended
+            pass
+        except (Exception, SystemExit) as exc:  # a fault ends one request, never the lab process
+            print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
+        finally:
+            self.busy.clear()
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # out of file descriptors, say: the next accept may succeed
+                time.sleep(0.1)
+                continue
             if self.busy.is_set():
                 threading.Thread(target=_refuse_busy, args=(conn,), daemon=True).start()
                 continue
@@ -322,6 +330,8 @@ class LabServer:
                 return self.command(request.argv)
             except KeyboardInterrupt:
                 return 1
+            except SystemExit as exc:  # argparse's `--help` or a bad option: the run's exit only
+                return _exit_code(exc)
         finally:
             done.set()
             _common.RUNNER_LENDER = None
@@ -332,6 +342,15 @@ class LabServer:
                 if key not in KEPT_ENV:
                     del os.environ[key]
             os.environ.update(saved_env)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The exit code `exc` gives a process (as Python's own exit does): None is 0, a message is
+    shown (on the run's stderr) and is 1."""
+    if exc.code is None or isinstance(exc.code, int):
+        return int(exc.code or 0) & 0xFF
+    print(str(exc.code).split("\n", 1)[0][:300], file=sys.stderr)
+    return 1
 
 
 def _watch_client(

@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swarmlab.cli._main import main
 from swarmlab.cli._warm_server import LabServer, code_fingerprint
 
 CODE = code_fingerprint()
@@ -108,3 +109,62 @@ def test_a_request_too_long_or_too_slow_is_refused(tmp_path: Path) -> None:
     assert "error" in _answer(server, b"x" * 300_000)[0]
     assert "error" in _answer(server, b'{"argv": ["run"]')[0]  # no newline: ends unfinished
     assert ran == []
+
+
+# --- whatever the command does, an exit frame ends the run and the lab process serves on ---
+
+
+def _request(cwd: Path, argv: list[str], env: dict[str, str] | None = None) -> bytes:
+    request = {"argv": argv, "cwd": str(cwd), "env": env or {}, "code": CODE, "started_boot_s": 1}
+    return json.dumps(request).encode() + b"\n"
+
+
+def _raising(exc: BaseException) -> LabServer:
+    def command(argv: list[str]) -> int:
+        raise exc
+
+    return LabServer(Path("/nonexistent"), command)
+
+
+def test_argparse_exits_end_the_run_with_its_code_not_the_lab_process(tmp_path: Path) -> None:
+    server = LabServer(tmp_path, main)
+    server.code = CODE
+    frames = _answer(server, _request(tmp_path, ["run", "--bogus"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 2}
+    assert any("swarmlab" in str(frame.get("e", "")) for frame in frames)  # argparse said why
+    frames = _answer(server, _request(tmp_path, ["run", "--help"]))
+    assert frames[-1] == {"exit": 0}
+    assert any("usage" in str(frame.get("o", "")) for frame in frames)
+
+
+exits = st.one_of(
+    st.none(), st.integers(-(2**40), 2**40), st.text(max_size=30), st.sampled_from([[], {}, 1.5])
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(code=exits)
+def test_any_system_exit_of_the_command_gives_one_exit_frame(
+    tmp_path_factory: object, code: object
+) -> None:
+    tmp_path = Path(tmp_path_factory.mktemp("lab"))  # type: ignore[attr-defined]
+    server = _raising(SystemExit(code))
+    server.code = CODE
+    frames = _answer(server, _request(tmp_path, ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert isinstance(frames[-1].get("exit"), int)
+    assert 0 <= frames[-1]["exit"] <= 255  # type: ignore[operator]
+    assert sum("exit" in frame for frame in frames) == 1
+
+
+def test_serve_one_survives_whatever_a_request_raises(tmp_path: Path) -> None:
+    for exc in (SystemExit(2), KeyboardInterrupt(), RuntimeError("x"), ValueError("y")):
+        server = _raising(exc)
+        server.code = CODE
+        server.busy.set()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.sendall(_request(tmp_path, ["run", "paperclips"]))
+            server.serve_one(ours)  # returns: the lab process serves on
+        assert not server.busy.is_set()
