@@ -203,6 +203,8 @@ class LabServer:
         """What Ctrl-C at the client does here: Ctrl-C here, which the run handles as its own."""
         self.work: queue.Queue[socket.socket] = queue.Queue(maxsize=1)
         self.busy = threading.Event()
+        self.own_signals = False
+        """Whether SIGINT is this server's to set (in the lab process; not in a test's)."""
 
     def prepare(self) -> None:
         """Connect to the warm Ray, import the runtime and start the default runners."""
@@ -238,6 +240,9 @@ class LabServer:
         finally:
             os.umask(old)
         listener.listen(8)
+        self.own_signals = True
+        _take_sigint(True, False)
+        _leave_cwd(self.home)  # not where `up` ran, which may be deleted
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         info = ServerInfo(
             pid=os.getpid(),
@@ -293,11 +298,15 @@ class LabServer:
             if not Path(request.cwd).is_dir():
                 raise ValueError("the request's working directory does not exist")
         except (ValueError, ValidationError, OSError) as exc:
-            _send(conn, {"error": str(exc).split("\n", 1)[0][:300]}, lock)
+            _send(conn, {"error": _line(exc)}, lock)
             _drain(conn)
             return
         _send(conn, {"accepted": True}, lock)
-        code = self._run(conn, request, lock)
+        try:
+            code = self._run(conn, request, lock)
+        except Exception as exc:  # the run could not start (its directory went since): said once
+            _send(conn, {"e": f"swarmlab: the lab process could not run it: {_line(exc)}\n"}, lock)
+            code = 1
         _send(conn, {"exit": code}, lock)
 
     def _run(self, conn: socket.socket, request: Request, lock: threading.Lock) -> int:
@@ -305,13 +314,12 @@ class LabServer:
 
         from . import _common
 
-        done = threading.Event()
-        watch = (conn, done, self.interrupt)
-        threading.Thread(target=_watch_client, args=watch, daemon=True).start()
+        _take_sigint(self.own_signals, True)
+        run = _Going(self.interrupt)
+        threading.Thread(target=_watch_client, args=(conn, run), daemon=True).start()
         saved_env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-        saved_cwd = os.getcwd()
         out, err = sys.stdout, sys.stderr
-        try:
+        try:  # everything the run changes is undone below, whatever fails (even its cwd)
             for key in saved_env:
                 if key not in KEPT_ENV:
                     del os.environ[key]
@@ -333,15 +341,54 @@ class LabServer:
             except SystemExit as exc:  # argparse's `--help` or a bad option: the run's exit only
                 return _exit_code(exc)
         finally:
-            done.set()
+            _take_sigint(self.own_signals, False)  # a late Ctrl-C never reaches the idle process
+            run.end()
             _common.RUNNER_LENDER = None
             count_age_from(None)
             sys.stdout, sys.stderr = out, err
-            os.chdir(saved_cwd)
+            _leave_cwd(self.home)
             for key in [k for k in os.environ if k.startswith(ENV_PREFIXES)]:
                 if key not in KEPT_ENV:
                     del os.environ[key]
             os.environ.update(saved_env)
+
+
+class _Going:
+    """A run as the client's watch sees it: Ctrl-C reaches the lab process only while the run is
+    going (a signal sent after it ended would interrupt the idle process)."""
+
+    def __init__(self, interrupt: Callable[[], None]) -> None:
+        self._interrupt, self.lock, self.going = interrupt, threading.Lock(), True
+
+    def interrupt(self) -> None:
+        with self.lock:
+            if self.going:
+                self._interrupt()
+                self.going = False  # once: a second would land after the run has ended
+
+    def end(self) -> None:
+        with self.lock:
+            self.going = False
+
+
+def _take_sigint(own: bool, during_run: bool) -> None:
+    """In the lab process (`own`), SIGINT interrupts a run and is ignored between runs: one sent
+    as a run ended, still pending, must not end the process."""
+    if own:
+        signal.signal(signal.SIGINT, signal.default_int_handler if during_run else signal.SIG_IGN)
+
+
+def _leave_cwd(home: Path) -> None:
+    """Back to the state dir after a run (or `/`, if that is gone): never to where the process
+    was, which may have been deleted since."""
+    for place in (home, Path("/")):
+        with contextlib.suppress(OSError):
+            os.chdir(place)
+            return
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0][:300]
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -349,29 +396,26 @@ def _exit_code(exc: SystemExit) -> int:
     shown (on the run's stderr) and is 1."""
     if exc.code is None or isinstance(exc.code, int):
         return int(exc.code or 0) & 0xFF
-    print(str(exc.code).split("\n", 1)[0][:300], file=sys.stderr)
+    print(_line(exc), file=sys.stderr)
     return 1
 
 
-def _watch_client(
-    conn: socket.socket, done: threading.Event, interrupt: Callable[[], None]
-) -> None:
-    """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run."""
+def _watch_client(conn: socket.socket, run: _Going) -> None:
+    """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run (only
+    while it is going)."""
     try:
         conn.settimeout(0.5)
     except OSError:  # closed already: the run has ended
         return
-    while not done.is_set():
+    while run.going:
         try:
             chunk = conn.recv(4096)
         except TimeoutError:
             continue
         except OSError:
             chunk = b""
-        if not done.is_set() and (not chunk or b"interrupt" in chunk):
-            interrupt()
-            return
-        if not chunk:
+        if not chunk or b"interrupt" in chunk:
+            run.interrupt()
             return
 
 
@@ -402,6 +446,7 @@ def start_server(home: Path) -> ServerInfo:
     process = subprocess.Popen(
         [sys.executable, "-m", "swarmlab.cli", LAB_COMMAND, str(home)],
         stdin=subprocess.DEVNULL,
+        cwd=home,
         stdout=log,
         stderr=log,
         start_new_session=True,

@@ -4,15 +4,18 @@ valid `run` request runs (in process, on a socket pair: no Ray, no warm instance
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
+import time
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmlab.cli._main import main
-from swarmlab.cli._warm_server import LabServer, code_fingerprint
+from swarmlab.cli._warm_server import LabServer, _Going, _watch_client, code_fingerprint
 
 CODE = code_fingerprint()
 
@@ -168,3 +171,59 @@ def test_serve_one_survives_whatever_a_request_raises(tmp_path: Path) -> None:
             theirs.sendall(_request(tmp_path, ["run", "paperclips"]))
             server.serve_one(ours)  # returns: the lab process serves on
         assert not server.busy.is_set()
+
+
+def test_a_deleted_working_directory_loses_no_run_and_sends_no_interrupt(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)  # type: ignore[attr-defined]
+    gone.rmdir()  # the lab process's own directory is deleted under it
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    frames = _answer(server, _request(tmp_path, ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 7}
+    assert Path.cwd() == tmp_path  # back in the state dir, never in a deleted one
+    time.sleep(1.0)  # the watch sees the client go: the run has ended, so no interrupt
+    assert ran == [["run", "paperclips"]]
+
+
+def test_the_run_s_directory_gone_when_it_starts_ends_that_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    os_chdir = os.chdir
+
+    def chdir(path: object) -> None:
+        if path == str(tmp_path / "run"):
+            raise FileNotFoundError(2, "No such file or directory")
+        os_chdir(path)  # type: ignore[arg-type]
+
+    (tmp_path / "run").mkdir()
+    with mock.patch.object(os, "chdir", chdir):
+        frames = _answer(server, _request(tmp_path / "run", ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 1}
+    assert [f for f in frames if "e" in f]
+    assert ran == []
+
+
+def test_no_interrupt_reaches_the_lab_process_once_the_run_has_ended() -> None:
+    sent: list[str] = []
+    run = _Going(lambda: sent.append("SIGINT"))
+    ours, theirs = socket.socketpair()
+    watch = threading.Thread(target=_watch_client, args=(ours, run))
+    watch.start()
+    run.end()
+    theirs.close()  # the client goes after the run ended
+    watch.join(5)
+    assert sent == []
+    run = _Going(lambda: sent.append("SIGINT"))
+    run.interrupt()
+    run.interrupt()  # the client asked twice: one signal, while the run was going
+    run.end()
+    run.interrupt()
+    assert sent == ["SIGINT"]
