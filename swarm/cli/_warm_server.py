@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 LAB_COMMAND = "lab-process"
 """The hidden command that runs the lab process."""
@@ -44,6 +44,8 @@ READY_TIMEOUT_S = 180.0
 DRAIN_S = 2.0
 DRAIN_BYTES = 8 << 20
 ENV_PREFIXES = ("SWARMLAB_", "OTEL_")
+MAX_ENV_NAME = 256
+MAX_ENV_VALUE = 32 * 1024
 KEPT_ENV = ("SWARMLAB_STATE_DIR",)
 """The lab process's own, never replaced by a client's."""
 
@@ -58,6 +60,24 @@ class Request(BaseModel):
     env: dict[str, str] = Field(max_length=200)
     code: str = Field(max_length=64, description="The client's package fingerprint.")
     started_boot_s: float = Field(ge=0, description="The client's start (CLOCK_BOOTTIME).")
+
+    @field_validator("argv", "cwd")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if any("\0" in text for text in ([value] if isinstance(value, str) else value)):
+            raise ValueError("a NUL character in argv or cwd")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _settable(cls, env: dict[str, str]) -> dict[str, str]:
+        """Only variables the process can set: checked here, never found out mid-run."""
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key or len(key) > MAX_ENV_NAME:
+                raise ValueError(f"env: {key[:40]!r} is not a variable name")
+            if "\0" in value or len(value) > MAX_ENV_VALUE:
+                raise ValueError(f"env: the value of {key[:40]!r} holds a NUL or is too long")
+        return env
 
 
 class ServerInfo(BaseModel):
@@ -327,7 +347,7 @@ class LabServer:
                 {
                     k: v
                     for k, v in request.env.items()
-                    if k.startswith(ENV_PREFIXES) and k not in KEPT_ENV and "\0" not in k + v
+                    if k.startswith(ENV_PREFIXES) and k not in KEPT_ENV
                 }
             )
             os.chdir(request.cwd)
@@ -426,62 +446,3 @@ def serve_lab(home: Path, command: Callable[[list[str]], int]) -> int:
     server.prepare()
     server.serve(home / "lab.sock")
     return 0
-
-
-# --- `up` and `down` ---------------------------------------------------------------------
-
-
-def start_server(home: Path) -> ServerInfo:
-    """Start the lab process (unless one runs the current code already) and wait until it
-    serves; its output goes to `home/lab.log`."""
-    import subprocess
-
-    from swarmlab.core import ClusterError
-
-    running = server_info(home)
-    if running is not None and running.code == code_fingerprint():
-        return running
-    stop_server(home)
-    log = (home / "lab.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "swarmlab.cli", LAB_COMMAND, str(home)],
-        stdin=subprocess.DEVNULL,
-        cwd=home,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    give_up = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < give_up:
-        info = server_info(home)
-        if info is not None and info.pid == process.pid:
-            return info
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    raise ClusterError(f"the warm lab process did not start; see {home / 'lab.log'}")
-
-
-def stop_server(home: Path) -> list[int]:
-    """Stop the lab process by its process id (SIGTERM, then SIGKILL); its runners end with the
-    warm Ray."""
-    from swarmlab.cluster import pid_alive
-
-    info = _live_server(home)
-    _info_file(home).unlink(missing_ok=True)
-    if info is None:
-        return []
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(info.pid, sig)
-        give_up = time.monotonic() + wait
-        while pid_alive(info.pid) and time.monotonic() < give_up:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(info.pid, os.WNOHANG)
-            time.sleep(0.05)
-        if not pid_alive(info.pid):
-            break
-    Path(info.socket).unlink(missing_ok=True)
-    return [info.pid]

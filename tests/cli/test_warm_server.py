@@ -227,3 +227,40 @@ def test_no_interrupt_reaches_the_lab_process_once_the_run_has_ended() -> None:
     run.end()
     run.interrupt()
     assert sent == ["SIGINT"]
+
+
+def test_an_env_the_process_cannot_set_is_refused_in_one_frame(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    for env in (
+        {"SWARMLAB_A=B": "x"},
+        {"SWARMLAB_A": "x\0y"},
+        {"": "x"},
+        {"SWARMLAB_A": "x" * 40_000},
+    ):
+        frames = _answer(server, _request(tmp_path, ["run", "paperclips"], env))
+        assert len(frames) == 1
+        assert "error" in frames[0]
+    assert ran == []
+
+
+fields = st.text(alphabet=st.sampled_from("SWARMLAB_OTEL=\0\n é"), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    env=st.dictionaries(fields.map(lambda k: "SWARMLAB_" + k), fields, max_size=3),
+    argv=st.lists(fields, max_size=3),
+)
+def test_an_accepted_request_always_ends_in_one_exit_frame(
+    tmp_path_factory: object, env: dict[str, str], argv: list[str]
+) -> None:
+    tmp_path = Path(tmp_path_factory.mktemp("lab"))  # type: ignore[attr-defined]
+    ran: list[list[str]] = []
+    frames = _answer(_server(tmp_path, ran), _request(tmp_path, ["run", *argv], env))
+    if frames[0] == {"accepted": True}:
+        assert frames[-1] == {"exit": 7}
+        assert sum("exit" in frame for frame in frames) == 1
+    else:
+        assert len(frames) == 1
+        assert "error" in frames[0]
