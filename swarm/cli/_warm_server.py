@@ -215,7 +215,7 @@ class LabServer:
         self.command = command
         """The CLI's `main`, which runs each request's arguments."""
         self.code = code_fingerprint()
-        self.fleets: dict[int, list[Any]] = {}
+        self.fleet: list[Any] = []
         self.ray: Any = None
         self.redis_url = ""
         self.instance = 0.0
@@ -242,14 +242,19 @@ class LabServer:
         self.lend(load_spec("paperclips"))
 
     def lend(self, spec: Any) -> list[Any]:
-        """Runners enough for `spec`, the same ones for every run of that width."""
+        """Runners enough for `spec`: the same ones while runs keep that width, new ones (the
+        previous ended) when a run needs another: the lab process keeps one set, never one per
+        width."""
         from swarmlab.runtime import runner_fleet
         from swarmlab.runtime._program import runner_slots
 
         width = len(runner_slots(spec))
-        if width not in self.fleets:
-            self.fleets[width] = runner_fleet(self.ray, [spec], self.redis_url, 1)[0]
-        return self.fleets[width]
+        if len(self.fleet) != width:  # one fleet at a time: the previous width's actors end
+            for actor in self.fleet:
+                self.ray.kill(actor)
+            self.fleet = []  # none, if the new ones cannot start
+            self.fleet = runner_fleet(self.ray, [spec], self.redis_url, 1)[0]
+        return self.fleet
 
     def serve(self, path: Path) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

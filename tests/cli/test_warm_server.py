@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from hypothesis import given, settings
@@ -264,3 +265,32 @@ def test_an_accepted_request_always_ends_in_one_exit_frame(
     else:
         assert len(frames) == 1
         assert "error" in frames[0]
+
+
+def test_the_lab_process_keeps_one_fleet_whatever_widths_runs_ask(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    import swarmlab.runtime
+    from swarmlab.spec import load_spec
+
+    made: list[object] = []
+    killed: list[object] = []
+
+    def runner_fleet(
+        ray: object, specs: list[Any], redis_url: str, sets: int
+    ) -> list[list[object]]:
+        fleet = [object() for _ in range(specs[0].runners)]
+        made.extend(fleet)
+        return [fleet]
+
+    monkeypatch.setattr(swarmlab.runtime, "runner_fleet", runner_fleet)  # type: ignore[attr-defined]
+    server = _server(tmp_path, [])
+    server.ray = mock.Mock(kill=killed.append)
+    spec = load_spec("paperclips")
+    spec = spec.model_copy(update={"caps": spec.caps.model_copy(update={"concurrent": 64})})
+    for runners in (6, 7, 6, 6, 3, 7):
+        fleet = server.lend(spec.model_copy(update={"runners": runners}))
+        assert len(fleet) == runners
+        alive = [actor for actor in made if actor not in killed]
+        assert alive == fleet  # the previous width's runners ended: one fleet at a time
+    assert len(made) == 6 + 7 + 6 + 3 + 7  # a run of the same width as the last borrows it
