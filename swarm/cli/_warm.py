@@ -12,7 +12,8 @@ from swarmlab.spec import shown_redis_url
 
 from ._common import path_argument
 from ._text import terminal_text
-from ._warm_server import LAB_COMMAND, server_info, start_server, stop_server
+from ._warm_server import LAB_COMMAND, server_info
+from ._warm_start import start_server, stop_server
 
 
 def add_warm_parsers(sub: Any) -> None:

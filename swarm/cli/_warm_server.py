@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 LAB_COMMAND = "lab-process"
 """The hidden command that runs the lab process."""
@@ -44,6 +44,8 @@ READY_TIMEOUT_S = 180.0
 DRAIN_S = 2.0
 DRAIN_BYTES = 8 << 20
 ENV_PREFIXES = ("SWARMLAB_", "OTEL_")
+MAX_ENV_NAME = 256
+MAX_ENV_VALUE = 32 * 1024
 KEPT_ENV = ("SWARMLAB_STATE_DIR",)
 """The lab process's own, never replaced by a client's."""
 
@@ -58,6 +60,24 @@ class Request(BaseModel):
     env: dict[str, str] = Field(max_length=200)
     code: str = Field(max_length=64, description="The client's package fingerprint.")
     started_boot_s: float = Field(ge=0, description="The client's start (CLOCK_BOOTTIME).")
+
+    @field_validator("argv", "cwd")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if any("\0" in text for text in ([value] if isinstance(value, str) else value)):
+            raise ValueError("a NUL character in argv or cwd")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _settable(cls, env: dict[str, str]) -> dict[str, str]:
+        """Only variables the process can set: checked here, never found out mid-run."""
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key or len(key) > MAX_ENV_NAME:
+                raise ValueError(f"env: {key[:40]!r} is not a variable name")
+            if "\0" in value or len(value) > MAX_ENV_VALUE:
+                raise ValueError(f"env: the value of {key[:40]!r} holds a NUL or is too long")
+        return env
 
 
 class ServerInfo(BaseModel):
@@ -195,7 +215,7 @@ class LabServer:
         self.command = command
         """The CLI's `main`, which runs each request's arguments."""
         self.code = code_fingerprint()
-        self.fleets: dict[int, list[Any]] = {}
+        self.fleet: list[Any] = []
         self.ray: Any = None
         self.redis_url = ""
         self.instance = 0.0
@@ -203,6 +223,8 @@ class LabServer:
         """What Ctrl-C at the client does here: Ctrl-C here, which the run handles as its own."""
         self.work: queue.Queue[socket.socket] = queue.Queue(maxsize=1)
         self.busy = threading.Event()
+        self.own_signals = False
+        """Whether SIGINT is this server's to set (in the lab process; not in a test's)."""
 
     def prepare(self) -> None:
         """Connect to the warm Ray, import the runtime and start the default runners."""
@@ -220,14 +242,19 @@ class LabServer:
         self.lend(load_spec("paperclips"))
 
     def lend(self, spec: Any) -> list[Any]:
-        """Runners enough for `spec`, the same ones for every run of that width."""
+        """Runners enough for `spec`: the same ones while runs keep that width, new ones (the
+        previous ended) when a run needs another: the lab process keeps one set, never one per
+        width."""
         from swarmlab.runtime import runner_fleet
         from swarmlab.runtime._program import runner_slots
 
         width = len(runner_slots(spec))
-        if width not in self.fleets:
-            self.fleets[width] = runner_fleet(self.ray, [spec], self.redis_url, 1)[0]
-        return self.fleets[width]
+        if len(self.fleet) != width:  # one fleet at a time: the previous width's actors end
+            for actor in self.fleet:
+                self.ray.kill(actor)
+            self.fleet = []  # none, if the new ones cannot start
+            self.fleet = runner_fleet(self.ray, [spec], self.redis_url, 1)[0]
+        return self.fleet
 
     def serve(self, path: Path) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -238,6 +265,9 @@ class LabServer:
         finally:
             os.umask(old)
         listener.listen(8)
+        self.own_signals = True
+        _take_sigint(True, False)
+        _leave_cwd(self.home)  # not where `up` ran, which may be deleted
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         info = ServerInfo(
             pid=os.getpid(),
@@ -251,20 +281,28 @@ class LabServer:
         write_text(_info_file(self.home), info.model_dump_json())
         while True:
             conn = self.work.get()
-            try:
-                self._handle(conn)
-            except KeyboardInterrupt:  # an interrupt that came as the run ended
-                pass
-            except Exception as exc:  # a fault here ends one request, never the lab process
-                print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
-            finally:
-                self.busy.clear()
-                with contextlib.suppress(OSError):
-                    conn.close()
+            self.serve_one(conn)
+
+    def serve_one(self, conn: socket.socket) -> None:
+        """Serve one request; whatever it raises (even `SystemExit`) ends that request only."""
+        try:
+            self._handle(conn)
+        except KeyboardInterrupt:  # an interrupt that came as the run ended
+            pass
+        except (Exception, SystemExit) as exc:  # a fault ends one request, never the lab process
+            print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
+        finally:
+            self.busy.clear()
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # out of file descriptors, say: the next accept may succeed
+                time.sleep(0.1)
+                continue
             if self.busy.is_set():
                 threading.Thread(target=_refuse_busy, args=(conn,), daemon=True).start()
                 continue
@@ -285,11 +323,15 @@ class LabServer:
             if not Path(request.cwd).is_dir():
                 raise ValueError("the request's working directory does not exist")
         except (ValueError, ValidationError, OSError) as exc:
-            _send(conn, {"error": str(exc).split("\n", 1)[0][:300]}, lock)
+            _send(conn, {"error": _line(exc)}, lock)
             _drain(conn)
             return
         _send(conn, {"accepted": True}, lock)
-        code = self._run(conn, request, lock)
+        try:
+            code = self._run(conn, request, lock)
+        except Exception as exc:  # the run could not start (its directory went since): said once
+            _send(conn, {"e": f"swarmlab: the lab process could not run it: {_line(exc)}\n"}, lock)
+            code = 1
         _send(conn, {"exit": code}, lock)
 
     def _run(self, conn: socket.socket, request: Request, lock: threading.Lock) -> int:
@@ -297,13 +339,12 @@ class LabServer:
 
         from . import _common
 
-        done = threading.Event()
-        watch = (conn, done, self.interrupt)
-        threading.Thread(target=_watch_client, args=watch, daemon=True).start()
+        _take_sigint(self.own_signals, True)
+        run = _Going(self.interrupt)
+        threading.Thread(target=_watch_client, args=(conn, run), daemon=True).start()
         saved_env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-        saved_cwd = os.getcwd()
         out, err = sys.stdout, sys.stderr
-        try:
+        try:  # everything the run changes is undone below, whatever fails (even its cwd)
             for key in saved_env:
                 if key not in KEPT_ENV:
                     del os.environ[key]
@@ -311,7 +352,7 @@ class LabServer:
                 {
                     k: v
                     for k, v in request.env.items()
-                    if k.startswith(ENV_PREFIXES) and k not in KEPT_ENV and "\0" not in k + v
+                    if k.startswith(ENV_PREFIXES) and k not in KEPT_ENV
                 }
             )
             os.chdir(request.cwd)
@@ -322,37 +363,84 @@ class LabServer:
                 return self.command(request.argv)
             except KeyboardInterrupt:
                 return 1
+            except SystemExit as exc:  # argparse's `--help` or a bad option: the run's exit only
+                return _exit_code(exc)
         finally:
-            done.set()
+            _take_sigint(self.own_signals, False)  # a late Ctrl-C never reaches the idle process
+            run.end()
             _common.RUNNER_LENDER = None
             count_age_from(None)
             sys.stdout, sys.stderr = out, err
-            os.chdir(saved_cwd)
+            _leave_cwd(self.home)
             for key in [k for k in os.environ if k.startswith(ENV_PREFIXES)]:
                 if key not in KEPT_ENV:
                     del os.environ[key]
             os.environ.update(saved_env)
 
 
-def _watch_client(
-    conn: socket.socket, done: threading.Event, interrupt: Callable[[], None]
-) -> None:
-    """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run."""
+class _Going:
+    """A run as the client's watch sees it: Ctrl-C reaches the lab process only while the run is
+    going (a signal sent after it ended would interrupt the idle process)."""
+
+    def __init__(self, interrupt: Callable[[], None]) -> None:
+        self._interrupt, self.lock, self.going = interrupt, threading.Lock(), True
+
+    def interrupt(self) -> None:
+        with self.lock:
+            if self.going:
+                self._interrupt()
+                self.going = False  # once: a second would land after the run has ended
+
+    def end(self) -> None:
+        with self.lock:
+            self.going = False
+
+
+def _take_sigint(own: bool, during_run: bool) -> None:
+    """In the lab process (`own`), SIGINT interrupts a run and is ignored between runs: one sent
+    as a run ended, still pending, must not end the process."""
+    if own:
+        signal.signal(signal.SIGINT, signal.default_int_handler if during_run else signal.SIG_IGN)
+
+
+def _leave_cwd(home: Path) -> None:
+    """Back to the state dir after a run (or `/`, if that is gone): never to where the process
+    was, which may have been deleted since."""
+    for place in (home, Path("/")):
+        with contextlib.suppress(OSError):
+            os.chdir(place)
+            return
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0][:300]
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The exit code `exc` gives a process (as Python's own exit does): None is 0, a message is
+    shown (on the run's stderr) and is 1."""
+    if exc.code is None or isinstance(exc.code, int):
+        return int(exc.code or 0) & 0xFF
+    print(_line(exc), file=sys.stderr)
+    return 1
+
+
+def _watch_client(conn: socket.socket, run: _Going) -> None:
+    """Ctrl-C at the client (an `interrupt` frame), or the client gone: interrupt the run (only
+    while it is going)."""
     try:
         conn.settimeout(0.5)
     except OSError:  # closed already: the run has ended
         return
-    while not done.is_set():
+    while run.going:
         try:
             chunk = conn.recv(4096)
         except TimeoutError:
             continue
         except OSError:
             chunk = b""
-        if not done.is_set() and (not chunk or b"interrupt" in chunk):
-            interrupt()
-            return
-        if not chunk:
+        if not chunk or b"interrupt" in chunk:
+            run.interrupt()
             return
 
 
@@ -363,61 +451,3 @@ def serve_lab(home: Path, command: Callable[[list[str]], int]) -> int:
     server.prepare()
     server.serve(home / "lab.sock")
     return 0
-
-
-# --- `up` and `down` ---------------------------------------------------------------------
-
-
-def start_server(home: Path) -> ServerInfo:
-    """Start the lab process (unless one runs the current code already) and wait until it
-    serves; its output goes to `home/lab.log`."""
-    import subprocess
-
-    from swarmlab.core import ClusterError
-
-    running = server_info(home)
-    if running is not None and running.code == code_fingerprint():
-        return running
-    stop_server(home)
-    log = (home / "lab.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "swarmlab.cli", LAB_COMMAND, str(home)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    give_up = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < give_up:
-        info = server_info(home)
-        if info is not None and info.pid == process.pid:
-            return info
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    raise ClusterError(f"the warm lab process did not start; see {home / 'lab.log'}")
-
-
-def stop_server(home: Path) -> list[int]:
-    """Stop the lab process by its process id (SIGTERM, then SIGKILL); its runners end with the
-    warm Ray."""
-    from swarmlab.cluster import pid_alive
-
-    info = _live_server(home)
-    _info_file(home).unlink(missing_ok=True)
-    if info is None:
-        return []
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(info.pid, sig)
-        give_up = time.monotonic() + wait
-        while pid_alive(info.pid) and time.monotonic() < give_up:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(info.pid, os.WNOHANG)
-            time.sleep(0.05)
-        if not pid_alive(info.pid):
-            break
-    Path(info.socket).unlink(missing_ok=True)
-    return [info.pid]

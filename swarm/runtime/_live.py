@@ -7,6 +7,7 @@ A run on a private redis-server listens on a random port; `swarmlab kill RUN_ID`
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swarmlab.cluster import pid_alive
 from swarmlab.core import MAX_SMALL_BYTES, SwarmlabError, read_json, write_text
 from swarmlab.spec import is_redis_url, is_run_id, state_root
+
+FORGOTTEN_AFTER_S = 24 * 3600.0
+"""A dead driver's entry this old is forgotten by listing (its recovery ran long ago, or never)."""
 
 
 class LiveEntry(BaseModel):
@@ -66,7 +70,9 @@ def entry_of(run_id: str) -> LiveEntry | None:
 
 
 def registered_runs() -> list[dict[str, Any]]:
-    """Runs registered by live drivers; entries of drivers that died are dropped.
+    """Runs registered by live drivers. The entry of a driver that died is the watchdog's: its
+    recovery reads it (within two minutes) and removes it; listing removes only an entry older
+    than `FORGOTTEN_AFTER_S`, whose recovery never came.
 
     Anyone may write into the registry: a file that is not an entry `register_run` would
     write (through the lab's one reader, as a `LiveEntry` with a run id and a Redis URL) is
@@ -79,6 +85,13 @@ def registered_runs() -> list[dict[str, Any]]:
             continue
         if pid_alive(entry.pid):
             out.append(entry.model_dump())
-        else:
+        elif _age_s(path) > FORGOTTEN_AFTER_S:  # its watchdog's recovery is long over
             path.unlink(missing_ok=True)
     return out
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.lstat().st_mtime
+    except OSError:
+        return 0.0

@@ -4,14 +4,19 @@ valid `run` request runs (in process, on a socket pair: no Ray, no warm instance
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
+import time
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmlab.cli._warm_server import LabServer, code_fingerprint
+from swarmlab.cli._main import main
+from swarmlab.cli._warm_server import LabServer, _Going, _watch_client, code_fingerprint
 
 CODE = code_fingerprint()
 
@@ -108,3 +113,184 @@ def test_a_request_too_long_or_too_slow_is_refused(tmp_path: Path) -> None:
     assert "error" in _answer(server, b"x" * 300_000)[0]
     assert "error" in _answer(server, b'{"argv": ["run"]')[0]  # no newline: ends unfinished
     assert ran == []
+
+
+# --- whatever the command does, an exit frame ends the run and the lab process serves on ---
+
+
+def _request(cwd: Path, argv: list[str], env: dict[str, str] | None = None) -> bytes:
+    request = {"argv": argv, "cwd": str(cwd), "env": env or {}, "code": CODE, "started_boot_s": 1}
+    return json.dumps(request).encode() + b"\n"
+
+
+def _raising(exc: BaseException) -> LabServer:
+    def command(argv: list[str]) -> int:
+        raise exc
+
+    return LabServer(Path("/nonexistent"), command)
+
+
+def test_argparse_exits_end_the_run_with_its_code_not_the_lab_process(tmp_path: Path) -> None:
+    server = LabServer(tmp_path, main)
+    server.code = CODE
+    frames = _answer(server, _request(tmp_path, ["run", "--bogus"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 2}
+    assert any("swarmlab" in str(frame.get("e", "")) for frame in frames)  # argparse said why
+    frames = _answer(server, _request(tmp_path, ["run", "--help"]))
+    assert frames[-1] == {"exit": 0}
+    assert any("usage" in str(frame.get("o", "")) for frame in frames)
+
+
+exits = st.one_of(
+    st.none(), st.integers(-(2**40), 2**40), st.text(max_size=30), st.sampled_from([[], {}, 1.5])
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(code=exits)
+def test_any_system_exit_of_the_command_gives_one_exit_frame(
+    tmp_path_factory: object, code: object
+) -> None:
+    tmp_path = Path(tmp_path_factory.mktemp("lab"))  # type: ignore[attr-defined]
+    server = _raising(SystemExit(code))
+    server.code = CODE
+    frames = _answer(server, _request(tmp_path, ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert isinstance(frames[-1].get("exit"), int)
+    assert 0 <= frames[-1]["exit"] <= 255  # type: ignore[operator]
+    assert sum("exit" in frame for frame in frames) == 1
+
+
+def test_serve_one_survives_whatever_a_request_raises(tmp_path: Path) -> None:
+    for exc in (SystemExit(2), KeyboardInterrupt(), RuntimeError("x"), ValueError("y")):
+        server = _raising(exc)
+        server.code = CODE
+        server.busy.set()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.sendall(_request(tmp_path, ["run", "paperclips"]))
+            server.serve_one(ours)  # returns: the lab process serves on
+        assert not server.busy.is_set()
+
+
+def test_a_deleted_working_directory_loses_no_run_and_sends_no_interrupt(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)  # type: ignore[attr-defined]
+    gone.rmdir()  # the lab process's own directory is deleted under it
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    frames = _answer(server, _request(tmp_path, ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 7}
+    assert Path.cwd() == tmp_path  # back in the state dir, never in a deleted one
+    time.sleep(1.0)  # the watch sees the client go: the run has ended, so no interrupt
+    assert ran == [["run", "paperclips"]]
+
+
+def test_the_run_s_directory_gone_when_it_starts_ends_that_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    os_chdir = os.chdir
+
+    def chdir(path: object) -> None:
+        if path == str(tmp_path / "run"):
+            raise FileNotFoundError(2, "No such file or directory")
+        os_chdir(path)  # type: ignore[arg-type]
+
+    (tmp_path / "run").mkdir()
+    with mock.patch.object(os, "chdir", chdir):
+        frames = _answer(server, _request(tmp_path / "run", ["run", "paperclips"]))
+    assert frames[0] == {"accepted": True}
+    assert frames[-1] == {"exit": 1}
+    assert [f for f in frames if "e" in f]
+    assert ran == []
+
+
+def test_no_interrupt_reaches_the_lab_process_once_the_run_has_ended() -> None:
+    sent: list[str] = []
+    run = _Going(lambda: sent.append("SIGINT"))
+    ours, theirs = socket.socketpair()
+    watch = threading.Thread(target=_watch_client, args=(ours, run))
+    watch.start()
+    run.end()
+    theirs.close()  # the client goes after the run ended
+    watch.join(5)
+    assert sent == []
+    run = _Going(lambda: sent.append("SIGINT"))
+    run.interrupt()
+    run.interrupt()  # the client asked twice: one signal, while the run was going
+    run.end()
+    run.interrupt()
+    assert sent == ["SIGINT"]
+
+
+def test_an_env_the_process_cannot_set_is_refused_in_one_frame(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    for env in (
+        {"SWARMLAB_A=B": "x"},
+        {"SWARMLAB_A": "x\0y"},
+        {"": "x"},
+        {"SWARMLAB_A": "x" * 40_000},
+    ):
+        frames = _answer(server, _request(tmp_path, ["run", "paperclips"], env))
+        assert len(frames) == 1
+        assert "error" in frames[0]
+    assert ran == []
+
+
+fields = st.text(alphabet=st.sampled_from("SWARMLAB_OTEL=\0\n é"), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    env=st.dictionaries(fields.map(lambda k: "SWARMLAB_" + k), fields, max_size=3),
+    argv=st.lists(fields, max_size=3),
+)
+def test_an_accepted_request_always_ends_in_one_exit_frame(
+    tmp_path_factory: object, env: dict[str, str], argv: list[str]
+) -> None:
+    tmp_path = Path(tmp_path_factory.mktemp("lab"))  # type: ignore[attr-defined]
+    ran: list[list[str]] = []
+    frames = _answer(_server(tmp_path, ran), _request(tmp_path, ["run", *argv], env))
+    if frames[0] == {"accepted": True}:
+        assert frames[-1] == {"exit": 7}
+        assert sum("exit" in frame for frame in frames) == 1
+    else:
+        assert len(frames) == 1
+        assert "error" in frames[0]
+
+
+def test_the_lab_process_keeps_one_fleet_whatever_widths_runs_ask(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    import swarmlab.runtime
+    from swarmlab.spec import load_spec
+
+    made: list[object] = []
+    killed: list[object] = []
+
+    def runner_fleet(
+        ray: object, specs: list[Any], redis_url: str, sets: int
+    ) -> list[list[object]]:
+        fleet = [object() for _ in range(specs[0].runners)]
+        made.extend(fleet)
+        return [fleet]
+
+    monkeypatch.setattr(swarmlab.runtime, "runner_fleet", runner_fleet)  # type: ignore[attr-defined]
+    server = _server(tmp_path, [])
+    server.ray = mock.Mock(kill=killed.append)
+    spec = load_spec("paperclips")
+    spec = spec.model_copy(update={"caps": spec.caps.model_copy(update={"concurrent": 64})})
+    for runners in (6, 7, 6, 6, 3, 7):
+        fleet = server.lend(spec.model_copy(update={"runners": runners}))
+        assert len(fleet) == runners
+        alive = [actor for actor in made if actor not in killed]
+        assert alive == fleet  # the previous width's runners ended: one fleet at a time
+    assert len(made) == 6 + 7 + 6 + 3 + 7  # a run of the same width as the last borrows it

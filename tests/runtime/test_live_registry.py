@@ -74,3 +74,28 @@ def test_the_recovery_refuses_an_id_with_no_entry_in_one_line(
     assert said.count("\n") == 1
     assert "no live-run entry" in said
     assert (registry / "outside.json").exists()
+
+
+def test_listing_leaves_a_dead_driver_s_entry_to_its_watchdog(registry: Path) -> None:
+    import subprocess
+
+    from swarmlab.runtime._live import FORGOTTEN_AFTER_S, registered_runs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a driver that died: its watchdog has yet to recover the run
+    path = registry_dir() / "lk6.json"
+    entry = {
+        "run_id": "lk6",
+        "redis_url": "redis://127.0.0.1:1/0",
+        "out_dir": "/x",
+        "pid": dead.pid,
+    }
+    path.write_text(json.dumps(entry))
+    assert registered_runs() == []  # `swarmlab status` lists live drivers only
+    found = entry_of("lk6")  # and the recovery still finds what it needs
+    assert found is not None
+    assert found.pid == dead.pid
+    old = path.stat().st_mtime - FORGOTTEN_AFTER_S - 60
+    os.utime(path, (old, old))  # a recovery that never came: the entry is forgotten
+    assert registered_runs() == []
+    assert not path.exists()
