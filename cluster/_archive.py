@@ -225,11 +225,28 @@ def _plain_dir(path: Path) -> None:
             raise SpecError(f"{path}: exists and is not a directory (a link or a file)") from None
 
 
+def plain_out_dir(out: Path, create: bool = False) -> None:
+    """Refuse a run directory `out` that is not a plain directory, nor any directory above it
+    the lab would create (a link planted at `runs/RUN_ID` or `runs` is never written through);
+    with `create`, make the missing ones, one component at a time.
+
+    Of an absolute `out`, the directories above it that exist are the user's and followed."""
+    for depth in range(1, len(out.parts) + 1):
+        path = Path(*out.parts[:depth])
+        if out.is_absolute() and depth < len(out.parts) and path.is_dir():
+            continue
+        if create:
+            _plain_dir(path)
+        elif os.path.lexists(path) and not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise SpecError(f"{path}: exists and is not a directory (a link or a file)")
+
+
 def unpack_run_archive(data: bytes, run_id: str, out: Path, max_bytes: int) -> Unpacked:
     """Write the archive's run directory at `out` (its files replace files of the same name)."""
     raw = _gunzip(data, max_bytes + MAX_MEMBERS * _HEADER_OVERHEAD)
     members = _checked_members(raw, run_id, max_bytes)
-    out.mkdir(parents=True, exist_ok=True)
+    plain_out_dir(out)  # all of it checked before the first directory is made
+    plain_out_dir(out, create=True)
     files = size = 0
     for rel, content in members:
         for depth in range(1, len(rel) + (content is None)):

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swarmlab.cli._fetch import check_fetch_out
 from swarmlab.cluster import (
     ClusterError,
     decode_archive,
@@ -186,3 +187,36 @@ def test_whatever_the_names_nothing_lands_outside_the_target(
             path = Path(dirpath) / name
             assert path.resolve().is_relative_to(home.resolve()), path
             assert not path.is_symlink()
+
+
+@pytest.mark.parametrize("planted", ["runs", f"runs/{RUN}", f"runs/{RUN}/sub"])
+def test_a_link_planted_at_any_directory_the_run_goes_into_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    # Every directory fetch writes into, the run directory itself and `runs` above it
+    # included: a link at any of them is refused, nothing written through it.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    plant = tmp_path / "plant"
+    (plant / planted).parent.mkdir(parents=True)
+    (plant / planted).symlink_to(victim)
+    monkeypatch.chdir(plant)
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/sub/x"))
+    outs = [Path("runs") / RUN]
+    if planted != "runs":  # above an absolute --out, the directories that exist are the user's
+        outs.append(plant / "runs" / RUN)
+    for out in outs:
+        with pytest.raises(SpecError, match="not a directory"):
+            unpack_run_archive(archive, RUN, out, LIMIT)
+        assert list(victim.iterdir()) == []
+    if planted.count("/") < 2:  # checked up front too, before a job is submitted
+        with pytest.raises(SpecError, match="not a directory"):
+            check_fetch_out(None, RUN)
+
+
+def test_an_absolute_out_follows_the_users_own_links_above_it(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "study").symlink_to(tmp_path / "real")
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"))
+    unpack_run_archive(archive, RUN, tmp_path / "study" / "new" / RUN, LIMIT)
+    assert (tmp_path / "real" / "new" / RUN / "summary.json").read_bytes() == b"{}"
