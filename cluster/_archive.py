@@ -35,6 +35,8 @@ MAX_RUN_BYTES = 256 << 20
 MAX_MEMBERS = 20_000
 """Most files and directories in one fetched run directory."""
 MAX_NAME_CHARS = 1024
+MAX_PART_BYTES = 255  # NAME_MAX and PATH_MAX of Linux's file systems, in UTF-8 bytes
+MAX_PATH_BYTES = 4096
 _HEADER_OVERHEAD = 2048  # per member: a tar header, and a long-name header at most
 _BEGIN = re.compile(
     r"^swarmlab-archive v1 bytes=(?P<size>\d{1,12}) sha256=(?P<sha>[0-9a-f]{64})$", re.M
@@ -172,10 +174,19 @@ def _member_path(name: str, run_id: str) -> tuple[str, ...]:
     if bad:
         raise SpecError(f"the archive names {name[:200]!r}, outside the run directory {run_id}")
     try:
-        name.encode("utf-8")
+        encoded = name.encode("utf-8")
     except UnicodeEncodeError:
         raise SpecError(f"the archive names {name[:200]!r}: not UTF-8") from None
+    if _too_long(encoded):  # found here, not by the file system once files are written
+        raise SpecError(
+            f"the archive names {name[:200]!r}: longer than a file system takes "
+            f"({MAX_PART_BYTES} bytes a component, {MAX_PATH_BYTES} in all)"
+        )
     return tuple(parts[1:])
+
+
+def _too_long(name: bytes) -> bool:
+    return len(name) > MAX_PATH_BYTES or any(len(p) > MAX_PART_BYTES for p in name.split(b"/"))
 
 
 def _checked_members(

@@ -220,3 +220,37 @@ def test_an_absolute_out_follows_the_users_own_links_above_it(tmp_path: Path) ->
     archive = _archive(_file(f"{RUN}/summary.json", b"{}"))
     unpack_run_archive(archive, RUN, tmp_path / "study" / "new" / RUN, LIMIT)
     assert (tmp_path / "real" / "new" / RUN / "summary.json").read_bytes() == b"{}"
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_before_any_write(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    for name in ["a" * 300, "b/" + "\u20ac" * 86]:
+        archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/{name}"))
+        with pytest.raises(SpecError, match="longer than a file system takes"):
+            unpack_run_archive(archive, RUN, home, LIMIT)
+        assert not home.exists()
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    letter=st.sampled_from(["a", "\u00e9", "\u20ac", "\U0001f600"]),
+    count=st.integers(40, 300),
+    depth=st.integers(0, 2),
+)
+def test_whatever_a_names_length_it_is_written_whole_or_refused_before_any_write(
+    tmp_path_factory: pytest.TempPathFactory, letter: str, count: int, depth: int
+) -> None:
+    # Near the file system's bounds, in bytes (a letter of 1 to 4): never a file system error
+    # after the first file is written.
+    home = tmp_path_factory.mktemp("unpack") / "home"
+    name = "/".join([letter * count] * (depth + 1))
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/{name}", b"1"))
+    if len(letter.encode()) * count > 255:
+        with pytest.raises(SpecError, match="longer than a file system takes"):
+            unpack_run_archive(archive, RUN, home, LIMIT)
+        assert not home.exists()
+    else:
+        unpack_run_archive(archive, RUN, home, LIMIT)
+        assert (home / name).read_bytes() == b"1"
