@@ -30,6 +30,8 @@ from pathlib import Path
 
 from swarmlab.core import ClusterError, SpecError, write_bytes
 
+from ._tar_layout import check_tar_layout
+
 MAX_RUN_BYTES = 256 << 20
 """Largest run directory `fetch` brings home by default (its files' bytes, uncompressed)."""
 MAX_MEMBERS = 20_000
@@ -196,6 +198,7 @@ def _checked_members(
     members: list[tuple[tuple[str, ...], bytes | None]] = []
     seen: set[tuple[str, ...]] = set()
     total = 0
+    check_tar_layout(raw)  # before tarfile, whose pax parsing takes quadratic time
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for member in tar:
