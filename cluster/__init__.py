@@ -11,6 +11,7 @@ from ._archive import (
     decode_archive,
     encode_archive,
     pack_run_dir,
+    plain_out_dir,
     unpack_run_archive,
 )
 from ._jobs import JobServer
@@ -50,6 +51,7 @@ __all__ = [
     "free_port",
     "pack_run_dir",
     "pid_alive",
+    "plain_out_dir",
     "port_taken",
     "process_age_s",
     "unpack_run_archive",

@@ -30,11 +30,15 @@ from pathlib import Path
 
 from swarmlab.core import ClusterError, SpecError, write_bytes
 
+from ._tar_layout import check_tar_layout
+
 MAX_RUN_BYTES = 256 << 20
 """Largest run directory `fetch` brings home by default (its files' bytes, uncompressed)."""
 MAX_MEMBERS = 20_000
 """Most files and directories in one fetched run directory."""
 MAX_NAME_CHARS = 1024
+MAX_PART_BYTES = 255  # NAME_MAX and PATH_MAX of Linux's file systems, in UTF-8 bytes
+MAX_PATH_BYTES = 4096
 _HEADER_OVERHEAD = 2048  # per member: a tar header, and a long-name header at most
 _BEGIN = re.compile(
     r"^swarmlab-archive v1 bytes=(?P<size>\d{1,12}) sha256=(?P<sha>[0-9a-f]{64})$", re.M
@@ -172,10 +176,19 @@ def _member_path(name: str, run_id: str) -> tuple[str, ...]:
     if bad:
         raise SpecError(f"the archive names {name[:200]!r}, outside the run directory {run_id}")
     try:
-        name.encode("utf-8")
+        encoded = name.encode("utf-8")
     except UnicodeEncodeError:
         raise SpecError(f"the archive names {name[:200]!r}: not UTF-8") from None
+    if _too_long(encoded):  # found here, not by the file system once files are written
+        raise SpecError(
+            f"the archive names {name[:200]!r}: longer than a file system takes "
+            f"({MAX_PART_BYTES} bytes a component, {MAX_PATH_BYTES} in all)"
+        )
     return tuple(parts[1:])
+
+
+def _too_long(name: bytes) -> bool:
+    return len(name) > MAX_PATH_BYTES or any(len(p) > MAX_PART_BYTES for p in name.split(b"/"))
 
 
 def _checked_members(
@@ -185,6 +198,7 @@ def _checked_members(
     members: list[tuple[tuple[str, ...], bytes | None]] = []
     seen: set[tuple[str, ...]] = set()
     total = 0
+    check_tar_layout(raw)  # before tarfile, whose pax parsing takes quadratic time
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for member in tar:
@@ -225,11 +239,28 @@ def _plain_dir(path: Path) -> None:
             raise SpecError(f"{path}: exists and is not a directory (a link or a file)") from None
 
 
+def plain_out_dir(out: Path, create: bool = False) -> None:
+    """Refuse a run directory `out` that is not a plain directory, nor any directory above it
+    the lab would create (a link planted at `runs/RUN_ID` or `runs` is never written through);
+    with `create`, make the missing ones, one component at a time.
+
+    Of an absolute `out`, the directories above it that exist are the user's and followed."""
+    for depth in range(1, len(out.parts) + 1):
+        path = Path(*out.parts[:depth])
+        if out.is_absolute() and depth < len(out.parts) and path.is_dir():
+            continue
+        if create:
+            _plain_dir(path)
+        elif os.path.lexists(path) and not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise SpecError(f"{path}: exists and is not a directory (a link or a file)")
+
+
 def unpack_run_archive(data: bytes, run_id: str, out: Path, max_bytes: int) -> Unpacked:
     """Write the archive's run directory at `out` (its files replace files of the same name)."""
     raw = _gunzip(data, max_bytes + MAX_MEMBERS * _HEADER_OVERHEAD)
     members = _checked_members(raw, run_id, max_bytes)
-    out.mkdir(parents=True, exist_ok=True)
+    plain_out_dir(out)  # all of it checked before the first directory is made
+    plain_out_dir(out, create=True)
     files = size = 0
     for rel, content in members:
         for depth in range(1, len(rel) + (content is None)):

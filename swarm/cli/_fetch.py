@@ -115,9 +115,12 @@ def auth_token() -> str | None:
 
 
 def check_fetch_out(out: Path | None, run_id: str) -> Path:
+    from swarmlab.cluster import plain_out_dir
+
     out = out if out is not None else Path("runs") / run_id
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {out}: is a file, not a directory; name a directory to write to")
+    plain_out_dir(out)  # a link where the run goes: refused before anything is submitted
     return out
 
 

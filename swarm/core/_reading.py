@@ -433,6 +433,9 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8", errors="replace"))
 
 
+_TMP_NAME_BYTES = 200
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` at `path`, whole or not at all, never through a symlink.
 
@@ -443,7 +446,9 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     _replaceable(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # The temporary name is cut: a name the file system takes (255 bytes) must not fail here.
+        prefix = os.fsdecode(os.fsencode(path.name)[:_TMP_NAME_BYTES])
+        fd, tmp = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # name the file asked for, never the temporary one
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:

@@ -8,12 +8,14 @@ import gzip
 import io
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swarmlab.cli._fetch import check_fetch_out
 from swarmlab.cluster import (
     ClusterError,
     decode_archive,
@@ -186,3 +188,136 @@ def test_whatever_the_names_nothing_lands_outside_the_target(
             path = Path(dirpath) / name
             assert path.resolve().is_relative_to(home.resolve()), path
             assert not path.is_symlink()
+
+
+@pytest.mark.parametrize("planted", ["runs", f"runs/{RUN}", f"runs/{RUN}/sub"])
+def test_a_link_planted_at_any_directory_the_run_goes_into_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    # Every directory fetch writes into, the run directory itself and `runs` above it
+    # included: a link at any of them is refused, nothing written through it.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    plant = tmp_path / "plant"
+    (plant / planted).parent.mkdir(parents=True)
+    (plant / planted).symlink_to(victim)
+    monkeypatch.chdir(plant)
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/sub/x"))
+    outs = [Path("runs") / RUN]
+    if planted != "runs":  # above an absolute --out, the directories that exist are the user's
+        outs.append(plant / "runs" / RUN)
+    for out in outs:
+        with pytest.raises(SpecError, match="not a directory"):
+            unpack_run_archive(archive, RUN, out, LIMIT)
+        assert list(victim.iterdir()) == []
+    if planted.count("/") < 2:  # checked up front too, before a job is submitted
+        with pytest.raises(SpecError, match="not a directory"):
+            check_fetch_out(None, RUN)
+
+
+def test_an_absolute_out_follows_the_users_own_links_above_it(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "study").symlink_to(tmp_path / "real")
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"))
+    unpack_run_archive(archive, RUN, tmp_path / "study" / "new" / RUN, LIMIT)
+    assert (tmp_path / "real" / "new" / RUN / "summary.json").read_bytes() == b"{}"
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_before_any_write(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    for name in ["a" * 300, "b/" + "\u20ac" * 86]:
+        archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/{name}"))
+        with pytest.raises(SpecError, match="longer than a file system takes"):
+            unpack_run_archive(archive, RUN, home, LIMIT)
+        assert not home.exists()
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    letter=st.sampled_from(["a", "\u00e9", "\u20ac", "\U0001f600"]),
+    count=st.integers(40, 300),
+    depth=st.integers(0, 2),
+)
+def test_whatever_a_names_length_it_is_written_whole_or_refused_before_any_write(
+    tmp_path_factory: pytest.TempPathFactory, letter: str, count: int, depth: int
+) -> None:
+    # Near the file system's bounds, in bytes (a letter of 1 to 4): never a file system error
+    # after the first file is written.
+    home = tmp_path_factory.mktemp("unpack") / "home"
+    name = "/".join([letter * count] * (depth + 1))
+    archive = _archive(_file(f"{RUN}/summary.json", b"{}"), _file(f"{RUN}/{name}", b"1"))
+    if len(letter.encode()) * count > 255:
+        with pytest.raises(SpecError, match="longer than a file system takes"):
+            unpack_run_archive(archive, RUN, home, LIMIT)
+        assert not home.exists()
+    else:
+        unpack_run_archive(archive, RUN, home, LIMIT)
+        assert (home / name).read_bytes() == b"1"
+
+
+def _with_pax(body: bytes, kind: bytes = tarfile.XHDTYPE) -> bytes:
+    """A gzip'd tar: one pax header of `body`, then the run's summary.json."""
+    pax = tarfile.TarInfo("pax")
+    pax.type, pax.size = kind, len(body)
+    member = tarfile.TarInfo(f"{RUN}/summary.json")
+    member.size = 2
+    raw = pax.tobuf(tarfile.USTAR_FORMAT) + body + bytes(-len(body) % 512)
+    raw += member.tobuf(tarfile.USTAR_FORMAT) + b"{}" + bytes(510 + 1024)
+    return gzip.compress(raw)
+
+
+def test_a_pax_header_tarfile_would_parse_for_hours_is_refused_at_once(tmp_path: Path) -> None:
+    # CVE-2024-6232: 2 MB of "1" in one pax header, ~3 KB gzip'd; tarfile took hours.
+    archive = _with_pax(b"1" * 2_000_000)
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="pax header"):
+        unpack_run_archive(archive, RUN, tmp_path / "home", 4 << 20)
+    assert time.perf_counter() - started < 0.5
+    assert not (tmp_path / "home").exists()
+    for kind in (tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
+        with pytest.raises(SpecError, match="header at byte 0"):
+            unpack_run_archive(_with_pax(b"x" * 10, kind), RUN, tmp_path / "home", LIMIT)
+
+
+def test_the_labs_longest_names_still_come_back(tmp_path: Path) -> None:
+    run = tmp_path / "cluster" / RUN
+    deep = run.joinpath(*["\u00e9" * 120] * 4)
+    deep.mkdir(parents=True)
+    (deep / "summary.json").write_text("{}")
+    data = pack_run_dir(run, RUN, LIMIT)
+    unpack_run_archive(data, RUN, tmp_path / "home", LIMIT)
+    assert _tree(tmp_path / "home") == _tree(run)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(
+        st.tuples(
+            st.sampled_from(["path", "size", "mtime", "comment", "hdrcharset", "GNU.sparse.map"]),
+            st.text(alphabet="1= \n/a\u00e9", max_size=40),
+        ),
+        max_size=4,
+    ),
+    filler=st.binary(max_size=64) | st.just(b"1" * 100_000) | st.just(b"9" * 4000),
+)
+def test_whatever_a_pax_header_holds_the_archive_unpacks_or_is_refused_at_once(
+    tmp_path_factory: pytest.TempPathFactory, records: list[tuple[str, str]], filler: bytes
+) -> None:
+    body = b""
+    for key, value in records:
+        text = f" {key}={value}\n".encode()
+        length = len(text) + len(str(len(text)))
+        length += len(str(length)) - len(str(len(text)))
+        body += str(length).encode() + text
+    body += filler
+    home = tmp_path_factory.mktemp("unpack") / "home"
+    started = time.perf_counter()
+    with contextlib.suppress(SpecError):
+        unpack_run_archive(_with_pax(body), RUN, home, 4 << 20)
+    assert time.perf_counter() - started < 0.5
+    for dirpath, _, filenames in os.walk(home):
+        for name in filenames:
+            path = Path(dirpath) / name
+            assert path.resolve().is_relative_to(home.resolve()), path
