@@ -22,15 +22,17 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
-from swarmlab.core import ModelError
-from swarmlab.spec import env_value
+from swarmlab.core import MAX_SMALL_BYTES, ModelError, SwarmlabError, read_json, write_text
+from swarmlab.spec import check_http_url, env_value
 
 from ._openai import OpenAIBackend
 from ._vllm import ProgressCallback, VLLMServer, VLLMServerConfig, endpoint_models
@@ -129,7 +131,7 @@ def ensure_converted(
             raise ModelError(
                 f"converting {gguf.name} failed: {lines[-1] if lines else done.returncode}"
             )
-        (scratch / MARKER).write_text(json.dumps(source))
+        write_text(scratch / MARKER, json.dumps(source))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(scratch, target)
         if on_progress is not None:
@@ -225,7 +227,7 @@ def record_server(server: VLLMServer, cache: Path | None = None) -> Path:
     """Note a long-lived local server, so runs on this machine reuse it (see serve-model)."""
     path = (cache or cache_dir()) / RECORD
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": server.url, "model": server.model_name, "pid": server.pid}))
+    write_text(path, json.dumps({"url": server.url, "model": server.model_name, "pid": server.pid}))
     return path
 
 
@@ -271,14 +273,22 @@ class LocalBackend(OpenAIBackend):
 
 def _converted(target: Path, source: dict[str, Any]) -> bool:
     try:
-        return bool(json.loads((target / MARKER).read_text()) == source)
-    except (OSError, ValueError):
+        return bool(read_json(target / MARKER, max_bytes=MAX_SMALL_BYTES) == source)
+    except (OSError, SwarmlabError):  # a FIFO, a symlink's loop, a huge file: not converted
         return False
 
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
+    """An exclusive lock on `path`, a regular file (a FIFO there would block the open)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot lock ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelError(f"{path}: not a regular file; remove it")
+    with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -287,13 +297,14 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _recorded_server(name: str, cache: Path | None) -> LocalServer | None:
-    try:
-        info = json.loads(((cache or cache_dir()) / RECORD).read_text())
+    try:  # read back as hostile: a FIFO, a huge file, a URL that is no local server's
+        info = read_json((cache or cache_dir()) / RECORD, max_bytes=MAX_SMALL_BYTES)
         url, model = str(info["url"]), str(info["model"])
-    except (OSError, ValueError, KeyError, TypeError):
+        port = urlsplit(check_http_url(url, RECORD, "http://127.0.0.1:8000/v1")).port
+    except (OSError, SwarmlabError, KeyError, TypeError, ValueError):
         return None
-    if model != name or name not in (endpoint_models(url) or []):
+    if port is None or model != name or name not in (endpoint_models(url) or []):
         return None
-    config = VLLMServerConfig(model=name, port=int(url.rsplit(":", 1)[1].split("/")[0]))
+    config = VLLMServerConfig(model=name, port=port)
     server = VLLMServer(config, on_progress=None).start()  # finds it serving: not owned
     return LocalServer(url, name, server)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,41 @@ def test_a_recorded_server_is_reused(vllm_server: Any, tmp_path: Path) -> None:
 
     assert asyncio.run(go()) == "local:SmolLM2-135M-Instruct"
     assert vllm_server.server.running()
+
+
+def test_the_local_servers_state_files_are_read_and_written_as_hostile(tmp_path: Path) -> None:
+    """A FIFO at local-server.json hung `--model local`; a symlink there was written through;
+    a FIFO at the conversion's lock blocked its open."""
+    from types import SimpleNamespace
+
+    from swarmlab.models._local import RECORD, _converted, _locked, _recorded_server
+
+    record = tmp_path / RECORD
+    os.mkfifo(record)
+    started = time.monotonic()
+    assert _recorded_server("m", tmp_path) is None
+    marker = tmp_path / "converted"
+    marker.mkdir()
+    os.mkfifo(marker / ".swarmlab-converted.json")
+    assert not _converted(marker, {"a": 1})
+    assert time.monotonic() - started < 5.0
+    record.unlink()
+    for text in ('{"url": "http://x:abc/v1", "model": "m"}', "[" * 5000, '{"url": 5}'):
+        record.write_text(text)
+        assert _recorded_server("m", tmp_path) is None
+    record.unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    record.symlink_to(victim)
+    server = SimpleNamespace(url="http://127.0.0.1:8000/v1", model_name="m", pid=1)
+    record_server(server, tmp_path)  # type: ignore[arg-type]
+    assert victim.read_text() == "mine"
+    assert json.loads(record.read_text())["model"] == "m"
+    lock = tmp_path / "x.lock"
+    os.mkfifo(lock)
+    with (
+        pytest.raises(ModelError, match=r"x.lock: (cannot lock|not a regular file)"),
+        _locked(lock),
+    ):
+        pass
+    assert time.monotonic() - started < 10.0
