@@ -255,7 +255,8 @@ def _blamed(exc: ValidationError, path: Path, overrides: list[str]) -> str:
     for item in reversed(overrides):
         key = item.partition("=")[0].strip().split(".")
         if loc[: len(key)] == key or key[: len(loc)] == loc:
-            return f"--set {item if len(item) <= 100 else item[:97] + '...'}"
+            shown = without_credentials(item)  # before the cut, which could lose the `@`
+            return f"--set {shown if len(shown) <= 100 else shown[:97] + '...'}"
     return str(path)
 
 
