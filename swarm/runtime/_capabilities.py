@@ -324,7 +324,7 @@ class Capabilities(SandboxAdapter):
             self.event("kill", "allowed", detail=detail | {"stopped": 0, "why": "no such program"})
             return False
         reason = f"stopped by kill() from {self.record.id}"
-        reply = await self.transition(StopArgs.of(program_id, reason, time.time(), self.record.id))
+        reply = await self.transition(StopArgs.of(program_id, reason, self.record.id))
         if isinstance(reply, Park):
             return reply
         stopped = int(reply.values[0])

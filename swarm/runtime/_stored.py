@@ -140,22 +140,40 @@ alone, whose only strings are JSON-escaped (no bare quote), and the host state h
 key: the first of each in an envelope is the envelope's own (`leave.lua` finds them so)."""
 
 
-def killed_pieces(reason: str, ended_at: float, by: str) -> tuple[str, ...]:
-    """What a `kill()` writes of each program it ends, in pieces: the killed envelope's three
-    (around the host state, then the record, as they are), the end event's (around the
-    program's id) and the view's that `wait()` shows (around the id)."""
-    kill = _Kill(status="killed", error=reason, ended_at=ended_at).model_dump_json()
-    head = f'{{"killed":{kill}{ENVELOPE_HOST}'
+_TIME_PLACE = 9876543.25
+"""Where a script puts the time a kill() is applied: a number no time the lab writes has."""
+
+
+def around_time(text: str, key: str) -> tuple[str, str]:
+    """`text` (JSON whose `key` holds `_TIME_PLACE`, once) in two pieces around the number. The
+    key is matched with its quotes: inside a JSON string a quote is escaped, so a program's
+    words cannot hold it."""
+    pieces = text.split(f'"{key}":{json.dumps(_TIME_PLACE)}')
+    if len(pieces) != 2:
+        raise ValueError(f"expected {key!r} once in {text[:200]!r}")
+    return f'{pieces[0]}"{key}":', pieces[1]
+
+
+def killed_pieces(reason: str, by: str) -> tuple[str, ...]:
+    """What a `kill()` writes of each program it ends, in pieces: the killed envelope's four
+    (around the time it ends, the host state, then the record, as they are), the end event's
+    three (around its time and the program's id) and the view's that `wait()` shows (around the
+    id). The time is the one at which the script applies the kill (Redis's clock), never when
+    the call was made: in an `ordered` run a kill kept for its turn is applied later, after
+    programs it ends may have been spawned."""
+    kill = _Kill(status="killed", error=reason, ended_at=_TIME_PLACE).model_dump_json()
+    before_time, after_time = around_time(f'{{"killed":{kill}{ENVELOPE_HOST}', "ended_at")
     event = Event(
-        t=ended_at,
+        t=_TIME_PLACE,
         program=PLACE,
         kind="end",
         decision="info",
         detail={"status": "killed", "error": reason, "by": by},
     )
+    event_before, event_rest = around_time(event.model_dump_json(), "t")
     view = _compact({"id": PLACE, "status": "killed", "result": None, "error": reason})
-    pieces = (head, ENVELOPE_RECORD, "}")
-    return (*pieces, *around_id(event.model_dump_json()), *around_id(view))
+    envelope = (before_time, after_time, ENVELOPE_RECORD, "}")
+    return (*envelope, event_before, *around_id(event_rest), *around_id(view))
 
 
 def wait_view(record: ProgramRecord) -> str:

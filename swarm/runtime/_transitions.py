@@ -245,16 +245,18 @@ class StopArgs(Args):
     KEYS = CALL_KEYS | ENDING_KEYS | {"kids:", "pclock", "running:", "stop:"}
     target: str
     kill_head: str
+    kill_timed: str
     kill_middle: str
     kill_tail: str
+    end_head: str
     end_before: str
     end_after: str
     view_before: str
     view_after: str
 
     @classmethod
-    def of(cls, target: str, reason: str, ended_at: float, by: str) -> StopArgs:
-        return cls(target, *killed_pieces(reason, ended_at, by))
+    def of(cls, target: str, reason: str, by: str) -> StopArgs:
+        return cls(target, *killed_pieces(reason, by))
 
 
 @dataclass(frozen=True, slots=True)

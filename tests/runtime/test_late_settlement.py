@@ -27,7 +27,7 @@ from swarmlab.spec import Caps
 
 _runs = itertools.count()
 CHILD = record_pieces(ProgramRecord(id="p0", code="x = 1", task="child"))
-KILLED = killed_pieces("stopped by kill() from p0", 1.5, "p0")
+KILLED = killed_pieces("stopped by kill() from p0", "p0")
 RESERVED = 568
 STEPS = ("complete", "settle", "stop")
 

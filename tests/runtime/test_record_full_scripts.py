@@ -28,7 +28,7 @@ _runs = itertools.count()
 IDS = ("p0", "p0.1", "p0.2")
 OPS = ("turn", "get", "put", "keys", "budget", "wait", "spawn", "reserve", "stop")
 CHILD = record_pieces(ProgramRecord(id="p0", code="x = 1", task="child"))
-KILLED = killed_pieces("stopped by kill() from p0", 1.5, "p0")
+KILLED = killed_pieces("stopped by kill() from p0", "p0")
 
 
 def event_line(program: str, seq: int, size: int) -> str:

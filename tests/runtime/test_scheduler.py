@@ -402,9 +402,7 @@ def test_kill_ends_a_subtree_and_wakes_who_waited_on_it(redis_url: str) -> None:
         main, sched, (a, b) = await ordered_run(redis_url)
         assert await claim(sched, "r.0") == ("p0", "queued")
         await sched.raw("park", "p0", "wait", "", "c25hcA==", "{}", "", "r.0", 0, 1, a)
-        killer = await sched.raw(
-            "stop", b, 9, "", "", a, *killed_pieces("stopped by a test", 1.0, b)
-        )
+        killer = await sched.raw("stop", b, 9, "", "", a, *killed_pieces("stopped by a test", b))
         assert killer.kind == "ok"
         assert killer.values[0] == "1"
         assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
@@ -430,7 +428,7 @@ def test_the_waiters_of_a_killed_program_wake_at_the_kill(redis_url: str) -> Non
         late = await sched.raw("turn", a, 1, order_member(3.0, a))  # its next call came: 3 h
         assert late.kind == "wait"
         at_b = order_member(2.0, b)
-        killer = await sched.raw("stop", b, 9, at_b, "", a, *killed_pieces("by b", 1.0, b))
+        killer = await sched.raw("stop", b, 9, at_b, "", a, *killed_pieces("by b", b))
         assert killer.kind == "ok"
         assert await sched.state_of([a, "p0"]) == ["killed", "ready"]
         ready = await main.call(lambda: main.client.hget(sched.key("rdym"), "p0"))
@@ -450,7 +448,7 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
         assert await claim(sched, "r.0") == ("p0", "queued")
         assert await claim(sched, "r.1") == (a, "queued")
         assert (
-            await sched.raw("stop", "p0", 3, "", "", a, *killed_pieces("stopped by p0", 1.0, "p0"))
+            await sched.raw("stop", "p0", 3, "", "", a, *killed_pieces("stopped by p0", "p0"))
         ).kind == "ok"
         late = await sched.raw("turn", a, 1, order_member(1.0, a))
         assert late.kind == "killed"

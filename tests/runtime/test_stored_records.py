@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from importlib import resources
 from typing import Any
 
@@ -65,26 +66,34 @@ records = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(record=records, child=ids, reason=texts, at=times, by=ids)
+@given(
+    record=records,
+    child=ids,
+    reason=texts,
+    at=st.tuples(st.integers(0, 4 * 10**9), st.integers(0, 999_999)),
+    by=ids,
+)
 def test_pieces_joined_around_an_id_are_python_s_own_encoding(
-    record: ProgramRecord, child: str, reason: str, at: float, by: str
+    record: ProgramRecord, child: str, reason: str, at: tuple[int, int], by: str
 ) -> None:
     admitted = record.model_copy(update={"id": child})
     text = joined(record_pieces(record), child)
     assert text == admitted.to_json()
     assert stored_record(text) == admitted
-    head, middle, tail, event1, event2, view1, view2 = killed_pieces(reason, at, by)
-    killed = stored_record(head + "null" + middle + text + tail)
-    ended = {"status": "killed", "error": reason, "ended_at": at, "result": None}
+    now = f"{at[0]}.{at[1]:06d}"  # as stop.lua writes Redis's TIME
+    head, timed, middle, tail, event0, event1, event2, view1, view2 = killed_pieces(reason, by)
+    killed = stored_record(head + now + timed + "null" + middle + text + tail)
+    ended = {"status": "killed", "error": reason, "ended_at": float(now), "result": None}
     assert killed == admitted.model_copy(update=ended)
-    host = HostState(calls=record.calls + 1, clock_h=record.clock_h, started_at=at, runner=3)
+    started = float(now) - 1
+    host = HostState(calls=record.calls + 1, clock_h=record.clock_h, started_at=started, runner=3)
     host.add_output(reason)
-    latest = stored_record(head + host.to_json() + middle + text + tail)
-    state = {"calls": host.calls, "started_at": at, "runner": 3, "output": reason[-4000:]}
+    latest = stored_record(head + now + timed + host.to_json() + middle + text + tail)
+    state = {"calls": host.calls, "started_at": started, "runner": 3, "output": reason[-4000:]}
     assert latest == admitted.model_copy(update=ended | state)
-    event = Event.model_validate_json(joined((event1, event2), child))
+    event = Event.model_validate_json(event0 + now + joined((event1, event2), child))
     assert event == Event(
-        t=at,
+        t=float(now),
         program=child,
         kind="end",
         decision="info",
@@ -112,7 +121,8 @@ _runs = itertools.count()
 
 def test_records_a_script_writes_keep_every_digit(redis_url: str) -> None:
     """Through the real scripts: a spawned child's record and a killed one's, as stored, as
-    streamed to the run directory, and the end event, are exactly Python's values."""
+    streamed to the run directory, and the end event, are exactly Python's values; the kill's
+    time is the one at which the script applied it, to the microsecond."""
     root = ProgramRecord(id="p0", code="pass", created_at=1765040000.123456)
     kid = ProgramRecord(
         id="p0",
@@ -122,7 +132,6 @@ def test_records_a_script_writes_keep_every_digit(redis_url: str) -> None:
         clock_h=0.000277777777777777,
         created_at=1765040000.987654,
     )
-    at = 1765040001.000001
 
     async def steps() -> tuple[Any, ...]:
         coord = Coordinator(redis_url, f"stored-{next(_runs)}")
@@ -132,18 +141,22 @@ def test_records_a_script_writes_keep_every_digit(redis_url: str) -> None:
             await sched.run(SpawnArgs.of(0, 0, root, "queue"), NO_CALL)
             for seq in (1, 2):
                 await sched.run(SpawnArgs.of(1, 0, kid, "queue"), Head("p0", seq, "", ""))
-            stopped = await sched.run(
-                StopArgs.of("p0.2", "enough", at, "p0"), Head("p0", 3, "", "")
-            )
+            before = time.time()
+            stopped = await sched.run(StopArgs.of("p0.2", "enough", "p0"), Head("p0", 3, "", ""))
+            applied = (before, time.time())
             views = await sched.run(WaitArgs.of(True, ("p0.1", "p0.2")), Head("p0", 4, "", ""))
             stored = await coord.get_programs(["p0.1", "p0.2"])
             streamed = [stored_record(text) for _, text in await coord.records()]
-            return stopped, views, stored, streamed, await coord.all_events()
+            return stopped, views, stored, streamed, await coord.all_events(), applied
         finally:
             await coord.delete_run()
             await coord.close()
 
-    stopped, views, stored, streamed, events = asyncio.run(steps())
+    stopped, views, stored, streamed, events, (before, after) = asyncio.run(steps())
+    at = stored[1].ended_at
+    assert at is not None
+    assert before - 1e-6 <= at <= after
+    assert round(at, 6) == at  # Redis's clock, in whole microseconds
     first = kid.model_copy(update={"id": "p0.1"})
     second = kid.model_copy(
         update={"id": "p0.2", "status": "killed", "error": "enough", "ended_at": at}

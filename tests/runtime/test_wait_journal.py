@@ -48,7 +48,7 @@ async def family(sched: Scheduler) -> ProgramRecord:
     ended.status, ended.result, ended.error = "completed", {"clips": [1, 2.5]}, None
     end = FinishArgs("p0.1", "", "completed", ended.to_json(), 0, "", "", False, 1, "")
     assert (await sched.run(dataclasses.replace(end, view=wait_view(ended)))).kind == "ok"
-    stop = StopArgs.of("p0.2", "enough", 1.0, "p0")
+    stop = StopArgs.of("p0.2", "enough", "p0")
     assert (await sched.run(stop, Head("p0", 4, "", ""))).kind == "ok"
     return ended
 

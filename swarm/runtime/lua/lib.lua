@@ -10,6 +10,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Now as JSON writes a Unix time in seconds, to the microsecond (Redis's clock, exact digits).
+local function now_text()
+  local t = redis.call('TIME')
+  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
 local function killed() return redis.call('EXISTS', k('kill')) == 1 end
 local function limit(cap) return tonumber(redis.call('HGET', k('limits'), cap)) end
 local function used(cap) return tonumber(redis.call('HGET', k('used'), cap) or '0') end

@@ -1,7 +1,9 @@
 -- kill(target) from a program: at its turn, the target and its descendants end as killed.
 -- ARGV: id, seq, member, events, target, then Python's JSON in pieces (`_stored.py`): the killed
--- envelope's three (around the host state, then the record: each program's latest state), the
--- end event's and the view's two pieces each (around the id).
+-- envelope's four (around the time, the host state, then the record: each program's latest
+-- state), the end event's three (around the time and the id) and the view's two (around the id).
+-- The time is now, when the kill is applied (a kill kept for its turn is applied after programs
+-- it ends may have been spawned): every program it ends ends then.
 -- Reply: {'ok', stopped, runner tag, id, ...} (the programs that were computing, for their
 -- runners to stop) | refusals. Programs parked, queued or ready end here and now, from the host
 -- state they parked with; one computing ends from its last park's, and its runner, stopping
@@ -21,6 +23,7 @@ local function held_end(x)
   end
   return e.record
 end
+local now = now_text()
 local todo, stopped, computing = {target}, 0, {}
 while #todo > 0 do
   local x = table.remove(todo)
@@ -30,7 +33,7 @@ while #todo > 0 do
     local host = redis.call('HGET', k('host'), x) or 'null'
     local was = st == 'ending' and held_end(x)
     if was then host = 'null' else was = redis.call('HGET', k('programs'), x) end
-    local rec = ARGV[6] .. host .. ARGV[7] .. was .. ARGV[8]
+    local rec = ARGV[6] .. now .. ARGV[7] .. host .. ARGV[8] .. was .. ARGV[9]
     -- It ends at the kill (where it stood in the order depends on timing: its next call made or
     -- not yet), so whoever waited on it wakes there, whenever its calls came.
     local clock = member_clock(m ~= '' and m or redis.call('HGET', k('lbm'), x) or member(0, x))
@@ -41,7 +44,7 @@ while #todo > 0 do
       redis.call('HSET', k('halting'), x, string.sub(st, 5))
     end
     keep_record(x, rec)
-    redis.call('HSET', k('views'), x, ARGV[11] .. x .. ARGV[12])
+    redis.call('HSET', k('views'), x, ARGV[13] .. x .. ARGV[14])
     set_state(x, 'killed')
     lb_del(x)
     clear_wait(x)
@@ -58,7 +61,7 @@ while #todo > 0 do
     redis.call('HDEL', k('host'), x)
     redis.call('HINCRBY', k('used'), 'live', -1)
     redis.call('HINCRBY', k('counts'), 'killed', 1)
-    emit(ARGV[9] .. x .. ARGV[10])  -- its end event, charged like any
+    emit(ARGV[10] .. now .. ARGV[11] .. x .. ARGV[12])  -- its end event, charged like any
     wake_waiters(x, clock)
     stopped = stopped + 1
   end
