@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from swarmlab.core import CapExceeded, RunKilled, json_safe
@@ -25,6 +26,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
+from ._carried import carried
 from ._keys import MAX_CLOCK_H, MS_PER_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
@@ -286,6 +288,10 @@ class ProgramHost:
         self.pending = []
         return lines
 
+    def put_back(self, lines: str) -> None:
+        """Events a script took and did not add: pending again, before any since."""
+        self.pending[:0] = restore_events(lines)
+
     # --- transitions -----------------------------------------------------------------------
 
     async def transition(self, args: Args) -> Reply | Park:
@@ -312,12 +318,16 @@ class ProgramHost:
         while True:
             signal.clear()
             events = self.take_events()
-            reply = await self.scripts.run(args, Head(self.id, self.seq, member, events))
-            if reply.kind == "wait" and reply.values[:1] == ("kept",):
+            reply = await carried(
+                self.scripts.run(args, Head(self.id, self.seq, member, events)),
+                _added_or_kept,
+                partial(self.put_back, events),
+            )
+            if _kept(reply):
                 self.kept = True
                 return await self._kept_answer(args, signal)
             if not reply.applied:
-                self.pending[:0] = restore_events(events)
+                self.put_back(events)
             if reply.kind != "wait":
                 return reply
             if not await self._await_turn(signal):
@@ -402,9 +412,9 @@ class ProgramHost:
             seq=self.seq,
             ids=ids,
         )
-        reply = await self.scripts.run(args)
-        if reply.kind != "parked":
-            self.pending[:0] = restore_events(events)  # not parked: they go with the next step
+        reply = await carried(self.scripts.run(args), _parked, partial(self.put_back, events))
+        if not _parked(reply):
+            self.put_back(events)  # not parked: they go with the next step
         if isinstance(reply, Denied):  # parked programs hold all the bytes they may: it fails
             self.state.calls = self.seq
             self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": shown})
@@ -423,7 +433,8 @@ class ProgramHost:
     async def end(self, args: FinishArgs) -> bool:
         """Record the program's end; False when another did first (a stop, a kill()): its
         span is theirs to write, but the events of its calls sent with it still count."""
-        if (await self.scripts.run(args)).kind != "gone":
+        reply = await carried(self.scripts.run(args), _ended, partial(self.put_back, args.events))
+        if _ended(reply):
             return True
         await self.add_events(args.events)
         return False
@@ -442,6 +453,24 @@ class ProgramHost:
         what the slice spent until it parked."""
         state = HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
         return state.with_spent(spent)
+
+
+def _kept(reply: Reply) -> bool:
+    """Told to wait, with the call kept in Redis for its turn (its events with it)."""
+    return reply.kind == "wait" and reply.values[:1] == ("kept",)
+
+
+def _added_or_kept(reply: Reply) -> bool:
+    return reply.applied or _kept(reply)
+
+
+def _parked(reply: Reply) -> bool:
+    return reply.kind == "parked"
+
+
+def _ended(reply: Reply) -> bool:
+    """Its end recorded (else 'gone': a stop or a kill() came first, and its events were not)."""
+    return reply.kind != "gone"
 
 
 def restore_events(lines: str) -> list[Event]:

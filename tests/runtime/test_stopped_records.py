@@ -2,10 +2,12 @@
 is recorded as of its latest state: whether it started, its runner, its calls, its clock, its
 output so far, with the events it had not sent and one `end` event.
 
-The class: a record written from a stale copy (the record as spawned) rather than the program's
-latest state. Before, such programs went to programs.jsonl with `started_at: null`, `calls: 0`,
-no output and the spawn's clock, and the wall clock's stop gave them no `end` event. The checks
-run over every program of each run, so a new way to end a program from a stale copy fails here.
+The class: a record written from a stale copy (the record as spawned, or a time taken before
+the end was applied) rather than the program's latest state. Before, such programs went to
+programs.jsonl with `started_at: null`, `calls: 0`, no output and the spawn's clock, and the wall
+clock's stop gave them no `end` event; a kill() kept for its turn stamped the programs it ended
+with the time it was asked, before some of them were made. The checks run over every program of
+each run, so a new way to end a program from a stale copy fails here.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def check_latest_states(out: Path) -> dict[str, dict[str, Any]]:
         if kinds[pid]["start"]:
             assert record["started_at"] is not None, pid
             assert record["runner"] is not None, pid
+        times = [record["created_at"], record["started_at"], record["ended_at"]]
+        known = [t for t in times if t is not None]
+        assert known == sorted(known), (pid, times)  # never ends before it was made or started
+        assert ends[pid][0]["t"] >= record["created_at"], pid
     return {p["task"] if p["parent_id"] else "root": p for p in programs.values()}
 
 
@@ -133,3 +139,30 @@ def test_programs_stopped_by_kill_keep_their_latest_state(
     by_task = check_latest_states(result.out_dir)
     check_stopped(by_task, waiter_calls=(5,) if order == "waiter first" else (5, 6))
     assert "kill()" in by_task["spinner"]["error"]
+
+
+# Spawns its leaves, then jumps far ahead in simulated time (its next step comes long after the
+# root's kill in the run's order).
+MID = """
+import time
+kids = [spawn("import time\\nlog('leaf')\\ntime.sleep(100000)\\nlog('late')", task="leaf")
+        for i in range(3)]
+time.sleep(100000)
+wait(kids)
+"""
+
+
+def test_a_kill_ends_programs_when_it_is_applied(
+    tmp_path: Path, redis_url: str, ray_cluster: RayCluster
+) -> None:
+    # The root asks for the kill before the mid program has started, five simulated seconds on:
+    # in the run's order the kill waits until the mid program has spawned its leaves, so it is
+    # applied after them. Before, every program it ended was stamped with the time the root
+    # asked, before the leaves were made: they ended before they began.
+    root = f"import time\na = spawn({MID!r}, task='mid')\ntime.sleep(5)\nprint(kill(a))\n"
+    result = _run(tmp_path, redis_url, "kill-applied", root, wall_s=60)
+    assert result.status == "completed"
+    check_latest_states(result.out_dir)
+    killed = [p for p in result.programs if p.status == "killed"]
+    assert sorted(p.task for p in killed) == ["leaf", "leaf", "leaf", "mid"]
+    assert len({p.ended_at for p in killed}) == 1  # one kill: they all end when it is applied

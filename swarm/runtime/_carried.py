@@ -1,0 +1,38 @@
+"""Scripts that carry a program's events are awaited to their answer, even when the program is
+stopped meanwhile.
+
+A runner stops a program by cancelling its slice (a kill(), the run's stop). A script already
+sent is then applied or refused by Redis whatever the runner does. Giving up the wait for its
+answer lost the events it carried whenever Redis refused them (a kill() applied just before):
+the program's record counted a call its events did not show. So the answer is awaited (for at
+most `CARRIED_S`), and events the script did not add go back to the program's pending ones,
+which its leave then adds. An answer that never came is not guessed: events added twice would
+make the record unreadable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ._replies import Reply
+
+CARRIED_S = 0.5
+"""How long a stopped program waits for the answer of a script that carries its events (a
+round trip to Redis; short, so a kill still ends programs within its budget)."""
+
+
+async def carried(
+    send: Awaitable[Reply], added: Callable[[Reply], bool], put_back: Callable[[], None]
+) -> Reply:
+    """The answer of `send`, a script carrying events; stopped meanwhile, `put_back` is called
+    when the answer came and says the events were not `added`, and the stop goes on."""
+    sent = asyncio.ensure_future(send)
+    try:
+        return await asyncio.shield(sent)
+    except asyncio.CancelledError:
+        await asyncio.wait({sent}, timeout=CARRIED_S)
+        answered = sent.done() and not sent.cancelled() and sent.exception() is None
+        if answered and not added(sent.result()):
+            put_back()
+        raise
