@@ -27,6 +27,15 @@ T = TypeVar("T")
 _CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")
 
 
+READ_TIMEOUT_S = 120.0
+"""How long a request to the job server waits for its next bytes (Ray's client sets none, so a
+server that never answered held `submit`, `fetch` and `status` for ever)."""
+MAX_ANSWER_BYTES = 16 << 20
+"""The most of one answer of the job server read (a status, a job's info, the version); past it
+the answer is refused before it is parsed (one that never ended grew the process without bound).
+A job's log is read apart, within `MAX_LOG_BYTES`."""
+
+
 def _client_class() -> Any:
     try:
         from ray.job_submission import JobSubmissionClient
@@ -34,7 +43,31 @@ def _client_class() -> Any:
         raise ClusterError(
             f"the Ray job client is not installed ({exc}); pip install 'ray[default]'"
         ) from None
-    return JobSubmissionClient
+
+    class BoundedClient(JobSubmissionClient):  # type: ignore[misc, valid-type]
+        """Ray's job client, each request bounded in time and its answer in size."""
+
+        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+            bounds = {"timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S), "stream": True}
+            hooks = {"response": _bounded_answer}
+            return super()._do_request(method, endpoint, hooks=hooks, **bounds, **kwargs)
+
+    return BoundedClient
+
+
+def _bounded_answer(response: Any, *_: Any, **__: Any) -> Any:
+    """Read a streamed answer within `MAX_ANSWER_BYTES` (then Ray's client reads it as usual)."""
+    try:
+        body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+    except Exception as exc:
+        response.close()
+        raise ClusterError(f"the job server's answer broke off: {_first_line(exc)}") from None
+    if len(body) > MAX_ANSWER_BYTES:
+        response.close()
+        raise ClusterError(f"the job server's answer is larger than {MAX_ANSWER_BYTES} bytes")
+    response._content = body
+    response._content_consumed = True
+    return response
 
 
 def _first_line(exc: BaseException) -> str:
