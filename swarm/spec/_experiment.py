@@ -242,7 +242,9 @@ def spec_from(
     for item in overrides or []:
         _apply_override(data, item)
     try:
-        return ExperimentSpec.model_validate(data)
+        # Strict: a value of the wrong type is refused, never coerced (`caps.programs: true`
+        # ran as 1 program, `"50"` as 50).
+        return ExperimentSpec.model_validate(data, strict=True)
     except ValidationError as exc:
         where = _blamed(exc, path, overrides or [])
         raise SpecError(f"{where}: {describe_validation_error(exc, ExperimentSpec)}") from None
