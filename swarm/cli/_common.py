@@ -51,9 +51,17 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_overrides(args: argparse.Namespace) -> list[str]:
-    """`--set` items, then `--model` as a string (never read as YAML: `openai:` stays text)."""
+    """`--set` items, then `--model` as a string (never read as YAML: `openai:` stays text),
+    checked here so that a refusal names the flag the user gave."""
+    from swarmlab.spec import model_problem, without_credentials
+
     overrides = list(args.overrides)
     if args.model is not None:
+        problem = model_problem(args.model)
+        if problem is not None:
+            shown = without_credentials(args.model)  # before the cut, which could lose the '@'
+            shown = shown if len(shown) <= 100 else shown[:97] + "..."
+            raise SpecError(f"--model {json.dumps(shown)}: {problem}")
         overrides.append("model=" + json.dumps(args.model))
     return overrides
 

@@ -133,7 +133,7 @@ def test_a_bad_model_string_is_refused_before_anything_starts(
 ) -> None:
     started = time.monotonic()
     done = swarmlab("run", "paperclips", "--model", model, "--program", missing)
-    one_line_error(done, 2, f"model = '{model}'", said)
+    one_line_error(done, 2, f'--model "{model}"', said)  # the flag given, not a --set
     assert time.monotonic() - started < 20  # no model server, no Ray
 
 
