@@ -99,6 +99,7 @@ async def _from_redis(run: RunState, coord: Coordinator) -> dict[str, Any]:
     world = World(run.spec.world, run.spec.world_seed)
     world_prefix = run_key(coord.prefix, "world:")
     ledger = RedisLedger(coord.client, world_prefix, run.spec.world.starting_money)
+    await ledger.init()  # a run no runner served (an answer in prose) has not set its money
     programs = await coord.all_programs()
     return {
         "programs": programs,
