@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 
 from ._replies import Reply
 
-CARRIED_S = 0.5
+CARRIED_S = 0.3
 """How long a stopped program waits for the answer of a script that carries its events (a
-round trip to Redis; short, so a kill still ends programs within its budget)."""
+round trip to Redis): taken from the stop's budget for the program's leave (`_runner.py`'s
+`STOPPED_EMIT_S`), so a stop holds a slice no longer than before."""
 
 
 async def carried(
@@ -36,3 +37,21 @@ async def carried(
         if answered and not added(sent.result()):
             put_back()
         raise
+
+
+def kept(reply: Reply) -> bool:
+    """Told to wait, with the call kept in Redis for its turn (its events with it)."""
+    return reply.kind == "wait" and reply.values[:1] == ("kept",)
+
+
+def added_or_kept(reply: Reply) -> bool:
+    return reply.applied or kept(reply)
+
+
+def parked(reply: Reply) -> bool:
+    return reply.kind == "parked"
+
+
+def ended(reply: Reply) -> bool:
+    """Its end recorded (else 'gone': a stop or a kill() came first, and its events were not)."""
+    return reply.kind != "gone"

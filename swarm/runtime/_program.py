@@ -26,7 +26,7 @@ from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec
 from swarmlab.world import World, WorldLedger
 
-from ._carried import carried
+from ._carried import added_or_kept, carried, ended, kept, parked
 from ._keys import MAX_CLOCK_H, MS_PER_H, clock_ms, order_member
 from ._replies import Denied, Killed, Reply, decode
 from ._sandbox import OUTPUT_LIMIT, Park, SandboxOutcome, SliceLimits, Spent
@@ -292,6 +292,15 @@ class ProgramHost:
         """Events a script took and did not add: pending again, before any since."""
         self.pending[:0] = restore_events(lines)
 
+    def put_back_calls(self, lines: str) -> None:
+        """`put_back` for an end that found the program ended (a stop, a kill() came first):
+        its calls' events, never its own end (the stop recorded that)."""
+        self.pending[:0] = self.calls_of(lines)
+
+    def calls_of(self, lines: str) -> list[Event]:
+        """The events of `lines` but the program's own end."""
+        return [e for e in restore_events(lines) if not (e.kind == "end" and e.program == self.id)]
+
     # --- transitions -----------------------------------------------------------------------
 
     async def transition(self, args: Args) -> Reply | Park:
@@ -320,10 +329,10 @@ class ProgramHost:
             events = self.take_events()
             reply = await carried(
                 self.scripts.run(args, Head(self.id, self.seq, member, events)),
-                _added_or_kept,
+                added_or_kept,
                 partial(self.put_back, events),
             )
-            if _kept(reply):
+            if kept(reply):
                 self.kept = True
                 return await self._kept_answer(args, signal)
             if not reply.applied:
@@ -412,8 +421,8 @@ class ProgramHost:
             seq=self.seq,
             ids=ids,
         )
-        reply = await carried(self.scripts.run(args), _parked, partial(self.put_back, events))
-        if not _parked(reply):
+        reply = await carried(self.scripts.run(args), parked, partial(self.put_back, events))
+        if not parked(reply):
             self.put_back(events)  # not parked: they go with the next step
         if isinstance(reply, Denied):  # parked programs hold all the bytes they may: it fails
             self.state.calls = self.seq
@@ -433,8 +442,9 @@ class ProgramHost:
     async def end(self, args: FinishArgs) -> bool:
         """Record the program's end; False when another did first (a stop, a kill()): its
         span is theirs to write, but the events of its calls sent with it still count."""
-        reply = await carried(self.scripts.run(args), _ended, partial(self.put_back, args.events))
-        if _ended(reply):
+        put_back = partial(self.put_back_calls, args.events)
+        reply = await carried(self.scripts.run(args), ended, put_back)
+        if ended(reply):
             return True
         await self.add_events(args.events)
         return False
@@ -443,9 +453,9 @@ class ProgramHost:
         """Add events that went with a script that answered 'gone' (the program had ended: a
         stop, a kill() or its own end came first): their calls happened (applied, journaled),
         and the record says so. Its own end event is not added: its end was recorded."""
-        kept = [e for e in restore_events(lines) if not (e.kind == "end" and e.program == self.id)]
-        if kept:
-            events = "\n".join(e.model_dump_json() for e in kept)
+        calls = self.calls_of(lines)
+        if calls:
+            events = "\n".join(e.model_dump_json() for e in calls)
             await self.scripts.run(RecordArgs(self.id, 0, "", events, ""))
 
     def parked_state(self, kind: str, spent: Spent) -> HostState:
@@ -453,24 +463,6 @@ class ProgramHost:
         what the slice spent until it parked."""
         state = HostState(**{**self.state.__dict__, "calls": self.seq - 1, "parked_in": kind})
         return state.with_spent(spent)
-
-
-def _kept(reply: Reply) -> bool:
-    """Told to wait, with the call kept in Redis for its turn (its events with it)."""
-    return reply.kind == "wait" and reply.values[:1] == ("kept",)
-
-
-def _added_or_kept(reply: Reply) -> bool:
-    return reply.applied or _kept(reply)
-
-
-def _parked(reply: Reply) -> bool:
-    return reply.kind == "parked"
-
-
-def _ended(reply: Reply) -> bool:
-    """Its end recorded (else 'gone': a stop or a kill() came first, and its events were not)."""
-    return reply.kind != "gone"
 
 
 def restore_events(lines: str) -> list[Event]:

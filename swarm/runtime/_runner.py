@@ -29,6 +29,7 @@ from swarmlab.spec import ExperimentSpec
 from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
+from ._carried import CARRIED_S
 from ._coordinator import Coordinator, TelemetrySink
 from ._crash_marks import error_kind, refused_clock
 from ._cuts import RecordedCut, cut_entry, cut_limits, settle_cut
@@ -48,7 +49,7 @@ log = logging.getLogger("swarmlab.runner")
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
 SUBSCRIBE_WAIT_S = 5.0
-STOPPED_EMIT_S = 1.0  # a stopped program leaves its state and unsent events: the stop waits so long
+STOPPED_EMIT_S = 1.0  # a stopped program leaves its state and unsent events (with `CARRIED_S`)
 """How long a runner waits for its channels before it takes work anyway (it then polls)."""
 WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
@@ -320,7 +321,7 @@ class RunnerCore:
         except (asyncio.CancelledError, RunKilled):
             if api is not None:  # stopped by a kill() or the run's stop: say what it did first
                 spent = stopped[0] if stopped else None
-                await _quietly(api.leave(self.tag, spent), STOPPED_EMIT_S)
+                await _quietly(api.leave(self.tag, spent), STOPPED_EMIT_S - CARRIED_S)
         except CoordinatorUnavailable:  # Redis is gone: the run is over
             pass
         except Exception:  # a fault of the lab, not of the program: record it

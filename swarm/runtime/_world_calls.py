@@ -24,7 +24,6 @@ from swarmlab.core import (
 )
 from swarmlab.world import ActionContext, WorldActionError
 
-from ._carried import carried
 from ._program import ProgramHost
 from ._replies import Dup
 from ._sandbox import Park
@@ -90,8 +89,11 @@ async def _act(
 async def _record(host: ProgramHost, done: dict[str, Any], clock_h: float) -> None:
     """Journal the action's answer and move the program on to its clock after it."""
     entry = json.dumps(done, separators=(",", ":"))
-    args = RecordArgs(host.id, host.seq, entry, host.take_events(), host.member(clock_h))
-    await carried(host.scripts.run(args), lambda _: True, lambda: None)  # it always adds them
+    # record.lua adds the events whatever happens once it is sent (it is, before any stop can
+    # cut the wait): nothing to put back.
+    await host.scripts.run(
+        RecordArgs(host.id, host.seq, entry, host.take_events(), host.member(clock_h))
+    )
 
 
 def _replayed(host: ProgramHost, name: str, done: dict[str, Any], args: tuple[Any, ...]) -> Any:

@@ -86,7 +86,7 @@ SENDS_PENDING = {
     ("_program.py", "park"): "carried",
     ("_program.py", "leave"): "the leave itself: nothing comes after it to add them",
     ("_runner.py", "_finish"): "ProgramHost.end, which is carried",
-    ("_world_calls.py", "_record"): "carried",
+    ("_world_calls.py", "_record"): "record.lua adds them whatever the runner does once sent",
 }
 
 
