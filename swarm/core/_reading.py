@@ -342,6 +342,9 @@ def _check_shape(events: Iterator[Any]) -> None:
 _LOADER: Any = None
 
 
+_EXPONENT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
+
+
 def _bounded_loader() -> Any:
     """A safe YAML loader that refuses aliases, deep nesting and huge ints (built once): on
     libyaml's parser where PyYAML has it (about three times as fast on a large file), its
@@ -396,6 +399,10 @@ def _bounded_loader() -> Any:
 
     BoundedLoader.add_constructor("tag:yaml.org,2002:int", bounded_int)
     BoundedLoader.add_constructor("tag:yaml.org,2002:map", distinct_keys)
+    # A number with an exponent and no dot (`1e-05`, JSON's and YAML 1.2's float) is a float,
+    # not text as YAML 1.1 has it: a spec refuses text for a number, and JSON writes such
+    # numbers (a sweep's cell values reach the spec through JSON). Quoted, it stays text.
+    BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT, list("-+.0123456789"))
     _LOADER = BoundedLoader
     return _LOADER
 

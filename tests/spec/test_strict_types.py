@@ -7,6 +7,7 @@ spec is searched here, from a file's YAML and from `--set`, with values of each 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any, get_args
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from swarmlab import load_spec
 from swarmlab.core import SpecError
+from swarmlab.experiments.sweeps._plan import load_sweep, plan_cells
 from swarmlab.spec import ExperimentSpec
 
 
@@ -74,3 +76,27 @@ def test_a_file_s_value_of_another_type_is_refused(tmp_path: Path, text: str) ->
 def test_numbers_of_the_right_kind_still_read() -> None:
     spec = load_spec("paperclips", ["caps.wall_clock_s=60", "sim.meta_task=1", "seed=11"])
     assert (spec.caps.wall_clock_s, spec.sim.meta_task, spec.seed) == (60.0, 1.0, 11)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=0, max_value=1, allow_nan=False))
+def test_a_number_as_json_writes_it_reads_back_as_that_number(share: float) -> None:
+    # A sweep's cell values reach the spec as JSON text: `1e-05` has no dot, and YAML 1.1 read
+    # it as text, which the strict spec then refused. YAML 1.2 and JSON read it as a number.
+    spec = load_spec("paperclips", [f"sim.crash={json.dumps(share)}"])
+    assert spec.sim.crash == share
+
+
+def test_a_sweep_cell_with_a_small_share_plans(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "name: tiny\nbase: paperclips\ngrid:\n  sim.crash: [0.00001, 0.5]\nseeds: 1\nparallel: 1\n"
+    )
+    spec, path = load_sweep(str(sweep))
+    crashes = sorted(cell.spec.sim.crash for cell in plan_cells(spec, path))
+    assert crashes == [0.00001, 0.5]
+
+
+def test_a_quoted_number_stays_text_and_is_refused() -> None:
+    with pytest.raises(SpecError, match="valid number"):
+        load_spec("paperclips", ["sim.crash='1e-05'"])
