@@ -44,24 +44,35 @@ def _client_class() -> Any:
             f"the Ray job client is not installed ({exc}); pip install 'ray[default]'"
         ) from None
 
-    class BoundedClient(JobSubmissionClient):  # type: ignore[misc, valid-type]
+    class BoundedClient(JobSubmissionClient):
         """Ray's job client, each request bounded in time and its answer in size."""
 
         def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-            bounds = {"timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S), "stream": True}
-            hooks = {"response": _bounded_answer}
-            return super()._do_request(method, endpoint, hooks=hooks, **bounds, **kwargs)
+            return super()._do_request(
+                method,
+                endpoint,
+                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                stream=True,
+                hooks={"response": _bounded_answer},
+                **kwargs,
+            )
 
     return BoundedClient
 
 
 def _bounded_answer(response: Any, *_: Any, **__: Any) -> Any:
-    """Read a streamed answer within `MAX_ANSWER_BYTES` (then Ray's client reads it as usual)."""
+    """Read a streamed answer within `MAX_ANSWER_BYTES` (then Ray's client reads it as usual).
+    An answer that broke off is a dropped connection, as requests has it (asked again where a
+    dropped one is: `_dropped`)."""
+    import requests
+
     try:
         body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
     except Exception as exc:
         response.close()
-        raise ClusterError(f"the job server's answer broke off: {_first_line(exc)}") from None
+        raise requests.exceptions.ConnectionError(
+            f"the job server's answer broke off: {_first_line(exc)}"
+        ) from None
     if len(body) > MAX_ANSWER_BYTES:
         response.close()
         raise ClusterError(f"the job server's answer is larger than {MAX_ANSWER_BYTES} bytes")

@@ -109,3 +109,31 @@ def test_every_request_of_a_job_is_bounded(address: str, misbehaviour: str, call
     message = _one_line_within(lambda: CALLS[call](server), 30)
     if misbehaviour == "endless":
         assert "larger than 1048576 bytes" in message
+
+
+def test_an_answer_that_breaks_off_is_asked_again_as_a_dropped_connection(
+    address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Headers, part of the body, then nothing: like a connection dropped mid-answer, which
+    # `status` asks again for a while (here 2 s) before it gives up, in one line.
+    monkeypatch.setattr(jobs, "RETRY_EVERY_S", 0.2)
+    _Handler.misbehaviour, _Handler.versioned = "silent", True
+    server = JobServer(address)
+    _Handler.misbehaviour = "headers only"
+    asked = []
+    plain = jobs._retrying
+
+    def counted(
+        call: Callable[[], object], transient: Callable[[Exception], bool], _: float
+    ) -> object:
+        def once() -> object:
+            asked.append(1)
+            return call()
+
+        return plain(once, transient, 2.0)
+
+    monkeypatch.setattr(jobs, "_retrying", counted)
+    message = _one_line_within(lambda: server.status("j1"), 30)
+    assert message.startswith(f"lost the job server at {address}: ")
+    assert "broke off" in message
+    assert len(asked) > 1

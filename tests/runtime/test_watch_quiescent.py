@@ -22,7 +22,8 @@ from swarmlab.runtime import _watch
 
 class _Coord:
     def __init__(self, lives: list[int], killed: str | None) -> None:
-        self.lives, self.killed, self.kills = lives, killed, []
+        self.lives, self.killed = lives, killed
+        self.kills: list[str] = []
 
     async def usage(self) -> dict[str, Any]:
         live = self.lives.pop(0) if len(self.lives) > 1 else self.lives[0]
