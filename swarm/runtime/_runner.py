@@ -302,7 +302,7 @@ class RunnerCore:
             if loaded.restarts > state.restarts:
                 self._restarted(api, loaded.restarts, from_snapshot=loaded.snapshot is not None)
             if loaded.snapshot is None:
-                await self._begin(record, api)
+                await self._begin(record, api, loaded.taken_at)
             api.cut = RecordedCut.parse(loaded.cut)
             limits = cut_limits(slice_limits(self.spec, state), state, api.cut)
             state.resumes += loaded.snapshot is not None
@@ -334,17 +334,18 @@ class RunnerCore:
             self._answers.pop(program_id, None)
             self._free.release()
 
-    async def _begin(self, record: ProgramRecord, api: Capabilities) -> None:
-        """A program's first slice (or its start again, when it had no snapshot)."""
+    async def _begin(self, record: ProgramRecord, api: Capabilities, taken_at: float) -> None:
+        """A program's first slice (or its start again, without a snapshot); it started when
+        taken (`taken_at`, Redis's clock, a kill()'s too: a kill before this ends it after)."""
         assert self.env is not None
         first = record.started_at is None
         record.status = "running"
         record.runner = self.index
-        record.started_at = api.state.started_at = record.started_at or time.time()
+        record.started_at = api.state.started_at = record.started_at or taken_at
         if first:
             api.pending.append(
                 Event(
-                    t=time.time(),
+                    t=record.started_at,
                     program=record.id,
                     kind="start",
                     decision="info",

@@ -66,6 +66,9 @@ class Loaded:
     wait stands where its wait ended, later than where it parked."""
     cut: str = ""
     """A replay's recorded `cpu_s` cut of this program ('' for none; `_cuts.py`)."""
+    taken_at: float = 0.0
+    """When the runner took it (Redis's clock): a program's start, as a kill()'s end is stamped
+    on the same clock."""
 
 
 class Scheduler:
@@ -102,7 +105,7 @@ class Scheduler:
     @staticmethod
     def loaded(program_id: str, fields: tuple[str, ...]) -> Loaded:
         """A program's record and where it stopped, from the fields `claim` answers."""
-        record, snap, host, resume, restarts, place, cut = fields
+        record, snap, host, resume, restarts, place, cut, taken = fields
         if not record:
             raise RunKilled(f"program {program_id} is gone")
         return Loaded(
@@ -113,6 +116,7 @@ class Scheduler:
             restarts=int(restarts or 0),
             place_h=member_clock_h(place) if place else None,
             cut=cut,
+            taken_at=float(taken),
         )
 
     async def journal(self, program_id: str, seq: int | None = None) -> dict[int, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from swarmlab.runtime._keys import member_clock_ms
 from swarmlab.runtime._program import next_step_h
 from swarmlab.runtime._scheduler import Reply, Scheduler, order_member
 from swarmlab.runtime._scripts import Subscriber
-from swarmlab.runtime._stored import killed_pieces, record_pieces
+from swarmlab.runtime._stored import killed_pieces, record_pieces, stored_record
 
 
 class Client(Coordinator):
@@ -456,6 +457,29 @@ def test_a_program_killed_while_its_runner_starts_it_never_takes_the_turn(
         assert a not in await main.call(lambda: main.client.hkeys(sched.key("lbm")))
         await sched.raw("finish", "p0", order_member(0.0, "p0"), "completed", "{}", 0, "", "", 1)
         assert (await sched.raw("turn", b, 1, order_member(2.0, b))).kind == "go"
+        await main.delete_run()
+
+    asyncio.run(go())
+
+
+def test_a_program_killed_just_after_it_was_taken_started_before_it_ended(
+    redis_url: str,
+) -> None:
+    # Its start is when its runner took it, on Redis's clock, as its end by a kill() is: before,
+    # the runner stamped the start with its own clock as its first slice began, after a kill
+    # applied between the two (recorded: ended before it started, its start event after its end).
+    async def go() -> None:
+        main, sched, (a, _) = await ordered_run(redis_url)
+        await claim(sched, "r.0")
+        before = time.time()
+        taken = await sched.claim("r.1")
+        assert taken is not None
+        assert taken.id == a
+        stop = await sched.raw("stop", "p0", 3, "", "", a, *killed_pieces("by p0", "p0"))
+        assert stop.kind == "ok"
+        started = sched.loaded(a, taken.fields).taken_at
+        ended = stored_record(await main.call(lambda: main.client.hget(sched.key("programs"), a)))
+        assert before - 1e-6 <= started <= (ended.ended_at or 0.0) <= time.time()
         await main.delete_run()
 
     asyncio.run(go())

@@ -1,9 +1,10 @@
 -- A runner takes the first program that is ready to start or resume.
 -- ARGV: runner tag, how many workers it will still have free after this claim.
 -- Reply: {} (none), {'skip'} (taken by a kill meanwhile), or
--- {'go', id, state, more, record, snapshot, host, resume, restarts, place, cut}: with what the runner
--- needs to run it ('' for what it does not have), so a slice starts on one round trip; `more` is
--- '1' when other programs are ready.
+-- {'go', id, state, more, record, snapshot, host, resume, restarts, place, cut, now}: with what the
+-- runner needs to run it ('' for what it does not have), so a slice starts on one round trip; `more`
+-- is '1' when other programs are ready; `now` is when it was taken (Redis's clock, as a kill()'s
+-- end is: a program killed just after it was taken started before it ended).
 -- A runner that leaves the queue empty with a worker free joins `idle`: it claims again when it
 -- is woken (lib.lua's ready_add), not at once to find nothing.
 if killed() then return {} end
@@ -23,4 +24,4 @@ set_state(id, 'run:' .. tag)
 redis.call('SADD', k('running:') .. tag, id)
 local function get(key) return redis.call('HGET', key, id) or '' end
 return {'go', id, st, more and '1' or '0', get(k('programs')), get(k('snap')), get(k('host')),
-  get(k('resume')), get(k('restarts')), get(k('lbm')), get(k('cuts'))}
+  get(k('resume')), get(k('restarts')), get(k('lbm')), get(k('cuts')), now_text()}
