@@ -48,8 +48,8 @@ log = logging.getLogger("swarmlab.runner")
 
 IDLE_POLL_S = 0.25
 HEALTH_EVERY_S = 0.25
-SUBSCRIBE_WAIT_S = 5.0
 STOPPED_EMIT_S = 1.0  # a stopped program leaves its state and unsent events (with `CARRIED_S`)
+SUBSCRIBE_WAIT_S = 5.0
 """How long a runner waits for its channels before it takes work anyway (it then polls)."""
 WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
@@ -253,10 +253,7 @@ class RunnerCore:
     # --- what programs ask of their runner ---------------------------------------------------
 
     def turn_signal(self, program_id: str) -> asyncio.Event:
-        signal = self._signals.get(program_id)
-        if signal is None:
-            signal = self._signals[program_id] = asyncio.Event()
-        return signal
+        return self._signals.setdefault(program_id, asyncio.Event())
 
     def answered(self, program_id: str) -> str | None:
         return self._answers.pop(program_id, None)
