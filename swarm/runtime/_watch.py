@@ -66,15 +66,16 @@ async def _until_end(
     runnerless = _Runnerless(run, pool)
     assert run.mirror is not None
     while True:
-        # Every program ended by itself: a Ctrl-C or the wall clock that comes now stops
-        # nothing, and the run is quiescent, not killed (the usage is read before either acts).
+        # Every program ended by itself: a Ctrl-C that comes now stops nothing, and the run is
+        # quiescent, not killed (the usage is read before it acts). Not so the wall clock:
+        # Redis refuses calls once it has run out, so programs may have ended because of it.
         usage = run.usage_seen = await coord.usage()
         live = usage["live"]["used"]
         if interrupted.is_set() and live > 0:
             await coord.kill("interrupted (Ctrl-C)")
         reason = await coord.kill_reason()
         clock_from = run.tree_started or run.started
-        if reason is None and live > 0 and time.time() - clock_from > wall:
+        if reason is None and time.time() - clock_from > wall:
             await coord.kill("wall_clock_s")
             reason = "wall_clock_s"
         if reason is None and (reason := runnerless.check()) is not None:

@@ -85,11 +85,21 @@ def test_a_text_value_stays_the_text_it_is(tmp_path: Path) -> None:
     assert {c.spec.model_name for c in plan.cells} == {"null"}
 
 
-@pytest.mark.parametrize("grid", ["[5, '5']", "[5, 5.0]", "[1, true]"])
-def test_two_conditions_that_are_one_run_are_refused(tmp_path: Path, grid: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "grid", "said"),
+    [
+        ("caps.wall_clock_s", "[5, 5.0]", "are one run"),  # a whole number is a float there
+        ("caps.programs", "[5, '5']", "valid integer"),  # the spec takes no text for a number
+        ("caps.programs", "[5, 5.0]", "valid integer"),
+        ("caps.programs", "[1, true]", "valid integer"),
+    ],
+)
+def test_two_conditions_that_are_one_run_are_refused(
+    tmp_path: Path, field: str, grid: str, said: str
+) -> None:
     path = tmp_path / "twice.yaml"
-    path.write_text(f"name: twice\nbase: paperclips\nseeds: [1]\ngrid:\n  caps.programs: {grid}\n")
-    with pytest.raises(SpecError, match="are one run"):
+    path.write_text(f"name: twice\nbase: paperclips\nseeds: [1]\ngrid:\n  {field}: {grid}\n")
+    with pytest.raises(SpecError, match=said):
         SweepPlan.load(str(path))
 
 
