@@ -13,6 +13,9 @@ resumes it), settled at its turn one simulated minute later.
 A call is charged when it is sent, keyed by (program, call number, attempt). A runner lost while
 its call was in flight takes the answer with it: the program resumes elsewhere, finds its call
 reserved but never answered, and sends it again as the next attempt, charged again (`retry.lua`).
+Only a reservation made before the program's last restart is taken for lost (the entry keeps the
+restarts it was made at): one made in this life was never sent, as when its turn applied it
+while the program was parking at the gate, and asked again it is sent once and charged once.
 The lost attempt's tokens stay reserved in full, since what the server did with it is not known:
 `used` then covers what the server did, and equals it when no runner is lost.
 
@@ -163,6 +166,7 @@ async def _reserve(
             max_tokens=max_tokens,
             after=after,
             **_span_fields(span),
+            **_life(host),
         )
         charges = (("model_calls", 1), ("tokens", reserved))
         reply = await host.transition(ReserveArgs(after, made, estimate + 1, charges))
@@ -174,8 +178,23 @@ async def _reserve(
         if not isinstance(reply, Dup):
             return dict(json.loads(made))
         journaled = reply.record()
-        # Reserved but never answered: the runner that sent it was lost with the answer.
-        return {**journaled, "lost": journaled["phase"] == "reserved"}
+        return {**journaled, "lost": lost_in_flight(host, journaled)}
+
+
+def lost_in_flight(host: ProgramHost, journaled: dict[str, Any]) -> bool:
+    """Whether a call the journal holds reserved was sent by a runner lost since: reserved
+    before the program's last restart and never answered. One reserved in this life was never
+    sent (its turn applied it while the program parked at the gate): it is sent now, once."""
+    if journaled.get("phase") != "reserved":
+        return False
+    made_at = journaled.get("restarts")
+    return host.state.restarts > (made_at if type(made_at) is int else 0)
+
+
+def _life(host: ProgramHost) -> dict[str, int]:
+    """What a reservation keeps of the program's life: the restarts it was made at (none for
+    the first life, so an entry of a run with no lost runner is as it always was)."""
+    return {"restarts": host.state.restarts} if host.state.restarts else {}
 
 
 def _span_fields(span: LaterSpan | None) -> dict[str, Any]:
@@ -191,7 +210,9 @@ async def _retry(host: ProgramHost, lost: dict[str, Any]) -> dict[str, Any] | Pa
     attempt = int(lost.get("attempt") or 1)
     resent = lost.get("resent")
     resent = [*(resent if isinstance(resent, list) else [])[:100], time.time_ns()]
-    made = entry("reserved", **{**answered_fields(lost), "attempt": attempt + 1, "resent": resent})
+    fields = answered_fields(lost) | {"attempt": attempt + 1, "resent": resent}
+    fields.pop("restarts", None)
+    made = entry("reserved", **fields, **_life(host))
     reserved = int(lost["reserved"])
     charges = (("model_calls", 1), ("tokens", reserved))
     reply = await host.transition(RetryArgs(attempt, made, charges))
@@ -199,7 +220,7 @@ async def _retry(host: ProgramHost, lost: dict[str, Any]) -> dict[str, Any] | Pa
         return reply
     if isinstance(reply, Dup):
         journaled = reply.record()
-        return journaled if journaled.get("phase") != "reserved" else await _retry(host, journaled)
+        return await _retry(host, journaled) if lost_in_flight(host, journaled) else journaled
     return dict(json.loads(made))
 
 
