@@ -154,8 +154,8 @@ class HostState:
     runner: int | None = None
     """The runner that last computed it."""
     parked_in: str = ""
-    """What the program last parked in: 'wait', 'gate', 'turn' (the gate, its call kept for its
-    turn dropped there with its events added: `park.lua`) or 'model'."""
+    """What the program last parked in: 'wait', 'gate', 'model' or 'turn' (the gate, dropping the
+    kept turn of a call answered before it, its events, its own among them, added: `park.lua`)."""
     resumes: int = 0
     """Slices that loaded a snapshot (each is asked its parked call again)."""
     printed: int = 0
@@ -213,12 +213,16 @@ class ProgramHost:
         self.sched = env.scheduler
         self.seq = state.calls + 1
         """The sequence number of the call being answered."""
+        self.recorded = self.seq if state.parked_in == "turn" else 0
+        """A call whose events are in the stream already: its kept turn went there (park.lua)."""
+        state.parked_in = ""
         self.pending: list[Event] = []
+        """Events not yet in the run's stream: they go with the next transition."""
         self.evented = 0
         """The sequence number of the last call an event was made for."""
-        """Events not yet in the run's stream: they go with the next transition."""
-        self.kept = False
-        """Whether Redis keeps the call asked last for its turn (`at_turn`)."""
+        self.kept = ""
+        """What Redis keeps of the call asked last for its turn (`at_turn`): '' nothing, 'call'
+        its script, 'answered' the turn of a call answered before it (its own event with it)."""
         self.calling = ""
         """The event kind of the call being answered: the name it was called by when the lab
         declares that name, else `unknown_name` (`_adapter.call_kind`)."""
@@ -268,7 +272,8 @@ class ProgramHost:
             seq=self.seq,
         )
         if len(self.pending) < MAX_UNSENT:
-            self.pending.append(event)
+            if self.seq != self.recorded:  # asked again after its events were added: not twice
+                self.pending.append(event)
         else:
             self.state.dropped += 1
         self.evented = self.seq
@@ -323,7 +328,7 @@ class ProgramHost:
         did not add (refused, or answered from the journal) go back to pending."""
         signal = self.env.runner.turn_signal(self.id)
         self.env.runner.answered(self.id)  # one heard for an earlier asking is no answer now
-        self.kept = False
+        self.kept = ""
         while True:
             signal.clear()
             events = self.take_events()
@@ -333,7 +338,7 @@ class ProgramHost:
                 partial(self.put_back, events),
             )
             if kept(reply):
-                self.kept = True
+                self.kept = "answered" if isinstance(args, TurnArgs) and args.answered else "call"
                 return await self._kept_answer(args, signal)
             if not reply.applied:
                 self.put_back(events)
@@ -414,7 +419,7 @@ class ProgramHost:
             kind=kind,
             member=member,
             snapshot=base64.b64encode(snapshot).decode(),
-            host=self.parked_state(kind, spent).to_json(),
+            host=self.parked_state(self._parked_in(kind), spent).to_json(),
             events=events,
             tag=self.env.runner.tag,
             clock_ms=clock_ms(self.state.clock_h),
@@ -457,6 +462,13 @@ class ProgramHost:
         if calls:
             events = "\n".join(e.model_dump_json() for e in calls)
             await self.scripts.run(RecordArgs(self.id, 0, "", events, ""))
+
+    def _parked_in(self, kind: str) -> str:
+        """'turn' when the park drops the kept turn of a call answered before it: its own event
+        goes to the stream (park.lua), so it was made. A kept call's script was never applied."""
+        if kind != "turn":
+            return kind
+        return "turn" if self.kept == "answered" else "gate"
 
     def parked_state(self, kind: str, spent: Spent) -> HostState:
         """The host state as of the parked call (which will be asked again on resume), with

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,7 +56,9 @@ WAIT_WITH_WORKER_BELOW = 128
 """A program waiting for its turn keeps its worker only while its runner computes fewer programs
 than this (and has a worker free): waiting never holds more worker processes than that (a
 waiting worker is about 1 MiB of PSS; a park at the gate costs a snapshot, two scripts and a
-resume: docs/benchmarks.md)."""
+resume: docs/benchmarks.md). `SWARMLAB_WAIT_AT_GATE=1`: none, every wait parks at the gate (the
+run is the same: the tests hold it to that)."""
+WAIT_AT_GATE = os.environ.get("SWARMLAB_WAIT_AT_GATE") == "1"
 MAX_ERROR_CHARS = 2000
 MAX_RESULT_CHARS = 4000
 
@@ -224,7 +227,7 @@ class RunnerCore:
         return len(self._slices)
 
     def worker_free(self) -> bool:
-        return len(self._slices) < min(self.slots, WAIT_WITH_WORKER_BELOW)
+        return not WAIT_AT_GATE and len(self._slices) < min(self.slots, WAIT_WITH_WORKER_BELOW)
 
     async def flush(self) -> None:
         """Push out every span and metric recorded so far."""
@@ -291,7 +294,6 @@ class RunnerCore:
             record.started_at, state.runner = state.started_at, self.index
             if state.parked_in == "wait" and loaded.place_h is not None:
                 state.clock_h = max(state.clock_h, loaded.place_h)  # the wait took this long
-            state.parked_in = ""
             api = Capabilities(record, self.env, state, loaded.resume)
             api.program_ctx = self.env.instruments.program_context(
                 record.traceparent, record.span_id or "0" * 16

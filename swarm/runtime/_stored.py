@@ -60,8 +60,9 @@ class Latest(BaseModel):
 
     def applied(self, record: ProgramRecord) -> ProgramRecord:
         """`record` as of this state (a state with no start leaves what the record says). A
-        program parked at the gate with its call kept for its turn ('turn') made that call:
-        its events are in the stream (park.lua), though it is asked again on resume."""
+        program parked at the gate with the turn of a call answered before it kept ('turn')
+        made that call: its events are in the stream (park.lua), though it is asked again on
+        resume. A call whose own script was kept and dropped was not made ('gate')."""
         if self.started_at is None:
             return record
         update = self.model_dump(exclude={"parked_in"}) | {
