@@ -28,9 +28,10 @@ pytestmark = pytest.mark.slow
 HOST_MEASURES = ("wall_clock_s", "concurrent", "parked_bytes", "telemetry_bytes")
 
 
-def _run(tmp_path: Path, name: str, experiment: str, seed: int, **env: str) -> dict[str, Any]:
-    out = tmp_path / name
-    done = swarmlab("run", experiment, "--set", f"seed={seed}", "--out", str(out), "--quiet", **env)
+def _run(tmp_path: Path, experiment: str, seed: int, at_gate: bool) -> dict[str, Any]:
+    out = tmp_path / ("gate" if at_gate else "worker")
+    args = ("run", experiment, "--set", f"seed={seed}", "--out", str(out), "--quiet")
+    done = swarmlab(*args, SWARMLAB_WAIT_AT_GATE="1") if at_gate else swarmlab(*args)
     assert done.returncode == 0, done.stderr[-2000:]
     programs = [json.loads(line) for line in (out / "programs.jsonl").read_text().splitlines()]
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
@@ -57,8 +58,8 @@ def _run(tmp_path: Path, name: str, experiment: str, seed: int, **env: str) -> d
 def test_a_tree_is_the_same_whether_its_programs_wait_on_a_worker_or_at_the_gate(
     tmp_path: Path, experiment: str, seed: int
 ) -> None:
-    on_worker = _run(tmp_path, "worker", experiment, seed)
-    at_gate = _run(tmp_path, "gate", experiment, seed, SWARMLAB_WAIT_AT_GATE="1")
+    on_worker = _run(tmp_path, experiment, seed, at_gate=False)
+    at_gate = _run(tmp_path, experiment, seed, at_gate=True)
     assert at_gate["parked_bytes"] > on_worker["parked_bytes"]  # the waits did park
     assert at_gate["programs"] == on_worker["programs"]
     assert at_gate["calls"] == on_worker["calls"]
