@@ -20,6 +20,9 @@ CONNECT_TIMEOUT_S = 10.0
 # A cluster that has just started answers "No available agent to submit job" until its head's
 # agent has registered; a loaded one may drop a connection now and then. Both pass.
 NOT_READY = "No available agent"
+NOT_FOUND = "Request failed with status code 404"
+"""How Ray's job client says a job does not exist. Only the start of its message is read: the
+rest holds the server's text and the address ("404" is in a port such as 40411)."""
 RETRY_FOR_S = 60.0
 RETRY_EVERY_S = 2.0
 T = TypeVar("T")
@@ -184,7 +187,7 @@ class JobServer:
         try:
             _retrying(lambda: self._client.get_job_info(job_id), _dropped, 10.0)
         except Exception as exc:
-            if "404" in str(exc) or "does not exist" in str(exc):
+            if isinstance(exc, RuntimeError) and str(exc).startswith(NOT_FOUND):
                 return False
             raise ClusterError(f"could not look up job {job_id}: {_first_line(exc)}") from None
         return True

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cluster._jobs as jobs
 from cluster._jobs import JobServer
@@ -137,3 +139,47 @@ def test_an_answer_that_breaks_off_is_asked_again_as_a_dropped_connection(
     assert message.startswith(f"lost the job server at {address}: ")
     assert "broke off" in message
     assert len(asked) > 1
+
+
+class _Failing:
+    """A job client whose every look-up fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_job_info(self, job_id: str) -> object:
+        raise self.error
+
+
+def _looked_up(error: Exception) -> bool:
+    server = JobServer.__new__(JobServer)
+    server.address, server._client = "http://127.0.0.1:40411", _Failing(error)
+    return server.exists("j1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(status=st.integers(100, 599), text=st.text(max_size=80), port=st.integers(1, 65535))
+def test_only_a_404_answer_says_that_a_job_does_not_exist(
+    status: int, text: str, port: int
+) -> None:
+    """`exists` said False for any failure whose text held "404" or "does not exist": a job
+    server at port 40411 that broke off its answer was a job that did not exist (seen in CI)."""
+    said = f"Request failed with status code {status}: {text} http://h:{port} 404 does not exist."
+    if status == 404:
+        assert _looked_up(RuntimeError(said)) is False
+    else:
+        with pytest.raises(ClusterError):
+            _looked_up(RuntimeError(said))
+
+
+def test_a_dropped_answer_from_a_port_with_404_in_it_is_no_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    monkeypatch.setattr(jobs, "_retrying", lambda call, transient, give_up_after: call())
+    dropped = requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=40411): Read timed out. (404 does not exist)"
+    )
+    with pytest.raises(ClusterError):
+        _looked_up(dropped)
