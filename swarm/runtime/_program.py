@@ -214,7 +214,8 @@ class ProgramHost:
         self.seq = state.calls + 1
         """The sequence number of the call being answered."""
         self.recorded = self.seq if state.parked_in == "turn" else 0
-        """A call whose events are in the stream already: its kept turn went there (park.lua)."""
+        """A call asked again whose events are in the stream: its kept turn took them there (a
+        park dropped it, or it was applied and the park said 'go'): they are not added twice."""
         state.parked_in = ""
         self.pending: list[Event] = []
         """Events not yet in the run's stream: they go with the next transition."""
@@ -224,15 +225,13 @@ class ProgramHost:
         """What Redis keeps of the call asked last for its turn (`at_turn`): '' nothing, 'call'
         its script, 'answered' the turn of a call answered before it (its own event with it)."""
         self.calling = ""
-        """The event kind of the call being answered: the name it was called by when the lab
-        declares that name, else `unknown_name` (`_adapter.call_kind`)."""
+        """The event kind of the call being answered (`_adapter.call_kind`)."""
         self.program_ctx: Any = None
         """The OpenTelemetry context of the program's span (set by the runner)."""
         self.turned = False
         """Whether the call being answered took its turn in a transition."""
         self.attempts = 1
-        """How often the model call being answered was sent (more than once when a runner
-        was lost with it in flight)."""
+        """How often the model call being answered was sent (more after a runner's loss)."""
 
     @property
     def id(self) -> str:
@@ -433,6 +432,8 @@ class ProgramHost:
             self.state.calls = self.seq
             self.event(self.calling, "denied", cap=reply.cap, detail={"parked_in": shown})
             self.settle_reply(reply)
+        if reply.kind == "go" and self._parked_in(kind) == "turn":
+            self.recorded = self.seq  # asked again now, its events in the stream
         return {"parked": "parked", "go": "go"}.get(reply.kind, "killed")
 
     async def leave(self, tag: str, spent: Spent | None) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,7 +25,7 @@ from swarmlab.observability.telemetry import (
     TelemetryConfig,
 )
 from swarmlab.records import Event, ProgramRecord
-from swarmlab.spec import ExperimentSpec
+from swarmlab.spec import ExperimentSpec, env_value
 from swarmlab.world import RedisLedger, World
 
 from ._capabilities import Capabilities
@@ -58,7 +57,7 @@ than this (and has a worker free): waiting never holds more worker processes tha
 waiting worker is about 1 MiB of PSS; a park at the gate costs a snapshot, two scripts and a
 resume: docs/benchmarks.md). `SWARMLAB_WAIT_AT_GATE=1`: none, every wait parks at the gate (the
 run is the same: the tests hold it to that)."""
-WAIT_AT_GATE = os.environ.get("SWARMLAB_WAIT_AT_GATE") == "1"
+WAIT_AT_GATE = env_value("SWARMLAB_WAIT_AT_GATE") == "1"
 MAX_ERROR_CHARS = 2000
 MAX_RESULT_CHARS = 4000
 

@@ -130,6 +130,12 @@ def _in_flight(value: str, name: str) -> str:
     return value
 
 
+def _switch(value: str, name: str) -> str:
+    if value not in ("0", "1"):
+        raise SpecError(f"{name} {_shown(value)}: expected 1 (on) or 0 (off)")
+    return value
+
+
 @dataclass(frozen=True)
 class Variable:
     check: Callable[[str, str], str]
@@ -159,6 +165,7 @@ VARIABLES: dict[str, Variable] = {
     "SWARMLAB_API_KEY": Variable(_secret, "the OpenAI-compatible server's key"),
     "RAY_AUTH_TOKEN": Variable(_secret, "the Ray cluster's token"),
     "SWARMLAB_VLLM_PYTHON": Variable(_executable, "the interpreter that runs vLLM"),
+    "SWARMLAB_WAIT_AT_GATE": Variable(_switch, "every wait for a turn parks at the gate"),
 }
 
 

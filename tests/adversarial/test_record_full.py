@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers.hostile_runs import HostileRun, assert_promises_kept, run_hostile
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from swarmlab.cluster import RayCluster
@@ -147,7 +147,8 @@ def check_full_run(run: HostileRun) -> dict[str, int]:
     said = sum(int(e["detail"].get("unrecorded", 0)) for e in ends)
     assert said == refused, "the end events say how many calls were refused unrecorded"
     metrics = analyze_run(run.out)  # `swarmlab report` said 0 denials and left them out
-    assert metrics.denials_by_cap.get("record_bytes") == refused, metrics.denials_by_cap
+    # a record that never filled has no denials to show (a plan too small for its limit)
+    assert metrics.denials_by_cap.get("record_bytes", 0) == refused, metrics.denials_by_cap
     assert metrics.capability_calls >= refused
     return dict(row)
 
@@ -191,6 +192,7 @@ PLANS = st.lists(st.tuples(st.integers(0, KINDS - 1), st.integers(1, 300)), min_
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(limit=st.integers(2_000, 60_000), plan=PLANS, children=st.lists(PLANS, max_size=2))
+@example(limit=40_622, plan=[(1, 2), (0, 50)], children=[])  # never full: no denials to show
 def test_any_calls_after_a_small_record_stay_in_the_bound(
     tmp_path: Path,
     redis_url: str,

@@ -41,6 +41,7 @@ BAD = {
     "SWARMLAB_API_KEY": "a\x01b",
     "RAY_AUTH_TOKEN": "a b",
     "SWARMLAB_VLLM_PYTHON": "/nonexistent/python",
+    "SWARMLAB_WAIT_AT_GATE": "yes",
 }
 
 
@@ -103,6 +104,7 @@ WORKS: dict[str, Callable[[str], bool]] = {
     "SWARMLAB_API_KEY": lambda v: v.isascii() and v.isprintable() and " " not in v,
     "RAY_AUTH_TOKEN": lambda v: v.isascii() and v.isprintable() and " " not in v,
     "SWARMLAB_VLLM_PYTHON": lambda v: Path(v).is_file(),
+    "SWARMLAB_WAIT_AT_GATE": lambda v: v in ("0", "1"),
 }
 
 PIECES = st.sampled_from(
