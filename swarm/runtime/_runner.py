@@ -255,7 +255,8 @@ class RunnerCore:
     # --- what programs ask of their runner ---------------------------------------------------
 
     def turn_signal(self, program_id: str) -> asyncio.Event:
-        return self._signals.setdefault(program_id, asyncio.Event())
+        signal = self._signals.get(program_id)  # asked at every call: no Event made to drop
+        return signal or self._signals.setdefault(program_id, asyncio.Event())
 
     def answered(self, program_id: str) -> str | None:
         return self._answers.pop(program_id, None)
