@@ -1,6 +1,8 @@
-"""OpenTelemetry for a run: providers and exporters (`_setup`, the only home of the SDK), and the
-swarm's spans and metrics named after the GenAI semantic conventions (`_genai`)."""
+"""OpenTelemetry for a run: providers and exporters (`_setup`, and `_forward` that sends a run's
+spans: the only homes of the SDK), and the swarm's spans and metrics named after the GenAI
+semantic conventions (`_genai`)."""
 
+from ._forward import SpanForwarder
 from ._genai import LaterSpan, ProgramSpan, SwarmInstruments
 from ._setup import (
     Sink,
@@ -11,6 +13,7 @@ from ._setup import (
     in_span,
     inject,
     new_span_id,
+    span_forwarder,
     trace_id_hex,
 )
 
@@ -18,6 +21,7 @@ __all__ = [
     "LaterSpan",
     "ProgramSpan",
     "Sink",
+    "SpanForwarder",
     "SwarmInstruments",
     "Telemetry",
     "TelemetryConfig",
@@ -26,5 +30,6 @@ __all__ = [
     "in_span",
     "inject",
     "new_span_id",
+    "span_forwarder",
     "trace_id_hex",
 ]

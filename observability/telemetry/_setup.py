@@ -1,11 +1,14 @@
 """OpenTelemetry for a run: tracer and meter providers, exporters, and context propagation.
 
-This is the one home of the OpenTelemetry SDK and the OTLP exporters. Telemetry never breaks a
-run: set-up and export failures are logged, not raised.
+This is the one home of the OpenTelemetry SDK and the OTLP exporters (with `_forward`).
+Telemetry never breaks a run: set-up and export failures are logged, not raised.
 
 Each process of a run (the driver and every runner) builds its own providers with the same
-`TelemetryConfig`. Spans and metrics go to OTLP when an endpoint is set, and always to a `sink`:
-a callable that takes JSON lines (the runtime ships them to the run directory).
+`TelemetryConfig`. Spans and metrics go to a `sink`: a callable that takes JSON lines (the
+runtime keeps them in Redis for the run directory). When an endpoint is set, each process sends
+its metrics there, and one process of the run sends everyone's spans, from the sink's lines
+(`span_forwarder`): no runner spends its time on OTLP's encoding. A `Telemetry` without a sink
+sends its spans itself.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from swarmlab.spec import check_http_url, env_value
+
+from ._forward import Reader, SpanForwarder
 
 log = logging.getLogger("swarmlab.telemetry")
 
@@ -131,7 +136,8 @@ class Telemetry:
                 readers.append(_reader(JsonLinesMetricExporter(sink)))
             if config.otlp_endpoint:
                 span_exporter, metric_exporter = _otlp_exporters(config)
-                if span_exporter is not None:
+                # With a sink, spans reach OTLP from the run's lines (`span_forwarder`).
+                if span_exporter is not None and sink is None:
                     self._add_spans(FailFastSpanExporter(span_exporter))
                 if metric_exporter is not None:
                     readers.append(_reader(FailFastMetricExporter(metric_exporter)))
@@ -218,6 +224,21 @@ class Telemetry:
             self.meter_provider.shutdown()
         except Exception:
             log.warning("telemetry shutdown failed", exc_info=True)
+
+
+def span_forwarder(config: TelemetryConfig, read: Reader) -> SpanForwarder | None:
+    """What sends a run's span lines (`read`) to the OTLP endpoint, started; None when spans
+    go to no endpoint."""
+    if not (config.enabled and config.otlp_endpoint):
+        return None
+    span_exporter, metric_exporter = _otlp_exporters(config)
+    if metric_exporter is not None:
+        metric_exporter.shutdown()
+    if span_exporter is None:
+        return None
+    forwarder = SpanForwarder(FailFastSpanExporter(span_exporter), read)
+    forwarder.start()
+    return forwarder
 
 
 def inject(ctx: otel_context.Context | None = None) -> str | None:

@@ -354,6 +354,15 @@ class TelemetrySink:
             pipe.hincrby(run_key(self.prefix, "denied"), TELEMETRY_CAP, len(lines) - keep)
         pipe.execute()
 
+    def lines(self, stream: str, start: int, count: int) -> list[str]:
+        """Up to `count` lines a stream kept, from line `start` on (the span forwarder's read)."""
+        key = run_key(self.prefix, "telemetry:", stream)
+        found = self.client.lrange(key, start, start + count - 1)
+        return [
+            line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+            for line in found
+        ]
+
     def close(self) -> None:
         self.client.close()
 

@@ -36,12 +36,14 @@ from swarmlab.core import (
 )
 from swarmlab.models import create_backend, ensure_local_server, request_headers
 from swarmlab.observability.telemetry import (
+    SpanForwarder,
     SwarmInstruments,
     Telemetry,
     TelemetryConfig,
     in_span,
     inject,
     new_span_id,
+    span_forwarder,
 )
 from swarmlab.records import ProgramRecord, RootDialogue, RunDir, RunResult
 from swarmlab.spec import (
@@ -152,6 +154,7 @@ class _Run(RunState):
         self.tel_config = options.telemetry or TelemetryConfig.from_env()
         self.telemetry: Telemetry | None = None
         self.sink: TelemetrySink | None = None
+        self.forwarder: SpanForwarder | None = None
         self.workflow: Any = None
         self.mirror: Mirror | None = None
         self.runners_lost = 0
@@ -233,6 +236,8 @@ class _Run(RunState):
         # Telemetry's last flush writes to the run's keys: stop it before they are deleted.
         if self.telemetry is not None:
             self.telemetry.shutdown()
+        if self.forwarder is not None:  # after the last span reached the run's lines
+            self.forwarder.close()
         if self.sink is not None:
             self.sink.close()
         if coord is not None:
@@ -251,6 +256,8 @@ class _Run(RunState):
         register_run(self.run_id, redis_url, self.out.resolve())
         self.sink = TelemetrySink(redis_url, self.run_id)
         self.telemetry = Telemetry(self.tel_config, self.sink, {"swarmlab.run_id": self.run_id})
+        sink = self.sink
+        self.forwarder = span_forwarder(self.tel_config, lambda at, n: sink.lines("spans", at, n))
         self.instruments = SwarmInstruments(self.telemetry)
         self.workflow = self.instruments.workflow_span(self.run_id, self.spec.name)
         await coord.init_run(

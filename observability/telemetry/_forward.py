@@ -1,0 +1,190 @@
+"""A run's spans to OTLP from one process: the span lines every process of the run wrote to its
+sink, read back in batches and exported by a thread of the driver's.
+
+A runner only makes its spans and hands them to the sink as JSON lines; it never encodes or
+sends OTLP, work that took the runner's interpreter from the programs it runs. The forwarder
+reads the run's lines in order, from where it stopped, every `FORWARD_EVERY_S`, and exports
+what it has not sent before (a program's span written twice, by its runner and by the driver
+that ended it, goes once). What it reads came back from Redis, so it is read as hostile: a line
+too long, not JSON, or not a span as the lab writes it is skipped and counted, never exported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+log = logging.getLogger("swarmlab.telemetry")
+
+FORWARD_EVERY_S = 0.5
+READ_LINES = 4096
+"""Lines read back at once (a batch exported)."""
+MAX_LINE = 1_000_000
+"""Longer lines are not a span the lab wrote (a program's code is cut at 16,000 characters)."""
+MAX_INT = (1 << 63) - 1
+"""OTLP's ints are 64 bits: a larger one is sent as its digits."""
+JOIN_S = 10.0
+"""How long `close` waits for an export under way (OTLP's own timeout is shorter)."""
+MAX_RESOURCES = 1024
+"""Distinct resources kept (one per process of the run: the driver and its runners)."""
+
+_SCOPE = InstrumentationScope("swarmlab")
+Reader = Callable[[int, int], list[str]]
+"""`read(start, count)`: up to `count` lines of the run's spans from line `start` on."""
+
+
+def _value(value: Any) -> Any:
+    """An attribute's value as OTLP takes it, or None for one it does not."""
+    if isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if -MAX_INT - 1 <= value <= MAX_INT else str(value)
+    if isinstance(value, list) and len({type(item) for item in value}) <= 1:
+        items = [_value(item) for item in value]
+        if all(item is not None and not isinstance(item, list) for item in items):
+            return tuple(items)
+    return None
+
+
+def _attributes(found: Any) -> dict[str, Any]:
+    if not isinstance(found, dict):
+        raise TypeError("attributes are not an object")
+    kept = {str(key): _value(value) for key, value in found.items()}
+    return {key: value for key, value in kept.items() if value is not None}
+
+
+def _context(trace_id: int, span_id: Any) -> trace.SpanContext:
+    return trace.SpanContext(
+        trace_id, int(span_id, 16), False, trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    )
+
+
+class SpanLines:
+    """Span lines (`span_to_json`'s) back into spans, each resource made once."""
+
+    def __init__(self) -> None:
+        self._resources: dict[str, Resource] = {}
+
+    def _resource(self, found: Any) -> Resource:
+        key = json.dumps(found, sort_keys=True)
+        resource = self._resources.get(key)
+        if resource is None:
+            resource = Resource.create(_attributes(found))
+            if len(self._resources) < MAX_RESOURCES:
+                self._resources[key] = resource
+        return resource
+
+    def span(self, line: str) -> ReadableSpan | None:
+        """The span a line holds; None for a line that is not one as the lab writes them."""
+        if len(line) > MAX_LINE:
+            return None
+        try:
+            found = json.loads(line)
+            return self._span(found) if isinstance(found, dict) else None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+
+    def _span(self, found: dict[str, Any]) -> ReadableSpan:
+        trace_id = int(found["trace_id"], 16)
+        parent = found.get("parent_span_id")
+        status = found["status"]
+        return ReadableSpan(
+            str(found["name"]),
+            context=_context(trace_id, found["span_id"]),
+            parent=_context(trace_id, parent) if parent else None,
+            resource=self._resource(found["resource"]),
+            attributes=_attributes(found["attributes"]),
+            events=[
+                SpanEvent(
+                    str(event["name"]),
+                    _attributes(event["attributes"]),
+                    timestamp=int(event["time_ns"]),
+                )
+                for event in found["events"]
+            ],
+            kind=trace.SpanKind[found["kind"]],
+            status=trace.Status(
+                trace.StatusCode[status["code"]],
+                str(status["description"]) if status.get("description") else None,
+            ),
+            start_time=int(found["start_ns"]),
+            end_time=int(found["end_ns"]),
+            instrumentation_scope=_SCOPE,
+        )
+
+
+class SpanForwarder:
+    """Exports a run's span lines to OTLP in a thread of its own (`start`, then `close`)."""
+
+    def __init__(self, exporter: SpanExporter, read: Reader) -> None:
+        self._exporter = exporter
+        self._read = read
+        self._lines = SpanLines()
+        self._next = 0
+        self._sent: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="swarmlab-otlp", daemon=True)
+        self.exported = 0
+        self.skipped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(FORWARD_EVERY_S):
+            self.forward()
+
+    def forward(self) -> int:
+        """Export every line written since the last call; the spans exported."""
+        with self._lock:
+            before = self.exported
+            while True:
+                try:
+                    lines = self._read(self._next, READ_LINES)
+                except Exception:  # telemetry never breaks a run
+                    log.warning("could not read the run's spans for OTLP", exc_info=True)
+                    break
+                if not lines:
+                    break
+                self._next += len(lines)
+                self._export(lines)
+            return self.exported - before
+
+    def _export(self, lines: Sequence[str]) -> None:
+        spans = []
+        for line in lines:
+            span = self._lines.span(line)
+            if span is None or span.context is None:
+                self.skipped += 1
+                continue
+            key = (span.context.trace_id, span.context.span_id)
+            if key not in self._sent:
+                self._sent.add(key)
+                spans.append(span)
+        if spans:
+            self._exporter.export(spans)
+            self.exported += len(spans)
+
+    def close(self) -> None:
+        """Export what is left, then stop."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=JOIN_S)
+        self.forward()
+        if self.skipped:
+            log.warning("%d span lines were not spans; not sent over OTLP", self.skipped)
+        try:
+            self._exporter.shutdown()
+        except Exception:
+            log.debug("OTLP span exporter shutdown failed", exc_info=True)

@@ -1,0 +1,157 @@
+"""A run's spans reach OTLP from its span lines, sent by one process (`SpanForwarder`).
+
+Runners no longer encode OTLP: they hand their spans to the run's sink as JSON lines, and the
+driver sends what those lines hold. What OTLP receives must be what the process that made a span
+would have sent itself, for any span the lab writes; a line that is not such a span (Redis hands
+lines back, so they are read as hostile) is skipped and never stops the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from helpers.otlp import _span
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from swarmlab.observability.telemetry import (
+    SpanForwarder,
+    SwarmInstruments,
+    Telemetry,
+    TelemetryConfig,
+)
+from swarmlab.observability.telemetry._forward import READ_LINES, SpanLines
+
+TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+
+
+class Kept(SpanExporter):
+    """An exporter that keeps what it is handed, as OTLP bytes would say it."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+        self.lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self.lock:
+            self.spans += spans
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def decoded(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
+    """Spans as an OTLP receiver decodes them, with their resource and status."""
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(
+        encode_spans(spans).SerializeToString()
+    )
+    out = []
+    for resource in request.resource_spans:
+        attrs = {a.key: str(a.value) for a in resource.resource.attributes}
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                events = [(e.name, str(e.attributes), e.time_unix_nano) for e in span.events]
+                status = (span.status.code, span.status.message)
+                out.append(_span(span) | {"resource": attrs, "ev": events, "status": status})
+    return sorted(out, key=lambda s: s["span_id"])
+
+
+scalars = (
+    st.text(max_size=20)
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+values = scalars | st.lists(st.text(max_size=5), max_size=3) | st.lists(st.integers(0, 9))
+attributes = st.dictionaries(st.text(min_size=1, max_size=12), values, max_size=6)
+
+
+def made(attrs: dict[str, Any], denied: bool, error: str | None) -> tuple[list[Any], list[str]]:
+    """The spans a process makes for one program and one call (kept as they were handed to the
+    exporters), and the lines its sink got for them."""
+    lines: list[str] = []
+    kept = Kept()
+
+    def sink(stream: str, got: list[str]) -> None:
+        if stream == "spans":
+            lines.extend(got)
+
+    telemetry = Telemetry(TelemetryConfig(), sink)
+    telemetry._add_spans(kept)
+    tel = SwarmInstruments(telemetry)
+    context = tel.program_context(TRACEPARENT, "c" * 16)
+    span = tel.tool_span(context, "db_get")
+    span.set_attributes(attrs)
+    tel.annotate(span, "denied" if denied else "ok", "programs" if denied else None, attrs)
+    span.end()  # no event loop: written at once
+    call = tel.call_span(context, "spawn")
+    if error:
+        tel.annotate(call, "error", None, {"error": error})
+    call.end()
+    telemetry.shutdown()
+    return kept.spans, lines
+
+
+@settings(max_examples=60, deadline=None)
+@given(attrs=attributes, denied=st.booleans(), error=st.none() | st.text(max_size=30))
+def test_what_the_lines_send_is_what_the_process_would_have_sent(
+    attrs: dict[str, Any], denied: bool, error: str | None
+) -> None:
+    spans, lines = made(attrs, denied, error)
+    back = [SpanLines().span(line) for line in lines]
+    assert all(span is not None for span in back)
+    assert decoded([s for s in back if s is not None]) == decoded(spans)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    line=st.text(max_size=200)
+    | st.from_regex(r'\{"trace_id": ?"[0-9a-f]{0,40}".{0,60}', fullmatch=True)
+    | st.recursive(st.none() | st.integers() | st.text(max_size=5), st.lists).map(json.dumps)
+)
+def test_a_line_that_is_not_a_span_is_skipped(line: str) -> None:
+    assert SpanLines().span(line) is None
+
+
+def test_hostile_lines_are_skipped_and_the_rest_is_sent() -> None:
+    _, lines = made({"k": 1}, False, None)
+    bad = [
+        "not json",
+        "[]",
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        lines[0].replace('"kind":"INTERNAL"', '"kind":"NOPE"'),
+        lines[0].replace('"start_ns":', '"start_ns":"x","was":'),
+        '{"trace_id": "' + "f" * 5000 + '"}',
+        "x" * 2_000_000,
+    ]
+    kept = Kept()
+    stored = bad[:3] + lines + bad[3:]
+    forwarder = SpanForwarder(kept, lambda at, n: stored[at : at + n])
+    forwarder.close()
+    assert decoded(kept.spans) == decoded([s for s in map(SpanLines().span, lines) if s])
+    assert forwarder.skipped == len(bad)
+
+
+def test_every_line_is_sent_once_across_batches_and_repeats() -> None:
+    _, lines = made({"k": "v"}, True, "boom")
+    many = []
+    for i in range(READ_LINES + 10):  # more than one read, each span id once
+        for j, line in enumerate(lines):
+            many.append(re.sub(r'"span_id":"[0-9a-f]{16}"', f'"span_id":"{i:08x}{j:08x}"', line))
+    stored = many + many[:5]  # a span written twice (by its runner and by the driver)
+    kept = Kept()
+    forwarder = SpanForwarder(kept, lambda at, n: stored[at : at + n])
+    forwarder.start()
+    forwarder.close()
+    assert len(kept.spans) == len(many)
+    assert len({s.context.span_id for s in kept.spans if s.context}) == len(many)
+    assert forwarder.skipped == 0
