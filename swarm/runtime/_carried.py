@@ -8,6 +8,12 @@ the program's record counted a call its events did not show. So the answer is aw
 most `CARRIED_S`), and events the script did not add go back to the program's pending ones,
 which its leave then adds. An answer that never came is not guessed: events added twice would
 make the record unreadable.
+
+A script that was applied made the call: the program is answered as if no stop had come, and the
+stop goes on at its next wait (the slice's task is cancelled again). So the call is counted and
+its own event, made once its script answered (a spawn's child, a db_put's bytes), is among
+those the leave adds: the record says every call Redis applied, the ones a stop met in flight
+too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ async def carried(
     send: Awaitable[Reply], added: Callable[[Reply], bool], put_back: Callable[[], None]
 ) -> Reply:
     """The answer of `send`, a script carrying events; stopped meanwhile, `put_back` is called
-    when the answer came and says the events were not `added`, and the stop goes on."""
+    when the answer came and says the events were not `added`, and the stop goes on: at once,
+    or, when the script was applied, at the caller's next wait, with the answer returned."""
     sent = asyncio.ensure_future(send)
     try:
         return await asyncio.shield(sent)
@@ -36,7 +43,18 @@ async def carried(
         answered = sent.done() and not sent.cancelled() and sent.exception() is None
         if answered and not added(sent.result()):
             put_back()
+        task = asyncio.current_task()
+        if answered and sent.result().applied and task is not None:
+            task.cancel()  # the stop, delivered at the next wait: the call is made
+            return sent.result()
         raise
+
+
+def stopping() -> bool:
+    """Whether the running program is being stopped (its slice's task was cancelled): what
+    would start new work (a model request) does not."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def kept(reply: Reply) -> bool:

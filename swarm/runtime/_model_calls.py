@@ -42,6 +42,7 @@ from swarmlab.core import CapExceeded, ModelCallFailed, ModelError, RunKilled
 from swarmlab.models import Completion, CompletionRequest, ModelBackend, request_headers
 from swarmlab.observability.telemetry import LaterSpan
 
+from ._carried import stopping
 from ._keys import member_clock_h
 from ._program import ProgramHost
 from ._replies import Denied, Dup, Killed, Reply, Room
@@ -113,6 +114,8 @@ async def _send_and_settle(
     stopped before its answer is settled or kept (a kill(), the run's stop: in the moment
     before it parks, or while the settlement waits for its turn) has the answer kept as a
     parked program's is, so the call is settled to what the server used."""
+    if stopping():  # stopped while its reservation was in flight: the stop, before a request
+        await asyncio.sleep(0)
     request = request.model_copy(update={"max_tokens": int(reserved["max_tokens"])})
     # The server's own spans (vLLM's, with --otlp-traces-endpoint) join this call's span:
     # the task takes the header with the context it is created in.
