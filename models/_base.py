@@ -12,6 +12,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_REPORTED_TOKENS = 10**7
+"""The most tokens one call may count (prompt or completion): a server that reports more is not
+believed (`_openai`), and a recording that says more is refused (`_replay`)."""
+MAX_CHARS_PER_TOKEN = 32
+"""An answer holds at most this many characters per token asked (at least `MIN_ANSWER_CHARS`):
+a server's longer answer is cut, as at the limit; a recording's is refused."""
+MIN_ANSWER_CHARS = 4096
+
+
+def most_answer_chars(max_tokens: int) -> int:
+    """The longest answer a call that asked `max_tokens` may get."""
+    return max(MIN_ANSWER_CHARS, MAX_CHARS_PER_TOKEN * max_tokens)
+
 
 class Message(BaseModel):
     """One chat turn."""
@@ -50,8 +63,8 @@ class Usage(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt_tokens: int = Field(ge=0, description="Tokens in the prompt.")
-    completion_tokens: int = Field(ge=0, description="Tokens generated.")
+    prompt_tokens: int = Field(ge=0, le=MAX_REPORTED_TOKENS, description="Tokens in the prompt.")
+    completion_tokens: int = Field(ge=0, le=MAX_REPORTED_TOKENS, description="Tokens generated.")
 
     @property
     def total_tokens(self) -> int:

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 from swarmlab.core import ModelError
 from swarmlab.spec import env_value
 
-from ._base import Completion, CompletionRequest, ModelBackend, Usage
+from ._base import (
+    MAX_REPORTED_TOKENS,
+    Completion,
+    CompletionRequest,
+    ModelBackend,
+    Usage,
+    most_answer_chars,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -44,11 +51,6 @@ request_headers: ContextVar[Mapping[str, str] | None] = ContextVar(
 )
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-MAX_REPORTED_TOKENS = 10**7
-"""The most tokens a server's `usage` may report for one call: a larger count (or one that is
-not a whole number) is not believed, and the call is charged its estimate."""
-MAX_CHARS_PER_TOKEN = 32
-"""An answer is cut at this many characters per token asked (at least 4,096 characters)."""
 MAX_MODEL_NAME = 200
 MAX_ANSWER_BYTES = 32 << 20
 """The most bytes of one answer read from a server, as it arrives (a completion's text is cut
@@ -277,7 +279,7 @@ class OpenAIBackend(ModelBackend):
                 f"model endpoint {self.base_url}: the answer has no choices[0].message"
             ) from None
         text = _text_of(text)
-        most = max(4096, MAX_CHARS_PER_TOKEN * request.max_tokens)
+        most = most_answer_chars(request.max_tokens)
         if len(text) > most:  # more than any tokenizer makes of max_tokens: cut, as at the limit
             text, reason = text[:most], "length"
         usage = data.get("usage")

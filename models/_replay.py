@@ -19,11 +19,11 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swarmlab.core import ModelError, SpecError, json_lines, present
 
-from ._base import Completion, CompletionRequest, ModelBackend, Usage
+from ._base import Completion, CompletionRequest, ModelBackend, Usage, most_answer_chars
 
 __all__ = ["COMPLETIONS_FILE", "RecordedCall", "ReplayBackend"]
 
@@ -38,6 +38,18 @@ class RecordedCall(BaseModel):
     seed: int = Field(description="The call's seed, unique within a run.")
     request: CompletionRequest = Field(description="What was asked.")
     completion: Completion = Field(description="What the model answered.")
+
+    @model_validator(mode="after")
+    def _answer_fits_the_request(self) -> RecordedCall:
+        """An answer longer than any backend gives for what was asked was not recorded by a
+        run: a live server's is cut to this (`most_answer_chars`)."""
+        most = most_answer_chars(self.request.max_tokens)
+        if len(self.completion.text) > most:
+            raise ValueError(
+                f"an answer of {len(self.completion.text)} characters to a call that asked "
+                f"{self.request.max_tokens} tokens (at most {most})"
+            )
+        return self
 
 
 class Kept(NamedTuple):

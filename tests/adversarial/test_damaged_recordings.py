@@ -207,6 +207,47 @@ def test_a_damaged_model_recording_is_refused_before_the_run_starts(
     assert str(tmp_path / "completions.jsonl") in said[0]
 
 
+def _recorded(text: str = "an idea", prompt: int = 10, completion: int = 3) -> bytes:
+    request = {"messages": [{"role": "user", "content": "ideas?"}], "max_tokens": 200, "seed": 1}
+    answer = {
+        "text": text,
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+        "finish_reason": "stop",
+        "model": "sim:policy-v1",
+    }
+    return json.dumps({"seed": 1, "request": request, "completion": answer}).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("forged", "said"),
+    [
+        (_recorded(prompt=10**15), "prompt_tokens"),
+        (_recorded(completion=10**30), "completion_tokens"),
+        (_recorded(text="Idea line\n" * 641), "an answer of 6410 characters"),
+    ],
+)
+def test_a_recorded_answer_no_backend_gives_is_refused_before_the_run_starts(
+    tmp_path: Path, forged: bytes, said: str
+) -> None:
+    """A live server's counts past 10**7 are not believed and its answers past 32 characters a
+    token asked are cut; a recording that says more was not written by a run. Read as it was,
+    10**15 tokens were charged past the cap, and 10**30 failed the run as 'Redis unreachable'."""
+    from swarmlab.cli._main import main
+
+    (tmp_path / "completions.jsonl").write_bytes(_recorded() + forged)
+    err = io.StringIO()
+    with (
+        mock.patch.dict("os.environ", {"SWARMLAB_NO_WARM_SERVER": "1"}),
+        contextlib.redirect_stderr(err),
+    ):
+        code = main(["run", "paperclips", "--model", f"replay:{tmp_path}", "--quiet"])
+    lines = err.getvalue().strip().split("\n")
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert "line 2" in lines[0], lines
+    assert said in lines[0], lines
+
+
 # --- forged recordings: any answer changed is a divergence -----------------------------------
 
 BIG = [{"views": [{"id": f"p0.{i}", "status": "completed", "result": "x" * 600}]} for i in (1, 2)]

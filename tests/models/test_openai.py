@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmlab.models import CompletionRequest, Message, ModelError, create_backend
-from swarmlab.models._openai import MAX_REPORTED_TOKENS, OpenAIBackend, request_headers
+from swarmlab.models._base import MAX_REPORTED_TOKENS
+from swarmlab.models._openai import OpenAIBackend, request_headers
 
 Start = Callable[..., Any]  # conftest's fake_endpoint: starts a scripted FakeEndpoint
 
