@@ -1,7 +1,7 @@
 """The emergence report (one HTML page per run, a comparison page, a text table) and the
 Jaeger upload JSON of a run's trace."""
 
-from ._compare import analyze_runs, write_comparison
+from ._compare import analyze_runs, run_label, write_comparison
 from ._format import format_metrics_table, format_value
 from ._jaeger import to_jaeger_json
 from ._page import cap_series, write_report
@@ -11,6 +11,7 @@ __all__ = [
     "cap_series",
     "format_metrics_table",
     "format_value",
+    "run_label",
     "to_jaeger_json",
     "write_comparison",
     "write_report",

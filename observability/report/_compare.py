@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from html import escape
 from pathlib import Path
 
@@ -13,18 +13,29 @@ from swarmlab.records import RunDir, RunSummary
 from ._format import TABLE_ROWS, definition, format_value
 from ._page import html_page, section
 
+MAX_LABEL_CHARS = 200
+
+
+def run_label(metrics: EmergenceMetrics, run_dir: Path, taken: Collection[str] = ()) -> str:
+    """A run's label in a table: its run id (else its directory's name) on one line of
+    printable characters, numbered when `taken` has it (a directory name is anyone's text: a
+    line break in it would add rows of its own to the table)."""
+    text = str(metrics.run_id or run_dir.name)[:MAX_LABEL_CHARS]
+    base = "".join(c if c.isprintable() else "?" for c in text)
+    label, n = base, len(taken) + 1
+    while label in taken:
+        label, n = f"{base} ({n})", n + 1
+    return label
+
 
 def analyze_runs(
     run_dirs: Sequence[str | Path], quine_threshold: float = QUINE_THRESHOLD
 ) -> dict[str, EmergenceMetrics]:
-    """The metrics of several runs, by a label that is unique (the run id, as a rule)."""
+    """The metrics of several runs, each by its own label (`run_label`): never one for two."""
     metrics: dict[str, EmergenceMetrics] = {}
     for run_dir in map(Path, run_dirs):
         m = analyze_run(run_dir, quine_threshold)
-        label = str(m.run_id or run_dir.name)
-        if label in metrics:
-            label = f"{label} ({len(metrics) + 1})"
-        metrics[label] = m
+        metrics[run_label(m, run_dir, metrics)] = m
     return metrics
 
 

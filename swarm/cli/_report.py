@@ -62,6 +62,7 @@ def report_command(args: argparse.Namespace) -> int:
     from swarmlab.observability.report import (
         analyze_runs,
         format_metrics_table,
+        run_label,
         write_comparison,
         write_report,
     )
@@ -74,7 +75,7 @@ def report_command(args: argparse.Namespace) -> int:
     if len(args.runs) == 1:  # the page and the figures from one reading of the run
         read = RunDir(args.runs[0]).records()
         only = analyze_run(args.runs[0], args.quine_threshold, read)
-        metrics = {str(only.run_id or args.runs[0].name): only}
+        metrics = {run_label(only, args.runs[0]): only}
     else:
         metrics = analyze_runs(args.runs, args.quine_threshold)
     if args.out is not None:

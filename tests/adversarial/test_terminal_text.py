@@ -14,10 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from helpers.cli import swarmlab
 from helpers.labelled_run import write_run_dir
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmlab import Caps
 from swarmlab.runtime import Coordinator
@@ -203,3 +207,20 @@ def test_cleaning_text_for_the_terminal_is_linear(hostile: str) -> None:
     assert "\x1b" not in shown
     assert "\x9b" not in shown
     assert "\u202e" not in shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=6))
+def test_each_run_in_a_table_has_a_label_of_its_own_on_one_line(names: list[str]) -> None:
+    """A run without summary.json is labelled by its directory's name, which anyone chose: a
+    line break in it added forged rows above `swarmlab report`'s table; and a third run named
+    as the second one's relabelling took its place, so the comparison lost a run."""
+    from swarmlab.observability.report import run_label
+
+    labels: dict[str, int] = {}
+    for i, name in enumerate([*names, *names, f"{names[0]} (2)"]):
+        label = run_label(cast(Any, SimpleNamespace(run_id=None)), Path("/runs") / name, labels)
+        assert label.isprintable()
+        assert label not in labels
+        labels[label] = i
+    assert len(labels) == 2 * len(names) + 1

@@ -183,3 +183,18 @@ def test_the_sweep_page_shows_each_detector_rate_with_its_blind_validity() -> No
     assert ("below 0.9" in page) is quine.below_floor
     assert validity_note("programs") == ""
     assert "no tree" in page
+
+
+def test_a_table_of_many_outcome_keys_is_written_in_linear_time(tmp_path: Path) -> None:
+    """A cell's summary.json may hold any number of outcome keys: the table's columns were a
+    list searched once per key of every row, so 50,000 keys in two cells took minutes."""
+    from swarmlab.experiments.sweeps._cells import all_columns, write_csv
+
+    rows = [{"cell": "a", **{f"k{i}": i for i in range(100_000)}}, {"cell": "b", "j0": 1}]
+    write_csv(rows, tmp_path / "results.csv")
+    with (tmp_path / "results.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == all_columns(rows)
+    assert header[:3] == ["cell", "k0", "k1"]
+    assert header[-1] == "j0"
+    assert len(header) == 100_002

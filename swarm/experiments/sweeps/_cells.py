@@ -215,10 +215,14 @@ def _key(condition: dict[str, Any]) -> str:
     return json.dumps(condition, sort_keys=True, default=str)
 
 
+def all_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every key of the rows, in the order first seen (in time linear in the keys: a cell's
+    summary may hold any number of outcome keys)."""
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+    columns = all_columns(rows)
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns)
     writer.writeheader()

@@ -14,7 +14,7 @@ from swarmlab.observability.analysis import analyze_run
 from swarmlab.observability.report import write_report
 from swarmlab.records import RunDir
 
-from ._cells import STATISTICS, cell_table, died_out, no_tree, write_csv
+from ._cells import STATISTICS, all_columns, cell_table, died_out, no_tree, write_csv
 from ._page import write_sweep_page
 from ._plan import Cell, SweepPlan
 from ._plots import write_plots
@@ -112,9 +112,7 @@ def cell_row(plan: SweepPlan, cell: Cell) -> dict[str, Any]:
 
 def write_table(rows: list[dict[str, Any]], out: Path) -> None:
     write_csv(rows, out / "results.csv")
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
+    columns = all_columns(rows)
     write_parquet(rows, columns, out / "results.parquet")
 
 
