@@ -91,7 +91,9 @@ attempts and tripwires that go with a call share its number)."""
 def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | None:
     """Records that are no run's: programs that do not form one tree from `p0` (a child of no
     recorded parent, a second root, a depth that is not its parent's plus one), an event of no
-    recorded program, or a call's event given twice (its tokens, its denial counted twice)."""
+    recorded program, a program's call event numbered as none of its calls (the runtime numbers
+    each from 1 to the program's `calls`), or a call's event given twice (its tokens, its
+    denial counted twice)."""
     by_id = {p.id: p for p in programs}
     for record in programs:
         parent = by_id.get(record.parent_id) if record.parent_id is not None else None
@@ -106,7 +108,15 @@ def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | No
     for event in events:
         if event.program and event.program not in by_id:
             return f"an event of program {event.program}, which is not recorded"
-        if event.seq is None or event.kind not in CALL_KINDS:
+        if event.kind not in CALL_KINDS:
+            continue
+        made = by_id[event.program].calls if event.program else None
+        if made is not None and (event.seq is None or not 1 <= event.seq <= made):
+            return (
+                f"a {event.kind} event of {event.program} is numbered {event.seq}, not one of "
+                f"its {made} calls"
+            )
+        if event.seq is None:
             continue
         key = (event.program, event.seq, event.kind, event.decision)
         if key in calls:

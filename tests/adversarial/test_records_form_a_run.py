@@ -1,6 +1,7 @@
 """Records that are no run's: a report read an event of a program that was never recorded (its
 tokens counted, 46 million in a run capped at 600,000), a call's event written over other lines
-(the same model call counted 51 times), a program moved to depth 19 in a run capped at 6, and a
+(the same model call counted 51 times, and again with the copies' numbers taken away or set
+past the program's calls), a program moved to depth 19 in a run capped at 6, and a
 tree with its root replaced. Each line is valid on its own and every count summary.json keeps
 still matches: only the records read together tell. Searched with hypothesis, through the
 command line in process: each is refused in one line, exit 2.
@@ -52,6 +53,23 @@ def call_twice(run: Path, data: Any) -> None:
     _write(run / "events.jsonl", events)
 
 
+def renumbered_call(run: Path, data: Any) -> None:
+    """A call's event copied over another line with its number taken away or set past the
+    program's calls (each copy a call of its own, so none was given twice: 50 copies of one
+    model call counted 50 times over)."""
+    from swarmlab.core import ALIASES
+
+    events = _lines(run / "events.jsonl")
+    calls = {p["id"]: p["calls"] for p in _lines(run / "programs.jsonl")}
+    made = [i for i, e in enumerate(events) if e.get("kind") in ALIASES and e.get("seq")]
+    source = data.draw(st.sampled_from(made), label="call")
+    target = data.draw(st.sampled_from(range(len(events))), label="over")
+    past = calls[events[source]["program"]] + data.draw(st.integers(1, 1000), label="past")
+    seq = data.draw(st.sampled_from([None, 0, -1, past]), label="seq")
+    events[target] = dict(events[source]) | {"seq": seq}
+    _write(run / "events.jsonl", events)
+
+
 def moved_program(run: Path, data: Any) -> None:
     """A program's id (and maybe its depth) changed: a child of no recorded parent, a second
     root, or a depth that is not its parent's plus one."""
@@ -73,6 +91,7 @@ def moved_program(run: Path, data: Any) -> None:
 TAMPER: dict[str, Callable[[Path, Any], None]] = {
     "foreign_event": foreign_event,
     "call_twice": call_twice,
+    "renumbered_call": renumbered_call,
     "moved_program": moved_program,
 }
 

@@ -23,9 +23,9 @@ def write_run(out: Path) -> Path:
     ]  # fmt: skip
     programs = [
         ProgramRecord(id="p0", code="x = run_ai('q')\nspawn('y=1')", status="completed",
-                      started_at=1.0, ended_at=3.0),
+                      started_at=1.0, ended_at=3.0, calls=4),
         ProgramRecord(id="p0.1", parent_id="p0", depth=1, code="y=1", status="crashed",
-                      error="ValueError: no", started_at=2.0, ended_at=2.5),
+                      error="ValueError: no", started_at=2.0, ended_at=2.5, calls=2),
     ]  # fmt: skip
     events = [
         Event(t=1.0, program="p0", kind="start", decision="info"),
@@ -34,8 +34,9 @@ def write_run(out: Path) -> Path:
         Event(t=1.5, program="p0", kind="spawn", decision="allowed", seq=2,
               detail={"child": "p0.1", "provenance": "completion"}),
         Event(t=2.0, program="p0.1", kind="start", decision="info"),
-        Event(t=2.2, program="p0.1", kind="db_put", decision="allowed", detail={"charged": 9}),
-        Event(t=2.3, program="p0.1", kind="db_get", decision="allowed", seq=1,
+        Event(t=2.2, program="p0.1", kind="db_put", decision="allowed", seq=1,
+              detail={"charged": 9}),
+        Event(t=2.3, program="p0.1", kind="db_get", decision="allowed", seq=2,
               detail={"key": "k", "writer": "p0.1"}),
         Event(t=2.4, program="p0", kind="wait", decision="allowed", seq=3,
               detail={"ids": ["p0.1"]}),

@@ -88,3 +88,56 @@ def test_a_program_cannot_shrink_its_charge_with_a_host_key(redis_url: str) -> N
     big["entry"] = parts["entry"].replace('"latency_s": 0.0', '"latency_s": ' + "9" * 70)
     large = asyncio.run(charges(redis_url, big))
     assert large[0] - small[0] == 70 - 24
+
+
+# The charge as lib.lua first computed it: one pattern scan over the whole line. lib.lua now
+# finds each host key by a plain search: 2.5 times faster on a large answer (4 MB: 25.6 against
+# 10.1 ms of Redis, where every other program waits). The two must charge every line the same.
+SCANNED = """
+local HOST_FIELDS = {t = true, cpu_s = true, latency_s = true, created_at = true,
+  started_at = true, ended_at = true}
+local n = #ARGV[1]
+for key, num in string.gmatch(ARGV[1], '"([%a_]+)": ?(%-?%d[%d%.eE+-]*)') do
+  if HOST_FIELDS[key] and #num < 24 then n = n + 24 - #num end
+end
+return n
+"""
+HOST_KEYS = ["t", "cpu_s", "latency_s", "created_at", "started_at", "ended_at"]
+keys = st.sampled_from([*HOST_KEYS, "tt", "at", "t_", "msg", "detail", "x"]) | st.text(max_size=8)
+numbers = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**40), 10**40)
+# Text that looks like a host measure inside a string value (a program's own words).
+tricky = st.sampled_from(['"t": 5', 't": 1', '{"cpu_s": 2}', '\\"t\\": 3', '"t":', ": 7"])
+scalars = numbers | st.text(max_size=12) | tricky | st.none() | st.booleans()
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+def lua_charged(redis_url: str, line: str) -> tuple[int, int]:
+    """What lib.lua's `charged` and the pattern scan charge `line`, in a real Redis."""
+    import redis as redis_sync
+
+    from swarmlab.runtime._transitions import lua_source
+
+    lib = lua_source("turn").split("\nCALLS[")[0]  # lib.lua as every script carries it
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        now = client.eval(lib + "\nreturn charged(ARGV[1])", 3, "charge:", "l", "u", line)
+        was = client.eval(SCANNED, 0, line)
+        return int(now), int(was)
+    finally:
+        client.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(record=st.dictionaries(keys, values, max_size=8), compact=st.booleans())
+def test_a_plain_search_charges_what_the_pattern_scan_charged(
+    redis_url: str, record: dict[str, Any], compact: bool
+) -> None:
+    line = json.dumps(
+        record, separators=(",", ":") if compact else (", ", ": "), ensure_ascii=compact
+    )
+    now, was = lua_charged(redis_url, line)
+    assert now == was
