@@ -65,6 +65,7 @@ RUN_KEYS: dict[str, str] = {
     # shared state
     "bb": "hash: blackboard key -> value (JSON)",
     "bbw": "hash: blackboard key -> its last writer",
+    "bbk": "sorted set: the blackboard's keys, in byte order (db_keys reads a range of it)",
     "edges": "set: cross-lineage reads (reader<writer)",
     "inflight": "sorted set: model-server slots by lease end",
     "world:": "family: the simulated world's ledger keys",

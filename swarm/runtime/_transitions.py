@@ -104,7 +104,8 @@ ENDING_KEYS = frozenset(
 )
 """What a program's end changes (its record, its parked state, the counts, its view)."""
 KEPT_KEYS = frozenset(
-    {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "edges", "kids:", "nchildren"}
+    {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "bbk", "edges", "kids:"}
+    | {"nchildren"}
     | {"stop:", "completions", "halting", "unwritten"}
 )
 """What applying a kept call may touch: the keys of every kept call script (`KEPT_CALLS`)."""
@@ -207,7 +208,7 @@ class BlackboardArgs(Args):
     budget (key: the caps, comma-separated)."""
 
     SCRIPT, CALL, REPLIES, REPLAYS = "blackboard", True, BEGIN | {"ok"}, "reply"
-    KEYS = CALL_KEYS | {"bb", "bbw", "edges"}
+    KEYS = CALL_KEYS | {"bb", "bbw", "bbk", "edges"}
     op: str
     key: str = ""
     value: str | int = ""

@@ -19,6 +19,7 @@ if op == 'put' then
     return deny('blackboard_bytes', limit('blackboard_bytes'), used('blackboard_bytes') + delta)
   end
   redis.call('HINCRBY', k('used'), 'blackboard_bytes', delta)
+  if not old then redis.call('ZADD', k('bbk'), 0, key) end
   redis.call('HSET', k('bb'), key, value)
   redis.call('HSET', k('bbw'), key, id)
   reply = {'ok', tostring(delta)}
@@ -35,14 +36,16 @@ elseif op == 'get' then
   end
   reply = {'ok', value, writer, tostring(edges)}
 elseif op == 'keys' then
+  -- The keys in byte order from the sorted index (`bbk`): a range read of at most `most` keys,
+  -- never a pass over the whole blackboard. Keys are printable ASCII, so every key that starts
+  -- with the prefix lies below the prefix followed by byte 255.
   local prefix, most = ARGV[6], tonumber(ARGV[7])
-  local found = {}
-  for _, key in ipairs(redis.call('HKEYS', k('bb'))) do
-    if string.sub(key, 1, #prefix) == prefix then found[#found + 1] = key end
-  end
-  table.sort(found)
+  local low, high = '-', '+'
+  if prefix ~= '' then low, high = '[' .. prefix, '(' .. prefix .. '\255' end
   reply = {'ok'}
-  for i = 1, math.min(#found, most) do reply[#reply + 1] = found[i] end
+  for _, key in ipairs(redis.call('ZRANGE', k('bbk'), low, high, 'BYLEX', 'LIMIT', 0, most)) do
+    reply[#reply + 1] = key
+  end
 elseif op == 'budget' then
   reply = {'ok'}
   for cap in string.gmatch(ARGV[6], '[^,]+') do
