@@ -9,6 +9,8 @@ are Unix seconds of this era, counts are below the caps' bound.
 
 from __future__ import annotations
 
+from typing import Any
+
 from swarmlab.core import ALIASES, WORLD_ACTIONS, is_program_id, parent_id, world_kind
 from swarmlab.spec import MAX_COUNT
 
@@ -93,7 +95,7 @@ def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | No
     recorded parent, a second root, a depth that is not its parent's plus one), an event of no
     recorded program, a program's call event numbered as none of its calls (the runtime numbers
     each from 1 to the program's `calls`), or a call's event given twice (its tokens, its
-    denial counted twice)."""
+    denial counted twice), by its number, or, for one without, as the same event."""
     by_id = {p.id: p for p in programs}
     for record in programs:
         parent = by_id.get(record.parent_id) if record.parent_id is not None else None
@@ -104,21 +106,21 @@ def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | No
             return f"program {record.id}'s parent {record.parent_id} is not recorded"
         elif record.depth != parent.depth + 1:
             return f"program {record.id} is at depth {record.depth}, its parent at {parent.depth}"
-    calls: set[tuple[str, int, str, str]] = set()
+    calls: set[tuple[Any, ...]] = set()
     for event in events:
         if event.program and event.program not in by_id:
             return f"an event of program {event.program}, which is not recorded"
         if event.kind not in CALL_KINDS:
             continue
         made = by_id[event.program].calls if event.program else None
-        if made is not None and (event.seq is None or not 1 <= event.seq <= made):
+        if made is not None and event.seq is not None and not 1 <= event.seq <= made:
             return (
                 f"a {event.kind} event of {event.program} is numbered {event.seq}, not one of "
                 f"its {made} calls"
             )
-        if event.seq is None:
-            continue
         key = (event.program, event.seq, event.kind, event.decision)
+        if event.seq is None:  # no number (the runtime numbers each): the same event twice
+            key = (event.program, event.t, event.kind, event.model_dump_json())
         if key in calls:
             return f"call {event.seq} of {event.program} has its {event.kind} event twice"
         calls.add(key)

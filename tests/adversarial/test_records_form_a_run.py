@@ -54,19 +54,22 @@ def call_twice(run: Path, data: Any) -> None:
 
 
 def renumbered_call(run: Path, data: Any) -> None:
-    """A call's event copied over another line with its number taken away or set past the
-    program's calls (each copy a call of its own, so none was given twice: 50 copies of one
-    model call counted 50 times over)."""
+    """A call's event copied over other lines with its number taken away, or over one with its
+    number set past the program's calls (so no number was given twice: 50 copies of one model
+    call counted 50 times over)."""
     from swarmlab.core import ALIASES
 
     events = _lines(run / "events.jsonl")
     calls = {p["id"]: p["calls"] for p in _lines(run / "programs.jsonl")}
     made = [i for i, e in enumerate(events) if e.get("kind") in ALIASES and e.get("seq")]
     source = data.draw(st.sampled_from(made), label="call")
-    target = data.draw(st.sampled_from(range(len(events))), label="over")
     past = calls[events[source]["program"]] + data.draw(st.integers(1, 1000), label="past")
     seq = data.draw(st.sampled_from([None, 0, -1, past]), label="seq")
-    events[target] = dict(events[source]) | {"seq": seq}
+    others = [i for i in range(len(events)) if i != source]
+    copies = 2 if seq is None else 1  # unnumbered, a copy is a call twice only beside another
+    for target in data.draw(st.lists(st.sampled_from(others), min_size=copies, max_size=copies,
+                                     unique=True), label="over"):  # fmt: skip
+        events[target] = dict(events[source]) | {"seq": seq}
     _write(run / "events.jsonl", events)
 
 

@@ -345,8 +345,12 @@ def test_meta_task_is_a_function_of_what_the_calls_act_on(
 def test_a_call_the_runs_stop_refused_is_no_caps_pressure(run_dir: Path) -> None:
     """`denials_by_cap` showed {'killed': 1} where summary.json has no cap of that name."""
     before = analyze_run(run_dir)
+    rows = [json.loads(line) for line in (run_dir / "programs.jsonl").read_text().splitlines()]
+    root = next(row for row in rows if row["id"] == "p0")
+    root["calls"] += 1  # the runtime numbers each call, up to the program's count
+    (run_dir / "programs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     stopped = {"t": 99.0, "program": "p0", "kind": "world.inventory", "decision": "denied",
-               "cap": "killed", "detail": {}, "seq": 99}  # fmt: skip
+               "cap": "killed", "detail": {}, "seq": root["calls"]}  # fmt: skip
     with (run_dir / "events.jsonl").open("a") as out:
         out.write(json.dumps(stopped) + "\n")
     metrics = analyze_run(recount(run_dir))
