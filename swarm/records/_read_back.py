@@ -118,7 +118,7 @@ def tree_problem(programs: list[ProgramRecord], events: list[Event]) -> str | No
                 f"a {event.kind} event of {event.program} is numbered {event.seq}, not one of "
                 f"its {made} calls"
             )
-        key = (event.program, event.seq, event.kind, event.decision)
+        key: tuple[Any, ...] = (event.program, event.seq, event.kind, event.decision)
         if event.seq is None:  # no number (the runtime numbers each): the same event twice
             key = (event.program, event.t, event.kind, event.model_dump_json())
         if key in calls:
