@@ -223,6 +223,8 @@ class LabServer:
         """What Ctrl-C at the client does here: Ctrl-C here, which the run handles as its own."""
         self.work: queue.Queue[socket.socket] = queue.Queue(maxsize=1)
         self.busy = threading.Event()
+        self.freed = False
+        """Whether the request being served has sent its last frame (and so freed `busy`)."""
         self.own_signals = False
         """Whether SIGINT is this server's to set (in the lab process; not in a test's)."""
 
@@ -285,6 +287,7 @@ class LabServer:
 
     def serve_one(self, conn: socket.socket) -> None:
         """Serve one request; whatever it raises (even `SystemExit`) ends that request only."""
+        self.freed = False
         try:
             self._handle(conn)
         except KeyboardInterrupt:  # an interrupt that came as the run ended
@@ -292,15 +295,25 @@ class LabServer:
         except (Exception, SystemExit) as exc:  # a fault ends one request, never the lab process
             print(f"swarmlab lab process: a request failed: {exc!r}", file=sys.__stderr__)
         finally:
-            self.busy.clear()
+            if not self.freed:  # once freed, `busy` may already be the next request's
+                self.busy.clear()
             with contextlib.suppress(OSError):
                 conn.close()
+
+    def _last(self, conn: socket.socket, frame: dict[str, Any], lock: threading.Lock) -> None:
+        """A request's last frame. The lab process is free before the client can see it, so a
+        client that asks again as soon as it has its answer is served, never told `busy`."""
+        self.freed = True
+        self.busy.clear()
+        _send(conn, frame, lock)
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:  # out of file descriptors, say: the next accept may succeed
+                if listener.fileno() == -1:  # closed: no next accept
+                    return
                 time.sleep(0.1)
                 continue
             if self.busy.is_set():
@@ -318,12 +331,12 @@ class LabServer:
             if request.argv[0] != "run":
                 raise ValueError(f"the lab process serves `run` only, not {request.argv[0]!r}")
             if request.code != self.code:
-                _send(conn, {"stale": True}, lock)
+                self._last(conn, {"stale": True}, lock)
                 return
             if not Path(request.cwd).is_dir():
                 raise ValueError("the request's working directory does not exist")
         except (ValueError, ValidationError, OSError) as exc:
-            _send(conn, {"error": _line(exc)}, lock)
+            self._last(conn, {"error": _line(exc)}, lock)
             _drain(conn)
             return
         _send(conn, {"accepted": True}, lock)
@@ -332,7 +345,7 @@ class LabServer:
         except Exception as exc:  # the run could not start (its directory went since): said once
             _send(conn, {"e": f"swarmlab: the lab process could not run it: {_line(exc)}\n"}, lock)
             code = 1
-        _send(conn, {"exit": code}, lock)
+        self._last(conn, {"exit": code}, lock)
 
     def _run(self, conn: socket.socket, request: Request, lock: threading.Lock) -> int:
         from swarmlab.cluster import count_age_from

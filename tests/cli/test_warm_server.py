@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -294,3 +295,57 @@ def test_the_lab_process_keeps_one_fleet_whatever_widths_runs_ask(
         alive = [actor for actor in made if actor not in killed]
         assert alive == fleet  # the previous width's runners ended: one fleet at a time
     assert len(made) == 6 + 7 + 6 + 3 + 7  # a run of the same width as the last borrows it
+
+
+# --- a client that has its answer finds the lab process free ---
+
+
+def _frames_until_last(conn: socket.socket) -> list[dict[str, object]]:
+    """Frames up to a request's last one (an error, stale or exit), leaving the socket open."""
+    frames: list[dict[str, object]] = []
+    reader = conn.makefile("rb")
+    while not frames or not {"error", "stale", "exit", "busy"} & set(frames[-1]):
+        frames.append(json.loads(reader.readline()))
+    return frames
+
+
+@pytest.mark.parametrize("last", ["error", "stale", "exit"])
+def test_a_client_that_asks_again_as_soon_as_it_has_its_answer_is_served(
+    tmp_path: Path, last: str
+) -> None:
+    """The next request, sent while the first client still holds its connection, is answered,
+    not refused as `busy`: the lab process is free by the time a client sees its last frame."""
+    first = {
+        "error": b"not json\n",
+        "stale": _request(tmp_path, ["run", "paperclips"]).replace(CODE.encode(), b"0" * 32),
+        "exit": _request(tmp_path, ["run", "paperclips"]),
+    }[last]
+    ran: list[list[str]] = []
+    server = _server(tmp_path, ran)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "lab.sock"))
+    listener.listen(8)
+    threading.Thread(target=server._accept, args=(listener,), daemon=True).start()
+    worker = threading.Thread(
+        target=lambda: [server.serve_one(server.work.get(timeout=30)) for _ in range(2)],
+        daemon=True,
+    )
+    worker.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as one:
+            one.settimeout(30)
+            one.connect(str(tmp_path / "lab.sock"))
+            one.sendall(first)
+            assert last in _frames_until_last(one)[-1]
+            second = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            second.settimeout(30)
+            second.connect(str(tmp_path / "lab.sock"))
+            second.sendall(b"not json\n")
+        with second:  # the first client has closed now
+            answer = _frames_until_last(second)
+        worker.join(30)
+    finally:
+        listener.close()
+    assert len(answer) == 1, answer
+    assert "error" in answer[0], answer
+    assert ran == ([["run", "paperclips"]] if last == "exit" else [])
