@@ -113,11 +113,17 @@ def write_report(
     return out
 
 
+UNCHECKED = (
+    "the run wrote no summary.json (still going, or it was removed): the figures below are "
+    "its records' own, not checked against the run's counts"
+)
+
+
 def _header(metrics: EmergenceMetrics, summary: RunSummary | None) -> str:
     model = summary.model.name if summary else ""
     note = " (a simulation policy, not a language model)" if str(model).startswith("sim") else ""
-    status = summary.status if summary else ""
-    ended_because = summary.ended_because if summary else ""
+    status = summary.status if summary else "no summary"
+    ended_because = summary.ended_because if summary else UNCHECKED
     return (
         f'<header><h1>swarmlab report <span class="run-id">{escape(str(metrics.run_id))}</span>'
         f'</h1><p class="subtitle"><span class="badge {escape(status)}">{escape(status)}</span> '

@@ -57,6 +57,12 @@ def add_report_parser(
     return report
 
 
+NO_SUMMARY = (
+    "no summary.json (a run still going, or its summary was removed): its figures are its "
+    "records' own, not checked against the run's counts"
+)
+
+
 def report_command(args: argparse.Namespace) -> int:
     from swarmlab.observability.analysis import analyze_run
     from swarmlab.observability.report import (
@@ -72,6 +78,7 @@ def report_command(args: argparse.Namespace) -> int:
         raise SpecError(f"--quine-threshold {args.quine_threshold}: must be in (0, 1]")
     for run in args.runs:
         RunDir(run).require()
+    unchecked = [run for run in args.runs if not present(RunDir(run).file("summary.json"))]
     if len(args.runs) == 1:  # the page and the figures from one reading of the run
         read = RunDir(args.runs[0]).records()
         only = analyze_run(args.runs[0], args.quine_threshold, read)
@@ -99,6 +106,8 @@ def report_command(args: argparse.Namespace) -> int:
         # Run ids and other labels come from run directories, which anyone may have written.
         print(terminal_text(format_metrics_table(metrics), keep_newlines=True))
         print(f"\nreport: {terminal_text(page)}")
+    for run in unchecked:
+        print(f"swarmlab report: {terminal_text(str(run))}: {NO_SUMMARY}", file=sys.stderr)
     return 0
 
 

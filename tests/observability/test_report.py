@@ -18,6 +18,7 @@ import pytest
 from helpers.labelled_run import PROGRAMS, write_run_dir
 
 from swarmlab.cli._report import (
+    NO_SUMMARY,
     add_report_parser,
     add_traces_parser,
     report_command,
@@ -216,6 +217,23 @@ def test_report_command_prints_the_table_and_writes_the_page(
     (tmp_path / "taken").write_text("a file, not a folder")
     with pytest.raises(SpecError, match=r"taken/page\.html: cannot write"):
         report_command(cli("report", str(run_dir), "--out", str(tmp_path / "taken" / "page.html")))
+
+
+def test_a_run_without_its_summary_says_its_figures_were_not_checked(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """summary.json holds the counts the records are checked against: without it the report
+    still shows the records, and says, on the terminal and on the page, that nothing checked
+    them."""
+    assert report_command(cli("report", str(run_dir))) == 0
+    assert "no summary.json" not in capsys.readouterr().err
+    (run_dir / "summary.json").unlink()
+    assert report_command(cli("report", str(run_dir))) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"swarmlab report: {run_dir}: {NO_SUMMARY}"]
+    page = (run_dir / "report.html").read_text()
+    assert "the run wrote no summary.json" in page
+    assert "not checked against the run&#x27;s counts" in page
 
 
 def test_report_reads_each_file_of_the_run_once(
