@@ -135,12 +135,11 @@ class Telemetry:
                 self._add_spans(JsonLinesSpanExporter(sink))
                 readers.append(_reader(JsonLinesMetricExporter(sink)))
             if config.otlp_endpoint:
-                span_exporter, metric_exporter = _otlp_exporters(config)
                 # With a sink, spans reach OTLP from the run's lines (`span_forwarder`).
-                if span_exporter is not None and sink is None:
-                    self._add_spans(FailFastSpanExporter(span_exporter))
-                if metric_exporter is not None:
-                    readers.append(_reader(FailFastMetricExporter(metric_exporter)))
+                if sink is None and (span := _otlp_exporter(config, "traces")) is not None:
+                    self._add_spans(FailFastSpanExporter(span))
+                if (metrics := _otlp_exporter(config, "metrics")) is not None:
+                    readers.append(_reader(FailFastMetricExporter(metrics)))
         self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
         self.tracer = self.tracer_provider.get_tracer("swarmlab")
         self._scope = InstrumentationScope("swarmlab")
@@ -231,9 +230,7 @@ def span_forwarder(config: TelemetryConfig, read: Reader) -> SpanForwarder | Non
     go to no endpoint."""
     if not (config.enabled and config.otlp_endpoint):
         return None
-    span_exporter, metric_exporter = _otlp_exporters(config)
-    if metric_exporter is not None:
-        metric_exporter.shutdown()
+    span_exporter = _otlp_exporter(config, "traces")
     if span_exporter is None:
         return None
     forwarder = SpanForwarder(FailFastSpanExporter(span_exporter), read)
@@ -412,7 +409,9 @@ def _reader(exporter: MetricExporter) -> PeriodicExportingMetricReader:
     return PeriodicExportingMetricReader(exporter, export_interval_millis=2000)
 
 
-def _otlp_exporters(config: TelemetryConfig) -> tuple[Any, Any]:
+def _otlp_exporter(config: TelemetryConfig, signal: Literal["traces", "metrics"]) -> Any:
+    """The OTLP exporter of one signal, made only when asked for (a gRPC one opens a channel);
+    None when it cannot be made."""
     endpoint = (config.otlp_endpoint or "").rstrip("/")
     try:
         if config.otlp_protocol == "grpc":
@@ -424,11 +423,9 @@ def _otlp_exporters(config: TelemetryConfig) -> tuple[Any, Any]:
             )
 
             target = endpoint.removeprefix("http://").removeprefix("https://")
-            secure = endpoint.startswith("https://")
-            return (
-                GrpcSpans(endpoint=target, insecure=not secure, timeout=OTLP_TIMEOUT_S),
-                GrpcMetrics(endpoint=target, insecure=not secure, timeout=OTLP_TIMEOUT_S),
-            )
+            grpc = GrpcSpans if signal == "traces" else GrpcMetrics
+            insecure = not endpoint.startswith("https://")
+            return grpc(endpoint=target, insecure=insecure, timeout=OTLP_TIMEOUT_S)
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
             OTLPMetricExporter as HttpMetrics,
         )
@@ -436,13 +433,11 @@ def _otlp_exporters(config: TelemetryConfig) -> tuple[Any, Any]:
             OTLPSpanExporter as HttpSpans,
         )
 
-        return (
-            HttpSpans(endpoint=f"{endpoint}/v1/traces", timeout=OTLP_TIMEOUT_S),
-            HttpMetrics(endpoint=f"{endpoint}/v1/metrics", timeout=OTLP_TIMEOUT_S),
-        )
+        http = HttpSpans if signal == "traces" else HttpMetrics
+        return http(endpoint=f"{endpoint}/v1/{signal}", timeout=OTLP_TIMEOUT_S)
     except Exception:  # a missing exporter package or a bad endpoint: run without OTLP
-        log.warning("OTLP export to %s disabled", endpoint, exc_info=True)
-        return None, None
+        log.warning("OTLP export of %s to %s disabled", signal, endpoint, exc_info=True)
+        return None
 
 
 def _plain(attrs: Any) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+import pytest
 from helpers.otlp import _span
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,8 +28,10 @@ from swarmlab.observability.telemetry import (
     SwarmInstruments,
     Telemetry,
     TelemetryConfig,
+    _setup,
 )
 from swarmlab.observability.telemetry._forward import READ_LINES, SpanLines
+from swarmlab.observability.telemetry._setup import span_forwarder
 
 TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
 
@@ -155,3 +158,32 @@ def test_every_line_is_sent_once_across_batches_and_repeats() -> None:
     assert len(kept.spans) == len(many)
     assert len({s.context.span_id for s in kept.spans if s.context}) == len(many)
     assert forwarder.skipped == 0
+
+
+def no_lines(start: int, count: int) -> list[str]:
+    return []
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_only_the_forwarder_makes_an_otlp_span_exporter(
+    protocol: Literal["http/protobuf", "grpc"], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process whose spans go to the run's lines (a runner, the driver) makes no OTLP span
+    exporter of its own (a gRPC one holds a channel open): the forwarder is the one sender."""
+    made: list[str] = []
+    make = _setup._otlp_exporter
+
+    def counted(config: TelemetryConfig, signal: Literal["traces", "metrics"]) -> Any:
+        made.append(signal)
+        return make(config, signal)
+
+    monkeypatch.setattr(_setup, "_otlp_exporter", counted)
+    config = TelemetryConfig(otlp_endpoint="http://127.0.0.1:9", otlp_protocol=protocol)
+    Telemetry(config, lambda stream, lines: None).shutdown()
+    assert made == ["metrics"]
+    forwarder = span_forwarder(config, no_lines)
+    assert forwarder is not None
+    forwarder.close()
+    assert made == ["metrics", "traces"]
+    Telemetry(config, None).shutdown()  # no sink: this process sends its own spans
+    assert made == ["metrics", "traces", "traces", "metrics"]
