@@ -326,10 +326,12 @@ def test_a_client_that_asks_again_as_soon_as_it_has_its_answer_is_served(
     listener.bind(str(tmp_path / "lab.sock"))
     listener.listen(8)
     threading.Thread(target=server._accept, args=(listener,), daemon=True).start()
-    worker = threading.Thread(
-        target=lambda: [server.serve_one(server.work.get(timeout=30)) for _ in range(2)],
-        daemon=True,
-    )
+
+    def serve_two() -> None:
+        for _ in range(2):
+            server.serve_one(server.work.get(timeout=30))
+
+    worker = threading.Thread(target=serve_two, daemon=True)
     worker.start()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as one:
