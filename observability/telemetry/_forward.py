@@ -7,6 +7,11 @@ reads the run's lines in order, from where it stopped, every `FORWARD_EVERY_S`, 
 what it has not sent before (a program's span written twice, by its runner and by the driver
 that ended it, goes once). What it reads came back from Redis, so it is read as hostile: a line
 too long, not JSON, or not a span as the lab writes it is skipped and counted, never exported.
+
+A batch the collector did not take (down, or slow past the timeout on a loaded machine) is kept
+and sent again after `RETRY_AFTER_S`, and once more at `close`: a span is lost to OTLP only
+when the collector takes none of its tries, or when more than `MAX_PENDING` wait (it is then
+counted in `dropped`). traces.jsonl holds every span either way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event as SpanEvent
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 log = logging.getLogger("swarmlab.telemetry")
@@ -33,8 +39,12 @@ MAX_LINE = 1_000_000
 """Longer lines are not a span the lab wrote (a program's code is cut at 16,000 characters)."""
 MAX_INT = (1 << 63) - 1
 """OTLP's ints are 64 bits: a larger one is sent as its digits."""
-JOIN_S = 10.0
+JOIN_S = 15.0
 """How long `close` waits for an export under way (OTLP's own timeout is shorter)."""
+RETRY_AFTER_S = 10.0
+"""How long spans the collector did not take wait before they are sent again."""
+MAX_PENDING = 1 << 15
+"""Spans kept for the collector while it takes none; past this the oldest are dropped."""
 MAX_RESOURCES = 1024
 """Distinct resources kept (one per process of the run: the driver and its runners)."""
 
@@ -126,17 +136,23 @@ class SpanLines:
 class SpanForwarder:
     """Exports a run's span lines to OTLP in a thread of its own (`start`, then `close`)."""
 
-    def __init__(self, exporter: SpanExporter, read: Reader) -> None:
+    def __init__(
+        self, exporter: SpanExporter, read: Reader, retry_after_s: float = RETRY_AFTER_S
+    ) -> None:
         self._exporter = exporter
         self._read = read
+        self._retry_after_s = retry_after_s
         self._lines = SpanLines()
         self._next = 0
-        self._sent: set[tuple[int, int]] = set()
+        self._taken: set[tuple[int, int]] = set()
+        self._pending: list[ReadableSpan] = []
+        self._retry_at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="swarmlab-otlp", daemon=True)
         self.exported = 0
         self.skipped = 0
+        self.dropped = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -145,8 +161,9 @@ class SpanForwarder:
         while not self._stop.wait(FORWARD_EVERY_S):
             self.forward()
 
-    def forward(self) -> int:
-        """Export every line written since the last call; the spans exported."""
+    def forward(self, last: bool = False) -> int:
+        """Export every line written since the last call, and what the collector did not take
+        before (`last`: now, whatever the wait after a failure); the spans exported."""
         with self._lock:
             before = self.exported
             while True:
@@ -158,32 +175,55 @@ class SpanForwarder:
                 if not lines:
                     break
                 self._next += len(lines)
-                self._export(lines)
+                self._take(lines)
+                last = self._send(last) and last  # one last try, not one a batch read
+            self._send(last)
             return self.exported - before
 
-    def _export(self, lines: Sequence[str]) -> None:
-        spans = []
+    def _take(self, lines: Sequence[str]) -> None:
         for line in lines:
             span = self._lines.span(line)
             if span is None or span.context is None:
                 self.skipped += 1
                 continue
             key = (span.context.trace_id, span.context.span_id)
-            if key not in self._sent:
-                self._sent.add(key)
-                spans.append(span)
-        if spans:
-            self._exporter.export(spans)
-            self.exported += len(spans)
+            if key not in self._taken:
+                self._taken.add(key)
+                self._pending.append(span)
+        if len(self._pending) > MAX_PENDING:
+            self.dropped += len(self._pending) - MAX_PENDING
+            del self._pending[: len(self._pending) - MAX_PENDING]
+
+    def _send(self, last: bool) -> bool:
+        """Pending spans in batches, until one is not taken (kept, and tried again later);
+        whether all were taken."""
+        if not last and time.monotonic() < self._retry_at:
+            return False
+        while self._pending:
+            batch = self._pending[:READ_LINES]
+            try:
+                result = self._exporter.export(batch)
+            except Exception:
+                result = SpanExportResult.FAILURE
+            if result is not SpanExportResult.SUCCESS:
+                self._retry_at = time.monotonic() + self._retry_after_s
+                return False
+            del self._pending[: len(batch)]
+            self.exported += len(batch)
+        return True
 
     def close(self) -> None:
-        """Export what is left, then stop."""
+        """Export what is left (one last try of what the collector did not take), then stop."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=JOIN_S)
-        self.forward()
+        self.forward(last=True)
         if self.skipped:
             log.warning("%d span lines were not spans; not sent over OTLP", self.skipped)
+        if lost := len(self._pending) + self.dropped:
+            log.warning(
+                "%d spans were not taken by the OTLP collector (traces.jsonl has them)", lost
+            )
         try:
             self._exporter.shutdown()
         except Exception:

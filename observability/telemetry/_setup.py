@@ -233,7 +233,7 @@ def span_forwarder(config: TelemetryConfig, read: Reader) -> SpanForwarder | Non
     span_exporter = _otlp_exporter(config, "traces")
     if span_exporter is None:
         return None
-    forwarder = SpanForwarder(FailFastSpanExporter(span_exporter), read)
+    forwarder = SpanForwarder(span_exporter, read)  # it keeps and retries what fails
     forwarder.start()
     return forwarder
 

@@ -30,7 +30,7 @@ from swarmlab.observability.telemetry import (
     TelemetryConfig,
     _setup,
 )
-from swarmlab.observability.telemetry._forward import READ_LINES, SpanLines
+from swarmlab.observability.telemetry._forward import MAX_PENDING, READ_LINES, SpanLines
 from swarmlab.observability.telemetry._setup import span_forwarder
 
 TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
@@ -158,6 +158,80 @@ def test_every_line_is_sent_once_across_batches_and_repeats() -> None:
     assert len(kept.spans) == len(many)
     assert len({s.context.span_id for s in kept.spans if s.context}) == len(many)
     assert forwarder.skipped == 0
+
+
+class Refusing(Kept):
+    """A collector that refuses the exports `refusals` names (by their order; some by raising,
+    as an exporter that times out may), and takes the rest."""
+
+    def __init__(self, refusals: list[str]) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.calls = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.calls += 1
+        how = self.refusals[self.calls - 1] if self.calls <= len(self.refusals) else "take"
+        if how == "raise":
+            raise TimeoutError("the collector took too long")
+        return SpanExportResult.FAILURE if how == "fail" else super().export(spans)
+
+
+def numbered(lines: list[str], count: int) -> list[str]:
+    """`count` copies of a program's span lines, each with span ids of its own."""
+    out = []
+    for i in range(count):
+        for j, line in enumerate(lines):
+            out.append(re.sub(r'"span_id":"[0-9a-f]{16}"', f'"span_id":"{i:08x}{j:08x}"', line))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    refusals=st.lists(st.sampled_from(["fail", "raise", "take"]), max_size=12),
+    arrivals=st.lists(st.integers(0, 30), min_size=1, max_size=6),
+)
+def test_spans_the_collector_did_not_take_are_sent_again_once(
+    refusals: list[str], arrivals: list[int]
+) -> None:
+    """Whatever exports fail, and however the lines arrive, each span reaches the collector at
+    most once, and every one the collector could take by the end is taken: a batch refused is
+    kept and sent again, never lost, never sent twice."""
+    _, lines = made({"k": 1}, False, None)
+    stored: list[str] = []
+    collector = Refusing(refusals)
+    forwarder = SpanForwarder(collector, lambda at, n: stored[at : at + n], retry_after_s=0)
+    written = 0
+    for count in arrivals:
+        stored += numbered(lines, written + count)[len(stored) :]
+        written += count
+        forwarder.forward()
+    forwarder.close()
+    ids = [s.context.span_id for s in collector.spans if s.context]
+    assert len(ids) == len(set(ids))  # none twice
+    assert forwarder.exported == len(ids)
+    tries = ["take", *refusals][: collector.calls + 1]  # "take": no try at all
+    if collector.calls > len(refusals) or tries[-1] == "take":
+        assert len(ids) == len(stored)  # the last try was taken: none lost
+    assert forwarder.exported + len(forwarder._pending) == len(stored)
+
+
+def test_a_collector_that_takes_nothing_costs_one_try_at_close() -> None:
+    """With the collector down, spans wait (at most `MAX_PENDING`, counted past that) and
+    `close` tries once more, not once for each batch it holds."""
+    _, lines = made({"k": 1}, False, None)
+    stored = numbered(lines, READ_LINES)  # several batches
+    collector = Refusing(["fail"] * 1000)
+    forwarder = SpanForwarder(collector, lambda at, n: stored[at : at + n])  # retry in 10 s
+    forwarder.forward()
+    assert collector.calls == 1
+    forwarder.forward()
+    assert collector.calls == 1  # not before its time
+    forwarder.close()
+    assert collector.calls == 2
+    assert collector.spans == []
+    assert len(forwarder._pending) + forwarder.dropped == len(stored)
+    assert len(forwarder._pending) <= MAX_PENDING
 
 
 def no_lines(start: int, count: int) -> list[str]:

@@ -21,10 +21,13 @@ from helpers.scripted_lab import ScriptedRunner, ScriptedTransitions, capabiliti
 from swarmlab import load_spec
 from swarmlab.models import Completion, CompletionRequest, ModelBackend
 from swarmlab.records import ProgramRecord
-from swarmlab.runtime._model_calls import PARK_AFTER_S
+from swarmlab.runtime import _model_calls
 from swarmlab.runtime._transitions import CompleteArgs
 
 SLOW_S = 0.3
+PARK_AFTER_S = 2.0
+"""The test's wait before a slow call parks: long enough that a loaded machine never parks it
+before the test has seen the call sent (the lab's own is 0.02 s)."""
 
 
 class _Model(ModelBackend):
@@ -67,8 +70,13 @@ async def _stopped(answer_after_s: float, settle: list[list[str]]) -> tuple[_Kee
     runner = _KeepingRunner()
     caps.env.runner = runner
     call = asyncio.create_task(caps.call("run_ai", ("How many paperclips?",), {}))
-    await asyncio.sleep(PARK_AFTER_S / 4)  # sent; not parked, or waiting for the turn to settle
-    assert scripts.scripts_asked() == ["reserve"] + ["settle"] * len(settle)
+    await asyncio.sleep(0.05)  # sent; not parked, or waiting for the turn to settle
+    expected = ["reserve"] + ["settle"] * len(settle)
+    for _ in range(10_000):  # the turns to the settlement, if the machine stalled before them
+        if scripts.scripts_asked() == expected:
+            break
+        await asyncio.sleep(0.001)
+    assert scripts.scripts_asked() == expected
     call.cancel()  # the runner stops the slice: a kill(), or the run's stop
     await asyncio.gather(call, return_exceptions=True)
     await asyncio.wait_for(runner.done.wait(), SLOW_S * 10)
@@ -81,8 +89,9 @@ async def _stopped(answer_after_s: float, settle: list[list[str]]) -> tuple[_Kee
     ids=["before it parks", "while its settlement waits for its turn"],
 )
 def test_an_answer_the_stop_left_behind_is_kept_and_settled(
-    answer_after_s: float, settle: list[list[str]]
+    answer_after_s: float, settle: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_model_calls, "PARK_AFTER_S", PARK_AFTER_S)
     runner, cancelled = asyncio.run(_stopped(answer_after_s, settle))
     assert cancelled
     [kept] = runner.kept
