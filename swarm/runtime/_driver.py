@@ -68,7 +68,7 @@ from ._scheduler import Scheduler, refusal
 from ._seeds import stable_seed
 from ._state import RunState
 from ._transitions import NO_CALL, SpawnArgs
-from ._watch import watch
+from ._watch import CtrlC, watch
 
 DIALOGUE_MAX_TOKENS = 1024
 
@@ -123,6 +123,8 @@ def run_experiment(spec: ExperimentSpec, options: RunOptions | None = None) -> R
 
 
 class _Run(RunState):
+    ctrl_c: CtrlC
+
     def __init__(self, spec: ExperimentSpec, options: RunOptions) -> None:
         if spec.model.startswith("replay:"):  # runners may start elsewhere: pin the recording
             path = Path(spec.model.removeprefix("replay:")).resolve()
@@ -164,6 +166,62 @@ class _Run(RunState):
         self.no_runner_wait_s = no_runner_wait(options.no_runner_wait_s)
 
     async def execute(self) -> RunResult:
+        self._claim_out()
+        reaper = Reaper.start(self.out / ".reaper.json")
+        redis_server: RedisServer | None = None
+        ray = RayCluster()
+        pool: RunnerPool | None = None
+        coord: Coordinator | None = None
+        self.ctrl_c = CtrlC()
+        with self.ctrl_c:
+            try:
+                if not self.redis_url:
+                    self.progress.note("starting a private redis-server")
+                    memory = redis_memory_bytes(self.spec.caps)
+                    began = time.monotonic()
+                    # It outlives a killed driver until the watchdog has written the run directory
+                    # from it, then the watchdog stops it.
+                    redis_server = RedisServer(
+                        self.out / ".redis", maxmemory=memory, outlive_parent=True
+                    ).start()
+                    self.cold_s += time.monotonic() - began
+                    reaper.watch_pid(redis_server.pid)
+                    self.redis_url = redis_server.url
+                coord = await self._open_coordinator(self.redis_url)
+                # Should this process die (SIGKILL, out of memory), its watchdog writes the run
+                # directory from Redis before it stops anything.
+                reaper.recover(self.run_id, self.opts.sweep_id)
+                sched = Scheduler(coord)
+                self.mirror = Mirror(coord)
+                if self.spec.model == "local":
+                    await self._start_local_model(reaper)
+                root_code = self.opts.program or await self._root_dialogue(sched)
+                if root_code is not None:
+                    pool = await self._start_pool(ray, self.redis_url, sched, reaper)
+                    await self._grow(coord, sched, pool, root_code)
+            except asyncio.CancelledError:
+                if not self.ctrl_c.cancelled_start:
+                    raise
+                await self._interrupted_start(coord)
+            except CoordinatorUnavailable as exc:
+                self.status, self.ended_because = "failed", f"Redis unreachable: {exc}"
+            except (ClusterError, ModelError) as exc:
+                self.status, self.ended_because = "failed", str(exc)
+            finally:
+                self.ctrl_c.ending()
+                self.runners_lost = pool.lost if pool is not None else 0
+                # Runners that flushed have no more to say: they close while the record is read.
+                closing = _closed(pool, ray) if self.runners_flushed else None
+                result = await finish_run(self, coord)
+                if closing is not None:
+                    await closing
+                await self._tear_down(pool if closing is None else None, ray, coord, redis_server)
+                reaper.stop()
+        self.progress.finish(result)
+        return result
+
+    def _claim_out(self) -> None:
+        """The run directory, made and writable; refused when it holds another run."""
         if RunDir(self.out).file("summary.json").exists() and not self.opts.replace_run:
             raise SpecError(
                 f"run directory {self.out} already holds a run (its summary.json): name a new "
@@ -175,51 +233,17 @@ class _Run(RunState):
             why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
             raise SpecError(f"run directory {self.out}: cannot create it ({why})") from None
         RunDir(self.out).check_writable()
-        reaper = Reaper.start(self.out / ".reaper.json")
-        redis_server: RedisServer | None = None
-        ray = RayCluster()
-        pool: RunnerPool | None = None
-        coord: Coordinator | None = None
-        try:
-            if not self.redis_url:
-                self.progress.note("starting a private redis-server")
-                memory = redis_memory_bytes(self.spec.caps)
-                began = time.monotonic()
-                # It outlives a killed driver until the watchdog has written the run directory
-                # from it, then the watchdog stops it.
-                redis_server = RedisServer(
-                    self.out / ".redis", maxmemory=memory, outlive_parent=True
-                ).start()
-                self.cold_s += time.monotonic() - began
-                reaper.watch_pid(redis_server.pid)
-                self.redis_url = redis_server.url
-            coord = await self._open_coordinator(self.redis_url)
-            # Should this process die (SIGKILL, out of memory), its watchdog writes the run
-            # directory from Redis before it stops anything.
-            reaper.recover(self.run_id, self.opts.sweep_id)
-            sched = Scheduler(coord)
-            self.mirror = Mirror(coord)
-            if self.spec.model == "local":
-                await self._start_local_model(reaper)
-            root_code = self.opts.program or await self._root_dialogue(sched)
-            if root_code is not None:
-                pool = await self._start_pool(ray, self.redis_url, sched, reaper)
-                await self._grow(coord, sched, pool, root_code)
-        except CoordinatorUnavailable as exc:
-            self.status, self.ended_because = "failed", f"Redis unreachable: {exc}"
-        except (ClusterError, ModelError) as exc:
-            self.status, self.ended_because = "failed", str(exc)
-        finally:
-            self.runners_lost = pool.lost if pool is not None else 0
-            # Runners that flushed have nothing more to say: they close while the record is read.
-            closing = _closed(pool, ray) if self.runners_flushed else None
-            result = await finish_run(self, coord)
-            if closing is not None:
-                await closing
-            await self._tear_down(pool if closing is None else None, ray, coord, redis_server)
-            reaper.stop()
-        self.progress.finish(result)
-        return result
+
+    async def _interrupted_start(self, coord: Coordinator | None) -> None:
+        """Ctrl-C as the run started: it ends killed, a root already admitted stopped."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the cancel was this run's own way to stop its start
+        self.stopped_at = time.time()
+        self.status, self.ended_because = "killed", "killed: interrupted (Ctrl-C) as it started"
+        if coord is not None:
+            with contextlib.suppress(Exception):
+                await coord.kill("interrupted (Ctrl-C)")
 
     async def _tear_down(
         self,
@@ -413,4 +437,4 @@ class _Run(RunState):
             return
         await coord.set_meta(status="running")
         self.progress.start(self.run_id, self.spec, self.out)
-        await watch(self, coord, sched, pool)
+        await watch(self, coord, sched, pool, self.ctrl_c.growing())

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from typing import Any
 
 from swarmlab.core import CoordinatorUnavailable
 
@@ -30,11 +31,53 @@ STILL_POLLS = 5
 """Polls with nothing computing, queued or calling a model before the run is said to be stuck."""
 
 
-async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: RunnerPool) -> None:
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+class CtrlC:
+    """Ctrl-C over a run's whole life, from the task that runs it. While the run starts, a press
+    cancels the start: the run ends killed, its directory written. Once the tree grows
+    (`growing`), the watch stops the run at its next poll. While the record is written, a press
+    changes nothing: a record cut short would say less than happened. Outside the main thread
+    (a run a test starts in a thread) the signal is not the run's, and nothing is taken."""
+
+    def __init__(self) -> None:
+        self.pressed = asyncio.Event()
+        self.cancelled_start = False
+        self._start: asyncio.Task[Any] | None = asyncio.current_task()
+        self._own = False
+
+    def __enter__(self) -> CtrlC:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._press)
+            self._own = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._own:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+    def _press(self) -> None:
+        self.pressed.set()
+        if self._start is not None:
+            self._start.cancel()
+            self.cancelled_start, self._start = True, None
+
+    def growing(self) -> asyncio.Event:
+        """The tree grows: a press is now the watch's to act on (this event)."""
+        self._start = None
+        return self.pressed
+
+    def ending(self) -> None:
+        """The record is being written: a press cancels nothing."""
+        self._start = None
+
+
+async def watch(
+    run: RunState,
+    coord: Coordinator,
+    sched: Scheduler,
+    pool: RunnerPool,
+    interrupted: asyncio.Event,
+) -> None:
     assert run.mirror is not None
     following = run.mirror.start_following()
     try:
@@ -49,8 +92,6 @@ async def watch(run: RunState, coord: Coordinator, sched: Scheduler, pool: Runne
         run.mirror.stop_following()
         with contextlib.suppress(CoordinatorUnavailable):
             await following
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _until_end(

@@ -7,11 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from helpers.cli import one_line_error, swarmlab
+from helpers.fake_endpoint import FakeEndpoint
 
 from swarmlab.cli._main import build_parser
 from swarmlab.records import RunDir
@@ -183,3 +186,53 @@ def test_ctrl_c_stops_the_run_and_still_writes_its_directory(
     assert summary["status"] == "killed"
     assert "Ctrl-C" in summary["ended_because"]
     assert summary["programs"]["by_status"] == {"killed": 5}
+
+
+def test_ctrl_c_as_the_run_starts_ends_it_killed_with_its_directory(
+    tmp_path: Path, redis_url: str, fake_endpoint: Callable[..., FakeEndpoint]
+) -> None:
+    """Ctrl-C while the run still starts (here: the root's question to the model, which the
+    server holds) ends the run at once as killed, its directory written, as a Ctrl-C later
+    does; it was recorded as completed."""
+    hold = threading.Event()
+    server = fake_endpoint(hold=hold)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swarmlab.cli",
+            "run",
+            "paperclips",
+            "--out",
+            str(out),
+            "--redis-url",
+            redis_url,
+            "--set",
+            f"model=openai:{server.url}",
+            "--set",
+            "model_name=fake-model",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        give_up = time.monotonic() + 90
+        while server.in_flight < 1 and time.monotonic() < give_up and proc.poll() is None:
+            time.sleep(0.1)
+        assert server.in_flight == 1, "the root's question never reached the server"
+        asked_at = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - asked_at
+    finally:
+        hold.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 30, f"the run ended {took:.1f} s after Ctrl-C"  # not the server's 60 s
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "killed"
+    assert "Ctrl-C" in summary["ended_because"]
+    assert summary["programs"]["total"] == 0
