@@ -50,39 +50,51 @@ def run_on_server(argv: list[str], home: Path) -> int | None:
 
 
 def _follow(conn: socket.socket) -> int | None:
-    """Print the run's output as it comes; Ctrl-C is sent on as an interrupt (twice: this
-    command ends at once, and the run ends as interrupted in the lab process)."""
-    reader = conn.makefile("rb")
-    accepted = interrupted = False
+    """Print the run's output as it comes; Ctrl-C, wherever it lands, is sent on as an
+    interrupt (twice: this command ends at once, and the run ends as interrupted in the lab
+    process)."""
+    following = _Following(conn)
     while True:
         try:
-            frame = _read_frame(reader)
+            ended, code = following.step()
         except KeyboardInterrupt:
-            if interrupted:  # Ctrl-C twice: stop waiting (the lab process sees us go)
+            if following.interrupted:  # Ctrl-C twice: stop waiting (the lab process sees us go)
                 return 130
-            interrupted = True
-            if accepted:  # else it goes when the run begins
+            following.interrupted = True
+            if following.accepted:  # else it goes when the run begins
                 _interrupt(conn)
             continue
-        except TimeoutError:
-            if accepted:
-                continue
-            return None
-        if frame is None:
-            if not accepted:
-                return None  # not taken: this command runs it
-            gone = "swarmlab: the warm lab process went away mid-run (see its lab.log)"
-            print(gone, file=sys.stderr)
-            return 1  # never run a second time here
-        if frame.get("accepted"):
-            accepted = True
-            conn.settimeout(None)
-            if interrupted:
-                _interrupt(conn)
-            continue
-        ended, code = _shown(frame)
         if ended:
             return code
+
+
+class _Following:
+    """A run handed to the lab process, as this command follows it frame by frame."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.reader = conn, conn.makefile("rb")
+        self.accepted = self.interrupted = False
+
+    def step(self) -> tuple[bool, int | None]:
+        """Read and act on one frame: whether the command ends here, and its exit code (None:
+        the run was not taken, and this command runs it)."""
+        try:
+            frame = _read_frame(self.reader)
+        except TimeoutError:
+            return (False, None) if self.accepted else (True, None)
+        if frame is None:
+            if not self.accepted:
+                return True, None  # not taken: this command runs it
+            gone = "swarmlab: the warm lab process went away mid-run (see its lab.log)"
+            print(gone, file=sys.stderr)
+            return True, 1  # never run a second time here
+        if frame.get("accepted"):
+            self.accepted = True
+            self.conn.settimeout(None)
+            if self.interrupted:
+                _interrupt(self.conn)
+            return False, None
+        return _shown(frame)
 
 
 def _read_frame(reader: Any) -> dict[str, Any] | None:

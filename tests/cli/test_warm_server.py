@@ -351,3 +351,41 @@ def test_a_client_that_asks_again_as_soon_as_it_has_its_answer_is_served(
     assert len(answer) == 1, answer
     assert "error" in answer[0], answer
     assert ran == ([["run", "paperclips"]] if last == "exit" else [])
+
+
+# --- Ctrl-C at the client, wherever it lands, is sent on once and the run's end awaited ---
+
+
+@pytest.mark.parametrize("where", ["reading", "showing"])
+def test_ctrl_c_anywhere_in_the_client_is_sent_on_and_the_run_s_exit_awaited(
+    where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the client reads a frame or while it prints one: the lab process is told
+    once, and the command ends with the run's own exit code (it ended at once, with 1, when the
+    interrupt landed while a frame was printed)."""
+    from swarmlab.cli import _warm_client
+
+    ours, theirs = socket.socketpair()
+    pressed = {"done": False}
+    name = "_read_frame" if where == "reading" else "_shown"
+    real = getattr(_warm_client, name)
+
+    def pressing(*args: Any) -> Any:
+        result = real(*args)
+        frame = result if where == "reading" else args[0]
+        if not pressed["done"] and isinstance(frame, dict) and frame.get("o") == "one":
+            pressed["done"] = True
+            raise KeyboardInterrupt  # as the run's output is handled
+        return result
+
+    monkeypatch.setattr(_warm_client, name, pressing)
+    frames = [{"accepted": True}, {"o": "one"}, {"o": "two"}, {"exit": 3}]
+    with theirs:
+        theirs.sendall(b"".join(json.dumps(f).encode() + b"\n" for f in frames))
+        theirs.shutdown(socket.SHUT_WR)
+        with ours:
+            code = _warm_client._follow(ours)
+        told = theirs.makefile("rb").read().splitlines()
+    assert code == 3
+    assert told == [b'{"interrupt": true}']
+    assert "two" in capsys.readouterr().out
