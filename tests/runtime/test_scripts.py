@@ -246,9 +246,10 @@ def test_one_connection_serves_event_loops_one_after_the_other(redis_url: str) -
 
 
 async def _subscribed(
-    url: str, channels: list[str], publish: Any
+    url: str, channels: list[str], publish: Any, expect: int
 ) -> tuple[list[tuple[str, str]], BaseException | None]:
-    """What a subscriber hears while `publish(client)` runs, and how its listening ended."""
+    """What a subscriber hears while `publish(client)` runs (waiting for `expect` messages, up
+    to 10 s, then a moment for any more), and how its listening ended."""
     heard: list[tuple[str, str]] = []
     subscribed = asyncio.Event()
     listening = asyncio.ensure_future(
@@ -258,7 +259,10 @@ async def _subscribed(
     try:
         await asyncio.wait_for(subscribed.wait(), 5)  # from here on, nothing is missed
         await publish(client)
-        await asyncio.sleep(0.3)
+        give_up = time.monotonic() + 10
+        while len(heard) < expect and not listening.done() and time.monotonic() < give_up:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # one message too many would be heard by now
     finally:
         await client.aclose()
     ended: BaseException | None = None
@@ -280,7 +284,7 @@ def test_a_subscriber_hears_every_message_of_its_channels_in_order(redis_url: st
         pipe.publish("a", "caf\u00e9 \u6f22")
         await pipe.execute()
 
-    heard, ended = run(_subscribed(redis_url, ["a", "b"], publish))
+    heard, ended = run(_subscribed(redis_url, ["a", "b"], publish, 2001))
     expected = [("a" if i % 2 else "b", f"m{i}") for i in range(2000)]
     assert heard == [*expected, ("a", "caf\u00e9 \u6f22")]
     assert ended is None
@@ -294,7 +298,7 @@ def test_a_subscriber_authenticates_from_the_url(tmp_path: Path) -> None:
         async def publish(client: aioredis.Redis) -> None:
             await client.publish("c", "hello")
 
-        assert run(_subscribed(url, ["c"], publish)) == ([("c", "hello")], None)
+        assert run(_subscribed(url, ["c"], publish, 1)) == ([("c", "hello")], None)
 
 
 def test_a_subscriber_whose_redis_goes_away_raises(tmp_path: Path) -> None:
