@@ -19,11 +19,7 @@ from typing import Any
 
 from swarmlab.core import CLOCK_KIND, CoordinatorUnavailable, RunKilled, json_safe
 from swarmlab.models import create_backend
-from swarmlab.observability.telemetry import (
-    SwarmInstruments,
-    Telemetry,
-    TelemetryConfig,
-)
+from swarmlab.observability.telemetry import SwarmInstruments, Telemetry, TelemetryConfig
 from swarmlab.records import Event, ProgramRecord
 from swarmlab.spec import ExperimentSpec, env_value
 from swarmlab.world import RedisLedger, World
@@ -112,7 +108,7 @@ class RunnerCore:
         self._wake = asyncio.Event()
         self._stopping: str | None = None
         self._started = False
-        self._released = False
+        self._released: asyncio.Future[None] | None = None
 
     async def bind(
         self,
@@ -237,10 +233,15 @@ class RunnerCore:
         await self.sandbox.close()
 
     async def release(self) -> None:
-        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays."""
-        if self._released:
-            return
-        self._released = True
+        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays.
+        Once: a release a caller stopped waiting for goes on, and the next `bind` waits for it."""
+        if self._released is None:  # a failure is told to the first caller only
+            self._released = asyncio.ensure_future(self._let_go())
+            await asyncio.shield(self._released)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._released)
+
+    async def _let_go(self) -> None:
         await self.stop_all("runner closed")
         for task in list(self._model_calls):
             task.cancel()

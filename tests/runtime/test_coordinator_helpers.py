@@ -5,6 +5,7 @@ fail says so in its log before it stops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from swarmlab import CoordinatorUnavailable, SpecError
 from swarmlab.runtime import init_sweep, live_runs, sweep_usage
-from swarmlab.runtime._coordinator import sweep_keys
+from swarmlab.runtime._coordinator import TelemetrySink, sweep_keys
 from swarmlab.runtime._runner import RunnerCore
 from swarmlab.spec import ExperimentSpec
 
@@ -87,3 +88,49 @@ def test_a_runner_whose_channels_fail_logs_why(
         asyncio.run(go())
     lines = [r.getMessage() for r in caplog.records if r.name == "swarmlab.runner"]
     assert any("channels failed" in line and "0.0" in line for line in lines), lines
+
+
+def test_a_release_given_up_on_is_waited_for_by_the_next_binding(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lab process gives a borrowed runner's release 10 s, then binds it to the next run.
+    A release still under way then let go of the new run's sink and Redis, not its own: the
+    next binding now waits for it, and each release lets go of its own run only."""
+    spec = ExperimentSpec(name="t").model_dump_json()
+    runner = RunnerCore(0, "r-" + secrets.token_hex(3), spec, redis_url)
+    closed: list[object] = []
+    close_sink = TelemetrySink.close
+
+    def recorded(sink: TelemetrySink) -> None:
+        closed.append(sink)
+        close_sink(sink)
+
+    monkeypatch.setattr(TelemetrySink, "close", recorded)
+    slow = asyncio.Event()
+
+    async def stop_all(reason: str) -> int:
+        await slow.wait()  # the slices take their time to stop
+        return 0
+
+    async def started() -> int:
+        return runner.index
+
+    runner.stop_all = stop_all  # type: ignore[method-assign]
+    runner.start = started  # type: ignore[method-assign]
+
+    async def go() -> tuple[object, object]:
+        first = runner.sink
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.release(), 0.2)  # the caller gives up
+        binding = asyncio.ensure_future(runner.bind(0, "r-next", spec, redis_url))
+        await asyncio.sleep(0.2)
+        assert not binding.done()  # it waits for the release under way
+        slow.set()
+        await asyncio.wait_for(binding, 10)
+        second = runner.sink
+        await runner.release()
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert runner.run_id == "r-next"
+    assert closed == [first, second]  # each release closed its own run's sink, once
