@@ -233,12 +233,11 @@ class RunnerCore:
         await self.sandbox.close()
 
     async def release(self) -> None:
-        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays.
-        Once: a release a caller stopped waiting for goes on, and the next `bind` waits for it."""
-        if self._released is None:  # a failure is told to the first caller only
+        """Let go of the run (its slices, model calls, telemetry, Redis); the sandbox stays."""
+        if self._released is None:  # once: `bind` waits for one a caller stopped waiting for
             self._released = asyncio.ensure_future(self._let_go())
             await asyncio.shield(self._released)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # a failure is the first caller's to hear
             await asyncio.shield(self._released)
 
     async def _let_go(self) -> None:
