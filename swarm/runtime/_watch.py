@@ -34,15 +34,17 @@ STILL_POLLS = 5
 class CtrlC:
     """Ctrl-C over a run's whole life, from the task that runs it. While the run starts, a press
     cancels the start: the run ends killed, its directory written. Once the tree grows
-    (`growing`), the watch stops the run at its next poll. While the record is written, a press
-    changes nothing: a record cut short would say less than happened. Outside the main thread
-    (a run a test starts in a thread) the signal is not the run's, and nothing is taken."""
+    (`growing`), the watch stops the run at its next poll. While the record is written, a
+    second press ends this process at once (KeyboardInterrupt), and the run's watchdog writes
+    its directory; a first changes nothing.
+    Outside the main thread (a run a test starts in a thread) the signal is not the run's, and
+    nothing is taken."""
 
     def __init__(self) -> None:
         self.pressed = asyncio.Event()
         self.cancelled_start = False
         self._start: asyncio.Task[Any] | None = asyncio.current_task()
-        self._own = False
+        self._own = self._ending = False
 
     def __enter__(self) -> CtrlC:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -56,6 +58,8 @@ class CtrlC:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
     def _press(self) -> None:
+        if self._ending and self.pressed.is_set():
+            raise KeyboardInterrupt  # out of the event loop: the process ends here
         self.pressed.set()
         if self._start is not None:
             self._start.cancel()
@@ -67,8 +71,8 @@ class CtrlC:
         return self.pressed
 
     def ending(self) -> None:
-        """The record is being written: a press cancels nothing."""
-        self._start = None
+        """The record is being written: a second press ends the process (see the class)."""
+        self._start, self._ending = None, True
 
 
 async def watch(
