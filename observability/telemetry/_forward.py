@@ -10,7 +10,7 @@ too long, not JSON, or not a span as the lab writes it is skipped and counted, n
 
 A batch the collector did not take (down, or slow past the timeout on a loaded machine) is kept
 and sent again after `RETRY_AFTER_S`, and once more at `close`: a span is lost to OTLP only
-when the collector takes none of its tries, or when more than `MAX_PENDING` wait (it is then
+when the collector takes none of its `TRIES`, or when more than `MAX_PENDING` wait (it is then
 counted in `dropped`). traces.jsonl holds every span either way.
 """
 
@@ -43,6 +43,12 @@ JOIN_S = 15.0
 """How long `close` waits for an export under way (OTLP's own timeout is shorter)."""
 RETRY_AFTER_S = 10.0
 """How long spans the collector did not take wait before they are sent again."""
+SEND_SPANS = 256
+"""Spans in one export (a program's span holds up to 16 KB of code: a request stays well under
+a collector's usual 4 MiB limit)."""
+TRIES = 3
+"""Exports of one batch before it is dropped (counted): one the collector never takes (too
+large, say) must not hold back the spans behind it."""
 MAX_PENDING = 1 << 15
 """Spans kept for the collector while it takes none; past this the oldest are dropped."""
 MAX_RESOURCES = 1024
@@ -147,6 +153,7 @@ class SpanForwarder:
         self._taken: set[tuple[int, int]] = set()
         self._pending: list[ReadableSpan] = []
         self._retry_at = 0.0
+        self._tries = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="swarmlab-otlp", daemon=True)
@@ -200,16 +207,22 @@ class SpanForwarder:
         if not last and time.monotonic() < self._retry_at:
             return False
         while self._pending:
-            batch = self._pending[:READ_LINES]
+            batch = self._pending[:SEND_SPANS]
             try:
                 result = self._exporter.export(batch)
             except Exception:
                 result = SpanExportResult.FAILURE
             if result is not SpanExportResult.SUCCESS:
+                self._tries += 1
+                if self._tries >= TRIES:  # never taken: the spans behind it go on
+                    self.dropped += len(batch)
+                    del self._pending[: len(batch)]
+                    self._tries = 0
                 self._retry_at = time.monotonic() + self._retry_after_s
                 return False
             del self._pending[: len(batch)]
             self.exported += len(batch)
+            self._tries = 0
         return True
 
     def close(self) -> None:

@@ -164,6 +164,8 @@ class _Run(RunState):
         self.tree_started: float | None = None
         self.root_from_file = options.program is not None
         self.no_runner_wait_s = no_runner_wait(options.no_runner_wait_s)
+        self.opening: Coordinator | None = None
+        """The run's coordinator from its first step (for a start cancelled while it opens)."""
 
     async def execute(self) -> RunResult:
         self._claim_out()
@@ -197,10 +199,12 @@ class _Run(RunState):
                     await self._start_local_model(reaper)
                 root_code = self.opts.program or await self._root_dialogue(sched)
                 if root_code is not None:
-                    pool = await self._start_pool(ray, self.redis_url, sched, reaper)
+                    pool = await self._place_pool(ray, self.redis_url, sched, reaper)
+                    await pool.start()  # a cancel here leaves `pool` to close
                     await self._grow(coord, sched, pool, root_code)
             except asyncio.CancelledError:
-                if not self.ctrl_c.cancelled_start:
+                task = asyncio.current_task()  # the cancel was Ctrl-C's, and no one else's
+                if not self.ctrl_c.cancelled_start or (task is not None and task.uncancel() > 0):
                     raise
                 await self._interrupted_start(coord)
             except CoordinatorUnavailable as exc:
@@ -235,15 +239,16 @@ class _Run(RunState):
         RunDir(self.out).check_writable()
 
     async def _interrupted_start(self, coord: Coordinator | None) -> None:
-        """Ctrl-C as the run started: it ends killed, a root already admitted stopped."""
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()  # the cancel was this run's own way to stop its start
+        """Ctrl-C as the run started: it ends killed, a root already admitted stopped, and a
+        coordinator that was still opening lets go of what it set in Redis."""
         self.stopped_at = time.time()
         self.status, self.ended_because = "killed", "killed: interrupted (Ctrl-C) as it started"
-        if coord is not None:
-            with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):
+            if coord is not None:
                 await coord.kill("interrupted (Ctrl-C)")
+            elif self.opening is not None:
+                await self.opening.delete_run()
+                await self.opening.close()
 
     async def _tear_down(
         self,
@@ -275,7 +280,7 @@ class _Run(RunState):
 
     async def _open_coordinator(self, redis_url: str) -> Coordinator:
         """Connect to Redis, register the run, start its telemetry and set its caps."""
-        coord = Coordinator(redis_url, self.run_id, self.opts.sweep_id)
+        coord = self.opening = Coordinator(redis_url, self.run_id, self.opts.sweep_id)
         await coord.ping()
         register_run(self.run_id, redis_url, self.out.resolve())
         self.sink = TelemetrySink(redis_url, self.run_id)
@@ -298,9 +303,10 @@ class _Run(RunState):
         await coord.set_cuts(await asyncio.to_thread(replay_cuts, self.spec.model))
         return coord
 
-    async def _start_pool(
+    async def _place_pool(
         self, ray: RayCluster, redis_url: str, sched: Scheduler, reaper: Reaper
     ) -> RunnerPool:
+        """Ray, and the run's pool of runners, not started yet."""
         self.progress.note("starting Ray" if not self.ray_address else "connecting to Ray")
         if self.ray_address:
             warm = self.warm if self.warm and self.warm.ray_address == self.ray_address else None
@@ -326,7 +332,6 @@ class _Run(RunState):
             self.no_runner_wait_s,
             self.opts.runners,
         )
-        await pool.start()
         return pool
 
     async def _root_dialogue(self, sched: Scheduler) -> str | None:
@@ -369,12 +374,19 @@ class _Run(RunState):
                 self.progress.note(f"local model [{elapsed:4.0f} s] {message[:140]}")
 
         self.progress.note("starting the local model server (vLLM, CPU)")
-        server = await asyncio.to_thread(
-            ensure_local_server,
-            log_path=self.out / "model-server.log",
-            on_progress=progress,
-            otlp_traces_endpoint=self.tel_config.otlp_endpoint,
+        starting = asyncio.ensure_future(
+            asyncio.to_thread(
+                ensure_local_server,
+                log_path=self.out / "model-server.log",
+                on_progress=progress,
+                otlp_traces_endpoint=self.tel_config.otlp_endpoint,
+            )
         )
+        try:
+            server = await asyncio.shield(starting)
+        except asyncio.CancelledError:  # Ctrl-C: the server still starts; then it is stopped
+            self.local_model = await starting
+            raise
         self.local_model = server
         if server.server.owned and server.server.pid:
             reaper.watch_group(server.server.pid)

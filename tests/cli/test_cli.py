@@ -188,6 +188,43 @@ def test_ctrl_c_stops_the_run_and_still_writes_its_directory(
     assert summary["programs"]["by_status"] == {"killed": 5}
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_runners_start_leaves_no_process_behind(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Ctrl-C while the run's own Ray and runners start: the run ends killed, and nothing it
+    started (Ray, its runner actors) outlives the command."""
+    program = tmp_path / "busy.py"
+    program.write_text(BUSY)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "swarmlab.cli", "run", "paperclips"),
+            *("--program", str(program), "--out", str(out), "--redis-url", redis_url),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        give_up = time.monotonic() + 120
+        while not (out / ".ray").exists() and time.monotonic() < give_up and proc.poll() is None:
+            time.sleep(0.05)
+        assert (out / ".ray").exists(), "the run never started its Ray"
+        time.sleep(1.0)  # Ray is up or nearly: the runners are being placed
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "killed", summary["ended_because"]
+    assert "Ctrl-C" in summary["ended_because"]
+    left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout
+    assert left.split() == [], f"processes of the run left: {left}"
+
+
 def test_ctrl_c_as_the_run_starts_ends_it_killed_with_its_directory(
     tmp_path: Path, redis_url: str, fake_endpoint: Callable[..., FakeEndpoint]
 ) -> None:

@@ -347,6 +347,7 @@ def test_a_client_that_asks_again_as_soon_as_it_has_its_answer_is_served(
             answer = _frames_until_last(second)
         worker.join(30)
     finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept under way, which then ends
         listener.close()
     assert len(answer) == 1, answer
     assert "error" in answer[0], answer

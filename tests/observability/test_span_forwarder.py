@@ -30,7 +30,13 @@ from swarmlab.observability.telemetry import (
     TelemetryConfig,
     _setup,
 )
-from swarmlab.observability.telemetry._forward import MAX_PENDING, READ_LINES, SpanLines
+from swarmlab.observability.telemetry._forward import (
+    MAX_PENDING,
+    READ_LINES,
+    SEND_SPANS,
+    TRIES,
+    SpanLines,
+)
 from swarmlab.observability.telemetry._setup import span_forwarder
 
 TRACEPARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
@@ -196,7 +202,7 @@ def test_spans_the_collector_did_not_take_are_sent_again_once(
 ) -> None:
     """Whatever exports fail, and however the lines arrive, each span reaches the collector at
     most once, and every one the collector could take by the end is taken: a batch refused is
-    kept and sent again, never lost, never sent twice."""
+    kept and sent again, never sent twice, and dropped (counted) only after `TRIES`."""
     _, lines = made({"k": 1}, False, None)
     stored: list[str] = []
     collector = Refusing(refusals)
@@ -211,9 +217,29 @@ def test_spans_the_collector_did_not_take_are_sent_again_once(
     assert len(ids) == len(set(ids))  # none twice
     assert forwarder.exported == len(ids)
     tries = ["take", *refusals][: collector.calls + 1]  # "take": no try at all
-    if collector.calls > len(refusals) or tries[-1] == "take":
+    if (collector.calls > len(refusals) or tries[-1] == "take") and not forwarder.dropped:
         assert len(ids) == len(stored)  # the last try was taken: none lost
-    assert forwarder.exported + len(forwarder._pending) == len(stored)
+    assert forwarder.exported + len(forwarder._pending) + forwarder.dropped == len(stored)
+    in_a_row = longest = 0
+    for how in refusals:
+        in_a_row = 0 if how == "take" else in_a_row + 1
+        longest = max(longest, in_a_row)
+    if forwarder.dropped:  # only a batch refused `TRIES` times in a row is dropped
+        assert longest >= TRIES
+
+
+def test_a_batch_the_collector_never_takes_holds_back_no_other() -> None:
+    """A batch refused every time (too large for the collector, say) is dropped after `TRIES`
+    and counted; the spans behind it are sent."""
+    _, lines = made({"k": 1}, False, None)
+    stored = numbered(lines, SEND_SPANS)  # two batches' worth
+    collector = Refusing(["fail"] * TRIES)
+    forwarder = SpanForwarder(collector, lambda at, n: stored[at : at + n], retry_after_s=0)
+    for _ in range(TRIES + 1):
+        forwarder.forward()
+    forwarder.close()
+    assert forwarder.dropped == SEND_SPANS
+    assert len(collector.spans) == len(stored) - SEND_SPANS
 
 
 def test_a_collector_that_takes_nothing_costs_one_try_at_close() -> None:
@@ -222,7 +248,7 @@ def test_a_collector_that_takes_nothing_costs_one_try_at_close() -> None:
     _, lines = made({"k": 1}, False, None)
     stored = numbered(lines, READ_LINES)  # several batches
     collector = Refusing(["fail"] * 1000)
-    forwarder = SpanForwarder(collector, lambda at, n: stored[at : at + n])  # retry in 10 s
+    forwarder = SpanForwarder(collector, lambda at, n: stored[at : at + n], retry_after_s=3600)
     forwarder.forward()
     assert collector.calls == 1
     forwarder.forward()
