@@ -34,7 +34,7 @@ log = logging.getLogger("swarmlab.telemetry")
 
 FORWARD_EVERY_S = 0.5
 READ_LINES = 4096
-"""Lines read back at once (a batch exported)."""
+"""Lines read back from the run's Redis at once (sent on in batches of `SEND_SPANS`)."""
 MAX_LINE = 1_000_000
 """Longer lines are not a span the lab wrote (a program's code is cut at 16,000 characters)."""
 MAX_INT = (1 << 63) - 1

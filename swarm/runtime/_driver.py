@@ -199,7 +199,7 @@ class _Run(RunState):
                     await self._start_local_model(reaper)
                 root_code = self.opts.program or await self._root_dialogue(sched)
                 if root_code is not None:
-                    pool = await self._place_pool(ray, self.redis_url, sched, reaper)
+                    pool = self._place_pool(ray, self.redis_url, sched, reaper)
                     await pool.start()  # a cancel here leaves `pool` to close
                     await self._grow(coord, sched, pool, root_code)
             except asyncio.CancelledError:
@@ -303,7 +303,7 @@ class _Run(RunState):
         await coord.set_cuts(await asyncio.to_thread(replay_cuts, self.spec.model))
         return coord
 
-    async def _place_pool(
+    def _place_pool(
         self, ray: RayCluster, redis_url: str, sched: Scheduler, reaper: Reaper
     ) -> RunnerPool:
         """Ray, and the run's pool of runners, not started yet."""

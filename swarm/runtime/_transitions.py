@@ -105,8 +105,7 @@ ENDING_KEYS = frozenset(
 """What a program's end changes (its record, its parked state, the counts, its view)."""
 KEPT_KEYS = frozenset(
     {"calls", "kill", "limits", "denied", "blobs", "bb", "bbw", "bbk", "edges", "kids:"}
-    | {"nchildren"}
-    | {"stop:", "completions", "halting", "unwritten"}
+    | {"nchildren", "stop:", "completions", "halting", "unwritten"}
 )
 """What applying a kept call may touch: the keys of every kept call script (`KEPT_CALLS`)."""
 RECORD_KEYS = ORDER_KEYS | ENDING_KEYS | KEPT_KEYS | {"journal:", "events", "turn:"}
